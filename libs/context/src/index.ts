@@ -1,0 +1,98 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
+/**
+ * Who asked for an operation and how to find it again: travels in every RPC message (as oslo's
+ * `_context_<key>` fields) and in every log line.
+ */
+export interface RequestContext {
+  /** `req-<uuid>`, one per API request; every message and log line of that request carries it. */
+  readonly requestId: string;
+  /** The API gateway's request id, kept across services so a whole user action can be found. */
+  readonly globalRequestId?: string;
+  readonly projectId?: string;
+  readonly userId?: string;
+  readonly roles: readonly string[];
+  readonly isAdmin: boolean;
+  /** W3C trace context of the span that sent the message. */
+  readonly traceparent?: string;
+}
+
+const REQUEST_ID = /^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+export function newRequestId(): string {
+  return `req-${randomUUID()}`;
+}
+
+export function isRequestId(value: string): boolean {
+  return REQUEST_ID.test(value);
+}
+
+/** A context for work a service starts by itself (periodic tasks, recovery at start). */
+export function adminContext(overrides: Partial<RequestContext> = {}): RequestContext {
+  return { requestId: newRequestId(), roles: ['admin'], isAdmin: true, traceparent: newTraceparent(), ...overrides };
+}
+
+export interface TraceIds {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly sampled: boolean;
+}
+
+export function parseTraceparent(header: string | undefined): TraceIds | undefined {
+  const match = header === undefined ? null : TRACEPARENT.exec(header.trim().toLowerCase());
+  if (!match) return undefined;
+  const [, traceId, spanId, flags] = match as unknown as [string, string, string, string];
+  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
+  return { traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1 };
+}
+
+export function formatTraceparent(ids: TraceIds): string {
+  return `00-${ids.traceId}-${ids.spanId}-${ids.sampled ? '01' : '00'}`;
+}
+
+/** A new root trace, or a child span of `parent` (same trace id, new span id). */
+export function newTraceparent(parent?: string): string {
+  const parsed = parseTraceparent(parent);
+  return formatTraceparent({
+    traceId: parsed?.traceId ?? randomBytes(16).toString('hex'),
+    spanId: randomBytes(8).toString('hex'),
+    sampled: parsed?.sampled ?? true,
+  });
+}
+
+/** The same request continued in a new span: what a handler passes on to the messages it sends. */
+export function childContext(ctx: RequestContext): RequestContext {
+  return { ...ctx, traceparent: newTraceparent(ctx.traceparent) };
+}
+
+/** oslo.context's `to_dict()` keys, the form a context takes on the wire. */
+export function contextToWire(ctx: RequestContext): Record<string, unknown> {
+  return {
+    request_id: ctx.requestId,
+    global_request_id: ctx.globalRequestId ?? null,
+    project_id: ctx.projectId ?? null,
+    user_id: ctx.userId ?? null,
+    roles: [...ctx.roles],
+    is_admin: ctx.isAdmin,
+    traceparent: ctx.traceparent ?? null,
+  };
+}
+
+const str = (value: unknown): string | undefined =>
+  typeof value === 'string' && value.length > 0 ? value : undefined;
+
+/** Reads a context sent by Basalt or by any oslo.messaging peer (which may use older key names). */
+export function contextFromWire(wire: Record<string, unknown>): RequestContext {
+  const roles = Array.isArray(wire.roles) ? wire.roles.filter((r): r is string => typeof r === 'string') : [];
+  const requestId = str(wire.request_id);
+  return {
+    requestId: requestId ?? newRequestId(),
+    globalRequestId: str(wire.global_request_id),
+    projectId: str(wire.project_id) ?? str(wire.project) ?? str(wire.tenant),
+    userId: str(wire.user_id) ?? str(wire.user),
+    roles,
+    isAdmin: wire.is_admin === true,
+    traceparent: parseTraceparent(str(wire.traceparent)) ? str(wire.traceparent) : undefined,
+  };
+}

@@ -1,0 +1,72 @@
+import 'reflect-metadata';
+import { BasaltError, errorMessage } from '@basalt/errors';
+import { DataSource } from 'typeorm';
+import { CreateServices1764000000001 } from './migrations/0001-services';
+
+export const entities: Function[] = [];
+export const migrations = [CreateServices1764000000001];
+
+export interface DatabaseOptions {
+  readonly url: string;
+  readonly poolSize: number;
+  readonly connectRetries: number;
+}
+
+export class DatabaseUnavailableError extends BasaltError {}
+
+export function createDataSource(options: Pick<DatabaseOptions, 'url' | 'poolSize'>): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url: options.url,
+    entities,
+    migrations,
+    migrationsTableName: 'schema_migrations',
+    synchronize: false,
+    extra: { max: options.poolSize },
+  });
+}
+
+/** Opens the pool, retrying a few times; throws a clear error when the database stays unreachable. */
+export async function connectDatabase(options: DatabaseOptions): Promise<DataSource> {
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= options.connectRetries; attempt++) {
+    const dataSource = createDataSource(options);
+    try {
+      return await dataSource.initialize();
+    } catch (error) {
+      lastError = error;
+      if (attempt < options.connectRetries) await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1)));
+    }
+  }
+  throw new DatabaseUnavailableError(
+    `cannot reach the database at ${safeDatabaseUrl(options.url)} after ${options.connectRetries} attempts: ${errorMessage(lastError)}`,
+    { retryable: true, cause: lastError },
+  );
+}
+
+/** Creates the database named in the URL when it does not exist yet (first start on a fresh machine). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name)) throw new DatabaseUnavailableError(`invalid database name "${name}"`);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const ds = createDataSource({ url: admin.toString(), poolSize: 1 });
+  await ds.initialize();
+  try {
+    const rows: unknown[] = await ds.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (rows.length === 0) await ds.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await ds.destroy();
+  }
+}
+
+export function safeDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<invalid url>';
+  }
+}

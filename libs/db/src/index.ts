@@ -1,0 +1,3 @@
+export * from './data-source';
+export * from './services';
+export type { DataSource } from 'typeorm';

@@ -1,0 +1,62 @@
+import type { DataSource } from 'typeorm';
+
+export interface ServiceIdentity {
+  readonly host: string;
+  readonly binary: string;
+  readonly topic: string;
+  readonly availabilityZone: string;
+}
+
+/** Registers a process (or finds its row after a restart) and returns the row id. */
+export async function registerService(ds: DataSource, identity: ServiceIdentity): Promise<number> {
+  const rows: Array<{ id: number }> = await ds.query(
+    `INSERT INTO services (host, "binary", topic, availability_zone, last_heartbeat_at)
+     VALUES ($1, $2, $3, $4, now())
+     ON CONFLICT (host, "binary") DO UPDATE
+       SET topic = EXCLUDED.topic, availability_zone = EXCLUDED.availability_zone,
+           last_heartbeat_at = now(), updated_at = now()
+     RETURNING id`,
+    [identity.host, identity.binary, identity.topic, identity.availabilityZone],
+  );
+  const row = rows[0];
+  if (!row) throw new Error('services upsert returned no row');
+  return row.id;
+}
+
+export async function heartbeat(ds: DataSource, serviceId: number): Promise<void> {
+  await ds.query(
+    'UPDATE services SET report_count = report_count + 1, last_heartbeat_at = now(), updated_at = now() WHERE id = $1',
+    [serviceId],
+  );
+}
+
+export interface ServiceStatus {
+  readonly id: number;
+  readonly host: string;
+  readonly binary: string;
+  readonly topic: string;
+  readonly availabilityZone: string;
+  readonly disabled: boolean;
+  readonly up: boolean;
+  readonly lastHeartbeatAt: Date;
+}
+
+/** Every service with whether it is up: a heartbeat within `downAfterSec`, judged by the database clock. */
+export async function listServices(ds: DataSource, downAfterSec: number): Promise<ServiceStatus[]> {
+  const rows: Array<Record<string, unknown>> = await ds.query(
+    `SELECT id, host, "binary", topic, availability_zone, disabled, last_heartbeat_at,
+            last_heartbeat_at > now() - make_interval(secs => $1) AS up
+       FROM services ORDER BY "binary", host`,
+    [downAfterSec],
+  );
+  return rows.map((r) => ({
+    id: Number(r.id),
+    host: String(r.host),
+    binary: String(r.binary),
+    topic: String(r.topic),
+    availabilityZone: String(r.availability_zone),
+    disabled: r.disabled === true,
+    up: r.up === true,
+    lastHeartbeatAt: new Date(String(r.last_heartbeat_at)),
+  }));
+}

@@ -1,0 +1,292 @@
+import { randomUUID } from 'node:crypto';
+import { contextToWire, type RequestContext } from '@basalt/context';
+import type * as amqp from 'amqplib';
+import type { AmqpConnection } from './connection';
+import { RpcConnectionError, RpcTimeoutError, RpcUndeliverableError } from './errors';
+import { fanoutExchange, type RpcOptions, transientQueueArguments } from './options';
+import { CONTEXT_PREFIX, deserializeFailure, encodeEnvelope, MESSAGE_PROPERTIES, parseReply } from './wire';
+
+/** Where a message goes: a topic, optionally one server of it, or every server (fanout). */
+export interface Target {
+  readonly topic: string;
+  readonly server?: string;
+  /** The version the method needs; the server must implement the same major and a minor ≥ it. */
+  readonly version?: string;
+  readonly namespace?: string;
+  readonly fanout?: boolean;
+}
+
+export interface CallOptions {
+  readonly timeoutMs?: number;
+}
+
+interface PendingCall {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+  timeoutMs: number;
+  describe: string;
+}
+
+interface PendingCast {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly body: Buffer;
+  readonly uniqueId: string;
+  readonly fanout: boolean;
+  readonly describe: string;
+  resolve(): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+const newId = () => randomUUID().replaceAll('-', '');
+
+/**
+ * Sends casts and calls in oslo.messaging's format. Calls go on a plain channel as transient,
+ * mandatory messages that expire with the call; replies come back on one `reply_<hex>` queue per
+ * process. Casts go on a confirm channel, persistent when queues are durable, and are held in
+ * memory while the broker is away and published once it is back.
+ */
+export class RpcClient {
+  readonly replyQueue = `reply_${newId()}`;
+  private callChannel?: amqp.Channel;
+  private castChannel?: amqp.ConfirmChannel;
+  private readonly calls = new Map<string, PendingCall>();
+  private readonly casts: PendingCast[] = [];
+  private readonly returned = new Set<string>();
+  private readonly declaredExchanges = new Set<string>();
+
+  constructor(
+    private readonly connection: AmqpConnection,
+    private readonly options: RpcOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    this.connection.onDown((error) => {
+      this.callChannel = undefined;
+      this.castChannel = undefined;
+      this.declaredExchanges.clear();
+      for (const [msgId, call] of this.calls) {
+        this.settleCall(msgId, undefined, new RpcConnectionError(`${call.describe}: ${error.message}`, error));
+      }
+    });
+    await this.connection.whenUp((connection) => this.setup(connection));
+  }
+
+  /** Waits for the method's result; rejects with the remote error, a timeout or a connection error. */
+  call<T = unknown>(
+    ctx: RequestContext,
+    target: Target,
+    method: string,
+    args: Record<string, unknown>,
+    options: CallOptions = {},
+  ): Promise<T> {
+    const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs;
+    const msgId = newId();
+    const uniqueId = newId();
+    const describe = `call ${target.topic}${target.server ? `.${target.server}` : ''}.${method}`;
+    const channel = this.callChannel;
+    if (target.fanout) return Promise.reject(new TypeError(`${describe}: a fanout target cannot be called`));
+    if (!channel) return Promise.reject(new RpcConnectionError(`${describe}: not connected to the broker`));
+    const body = encodeEnvelope({
+      ...this.message(ctx, target, method, args, uniqueId),
+      _msg_id: msgId,
+      _reply_q: this.replyQueue,
+      _timeout: null,
+    });
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.settleCall(msgId, undefined, new RpcTimeoutError(`${describe}: no reply in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.calls.set(msgId, { resolve: resolve as (v: unknown) => void, reject, timer, timeoutMs, describe });
+      try {
+        channel.publish(this.options.exchange, routingKey(target), body, {
+          ...MESSAGE_PROPERTIES,
+          messageId: msgId,
+          expiration: String(Math.ceil(timeoutMs)),
+          deliveryMode: 1,
+          mandatory: true,
+        });
+      } catch (error) {
+        this.settleCall(msgId, undefined, new RpcConnectionError(`${describe}: publish failed`, error));
+      }
+    });
+  }
+
+  /** Resolves once the broker has taken the message (publisher confirm); survives broker restarts. */
+  cast(
+    ctx: RequestContext,
+    target: Target,
+    method: string,
+    args: Record<string, unknown>,
+    options: CallOptions = {},
+  ): Promise<void> {
+    const uniqueId = newId();
+    const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs;
+    const describe = `cast ${target.topic}${target.fanout ? '_fanout' : target.server ? `.${target.server}` : ''}.${method}`;
+    return new Promise<void>((resolve, reject) => {
+      const cast: PendingCast = {
+        exchange: target.fanout ? fanoutExchange(target.topic) : this.options.exchange,
+        routingKey: target.fanout ? '' : routingKey(target),
+        body: encodeEnvelope(this.message(ctx, target, method, args, uniqueId)),
+        uniqueId,
+        fanout: !!target.fanout,
+        describe,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const queued = this.casts.indexOf(cast);
+          if (queued >= 0) this.casts.splice(queued, 1);
+          reject(new RpcTimeoutError(`${describe}: broker did not take the message in ${timeoutMs} ms`));
+        }, timeoutMs),
+      };
+      this.sendCast(cast);
+    });
+  }
+
+  /** A handle bound to one target, as Cinder's rpcapi `prepare()` gives. */
+  prepare(target: Target) {
+    return {
+      call: <T = unknown>(ctx: RequestContext, method: string, args: Record<string, unknown>, options?: CallOptions) =>
+        this.call<T>(ctx, target, method, args, options),
+      cast: (ctx: RequestContext, method: string, args: Record<string, unknown>, options?: CallOptions) =>
+        this.cast(ctx, target, method, args, options),
+    };
+  }
+
+  private message(ctx: RequestContext, target: Target, method: string, args: Record<string, unknown>, uniqueId: string) {
+    const message: Record<string, unknown> = { method, args, _unique_id: uniqueId };
+    if (target.version) message.version = target.version;
+    if (target.namespace) message.namespace = target.namespace;
+    for (const [key, value] of Object.entries(contextToWire(ctx))) message[`${CONTEXT_PREFIX}${key}`] = value;
+    return message;
+  }
+
+  private async setup(connection: amqp.ChannelModel): Promise<void> {
+    const callChannel = await connection.createChannel();
+    const castChannel = await connection.createConfirmChannel();
+    for (const channel of [callChannel, castChannel]) {
+      channel.on('error', () => undefined);
+      channel.on('close', () => this.connection.reset('client channel closed'));
+    }
+    // oslo's reply queue: bound to the default exchange, transient, expiring when unused
+    await callChannel.assertQueue(this.replyQueue, {
+      durable: false,
+      autoDelete: false,
+      arguments: transientQueueArguments(this.options),
+    });
+    for (const channel of [callChannel, castChannel]) {
+      await channel.assertExchange(this.options.exchange, 'topic', { durable: this.options.durable, autoDelete: false });
+    }
+    await callChannel.consume(this.replyQueue, (msg) => msg && this.onReply(msg), { noAck: true });
+    callChannel.on('return', (msg: amqp.Message) => {
+      const msgId = msg.properties.messageId as string | undefined;
+      if (msgId) this.settleCall(msgId, undefined, new RpcUndeliverableError('no server is listening on that topic'));
+    });
+    castChannel.on('return', (msg: amqp.Message) => {
+      const id = msg.properties.messageId as string | undefined;
+      if (id) this.returned.add(id);
+    });
+    this.callChannel = callChannel;
+    this.castChannel = castChannel;
+    for (const cast of this.casts.splice(0)) this.sendCast(cast);
+  }
+
+  private sendCast(cast: PendingCast): void {
+    const channel = this.castChannel;
+    if (!channel) {
+      this.casts.push(cast);
+      return;
+    }
+    if (cast.fanout && !this.declaredExchanges.has(cast.exchange)) {
+      // like oslo, declare a fanout exchange before the first publish to it
+      channel.assertExchange(cast.exchange, 'fanout', { durable: false, autoDelete: true }).then(
+        () => {
+          this.declaredExchanges.add(cast.exchange);
+          this.sendCast(cast);
+        },
+        () => this.casts.push(cast),
+      );
+      return;
+    }
+    try {
+      channel.publish(
+        cast.exchange,
+        cast.routingKey,
+        cast.body,
+        {
+          ...MESSAGE_PROPERTIES,
+          messageId: cast.uniqueId,
+          persistent: this.options.durable,
+          // a fanout with no listeners is normal; a direct cast to nobody is an error worth knowing
+          mandatory: !cast.fanout,
+        },
+        (error) => this.confirmed(cast, error),
+      );
+    } catch {
+      this.casts.push(cast);
+    }
+  }
+
+  private confirmed(cast: PendingCast, error: unknown): void {
+    if (error) {
+      // the channel closed before the broker confirmed: publish again once reconnected
+      if (this.castChannel) this.sendCast(cast);
+      else this.casts.push(cast);
+      return;
+    }
+    clearTimeout(cast.timer);
+    if (this.returned.delete(cast.uniqueId)) {
+      cast.reject(new RpcUndeliverableError(`${cast.describe}: no server is listening on that topic`));
+    } else {
+      cast.resolve();
+    }
+  }
+
+  private onReply(msg: amqp.ConsumeMessage): void {
+    let reply: ReturnType<typeof parseReply>;
+    try {
+      reply = parseReply(msg.content);
+    } catch (error) {
+      this.options.log.warn({ err: String(error) }, 'dropping unreadable reply');
+      return;
+    }
+    const call = this.calls.get(reply._msg_id);
+    if (!call) return; // a late reply to a call that already timed out
+    if (!reply.ending && reply.result === null && reply.failure === null) {
+      // call-monitor heartbeat: the server is still working on it
+      clearTimeout(call.timer);
+      call.timer = setTimeout(
+        () => this.settleCall(reply._msg_id, undefined, new RpcTimeoutError(`${call.describe}: no reply`)),
+        call.timeoutMs,
+      );
+      return;
+    }
+    if (reply.failure) this.settleCall(reply._msg_id, undefined, deserializeFailure(reply.failure));
+    else this.settleCall(reply._msg_id, reply.result);
+  }
+
+  private settleCall(msgId: string, result: unknown, error?: Error): void {
+    const call = this.calls.get(msgId);
+    if (!call) return;
+    this.calls.delete(msgId);
+    clearTimeout(call.timer);
+    if (error) call.reject(error);
+    else call.resolve(result);
+  }
+
+  /** Fails every call still waiting (used when the process stops). */
+  stop(): void {
+    for (const [msgId, call] of this.calls) {
+      this.settleCall(msgId, undefined, new RpcConnectionError(`${call.describe}: client stopped`));
+    }
+    for (const cast of this.casts.splice(0)) {
+      clearTimeout(cast.timer);
+      cast.reject(new RpcConnectionError(`${cast.describe}: client stopped before the broker took it`));
+    }
+  }
+}
+
+export const routingKey = (target: Target) => (target.server ? `${target.topic}.${target.server}` : target.topic);

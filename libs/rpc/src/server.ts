@@ -1,0 +1,299 @@
+import { randomUUID } from 'node:crypto';
+import { contextFromWire, type RequestContext } from '@basalt/context';
+import { errorMessage } from '@basalt/errors';
+import { type Logger, requestLogger } from '@basalt/log';
+import type * as amqp from 'amqplib';
+import type { AmqpConnection } from './connection';
+import { RpcDispatchError } from './errors';
+import {
+  fanoutExchange,
+  type RpcOptions,
+  requestQueueArguments,
+  requestQueuesDurable,
+  transientQueueArguments,
+} from './options';
+import {
+  CONTEXT_PREFIX,
+  encodeEnvelope,
+  isVersionCompatible,
+  MESSAGE_PROPERTIES,
+  PING_METHOD,
+  parseRequest,
+  type RequestMessage,
+  serializeFailure,
+} from './wire';
+
+/** What a handler receives besides its arguments. */
+export interface Invocation {
+  readonly method: string;
+  readonly args: Record<string, unknown>;
+  readonly context: RequestContext;
+  /** A logger whose every line carries the request id and trace of this message. */
+  readonly log: Logger;
+  readonly kind: 'call' | 'cast';
+  readonly version: string;
+  readonly namespace?: string;
+}
+
+export type Handler = (invocation: Invocation) => Promise<unknown>;
+/** Cross-cutting behaviour (logging, tracing, timeouts) wrapped around every handler. */
+export type Middleware = (next: Handler) => Handler;
+
+/** A group of methods at one version, as an oslo endpoint object with its `target`. */
+export interface RpcEndpoint {
+  readonly namespace?: string;
+  readonly version: string;
+  readonly methods: Readonly<Record<string, (args: Record<string, unknown>, invocation: Invocation) => Promise<unknown>>>;
+}
+
+export interface ServerOptions {
+  readonly topic: string;
+  /** This host's name: the server also consumes `<topic>.<host>`. */
+  readonly host: string;
+  readonly endpoints: readonly RpcEndpoint[];
+  readonly middlewares?: readonly Middleware[];
+}
+
+const DEDUPE_WINDOW = 4096;
+
+/**
+ * Consumes `<topic>`, `<topic>.<host>` and a queue on `<topic>_fanout`, declared exactly as
+ * oslo.messaging declares them, and dispatches to endpoints by method and version. A message is
+ * acknowledged only after its handler finished (and its reply was sent), so a crash redelivers it;
+ * a message that cannot be dispatched goes to the dead-letter queue; a repeated `_unique_id` is
+ * acknowledged and ignored.
+ */
+export class RpcServer {
+  private channel?: amqp.Channel;
+  private consumerTags: string[] = [];
+  private readonly fanoutQueue: string;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly seen = new Map<string, true>();
+  private readonly dispatch: Handler;
+  private stopping = false;
+
+  constructor(
+    private readonly connection: AmqpConnection,
+    private readonly rpc: RpcOptions,
+    private readonly options: ServerOptions,
+  ) {
+    this.fanoutQueue = `${options.topic}_fanout_${randomUUID().replaceAll('-', '')}`;
+    const base: Handler = (invocation) => this.invoke(invocation);
+    this.dispatch = (options.middlewares ?? []).reduceRight<Handler>((next, middleware) => middleware(next), base);
+  }
+
+  get queues(): readonly string[] {
+    return [this.options.topic, `${this.options.topic}.${this.options.host}`, this.fanoutQueue];
+  }
+
+  async start(): Promise<void> {
+    this.connection.onDown(() => {
+      this.channel = undefined;
+      this.consumerTags = [];
+    });
+    await this.connection.whenUp((connection) => this.setup(connection));
+  }
+
+  /** Stops taking messages, waits for the handlers in flight (up to `graceMs`), then closes. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    const channel = this.channel;
+    if (channel) {
+      for (const tag of this.consumerTags) await channel.cancel(tag).catch(() => undefined);
+    }
+    const drained = Promise.allSettled([...this.inFlight]);
+    await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    this.channel = undefined;
+    if (channel) await channel.close().catch(() => undefined);
+  }
+
+  private async setup(connection: amqp.ChannelModel): Promise<void> {
+    if (this.stopping) return;
+    const { topic, host } = this.options;
+    const channel = await connection.createChannel();
+    channel.on('error', () => undefined);
+    channel.on('close', () => {
+      if (this.channel === channel && !this.stopping) this.connection.reset('server channel closed');
+    });
+    await channel.prefetch(this.rpc.prefetch);
+    const durable = requestQueuesDurable(this.rpc);
+    await channel.assertExchange(this.rpc.exchange, 'topic', { durable: this.rpc.durable, autoDelete: false });
+    for (const queue of [topic, `${topic}.${host}`]) {
+      await channel.assertQueue(queue, { durable, autoDelete: false, arguments: requestQueueArguments(this.rpc) });
+      await channel.bindQueue(queue, this.rpc.exchange, queue);
+    }
+    await channel.assertExchange(fanoutExchange(topic), 'fanout', { durable: false, autoDelete: true });
+    await channel.assertQueue(this.fanoutQueue, {
+      durable: false,
+      autoDelete: false,
+      arguments: transientQueueArguments(this.rpc),
+    });
+    await channel.bindQueue(this.fanoutQueue, fanoutExchange(topic), topic);
+    await channel.assertQueue(this.rpc.deadLetterQueue, { durable: true, autoDelete: false });
+    const tags: string[] = [];
+    for (const queue of this.queues) {
+      const { consumerTag } = await channel.consume(queue, (msg) => msg && this.track(channel, queue, msg));
+      tags.push(consumerTag);
+    }
+    this.channel = channel;
+    this.consumerTags = tags;
+    this.rpc.log.info({ topic, host, queues: this.queues }, 'rpc server consuming');
+  }
+
+  private track(channel: amqp.Channel, queue: string, msg: amqp.ConsumeMessage): void {
+    const work = this.handle(channel, queue, msg).catch((error) =>
+      this.rpc.log.error({ err: errorMessage(error), queue }, 'rpc message handling failed'),
+    );
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  private async handle(channel: amqp.Channel, queue: string, msg: amqp.ConsumeMessage): Promise<void> {
+    let request: RequestMessage;
+    try {
+      request = parseRequest(msg.content);
+    } catch (error) {
+      this.deadLetter(channel, queue, msg, errorMessage(error));
+      return;
+    }
+    if (this.seen.has(request._unique_id)) {
+      this.rpc.log.info({ unique_id: request._unique_id, method: request.method }, 'duplicate message ignored');
+      ack(channel, msg);
+      return;
+    }
+    const context = contextFromWire(unpackContext(request));
+    const log = requestLogger(this.rpc.log, context).child({ method: request.method, topic: this.options.topic });
+    const kind = request._msg_id ? 'call' : 'cast';
+    const stopHeartbeat = this.startCallMonitor(channel, request);
+    let result: unknown = null;
+    let failure: unknown;
+    try {
+      result = await this.dispatch({
+        method: request.method,
+        args: request.args,
+        context,
+        log,
+        kind,
+        version: request.version ?? '1.0',
+        ...(request.namespace ? { namespace: request.namespace } : {}),
+      });
+    } catch (error) {
+      failure = error;
+    } finally {
+      stopHeartbeat();
+    }
+    if (kind === 'call') this.reply(channel, request, result ?? null, failure);
+    if (failure instanceof RpcDispatchError) {
+      this.deadLetter(channel, queue, msg, failure.message);
+      return;
+    }
+    if (failure !== undefined) {
+      log.error({ err: errorMessage(failure), kind }, 'handler failed');
+    }
+    this.remember(request._unique_id);
+    ack(channel, msg);
+  }
+
+  private async invoke(invocation: Invocation): Promise<unknown> {
+    let versionMismatch = false;
+    for (const endpoint of this.options.endpoints) {
+      if (endpoint.namespace !== invocation.namespace) continue;
+      const method = endpoint.methods[invocation.method];
+      if (!method || !Object.hasOwn(endpoint.methods, invocation.method)) continue;
+      if (!isVersionCompatible(endpoint.version, invocation.version)) {
+        versionMismatch = true;
+        continue;
+      }
+      return method(invocation.args, invocation);
+    }
+    if (invocation.method === PING_METHOD) return 'pong';
+    if (versionMismatch) {
+      throw new RpcDispatchError(
+        'UnsupportedVersion',
+        `Endpoint does not support RPC version ${invocation.version}. Attempted method: ${invocation.method}`,
+      );
+    }
+    throw new RpcDispatchError('NoSuchMethod', `Endpoint does not support RPC method ${invocation.method}`);
+  }
+
+  private reply(channel: amqp.Channel, request: RequestMessage, result: unknown, failure: unknown): void {
+    if (!request._reply_q || !request._msg_id) return;
+    const body = encodeEnvelope({
+      result: failure === undefined ? result : null,
+      failure: failure === undefined ? null : serializeFailure(failure),
+      ending: true,
+      _msg_id: request._msg_id,
+      _unique_id: randomUUID().replaceAll('-', ''),
+    });
+    try {
+      channel.publish('', request._reply_q, body, MESSAGE_PROPERTIES);
+    } catch (error) {
+      this.rpc.log.warn({ err: errorMessage(error), reply_q: request._reply_q }, 'could not send reply');
+    }
+  }
+
+  /** oslo's call monitor: when the caller sent `_timeout`, say "still working" at half that interval. */
+  private startCallMonitor(channel: amqp.Channel, request: RequestMessage): () => void {
+    const seconds = request._timeout;
+    if (typeof seconds !== 'number' || seconds <= 0 || !request._reply_q || !request._msg_id) return () => undefined;
+    const timer = setInterval(() => {
+      const body = encodeEnvelope({
+        result: null,
+        failure: null,
+        ending: false,
+        _msg_id: request._msg_id,
+        _unique_id: randomUUID().replaceAll('-', ''),
+      });
+      try {
+        channel.publish('', request._reply_q as string, body, MESSAGE_PROPERTIES);
+      } catch {
+        clearInterval(timer);
+      }
+    }, (seconds * 1000) / 2);
+    return () => clearInterval(timer);
+  }
+
+  private deadLetter(channel: amqp.Channel, queue: string, msg: amqp.ConsumeMessage, reason: string): void {
+    this.rpc.log.error({ queue, reason, dead_letter_queue: this.rpc.deadLetterQueue }, 'dead-lettering message');
+    try {
+      channel.sendToQueue(this.rpc.deadLetterQueue, msg.content, {
+        contentType: msg.properties.contentType,
+        messageId: msg.properties.messageId,
+        persistent: true,
+        headers: {
+          ...(msg.properties.headers ?? {}),
+          'x-basalt-reason': reason,
+          'x-basalt-queue': queue,
+          'x-basalt-routing-key': msg.fields.routingKey,
+        },
+      });
+    } finally {
+      ack(channel, msg);
+    }
+  }
+
+  private remember(uniqueId: string): void {
+    this.seen.set(uniqueId, true);
+    if (this.seen.size > DEDUPE_WINDOW) {
+      const oldest = this.seen.keys().next().value;
+      if (oldest !== undefined) this.seen.delete(oldest);
+    }
+  }
+}
+
+/** Acknowledges on the channel the message came from; after a reconnect that channel is gone and the broker redelivers. */
+function ack(channel: amqp.Channel, msg: amqp.Message): void {
+  try {
+    channel.ack(msg);
+  } catch {
+    // channel closed: the message will be redelivered, and handlers are idempotent
+  }
+}
+
+function unpackContext(request: RequestMessage): Record<string, unknown> {
+  const wire: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(request)) {
+    if (key.startsWith(CONTEXT_PREFIX)) wire[key.slice(CONTEXT_PREFIX.length)] = value;
+  }
+  return wire;
+}
