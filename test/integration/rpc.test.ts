@@ -17,7 +17,8 @@ describe('RPC over the real broker', () => {
   const broker = new BrokerFixture();
   const options = testRpcOptions();
   const topic = uniqueName('topic');
-  const seen: Array<{ method: string; args: Record<string, unknown>; on: string; invocation: Invocation }> = [];
+  const seen: Array<{ method: string; args: Record<string, unknown>; on: string; invocation: Invocation }> =
+    [];
 
   const endpoint = (on: string): RpcEndpoint => ({
     version: '1.2',
@@ -105,11 +106,17 @@ describe('RPC over the real broker', () => {
 
   test('a newer minor version than implemented is refused and dead-lettered', async () => {
     const rpc = await client();
-    const error = await rpc.call(testContext(), { topic, version: '1.3' }, 'echo', {}).catch((e: unknown) => e);
+    const error = await rpc
+      .call(testContext(), { topic, version: '1.3' }, 'echo', {})
+      .catch((e: unknown) => e);
     expect((error as RemoteError).remoteClass).toBe('UnsupportedVersion');
-    const other = await rpc.call(testContext(), { topic, version: '2.0' }, 'echo', {}).catch((e: unknown) => e);
+    const other = await rpc
+      .call(testContext(), { topic, version: '2.0' }, 'echo', {})
+      .catch((e: unknown) => e);
     expect((other as RemoteError).remoteClass).toBe('UnsupportedVersion');
-    await expectDeadLetters(2, (bodies) => expect(bodies.every((b) => parseRequest(b).method === 'echo')).toBe(true));
+    await expectDeadLetters(2, (bodies) =>
+      expect(bodies.every((b) => parseRequest(b).method === 'echo')).toBe(true),
+    );
   });
 
   test('an unknown method fails the call with NoSuchMethod and is dead-lettered', async () => {
@@ -122,7 +129,9 @@ describe('RPC over the real broker', () => {
   test('a poison message goes to the dead-letter queue and the server keeps serving', async () => {
     await broker.withChannel(async (channel) => {
       channel.publish(options.exchange, topic, Buffer.from('{not json'), { contentType: 'application/json' });
-      channel.publish(options.exchange, topic, encodeEnvelope({ args: {} }), { contentType: 'application/json' });
+      channel.publish(options.exchange, topic, encodeEnvelope({ args: {} }), {
+        contentType: 'application/json',
+      });
     });
     await expectDeadLetters(2);
     const rpc = await client();
@@ -132,7 +141,12 @@ describe('RPC over the real broker', () => {
   });
 
   test('a repeated _unique_id is handled once', async () => {
-    const message = encodeEnvelope({ method: 'note', args: { dup: true }, version: '1.0', _unique_id: 'dup0000001' });
+    const message = encodeEnvelope({
+      method: 'note',
+      args: { dup: true },
+      version: '1.0',
+      _unique_id: 'dup0000001',
+    });
     await broker.withChannel(async (channel) => {
       for (let i = 0; i < 3; i++) channel.publish(options.exchange, `${topic}.host-a`, message);
     });
@@ -144,7 +158,9 @@ describe('RPC over the real broker', () => {
 
   test('every server answers oslo_rpc_server_ping', async () => {
     const rpc = await client();
-    expect(await rpc.call(testContext(), { topic, server: 'host-a' }, 'oslo_rpc_server_ping', {})).toBe('pong');
+    expect(await rpc.call(testContext(), { topic, server: 'host-a' }, 'oslo_rpc_server_ping', {})).toBe(
+      'pong',
+    );
   });
 
   test('a call or cast to a topic nobody serves fails at once as undeliverable', async () => {

@@ -36,7 +36,9 @@ async function main(argv: string[]): Promise<void> {
       const ds = await connectDatabase(database);
       try {
         const applied = await ds.runMigrations({ transaction: 'each' });
-        process.stdout.write(`applied ${applied.length} migration(s)${applied.map((m) => `\n  ${m.name}`).join('')}\n`);
+        process.stdout.write(
+          `applied ${applied.length} migration(s)${applied.map((m) => `\n  ${m.name}`).join('')}\n`,
+        );
       } finally {
         await ds.destroy();
       }
@@ -54,7 +56,9 @@ async function main(argv: string[]): Promise<void> {
           s.up ? 'up' : 'down',
           s.lastHeartbeatAt.toISOString(),
         ]);
-        process.stdout.write(`${renderTable(['Binary', 'Host', 'Zone', 'Status', 'State', 'Updated At'], rows)}\n`);
+        process.stdout.write(
+          `${renderTable(['Binary', 'Host', 'Zone', 'Status', 'State', 'Updated At'], rows)}\n`,
+        );
       } finally {
         await ds.destroy();
       }

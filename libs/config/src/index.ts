@@ -20,7 +20,9 @@ export function loadProcessConfig(
   const flag = argv.indexOf('--config-file');
   if (flag >= 0 && !argv[flag + 1]) throw new ConfigError('--config-file needs a path');
   const file =
-    flag >= 0 ? argv[flag + 1] : (env.BASALT_CONFIG ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined));
+    flag >= 0
+      ? argv[flag + 1]
+      : (env.BASALT_CONFIG ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined));
   const options: LoadOptions = { env, ...(file === undefined ? {} : { file }) };
   return loadConfig(schema, options);
 }

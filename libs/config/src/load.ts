@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { errorMessage } from '@basalt/errors';
 import { parse as parseIni } from 'ini';
-import { type ConfigOf, ConfigError, type Schema } from './option';
+import { ConfigError, type ConfigOf, type Schema } from './option';
 
 export interface LoadOptions {
   /** INI file to read; a missing file is an error when named explicitly. */
@@ -22,9 +22,10 @@ export function loadConfig<S extends Schema>(schema: S, options: LoadOptions = {
   const raw = new Map<string, Map<string, { value: string; source: string }>>();
   const put = (section: string, key: string, value: string, source: string) => {
     if (!(section in schema)) throw new ConfigError(`${source}: unknown section [${section}]`);
-    if (!(key in (schema[section] as object))) throw new ConfigError(`${source}: unknown option ${section}.${key}`);
-    let entries = raw.get(section);
-    if (!entries) raw.set(section, (entries = new Map()));
+    if (!(key in (schema[section] as object)))
+      throw new ConfigError(`${source}: unknown option ${section}.${key}`);
+    const entries = raw.get(section) ?? new Map<string, { value: string; source: string }>();
+    raw.set(section, entries);
     entries.set(key, { value, source });
   };
 
@@ -46,7 +47,8 @@ export function loadConfig<S extends Schema>(schema: S, options: LoadOptions = {
   for (const [name, value] of Object.entries(options.env ?? {})) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
     const [section, key, ...rest] = name.slice(ENV_PREFIX.length).toLowerCase().split('__');
-    if (!section || !key || rest.length > 0) throw new ConfigError(`environment ${name}: expected ${ENV_PREFIX}SECTION__OPTION`);
+    if (!section || !key || rest.length > 0)
+      throw new ConfigError(`environment ${name}: expected ${ENV_PREFIX}SECTION__OPTION`);
     put(section === 'default' ? 'DEFAULT' : section, key, value, `environment ${name}`);
   }
   for (const [section, values] of Object.entries(options.overrides ?? {})) {

@@ -12,7 +12,13 @@ export interface Option<T> {
 
 export class ConfigError extends InvalidInputError {}
 
-const make = <T>(kind: string, def: T, help: string, parse: (raw: string) => T, secret = false): Option<T> => ({
+const make = <T>(
+  kind: string,
+  def: T,
+  help: string,
+  parse: (raw: string) => T,
+  secret = false,
+): Option<T> => ({
   kind,
   default: def,
   help,
@@ -27,7 +33,8 @@ export const opt = {
       def,
       help,
       (raw) => {
-        if (options.pattern && !options.pattern.test(raw)) throw new ConfigError(`must match ${options.pattern}`);
+        if (options.pattern && !options.pattern.test(raw))
+          throw new ConfigError(`must match ${options.pattern}`);
         return raw;
       },
       options.secret,
@@ -37,7 +44,8 @@ export const opt = {
     return make('integer', def, help, (raw) => {
       if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`"${raw}" is not an integer`);
       const value = Number.parseInt(raw, 10);
-      if (range.min !== undefined && value < range.min) throw new ConfigError(`must be at least ${range.min}`);
+      if (range.min !== undefined && value < range.min)
+        throw new ConfigError(`must be at least ${range.min}`);
       if (range.max !== undefined && value > range.max) throw new ConfigError(`must be at most ${range.max}`);
       return value;
     });
@@ -46,7 +54,8 @@ export const opt = {
     return make('number', def, help, (raw) => {
       const value = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(value)) throw new ConfigError(`"${raw}" is not a number`);
-      if (range.min !== undefined && value < range.min) throw new ConfigError(`must be at least ${range.min}`);
+      if (range.min !== undefined && value < range.min)
+        throw new ConfigError(`must be at least ${range.min}`);
       return value;
     });
   },

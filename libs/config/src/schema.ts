@@ -14,21 +14,35 @@ export const schema = {
       pattern: HOST_NAME,
     }),
     storage_availability_zone: opt.string('nova', 'Availability zone this host reports.'),
-    log_level: opt.choice(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], 'info', 'Lowest log level written.'),
+    log_level: opt.choice(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace'],
+      'info',
+      'Lowest log level written.',
+    ),
     report_interval: opt.number(10, 'Seconds between heartbeats into the services table.', { min: 0.1 }),
     service_down_time: opt.number(60, 'Seconds without a heartbeat after which a service counts as down.', {
       min: 1,
     }),
-    shutdown_timeout: opt.number(60, 'Seconds SIGTERM waits for in-flight handlers before exiting.', { min: 0 }),
+    shutdown_timeout: opt.number(60, 'Seconds SIGTERM waits for in-flight handlers before exiting.', {
+      min: 0,
+    }),
   },
   rabbit: {
-    transport_url: opt.string('amqp://guest:guest@127.0.0.1:5672/', 'AMQP URL of the broker.', { secret: true }),
-    control_exchange: opt.string('nova', 'Topic exchange that RPC requests go through (oslo control_exchange).'),
+    transport_url: opt.string('amqp://guest:guest@127.0.0.1:5672/', 'AMQP URL of the broker.', {
+      secret: true,
+    }),
+    control_exchange: opt.string(
+      'nova',
+      'Topic exchange that RPC requests go through (oslo control_exchange).',
+    ),
     amqp_durable_queues: opt.bool(
       true,
       'Declare the control exchange and request queues durable and publish casts persistent.',
     ),
-    rabbit_quorum_queue: opt.bool(false, 'Declare request queues as quorum queues (replicated; implies durable).'),
+    rabbit_quorum_queue: opt.bool(
+      false,
+      'Declare request queues as quorum queues (replicated; implies durable).',
+    ),
     rabbit_transient_queues_ttl: opt.int(1800, 'Seconds an unused reply or fanout queue lives (x-expires).', {
       min: 1,
     }),
@@ -36,7 +50,10 @@ export const schema = {
       min: 1,
     }),
     rpc_response_timeout: opt.number(60, 'Seconds a call waits for its reply.', { min: 0.01 }),
-    dead_letter_queue: opt.string('basalt.dead_letter', 'Queue that unparseable or undeliverable requests go to.'),
+    dead_letter_queue: opt.string(
+      'basalt.dead_letter',
+      'Queue that unparseable or undeliverable requests go to.',
+    ),
     connect_retries: opt.int(5, 'Attempts to reach the broker at start before giving up.', { min: 1 }),
     reconnect_delay_max: opt.number(10, 'Upper bound, in seconds, of the reconnect backoff.', { min: 0.1 }),
   },

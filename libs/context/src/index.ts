@@ -30,7 +30,13 @@ export function isRequestId(value: string): boolean {
 
 /** A context for work a service starts by itself (periodic tasks, recovery at start). */
 export function adminContext(overrides: Partial<RequestContext> = {}): RequestContext {
-  return { requestId: newRequestId(), roles: ['admin'], isAdmin: true, traceparent: newTraceparent(), ...overrides };
+  return {
+    requestId: newRequestId(),
+    roles: ['admin'],
+    isAdmin: true,
+    traceparent: newTraceparent(),
+    ...overrides,
+  };
 }
 
 export interface TraceIds {

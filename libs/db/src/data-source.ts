@@ -3,7 +3,7 @@ import { BasaltError, errorMessage } from '@basalt/errors';
 import { DataSource } from 'typeorm';
 import { CreateServices1764000000001 } from './migrations/0001-services';
 
-export const entities: Function[] = [];
+export const entities: Array<new () => object> = [];
 export const migrations = [CreateServices1764000000001];
 
 export interface DatabaseOptions {
@@ -48,7 +48,8 @@ export async function connectDatabase(options: DatabaseOptions): Promise<DataSou
 export async function ensureDatabase(url: string): Promise<void> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.slice(1));
-  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name)) throw new DatabaseUnavailableError(`invalid database name "${name}"`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name))
+    throw new DatabaseUnavailableError(`invalid database name "${name}"`);
   const admin = new URL(url);
   admin.pathname = '/postgres';
   const ds = createDataSource({ url: admin.toString(), poolSize: 1 });

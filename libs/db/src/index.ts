@@ -1,3 +1,3 @@
+export type { DataSource } from 'typeorm';
 export * from './data-source';
 export * from './services';
-export type { DataSource } from 'typeorm';

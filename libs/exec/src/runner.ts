@@ -70,7 +70,7 @@ const RETRY_DELAY_MS = 200;
 
 /** Runs commands with execa: no shell, a timeout, bounded retries, secrets redacted in every log line. */
 export class ExecaRunner implements CommandRunner {
-  private execa?: typeof import('execa', { with: { 'resolution-mode': 'import' } }).execa;
+  private execa?: typeof import('execa', { with: { 'resolution-mode': 'import' }}).execa;
 
   constructor(private readonly log: Logger) {}
 
@@ -88,9 +88,15 @@ export class ExecaRunner implements CommandRunner {
         continue;
       }
       const detail = redact((result.stderr.trim() || result.stdout.trim()).slice(0, 2000), command.secrets);
-      throw CommandError.of(command, `exited with ${result.exitCode}: ${detail}`, result.exitCode, result.stderr, {
-        retryable: retry,
-      });
+      throw CommandError.of(
+        command,
+        `exited with ${result.exitCode}: ${detail}`,
+        result.exitCode,
+        result.stderr,
+        {
+          retryable: retry,
+        },
+      );
     }
   }
 
@@ -114,10 +120,17 @@ export class ExecaRunner implements CommandRunner {
         throw CommandError.of(command, `timed out after ${ms} ms`, null, '', { retryable: true });
       }
       if (result.exitCode === undefined) {
-        throw CommandError.of(command, `could not run: ${result.shortMessage}`, null, '', { retryable: false });
+        throw CommandError.of(command, `could not run: ${result.shortMessage}`, null, '', {
+          retryable: false,
+        });
       }
       log.debug({ cmd: shown, exitCode: result.exitCode, ms: Math.round(durationMs) }, 'command');
-      return { exitCode: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr), durationMs };
+      return {
+        exitCode: result.exitCode,
+        stdout: String(result.stdout),
+        stderr: String(result.stderr),
+        durationMs,
+      };
     } catch (error) {
       if (error instanceof CommandError) throw error;
       throw CommandError.of(command, 'could not run', null, '', { retryable: false, cause: error });

@@ -25,9 +25,15 @@ export class ScriptedRunner implements CommandRunner {
     const given = typeof match?.reply === 'function' ? match.reply(command.argv) : (match?.reply ?? {});
     const result = { exitCode: 0, stdout: '', stderr: '', durationMs: 0, ...given };
     if (result.exitCode !== 0 && !(command.okExitCodes ?? []).includes(result.exitCode)) {
-      throw CommandError.of(command, `exited with ${result.exitCode}: ${result.stderr}`, result.exitCode, result.stderr, {
-        retryable: (command.retryExitCodes ?? []).includes(result.exitCode),
-      });
+      throw CommandError.of(
+        command,
+        `exited with ${result.exitCode}: ${result.stderr}`,
+        result.exitCode,
+        result.stderr,
+        {
+          retryable: (command.retryExitCodes ?? []).includes(result.exitCode),
+        },
+      );
     }
     return result;
   }

@@ -44,9 +44,14 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 /** A child logger whose every line names the request (and trace) it belongs to. */
-export function requestLogger(logger: Logger, ctx: RequestContext): Logger {
+export function requestLogger(
+  logger: Logger,
+  ctx: RequestContext,
+  extra: Record<string, unknown> = {},
+): Logger {
   const trace = parseTraceparent(ctx.traceparent);
   return logger.child({
+    ...extra,
     request_id: ctx.requestId,
     ...(ctx.globalRequestId ? { global_request_id: ctx.globalRequestId } : {}),
     ...(trace ? { trace_id: trace.traceId, span_id: trace.spanId } : {}),

@@ -68,7 +68,11 @@ export class RpcClient {
       this.castChannel = undefined;
       this.declaredExchanges.clear();
       for (const [msgId, call] of this.calls) {
-        this.settleCall(msgId, undefined, new RpcConnectionError(`${call.describe}: ${error.message}`, error));
+        this.settleCall(
+          msgId,
+          undefined,
+          new RpcConnectionError(`${call.describe}: ${error.message}`, error),
+        );
       }
     });
     await this.connection.whenUp((connection) => this.setup(connection));
@@ -97,7 +101,8 @@ export class RpcClient {
     });
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
-        () => this.settleCall(msgId, undefined, new RpcTimeoutError(`${describe}: no reply in ${timeoutMs} ms`)),
+        () =>
+          this.settleCall(msgId, undefined, new RpcTimeoutError(`${describe}: no reply in ${timeoutMs} ms`)),
         timeoutMs,
       );
       this.calls.set(msgId, { resolve: resolve as (v: unknown) => void, reject, timer, timeoutMs, describe });
@@ -149,14 +154,24 @@ export class RpcClient {
   /** A handle bound to one target, as Cinder's rpcapi `prepare()` gives. */
   prepare(target: Target) {
     return {
-      call: <T = unknown>(ctx: RequestContext, method: string, args: Record<string, unknown>, options?: CallOptions) =>
-        this.call<T>(ctx, target, method, args, options),
+      call: <T = unknown>(
+        ctx: RequestContext,
+        method: string,
+        args: Record<string, unknown>,
+        options?: CallOptions,
+      ) => this.call<T>(ctx, target, method, args, options),
       cast: (ctx: RequestContext, method: string, args: Record<string, unknown>, options?: CallOptions) =>
         this.cast(ctx, target, method, args, options),
     };
   }
 
-  private message(ctx: RequestContext, target: Target, method: string, args: Record<string, unknown>, uniqueId: string) {
+  private message(
+    ctx: RequestContext,
+    target: Target,
+    method: string,
+    args: Record<string, unknown>,
+    uniqueId: string,
+  ) {
     const message: Record<string, unknown> = { method, args, _unique_id: uniqueId };
     if (target.version) message.version = target.version;
     if (target.namespace) message.namespace = target.namespace;
@@ -178,12 +193,16 @@ export class RpcClient {
       arguments: transientQueueArguments(this.options),
     });
     for (const channel of [callChannel, castChannel]) {
-      await channel.assertExchange(this.options.exchange, 'topic', { durable: this.options.durable, autoDelete: false });
+      await channel.assertExchange(this.options.exchange, 'topic', {
+        durable: this.options.durable,
+        autoDelete: false,
+      });
     }
     await callChannel.consume(this.replyQueue, (msg) => msg && this.onReply(msg), { noAck: true });
     callChannel.on('return', (msg: amqp.Message) => {
       const msgId = msg.properties.messageId as string | undefined;
-      if (msgId) this.settleCall(msgId, undefined, new RpcUndeliverableError('no server is listening on that topic'));
+      if (msgId)
+        this.settleCall(msgId, undefined, new RpcUndeliverableError('no server is listening on that topic'));
     });
     castChannel.on('return', (msg: amqp.Message) => {
       const id = msg.properties.messageId as string | undefined;
@@ -289,4 +308,5 @@ export class RpcClient {
   }
 }
 
-export const routingKey = (target: Target) => (target.server ? `${target.topic}.${target.server}` : target.topic);
+export const routingKey = (target: Target) =>
+  target.server ? `${target.topic}.${target.server}` : target.topic;

@@ -77,8 +77,14 @@ export class AmqpConnection {
   }
 
   private async open(): Promise<void> {
-    const connection = await amqp.connect(this.url, { clientProperties: { connection_name: 'basalt' } });
-    connection.on('error', (error: Error) => this.options.log.warn({ err: error.message }, 'broker connection error'));
+    // noDelay: a request or reply is several small frames; Nagle would hold the last one back
+    const connection = await amqp.connect(this.url, {
+      noDelay: true,
+      clientProperties: { connection_name: 'basalt' },
+    });
+    connection.on('error', (error: Error) =>
+      this.options.log.warn({ err: error.message }, 'broker connection error'),
+    );
     connection.on('close', () => this.lost(connection, new RpcConnectionError('broker connection closed')));
     try {
       for (const handler of this.upHandlers) await handler(connection);

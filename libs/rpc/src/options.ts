@@ -25,7 +25,9 @@ export function requestQueueArguments(options: Pick<RpcOptions, 'quorum'>): Reco
 }
 
 /** Arguments oslo.messaging puts on reply and fanout queues. */
-export function transientQueueArguments(options: Pick<RpcOptions, 'transientQueueTtlSec'>): Record<string, unknown> {
+export function transientQueueArguments(
+  options: Pick<RpcOptions, 'transientQueueTtlSec'>,
+): Record<string, unknown> {
   return { 'x-expires': options.transientQueueTtlSec * 1000 };
 }
 

@@ -43,7 +43,9 @@ export type Middleware = (next: Handler) => Handler;
 export interface RpcEndpoint {
   readonly namespace?: string;
   readonly version: string;
-  readonly methods: Readonly<Record<string, (args: Record<string, unknown>, invocation: Invocation) => Promise<unknown>>>;
+  readonly methods: Readonly<
+    Record<string, (args: Record<string, unknown>, invocation: Invocation) => Promise<unknown>>
+  >;
 }
 
 export interface ServerOptions {
@@ -79,7 +81,10 @@ export class RpcServer {
   ) {
     this.fanoutQueue = `${options.topic}_fanout_${randomUUID().replaceAll('-', '')}`;
     const base: Handler = (invocation) => this.invoke(invocation);
-    this.dispatch = (options.middlewares ?? []).reduceRight<Handler>((next, middleware) => middleware(next), base);
+    this.dispatch = (options.middlewares ?? []).reduceRight<Handler>(
+      (next, middleware) => middleware(next),
+      base,
+    );
   }
 
   get queues(): readonly string[] {
@@ -117,9 +122,16 @@ export class RpcServer {
     });
     await channel.prefetch(this.rpc.prefetch);
     const durable = requestQueuesDurable(this.rpc);
-    await channel.assertExchange(this.rpc.exchange, 'topic', { durable: this.rpc.durable, autoDelete: false });
+    await channel.assertExchange(this.rpc.exchange, 'topic', {
+      durable: this.rpc.durable,
+      autoDelete: false,
+    });
     for (const queue of [topic, `${topic}.${host}`]) {
-      await channel.assertQueue(queue, { durable, autoDelete: false, arguments: requestQueueArguments(this.rpc) });
+      await channel.assertQueue(queue, {
+        durable,
+        autoDelete: false,
+        arguments: requestQueueArguments(this.rpc),
+      });
       await channel.bindQueue(queue, this.rpc.exchange, queue);
     }
     await channel.assertExchange(fanoutExchange(topic), 'fanout', { durable: false, autoDelete: true });
@@ -157,26 +169,23 @@ export class RpcServer {
       return;
     }
     if (this.seen.has(request._unique_id)) {
-      this.rpc.log.info({ unique_id: request._unique_id, method: request.method }, 'duplicate message ignored');
+      this.rpc.log.info(
+        { unique_id: request._unique_id, method: request.method },
+        'duplicate message ignored',
+      );
       ack(channel, msg);
       return;
     }
     const context = contextFromWire(unpackContext(request));
-    const log = requestLogger(this.rpc.log, context).child({ method: request.method, topic: this.options.topic });
     const kind = request._msg_id ? 'call' : 'cast';
+    const invocation = new MessageInvocation(request, context, kind, () =>
+      requestLogger(this.rpc.log, context, { method: request.method, topic: this.options.topic }),
+    );
     const stopHeartbeat = this.startCallMonitor(channel, request);
     let result: unknown = null;
     let failure: unknown;
     try {
-      result = await this.dispatch({
-        method: request.method,
-        args: request.args,
-        context,
-        log,
-        kind,
-        version: request.version ?? '1.0',
-        ...(request.namespace ? { namespace: request.namespace } : {}),
-      });
+      result = await this.dispatch(invocation);
     } catch (error) {
       failure = error;
     } finally {
@@ -188,7 +197,7 @@ export class RpcServer {
       return;
     }
     if (failure !== undefined) {
-      log.error({ err: errorMessage(failure), kind }, 'handler failed');
+      invocation.log.error({ err: errorMessage(failure), kind }, 'handler failed');
     }
     this.remember(request._unique_id);
     ack(channel, msg);
@@ -235,26 +244,33 @@ export class RpcServer {
   /** oslo's call monitor: when the caller sent `_timeout`, say "still working" at half that interval. */
   private startCallMonitor(channel: amqp.Channel, request: RequestMessage): () => void {
     const seconds = request._timeout;
-    if (typeof seconds !== 'number' || seconds <= 0 || !request._reply_q || !request._msg_id) return () => undefined;
-    const timer = setInterval(() => {
-      const body = encodeEnvelope({
-        result: null,
-        failure: null,
-        ending: false,
-        _msg_id: request._msg_id,
-        _unique_id: randomUUID().replaceAll('-', ''),
-      });
-      try {
-        channel.publish('', request._reply_q as string, body, MESSAGE_PROPERTIES);
-      } catch {
-        clearInterval(timer);
-      }
-    }, (seconds * 1000) / 2);
+    if (typeof seconds !== 'number' || seconds <= 0 || !request._reply_q || !request._msg_id)
+      return () => undefined;
+    const timer = setInterval(
+      () => {
+        const body = encodeEnvelope({
+          result: null,
+          failure: null,
+          ending: false,
+          _msg_id: request._msg_id,
+          _unique_id: randomUUID().replaceAll('-', ''),
+        });
+        try {
+          channel.publish('', request._reply_q as string, body, MESSAGE_PROPERTIES);
+        } catch {
+          clearInterval(timer);
+        }
+      },
+      (seconds * 1000) / 2,
+    );
     return () => clearInterval(timer);
   }
 
   private deadLetter(channel: amqp.Channel, queue: string, msg: amqp.ConsumeMessage, reason: string): void {
-    this.rpc.log.error({ queue, reason, dead_letter_queue: this.rpc.deadLetterQueue }, 'dead-lettering message');
+    this.rpc.log.error(
+      { queue, reason, dead_letter_queue: this.rpc.deadLetterQueue },
+      'dead-lettering message',
+    );
     try {
       channel.sendToQueue(this.rpc.deadLetterQueue, msg.content, {
         contentType: msg.properties.contentType,
@@ -278,6 +294,32 @@ export class RpcServer {
       const oldest = this.seen.keys().next().value;
       if (oldest !== undefined) this.seen.delete(oldest);
     }
+  }
+}
+
+/** An invocation whose request logger is made on first use: a child logger costs more than many handlers. */
+class MessageInvocation implements Invocation {
+  readonly method: string;
+  readonly args: Record<string, unknown>;
+  readonly version: string;
+  readonly namespace?: string;
+  private logger?: Logger;
+
+  constructor(
+    request: RequestMessage,
+    readonly context: RequestContext,
+    readonly kind: 'call' | 'cast',
+    private readonly makeLogger: () => Logger,
+  ) {
+    this.method = request.method;
+    this.args = request.args;
+    this.version = request.version ?? '1.0';
+    if (request.namespace) this.namespace = request.namespace;
+  }
+
+  get log(): Logger {
+    this.logger ??= this.makeLogger();
+    return this.logger;
   }
 }
 

@@ -32,7 +32,9 @@ export interface ReplyMessage {
 export const MESSAGE_PROPERTIES = { contentType: 'application/json', contentEncoding: 'utf-8' } as const;
 
 export function encodeEnvelope(message: object): Buffer {
-  return Buffer.from(JSON.stringify({ 'oslo.version': OSLO_VERSION, 'oslo.message': JSON.stringify(message) }));
+  return Buffer.from(
+    JSON.stringify({ 'oslo.version': OSLO_VERSION, 'oslo.message': JSON.stringify(message) }),
+  );
 }
 
 /** Opens an envelope (or takes a bare pre-2.0 message); anything else is a MalformedMessage. */
@@ -46,10 +48,14 @@ export function decodeEnvelope(body: Buffer): Record<string, unknown> {
   if (!isObject(outer)) throw new RpcDispatchError('MalformedMessage', 'body is not a JSON object');
   if (!('oslo.version' in outer)) return outer;
   if (outer['oslo.version'] !== OSLO_VERSION) {
-    throw new RpcDispatchError('MalformedMessage', `unsupported envelope version ${String(outer['oslo.version'])}`);
+    throw new RpcDispatchError(
+      'MalformedMessage',
+      `unsupported envelope version ${String(outer['oslo.version'])}`,
+    );
   }
   const inner = outer['oslo.message'];
-  if (typeof inner !== 'string') throw new RpcDispatchError('MalformedMessage', 'oslo.message is not a string');
+  if (typeof inner !== 'string')
+    throw new RpcDispatchError('MalformedMessage', 'oslo.message is not a string');
   let message: unknown;
   try {
     message = JSON.parse(inner);
@@ -76,7 +82,8 @@ export function parseRequest(body: Buffer): RequestMessage {
 
 export function parseReply(body: Buffer): ReplyMessage {
   const message = decodeEnvelope(body);
-  if (typeof message._msg_id !== 'string') throw new RpcDispatchError('MalformedMessage', 'reply has no _msg_id');
+  if (typeof message._msg_id !== 'string')
+    throw new RpcDispatchError('MalformedMessage', 'reply has no _msg_id');
   return {
     result: message.result ?? null,
     failure: typeof message.failure === 'string' ? message.failure : null,
@@ -96,7 +103,10 @@ export function serializeFailure(error: unknown): string {
     class: isDispatch ? err.osloClass : err.name,
     module: isDispatch ? 'oslo_messaging.rpc.dispatcher' : 'basalt',
     message: err.message,
-    tb: (err.stack ?? '').split('\n').slice(1, 12).map((l) => l.trim()),
+    tb: (err.stack ?? '')
+      .split('\n')
+      .slice(1, 12)
+      .map((l) => l.trim()),
     args: [err.message],
     kwargs,
   });

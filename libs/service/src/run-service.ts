@@ -48,7 +48,11 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
     process.stderr.write(`${definition.binary}: configuration error: ${errorMessage(error)}\n`);
     process.exit(EXIT_CONFIG);
   }
-  const log = createLogger({ name: definition.binary, host: config.DEFAULT.host, level: config.DEFAULT.log_level });
+  const log = createLogger({
+    name: definition.binary,
+    host: config.DEFAULT.host,
+    level: config.DEFAULT.log_level,
+  });
   let db: DataSource | undefined;
   let rpc: RpcTransport | undefined;
   try {
@@ -84,7 +88,7 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
       topic: definition.topic,
       host: config.DEFAULT.host,
       endpoints: parts.endpoints,
-      middlewares: [loggingMiddleware, ...(parts.middlewares ?? [])],
+      middlewares: [loggingMiddleware(log), ...(parts.middlewares ?? [])],
     });
   }
   await parts.start?.();

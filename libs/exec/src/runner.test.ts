@@ -1,0 +1,86 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '@basalt/log';
+import { CommandError, ExecaRunner, redact } from './runner';
+import { ScriptedRunner } from './scripted-runner';
+
+// These run real commands: the runner's job is talking to the OS, so faking it would prove nothing.
+describe('ExecaRunner', () => {
+  const lines: string[] = [];
+  const log = createLogger({
+    name: 'test',
+    level: 'debug',
+    destination: { write: (line: string) => void lines.push(line) },
+  });
+  const runner = new ExecaRunner(log);
+
+  test('runs an argv without a shell', async () => {
+    const result = await runner.run({ argv: ['echo', '$(id)', ';', 'ls'] });
+    expect(result.stdout).toBe('$(id) ; ls\n');
+    expect(result.exitCode).toBe(0);
+  });
+
+  test('a failing command raises CommandError with exit code and stderr, secrets hidden', async () => {
+    const error = await runner
+      .run({ argv: ['sh', '-c', 'echo "bad password s3cret" >&2; exit 3', 's3cret'], secrets: ['s3cret'] })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommandError);
+    const ce = error as CommandError;
+    expect(ce.exitCode).toBe(3);
+    expect(ce.message).toContain('bad password ***');
+    expect(ce.message).not.toContain('s3cret');
+    expect(ce.argv).toContain('***');
+    expect(ce.retryable).toBe(false);
+    expect(lines.join('')).not.toContain('s3cret');
+  });
+
+  test('accepted exit codes count as success', async () => {
+    await expect(runner.run({ argv: ['sh', '-c', 'exit 15'], okExitCodes: [15] })).resolves.toMatchObject({
+      exitCode: 15,
+    });
+  });
+
+  test('retries a retryable exit code a bounded number of times', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'basalt-exec-'));
+    const counter = join(dir, 'n');
+    const script = `echo x >> ${counter}; [ $(wc -l < ${counter}) -ge 3 ]`;
+    await expect(
+      runner.run({ argv: ['sh', '-c', script], retryExitCodes: [1], retries: 5 }),
+    ).resolves.toBeDefined();
+    expect(readFileSync(counter, 'utf8').split('\n').filter(Boolean)).toHaveLength(3);
+    const error = await runner
+      .run({ argv: ['sh', '-c', 'exit 1'], retryExitCodes: [1], retries: 1 })
+      .catch((e: unknown) => e);
+    expect((error as CommandError).retryable).toBe(true);
+  });
+
+  test('a command past its timeout is killed and reported as retryable', async () => {
+    const error = await runner.run({ argv: ['sleep', '5'], timeoutMs: 100 }).catch((e: unknown) => e);
+    expect((error as CommandError).message).toContain('timed out after 100 ms');
+    expect((error as CommandError).retryable).toBe(true);
+  });
+
+  test('a missing program is a clear, non-retryable error', async () => {
+    const error = await runner.run({ argv: ['/nonexistent/tool'] }).catch((e: unknown) => e);
+    expect((error as CommandError).message).toContain('/nonexistent/tool could not run');
+  });
+
+  test('redact hides every occurrence', () => {
+    expect(redact('a pw b pw', ['pw', ''])).toBe('a *** b ***');
+  });
+});
+
+describe('ScriptedRunner', () => {
+  test('records argv and answers by prefix, applying the same success rule', async () => {
+    const runner = new ScriptedRunner()
+      .on(['vgs'], { stdout: '10 5' })
+      .on(['lvcreate'], { exitCode: 5, stderr: 'no space' });
+    expect((await runner.run({ argv: ['vgs', '--noheadings'] })).stdout).toBe('10 5');
+    await expect(runner.run({ argv: ['lvcreate', '-L', '1G'] })).rejects.toThrow('no space');
+    expect(runner.argvs).toEqual([
+      ['vgs', '--noheadings'],
+      ['lvcreate', '-L', '1G'],
+    ]);
+  });
+});

@@ -1,0 +1,80 @@
+/** Small helpers the benchmarks share: percentiles, timing and a printed comparison table. */
+export function percentile(sortedMs: readonly number[], p: number): number {
+  if (sortedMs.length === 0) return Number.NaN;
+  const index = Math.min(sortedMs.length - 1, Math.ceil((p / 100) * sortedMs.length) - 1);
+  return sortedMs[Math.max(0, index)] as number;
+}
+
+export async function timeSequential(
+  n: number,
+  op: () => Promise<unknown>,
+): Promise<{ p50: number; p99: number; perSec: number }> {
+  const samples: number[] = [];
+  const started = performance.now();
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await op();
+    samples.push(performance.now() - t);
+  }
+  const elapsed = performance.now() - started;
+  samples.sort((a, b) => a - b);
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), perSec: (n / elapsed) * 1000 };
+}
+
+export async function timeConcurrent(
+  n: number,
+  concurrency: number,
+  op: () => Promise<unknown>,
+): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next++;
+        await op();
+      }
+    }),
+  );
+  return (n / (performance.now() - started)) * 1000;
+}
+
+export interface Row {
+  readonly figure: string;
+  readonly baseline: number;
+  readonly basalt: number;
+  /** true when a bigger number is better (rates); false for latencies. */
+  readonly higherIsBetter: boolean;
+  readonly extra?: number;
+}
+
+export function printTable(rows: readonly Row[], extraName?: string): void {
+  const fmt = (v: number | undefined) =>
+    v === undefined || Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(2);
+  console.log(
+    [
+      'figure'.padEnd(28),
+      'baseline'.padStart(10),
+      'basalt'.padStart(10),
+      'ratio'.padStart(7),
+      extraName ? extraName.padStart(14) : '',
+    ]
+      .join(' ')
+      .trimEnd(),
+  );
+  for (const r of rows) {
+    // ratio is "how Basalt does relative to the baseline": > 1 is better, whatever the unit
+    const ratio = r.higherIsBetter ? r.basalt / r.baseline : r.baseline / r.basalt;
+    console.log(
+      [
+        r.figure.padEnd(28),
+        fmt(r.baseline).padStart(10),
+        fmt(r.basalt).padStart(10),
+        ratio.toFixed(2).padStart(7),
+        extraName ? fmt(r.extra).padStart(14) : '',
+      ]
+        .join(' ')
+        .trimEnd(),
+    );
+  }
+}

@@ -1,0 +1,108 @@
+import { adminContext } from '@basalt/context';
+import { connectDatabase, listServices } from '@basalt/db';
+import { createTestDatabase } from '../support/db';
+import { SERVICES, ServiceProcess, serviceScript, tempDir } from '../support/processes';
+import { BROKER_URL, BrokerFixture, testRpcOptions, uniqueName, waitFor } from '../support/rpc';
+
+describe('the four services as separate processes', () => {
+  const broker = new BrokerFixture();
+  const rpc = testRpcOptions();
+  const logDir = tempDir('basalt-e2e');
+  const host = uniqueName('host');
+  const running: ServiceProcess[] = [];
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+
+  const env = (overrides: Record<string, string> = {}) => ({
+    BASALT__DEFAULT__HOST: host,
+    BASALT__DEFAULT__REPORT_INTERVAL: '0.5',
+    BASALT__DATABASE__CONNECTION: database.url,
+    BASALT__DATABASE__CONNECT_RETRIES: '2',
+    BASALT__RABBIT__TRANSPORT_URL: BROKER_URL,
+    BASALT__RABBIT__CONTROL_EXCHANGE: rpc.exchange,
+    BASALT__RABBIT__DEAD_LETTER_QUEUE: rpc.deadLetterQueue,
+    BASALT__RABBIT__CONNECT_RETRIES: '2',
+    ...overrides,
+  });
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await Promise.all(running.map((p) => p.stop()));
+    await broker.cleanup();
+    await database.drop();
+  });
+
+  test('each starts, registers and heartbeats, answers ping on its topic, and exits 0 on SIGTERM', async () => {
+    for (const name of SERVICES) running.push(new ServiceProcess(name, serviceScript(name), env(), logDir));
+    await Promise.all(running.map((p) => p.waitForLog(/started"/)));
+    for (const topic of ['scheduler', 'volume', 'compute']) {
+      for (const q of [topic, `${topic}.${host}`]) broker.queues.add(q);
+    }
+
+    const client = (await broker.transport(rpc)).client;
+    for (const topic of ['scheduler', 'volume', 'compute']) {
+      expect(await client.call(adminContext(), { topic, server: host }, 'oslo_rpc_server_ping', {})).toBe(
+        'pong',
+      );
+    }
+
+    const ds = await connectDatabase({ url: database.url, poolSize: 1, connectRetries: 1 });
+    try {
+      const first = await waitFor(async () => {
+        const rows = (await listServices(ds, 5)).filter((s) => s.host === host);
+        return rows.length === 4 && rows.every((r) => r.up) ? rows : undefined;
+      }, 'four services up');
+      expect(first.map((s) => s.binary).sort()).toEqual([
+        'basalt-api',
+        'basalt-compute',
+        'basalt-scheduler',
+        'basalt-volume',
+      ]);
+      const counts = await ds.query('SELECT report_count FROM services WHERE host = $1', [host]);
+      await waitFor(async () => {
+        const later = await ds.query('SELECT report_count FROM services WHERE host = $1', [host]);
+        return (
+          later.every((r: { report_count: number }, i: number) => r.report_count > counts[i].report_count) ||
+          undefined
+        );
+      }, 'heartbeats to advance');
+    } finally {
+      await ds.destroy();
+    }
+
+    const codes = await Promise.all(running.map((p) => p.stop()));
+    expect(codes).toEqual([0, 0, 0, 0]);
+    for (const p of running) expect(p.log).toContain('"msg":"stopped"');
+  }, 60_000);
+
+  test('a process that cannot reach the broker or the database says so and exits non-zero', async () => {
+    const noBroker = new ServiceProcess(
+      'no-broker',
+      serviceScript('scheduler'),
+      env({ BASALT__RABBIT__TRANSPORT_URL: 'amqp://guest:guest@127.0.0.1:1/' }),
+      logDir,
+    );
+    expect(await noBroker.exited).toBe(1);
+    expect(noBroker.log).toContain('cannot reach the message broker at amqp://guest:***@127.0.0.1:1/');
+    expect(noBroker.log).not.toContain('guest:guest');
+
+    const noDatabase = new ServiceProcess(
+      'no-db',
+      serviceScript('volume-worker'),
+      env({ BASALT__DATABASE__CONNECTION: 'postgres://postgres@127.0.0.1:1/basalt' }),
+      logDir,
+    );
+    expect(await noDatabase.exited).toBe(1);
+    expect(noDatabase.log).toContain('cannot reach the database at postgres://postgres@127.0.0.1:1/basalt');
+
+    const badConfig = new ServiceProcess(
+      'bad-config',
+      serviceScript('compute-worker'),
+      env({ BASALT__RABBIT__PREFETCH_COUNT: 'lots' }),
+      logDir,
+    );
+    expect(await badConfig.exited).toBe(2);
+    expect(badConfig.log).toContain('rabbit.prefetch_count: "lots" is not an integer');
+  }, 60_000);
+});

@@ -1,0 +1,30 @@
+import { createDataSource, ensureDatabase } from '@basalt/db';
+import { uniqueName } from './rpc';
+
+export const POSTGRES_URL = process.env.BASALT_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432';
+
+/** A database of the test's own, created fresh and migrated; `drop()` removes it. */
+export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = uniqueName('basalt_test');
+  const url = `${POSTGRES_URL}/${name}`;
+  await ensureDatabase(url);
+  const ds = createDataSource({ url, poolSize: 1 });
+  await ds.initialize();
+  try {
+    await ds.runMigrations({ transaction: 'each' });
+  } finally {
+    await ds.destroy();
+  }
+  return {
+    url,
+    drop: async () => {
+      const admin = createDataSource({ url: `${POSTGRES_URL}/postgres`, poolSize: 1 });
+      await admin.initialize();
+      try {
+        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await admin.destroy();
+      }
+    },
+  };
+}
