@@ -213,7 +213,10 @@ async function main() {
   });
   let counts: CastCounts = { rawCasts: 0, basaltCasts: 0 };
   await new Promise<void>((resolve) =>
-    server.on('message', (m: unknown) => (m === 'ready' ? resolve() : (counts = m as CastCounts))),
+    server.on('message', (m: unknown) => {
+      if (m === 'ready') resolve();
+      else counts = m as CastCounts;
+    }),
   );
   const bench = await clients(names, () => counts);
   const base: Figures[] = [];
