@@ -57,6 +57,91 @@ export const schema = {
     connect_retries: opt.int(5, 'Attempts to reach the broker at start before giving up.', { min: 1 }),
     reconnect_delay_max: opt.number(10, 'Upper bound, in seconds, of the reconnect backoff.', { min: 0.1 }),
   },
+  api: {
+    osapi_volume_listen: opt.string('127.0.0.1', 'Address the volume API (Cinder v3) listens on.'),
+    osapi_volume_listen_port: opt.int(8776, 'Port of the volume API (0 picks a free one).', {
+      min: 0,
+      max: 65535,
+    }),
+    identity_listen_port: opt.int(5000, 'Port of the built-in identity API (0 picks a free one).', {
+      min: 0,
+      max: 65535,
+    }),
+    public_endpoint: opt.string(
+      '',
+      'Base URL clients reach the volume API at (default: http://<listen>:<port>).',
+    ),
+    identity_public_endpoint: opt.string(
+      '',
+      'Base URL clients reach the identity API at (default: http://<listen>:<port>).',
+    ),
+    auth_strategy: opt.choice(
+      ['keystone', 'noauth'],
+      'keystone',
+      'keystone: built-in tokens; noauth: X-Auth-Token user:project, for development.',
+    ),
+    max_request_body_size: opt.int(1048576, 'Largest request body accepted, in bytes.', { min: 1024 }),
+    osapi_max_limit: opt.int(1000, 'Most items one list request returns.', { min: 1 }),
+  },
+  identity: {
+    token_secret: opt.string(
+      '',
+      'HMAC key that signs tokens; every api process must share it (empty: random at start).',
+      {
+        secret: true,
+      },
+    ),
+    token_expiration: opt.int(3600, 'Seconds a token is valid.', { min: 60 }),
+    users: opt.list(
+      ['admin:admin:admin:admin'],
+      'Users as name:password:project:role (role admin or member); passwords are secrets.',
+    ),
+  },
+  quota: {
+    volumes: opt.int(10, 'Default number of volumes a project may have (-1: unlimited).', { min: -1 }),
+    gigabytes: opt.int(1000, 'Default total volume gigabytes a project may have (-1: unlimited).', {
+      min: -1,
+    }),
+  },
+  scheduler: {
+    capabilities_max_age: opt.number(
+      60,
+      "Seconds after which a host's reported capabilities are too old to use.",
+      {
+        min: 1,
+      },
+    ),
+  },
+  volume: {
+    volume_driver: opt.choice(
+      ['lvm', 'file'],
+      'lvm',
+      'Backend: LVM logical volumes, or sparse files in a directory.',
+    ),
+    volume_group: opt.string('nova-volumes', 'LVM volume group that holds the volumes.', {
+      pattern: /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/,
+    }),
+    lvm_type: opt.choice(['default', 'thin'], 'default', 'Thick logical volumes, or thin ones in a pool.'),
+    lvm_system_dir: opt.string('', 'LVM_SYSTEM_DIR for LVM commands (e.g. an lvm.conf with activation = 0).'),
+    volumes_path: opt.string('/var/lib/basalt/volumes', "Directory of the file backend's volume files."),
+    volume_name_template: opt.string(
+      'volume-%08x',
+      'Backend name of a volume: %08x takes its sequence number, %s its id.',
+    ),
+    reserved_percentage: opt.int(0, 'Capacity held back from scheduling, in percent.', { min: 0, max: 100 }),
+    report_capabilities_interval: opt.number(10, 'Seconds between capacity reports to the schedulers.', {
+      min: 0.1,
+    }),
+    iscsi_target_prefix: opt.string('iqn.2010-10.org.openstack:', 'Prefix of target IQNs.'),
+    iscsi_ip_address: opt.string('127.0.0.1', "Address initiators reach this host's iSCSI portal at."),
+    iscsi_port: opt.int(3260, 'Port of the iSCSI portal.', { min: 1, max: 65535 }),
+    tgt_control_port: opt.int(0, 'tgtd control port (tgtadm -C): one tgtd instance per number.', { min: 0 }),
+    volumes_dir: opt.string(
+      '/var/lib/basalt/tgt',
+      'Directory of per-target tgt config files (tgt-admin format).',
+    ),
+    max_targets: opt.int(1000, 'Highest iSCSI target number this host hands out.', { min: 1 }),
+  },
   database: {
     connection: opt.string('postgres://postgres@127.0.0.1:5432/basalt', 'PostgreSQL URL.', { secret: true }),
     connect_retries: opt.int(5, 'Attempts to reach the database at start before giving up.', { min: 1 }),

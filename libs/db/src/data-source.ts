@@ -2,9 +2,10 @@ import 'reflect-metadata';
 import { BasaltError, errorMessage } from '@basalt/errors';
 import { DataSource } from 'typeorm';
 import { CreateServices1764000000001 } from './migrations/0001-services';
+import { CreateVolumes1764000000002 } from './migrations/0002-volumes';
 
 export const entities: Array<new () => object> = [];
-export const migrations = [CreateServices1764000000001];
+export const migrations = [CreateServices1764000000001, CreateVolumes1764000000002];
 
 export interface DatabaseOptions {
   readonly url: string;

@@ -1,3 +1,6 @@
 export type { DataSource } from 'typeorm';
+export * from './attachments';
 export * from './data-source';
 export * from './services';
+export * from './targets';
+export * from './volumes';

@@ -1,3 +1,4 @@
+export * from './args';
 export * from './client';
 export * from './connection';
 export * from './errors';

@@ -73,25 +73,33 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
     process.exit(EXIT_UNAVAILABLE);
   }
 
-  const parts = await definition.build({ config, log, db, rpc });
-  const serviceId = await registerService(db, {
-    host: config.DEFAULT.host,
-    binary: definition.binary,
-    topic: definition.topic,
-    availabilityZone: config.DEFAULT.storage_availability_zone,
-  });
-  const beat = setInterval(() => {
-    heartbeat(db, serviceId).catch((error) => log.warn({ err: errorMessage(error) }, 'heartbeat failed'));
-  }, config.DEFAULT.report_interval * 1000);
-  if (parts.endpoints) {
-    await rpc.serve({
-      topic: definition.topic,
+  let parts: ServiceParts;
+  let beat: NodeJS.Timeout;
+  try {
+    parts = await definition.build({ config, log, db, rpc });
+    const serviceId = await registerService(db, {
       host: config.DEFAULT.host,
-      endpoints: parts.endpoints,
-      middlewares: [loggingMiddleware(log), ...(parts.middlewares ?? [])],
+      binary: definition.binary,
+      topic: definition.topic,
+      availabilityZone: config.DEFAULT.storage_availability_zone,
     });
+    beat = setInterval(() => {
+      heartbeat(db, serviceId).catch((error) => log.warn({ err: errorMessage(error) }, 'heartbeat failed'));
+    }, config.DEFAULT.report_interval * 1000);
+    if (parts.endpoints) {
+      await rpc.serve({
+        topic: definition.topic,
+        host: config.DEFAULT.host,
+        endpoints: parts.endpoints,
+        middlewares: [loggingMiddleware(log), ...(parts.middlewares ?? [])],
+      });
+    }
+    await parts.start?.();
+  } catch (error) {
+    log.fatal({ err: errorMessage(error) }, 'cannot start');
+    process.stderr.write(`${definition.binary}: ${errorMessage(error)}\n`);
+    process.exit(EXIT_UNAVAILABLE);
   }
-  await parts.start?.();
   log.info({ topic: definition.topic }, `${definition.binary} started`);
 
   let stopping = false;

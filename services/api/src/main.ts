@@ -1,7 +1,96 @@
+import type { AddressInfo } from 'node:net';
+import { SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
+import { AttachmentRepository, QuotaRepository, VolumeRepository } from '@basalt/db';
 import { runService } from '@basalt/service';
+import type { FastifyInstance } from 'fastify';
+import { type Authenticator, NoAuthAuthenticator, TokenAuthenticator } from './auth';
+import { createHttpApp } from './http';
+import { registerIdentityRoutes } from './identity-app';
+import { IdentityStore } from './identity-store';
+import { TokenSigner } from './tokens';
+import { VolumeApi } from './volume-api';
+import { buildVolumeApp } from './volume-app';
 
 void runService({
   binary: 'basalt-api',
   topic: 'api',
-  build: () => ({}),
+  async build({ config, log, db, rpc }) {
+    const a = config.api;
+    const signer = new TokenSigner(config.identity.token_secret);
+    const authenticator: Authenticator =
+      a.auth_strategy === 'noauth' ? new NoAuthAuthenticator() : new TokenAuthenticator(signer);
+    const store = new IdentityStore(config.identity.users);
+    const urlOf = (app: FastifyInstance, configured: string) => () =>
+      configured || `http://${a.osapi_volume_listen}:${(app.server.address() as AddressInfo).port}`;
+    const quotaDefaults = { volumes: config.quota.volumes, gigabytes: config.quota.gigabytes };
+    const volumes = new VolumeRepository(db);
+    const quotas = new QuotaRepository(db);
+
+    let volumeUrl = () => a.public_endpoint;
+    const volumeApp = await buildVolumeApp(
+      {
+        log,
+        bodyLimit: a.max_request_body_size,
+        authenticator,
+        ready: async () =>
+          rpc.connection.isUp &&
+          (await db.query('SELECT 1').then(
+            () => true,
+            () => false,
+          )),
+      },
+      {
+        api: new VolumeApi(
+          {
+            db,
+            volumes,
+            quotas,
+            scheduler: new SchedulerRpcApi(rpc.client),
+            volumeRpc: new VolumeRpcApi(rpc.client),
+            log,
+          },
+          {
+            nameTemplate: config.volume.volume_name_template,
+            defaultZone: config.DEFAULT.storage_availability_zone,
+            quotaDefaults,
+            serviceDownTimeSec: config.DEFAULT.service_down_time,
+          },
+        ),
+        volumes,
+        attachments: new AttachmentRepository(db),
+        quotas,
+        quotaDefaults,
+        maxLimit: a.osapi_max_limit,
+        baseUrl: () => volumeUrl(),
+      },
+    );
+    volumeUrl = urlOf(volumeApp, a.public_endpoint);
+
+    const identityApp = createHttpApp(log, a.max_request_body_size);
+    const identityUrl = urlOf(identityApp, a.identity_public_endpoint);
+    registerIdentityRoutes(
+      identityApp,
+      { store, signer },
+      {
+        identityUrl,
+        volumeUrl,
+        computeUrl: () => volumeUrl().replace(/:\d+$/, ':8774'),
+        expirationSec: config.identity.token_expiration,
+      },
+    );
+
+    return {
+      async start() {
+        await volumeApp.listen({ host: a.osapi_volume_listen, port: a.osapi_volume_listen_port });
+        await identityApp.listen({ host: a.osapi_volume_listen, port: a.identity_listen_port });
+        log.info(
+          { volume_api: volumeUrl(), identity_api: identityUrl(), auth_strategy: a.auth_strategy },
+          'listening',
+        );
+      },
+      async stop() {
+        await Promise.all([volumeApp.close(), identityApp.close()]);
+      },
+    };
+  },
 });

@@ -1,7 +1,25 @@
+import { VolumeRpcApi } from '@basalt/contracts';
+import { VolumeRepository } from '@basalt/db';
 import { runService } from '@basalt/service';
+import { HostManager } from './host-manager';
+import { SchedulerManager } from './manager';
 
 void runService({
   binary: 'basalt-scheduler',
   topic: 'scheduler',
-  build: () => ({ endpoints: [] }),
+  build({ config, db, rpc }) {
+    const manager = new SchedulerManager(
+      {
+        db,
+        volumes: new VolumeRepository(db),
+        volumeApi: new VolumeRpcApi(rpc.client),
+        hosts: new HostManager(),
+      },
+      {
+        serviceDownTimeSec: config.DEFAULT.service_down_time,
+        capabilitiesMaxAgeMs: config.scheduler.capabilities_max_age * 1000,
+      },
+    );
+    return { endpoints: [manager.endpoint()] };
+  },
 });

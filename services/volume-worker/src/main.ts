@@ -1,7 +1,64 @@
+import { SchedulerRpcApi } from '@basalt/contracts';
+import { AttachmentRepository, IscsiTargetRepository, VolumeRepository } from '@basalt/db';
+import { errorMessage } from '@basalt/errors';
+import { ExecaRunner } from '@basalt/exec';
 import { runService } from '@basalt/service';
+import { FileDriver } from './drivers/file-driver';
+import { LvmDriver } from './drivers/lvm-driver';
+import type { VolumeDriver } from './drivers/volume-driver';
+import { VolumeManager } from './manager';
+import { TgtAdmTarget } from './targets/tgtadm';
 
 void runService({
   binary: 'basalt-volume',
   topic: 'volume',
-  build: () => ({ endpoints: [] }),
+  async build({ config, log, db, rpc }) {
+    const v = config.volume;
+    const runner = new ExecaRunner(log);
+    const driver: VolumeDriver =
+      v.volume_driver === 'lvm'
+        ? new LvmDriver(
+            runner,
+            { volumeGroup: v.volume_group, ...(v.lvm_system_dir ? { systemDir: v.lvm_system_dir } : {}) },
+            log,
+          )
+        : new FileDriver(v.volumes_path);
+    await driver.checkForSetup();
+    const manager = new VolumeManager(
+      {
+        volumes: new VolumeRepository(db),
+        targets: new IscsiTargetRepository(db),
+        attachments: new AttachmentRepository(db),
+        driver,
+        target: new TgtAdmTarget(runner, { controlPort: v.tgt_control_port, volumesDir: v.volumes_dir }, log),
+        scheduler: new SchedulerRpcApi(rpc.client),
+        log,
+      },
+      {
+        host: config.DEFAULT.host,
+        availabilityZone: config.DEFAULT.storage_availability_zone,
+        backendName: v.volume_driver,
+        iqnPrefix: v.iscsi_target_prefix,
+        portal: { ip: v.iscsi_ip_address, port: v.iscsi_port },
+        maxTargets: v.max_targets,
+        reservedPercentage: v.reserved_percentage,
+      },
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const report = () =>
+      manager
+        .reportCapabilities()
+        .catch((error) => log.warn({ err: errorMessage(error) }, 'capability report failed'));
+    return {
+      endpoints: [manager.endpoint()],
+      async start() {
+        await manager.recover();
+        await report();
+        timer = setInterval(report, v.report_capabilities_interval * 1000);
+      },
+      async stop() {
+        clearInterval(timer);
+      },
+    };
+  },
 });

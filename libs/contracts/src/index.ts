@@ -1,0 +1,2 @@
+export * from './scheduler-rpcapi';
+export * from './volume-rpcapi';

@@ -1,0 +1,430 @@
+import { randomUUID } from 'node:crypto';
+import { BasaltError, ConflictError, NotFoundError } from '@basalt/errors';
+import type { DataSource, EntityManager } from 'typeorm';
+
+export const VOLUME_STATUSES = [
+  'creating',
+  'available',
+  'attaching',
+  'in-use',
+  'detaching',
+  'deleting',
+  'error',
+  'error_deleting',
+  'extending',
+  'error_extending',
+] as const;
+export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
+export type AttachStatus = 'detached' | 'attaching' | 'attached' | 'detaching';
+
+export interface VolumeRecord {
+  readonly id: string;
+  readonly seq: number;
+  readonly backendName: string;
+  readonly size: number;
+  readonly status: VolumeStatus;
+  readonly statusReason: string | null;
+  readonly attachStatus: AttachStatus;
+  readonly host: string | null;
+  readonly availabilityZone: string;
+  readonly projectId: string;
+  readonly userId: string;
+  readonly displayName: string | null;
+  readonly displayDescription: string | null;
+  readonly volumeType: string | null;
+  readonly providerLocation: string | null;
+  /** `CHAP <user> <password>`: a secret, never logged or shown to users. */
+  readonly providerAuth: string | null;
+  readonly scheduledAt: Date | null;
+  readonly launchedAt: Date | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** Columns a transition may set besides `status`. */
+export interface VolumeChanges {
+  readonly size?: number;
+  readonly statusReason?: string | null;
+  readonly attachStatus?: AttachStatus;
+  readonly host?: string | null;
+  readonly providerLocation?: string | null;
+  readonly providerAuth?: string | null;
+  readonly scheduledAt?: Date;
+  readonly launchedAt?: Date;
+  readonly displayName?: string | null;
+  readonly displayDescription?: string | null;
+}
+
+const COLUMNS: Record<keyof VolumeChanges, string> = {
+  size: 'size',
+  statusReason: 'status_reason',
+  attachStatus: 'attach_status',
+  host: 'host',
+  providerLocation: 'provider_location',
+  providerAuth: 'provider_auth',
+  scheduledAt: 'scheduled_at',
+  launchedAt: 'launched_at',
+  displayName: 'display_name',
+  displayDescription: 'display_description',
+};
+
+export class QuotaExceededError extends BasaltError {}
+
+export interface NewVolume {
+  readonly size: number;
+  readonly projectId: string;
+  readonly userId: string;
+  readonly availabilityZone: string;
+  readonly displayName: string | null;
+  readonly displayDescription: string | null;
+  readonly volumeType: string | null;
+}
+
+export interface VolumeFilter {
+  readonly projectId?: string;
+  readonly status?: string;
+  readonly name?: string;
+  readonly host?: string;
+}
+
+export type SortKey = 'created_at' | 'updated_at' | 'size' | 'status' | 'name' | 'id';
+export const SORT_COLUMNS: Record<SortKey, string> = {
+  created_at: 'created_at',
+  updated_at: 'updated_at',
+  size: 'size',
+  status: 'status',
+  name: 'display_name',
+  id: 'id',
+};
+
+export interface Page {
+  readonly limit: number;
+  readonly marker?: string;
+  readonly sort: ReadonlyArray<{ key: SortKey; dir: 'asc' | 'desc' }>;
+}
+
+/** Renders nova's `volume_name_template`: `%0Nx`/`%x`/`%d` take the sequence number, `%s` the id. */
+export function volumeBackendName(template: string, seq: number, id: string): string {
+  return template.replace(/%(0?\d*)([xds])/g, (_m, width: string, kind: string) => {
+    const text = kind === 's' ? id : kind === 'x' ? seq.toString(16) : seq.toString(10);
+    return width.startsWith('0') ? text.padStart(Number.parseInt(width, 10), '0') : text;
+  });
+}
+
+/**
+ * The volumes table. Every status change is a compare-and-swap: `UPDATE … WHERE status IN (…)`
+ * and the row count says whether this caller won; nothing reads a status and then writes it.
+ */
+export class VolumeRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  /**
+   * Inserts a `creating` row if the project's quota allows it. A per-project advisory lock makes
+   * the usage check and the insert one step, so concurrent requests cannot both squeeze in.
+   */
+  async createWithinQuota(
+    input: NewVolume,
+    nameTemplate: string,
+    limits: QuotaLimits,
+  ): Promise<VolumeRecord> {
+    return this.ds.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`quota:${input.projectId}`]);
+      await checkQuota(tx, input.projectId, limits, 1, input.size);
+      const id = randomUUID();
+      const [row] = await tx.query(
+        `INSERT INTO volumes (id, backend_name, size, status, availability_zone, project_id, user_id,
+                              display_name, display_description, volume_type)
+         VALUES ($1, '', $2, 'creating', $3, $4, $5, $6, $7, $8) RETURNING seq`,
+        [
+          id,
+          input.size,
+          input.availabilityZone,
+          input.projectId,
+          input.userId,
+          input.displayName,
+          input.displayDescription,
+          input.volumeType,
+        ],
+      );
+      const name = volumeBackendName(nameTemplate, Number(row.seq), id);
+      const [created] = await updateReturning(
+        tx,
+        'UPDATE volumes SET backend_name = $2 WHERE id = $1 RETURNING *',
+        [id, name],
+      );
+      return toVolume(created as Record<string, unknown>);
+    });
+  }
+
+  /** Starts an extend (available → extending) if the project's gigabytes quota takes the growth. */
+  async beginExtendWithinQuota(volume: VolumeRecord, newSize: number, limits: QuotaLimits): Promise<void> {
+    await this.ds.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`quota:${volume.projectId}`]);
+      await checkQuota(tx, volume.projectId, limits, 0, newSize - volume.size);
+      const [row] = await updateReturning(
+        tx,
+        `UPDATE volumes SET status = 'extending', updated_at = now()
+          WHERE id = $1 AND NOT deleted AND status = 'available' RETURNING id`,
+        [volume.id],
+      );
+      if (!row) {
+        throw new ConflictError(
+          `Invalid volume: Volume ${volume.id} status must be available to extend, but current status is: ${volume.status}.`,
+        );
+      }
+    });
+  }
+
+  async find(id: string): Promise<VolumeRecord | undefined> {
+    const rows = await this.ds.query('SELECT * FROM volumes WHERE id = $1 AND NOT deleted', [id]);
+    return rows[0] ? toVolume(rows[0]) : undefined;
+  }
+
+  async get(id: string): Promise<VolumeRecord> {
+    const volume = await this.find(id);
+    if (!volume) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
+    return volume;
+  }
+
+  /**
+   * Moves a live volume from one of `from` to `to`, setting `changes` in the same statement.
+   * Returns the updated row, or undefined when the volume was not in any of `from`.
+   */
+  async transition(
+    id: string,
+    from: readonly VolumeStatus[],
+    to: VolumeStatus,
+    changes: VolumeChanges = {},
+  ): Promise<VolumeRecord | undefined> {
+    const sets = ['status = $3', 'updated_at = now()'];
+    const params: unknown[] = [id, [...from], to];
+    for (const [key, value] of Object.entries(changes)) {
+      if (value === undefined) continue;
+      params.push(value);
+      sets.push(`${COLUMNS[key as keyof VolumeChanges]} = $${params.length}`);
+    }
+    const [row] = await updateReturning(
+      this.ds,
+      `UPDATE volumes SET ${sets.join(', ')} WHERE id = $1 AND NOT deleted AND status = ANY($2) RETURNING *`,
+      params,
+    );
+    return row ? toVolume(row) : undefined;
+  }
+
+  /** Like `transition`, but a lost race is an error naming the state the volume is really in. */
+  async transitionOrThrow(
+    id: string,
+    from: readonly VolumeStatus[],
+    to: VolumeStatus,
+    changes: VolumeChanges = {},
+  ): Promise<VolumeRecord> {
+    const updated = await this.transition(id, from, to, changes);
+    if (updated) return updated;
+    const current = await this.get(id);
+    throw new ConflictError(
+      `Invalid volume: Volume ${id} status must be ${from.join(' or ')}, but current status is: ${current.status}.`,
+      { data: { volume_id: id, status: current.status } },
+    );
+  }
+
+  /** Name and description: no status change, any state. */
+  async rename(
+    id: string,
+    changes: Pick<VolumeChanges, 'displayName' | 'displayDescription'>,
+  ): Promise<VolumeRecord> {
+    const current = await this.get(id);
+    const updated = await this.transition(id, [current.status], current.status, changes);
+    return updated ?? this.get(id);
+  }
+
+  /** The final step of a delete: the row stays for history, marked deleted. */
+  async softDelete(id: string, from: readonly VolumeStatus[]): Promise<boolean> {
+    const rows = await updateReturning(
+      this.ds,
+      `UPDATE volumes SET deleted = true, deleted_at = now(), updated_at = now(), status = 'deleted'
+        WHERE id = $1 AND NOT deleted AND status = ANY($2) RETURNING id`,
+      [id, [...from]],
+    );
+    return rows.length > 0;
+  }
+
+  async list(filter: VolumeFilter, page: Page): Promise<VolumeRecord[]> {
+    const where = ['NOT deleted'];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter.projectId !== undefined) add('project_id = ?', filter.projectId);
+    if (filter.status !== undefined) add('status = ?', filter.status);
+    if (filter.name !== undefined) add('display_name = ?', filter.name);
+    if (filter.host !== undefined) add('host = ?', filter.host);
+    const order = [...page.sort, { key: 'id' as const, dir: 'asc' as const }];
+    if (page.marker !== undefined) {
+      const marker = await this.find(page.marker);
+      if (!marker || (filter.projectId !== undefined && marker.projectId !== filter.projectId)) {
+        throw new NotFoundError(`Marker ${page.marker} could not be found.`);
+      }
+      // keyset pagination: rows strictly after the marker in the requested order
+      const clauses: string[] = [];
+      order.forEach((s, i) => {
+        const eq = order.slice(0, i).map((p) => {
+          params.push(markerValue(marker, p.key));
+          return `${SORT_COLUMNS[p.key]} IS NOT DISTINCT FROM $${params.length}`;
+        });
+        params.push(markerValue(marker, s.key));
+        const cmp = `${SORT_COLUMNS[s.key]} ${s.dir === 'asc' ? '>' : '<'} $${params.length}`;
+        clauses.push(`(${[...eq, cmp].join(' AND ')})`);
+      });
+      where.push(`(${clauses.join(' OR ')})`);
+    }
+    params.push(page.limit);
+    const orderBy = order.map((s) => `${SORT_COLUMNS[s.key]} ${s.dir.toUpperCase()} NULLS LAST`).join(', ');
+    const rows = await this.ds.query(
+      `SELECT * FROM volumes WHERE ${where.join(' AND ')} ORDER BY ${orderBy} LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toVolume);
+  }
+
+  async onHost(host: string, statuses: readonly VolumeStatus[]): Promise<VolumeRecord[]> {
+    const rows = await this.ds.query(
+      'SELECT * FROM volumes WHERE host = $1 AND NOT deleted AND status = ANY($2)',
+      [host, [...statuses]],
+    );
+    return rows.map(toVolume);
+  }
+}
+
+function markerValue(volume: VolumeRecord, key: SortKey): unknown {
+  switch (key) {
+    case 'created_at':
+      return volume.createdAt;
+    case 'updated_at':
+      return volume.updatedAt;
+    case 'size':
+      return volume.size;
+    case 'status':
+      return volume.status;
+    case 'name':
+      return volume.displayName;
+    case 'id':
+      return volume.id;
+  }
+}
+
+export interface QuotaLimits {
+  readonly volumes: number;
+  readonly gigabytes: number;
+}
+
+export interface QuotaUsage {
+  readonly volumes: number;
+  readonly gigabytes: number;
+}
+
+async function projectUsage(tx: EntityManager | DataSource, projectId: string): Promise<QuotaUsage> {
+  const [row] = await tx.query(
+    'SELECT count(*)::int AS volumes, coalesce(sum(size), 0)::int AS gigabytes FROM volumes WHERE project_id = $1 AND NOT deleted',
+    [projectId],
+  );
+  return { volumes: Number(row.volumes), gigabytes: Number(row.gigabytes) };
+}
+
+async function checkQuota(
+  tx: EntityManager,
+  projectId: string,
+  limits: QuotaLimits,
+  moreVolumes: number,
+  moreGigabytes: number,
+): Promise<void> {
+  const usage = await projectUsage(tx, projectId);
+  if (limits.volumes >= 0 && usage.volumes + moreVolumes > limits.volumes) {
+    throw new QuotaExceededError(
+      `VolumeLimitExceeded: Maximum number of volumes allowed (${limits.volumes}) exceeded for quota 'volumes'.`,
+      { data: { resource: 'volumes', limit: limits.volumes, in_use: usage.volumes } },
+    );
+  }
+  if (limits.gigabytes >= 0 && usage.gigabytes + moreGigabytes > limits.gigabytes) {
+    throw new QuotaExceededError(
+      `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${moreGigabytes}G, quota is ${limits.gigabytes}G and ${usage.gigabytes}G has been consumed.`,
+      { data: { resource: 'gigabytes', limit: limits.gigabytes, in_use: usage.gigabytes } },
+    );
+  }
+}
+
+export const QUOTA_RESOURCES = ['volumes', 'gigabytes'] as const;
+export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
+
+/** Per-project hard limits; a project without its own row gets the configured defaults. */
+export class QuotaRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  async limits(projectId: string, defaults: QuotaLimits): Promise<QuotaLimits> {
+    const rows: Array<{ resource: QuotaResource; hard_limit: number }> = await this.ds.query(
+      'SELECT resource, hard_limit FROM quotas WHERE project_id = $1',
+      [projectId],
+    );
+    const limits = { ...defaults };
+    for (const row of rows) limits[row.resource] = Number(row.hard_limit);
+    return limits;
+  }
+
+  async set(projectId: string, values: Partial<QuotaLimits>): Promise<void> {
+    for (const [resource, limit] of Object.entries(values)) {
+      await this.ds.query(
+        `INSERT INTO quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3)
+         ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = EXCLUDED.hard_limit, updated_at = now()`,
+        [projectId, resource, limit],
+      );
+    }
+  }
+
+  /** Back to the configured defaults. */
+  async reset(projectId: string): Promise<void> {
+    await this.ds.query('DELETE FROM quotas WHERE project_id = $1', [projectId]);
+  }
+
+  usage(projectId: string): Promise<QuotaUsage> {
+    return projectUsage(this.ds, projectId);
+  }
+}
+
+/** TypeORM answers an UPDATE or DELETE with `[rows, rowCount]`; this returns just the rows. */
+export async function updateReturning(
+  db: DataSource | EntityManager,
+  sql: string,
+  params: unknown[],
+): Promise<Array<Record<string, unknown>>> {
+  const result = await db.query(sql, params);
+  return Array.isArray(result[0]) ? result[0] : result;
+}
+
+function date(value: unknown): Date | null {
+  return value === null || value === undefined ? null : new Date(value as string);
+}
+
+function toVolume(r: Record<string, unknown>): VolumeRecord {
+  return {
+    id: String(r.id),
+    seq: Number(r.seq),
+    backendName: String(r.backend_name),
+    size: Number(r.size),
+    status: r.status as VolumeStatus,
+    statusReason: (r.status_reason as string | null) ?? null,
+    attachStatus: r.attach_status as AttachStatus,
+    host: (r.host as string | null) ?? null,
+    availabilityZone: String(r.availability_zone),
+    projectId: String(r.project_id),
+    userId: String(r.user_id),
+    displayName: (r.display_name as string | null) ?? null,
+    displayDescription: (r.display_description as string | null) ?? null,
+    volumeType: (r.volume_type as string | null) ?? null,
+    providerLocation: (r.provider_location as string | null) ?? null,
+    providerAuth: (r.provider_auth as string | null) ?? null,
+    scheduledAt: date(r.scheduled_at),
+    launchedAt: date(r.launched_at),
+    createdAt: date(r.created_at) as Date,
+    updatedAt: date(r.updated_at) as Date,
+  };
+}

@@ -1,0 +1,64 @@
+import { isRequestId, newRequestId, newTraceparent, type RequestContext } from '@basalt/context';
+import { errorMessage } from '@basalt/errors';
+import { type Logger, requestLogger } from '@basalt/log';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { faultFor } from './faults';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who is asking and how to trace it; set before any handler runs. */
+    basalt: RequestContext;
+    basaltLog: Logger;
+  }
+}
+
+/**
+ * A Fastify instance with what every Basalt HTTP endpoint shares: the gateway's request id kept
+ * (else a new `req-<uuid>`) and echoed, a trace span per request, one log line per response, and
+ * every error turned into Cinder's fault body — a 5xx only for a real server fault.
+ */
+export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+  });
+  app.decorateRequest('basalt', null as unknown as RequestContext);
+  app.decorateRequest('basaltLog', null as unknown as Logger);
+  app.addHook('onRequest', async (req, reply) => {
+    const given = req.headers['x-openstack-request-id'];
+    const gateway = typeof given === 'string' && isRequestId(given) ? given : undefined;
+    const traceparent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+    req.basalt = {
+      requestId: gateway ?? newRequestId(),
+      ...(gateway ? { globalRequestId: gateway } : {}),
+      roles: [],
+      isAdmin: false,
+      traceparent: newTraceparent(traceparent),
+    };
+    req.basaltLog = requestLogger(log, req.basalt);
+    reply.header('x-openstack-request-id', req.basalt.requestId);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    req.basaltLog.info(
+      { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'http request',
+    );
+  });
+  app.setErrorHandler(async (error, req, reply) => {
+    const fault = faultFor(error);
+    if (fault.status >= 500)
+      req.basaltLog.error({ err: errorMessage(error), stack: (error as Error).stack }, 'request failed');
+    reply.code(fault.status).send(fault.body);
+  });
+  app.setNotFoundHandler(async (_req, reply) => {
+    const fault = faultFor({ statusCode: 404, message: 'The resource could not be found.' });
+    reply.code(404).send(fault.body);
+  });
+  return app;
+}
+
+/** The caller's context once authenticated (routes that need a caller call this). */
+export function contextOf(req: FastifyRequest): RequestContext {
+  return req.basalt;
+}

@@ -1,0 +1,100 @@
+import { SORT_COLUMNS, type SortKey } from '@basalt/db';
+import { InvalidInputError } from '@basalt/errors';
+
+const MAX_INT = 2 ** 31 - 1;
+
+const invalid = (field: string, value: unknown, why: string) =>
+  new InvalidInputError(
+    `Invalid input for field/attribute ${field}. Value: ${JSON.stringify(value)}. ${why}`,
+  );
+
+export function objectBody(body: unknown, key: string): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InvalidInputError('The request body must be a JSON object.');
+  }
+  const inner = (body as Record<string, unknown>)[key];
+  if (typeof inner !== 'object' || inner === null || Array.isArray(inner)) {
+    throw new InvalidInputError(`Missing required element '${key}' in request body.`);
+  }
+  return inner as Record<string, unknown>;
+}
+
+/** Cinder accepts sizes as integers or digit strings; anything else, or below 1, is refused. */
+export function positiveInt(field: string, value: unknown): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n))
+    throw invalid(field, value, `${JSON.stringify(value)} is not an integer.`);
+  if (n < 1) throw invalid(field, value, `${n} is less than the minimum of 1.`);
+  if (n > MAX_INT) throw invalid(field, value, `${n} is greater than the maximum of ${MAX_INT}.`);
+  return n;
+}
+
+export function quotaLimit(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw invalid(field, value, 'Must be an integer.');
+  if (value < -1 || value > MAX_INT) throw invalid(field, value, `Must be between -1 and ${MAX_INT}.`);
+  return value;
+}
+
+/** An optional display string: stored and shown exactly as given, never used in a command. */
+export function optionalText(field: string, value: unknown, max = 255): string | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return null;
+  if (typeof value !== 'string') throw invalid(field, value, 'Must be a string.');
+  if (value.length > max) throw invalid(field, value.slice(0, 32), `Longer than ${max} characters.`);
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(value))
+    throw invalid(field, value, 'Contains control characters.');
+  return value;
+}
+
+/** C0 controls other than tab, newline and carriage return. */
+function isControlCharacter(char: string): boolean {
+  const code = char.charCodeAt(0);
+  return code < 0x20 && char !== '\t' && char !== '\n' && char !== '\r';
+}
+
+export interface ListQuery {
+  readonly limit: number;
+  readonly marker?: string;
+  readonly sort: Array<{ key: SortKey; dir: 'asc' | 'desc' }>;
+  readonly status?: string;
+  readonly name?: string;
+  readonly allTenants: boolean;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
+export function listQuery(query: Record<string, unknown>, maxLimit: number): ListQuery {
+  const str = (k: string) => (typeof query[k] === 'string' ? (query[k] as string) : undefined);
+  const limitText = str('limit');
+  let limit = maxLimit;
+  if (limitText !== undefined) {
+    if (!/^\d+$/.test(limitText))
+      throw new InvalidInputError(`limit must be a non-negative integer, not "${limitText}".`);
+    limit = Math.min(Number(limitText), maxLimit);
+  }
+  const marker = str('marker');
+  if (marker !== undefined && !isUuid(marker)) throw new InvalidInputError(`Invalid marker "${marker}".`);
+  const sort: ListQuery['sort'] = [];
+  const sortText =
+    str('sort') ?? (str('sort_key') ? `${str('sort_key')}:${str('sort_dir') ?? 'desc'}` : 'created_at:desc');
+  for (const part of sortText.split(',')) {
+    const [key = '', dir = 'desc'] = part.trim().split(':');
+    if (!(key in SORT_COLUMNS)) throw new InvalidInputError(`Invalid sort key "${key}".`);
+    if (dir !== 'asc' && dir !== 'desc') throw new InvalidInputError(`Invalid sort direction "${dir}".`);
+    sort.push({ key: key as SortKey, dir });
+  }
+  const allTenants = ['1', 'true', 'True'].includes(str('all_tenants') ?? '');
+  return {
+    limit,
+    sort,
+    allTenants,
+    ...(marker ? { marker } : {}),
+    ...(str('status') ? { status: str('status') } : {}),
+    ...(str('name') ? { name: str('name') } : {}),
+  };
+}

@@ -1,0 +1,42 @@
+import { VersionNotAcceptableError } from './faults';
+
+export const MIN_VERSION = '3.0';
+export const MAX_VERSION = '3.60';
+const UPDATED = '2024-01-01T00:00:00Z';
+
+const parse = (v: string) => v.split('.').map((n) => Number.parseInt(n, 10)) as [number, number];
+const compare = (a: string, b: string) => {
+  const [a1, a2] = parse(a);
+  const [b1, b2] = parse(b);
+  return a1 - b1 || a2 - b2;
+};
+
+/** The microversion a request asks for (`OpenStack-API-Version: volume 3.x`), checked against what is served. */
+export function negotiateVersion(header: string | string[] | undefined): string {
+  const value = Array.isArray(header) ? header.join(',') : (header ?? '');
+  const match = /(?:^|,)\s*volume\s+(latest|\d+\.\d+)\s*(?:,|$)/i.exec(value);
+  if (!match) return MIN_VERSION;
+  const asked = (match[1] as string).toLowerCase();
+  if (asked === 'latest') return MAX_VERSION;
+  if (compare(asked, MIN_VERSION) < 0 || compare(asked, MAX_VERSION) > 0) {
+    throw new VersionNotAcceptableError(
+      `Version ${asked} is not supported by the API. Minimum is ${MIN_VERSION} and maximum is ${MAX_VERSION}.`,
+    );
+  }
+  return asked;
+}
+
+export function versionDocument(baseUrl: string) {
+  return {
+    id: 'v3.0',
+    status: 'CURRENT',
+    version: MAX_VERSION,
+    min_version: MIN_VERSION,
+    updated: UPDATED,
+    links: [
+      { rel: 'describedby', type: 'text/html', href: 'https://docs.openstack.org/' },
+      { rel: 'self', href: `${baseUrl}/v3/` },
+    ],
+    'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.volume+json;version=3' }],
+  };
+}

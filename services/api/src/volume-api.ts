@@ -1,0 +1,150 @@
+import { childContext, type RequestContext } from '@basalt/context';
+import type { SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
+import {
+  type DataSource,
+  listServices,
+  type QuotaLimits,
+  type QuotaRepository,
+  VOLUME_STATUSES,
+  type VolumeRecord,
+  type VolumeRepository,
+  type VolumeStatus,
+} from '@basalt/db';
+import { errorMessage, InvalidInputError, NotFoundError } from '@basalt/errors';
+import type { Logger } from '@basalt/log';
+import { ForbiddenError } from './faults';
+
+export interface VolumeApiOptions {
+  readonly nameTemplate: string;
+  readonly defaultZone: string;
+  readonly quotaDefaults: QuotaLimits;
+  readonly serviceDownTimeSec: number;
+}
+
+export interface CreateVolumeRequest {
+  readonly size: number;
+  readonly name: string | null;
+  readonly description: string | null;
+  readonly availabilityZone: string | null;
+}
+
+/** Statuses from which a volume may be deleted (Cinder's list, less what Basalt has no notion of). */
+const DELETABLE: readonly VolumeStatus[] = ['available', 'error', 'error_extending', 'error_deleting'];
+
+/**
+ * The volume API's decisions (Cinder's volume/api.py): check, write the first state change, then
+ * cast. Every request's first DB write happens here, before any message is sent.
+ */
+export class VolumeApi {
+  constructor(
+    private readonly deps: {
+      readonly db: DataSource;
+      readonly volumes: VolumeRepository;
+      readonly quotas: QuotaRepository;
+      readonly scheduler: SchedulerRpcApi;
+      readonly volumeRpc: VolumeRpcApi;
+      readonly log: Logger;
+    },
+    private readonly options: VolumeApiOptions,
+  ) {}
+
+  async create(ctx: RequestContext, request: CreateVolumeRequest): Promise<VolumeRecord> {
+    const projectId = requireProject(ctx);
+    const zone = request.availabilityZone ?? this.options.defaultZone;
+    if (!(await this.zones()).has(zone))
+      throw new InvalidInputError(`Availability zone '${zone}' is invalid.`);
+    const limits = await this.deps.quotas.limits(projectId, this.options.quotaDefaults);
+    const volume = await this.deps.volumes.createWithinQuota(
+      {
+        size: request.size,
+        projectId,
+        userId: ctx.userId ?? projectId,
+        availabilityZone: zone,
+        displayName: request.name,
+        displayDescription: request.description,
+        volumeType: null,
+      },
+      this.options.nameTemplate,
+      limits,
+    );
+    try {
+      await this.deps.scheduler.createVolume(childContext(ctx), {
+        volume_id: volume.id,
+        size: volume.size,
+        availability_zone: zone,
+      });
+    } catch (error) {
+      await this.deps.volumes.transition(volume.id, ['creating'], 'error', {
+        statusReason: `could not reach the scheduler: ${errorMessage(error)}`,
+      });
+      throw error;
+    }
+    return volume;
+  }
+
+  /** A volume the caller may see: its own project's, or any for an admin who asks across projects. */
+  async get(ctx: RequestContext, id: string): Promise<VolumeRecord> {
+    const volume = await this.deps.volumes.find(id);
+    if (!volume || volume.projectId !== requireProject(ctx)) {
+      throw new NotFoundError(`Volume ${id} could not be found.`);
+    }
+    return volume;
+  }
+
+  async delete(ctx: RequestContext, id: string): Promise<void> {
+    const volume = await this.get(ctx, id);
+    if (!volume.host) {
+      // never reached a host: nothing to clean up on a worker
+      if (await this.deps.volumes.softDelete(id, DELETABLE)) return;
+    }
+    await this.deps.volumes.transitionOrThrow(id, DELETABLE, 'deleting', { statusReason: null });
+    await this.deps.volumeRpc.deleteVolume(childContext(ctx), volume.host as string, id);
+  }
+
+  async extend(ctx: RequestContext, id: string, newSize: number): Promise<void> {
+    const volume = await this.get(ctx, id);
+    if (newSize <= volume.size) {
+      throw new InvalidInputError(
+        `New size for extend must be greater than current size. (current: ${volume.size}, extended: ${newSize}).`,
+      );
+    }
+    const limits = await this.deps.quotas.limits(volume.projectId, this.options.quotaDefaults);
+    await this.deps.volumes.beginExtendWithinQuota(volume, newSize, limits);
+    await this.deps.volumeRpc.extendVolume(childContext(ctx), volume.host as string, id, newSize);
+  }
+
+  async resetStatus(ctx: RequestContext, id: string, status: string, attachStatus?: string): Promise<void> {
+    requireAdmin(ctx);
+    if (!(VOLUME_STATUSES as readonly string[]).includes(status)) {
+      throw new InvalidInputError(
+        `Invalid status '${status}'; must be one of ${VOLUME_STATUSES.join(', ')}.`,
+      );
+    }
+    if (attachStatus !== undefined && attachStatus !== 'attached' && attachStatus !== 'detached') {
+      throw new InvalidInputError(`Invalid attach_status '${attachStatus}'; must be attached or detached.`);
+    }
+    await this.get(ctx, id);
+    await this.deps.volumes.transitionOrThrow(id, VOLUME_STATUSES, status as VolumeStatus, {
+      statusReason: null,
+      ...(attachStatus ? { attachStatus } : {}),
+    });
+  }
+
+  /** Zones that have a volume service, plus the configured default. */
+  private async zones(): Promise<Set<string>> {
+    const services = await listServices(this.deps.db, this.options.serviceDownTimeSec);
+    return new Set([
+      this.options.defaultZone,
+      ...services.filter((s) => s.binary === 'basalt-volume').map((s) => s.availabilityZone),
+    ]);
+  }
+}
+
+export function requireProject(ctx: RequestContext): string {
+  if (!ctx.projectId) throw new ForbiddenError('A project-scoped token is required.');
+  return ctx.projectId;
+}
+
+export function requireAdmin(ctx: RequestContext): void {
+  if (!ctx.isAdmin) throw new ForbiddenError('Policy does not allow this action to be performed.');
+}

@@ -1,0 +1,18 @@
+/** Where a host's volumes are stored. Every method is idempotent: a redelivered request is harmless. */
+export interface VolumeDriver {
+  /** Fails with a clear message when the backend cannot work (no volume group, no directory). */
+  checkForSetup(): Promise<void>;
+  createVolume(name: string, sizeGb: number): Promise<void>;
+  /** Removing a volume that is already gone succeeds. */
+  deleteVolume(name: string): Promise<void>;
+  extendVolume(name: string, newSizeGb: number): Promise<void>;
+  /** The block device or file tgt exports for the volume. */
+  backingPath(name: string): string;
+  capacity(): Promise<Capacity>;
+}
+
+export interface Capacity {
+  readonly totalGb: number;
+  readonly freeGb: number;
+  readonly provisionedGb: number;
+}

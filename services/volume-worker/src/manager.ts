@@ -1,0 +1,281 @@
+import { randomBytes } from 'node:crypto';
+import { adminContext, childContext, type RequestContext } from '@basalt/context';
+import type { ConnectionInfo, Connector, SchedulerRpcApi, VolumeCapabilities } from '@basalt/contracts';
+import type { AttachmentRepository, IscsiTargetRepository, VolumeRecord, VolumeRepository } from '@basalt/db';
+import { ConflictError, errorMessage, InvalidInputError } from '@basalt/errors';
+import type { Logger } from '@basalt/log';
+import { arg, type RpcEndpoint } from '@basalt/rpc';
+import type { VolumeDriver } from './drivers/volume-driver';
+import { assertAddress } from './names';
+import type { ExportSpec, TgtAdmTarget } from './targets/tgtadm';
+
+export interface VolumeManagerOptions {
+  readonly host: string;
+  readonly availabilityZone: string;
+  readonly backendName: string;
+  readonly iqnPrefix: string;
+  readonly portal: { readonly ip: string; readonly port: number };
+  readonly maxTargets: number;
+  readonly reservedPercentage: number;
+}
+
+export interface VolumeManagerDeps {
+  readonly volumes: VolumeRepository;
+  readonly targets: IscsiTargetRepository;
+  readonly attachments: AttachmentRepository;
+  readonly driver: VolumeDriver;
+  readonly target: TgtAdmTarget;
+  readonly scheduler: SchedulerRpcApi;
+  readonly log: Logger;
+}
+
+const chapSecret = (length: number) => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  return [...randomBytes(length)].map((b) => alphabet[b % alphabet.length]).join('');
+};
+
+/**
+ * The volume host's manager (Cinder's volume/manager.py): storage through the driver, exports
+ * through the target helper, state through compare-and-swap transitions. Every method may run
+ * twice for the same request (a redelivery, a restart) and must leave the same result.
+ */
+export class VolumeManager {
+  constructor(
+    private readonly deps: VolumeManagerDeps,
+    private readonly options: VolumeManagerOptions,
+  ) {}
+
+  endpoint(): RpcEndpoint {
+    return {
+      version: '1.0',
+      methods: {
+        create_volume: (args, inv) => this.createVolume(inv.context, arg.string(args, 'volume_id'), inv.log),
+        delete_volume: (args, inv) => this.deleteVolume(arg.string(args, 'volume_id'), inv.log),
+        extend_volume: (args, inv) =>
+          this.extendVolume(arg.string(args, 'volume_id'), arg.int(args, 'new_size'), inv.log),
+        initialize_connection: (args) =>
+          this.initializeConnection(
+            arg.string(args, 'volume_id'),
+            parseConnector(arg.object(args, 'connector')),
+          ),
+        terminate_connection: (args) =>
+          this.terminateConnection(
+            arg.string(args, 'volume_id'),
+            parseConnector(arg.object(args, 'connector')),
+          ),
+        attach_volume: (args) =>
+          this.attachVolume(
+            arg.string(args, 'volume_id'),
+            arg.string(args, 'instance_uuid'),
+            arg.string(args, 'mountpoint'),
+          ),
+        detach_volume: (args) => this.detachVolume(arg.string(args, 'volume_id')),
+      },
+    };
+  }
+
+  /** After a restart (of this worker or of tgtd): finish or fail what was in flight, re-apply every export. */
+  async recover(): Promise<void> {
+    const { volumes, log } = this.deps;
+    const ctx = adminContext();
+    for (const v of await volumes.onHost(this.options.host, ['creating']))
+      await this.createVolume(ctx, v.id, log);
+    for (const v of await volumes.onHost(this.options.host, ['deleting'])) await this.deleteVolume(v.id, log);
+    for (const v of await volumes.onHost(this.options.host, ['extending'])) {
+      await volumes.transition(v.id, ['extending'], 'error_extending', {
+        statusReason: 'the volume worker restarted while extending; retry the extend',
+      });
+    }
+    for (const v of await volumes.onHost(this.options.host, ['attaching'])) {
+      await volumes.transition(v.id, ['attaching'], 'available', { attachStatus: 'detached' });
+    }
+    for (const v of await volumes.onHost(this.options.host, ['detaching'])) {
+      await volumes.transition(v.id, ['detaching'], 'in-use', { attachStatus: 'attached' });
+    }
+    for (const v of await volumes.onHost(this.options.host, ['available', 'in-use'])) {
+      try {
+        const spec = await this.exportSpec(v);
+        if (!(await this.deps.target.exportExists(spec))) {
+          await this.deps.target.createExport(spec);
+          log.info({ volume_id: v.id, tid: spec.tid }, 'export restored');
+        }
+      } catch (error) {
+        log.error({ volume_id: v.id, err: errorMessage(error) }, 'could not restore export');
+      }
+    }
+  }
+
+  async reportCapabilities(ctx: RequestContext = adminContext()): Promise<VolumeCapabilities> {
+    const capacity = await this.deps.driver.capacity();
+    const capabilities: VolumeCapabilities = {
+      volume_backend_name: this.options.backendName,
+      storage_protocol: 'iSCSI',
+      total_capacity_gb: capacity.totalGb,
+      free_capacity_gb: capacity.freeGb,
+      provisioned_capacity_gb: capacity.provisionedGb,
+      reserved_percentage: this.options.reservedPercentage,
+      availability_zone: this.options.availabilityZone,
+    };
+    await this.deps.scheduler.updateServiceCapabilities(childContext(ctx), this.options.host, capabilities);
+    return capabilities;
+  }
+
+  async createVolume(ctx: RequestContext, volumeId: string, log: Logger): Promise<void> {
+    const { volumes, driver, target } = this.deps;
+    let volume = await volumes.find(volumeId);
+    if (!this.owns(volume, ['creating'], log, 'create')) return;
+    try {
+      if (!volume.providerAuth) {
+        // the secret is stored before it is used, so a retried create exports the same one
+        const auth = `CHAP ${chapSecret(20)} ${chapSecret(20)}`;
+        volume =
+          (await volumes.transition(volumeId, ['creating'], 'creating', { providerAuth: auth })) ?? volume;
+      }
+      await driver.createVolume(volume.backendName, volume.size);
+      const spec = await this.exportSpec(volume);
+      await target.createExport(spec);
+      const done = await volumes.transition(volumeId, ['creating'], 'available', {
+        providerLocation: `${this.options.portal.ip}:${this.options.portal.port},${spec.tid} ${spec.iqn} 1`,
+        launchedAt: new Date(),
+        statusReason: null,
+      });
+      log.info({ volume_id: volumeId, request_id: ctx.requestId, ok: !!done }, 'volume created');
+    } catch (error) {
+      log.error({ volume_id: volumeId, err: errorMessage(error) }, 'create failed');
+      await volumes.transition(volumeId, ['creating'], 'error', {
+        statusReason: `create failed: ${errorMessage(error)}`,
+      });
+    }
+  }
+
+  async deleteVolume(volumeId: string, log: Logger): Promise<void> {
+    const { volumes, targets, attachments, driver, target } = this.deps;
+    const volume = await volumes.find(volumeId);
+    if (!this.owns(volume, ['deleting'], log, 'delete')) return;
+    try {
+      const tid = await targets.find(volumeId);
+      const chap = parseChap(volume.providerAuth);
+      if (tid !== undefined && chap)
+        await target.removeExport({ name: volume.backendName, tid, chapUser: chap.user });
+      await driver.deleteVolume(volume.backendName);
+      await targets.release(volumeId);
+      await attachments.deleteAll(volumeId);
+      await volumes.softDelete(volumeId, ['deleting']);
+      log.info({ volume_id: volumeId }, 'volume deleted');
+    } catch (error) {
+      log.error({ volume_id: volumeId, err: errorMessage(error) }, 'delete failed');
+      await volumes.transition(volumeId, ['deleting'], 'error_deleting', {
+        statusReason: `delete failed: ${errorMessage(error)}`,
+      });
+    }
+  }
+
+  async extendVolume(volumeId: string, newSize: number, log: Logger): Promise<void> {
+    const { volumes, driver, target } = this.deps;
+    const volume = await volumes.find(volumeId);
+    if (!this.owns(volume, ['extending'], log, 'extend')) return;
+    try {
+      if (newSize <= volume.size)
+        throw new InvalidInputError(`new size ${newSize} must exceed ${volume.size}`);
+      await driver.extendVolume(volume.backendName, newSize);
+      await target.refreshLun(await this.exportSpec(volume));
+      await volumes.transition(volumeId, ['extending'], 'available', { size: newSize, statusReason: null });
+      log.info({ volume_id: volumeId, size: newSize }, 'volume extended');
+    } catch (error) {
+      log.error({ volume_id: volumeId, err: errorMessage(error) }, 'extend failed');
+      await volumes.transition(volumeId, ['extending'], 'error_extending', {
+        statusReason: `extend failed: ${errorMessage(error)}`,
+      });
+    }
+  }
+
+  async initializeConnection(volumeId: string, connector: Connector): Promise<ConnectionInfo> {
+    const { volumes, attachments, target } = this.deps;
+    const volume = await volumes.get(volumeId);
+    if (!['available', 'attaching', 'in-use'].includes(volume.status)) {
+      throw new ConflictError(`volume ${volumeId} is ${volume.status}; it cannot be connected`);
+    }
+    const previous = await attachments.liveAddresses(volumeId);
+    await attachments.connect(volumeId, connector);
+    const spec = await this.exportSpec(volume);
+    if (await target.exportExists(spec)) await target.setInitiators(spec, previous);
+    else await target.createExport(spec);
+    return {
+      driver_volume_type: 'iscsi',
+      data: {
+        target_portal: `${this.options.portal.ip}:${this.options.portal.port}`,
+        target_iqn: spec.iqn,
+        target_lun: 1,
+        target_discovered: false,
+        volume_id: volumeId,
+        auth_method: 'CHAP',
+        auth_username: spec.chapUser,
+        auth_password: spec.chapPassword,
+      },
+    };
+  }
+
+  async terminateConnection(volumeId: string, connector: Connector): Promise<void> {
+    const { volumes, attachments, target } = this.deps;
+    const volume = await volumes.get(volumeId);
+    const previous = await attachments.liveAddresses(volumeId);
+    await attachments.disconnect(volumeId, connector.initiator);
+    await target.setInitiators(await this.exportSpec(volume), previous);
+  }
+
+  async attachVolume(volumeId: string, instanceUuid: string, mountpoint: string): Promise<void> {
+    const { volumes, attachments } = this.deps;
+    const done = await volumes.transition(volumeId, ['attaching', 'in-use'], 'in-use', {
+      attachStatus: 'attached',
+    });
+    if (!done) await volumes.transitionOrThrow(volumeId, ['attaching'], 'in-use');
+    await attachments.markAttached(volumeId, instanceUuid, mountpoint);
+  }
+
+  async detachVolume(volumeId: string): Promise<void> {
+    const done = await this.deps.volumes.transition(volumeId, ['detaching', 'available'], 'available', {
+      attachStatus: 'detached',
+    });
+    if (!done) await this.deps.volumes.transitionOrThrow(volumeId, ['detaching'], 'available');
+  }
+
+  /** True when this host should act on the volume; a stale or foreign request is logged and dropped. */
+  private owns(
+    volume: VolumeRecord | undefined,
+    statuses: readonly string[],
+    log: Logger,
+    what: string,
+  ): volume is VolumeRecord {
+    if (volume && volume.host === this.options.host && statuses.includes(volume.status)) return true;
+    log.info({ volume_id: volume?.id, status: volume?.status, host: volume?.host }, `nothing to ${what}`);
+    return false;
+  }
+
+  private async exportSpec(volume: VolumeRecord): Promise<ExportSpec> {
+    const chap = parseChap(volume.providerAuth);
+    if (!chap) throw new ConflictError(`volume ${volume.id} has no CHAP credentials`);
+    return {
+      name: volume.backendName,
+      iqn: `${this.options.iqnPrefix}${volume.backendName}`,
+      tid: await this.deps.targets.allocate(this.options.host, volume.id, this.options.maxTargets),
+      backingPath: this.deps.driver.backingPath(volume.backendName),
+      chapUser: chap.user,
+      chapPassword: chap.password,
+      initiators: await this.deps.attachments.liveAddresses(volume.id),
+    };
+  }
+}
+
+function parseChap(providerAuth: string | null): { user: string; password: string } | undefined {
+  const [method, user, password] = (providerAuth ?? '').split(' ');
+  return method === 'CHAP' && user && password ? { user, password } : undefined;
+}
+
+function parseConnector(raw: Record<string, unknown>): Connector {
+  const ip = raw.ip;
+  const initiator = raw.initiator;
+  if (typeof ip !== 'string' || typeof initiator !== 'string' || initiator.length === 0) {
+    throw new InvalidInputError('connector needs ip and initiator');
+  }
+  return { ip: assertAddress(ip), initiator, ...(typeof raw.host === 'string' ? { host: raw.host } : {}) };
+}
