@@ -42,8 +42,7 @@ export function optionalText(field: string, value: unknown, max = 255): string |
   if (value === null) return null;
   if (typeof value !== 'string') throw invalid(field, value, 'Must be a string.');
   if (value.length > max) throw invalid(field, value.slice(0, 32), `Longer than ${max} characters.`);
-  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(value))
-    throw invalid(field, value, 'Contains control characters.');
+  if ([...value].some(isControlCharacter)) throw invalid(field, value, 'Contains control characters.');
   return value;
 }
 
