@@ -2,11 +2,12 @@ import { adminContext } from '@basalt/context';
 import { connectDatabase, listServices } from '@basalt/db';
 import { createTestDatabase } from '../support/db';
 import { SERVICES, ServiceProcess, serviceScript, tempDir } from '../support/processes';
-import { BROKER_URL, BrokerFixture, testRpcOptions, uniqueName, waitFor } from '../support/rpc';
+import { BrokerFixture, createVhost, testRpcOptions, uniqueName, waitFor } from '../support/rpc';
 
 describe('the four services as separate processes', () => {
   const broker = new BrokerFixture();
-  const rpc = testRpcOptions();
+  let rpc = testRpcOptions();
+  let vhost: Awaited<ReturnType<typeof createVhost>>;
   const logDir = tempDir('basalt-e2e');
   const host = uniqueName('host');
   const running: ServiceProcess[] = [];
@@ -17,28 +18,31 @@ describe('the four services as separate processes', () => {
     BASALT__DEFAULT__REPORT_INTERVAL: '0.5',
     BASALT__DATABASE__CONNECTION: database.url,
     BASALT__DATABASE__CONNECT_RETRIES: '2',
-    BASALT__RABBIT__TRANSPORT_URL: BROKER_URL,
+    BASALT__RABBIT__TRANSPORT_URL: rpc.url,
     BASALT__RABBIT__CONTROL_EXCHANGE: rpc.exchange,
     BASALT__RABBIT__DEAD_LETTER_QUEUE: rpc.deadLetterQueue,
     BASALT__RABBIT__CONNECT_RETRIES: '2',
+    BASALT__VOLUME__VOLUME_DRIVER: 'file',
+    BASALT__VOLUME__VOLUMES_PATH: `${logDir}/volumes`,
     ...overrides,
   });
 
   beforeAll(async () => {
+    // the services consume the fixed queues scheduler, volume and compute: give them a vhost of their own
+    vhost = await createVhost();
+    rpc = testRpcOptions({ url: vhost.url });
     database = await createTestDatabase();
   });
   afterAll(async () => {
     await Promise.all(running.map((p) => p.stop()));
     await broker.cleanup();
+    await vhost.drop();
     await database.drop();
   });
 
   test('each starts, registers and heartbeats, answers ping on its topic, and exits 0 on SIGTERM', async () => {
     for (const name of SERVICES) running.push(new ServiceProcess(name, serviceScript(name), env(), logDir));
     await Promise.all(running.map((p) => p.waitForLog(/started"/)));
-    for (const topic of ['scheduler', 'volume', 'compute']) {
-      for (const q of [topic, `${topic}.${host}`]) broker.queues.add(q);
-    }
 
     const client = (await broker.transport(rpc)).client;
     for (const topic of ['scheduler', 'volume', 'compute']) {
@@ -104,5 +108,14 @@ describe('the four services as separate processes', () => {
     );
     expect(await badConfig.exited).toBe(2);
     expect(badConfig.log).toContain('rabbit.prefetch_count: "lots" is not an integer');
+
+    const noVolumeGroup = new ServiceProcess(
+      'no-vg',
+      serviceScript('volume-worker'),
+      env({ BASALT__VOLUME__VOLUME_DRIVER: 'lvm', BASALT__VOLUME__VOLUME_GROUP: 'basalt-no-such-vg' }),
+      logDir,
+    );
+    expect(await noVolumeGroup.exited).toBe(1);
+    expect(noVolumeGroup.log).toContain('volume group basalt-no-such-vg does not exist');
   }, 60_000);
 });

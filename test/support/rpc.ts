@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { adminContext, type RequestContext } from '@basalt/context';
 import { createLogger, type Logger } from '@basalt/log';
 import { type RpcOptions, RpcTransport } from '@basalt/rpc';
@@ -7,6 +9,21 @@ import * as amqp from 'amqplib';
 export const BROKER_URL = process.env.BASALT_TEST_BROKER ?? 'amqp://guest:guest@127.0.0.1:5672/';
 
 export const uniqueName = (prefix: string) => `${prefix}_${randomBytes(5).toString('hex')}`;
+
+const rabbitmqctl = (...args: string[]) => promisify(execFile)('rabbitmqctl', args, { timeout: 60_000 });
+
+/**
+ * A RabbitMQ virtual host of the test's own. Queue names (`scheduler`, `volume`) are fixed by the
+ * protocol and shared by everything in a vhost, so processes under test get a vhost to themselves.
+ */
+export async function createVhost(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = uniqueName('basalt_test');
+  await rabbitmqctl('add_vhost', name);
+  await rabbitmqctl('set_permissions', '-p', name, 'guest', '.*', '.*', '.*');
+  const url = new URL(BROKER_URL);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => rabbitmqctl('delete_vhost', name).then(() => undefined) };
+}
 
 export function quietLogger(name = 'test'): Logger {
   return createLogger({ name, level: process.env.BASALT_TEST_LOG ?? 'silent' });
@@ -50,8 +67,8 @@ export class BrokerFixture {
   }
 
   /** Raw confirm channel for tests that publish or inspect by hand; publishes are confirmed before it closes. */
-  async withChannel<T>(fn: (channel: amqp.ConfirmChannel) => Promise<T>): Promise<T> {
-    const connection = await amqp.connect(BROKER_URL);
+  async withChannel<T>(fn: (channel: amqp.ConfirmChannel) => Promise<T>, url = BROKER_URL): Promise<T> {
+    const connection = await amqp.connect(url);
     connection.on('error', () => undefined);
     try {
       const channel = await connection.createConfirmChannel();

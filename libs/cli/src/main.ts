@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 import { loadProcessConfig, renderSample, schema } from '@basalt/config';
-import { connectDatabase, ensureDatabase, listServices } from '@basalt/db';
+import {
+  AttachmentRepository,
+  connectDatabase,
+  ensureDatabase,
+  listServices,
+  VolumeRepository,
+} from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { renderTable } from './table';
 
@@ -9,6 +15,7 @@ const USAGE = `usage: basalt [--config-file PATH] COMMAND
 commands:
   db migrate        create the database if needed and apply every pending migration
   service list      the services table: host, binary, zone, status, state, last heartbeat
+  volume list       every volume of every project: ID, Status, Display Name, Size, Volume Type, Attached to
   config sample     print every option with its default and meaning`;
 
 class UsageError extends Error {}
@@ -58,6 +65,35 @@ async function main(argv: string[]): Promise<void> {
         ]);
         process.stdout.write(
           `${renderTable(['Binary', 'Host', 'Zone', 'Status', 'State', 'Updated At'], rows)}\n`,
+        );
+      } finally {
+        await ds.destroy();
+      }
+      return;
+    }
+    case 'volume list': {
+      const ds = await connectDatabase(database);
+      try {
+        const volumes = await new VolumeRepository(ds).list(
+          {},
+          { limit: 100_000, sort: [{ key: 'created_at', dir: 'asc' }] },
+        );
+        const attachments = new AttachmentRepository(ds);
+        const rows = await Promise.all(
+          volumes.map(async (v) => [
+            v.id,
+            v.status,
+            v.displayName ?? 'None',
+            String(v.size),
+            v.volumeType ?? 'None',
+            (await attachments.live(v.id))
+              .map((a) => a.instanceUuid)
+              .filter(Boolean)
+              .join(', '),
+          ]),
+        );
+        process.stdout.write(
+          `${renderTable(['ID', 'Status', 'Display Name', 'Size', 'Volume Type', 'Attached to'], rows)}\n`,
         );
       } finally {
         await ds.destroy();

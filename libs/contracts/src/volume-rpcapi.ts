@@ -81,6 +81,13 @@ export class VolumeRpcApi {
     });
   }
 
+  /** Asks every volume host to report its capabilities now (a scheduler that just started knows none). */
+  publishServiceCapabilities(ctx: RequestContext): Promise<void> {
+    return this.client
+      .prepare({ topic: VOLUME_TOPIC, fanout: true, version: '1.0' })
+      .cast(ctx, 'publish_service_capabilities', {});
+  }
+
   detachVolume(ctx: RequestContext, host: string, volumeId: string): Promise<void> {
     return this.on(host).call(ctx, 'detach_volume', { volume_id: volumeId });
   }

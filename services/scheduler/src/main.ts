@@ -1,3 +1,4 @@
+import { adminContext } from '@basalt/context';
 import { VolumeRpcApi } from '@basalt/contracts';
 import { VolumeRepository } from '@basalt/db';
 import { runService } from '@basalt/service';
@@ -20,6 +21,10 @@ void runService({
         capabilitiesMaxAgeMs: config.scheduler.capabilities_max_age * 1000,
       },
     );
-    return { endpoints: [manager.endpoint()] };
+    return {
+      endpoints: [manager.endpoint()],
+      // a fresh scheduler knows no host: ask them all to report now rather than at their next interval
+      start: () => new VolumeRpcApi(rpc.client).publishServiceCapabilities(adminContext()),
+    };
   },
 });

@@ -70,6 +70,10 @@ export class VolumeManager {
             arg.string(args, 'mountpoint'),
           ),
         detach_volume: (args) => this.detachVolume(arg.string(args, 'volume_id')),
+        publish_service_capabilities: async (_args, inv) => {
+          await this.reportCapabilities(inv.context);
+          return null;
+        },
       },
     };
   }

@@ -1,0 +1,154 @@
+import { execFile } from 'node:child_process';
+import { existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type ConnectionInfo, VolumeRpcApi } from '@basalt/contracts';
+import { request, waitForVolume } from '../support/http';
+import { ROOT } from '../support/processes';
+import { testContext } from '../support/rpc';
+import { VolumeStack } from '../support/stack';
+
+const run = promisify(execFile);
+const GiB = 1024 ** 3;
+const connector = { ip: '127.0.0.1', initiator: 'iqn.2026-11.test:client', host: 'test-client' };
+
+/** An iSCSI URL for libiscsi / QEMU; the password is the test's own, for a target it created. */
+const iscsiUrl = (info: ConnectionInfo, user = info.data.auth_username, password = info.data.auth_password) =>
+  `iscsi://${user}%${password}@${info.data.target_portal}/${info.data.target_iqn}/${info.data.target_lun}`;
+
+describe('a volume through its whole life, over real tgt and libiscsi', () => {
+  const stack = new VolumeStack();
+  const token = 'tester:proj1';
+  let api = '';
+  let volumeRpc: VolumeRpcApi;
+
+  beforeAll(async () => {
+    await stack.start();
+    api = `${stack.volumeUrl}/v3/proj1`;
+    volumeRpc = new VolumeRpcApi((await stack.broker.transport(stack.rpc)).client);
+  }, 60_000);
+  afterAll(() => stack.stop(), 60_000);
+
+  const create = async (size: number, name: string) => {
+    const created = await request(`${api}/volumes`, {
+      method: 'POST',
+      token,
+      body: { volume: { size, name } },
+    });
+    expect(created.status).toBe(202);
+    return waitForVolume(api, token, created.body.volume.id, ['available']);
+  };
+  const backingFile = (volume: { id: string }, name: string) => join(stack.volumesPath, name);
+
+  test('create, connect, read and write over iSCSI, extend, disconnect, delete', async () => {
+    const volume = await create(1, 'data');
+    const [name] = (await run('ls', [stack.volumesPath])).stdout.trim().split('\n');
+    expect(name).toMatch(/^volume-[0-9a-f]{8}$/);
+    const file = backingFile(volume, name as string);
+    expect(statSync(file).size).toBe(GiB);
+    const config = join(stack.volumesDir, name as string);
+    expect(statSync(config).mode & 0o777).toBe(0o600);
+    expect(readFileSync(config, 'utf8')).toMatch(/incominguser [A-Za-z0-9]+ [A-Za-z0-9]+/);
+    expect(await stack.tgtd.targets()).toContain(`iqn.2010-10.org.openstack:${name}`);
+
+    const info = await volumeRpc.initializeConnection(testContext(), stack.host, volume.id, connector);
+    expect(info).toMatchObject({
+      driver_volume_type: 'iscsi',
+      data: {
+        target_portal: `127.0.0.1:${stack.tgtd.port}`,
+        target_iqn: `iqn.2010-10.org.openstack:${name}`,
+        target_lun: 1,
+        auth_method: 'CHAP',
+      },
+    });
+    expect(readFileSync(config, 'utf8')).toContain('initiator-address 127.0.0.1');
+
+    const inq = await run('iscsi-inq', [iscsiUrl(info)]);
+    expect(inq.stdout).toContain('DIRECT_ACCESS');
+    const capacity = await run('iscsi-readcapacity16', ['-s', iscsiUrl(info)]);
+    expect(capacity.stdout.trim()).toBe(String(GiB));
+
+    // bytes written through iSCSI land in the backing store
+    await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0xab 1M 64k', iscsiUrl(info)]);
+    const bytes = Buffer.alloc(16);
+    readSync(openSync(file, 'r'), bytes, 0, 16, 1024 * 1024);
+    expect([...bytes]).toEqual(Array(16).fill(0xab));
+
+    // a wrong CHAP secret is refused
+    const refused = await run('iscsi-inq', [
+      iscsiUrl(info, info.data.auth_username, 'WrongSecret12345'),
+    ]).catch((e) => e);
+    expect(refused.code).not.toBe(0);
+    expect(String(refused.stderr)).toMatch(/Authentication failure/);
+
+    // extend grows the backing store and the LUN
+    const extended = await request(`${api}/volumes/${volume.id}/action`, {
+      method: 'POST',
+      token,
+      body: { 'os-extend': { new_size: 2 } },
+    });
+    expect(extended.status).toBe(202);
+    const grown = await waitForVolume(api, token, volume.id, ['available']);
+    expect(grown.size).toBe(2);
+    expect(statSync(file).size).toBe(2 * GiB);
+    expect((await run('iscsi-readcapacity16', ['-s', iscsiUrl(info)])).stdout.trim()).toBe(String(2 * GiB));
+
+    // disconnecting removes the initiator from the ACL
+    await volumeRpc.terminateConnection(testContext(), stack.host, volume.id, connector);
+    expect(readFileSync(config, 'utf8')).not.toContain('initiator-address');
+    const noAcl = await run('iscsi-inq', [iscsiUrl(info)]).catch((e) => e);
+    expect(noAcl.code).not.toBe(0);
+
+    const deleted = await request(`${api}/volumes/${volume.id}`, { method: 'DELETE', token });
+    expect(deleted.status).toBe(202);
+    await waitForVolume(api, token, volume.id, ['deleted']);
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(config)).toBe(false);
+    expect(await stack.tgtd.targets()).not.toContain(name);
+    expect(await stack.tgtd.accounts()).not.toContain(info.data.auth_username);
+  }, 90_000);
+
+  test('a tgtd crash loses no export: the restarted worker restores it', async () => {
+    const volume = await create(1, 'survivor');
+    const info = await volumeRpc.initializeConnection(testContext(), stack.host, volume.id, connector);
+    await stack.tgtd.crashAndRestart();
+    expect(await stack.tgtd.targets()).toBe('');
+    await stack.service('volume-worker').stop();
+    await stack.startService('volume-worker');
+    expect(await stack.tgtd.targets()).toContain(info.data.target_iqn);
+    expect((await run('iscsi-inq', [iscsiUrl(info)])).stdout).toContain('DIRECT_ACCESS');
+  }, 90_000);
+
+  test("basalt volume list prints the seed's table", async () => {
+    const volume = await create(1, 'volume1');
+    const { stdout } = await run(process.execPath, [join(ROOT, 'libs/cli/dist/main.js'), 'volume', 'list'], {
+      env: { ...process.env, BASALT__DATABASE__CONNECTION: stack.database.url },
+    });
+    const lines = stdout.trim().split('\n');
+    expect(lines[1]).toMatch(
+      /^\| ID +\| Status +\| Display Name +\| Size +\| Volume Type +\| Attached to +\|$/,
+    );
+    expect(stdout).toMatch(
+      new RegExp(`\\| ${volume.id} \\| available +\\| volume1 +\\| 1 +\\| None +\\| +\\|`),
+    );
+  }, 30_000);
+
+  test('every log line of a request carries its request id, across processes', async () => {
+    const requestId = 'req-0badcafe-0000-4000-8000-000000000001';
+    const created = await request(`${api}/volumes`, {
+      method: 'POST',
+      token,
+      body: { volume: { size: 1 } },
+      headers: { 'X-OpenStack-Request-ID': requestId },
+    });
+    expect(created.headers.get('x-openstack-request-id')).toBe(requestId);
+    await waitForVolume(api, token, created.body.volume.id, ['available']);
+    for (const name of ['api', 'scheduler', 'volume-worker'] as const) {
+      const lines = stack
+        .service(name)
+        .log.split('\n')
+        .filter((l) => l.includes(created.body.volume.id) || l.includes(requestId));
+      expect(lines.some((l) => l.includes(requestId))).toBe(true);
+    }
+  }, 30_000);
+});

@@ -1,0 +1,102 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createTestDatabase } from './db';
+import { type ServiceName, ServiceProcess, serviceScript, tempDir } from './processes';
+import { BrokerFixture, createVhost, testRpcOptions, uniqueName } from './rpc';
+import { TgtdFixture } from './tgtd';
+
+export interface StackOptions {
+  readonly authStrategy?: 'noauth' | 'keystone';
+  readonly extraEnv?: Record<string, string>;
+}
+
+export const TEST_USERS = 'admin:adminpass:admin:admin,alice:alicepass:demo:member,bob:bobpass:other:member';
+
+/**
+ * api + scheduler + volume-worker as separate OS processes, on a database, control exchange,
+ * tgtd and directories of their own: what a user runs, isolated for one test file.
+ */
+export class VolumeStack {
+  readonly broker = new BrokerFixture();
+  rpc = testRpcOptions();
+  private vhost?: Awaited<ReturnType<typeof createVhost>>;
+  readonly host = uniqueName('vhost');
+  readonly dir = tempDir('basalt-stack');
+  readonly volumesPath = join(this.dir, 'volumes');
+  readonly volumesDir = join(this.dir, 'tgt');
+  private readonly processes = new Map<ServiceName, ServiceProcess>();
+  database!: Awaited<ReturnType<typeof createTestDatabase>>;
+  tgtd!: TgtdFixture;
+  volumeUrl = '';
+  identityUrl = '';
+
+  constructor(private readonly options: StackOptions = {}) {}
+
+  env(): Record<string, string> {
+    return {
+      BASALT__DEFAULT__HOST: this.host,
+      BASALT__DEFAULT__REPORT_INTERVAL: '0.5',
+      BASALT__DEFAULT__SHUTDOWN_TIMEOUT: '5',
+      BASALT__DATABASE__CONNECTION: this.database.url,
+      BASALT__RABBIT__TRANSPORT_URL: this.rpc.url,
+      BASALT__RABBIT__CONTROL_EXCHANGE: this.rpc.exchange,
+      BASALT__RABBIT__DEAD_LETTER_QUEUE: this.rpc.deadLetterQueue,
+      BASALT__RABBIT__RPC_RESPONSE_TIMEOUT: '10',
+      BASALT__API__OSAPI_VOLUME_LISTEN_PORT: '0',
+      BASALT__API__IDENTITY_LISTEN_PORT: '0',
+      BASALT__API__AUTH_STRATEGY: this.options.authStrategy ?? 'noauth',
+      BASALT__IDENTITY__USERS: TEST_USERS,
+      BASALT__IDENTITY__TOKEN_SECRET: 'test-token-secret',
+      BASALT__VOLUME__VOLUME_DRIVER: 'file',
+      BASALT__VOLUME__VOLUMES_PATH: this.volumesPath,
+      BASALT__VOLUME__VOLUMES_DIR: this.volumesDir,
+      BASALT__VOLUME__TGT_CONTROL_PORT: String(this.tgtd.controlPort),
+      BASALT__VOLUME__ISCSI_PORT: String(this.tgtd.port),
+      BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '0.5',
+      ...this.options.extraEnv,
+    };
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.volumesPath, { recursive: true });
+    this.vhost = await createVhost();
+    this.rpc = testRpcOptions({ url: this.vhost.url });
+    this.database = await createTestDatabase();
+    this.tgtd = await TgtdFixture.start();
+    await Promise.all(
+      (['volume-worker', 'scheduler', 'api'] as const).map((name) => this.startService(name)),
+    );
+    // ready for requests once the scheduler has heard from the volume host
+    await this.service('scheduler').waitForLog(/"method":"update_service_capabilities".*"rpc handled"/);
+    const listening = /"volume_api":"([^"]+)","identity_api":"([^"]+)"/.exec(this.service('api').log);
+    if (!listening) throw new Error(`api did not say where it listens:\n${this.service('api').log}`);
+    this.volumeUrl = listening[1] as string;
+    this.identityUrl = listening[2] as string;
+  }
+
+  async startService(name: ServiceName): Promise<ServiceProcess> {
+    const process = new ServiceProcess(
+      `${name}-${this.processes.size}`,
+      serviceScript(name),
+      this.env(),
+      this.dir,
+    );
+    this.processes.set(name, process);
+    await process.waitForLog(/started"/);
+    return process;
+  }
+
+  service(name: ServiceName): ServiceProcess {
+    const p = this.processes.get(name);
+    if (!p) throw new Error(`${name} is not running`);
+    return p;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.processes.values()].map((p) => p.stop()));
+    await this.tgtd?.stop();
+    await this.broker.cleanup();
+    await this.vhost?.drop();
+    await this.database?.drop();
+  }
+}
