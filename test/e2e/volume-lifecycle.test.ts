@@ -38,13 +38,12 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
     expect(created.status).toBe(202);
     return waitForVolume(api, token, created.body.volume.id, ['available']);
   };
-  const backingFile = (volume: { id: string }, name: string) => join(stack.volumesPath, name);
 
   test('create, connect, read and write over iSCSI, extend, disconnect, delete', async () => {
     const volume = await create(1, 'data');
     const [name] = (await run('ls', [stack.volumesPath])).stdout.trim().split('\n');
     expect(name).toMatch(/^volume-[0-9a-f]{8}$/);
-    const file = backingFile(volume, name as string);
+    const file = join(stack.volumesPath, name as string);
     expect(statSync(file).size).toBe(GiB);
     const config = join(stack.volumesDir, name as string);
     expect(statSync(config).mode & 0o777).toBe(0o600);

@@ -23,6 +23,8 @@ export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
     bodyLimit,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
   });
+  // JSON only: a text body is refused with 415 instead of reaching a handler as a string
+  app.removeContentTypeParser('text/plain');
   app.decorateRequest('basalt', null as unknown as RequestContext);
   app.decorateRequest('basaltLog', null as unknown as Logger);
   app.addHook('onRequest', async (req, reply) => {

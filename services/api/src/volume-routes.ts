@@ -33,7 +33,7 @@ const volumeBodySchema = {
       type: 'object',
       required: ['size'],
       properties: {
-        size: { type: ['integer', 'string'], description: 'Size in GiB (at least 1).' },
+        size: { description: 'Size in GiB: an integer of at least 1 (or a string of digits).' },
         name: { type: ['string', 'null'], maxLength: 255 },
         description: { type: ['string', 'null'], maxLength: 255 },
         availability_zone: { type: ['string', 'null'] },
@@ -87,10 +87,11 @@ function registerUnder(app: FastifyInstance, deps: VolumeRouteDeps, prefix: stri
   const list = (detailed: boolean) => async (req: FastifyRequest) => {
     const ctx = deps.context(req);
     const q = listQuery(req.query as Record<string, unknown>, deps.maxLimit);
-    if (q.allTenants) requireAdmin(ctx);
+    // as in Cinder, all_tenants widens an admin's view and is ignored for everyone else
+    const acrossProjects = q.allTenants && ctx.isAdmin;
     const volumes = await deps.volumes.list(
       {
-        ...(q.allTenants ? {} : { projectId: requireProject(ctx) }),
+        ...(acrossProjects ? {} : { projectId: requireProject(ctx) }),
         ...(q.status ? { status: q.status } : {}),
         ...(q.name ? { name: q.name } : {}),
       },

@@ -1,0 +1,270 @@
+import { request, waitForVolume } from '../support/http';
+import { VolumeStack } from '../support/stack';
+
+/** Every bad input gets a 4xx in Cinder's fault shape, and nothing is written. */
+describe('the volume API refuses bad input cleanly', () => {
+  const stack = new VolumeStack();
+  const token = 'u1:errproj';
+  let api = '';
+
+  beforeAll(async () => {
+    await stack.start();
+    api = `${stack.volumeUrl}/v3/errproj`;
+  }, 60_000);
+  afterAll(() => stack.stop(), 60_000);
+
+  const volumeCount = async (): Promise<number> =>
+    (await request(`${api}/volumes?all_tenants=1`, { token })).body.volumes.length;
+  const expectFault = (
+    res: { status: number; body: any },
+    status: number,
+    name: string,
+    message?: RegExp,
+  ) => {
+    expect(res.status).toBe(status);
+    expect(Object.keys(res.body)).toEqual([name]);
+    expect(res.body[name].code).toBe(status);
+    if (message) expect(res.body[name].message).toMatch(message);
+  };
+  const create = (volume: unknown, extra: { token?: string } = {}) =>
+    request(`${api}/volumes`, { method: 'POST', token: extra.token ?? token, body: { volume } });
+
+  test.each([
+    ['size 0', { size: 0 }, /0 is less than the minimum of 1/],
+    ['negative size', { size: -5 }, /less than the minimum of 1/],
+    ['fractional size', { size: 1.5 }, /is not an integer/],
+    ['text size', { size: 'ten' }, /is not an integer/],
+    ['boolean size', { size: true }, /./],
+    ['missing size', { name: 'x' }, /./],
+    ['huge size', { size: 2 ** 40 }, /greater than the maximum/],
+    ['over-long name', { size: 1, name: 'n'.repeat(256) }, /./],
+    ['unknown zone', { size: 1, availability_zone: 'nowhere' }, /Availability zone 'nowhere' is invalid/],
+  ])('%s → 400 badRequest', async (_name, volume, message) => {
+    const before = await volumeCount();
+    expectFault(await create(volume), 400, 'badRequest', message);
+    expect(await volumeCount()).toBe(before);
+  });
+
+  test('malformed JSON, a non-object body, the wrong media type and an empty body', async () => {
+    const before = await volumeCount();
+    expectFault(
+      await request(`${api}/volumes`, { method: 'POST', token, rawBody: '{"volume": {"size": 1' }),
+      400,
+      'badRequest',
+    );
+    expectFault(await request(`${api}/volumes`, { method: 'POST', token, body: [1, 2] }), 400, 'badRequest');
+    expectFault(
+      await request(`${api}/volumes`, {
+        method: 'POST',
+        token,
+        rawBody: 'size=1',
+        headers: { 'Content-Type': 'text/plain' },
+      }),
+      415,
+      'badMediaType',
+    );
+    expectFault(await request(`${api}/volumes`, { method: 'POST', token, rawBody: '' }), 400, 'badRequest');
+    expect(await volumeCount()).toBe(before);
+  });
+
+  test('a body over 1 MiB → 413', async () => {
+    const res = await create({ size: 1, description: 'x'.repeat(1024 * 1024 + 10) });
+    expectFault(res, 413, 'overLimit', /too large/);
+  });
+
+  test('names with shell metacharacters are stored and shown exactly as given', async () => {
+    const name = `$(touch /tmp/pwned); rm -rf / | cat \`id\` && echo "'"`;
+    const created = await create({ size: 1, name, description: '; reboot' });
+    expect(created.status).toBe(202);
+    const volume = await waitForVolume(api, token, created.body.volume.id, ['available']);
+    expect(volume.name).toBe(name);
+    expect(volume.description).toBe('; reboot');
+    const listed = await request(`${api}/volumes?name=${encodeURIComponent(name)}`, { token });
+    expect(listed.body.volumes.map((v: { id: string }) => v.id)).toEqual([volume.id]);
+  }, 30_000);
+
+  test("unknown ids, another project's volume, unknown routes → 404 itemNotFound", async () => {
+    expectFault(
+      await request(`${api}/volumes/00000000-0000-4000-8000-000000000000`, { token }),
+      404,
+      'itemNotFound',
+    );
+    expectFault(await request(`${api}/volumes/not-a-uuid`, { token }), 404, 'itemNotFound');
+    expectFault(await request(`${api}/nothing-here`, { token }), 404, 'itemNotFound');
+    const theirs = await create({ size: 1 }, { token: 'u2:otherproj' }).then(() => undefined);
+    expect(theirs).toBeUndefined();
+    const other = await request(`${stack.volumeUrl}/v3/otherproj/volumes`, {
+      method: 'POST',
+      token: 'u2:otherproj',
+      body: { volume: { size: 1 } },
+    });
+    expect(other.status).toBe(202);
+    const id = other.body.volume.id;
+    expectFault(await request(`${api}/volumes/${id}`, { token }), 404, 'itemNotFound');
+    expectFault(await request(`${api}/volumes/${id}`, { method: 'DELETE', token }), 404, 'itemNotFound');
+    expect(
+      (await request(`${api}/volumes/detail`, { token })).body.volumes.map((v: { id: string }) => v.id),
+    ).not.toContain(id);
+  });
+
+  test('wrong status: delete while extending, extend while not available, extend to a smaller size', async () => {
+    const created = await create({ size: 1 });
+    const id = created.body.volume.id;
+    await waitForVolume(api, token, id, ['available']);
+    expectFault(
+      await request(`${api}/volumes/${id}/action`, {
+        method: 'POST',
+        token,
+        body: { 'os-extend': { new_size: 1 } },
+      }),
+      400,
+      'badRequest',
+      /must be greater than current size/,
+    );
+    await request(`${api}/volumes/${id}/action`, {
+      method: 'POST',
+      token,
+      body: { 'os-reset_status': { status: 'extending' } },
+    });
+    expectFault(
+      await request(`${api}/volumes/${id}`, { method: 'DELETE', token }),
+      400,
+      'badRequest',
+      /current status is: extending/,
+    );
+    expectFault(
+      await request(`${api}/volumes/${id}/action`, {
+        method: 'POST',
+        token,
+        body: { 'os-extend': { new_size: 5 } },
+      }),
+      400,
+      'badRequest',
+      /status must be available/,
+    );
+    expect((await request(`${api}/volumes/${id}`, { token })).body.volume).toMatchObject({
+      status: 'extending',
+      size: 1,
+    });
+    expectFault(
+      await request(`${api}/volumes/${id}/action`, { method: 'POST', token, body: { 'os-frobnicate': {} } }),
+      400,
+      'badRequest',
+      /no such action/,
+    );
+    expectFault(
+      await request(`${api}/volumes/${id}/action`, {
+        method: 'POST',
+        token,
+        body: { 'os-reset_status': { status: 'bogus' } },
+      }),
+      400,
+      'badRequest',
+    );
+  }, 30_000);
+
+  test('over quota → 413 overLimit, and nothing is created', async () => {
+    const admin = 'admin:quotaproj';
+    const quotaApi = `${stack.volumeUrl}/v3/quotaproj`;
+    const set = await request(`${quotaApi}/os-quota-sets/quotaproj`, {
+      method: 'PUT',
+      token: admin,
+      body: { quota_set: { volumes: 1, gigabytes: 3 } },
+    });
+    expect(set.body.quota_set).toMatchObject({ volumes: 1, gigabytes: 3 });
+    const big = await request(`${quotaApi}/volumes`, {
+      method: 'POST',
+      token: admin,
+      body: { volume: { size: 4 } },
+    });
+    expectFault(big, 413, 'overLimit', /gigabytes quota/);
+    const first = await request(`${quotaApi}/volumes`, {
+      method: 'POST',
+      token: admin,
+      body: { volume: { size: 1 } },
+    });
+    expect(first.status).toBe(202);
+    const second = await request(`${quotaApi}/volumes`, {
+      method: 'POST',
+      token: admin,
+      body: { volume: { size: 1 } },
+    });
+    expectFault(second, 413, 'overLimit', /Maximum number of volumes allowed \(1\)/);
+    const usage = await request(`${quotaApi}/os-quota-sets/quotaproj?usage=true`, { token: admin });
+    expect(usage.body.quota_set.volumes).toMatchObject({ limit: 1, in_use: 1 });
+    expectFault(
+      await request(`${quotaApi}/os-quota-sets/quotaproj`, {
+        method: 'PUT',
+        token: admin,
+        body: { quota_set: { volumes: 'many' } },
+      }),
+      400,
+      'badRequest',
+    );
+  }, 30_000);
+
+  test("larger than every host's free capacity → accepted, then error with a reason the user can read", async () => {
+    const admin = 'admin:bigproj';
+    const bigApi = `${stack.volumeUrl}/v3/bigproj`;
+    await request(`${bigApi}/os-quota-sets/bigproj`, {
+      method: 'PUT',
+      token: admin,
+      body: { quota_set: { gigabytes: -1 } },
+    });
+    const created = await request(`${bigApi}/volumes`, {
+      method: 'POST',
+      token: admin,
+      body: { volume: { size: 10_000_000 } },
+    });
+    expect(created.status).toBe(202);
+    const volume = await waitForVolume(bigApi, admin, created.body.volume.id, ['error']);
+    expect(volume.status_reason).toMatch(/No valid host was found. CapacityFilter rejected every host/);
+  }, 30_000);
+
+  test('authentication, project and microversion errors', async () => {
+    expectFault(await request(`${api}/volumes`), 401, 'unauthorized');
+    expectFault(await request(`${api}/volumes`, { token: 'a:b:c' }), 401, 'unauthorized');
+    expectFault(
+      await request(`${api}/volumes`, { token: 'u1:someoneelse' }),
+      400,
+      'badRequest',
+      /doesn't match/,
+    );
+    expectFault(
+      await request(`${api}/volumes`, { token, headers: { 'OpenStack-API-Version': 'volume 3.99' } }),
+      406,
+      'notAcceptable',
+      /maximum is 3.60/,
+    );
+    const ok = await request(`${api}/volumes`, { token, headers: { 'OpenStack-API-Version': 'volume 3.5' } });
+    expect(ok.headers.get('openstack-api-version')).toBe('volume 3.5');
+    expectFault(await request(`${api}/volumes?limit=abc`, { token }), 400, 'badRequest');
+    expectFault(await request(`${api}/volumes?sort=password:asc`, { token }), 400, 'badRequest');
+  });
+
+  test('pagination with limit and marker walks every volume once', async () => {
+    const ids = new Set<string>();
+    let url: string | undefined = `${api}/volumes?limit=2&sort=created_at:asc`;
+    let pages = 0;
+    while (url) {
+      const page: any = await request(url, { token });
+      for (const v of page.body.volumes) ids.add(v.id);
+      url = page.body.volumes_links?.[0]?.href;
+      pages++;
+    }
+    const all = await request(`${api}/volumes`, { token });
+    expect(ids.size).toBe(all.body.volumes.length);
+    expect(pages).toBeGreaterThan(1);
+  });
+
+  test('health, readiness, versions and the OpenAPI document', async () => {
+    expect((await request(`${stack.volumeUrl}/healthz`)).status).toBe(200);
+    expect((await request(`${stack.volumeUrl}/readyz`)).body).toEqual({ status: 'ready' });
+    const versions = await request(`${stack.volumeUrl}/`);
+    expect(versions.status).toBe(300);
+    expect(versions.body.versions[0]).toMatchObject({ id: 'v3.0', min_version: '3.0', version: '3.60' });
+    const openapi = await request(`${stack.volumeUrl}/openapi.json`);
+    expect(openapi.body.openapi).toMatch(/^3\./);
+    expect(Object.keys(openapi.body.paths)).toContain('/v3/{project_id}/volumes');
+  });
+});
