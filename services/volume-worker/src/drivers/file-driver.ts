@@ -5,8 +5,9 @@ import { assertSafeName, assertSize, GiB } from '../names';
 import type { Capacity, VolumeDriver } from './volume-driver';
 
 /**
- * Sparse raw files in one directory, for hosts without a spare disk. Capacity is counted thick
- * (every file at its full size), so the scheduler never promises space the filesystem lacks.
+ * Sparse raw files in one directory, for hosts without a spare disk. Capacity is counted thick:
+ * the blocks a file has not written yet are held back from the free space, so the scheduler never
+ * promises space the filesystem will lack once the volumes fill up.
  */
 export class FileDriver implements VolumeDriver {
   constructor(private readonly directory: string) {}
@@ -56,14 +57,16 @@ export class FileDriver implements VolumeDriver {
   async capacity(): Promise<Capacity> {
     const fs = await statfs(this.directory);
     let provisioned = 0;
+    let unwritten = 0;
     for (const entry of await readdir(this.directory, { withFileTypes: true })) {
-      if (entry.isFile() && !entry.name.startsWith('.'))
-        provisioned += (await stat(join(this.directory, entry.name))).size;
+      if (!entry.isFile() || entry.name.startsWith('.')) continue;
+      const file = await stat(join(this.directory, entry.name));
+      provisioned += file.size;
+      unwritten += Math.max(0, file.size - file.blocks * 512);
     }
-    const total = fs.blocks * fs.bsize;
-    const free = Math.max(0, Math.min(total - provisioned, fs.bavail * fs.bsize));
+    const free = Math.max(0, fs.bavail * fs.bsize - unwritten);
     return {
-      totalGb: Math.floor(total / GiB),
+      totalGb: Math.floor((fs.blocks * fs.bsize) / GiB),
       freeGb: Math.floor(free / GiB),
       provisionedGb: Math.ceil(provisioned / GiB),
     };

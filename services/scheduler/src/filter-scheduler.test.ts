@@ -1,0 +1,67 @@
+import type { VolumeCapabilities } from '@basalt/contracts';
+import { placeVolume } from './filter-scheduler';
+import { HostManager } from './host-manager';
+
+const caps = (free: number, zone = 'nova', total = 100, reserved = 0): VolumeCapabilities => ({
+  volume_backend_name: 'file',
+  storage_protocol: 'iSCSI',
+  total_capacity_gb: total,
+  free_capacity_gb: free,
+  provisioned_capacity_gb: total - free,
+  reserved_percentage: reserved,
+  availability_zone: zone,
+});
+
+describe('placeVolume', () => {
+  const now = 1_000_000;
+  const options = (up: string[]) => ({ upHosts: new Set(up), maxAgeMs: 60_000, now });
+
+  test('takes the host with the most usable space; a burst spreads as space is consumed locally', () => {
+    const hosts = new HostManager();
+    hosts.update('a', caps(50), now);
+    hosts.update('b', caps(40), now);
+    const picks: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const placement = placeVolume(
+        hosts.all(),
+        { sizeGb: 10, availabilityZone: 'nova' },
+        options(['a', 'b']),
+      );
+      if (!('host' in placement)) throw new Error(placement.reason);
+      picks.push(placement.host);
+      hosts.consume(placement.host, 10);
+    }
+    expect(picks).toEqual(['a', 'a', 'b', 'a']);
+  });
+
+  test('skips hosts that are down, stale, in another zone, or too full (reserve counted)', () => {
+    const hosts = new HostManager();
+    hosts.update('down', caps(90), now);
+    hosts.update('stale', caps(90), now - 120_000);
+    hosts.update('elsewhere', caps(90, 'az2'), now);
+    hosts.update('reserved', caps(30, 'nova', 100, 25), now);
+    hosts.update('small', caps(10), now);
+    const up = ['stale', 'elsewhere', 'reserved', 'small'];
+    // 'reserved' reports 30G free but holds back 25% of 100G: 5G usable, less than 'small''s 10G
+    expect(placeVolume(hosts.all(), { sizeGb: 5, availabilityZone: 'nova' }, options(up))).toEqual({
+      host: 'small',
+    });
+    hosts.consume('small', 10);
+    expect(placeVolume(hosts.all(), { sizeGb: 5, availabilityZone: 'nova' }, options(up))).toEqual({
+      host: 'reserved',
+    });
+    const tooBig = placeVolume(hosts.all(), { sizeGb: 6, availabilityZone: 'nova' }, options(up));
+    expect(tooBig).toEqual({
+      reason:
+        'No valid host was found. CapacityFilter rejected every host. Requested 6G; the most any host can take is 5G.',
+    });
+    const zone = placeVolume(hosts.all(), { sizeGb: 1, availabilityZone: 'az9' }, options(up));
+    expect('reason' in zone && zone.reason).toContain('No host is in availability zone az9');
+  });
+
+  test('no host at all is a readable reason, not a crash', () => {
+    expect(placeVolume([], { sizeGb: 1, availabilityZone: 'nova' }, options([]))).toEqual({
+      reason: 'No valid host was found. No volume host is up and reporting its capacity.',
+    });
+  });
+});

@@ -1,0 +1,121 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ScriptedRunner } from '@basalt/exec';
+import { createLogger } from '@basalt/log';
+import { type ExportSpec, TgtAdmTarget } from './tgtadm';
+
+const log = createLogger({ name: 'test', level: 'silent' });
+const spec = (over: Partial<ExportSpec> = {}): ExportSpec => ({
+  name: 'volume-0000000a',
+  iqn: 'iqn.2010-10.org.openstack:volume-0000000a',
+  tid: 7,
+  backingPath: '/srv/volumes/volume-0000000a',
+  chapUser: 'UserName1234',
+  chapPassword: 'Secret1234567890',
+  initiators: [],
+  ...over,
+});
+
+describe('TgtAdmTarget', () => {
+  const setup = () => {
+    const runner = new ScriptedRunner();
+    const dir = mkdtempSync(join(tmpdir(), 'basalt-tgt-'));
+    return { runner, dir, target: new TgtAdmTarget(runner, { controlPort: 3, volumesDir: dir }, log) };
+  };
+
+  test('createExport: target, LUN 1, CHAP account, binding and ACL, on the chosen tgtd', async () => {
+    const { runner, dir, target } = setup();
+    await target.createExport(spec({ initiators: ['10.0.0.5'] }));
+    expect(runner.argvs.map((a) => a.slice(0, 9).join(' '))).toEqual([
+      'tgtadm -C 3 --lld iscsi --op new --mode target',
+      'tgtadm -C 3 --lld iscsi --op new --mode logicalunit',
+      'tgtadm -C 3 --lld iscsi --op new --mode account',
+      'tgtadm -C 3 --lld iscsi --op bind --mode account',
+      'tgtadm -C 3 --lld iscsi --op bind --mode target',
+    ]);
+    expect(runner.argvs[0]).toEqual(
+      expect.arrayContaining(['--tid', '7', '-T', 'iqn.2010-10.org.openstack:volume-0000000a']),
+    );
+    expect(runner.argvs[1]).toEqual(
+      expect.arrayContaining(['--lun', '1', '-b', '/srv/volumes/volume-0000000a']),
+    );
+    expect(runner.calls[2]?.secrets).toEqual(['Secret1234567890']);
+    const file = join(dir, 'volume-0000000a');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, 'utf8')).toBe(
+      [
+        '<target iqn.2010-10.org.openstack:volume-0000000a>',
+        '    backing-store /srv/volumes/volume-0000000a',
+        '    driver iscsi',
+        '    incominguser UserName1234 Secret1234567890',
+        '    initiator-address 10.0.0.5',
+        '    write-cache on',
+        '</target>',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('"already exists" answers make createExport idempotent; other failures are raised', async () => {
+    const { runner, target } = setup();
+    runner.on(['tgtadm'], { exitCode: 22, stderr: 'tgtadm: this target already exists\n' });
+    await expect(target.createExport(spec())).resolves.toBeUndefined();
+    runner.on(['tgtadm'], { exitCode: 22, stderr: 'tgtadm: invalid request\n' });
+    await expect(target.createExport(spec())).rejects.toThrow(/invalid request/);
+    runner.on(['tgtadm'], { exitCode: 107, stderr: "tgtadm: can't send the request to the tgt daemon" });
+    await expect(target.createExport(spec())).rejects.toThrow(/exited with 107/);
+  });
+
+  test('setInitiators binds the new addresses and unbinds the gone ones', async () => {
+    const { runner, target } = setup();
+    await target.setInitiators(spec({ initiators: ['10.0.0.2', '10.0.0.3'] }), ['10.0.0.1', '10.0.0.2']);
+    expect(runner.argvs.map((a) => `${a[6]} ${a.at(-1)}`)).toEqual(['bind 10.0.0.3', 'unbind 10.0.0.1']);
+  });
+
+  test('removeExport deletes the target (forced), the account and the config file', async () => {
+    const { runner, target } = setup();
+    await target.createExport(spec());
+    runner.calls.length = 0;
+    await target.removeExport({ name: 'volume-0000000a', tid: 7, chapUser: 'UserName1234' });
+    expect(runner.argvs).toEqual([
+      ['tgtadm', '-C', '3', '--lld', 'iscsi', '--op', 'delete', '--force', '--mode', 'target', '--tid', '7'],
+      [
+        'tgtadm',
+        '-C',
+        '3',
+        '--lld',
+        'iscsi',
+        '--op',
+        'delete',
+        '--mode',
+        'account',
+        '--user',
+        'UserName1234',
+      ],
+    ]);
+    expect(() => statSync(target.configFile('volume-0000000a'))).toThrow();
+  });
+
+  test.each([
+    ['a name with a slash', { name: '../etc/passwd' }],
+    ['a name starting with a dash', { name: '-rf' }],
+    ['a bad IQN', { iqn: 'iqn.2010-10.org.openstack:vol; reboot' }],
+    ['a short CHAP password', { chapPassword: 'short' }],
+    ['a bad initiator address', { initiators: ['1.2.3.4; rm'] }],
+    ['a zero target number', { tid: 0 }],
+  ])('refuses %s before running anything', async (_what, over) => {
+    const { runner, target } = setup();
+    await expect(target.createExport(spec(over))).rejects.toThrow();
+    expect(runner.calls).toHaveLength(0);
+  });
+
+  test('exportExists reads tgtadm show', async () => {
+    const { runner, target } = setup();
+    runner.on(['tgtadm'], {
+      stdout: 'Target 7: iqn.2010-10.org.openstack:volume-0000000a\n    System information:\n',
+    });
+    expect(await target.exportExists(spec())).toBe(true);
+    expect(await target.exportExists(spec({ tid: 8 }))).toBe(false);
+  });
+});
