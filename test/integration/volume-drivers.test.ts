@@ -39,8 +39,9 @@ function complianceSuite(name: string, setup: () => Promise<DriverFixture>) {
       await f.driver.createVolume('volume-c0000001', 1);
       expect(await f.storedSize('volume-c0000001')).toBe(GiB);
       const after = await f.driver.capacity();
-      expect(after.freeGb).toBeLessThan(before.freeGb);
-      expect(after.provisionedGb).toBeGreaterThanOrEqual(before.provisionedGb + 1);
+      expect(after.provisionedGb).toBe(before.provisionedGb + 1);
+      // a thick backend gives the space away at once; a thin one only as it is written
+      if (!f.driver.thin) expect(after.freeGb).toBe(before.freeGb - 1);
     });
 
     test('extend grows it; extending to its size again is a no-op', async () => {

@@ -21,7 +21,9 @@ export class ServiceProcess {
   ) {
     this.logFile = join(logDir, `${name}.log`);
     const out = openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, [join(ROOT, script)], {
+    // BASALT_TEST_NODE_ARGS: extra node flags for the services, e.g. --cpu-prof to profile a run
+    const nodeArgs = (process.env.BASALT_TEST_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    this.child = spawn(process.execPath, [...nodeArgs, join(ROOT, script)], {
       env: { ...process.env, ...env },
       stdio: ['ignore', out, out],
     });

@@ -121,7 +121,6 @@ export const schema = {
     volume_group: opt.string('nova-volumes', 'LVM volume group that holds the volumes.', {
       pattern: /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/,
     }),
-    lvm_type: opt.choice(['default', 'thin'], 'default', 'Thick logical volumes, or thin ones in a pool.'),
     lvm_system_dir: opt.string('', 'LVM_SYSTEM_DIR for LVM commands (e.g. an lvm.conf with activation = 0).'),
     volumes_path: opt.string('/var/lib/basalt/volumes', "Directory of the file backend's volume files."),
     volume_name_template: opt.string(
@@ -129,6 +128,13 @@ export const schema = {
       'Backend name of a volume: %08x takes its sequence number, %s its id.',
     ),
     reserved_percentage: opt.int(0, 'Capacity held back from scheduling, in percent.', { min: 0, max: 100 }),
+    max_over_subscription_ratio: opt.number(
+      1,
+      'For thin backends (file): how many times the capacity may be promised.',
+      {
+        min: 1,
+      },
+    ),
     report_capabilities_interval: opt.number(10, 'Seconds between capacity reports to the schedulers.', {
       min: 0.1,
     }),

@@ -13,6 +13,8 @@ export interface VolumeCapabilities {
   readonly provisioned_capacity_gb: number;
   readonly reserved_percentage: number;
   readonly availability_zone: string;
+  readonly thin_provisioning_support: boolean;
+  readonly max_over_subscription_ratio: number;
 }
 
 export interface ScheduleVolumeRequest {

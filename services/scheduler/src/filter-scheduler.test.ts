@@ -1,6 +1,6 @@
 import type { VolumeCapabilities } from '@basalt/contracts';
 import { placeVolume } from './filter-scheduler';
-import { HostManager } from './host-manager';
+import { HostManager, usableGb } from './host-manager';
 
 const caps = (free: number, zone = 'nova', total = 100, reserved = 0): VolumeCapabilities => ({
   volume_backend_name: 'file',
@@ -10,6 +10,8 @@ const caps = (free: number, zone = 'nova', total = 100, reserved = 0): VolumeCap
   provisioned_capacity_gb: total - free,
   reserved_percentage: reserved,
   availability_zone: zone,
+  thin_provisioning_support: false,
+  max_over_subscription_ratio: 1,
 });
 
 describe('placeVolume', () => {
@@ -57,6 +59,23 @@ describe('placeVolume', () => {
     });
     const zone = placeVolume(hosts.all(), { sizeGb: 1, availabilityZone: 'az9' }, options(up));
     expect('reason' in zone && zone.reason).toContain('No host is in availability zone az9');
+  });
+
+  test('thin hosts may be oversubscribed up to the ratio, never past their free space times it', () => {
+    const thin = (free: number, provisioned: number, ratio: number) => ({
+      host: 't',
+      receivedAt: now,
+      consumedGb: 0,
+      capabilities: {
+        ...caps(free),
+        thin_provisioning_support: true,
+        provisioned_capacity_gb: provisioned,
+        max_over_subscription_ratio: ratio,
+      },
+    });
+    expect(usableGb(thin(80, 150, 2))).toBe(50);
+    expect(usableGb(thin(10, 0, 20))).toBe(200);
+    expect(usableGb(thin(80, 100, 1))).toBe(0);
   });
 
   test('no host at all is a readable reason, not a crash', () => {

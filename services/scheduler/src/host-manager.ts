@@ -30,10 +30,19 @@ export class HostManager {
   }
 }
 
-/** Free space the scheduler may still hand out on a host: reported free, minus the reserve, minus what it placed. */
+/**
+ * Space the scheduler may still hand out on a host, minus the reserve and what it placed since the
+ * last report. Thick backends: what is free. Thin ones (as Cinder): the capacity times the
+ * oversubscription ratio less what is provisioned, and never more than the free space times it.
+ */
 export function usableGb(state: HostState): number {
   const c = state.capabilities;
-  return (
-    c.free_capacity_gb - Math.floor((c.total_capacity_gb * c.reserved_percentage) / 100) - state.consumedGb
-  );
+  const reserve = Math.floor((c.total_capacity_gb * c.reserved_percentage) / 100);
+  const available = c.thin_provisioning_support
+    ? Math.min(
+        c.total_capacity_gb * c.max_over_subscription_ratio - c.provisioned_capacity_gb,
+        (c.free_capacity_gb - reserve) * c.max_over_subscription_ratio,
+      )
+    : c.free_capacity_gb - reserve;
+  return Math.floor(available) - state.consumedGb;
 }

@@ -42,6 +42,7 @@ void runService({
         portal: { ip: v.iscsi_ip_address, port: v.iscsi_port },
         maxTargets: v.max_targets,
         reservedPercentage: v.reserved_percentage,
+        maxOverSubscriptionRatio: v.max_over_subscription_ratio,
       },
     );
     let timer: NodeJS.Timeout | undefined;

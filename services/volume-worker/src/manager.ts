@@ -17,6 +17,7 @@ export interface VolumeManagerOptions {
   readonly portal: { readonly ip: string; readonly port: number };
   readonly maxTargets: number;
   readonly reservedPercentage: number;
+  readonly maxOverSubscriptionRatio: number;
 }
 
 export interface VolumeManagerDeps {
@@ -119,6 +120,8 @@ export class VolumeManager {
       provisioned_capacity_gb: capacity.provisionedGb,
       reserved_percentage: this.options.reservedPercentage,
       availability_zone: this.options.availabilityZone,
+      thin_provisioning_support: this.deps.driver.thin,
+      max_over_subscription_ratio: this.deps.driver.thin ? this.options.maxOverSubscriptionRatio : 1,
     };
     await this.deps.scheduler.updateServiceCapabilities(childContext(ctx), this.options.host, capabilities);
     return capabilities;

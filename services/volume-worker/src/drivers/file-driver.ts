@@ -5,11 +5,11 @@ import { assertSafeName, assertSize, GiB } from '../names';
 import type { Capacity, VolumeDriver } from './volume-driver';
 
 /**
- * Sparse raw files in one directory, for hosts without a spare disk. Capacity is counted thick:
- * the blocks a file has not written yet are held back from the free space, so the scheduler never
- * promises space the filesystem will lack once the volumes fill up.
+ * Sparse raw files in one directory, for hosts without a spare disk. The files are thin: the
+ * scheduler weighs their full sizes against the filesystem times max_over_subscription_ratio.
  */
 export class FileDriver implements VolumeDriver {
+  readonly thin = true;
   constructor(private readonly directory: string) {}
 
   async checkForSetup(): Promise<void> {
@@ -57,17 +57,13 @@ export class FileDriver implements VolumeDriver {
   async capacity(): Promise<Capacity> {
     const fs = await statfs(this.directory);
     let provisioned = 0;
-    let unwritten = 0;
     for (const entry of await readdir(this.directory, { withFileTypes: true })) {
-      if (!entry.isFile() || entry.name.startsWith('.')) continue;
-      const file = await stat(join(this.directory, entry.name));
-      provisioned += file.size;
-      unwritten += Math.max(0, file.size - file.blocks * 512);
+      if (entry.isFile() && !entry.name.startsWith('.'))
+        provisioned += (await stat(join(this.directory, entry.name))).size;
     }
-    const free = Math.max(0, fs.bavail * fs.bsize - unwritten);
     return {
       totalGb: Math.floor((fs.blocks * fs.bsize) / GiB),
-      freeGb: Math.floor(free / GiB),
+      freeGb: Math.floor((fs.bavail * fs.bsize) / GiB),
       provisionedGb: Math.ceil(provisioned / GiB),
     };
   }

@@ -15,6 +15,8 @@ const LVM_NOT_FOUND = 5;
 
 /** Logical volumes in one volume group (`nova-volumes` by default), as nova-volume kept them. */
 export class LvmDriver implements VolumeDriver {
+  readonly thin = false;
+
   constructor(
     private readonly runner: CommandRunner,
     private readonly options: LvmOptions,

@@ -1,5 +1,7 @@
 /** Where a host's volumes are stored. Every method is idempotent: a redelivered request is harmless. */
 export interface VolumeDriver {
+  /** Whether volumes take space only as they are written (so capacity may be oversubscribed). */
+  readonly thin: boolean;
   /** Fails with a clear message when the backend cannot work (no volume group, no directory). */
   checkForSetup(): Promise<void>;
   createVolume(name: string, sizeGb: number): Promise<void>;
@@ -13,6 +15,8 @@ export interface VolumeDriver {
 
 export interface Capacity {
   readonly totalGb: number;
+  /** Space not yet used on the backend. */
   readonly freeGb: number;
+  /** The sum of the sizes of the volumes on it. */
   readonly provisionedGb: number;
 }

@@ -29,18 +29,18 @@ describe('TgtAdmTarget', () => {
     await target.createExport(spec({ initiators: ['10.0.0.5'] }));
     expect(runner.argvs.map((a) => a.slice(0, 9).join(' '))).toEqual([
       'tgtadm -C 3 --lld iscsi --op new --mode target',
-      'tgtadm -C 3 --lld iscsi --op new --mode logicalunit',
       'tgtadm -C 3 --lld iscsi --op new --mode account',
+      'tgtadm -C 3 --lld iscsi --op new --mode logicalunit',
       'tgtadm -C 3 --lld iscsi --op bind --mode account',
       'tgtadm -C 3 --lld iscsi --op bind --mode target',
     ]);
     expect(runner.argvs[0]).toEqual(
       expect.arrayContaining(['--tid', '7', '-T', 'iqn.2010-10.org.openstack:volume-0000000a']),
     );
-    expect(runner.argvs[1]).toEqual(
+    expect(runner.argvs[2]).toEqual(
       expect.arrayContaining(['--lun', '1', '-b', '/srv/volumes/volume-0000000a']),
     );
-    expect(runner.calls[2]?.secrets).toEqual(['Secret1234567890']);
+    expect(runner.calls[1]?.secrets).toEqual(['Secret1234567890']);
     const file = join(dir, 'volume-0000000a');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readFileSync(file, 'utf8')).toBe(

@@ -62,23 +62,28 @@ export class TgtAdmTarget {
     this.check(spec);
     await this.writeConfig(spec);
     const tid = String(spec.tid);
-    await this.tgtadm(['--op', 'new', '--mode', 'target', '--tid', tid, '-T', spec.iqn], /already exists/);
-    await this.tgtadm(
-      ['--op', 'new', '--mode', 'logicalunit', '--tid', tid, '--lun', '1', '-b', spec.backingPath],
-      /already exists/,
-    );
-    await this.tgtadm(
-      ['--op', 'new', '--mode', 'account', '--user', spec.chapUser, '--password', spec.chapPassword],
-      /already exists/,
-      [spec.chapPassword],
-    );
-    await this.tgtadm(
-      ['--op', 'bind', '--mode', 'account', '--tid', tid, '--user', spec.chapUser],
-      /already exists/,
-    );
-    for (const address of spec.initiators) {
-      await this.tgtadm(['--op', 'bind', '--mode', 'target', '--tid', tid, '-I', address], /already exists/);
-    }
+    // two rounds of independent calls: each tgtadm is a process spawn, the costly part of an export
+    await Promise.all([
+      this.tgtadm(['--op', 'new', '--mode', 'target', '--tid', tid, '-T', spec.iqn], /already exists/),
+      this.tgtadm(
+        ['--op', 'new', '--mode', 'account', '--user', spec.chapUser, '--password', spec.chapPassword],
+        /already exists/,
+        [spec.chapPassword],
+      ),
+    ]);
+    await Promise.all([
+      this.tgtadm(
+        ['--op', 'new', '--mode', 'logicalunit', '--tid', tid, '--lun', '1', '-b', spec.backingPath],
+        /already exists/,
+      ),
+      this.tgtadm(
+        ['--op', 'bind', '--mode', 'account', '--tid', tid, '--user', spec.chapUser],
+        /already exists/,
+      ),
+      ...spec.initiators.map((address) =>
+        this.tgtadm(['--op', 'bind', '--mode', 'target', '--tid', tid, '-I', address], /already exists/),
+      ),
+    ]);
   }
 
   /** Whether tgtd currently serves this target number with this IQN. */
