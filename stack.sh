@@ -16,6 +16,8 @@ PACKAGES=(
   python3-oslo.messaging python3-cinderclient python3-openstackclient
 )
 SERVICES=(api scheduler volume-worker compute-worker)
+TGT_CONTROL=${BASALT_TGT_CONTROL:-0}
+TGT_PORT=${BASALT_TGT_PORT:-3260}
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -63,8 +65,10 @@ deps() {
 }
 
 write_config() {
-  mkdir -p "$STATE/logs"
+  mkdir -p "$STATE/logs" "$STATE/volumes" "$STATE/tgt"
   [ -f "$STATE/basalt.conf" ] && return
+  # the file backend: this kind of machine has no device-mapper, so LVM volumes could not be served
+  # (set volume_driver = lvm on a host with a nova-volumes volume group)
   cat >"$STATE/basalt.conf" <<CONF
 [DEFAULT]
 host = $(hostname -s | tr -c 'A-Za-z0-9_.\n-' '-')
@@ -74,7 +78,42 @@ connection = postgres://postgres@127.0.0.1:5432/basalt
 
 [rabbit]
 transport_url = amqp://guest:guest@127.0.0.1:5672/
+
+[api]
+# development mode: X-Auth-Token user:project, the caller is admin of that project
+auth_strategy = noauth
+
+[identity]
+token_secret = $(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+users = admin:admin:admin:admin,demo:demo:demo:member
+
+[volume]
+volume_driver = file
+volumes_path = $STATE/volumes
+volumes_dir = $STATE/tgt
+iscsi_ip_address = 127.0.0.1
+iscsi_port = $TGT_PORT
+tgt_control_port = $TGT_CONTROL
+max_over_subscription_ratio = 20
 CONF
+}
+
+start_tgtd() {
+  if tgtadm -C "$TGT_CONTROL" --op show --mode sys >/dev/null 2>&1; then return; fi
+  say "starting tgtd (control $TGT_CONTROL, portal 127.0.0.1:$TGT_PORT)"
+  setsid tgtd -f -C "$TGT_CONTROL" --iscsi "portal=127.0.0.1:$TGT_PORT" >>"$STATE/logs/tgtd.log" 2>&1 </dev/null &
+  echo $! >"$STATE/tgtd.pid"
+  for _ in $(seq 50); do tgtadm -C "$TGT_CONTROL" --op show --mode sys >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "tgtd did not start; see $STATE/logs/tgtd.log" >&2; exit 1
+}
+
+stop_tgtd() {
+  [ -f "$STATE/tgtd.pid" ] || return 0
+  # tgtd ignores SIGTERM: offline, drop every target, then stop the daemon
+  tgtadm -C "$TGT_CONTROL" --op update --mode sys --name State -v offline 2>/dev/null || true
+  tgt-admin -C "$TGT_CONTROL" --delete ALL -f >/dev/null 2>&1 || true
+  tgtadm -C "$TGT_CONTROL" --op delete --mode system 2>/dev/null || kill -KILL "$(cat "$STATE/tgtd.pid")" 2>/dev/null || true
+  rm -f "$STATE/tgtd.pid"
 }
 
 start_services() {
@@ -103,17 +142,19 @@ stop_services() {
 
 case "${1:-up}" in
   deps) deps ;;
-  stop) stop_services ;;
+  stop) stop_services; stop_tgtd ;;
   status) BASALT_CONFIG=$STATE/basalt.conf node libs/cli/dist/main.js service list ;;
   up)
     deps
     [ -d node_modules ] || npm ci --no-audit --no-fund
     npm run build
     write_config
+    start_tgtd
     start_services
     say "Basalt is up. Config: $STATE/basalt.conf"
     say "Logs: $STATE/logs/{api,scheduler,volume-worker,compute-worker}.log"
-    say "Services: BASALT_CONFIG=$STATE/basalt.conf npx basalt service list    Stop: ./stack.sh stop"
+    say "Services: ./stack.sh status    Volumes: BASALT_CONFIG=$STATE/basalt.conf npx basalt volume list    Stop: ./stack.sh stop"
+    say "Try: cinder --os-auth-type noauth --os-user-id demo --os-project-id demo --os-endpoint http://127.0.0.1:8776/v3 create --name volume1 10"
     ;;
   *) echo "usage: $0 [up|deps|stop|status]" >&2; exit 2 ;;
 esac
