@@ -31,6 +31,11 @@ describe('RPC over the real broker', () => {
         seen.push({ method: 'note', args, on, invocation });
         return null;
       },
+      slow_note: async (args, invocation) => {
+        await new Promise((r) => setTimeout(r, 100));
+        seen.push({ method: 'note', args, on, invocation });
+        return null;
+      },
       slow: async (args) => {
         await new Promise((r) => setTimeout(r, Number(args.ms)));
         return 'late';
@@ -152,7 +157,7 @@ describe('RPC over the real broker', () => {
     });
     const rpc = await client();
     await rpc.call(testContext(), { topic, server: 'host-a' }, 'echo', { value: 'barrier' });
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 400));
     expect(seen.filter((s) => s.method === 'note')).toHaveLength(1);
   });
 

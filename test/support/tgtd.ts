@@ -69,31 +69,17 @@ export class TgtdFixture {
     await this.launch();
   }
 
-  async targets(): Promise<string> {
-    const { stdout } = await run('tgtadm', [
-      '-C',
-      String(this.controlPort),
-      '--lld',
-      'iscsi',
-      '--op',
-      'show',
-      '--mode',
-      'target',
-    ]);
-    return stdout;
+  targets(): Promise<string> {
+    return this.show('target');
   }
 
-  async accounts(): Promise<string> {
-    const { stdout } = await run('tgtadm', [
-      '-C',
-      String(this.controlPort),
-      '--lld',
-      'iscsi',
-      '--op',
-      'show',
-      '--mode',
-      'account',
-    ]);
+  accounts(): Promise<string> {
+    return this.show('account');
+  }
+
+  private async show(mode: 'target' | 'account'): Promise<string> {
+    const c = String(this.controlPort);
+    const { stdout } = await run('tgtadm', ['-C', c, '--lld', 'iscsi', '--op', 'show', '--mode', mode]);
     return stdout;
   }
 

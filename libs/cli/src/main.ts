@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-import { loadProcessConfig, renderSample, schema } from '@basalt/config';
+import { type BasaltConfig, loadProcessConfig, renderSample, schema } from '@basalt/config';
 import {
   AttachmentRepository,
   connectDatabase,
+  type DataSource,
   ensureDatabase,
   listServices,
   VolumeRepository,
@@ -20,6 +21,65 @@ commands:
 
 class UsageError extends Error {}
 
+/** Runs `fn` on a database connection that is closed afterwards, whatever happens. */
+async function withDatabase<T>(config: BasaltConfig, fn: (ds: DataSource) => Promise<T>): Promise<T> {
+  const ds = await connectDatabase({
+    url: config.database.connection,
+    poolSize: 2,
+    connectRetries: config.database.connect_retries,
+  });
+  try {
+    return await fn(ds);
+  } finally {
+    await ds.destroy();
+  }
+}
+
+const commands: Record<string, (config: BasaltConfig) => Promise<string>> = {
+  'db migrate': async (config) => {
+    await ensureDatabase(config.database.connection);
+    const applied = await withDatabase(config, (ds) => ds.runMigrations({ transaction: 'each' }));
+    return `applied ${applied.length} migration(s)${applied.map((m) => `\n  ${m.name}`).join('')}`;
+  },
+  'service list': (config) =>
+    withDatabase(config, async (ds) => {
+      const services = await listServices(ds, config.DEFAULT.service_down_time);
+      return renderTable(
+        ['Binary', 'Host', 'Zone', 'Status', 'State', 'Updated At'],
+        services.map((s) => [
+          s.binary,
+          s.host,
+          s.availabilityZone,
+          s.disabled ? 'disabled' : 'enabled',
+          s.up ? 'up' : 'down',
+          s.lastHeartbeatAt.toISOString(),
+        ]),
+      );
+    }),
+  'volume list': (config) =>
+    withDatabase(config, async (ds) => {
+      const volumes = await new VolumeRepository(ds).list(
+        {},
+        { limit: 100_000, sort: [{ key: 'created_at', dir: 'asc' }] },
+      );
+      const attachments = new AttachmentRepository(ds);
+      const rows = await Promise.all(
+        volumes.map(async (v) => [
+          v.id,
+          v.status,
+          v.displayName ?? 'None',
+          String(v.size),
+          v.volumeType ?? 'None',
+          (await attachments.live(v.id))
+            .map((a) => a.instanceUuid)
+            .filter(Boolean)
+            .join(', '),
+        ]),
+      );
+      return renderTable(['ID', 'Status', 'Display Name', 'Size', 'Volume Type', 'Attached to'], rows);
+    }),
+};
+
 async function main(argv: string[]): Promise<void> {
   const words = argv.filter((a, i) => a !== '--config-file' && argv[i - 1] !== '--config-file');
   const command = words.join(' ');
@@ -31,78 +91,9 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const config = loadProcessConfig(argv);
-  const database = {
-    url: config.database.connection,
-    poolSize: 2,
-    connectRetries: config.database.connect_retries,
-  };
-  switch (command) {
-    case 'db migrate': {
-      await ensureDatabase(database.url);
-      const ds = await connectDatabase(database);
-      try {
-        const applied = await ds.runMigrations({ transaction: 'each' });
-        process.stdout.write(
-          `applied ${applied.length} migration(s)${applied.map((m) => `\n  ${m.name}`).join('')}\n`,
-        );
-      } finally {
-        await ds.destroy();
-      }
-      return;
-    }
-    case 'service list': {
-      const ds = await connectDatabase(database);
-      try {
-        const services = await listServices(ds, config.DEFAULT.service_down_time);
-        const rows = services.map((s) => [
-          s.binary,
-          s.host,
-          s.availabilityZone,
-          s.disabled ? 'disabled' : 'enabled',
-          s.up ? 'up' : 'down',
-          s.lastHeartbeatAt.toISOString(),
-        ]);
-        process.stdout.write(
-          `${renderTable(['Binary', 'Host', 'Zone', 'Status', 'State', 'Updated At'], rows)}\n`,
-        );
-      } finally {
-        await ds.destroy();
-      }
-      return;
-    }
-    case 'volume list': {
-      const ds = await connectDatabase(database);
-      try {
-        const volumes = await new VolumeRepository(ds).list(
-          {},
-          { limit: 100_000, sort: [{ key: 'created_at', dir: 'asc' }] },
-        );
-        const attachments = new AttachmentRepository(ds);
-        const rows = await Promise.all(
-          volumes.map(async (v) => [
-            v.id,
-            v.status,
-            v.displayName ?? 'None',
-            String(v.size),
-            v.volumeType ?? 'None',
-            (await attachments.live(v.id))
-              .map((a) => a.instanceUuid)
-              .filter(Boolean)
-              .join(', '),
-          ]),
-        );
-        process.stdout.write(
-          `${renderTable(['ID', 'Status', 'Display Name', 'Size', 'Volume Type', 'Attached to'], rows)}\n`,
-        );
-      } finally {
-        await ds.destroy();
-      }
-      return;
-    }
-    default:
-      throw new UsageError(`unknown command "${command}"\n${USAGE}`);
-  }
+  const run = commands[command];
+  if (!run) throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+  process.stdout.write(`${await run(loadProcessConfig(argv))}\n`);
 }
 
 main(process.argv.slice(2)).catch((error) => {

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { BasaltError, errorMessage } from '@basalt/errors';
+import { redactUrl } from '@basalt/log';
 import { DataSource } from 'typeorm';
 import { CreateServices1764000000001 } from './migrations/0001-services';
 import { CreateVolumes1764000000002 } from './migrations/0002-volumes';
@@ -40,7 +41,7 @@ export async function connectDatabase(options: DatabaseOptions): Promise<DataSou
     }
   }
   throw new DatabaseUnavailableError(
-    `cannot reach the database at ${safeDatabaseUrl(options.url)} after ${options.connectRetries} attempts: ${errorMessage(lastError)}`,
+    `cannot reach the database at ${redactUrl(options.url)} after ${options.connectRetries} attempts: ${errorMessage(lastError)}`,
     { retryable: true, cause: lastError },
   );
 }
@@ -60,15 +61,5 @@ export async function ensureDatabase(url: string): Promise<void> {
     if (rows.length === 0) await ds.query(`CREATE DATABASE "${name}"`);
   } finally {
     await ds.destroy();
-  }
-}
-
-export function safeDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<invalid url>';
   }
 }

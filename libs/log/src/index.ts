@@ -57,3 +57,14 @@ export function requestLogger(
     ...(trace ? { trace_id: trace.traceId, span_id: trace.spanId } : {}),
   });
 }
+
+/** A URL with its password replaced, for logs and error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<invalid url>';
+  }
+}

@@ -1,5 +1,5 @@
 import { errorMessage } from '@basalt/errors';
-import type { Logger } from '@basalt/log';
+import { type Logger, redactUrl } from '@basalt/log';
 import * as amqp from 'amqplib';
 import { RpcConnectionError } from './errors';
 
@@ -50,7 +50,7 @@ export class AmqpConnection {
       }
     }
     throw new RpcConnectionError(
-      `cannot reach the message broker at ${safeUrl(this.url)} after ${this.options.connectRetries} attempts: ${errorMessage(lastError)}`,
+      `cannot reach the message broker at ${redactUrl(this.url)} after ${this.options.connectRetries} attempts: ${errorMessage(lastError)}`,
       lastError,
     );
   }
@@ -93,7 +93,7 @@ export class AmqpConnection {
       throw error;
     }
     this.connection = connection;
-    this.options.log.info({ url: safeUrl(this.url) }, 'connected to broker');
+    this.options.log.info({ url: redactUrl(this.url) }, 'connected to broker');
   }
 
   private lost(connection: amqp.ChannelModel, error: Error): void {
@@ -127,14 +127,3 @@ export class AmqpConnection {
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** The URL without its password, for logs and errors. */
-export function safeUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<invalid url>';
-  }
-}

@@ -176,6 +176,8 @@ export class RpcServer {
       ack(channel, msg);
       return;
     }
+    // remembered from the start: copies delivered while the first is still being handled are duplicates too
+    this.remember(request._unique_id);
     const context = contextFromWire(unpackContext(request));
     const kind = request._msg_id ? 'call' : 'cast';
     const invocation = new MessageInvocation(request, context, kind, () =>
@@ -199,7 +201,6 @@ export class RpcServer {
     if (failure !== undefined) {
       invocation.log.error({ err: errorMessage(failure), kind }, 'handler failed');
     }
-    this.remember(request._unique_id);
     ack(channel, msg);
   }
 

@@ -1,5 +1,5 @@
 import { childContext, type RequestContext } from '@basalt/context';
-import type { VolumeCapabilities, VolumeRpcApi } from '@basalt/contracts';
+import { SCHEDULER_RPC_VERSION, type VolumeCapabilities, type VolumeRpcApi } from '@basalt/contracts';
 import { type DataSource, listServices, type VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
@@ -26,7 +26,7 @@ export class SchedulerManager {
 
   endpoint(): RpcEndpoint {
     return {
-      version: '1.0',
+      version: SCHEDULER_RPC_VERSION,
       methods: {
         update_service_capabilities: async (args) => {
           this.deps.hosts.update(

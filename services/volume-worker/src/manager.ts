@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { adminContext, childContext, type RequestContext } from '@basalt/context';
-import type { ConnectionInfo, Connector, SchedulerRpcApi, VolumeCapabilities } from '@basalt/contracts';
+import {
+  type ConnectionInfo,
+  type Connector,
+  type SchedulerRpcApi,
+  VOLUME_RPC_VERSION,
+  type VolumeCapabilities,
+} from '@basalt/contracts';
 import type { AttachmentRepository, IscsiTargetRepository, VolumeRecord, VolumeRepository } from '@basalt/db';
 import { ConflictError, errorMessage, InvalidInputError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
@@ -48,7 +54,7 @@ export class VolumeManager {
 
   endpoint(): RpcEndpoint {
     return {
-      version: '1.0',
+      version: VOLUME_RPC_VERSION,
       methods: {
         create_volume: (args, inv) => this.createVolume(inv.context, arg.string(args, 'volume_id'), inv.log),
         delete_volume: (args, inv) => this.deleteVolume(arg.string(args, 'volume_id'), inv.log),
