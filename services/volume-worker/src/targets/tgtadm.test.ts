@@ -24,23 +24,52 @@ describe('TgtAdmTarget', () => {
     return { runner, dir, target: new TgtAdmTarget(runner, { controlPort: 3, volumesDir: dir }, log) };
   };
 
-  test('createExport: target, LUN 1, CHAP account, binding and ACL, on the chosen tgtd', async () => {
+  test('createExport: target and LUN 1 on the chosen tgtd; CHAP and ACL once an initiator is let in', async () => {
     const { runner, dir, target } = setup();
-    await target.createExport(spec({ initiators: ['10.0.0.5'] }));
-    expect(runner.argvs.map((a) => a.slice(0, 9).join(' '))).toEqual([
-      'tgtadm -C 3 --lld iscsi --op new --mode target',
-      'tgtadm -C 3 --lld iscsi --op new --mode account',
-      'tgtadm -C 3 --lld iscsi --op new --mode logicalunit',
-      'tgtadm -C 3 --lld iscsi --op bind --mode account',
-      'tgtadm -C 3 --lld iscsi --op bind --mode target',
+    await target.createExport(spec());
+    expect(runner.argvs).toEqual([
+      [
+        'tgtadm',
+        '-C',
+        '3',
+        '--lld',
+        'iscsi',
+        '--op',
+        'new',
+        '--mode',
+        'target',
+        '--tid',
+        '7',
+        '-T',
+        'iqn.2010-10.org.openstack:volume-0000000a',
+      ],
+      [
+        'tgtadm',
+        '-C',
+        '3',
+        '--lld',
+        'iscsi',
+        '--op',
+        'new',
+        '--mode',
+        'logicalunit',
+        '--tid',
+        '7',
+        '--lun',
+        '1',
+        '-b',
+        '/srv/volumes/volume-0000000a',
+      ],
     ]);
-    expect(runner.argvs[0]).toEqual(
-      expect.arrayContaining(['--tid', '7', '-T', 'iqn.2010-10.org.openstack:volume-0000000a']),
-    );
-    expect(runner.argvs[2]).toEqual(
-      expect.arrayContaining(['--lun', '1', '-b', '/srv/volumes/volume-0000000a']),
-    );
-    expect(runner.calls[1]?.secrets).toEqual(['Secret1234567890']);
+    runner.calls.length = 0;
+    await target.setInitiators(spec({ initiators: ['10.0.0.5'] }), []);
+    expect(runner.argvs.map((a) => a.slice(5, 9).join(' '))).toEqual([
+      '--op new --mode account',
+      '--op bind --mode account',
+      '--op bind --mode target',
+    ]);
+    expect(runner.argvs[2]?.slice(-2)).toEqual(['-I', '10.0.0.5']);
+    expect(runner.calls[0]?.secrets).toEqual(['Secret1234567890']);
     const file = join(dir, 'volume-0000000a');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readFileSync(file, 'utf8')).toBe(
@@ -57,6 +86,18 @@ describe('TgtAdmTarget', () => {
     );
   });
 
+  test('an export restored with its initiators gets its CHAP account and ACL at once', async () => {
+    const { runner, target } = setup();
+    await target.createExport(spec({ initiators: ['10.0.0.5'] }));
+    expect(runner.argvs.map((a) => a.slice(5, 9).join(' '))).toEqual([
+      '--op new --mode target',
+      '--op new --mode logicalunit',
+      '--op new --mode account',
+      '--op bind --mode account',
+      '--op bind --mode target',
+    ]);
+  });
+
   test('"already exists" answers make createExport idempotent; other failures are raised', async () => {
     const { runner, target } = setup();
     runner.on(['tgtadm'], { exitCode: 22, stderr: 'tgtadm: this target already exists\n' });
@@ -70,7 +111,12 @@ describe('TgtAdmTarget', () => {
   test('setInitiators binds the new addresses and unbinds the gone ones', async () => {
     const { runner, target } = setup();
     await target.setInitiators(spec({ initiators: ['10.0.0.2', '10.0.0.3'] }), ['10.0.0.1', '10.0.0.2']);
-    expect(runner.argvs.map((a) => `${a[6]} ${a.at(-1)}`)).toEqual(['bind 10.0.0.3', 'unbind 10.0.0.1']);
+    expect(runner.argvs.map((a) => `${a[6]} ${a[8]} ${a.at(-1)}`)).toEqual([
+      'new account Secret1234567890',
+      'bind account UserName1234',
+      'bind target 10.0.0.3',
+      'unbind target 10.0.0.1',
+    ]);
   });
 
   test('removeExport deletes the target (forced), the account and the config file', async () => {

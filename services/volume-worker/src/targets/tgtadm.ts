@@ -57,33 +57,21 @@ export class TgtAdmTarget {
     return result;
   }
 
-  /** Creates (or completes) the export; every step tolerates being done already. */
+  /**
+   * Creates (or completes) the export; every step tolerates being done already. The CHAP account
+   * is bound when the first initiator is let in: with no ACL entry nobody can log in anyway, and
+   * each tgtadm call is a process spawn, the costly part of an export.
+   */
   async createExport(spec: ExportSpec): Promise<void> {
     this.check(spec);
     await this.writeConfig(spec);
     const tid = String(spec.tid);
-    // two rounds of independent calls: each tgtadm is a process spawn, the costly part of an export
-    await Promise.all([
-      this.tgtadm(['--op', 'new', '--mode', 'target', '--tid', tid, '-T', spec.iqn], /already exists/),
-      this.tgtadm(
-        ['--op', 'new', '--mode', 'account', '--user', spec.chapUser, '--password', spec.chapPassword],
-        /already exists/,
-        [spec.chapPassword],
-      ),
-    ]);
-    await Promise.all([
-      this.tgtadm(
-        ['--op', 'new', '--mode', 'logicalunit', '--tid', tid, '--lun', '1', '-b', spec.backingPath],
-        /already exists/,
-      ),
-      this.tgtadm(
-        ['--op', 'bind', '--mode', 'account', '--tid', tid, '--user', spec.chapUser],
-        /already exists/,
-      ),
-      ...spec.initiators.map((address) =>
-        this.tgtadm(['--op', 'bind', '--mode', 'target', '--tid', tid, '-I', address], /already exists/),
-      ),
-    ]);
+    await this.tgtadm(['--op', 'new', '--mode', 'target', '--tid', tid, '-T', spec.iqn], /already exists/);
+    await this.tgtadm(
+      ['--op', 'new', '--mode', 'logicalunit', '--tid', tid, '--lun', '1', '-b', spec.backingPath],
+      /already exists/,
+    );
+    if (spec.initiators.length > 0) await this.admit(spec, spec.initiators);
   }
 
   /** Whether tgtd currently serves this target number with this IQN. */
@@ -96,16 +84,33 @@ export class TgtAdmTarget {
   async setInitiators(spec: ExportSpec, previous: readonly string[]): Promise<void> {
     this.check(spec);
     await this.writeConfig(spec);
-    const tid = String(spec.tid);
-    for (const address of spec.initiators.filter((a) => !previous.includes(a))) {
-      await this.tgtadm(['--op', 'bind', '--mode', 'target', '--tid', tid, '-I', address], /already exists/);
-    }
+    const added = spec.initiators.filter((a) => !previous.includes(a));
+    if (added.length > 0) await this.admit(spec, added);
     for (const address of previous.filter((a) => !spec.initiators.includes(a))) {
       await this.tgtadm(
-        ['--op', 'unbind', '--mode', 'target', '--tid', tid, '-I', assertAddress(address)],
+        ['--op', 'unbind', '--mode', 'target', '--tid', String(spec.tid), '-I', assertAddress(address)],
         /does not exist/,
       );
     }
+  }
+
+  /** CHAP account (created and bound, if not yet) and ACL entries for `addresses`. */
+  private async admit(spec: ExportSpec, addresses: readonly string[]): Promise<void> {
+    const tid = String(spec.tid);
+    await this.tgtadm(
+      ['--op', 'new', '--mode', 'account', '--user', spec.chapUser, '--password', spec.chapPassword],
+      /already exists/,
+      [spec.chapPassword],
+    );
+    await Promise.all([
+      this.tgtadm(
+        ['--op', 'bind', '--mode', 'account', '--tid', tid, '--user', spec.chapUser],
+        /already exists/,
+      ),
+      ...addresses.map((address) =>
+        this.tgtadm(['--op', 'bind', '--mode', 'target', '--tid', tid, '-I', address], /already exists/),
+      ),
+    ]);
   }
 
   /** tgt reads a backing store's size when the LUN is added: re-add LUN 1 after the volume grew. */
