@@ -118,6 +118,23 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
     expect((await run('iscsi-inq', [iscsiUrl(info)])).stdout).toContain('DIRECT_ACCESS');
   }, 90_000);
 
+  test('a create sent while the volume worker is down waits in its queue and completes when it returns', async () => {
+    await stack.service('volume-worker').stop();
+    const created = await request(`${api}/volumes`, {
+      method: 'POST',
+      token,
+      body: { volume: { size: 1, name: 'patient' } },
+    });
+    expect(created.status).toBe(202);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await request(`${api}/volumes/${created.body.volume.id}`, { token })).body.volume.status).toBe(
+      'creating',
+    );
+    await stack.startService('volume-worker');
+    const volume = await waitForVolume(api, token, created.body.volume.id, ['available']);
+    expect(volume.name).toBe('patient');
+  }, 60_000);
+
   test("basalt volume list prints the seed's table", async () => {
     const volume = await create(1, 'volume1');
     const { stdout } = await run(process.execPath, [join(ROOT, 'libs/cli/dist/main.js'), 'volume', 'list'], {
