@@ -28,7 +28,13 @@ async function inParallel(total: number, clients: number, op: (i: number) => Pro
 async function main() {
   // sparse files: promise up to 20x the disk, so 200 volumes fit on a small test disk
   const stack = new VolumeStack({
-    extraEnv: { BASALT__QUOTA__VOLUMES: '-1', BASALT__VOLUME__MAX_OVER_SUBSCRIPTION_RATIO: '20' },
+    extraEnv: {
+      BASALT__QUOTA__VOLUMES: '-1',
+      BASALT__VOLUME__MAX_OVER_SUBSCRIPTION_RATIO: '20',
+      // production intervals, not the tests' fast ones
+      BASALT__DEFAULT__REPORT_INTERVAL: '10',
+      BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '10',
+    },
   });
   await stack.start();
   const db = createDataSource({ url: stack.database.url, poolSize: 2 });

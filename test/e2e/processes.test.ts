@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { adminContext } from '@basalt/context';
 import { connectDatabase, listServices } from '@basalt/db';
 import { createTestDatabase } from '../support/db';
@@ -38,6 +39,7 @@ describe('the four services as separate processes', () => {
     await broker.cleanup();
     await vhost.drop();
     await database.drop();
+    rmSync(logDir, { recursive: true, force: true });
   });
 
   test('each starts, registers and heartbeats, answers ping on its topic, and exits 0 on SIGTERM', async () => {

@@ -73,7 +73,8 @@ function complianceSuite(name: string, setup: () => Promise<DriverFixture>) {
 }
 
 complianceSuite('file', async () => {
-  const dir = join(tempDir('basalt-file-driver'), 'volumes');
+  const root = tempDir('basalt-file-driver');
+  const dir = join(root, 'volumes');
   const driver = new FileDriver(dir);
   return {
     driver,
@@ -81,7 +82,7 @@ complianceSuite('file', async () => {
       const { stdout } = await run('stat', ['-c', '%s', join(dir, name)]).catch(() => ({ stdout: '' }));
       return stdout ? Number(stdout.trim()) : undefined;
     },
-    teardown: async () => run('rm', ['-rf', dir]).then(() => undefined),
+    teardown: async () => run('rm', ['-rf', root]).then(() => undefined),
   };
 });
 

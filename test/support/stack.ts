@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestDatabase } from './db';
 import { type ServiceName, ServiceProcess, serviceScript, tempDir } from './processes';
@@ -98,5 +98,6 @@ export class VolumeStack {
     await this.broker.cleanup();
     await this.vhost?.drop();
     await this.database?.drop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadProcessConfig } from './index';
@@ -6,11 +6,17 @@ import { loadConfig, renderSample } from './load';
 import { ConfigError } from './option';
 import { schema } from './schema';
 
+const dirs: string[] = [];
 const file = (text: string) => {
-  const path = join(mkdtempSync(join(tmpdir(), 'basalt-config-')), 'basalt.conf');
+  const dir = mkdtempSync(join(tmpdir(), 'basalt-config-'));
+  dirs.push(dir);
+  const path = join(dir, 'basalt.conf');
   writeFileSync(path, text);
   return path;
 };
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('configuration', () => {
   test('defaults, then file, then environment, then overrides', () => {

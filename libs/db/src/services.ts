@@ -60,3 +60,28 @@ export async function listServices(ds: DataSource, downAfterSec: number): Promis
     lastHeartbeatAt: new Date(String(r.last_heartbeat_at)),
   }));
 }
+
+/**
+ * `listServices`, remembered for `ttlMs`: the table changes at the pace of heartbeats, not of
+ * requests, so a burst of creates need not read it once each.
+ */
+export class ServiceDirectory {
+  private cached?: { at: number; services: Promise<ServiceStatus[]> };
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly downAfterSec: number,
+    private readonly ttlMs = 1000,
+  ) {}
+
+  list(now = Date.now()): Promise<ServiceStatus[]> {
+    if (!this.cached || now - this.cached.at > this.ttlMs) {
+      const services = listServices(this.ds, this.downAfterSec);
+      this.cached = { at: now, services };
+      services.catch(() => {
+        if (this.cached?.services === services) this.cached = undefined;
+      });
+    }
+    return this.cached.services;
+  }
+}

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@basalt/log';
@@ -49,6 +49,7 @@ describe('ExecaRunner', () => {
       runner.run({ argv: ['sh', '-c', script], retryExitCodes: [1], retries: 5 }),
     ).resolves.toBeDefined();
     expect(readFileSync(counter, 'utf8').split('\n').filter(Boolean)).toHaveLength(3);
+    rmSync(dir, { recursive: true, force: true });
     const error = await runner
       .run({ argv: ['sh', '-c', 'exit 1'], retryExitCodes: [1], retries: 1 })
       .catch((e: unknown) => e);

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
-import { AttachmentRepository, QuotaRepository, VolumeRepository } from '@basalt/db';
+import { AttachmentRepository, QuotaRepository, ServiceDirectory, VolumeRepository } from '@basalt/db';
 import { runService } from '@basalt/service';
 import type { FastifyInstance } from 'fastify';
 import { type Authenticator, NoAuthAuthenticator, TokenAuthenticator } from './auth';
@@ -42,7 +42,7 @@ void runService({
       {
         api: new VolumeApi(
           {
-            db,
+            services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
             volumes,
             quotas,
             scheduler: new SchedulerRpcApi(rpc.client),
@@ -53,7 +53,6 @@ void runService({
             nameTemplate: config.volume.volume_name_template,
             defaultZone: config.DEFAULT.storage_availability_zone,
             quotaDefaults,
-            serviceDownTimeSec: config.DEFAULT.service_down_time,
           },
         ),
         volumes,

@@ -1,10 +1,9 @@
 import { childContext, type RequestContext } from '@basalt/context';
 import type { SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
 import {
-  type DataSource,
-  listServices,
   type QuotaLimits,
   type QuotaRepository,
+  type ServiceDirectory,
   VOLUME_STATUSES,
   type VolumeRecord,
   type VolumeRepository,
@@ -18,7 +17,6 @@ export interface VolumeApiOptions {
   readonly nameTemplate: string;
   readonly defaultZone: string;
   readonly quotaDefaults: QuotaLimits;
-  readonly serviceDownTimeSec: number;
 }
 
 export interface CreateVolumeRequest {
@@ -38,7 +36,7 @@ const DELETABLE: readonly VolumeStatus[] = ['available', 'error', 'error_extendi
 export class VolumeApi {
   constructor(
     private readonly deps: {
-      readonly db: DataSource;
+      readonly services: ServiceDirectory;
       readonly volumes: VolumeRepository;
       readonly quotas: QuotaRepository;
       readonly scheduler: SchedulerRpcApi;
@@ -132,7 +130,7 @@ export class VolumeApi {
 
   /** Zones that have a volume service, plus the configured default. */
   private async zones(): Promise<Set<string>> {
-    const services = await listServices(this.deps.db, this.options.serviceDownTimeSec);
+    const services = await this.deps.services.list();
     return new Set([
       this.options.defaultZone,
       ...services.filter((s) => s.binary === 'basalt-volume').map((s) => s.availabilityZone),

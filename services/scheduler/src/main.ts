@@ -1,6 +1,6 @@
 import { adminContext } from '@basalt/context';
 import { VolumeRpcApi } from '@basalt/contracts';
-import { VolumeRepository } from '@basalt/db';
+import { ServiceDirectory, VolumeRepository } from '@basalt/db';
 import { runService } from '@basalt/service';
 import { HostManager } from './host-manager';
 import { SchedulerManager } from './manager';
@@ -11,13 +11,12 @@ void runService({
   build({ config, db, rpc }) {
     const manager = new SchedulerManager(
       {
-        db,
+        services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
         volumes: new VolumeRepository(db),
         volumeApi: new VolumeRpcApi(rpc.client),
         hosts: new HostManager(),
       },
       {
-        serviceDownTimeSec: config.DEFAULT.service_down_time,
         capabilitiesMaxAgeMs: config.scheduler.capabilities_max_age * 1000,
       },
     );

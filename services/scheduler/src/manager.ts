@@ -1,6 +1,6 @@
 import { childContext, type RequestContext } from '@basalt/context';
 import { SCHEDULER_RPC_VERSION, type VolumeCapabilities, type VolumeRpcApi } from '@basalt/contracts';
-import { type DataSource, listServices, type VolumeRepository } from '@basalt/db';
+import type { ServiceDirectory, VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { arg, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
@@ -8,7 +8,6 @@ import { placeVolume } from './filter-scheduler';
 import type { HostManager } from './host-manager';
 
 export interface SchedulerManagerOptions {
-  readonly serviceDownTimeSec: number;
   readonly capabilitiesMaxAgeMs: number;
 }
 
@@ -16,7 +15,7 @@ export interface SchedulerManagerOptions {
 export class SchedulerManager {
   constructor(
     private readonly deps: {
-      readonly db: DataSource;
+      readonly services: ServiceDirectory;
       readonly volumes: VolumeRepository;
       readonly volumeApi: VolumeRpcApi;
       readonly hosts: HostManager;
@@ -80,7 +79,7 @@ export class SchedulerManager {
   }
 
   private async upVolumeHosts(): Promise<Set<string>> {
-    const services = await listServices(this.deps.db, this.options.serviceDownTimeSec);
+    const services = await this.deps.services.list();
     return new Set(
       services.filter((s) => s.binary === 'basalt-volume' && s.up && !s.disabled).map((s) => s.host),
     );

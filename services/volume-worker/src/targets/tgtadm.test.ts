@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScriptedRunner } from '@basalt/exec';
@@ -18,9 +18,14 @@ const spec = (over: Partial<ExportSpec> = {}): ExportSpec => ({
 });
 
 describe('TgtAdmTarget', () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   const setup = () => {
     const runner = new ScriptedRunner();
     const dir = mkdtempSync(join(tmpdir(), 'basalt-tgt-'));
+    dirs.push(dir);
     return { runner, dir, target: new TgtAdmTarget(runner, { controlPort: 3, volumesDir: dir }, log) };
   };
 
