@@ -77,6 +77,54 @@ describe('interoperability with the real oslo.messaging', () => {
     expect(notes[0]!.context.isAdmin).toBe(false);
   }, 60_000);
 
+  test('with quorum queues, a Basalt server and an oslo.messaging server share a topic without a declaration conflict', async () => {
+    const quorum = { ...options, quorum: true };
+    const topic = uniqueName('interop_quorum');
+    for (const q of [topic, `${topic}.basalt-q`, `${topic}.py-q`]) broker.queues.add(q);
+    const transport = await broker.transport(quorum);
+    await transport.serve({
+      topic,
+      host: 'basalt-q',
+      endpoints: [
+        { version: '1.0', methods: { echo: async (args) => ({ echoed: args.value, by: 'basalt' }) } },
+      ],
+    });
+    const { stdout: types } = await promisify(execFile)('rabbitmqctl', ['list_queues', '-q', 'name', 'type']);
+    expect(types).toMatch(new RegExp(`^${topic}\\s+quorum$`, 'm'));
+    const python = spawn(PYTHON, [join(INTEROP, 'oslo_server.py'), ...peerArgs(topic, 'py-q'), '--quorum'], {
+      cwd: INTEROP,
+    });
+    try {
+      let out = '';
+      let err = '';
+      python.stdout.setEncoding('utf8').on('data', (c: string) => {
+        out += c;
+      });
+      python.stderr.setEncoding('utf8').on('data', (c: string) => {
+        err += c;
+      });
+      await waitFor(
+        () => out.includes('READY') || undefined,
+        `python quorum server ready (stderr: ${err})`,
+        30_000,
+      );
+      const client = transport.client;
+      expect(
+        await client.call(testContext(), { topic, server: 'py-q', version: '1.0' }, 'echo', { value: 1 }),
+      ).toMatchObject({
+        echoed: 1,
+      });
+      expect(await client.call(testContext(), { topic, server: 'basalt-q' }, 'echo', { value: 2 })).toEqual({
+        echoed: 2,
+        by: 'basalt',
+      });
+      expect(err).not.toContain('PRECONDITION_FAILED');
+    } finally {
+      python.stdin.end();
+      python.kill();
+    }
+  }, 60_000);
+
   describe('a Basalt client calling an oslo.messaging server', () => {
     const topic = uniqueName('interop_py');
     let python: ChildProcessWithoutNullStreams;

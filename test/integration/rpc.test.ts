@@ -1,5 +1,6 @@
 import { InvalidInputError } from '@basalt/errors';
 import {
+  decodeEnvelope,
   encodeEnvelope,
   type Invocation,
   parseRequest,
@@ -159,6 +160,34 @@ describe('RPC over the real broker', () => {
     await rpc.call(testContext(), { topic, server: 'host-a' }, 'echo', { value: 'barrier' });
     await new Promise((r) => setTimeout(r, 400));
     expect(seen.filter((s) => s.method === 'note')).toHaveLength(1);
+  });
+
+  test("a call carrying oslo's _timeout gets still-working replies until the result", async () => {
+    const replies: Array<Record<string, unknown>> = [];
+    await broker.withChannel(async (channel) => {
+      const { queue } = await channel.assertQueue('', { exclusive: true });
+      await channel.consume(queue, (m) => m && replies.push(decodeEnvelope(m.content)), { noAck: true });
+      channel.publish(
+        options.exchange,
+        topic,
+        encodeEnvelope({
+          method: 'slow',
+          args: { ms: 700 },
+          version: '1.0',
+          _unique_id: uniqueName('monitored'),
+          _msg_id: 'monitored-call',
+          _reply_q: queue,
+          _timeout: 0.2,
+        }),
+      );
+      await waitFor(() => replies.some((r) => r.ending === true) || undefined, 'the final reply', 5000);
+    });
+    const heartbeats = replies.filter((r) => r.ending === false);
+    expect(heartbeats.length).toBeGreaterThanOrEqual(3);
+    expect(
+      heartbeats.every((r) => r.result === null && r.failure === null && r._msg_id === 'monitored-call'),
+    ).toBe(true);
+    expect(replies.at(-1)).toMatchObject({ result: 'late', ending: true, _msg_id: 'monitored-call' });
   });
 
   test('every server answers oslo_rpc_server_ping', async () => {

@@ -11,6 +11,7 @@ def transport_from_args(description):
     parser.add_argument('--exchange', required=True)
     parser.add_argument('--topic', required=True)
     parser.add_argument('--server', default='py-host')
+    parser.add_argument('--quorum', action='store_true', help='declare request queues as quorum queues')
     args = parser.parse_args()
     conf = cfg.CONF  # oslo registers its metrics options on the global config
     conf([], project='basalt-interop')
@@ -20,4 +21,6 @@ def transport_from_args(description):
     transport = om.get_rpc_transport(conf, url=url)
     # Basalt declares request queues durable by default; oslo must be told the same.
     conf.set_override('amqp_durable_queues', True, group='oslo_messaging_rabbit')
+    if args.quorum:
+        conf.set_override('rabbit_quorum_queue', True, group='oslo_messaging_rabbit')
     return args, transport
