@@ -190,6 +190,17 @@ describe('RPC over the real broker', () => {
     expect(replies.at(-1)).toMatchObject({ result: 'late', ending: true, _msg_id: 'monitored-call' });
   });
 
+  test('messages without a _unique_id are all handled (they cannot be told apart)', async () => {
+    const message = encodeEnvelope({ method: 'note', args: { anonymous: true }, version: '1.0' });
+    await broker.withChannel(async (channel) => {
+      for (let i = 0; i < 2; i++) channel.publish(options.exchange, `${topic}.host-b`, message);
+    });
+    await waitFor(
+      () => seen.filter((s) => s.args.anonymous).length === 2 || undefined,
+      'both anonymous casts',
+    );
+  });
+
   test('every server answers oslo_rpc_server_ping', async () => {
     const rpc = await client();
     expect(await rpc.call(testContext(), { topic, server: 'host-a' }, 'oslo_rpc_server_ping', {})).toBe(

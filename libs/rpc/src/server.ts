@@ -168,7 +168,10 @@ export class RpcServer {
       this.deadLetter(channel, queue, msg, errorMessage(error));
       return;
     }
-    if (this.seen.has(request._unique_id)) {
+    // a message without a unique id (an old or foreign sender) cannot be deduplicated, only handled
+    const uniqueId =
+      typeof request._unique_id === 'string' && request._unique_id ? request._unique_id : undefined;
+    if (uniqueId && this.seen.has(uniqueId)) {
       this.rpc.log.info(
         { unique_id: request._unique_id, method: request.method },
         'duplicate message ignored',
@@ -177,7 +180,7 @@ export class RpcServer {
       return;
     }
     // remembered from the start: copies delivered while the first is still being handled are duplicates too
-    this.remember(request._unique_id);
+    if (uniqueId) this.remember(uniqueId);
     const context = contextFromWire(unpackContext(request));
     const kind = request._msg_id ? 'call' : 'cast';
     const invocation = new MessageInvocation(request, context, kind, () =>
