@@ -38,7 +38,13 @@ interface PendingCast {
   resolve(): void;
   reject(error: Error): void;
   timer: NodeJS.Timeout;
+  /** Publishes not confirmed so far (channel closed, or the broker said no). */
+  failures: number;
+  settled: boolean;
 }
+
+/** A cast the broker refused (nack) this many times while connected is given up. */
+const MAX_CAST_NACKS = 3;
 
 const newId = () => randomUUID().replaceAll('-', '');
 
@@ -141,7 +147,10 @@ export class RpcClient {
         describe,
         resolve,
         reject,
+        failures: 0,
+        settled: false,
         timer: setTimeout(() => {
+          cast.settled = true;
           const queued = this.casts.indexOf(cast);
           if (queued >= 0) this.casts.splice(queued, 1);
           reject(new RpcTimeoutError(`${describe}: broker did not take the message in ${timeoutMs} ms`));
@@ -214,6 +223,7 @@ export class RpcClient {
   }
 
   private sendCast(cast: PendingCast): void {
+    if (cast.settled) return;
     const channel = this.castChannel;
     if (!channel) {
       this.casts.push(cast);
@@ -250,12 +260,24 @@ export class RpcClient {
   }
 
   private confirmed(cast: PendingCast, error: unknown): void {
+    if (cast.settled) return;
     if (error) {
-      // the channel closed before the broker confirmed: publish again once reconnected
-      if (this.castChannel) this.sendCast(cast);
-      else this.casts.push(cast);
+      cast.failures++;
+      if (!this.castChannel) {
+        // the channel closed before the broker confirmed: publish again once reconnected
+        this.casts.push(cast);
+      } else if (cast.failures < MAX_CAST_NACKS) {
+        this.sendCast(cast);
+      } else {
+        cast.settled = true;
+        clearTimeout(cast.timer);
+        cast.reject(
+          new RpcConnectionError(`${cast.describe}: the broker refused the message ${cast.failures} times`),
+        );
+      }
       return;
     }
+    cast.settled = true;
     clearTimeout(cast.timer);
     if (this.returned.delete(cast.uniqueId)) {
       cast.reject(new RpcUndeliverableError(`${cast.describe}: no server is listening on that topic`));
@@ -302,6 +324,7 @@ export class RpcClient {
       this.settleCall(msgId, undefined, new RpcConnectionError(`${call.describe}: client stopped`));
     }
     for (const cast of this.casts.splice(0)) {
+      cast.settled = true;
       clearTimeout(cast.timer);
       cast.reject(new RpcConnectionError(`${cast.describe}: client stopped before the broker took it`));
     }
