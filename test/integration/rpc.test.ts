@@ -5,6 +5,7 @@ import {
   type Invocation,
   parseRequest,
   RemoteError,
+  RpcConnectionError,
   type RpcEndpoint,
   RpcTimeoutError,
   RpcUndeliverableError,
@@ -199,6 +200,23 @@ describe('RPC over the real broker', () => {
       () => seen.filter((s) => s.args.anonymous).length === 2 || undefined,
       'both anonymous casts',
     );
+  });
+
+  test('a cast the broker refuses (nack) is retried a few times, then fails', async () => {
+    const full = uniqueName('full');
+    broker.queues.add(full);
+    await broker.withChannel(async (channel) => {
+      // a queue that rejects every publish: its confirms come back as nacks
+      await channel.assertQueue(full, {
+        durable: true,
+        arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' },
+      });
+      await channel.bindQueue(full, options.exchange, full);
+    });
+    const rpc = await client();
+    const error = await rpc.cast(testContext(), { topic: full }, 'note', {}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RpcConnectionError);
+    expect((error as Error).message).toContain('the broker refused the message 3 times');
   });
 
   test('every server answers oslo_rpc_server_ping', async () => {
