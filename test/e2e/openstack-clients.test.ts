@@ -131,6 +131,14 @@ describe('python-openstackclient (password auth against the built-in identity)',
     const forged = `${token.split('.')[0]}.AAAA`;
     expect((await request(`${stack.volumeUrl}/v3/${project}/volumes`, { token: forged })).status).toBe(401);
     expect((await request(`${stack.volumeUrl}/v3/${project}/volumes`, { token })).status).toBe(200);
+    // quota changes are for admins
+    const quota = await request(`${stack.volumeUrl}/v3/${project}/os-quota-sets/${project}`, {
+      method: 'PUT',
+      token,
+      body: { quota_set: { volumes: 1000 } },
+    });
+    expect(quota.status).toBe(403);
+    expect(quota.body.forbidden.message).toMatch(/Policy does not allow/);
   });
 
   async function tokenFor(user: string, password: string, project: string): Promise<string> {

@@ -118,6 +118,24 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
     expect((await run('iscsi-inq', [iscsiUrl(info)])).stdout).toContain('DIRECT_ACCESS');
   }, 90_000);
 
+  test('redelivered requests are harmless: create, extend and delete sent twice', async () => {
+    const volume = await create(1, 'twice');
+    const before = await stack.tgtd.targets();
+    await volumeRpc.createVolume(testContext(), stack.host, volume.id);
+    await volumeRpc.extendVolume(testContext(), stack.host, volume.id, 5);
+    await new Promise((r) => setTimeout(r, 500));
+    const after = (await request(`${api}/volumes/${volume.id}`, { token })).body.volume;
+    expect(after).toMatchObject({ status: 'available', size: 1 });
+    expect(await stack.tgtd.targets()).toBe(before);
+    await request(`${api}/volumes/${volume.id}`, { method: 'DELETE', token });
+    await waitForVolume(api, token, volume.id, ['deleted']);
+    await volumeRpc.deleteVolume(testContext(), stack.host, volume.id);
+    await volumeRpc.createVolume(testContext(), stack.host, volume.id);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await request(`${api}/volumes/${volume.id}`, { token })).status).toBe(404);
+    expect(stack.service('volume-worker').log).not.toMatch(/"level":50/);
+  }, 60_000);
+
   test('a create sent while the volume worker is down waits in its queue and completes when it returns', async () => {
     await stack.service('volume-worker').stop();
     const created = await request(`${api}/volumes`, {

@@ -12,6 +12,7 @@ import { ConflictError, errorMessage, InvalidInputError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { arg, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeDriver } from './drivers/volume-driver';
+import { KeyedLock } from './keyed-lock';
 import { assertAddress } from './names';
 import type { ExportSpec, TgtAdmTarget } from './targets/tgtadm';
 
@@ -47,6 +48,9 @@ const chapSecret = (length: number) => {
  * twice for the same request (a redelivery, a restart) and must leave the same result.
  */
 export class VolumeManager {
+  /** One operation per volume at a time, whoever asks (RPC, redelivery, recovery at start). */
+  private readonly lock = new KeyedLock();
+
   constructor(
     private readonly deps: VolumeManagerDeps,
     private readonly options: VolumeManagerOptions,
@@ -133,7 +137,11 @@ export class VolumeManager {
     return capabilities;
   }
 
-  async createVolume(ctx: RequestContext, volumeId: string, log: Logger): Promise<void> {
+  createVolume(ctx: RequestContext, volumeId: string, log: Logger): Promise<void> {
+    return this.lock.run(volumeId, () => this.doCreateVolume(ctx, volumeId, log));
+  }
+
+  private async doCreateVolume(ctx: RequestContext, volumeId: string, log: Logger): Promise<void> {
     const { volumes, driver, target } = this.deps;
     let volume = await volumes.find(volumeId);
     if (!this.owns(volume, ['creating'], log, 'create')) return;
@@ -161,7 +169,11 @@ export class VolumeManager {
     }
   }
 
-  async deleteVolume(volumeId: string, log: Logger): Promise<void> {
+  deleteVolume(volumeId: string, log: Logger): Promise<void> {
+    return this.lock.run(volumeId, () => this.doDeleteVolume(volumeId, log));
+  }
+
+  private async doDeleteVolume(volumeId: string, log: Logger): Promise<void> {
     const { volumes, targets, attachments, driver, target } = this.deps;
     const volume = await volumes.find(volumeId);
     if (!this.owns(volume, ['deleting'], log, 'delete')) return;
@@ -183,7 +195,11 @@ export class VolumeManager {
     }
   }
 
-  async extendVolume(volumeId: string, newSize: number, log: Logger): Promise<void> {
+  extendVolume(volumeId: string, newSize: number, log: Logger): Promise<void> {
+    return this.lock.run(volumeId, () => this.doExtendVolume(volumeId, newSize, log));
+  }
+
+  private async doExtendVolume(volumeId: string, newSize: number, log: Logger): Promise<void> {
     const { volumes, driver, target } = this.deps;
     const volume = await volumes.find(volumeId);
     if (!this.owns(volume, ['extending'], log, 'extend')) return;
@@ -202,7 +218,11 @@ export class VolumeManager {
     }
   }
 
-  async initializeConnection(volumeId: string, connector: Connector): Promise<ConnectionInfo> {
+  initializeConnection(volumeId: string, connector: Connector): Promise<ConnectionInfo> {
+    return this.lock.run(volumeId, () => this.doInitializeConnection(volumeId, connector));
+  }
+
+  private async doInitializeConnection(volumeId: string, connector: Connector): Promise<ConnectionInfo> {
     const { volumes, attachments, target } = this.deps;
     const volume = await volumes.get(volumeId);
     if (!['available', 'attaching', 'in-use'].includes(volume.status)) {
@@ -228,7 +248,11 @@ export class VolumeManager {
     };
   }
 
-  async terminateConnection(volumeId: string, connector: Connector): Promise<void> {
+  terminateConnection(volumeId: string, connector: Connector): Promise<void> {
+    return this.lock.run(volumeId, () => this.doTerminateConnection(volumeId, connector));
+  }
+
+  private async doTerminateConnection(volumeId: string, connector: Connector): Promise<void> {
     const { volumes, attachments, target } = this.deps;
     const volume = await volumes.get(volumeId);
     const previous = await attachments.liveAddresses(volumeId);

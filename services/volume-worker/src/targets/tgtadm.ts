@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BasaltError } from '@basalt/errors';
@@ -163,7 +164,9 @@ export class TgtAdmTarget {
     ];
     await mkdir(this.options.volumesDir, { recursive: true, mode: 0o700 });
     const file = this.configFile(spec.name);
-    await writeFile(`${file}.tmp`, lines.join('\n'), { mode: 0o600 });
-    await rename(`${file}.tmp`, file);
+    // a dot file, so a `include dir/*` glob never picks up a half-written one
+    const temporary = join(this.options.volumesDir, `.${spec.name}.${randomBytes(4).toString('hex')}.tmp`);
+    await writeFile(temporary, lines.join('\n'), { mode: 0o600 });
+    await rename(temporary, file);
   }
 }
