@@ -153,7 +153,8 @@ export class VolumeManager {
           (await volumes.transition(volumeId, ['creating'], 'creating', { providerAuth: auth })) ?? volume;
       }
       await driver.createVolume(volume.backendName, volume.size);
-      const spec = await this.exportSpec(volume);
+      // a volume being created has no connections yet
+      const spec = await this.exportSpec(volume, []);
       await target.createExport(spec);
       const done = await volumes.transition(volumeId, ['creating'], 'available', {
         providerLocation: `${this.options.portal.ip}:${this.options.portal.port},${spec.tid} ${spec.iqn} 1`,
@@ -288,7 +289,7 @@ export class VolumeManager {
     return false;
   }
 
-  private async exportSpec(volume: VolumeRecord): Promise<ExportSpec> {
+  private async exportSpec(volume: VolumeRecord, initiators?: readonly string[]): Promise<ExportSpec> {
     const chap = parseChap(volume.providerAuth);
     if (!chap) throw new ConflictError(`volume ${volume.id} has no CHAP credentials`);
     return {
@@ -298,7 +299,7 @@ export class VolumeManager {
       backingPath: this.deps.driver.backingPath(volume.backendName),
       chapUser: chap.user,
       chapPassword: chap.password,
-      initiators: await this.deps.attachments.liveAddresses(volume.id),
+      initiators: initiators ?? (await this.deps.attachments.liveAddresses(volume.id)),
     };
   }
 }

@@ -1,0 +1,91 @@
+import {
+  createDataSource,
+  type DataSource,
+  IscsiTargetRepository,
+  NoFreeTargetError,
+  QuotaExceededError,
+  VolumeRepository,
+} from '@basalt/db';
+import { createTestDatabase } from '../support/db';
+
+/** The database is where races are decided: these run many requests at once against real PostgreSQL. */
+describe('volume state in PostgreSQL under concurrency', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let ds: DataSource;
+  let volumes: VolumeRepository;
+  const newVolume = (projectId: string, size = 1) => ({
+    size,
+    projectId,
+    userId: 'u',
+    availabilityZone: 'nova',
+    displayName: null,
+    displayDescription: null,
+    volumeType: null,
+  });
+  const unlimited = { volumes: -1, gigabytes: -1 };
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    ds = createDataSource({ url: database.url, poolSize: 12 });
+    await ds.initialize();
+    volumes = new VolumeRepository(ds);
+  }, 30_000);
+  afterAll(async () => {
+    await ds?.destroy();
+    await database?.drop();
+  });
+
+  test('concurrent creates never exceed the quota', async () => {
+    const results = await Promise.allSettled(
+      Array.from({ length: 12 }, () =>
+        volumes.createWithinQuota(newVolume('quota-race', 2), 'volume-%08x', { volumes: 5, gigabytes: 8 }),
+      ),
+    );
+    const created = results.filter((r) => r.status === 'fulfilled');
+    expect(created).toHaveLength(4); // 8 GB / 2 GB each, below the 5-volume limit
+    expect(
+      results
+        .filter((r) => r.status === 'rejected')
+        .every((r) => (r as PromiseRejectedResult).reason instanceof QuotaExceededError),
+    ).toBe(true);
+    const names = created.map(
+      (r) => (r as PromiseFulfilledResult<{ backendName: string }>).value.backendName,
+    );
+    expect(new Set(names).size).toBe(4);
+    expect(names.every((n) => /^volume-[0-9a-f]{8}$/.test(n))).toBe(true);
+  });
+
+  test('of many concurrent transitions from one state, exactly one wins', async () => {
+    const volume = await volumes.createWithinQuota(newVolume('cas'), 'volume-%08x', unlimited);
+    await volumes.transition(volume.id, ['creating'], 'available');
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, () => volumes.transition(volume.id, ['available'], 'attaching')),
+    );
+    expect(outcomes.filter(Boolean)).toHaveLength(1);
+    await expect(volumes.transitionOrThrow(volume.id, ['available'], 'deleting')).rejects.toThrow(
+      /status must be available, but current status is: attaching/,
+    );
+    expect((await volumes.get(volume.id)).status).toBe('attaching');
+  });
+
+  test('target numbers: concurrent allocations get distinct lowest numbers, again returns the same, release frees', async () => {
+    const targets = new IscsiTargetRepository(ds);
+    const made = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        volumes.createWithinQuota(newVolume('tids'), 'volume-%08x', unlimited),
+      ),
+    );
+    const tids = await Promise.all(made.map((v) => targets.allocate('host-a', v.id, 100)));
+    expect([...tids].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    const first = made[0]!;
+    expect(await targets.allocate('host-a', first.id, 100)).toBe(tids[0]);
+    // numbers are per host
+    const other = await volumes.createWithinQuota(newVolume('tids'), 'volume-%08x', unlimited);
+    expect(await targets.allocate('host-b', other.id, 100)).toBe(1);
+    await targets.release(first.id);
+    const next = await volumes.createWithinQuota(newVolume('tids'), 'volume-%08x', unlimited);
+    expect(await targets.allocate('host-a', next.id, 100)).toBe(tids[0]);
+    const full = await volumes.createWithinQuota(newVolume('tids'), 'volume-%08x', unlimited);
+    await expect(targets.allocate('host-a', full.id, 20)).rejects.toBeInstanceOf(NoFreeTargetError);
+  });
+});
