@@ -1,3 +1,4 @@
+import { createDataSource } from '@basalt/db';
 import { request, waitForVolume } from '../support/http';
 import { VolumeStack } from '../support/stack';
 
@@ -163,6 +164,40 @@ describe('the volume API refuses bad input cleanly', () => {
     );
   }, 30_000);
 
+  test('when the volume host cannot be reached, extend and delete answer 503 and leave no volume stuck', async () => {
+    const created = await create({ size: 1 });
+    const id = created.body.volume.id;
+    await waitForVolume(api, token, id, ['available']);
+    const db = createDataSource({ url: stack.database.url, poolSize: 1 });
+    await db.initialize();
+    try {
+      await db.query("UPDATE volumes SET host = 'host-that-never-started' WHERE id = $1", [id]);
+    } finally {
+      await db.destroy();
+    }
+    expectFault(
+      await request(`${api}/volumes/${id}/action`, {
+        method: 'POST',
+        token,
+        body: { 'os-extend': { new_size: 2 } },
+      }),
+      503,
+      'serviceUnavailable',
+    );
+    expect((await request(`${api}/volumes/${id}`, { token })).body.volume).toMatchObject({
+      status: 'available',
+      size: 1,
+    });
+    expectFault(
+      await request(`${api}/volumes/${id}`, { method: 'DELETE', token }),
+      503,
+      'serviceUnavailable',
+    );
+    const after = (await request(`${api}/volumes/${id}`, { token })).body.volume;
+    expect(after.status).toBe('error_deleting');
+    expect(after.status_reason).toMatch(/could not be sent to host-that-never-started/);
+  }, 30_000);
+
   test('over quota → 413 overLimit, and nothing is created', async () => {
     const admin = 'admin:quotaproj';
     const quotaApi = `${stack.volumeUrl}/v3/quotaproj`;
@@ -242,19 +277,22 @@ describe('the volume API refuses bad input cleanly', () => {
     expectFault(await request(`${api}/volumes?sort=password:asc`, { token }), 400, 'badRequest');
   });
 
-  test('pagination with limit and marker walks every volume once', async () => {
-    const ids = new Set<string>();
-    let url: string | undefined = `${api}/volumes?limit=2&sort=created_at:asc`;
-    let pages = 0;
-    while (url) {
-      const page: any = await request(url, { token });
-      for (const v of page.body.volumes) ids.add(v.id);
-      url = page.body.volumes_links?.[0]?.href;
-      pages++;
+  test('pagination with limit and marker walks every volume once, in order, keeping sort and filters', async () => {
+    for (const sort of ['created_at:asc', 'created_at:desc', 'name:asc,size:desc']) {
+      const walked: string[] = [];
+      let url: string | undefined = `${api}/volumes?limit=2&sort=${sort}`;
+      let pages = 0;
+      while (url) {
+        const page: any = await request(url, { token });
+        expect(page.status).toBe(200);
+        walked.push(...page.body.volumes.map((v: { id: string }) => v.id));
+        url = page.body.volumes_links?.[0]?.href;
+        pages++;
+      }
+      const all = await request(`${api}/volumes?sort=${sort}`, { token });
+      expect(walked).toEqual(all.body.volumes.map((v: { id: string }) => v.id));
+      expect(pages).toBeGreaterThan(1);
     }
-    const all = await request(`${api}/volumes`, { token });
-    expect(ids.size).toBe(all.body.volumes.length);
-    expect(pages).toBeGreaterThan(1);
   });
 
   test('health, readiness, versions and the OpenAPI document', async () => {

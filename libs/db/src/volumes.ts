@@ -93,7 +93,8 @@ export const SORT_COLUMNS: Record<SortKey, string> = {
   updated_at: 'updated_at',
   size: 'size',
   status: 'status',
-  name: 'display_name',
+  // no NULLs in sort keys, so keyset comparisons never meet one
+  name: "coalesce(display_name, '')",
   id: 'id',
 };
 
@@ -265,21 +266,20 @@ export class VolumeRepository {
       if (!marker || (filter.projectId !== undefined && marker.projectId !== filter.projectId)) {
         throw new NotFoundError(`Marker ${page.marker} could not be found.`);
       }
-      // keyset pagination: rows strictly after the marker in the requested order
-      const clauses: string[] = [];
-      order.forEach((s, i) => {
-        const eq = order.slice(0, i).map((p) => {
-          params.push(markerValue(marker, p.key));
-          return `${SORT_COLUMNS[p.key]} IS NOT DISTINCT FROM $${params.length}`;
-        });
-        params.push(markerValue(marker, s.key));
-        const cmp = `${SORT_COLUMNS[s.key]} ${s.dir === 'asc' ? '>' : '<'} $${params.length}`;
-        clauses.push(`(${[...eq, cmp].join(' AND ')})`);
+      // keyset pagination: rows strictly after the marker in the requested order, compared with
+      // the marker row's own values in SQL (timestamps keep their microseconds that way)
+      params.push(marker.id);
+      const markerParam = `$${params.length}`;
+      const of = (key: SortKey) => `(SELECT ${SORT_COLUMNS[key]} FROM volumes WHERE id = ${markerParam})`;
+      const clauses = order.map((s, i) => {
+        const equal = order.slice(0, i).map((p) => `${SORT_COLUMNS[p.key]} = ${of(p.key)}`);
+        const after = `${SORT_COLUMNS[s.key]} ${s.dir === 'asc' ? '>' : '<'} ${of(s.key)}`;
+        return `(${[...equal, after].join(' AND ')})`;
       });
       where.push(`(${clauses.join(' OR ')})`);
     }
     params.push(page.limit);
-    const orderBy = order.map((s) => `${SORT_COLUMNS[s.key]} ${s.dir.toUpperCase()} NULLS LAST`).join(', ');
+    const orderBy = order.map((s) => `${SORT_COLUMNS[s.key]} ${s.dir.toUpperCase()}`).join(', ');
     const rows = await this.ds.query(
       `SELECT * FROM volumes WHERE ${where.join(' AND ')} ORDER BY ${orderBy} LIMIT $${params.length}`,
       params,
@@ -293,23 +293,6 @@ export class VolumeRepository {
       [host, [...statuses]],
     );
     return rows.map(toVolume);
-  }
-}
-
-function markerValue(volume: VolumeRecord, key: SortKey): unknown {
-  switch (key) {
-    case 'created_at':
-      return volume.createdAt;
-    case 'updated_at':
-      return volume.updatedAt;
-    case 'size':
-      return volume.size;
-    case 'status':
-      return volume.status;
-    case 'name':
-      return volume.displayName;
-    case 'id':
-      return volume.id;
   }
 }
 

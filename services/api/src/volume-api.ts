@@ -96,7 +96,14 @@ export class VolumeApi {
       if (await this.deps.volumes.softDelete(id, DELETABLE)) return;
     }
     await this.deps.volumes.transitionOrThrow(id, DELETABLE, 'deleting', { statusReason: null });
-    await this.deps.volumeRpc.deleteVolume(childContext(ctx), volume.host as string, id);
+    try {
+      await this.deps.volumeRpc.deleteVolume(childContext(ctx), volume.host as string, id);
+    } catch (error) {
+      await this.deps.volumes.transition(id, ['deleting'], 'error_deleting', {
+        statusReason: `the delete could not be sent to ${volume.host}: ${errorMessage(error)}`,
+      });
+      throw error;
+    }
   }
 
   async extend(ctx: RequestContext, id: string, newSize: number): Promise<void> {
@@ -108,7 +115,13 @@ export class VolumeApi {
     }
     const limits = await this.deps.quotas.limits(volume.projectId, this.options.quotaDefaults);
     await this.deps.volumes.beginExtendWithinQuota(volume, newSize, limits);
-    await this.deps.volumeRpc.extendVolume(childContext(ctx), volume.host as string, id, newSize);
+    try {
+      await this.deps.volumeRpc.extendVolume(childContext(ctx), volume.host as string, id, newSize);
+    } catch (error) {
+      // nothing was changed on the host: the volume is as it was
+      await this.deps.volumes.transition(id, ['extending'], 'available');
+      throw error;
+    }
   }
 
   async resetStatus(ctx: RequestContext, id: string, status: string, attachStatus?: string): Promise<void> {

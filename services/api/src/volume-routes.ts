@@ -106,7 +106,7 @@ function registerUnder(app: FastifyInstance, deps: VolumeRouteDeps, prefix: stri
         ? [
             {
               rel: 'next',
-              href: `${deps.baseUrl()}/v3/${project(req)}/volumes${detailed ? '/detail' : ''}?limit=${q.limit}&marker=${last.id}`,
+              href: `${deps.baseUrl()}/v3/${project(req)}/volumes${detailed ? '/detail' : ''}?${nextQuery(req, q.limit, last.id)}`,
             },
           ]
         : [];
@@ -170,6 +170,17 @@ function registerUnder(app: FastifyInstance, deps: VolumeRouteDeps, prefix: stri
   });
 
   registerQuotaRoutes(app, deps, prefix);
+}
+
+/** The same list request (filters and sort kept) from after `marker`. */
+function nextQuery(req: FastifyRequest, limit: number, marker: string): string {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(req.query as Record<string, unknown>)) {
+    if (typeof value === 'string' && key !== 'marker' && key !== 'limit') query.set(key, value);
+  }
+  query.set('limit', String(limit));
+  query.set('marker', marker);
+  return query.toString();
 }
 
 function registerQuotaRoutes(app: FastifyInstance, deps: VolumeRouteDeps, prefix: string): void {

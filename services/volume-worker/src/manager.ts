@@ -89,24 +89,15 @@ export class VolumeManager {
     };
   }
 
-  /** After a restart (of this worker or of tgtd): finish or fail what was in flight, re-apply every export. */
+  /** After a restart (of this worker or of tgtd): finish what was in flight, re-apply every export. */
   async recover(): Promise<void> {
     const { volumes, log } = this.deps;
     const ctx = adminContext();
     for (const v of await volumes.onHost(this.options.host, ['creating']))
       await this.createVolume(ctx, v.id, log);
     for (const v of await volumes.onHost(this.options.host, ['deleting'])) await this.deleteVolume(v.id, log);
-    for (const v of await volumes.onHost(this.options.host, ['extending'])) {
-      await volumes.transition(v.id, ['extending'], 'error_extending', {
-        statusReason: 'the volume worker restarted while extending; retry the extend',
-      });
-    }
-    for (const v of await volumes.onHost(this.options.host, ['attaching'])) {
-      await volumes.transition(v.id, ['attaching'], 'available', { attachStatus: 'detached' });
-    }
-    for (const v of await volumes.onHost(this.options.host, ['detaching'])) {
-      await volumes.transition(v.id, ['detaching'], 'in-use', { attachStatus: 'attached' });
-    }
+    // 'extending' rows are left alone: the extend message is acknowledged only when it is done,
+    // so the broker hands it back and it finishes; attaching/detaching belong to the compute flow
     for (const v of await volumes.onHost(this.options.host, ['available', 'in-use'])) {
       try {
         const spec = await this.exportSpec(v);
