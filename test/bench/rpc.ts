@@ -92,6 +92,8 @@ async function serve(names: Names): Promise<void> {
   });
   setInterval(() => process.send?.({ rawCasts, basaltCasts }), 5);
   process.on('SIGTERM', () => process.exit(0));
+  // if the bench itself dies, its server goes with it
+  process.on('disconnect', () => process.exit(0));
   process.send?.('ready');
 }
 

@@ -36,7 +36,13 @@ async function main() {
       BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '10',
     },
   });
-  await stack.start();
+  // stop the stack whatever happens, so no process, tgtd or database outlives the run
+  try {
+    await stack.start();
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
   const db = createDataSource({ url: stack.database.url, poolSize: 2 });
   await db.initialize();
   try {
