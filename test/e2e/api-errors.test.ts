@@ -82,6 +82,23 @@ describe('the volume API refuses bad input cleanly', () => {
     expect(volume.description).toBe('; reboot');
     const listed = await request(`${api}/volumes?name=${encodeURIComponent(name)}`, { token });
     expect(listed.body.volumes.map((v: { id: string }) => v.id)).toEqual([volume.id]);
+    const renamed = await request(`${api}/volumes/${volume.id}`, {
+      method: 'PUT',
+      token,
+      body: { volume: { name: 'plain', description: null } },
+    });
+    expect(renamed.body.volume).toMatchObject({ name: 'plain', description: null, status: 'available' });
+    const described = await request(`${api}/volumes/${volume.id}`, {
+      method: 'PUT',
+      token,
+      body: { volume: { description: 'd' } },
+    });
+    expect(described.body.volume).toMatchObject({ name: 'plain', description: 'd' });
+    expectFault(
+      await request(`${api}/volumes/${volume.id}`, { method: 'PUT', token, body: { volume: {} } }),
+      400,
+      'badRequest',
+    );
   }, 30_000);
 
   test("unknown ids, another project's volume, unknown routes → 404 itemNotFound", async () => {

@@ -233,9 +233,23 @@ export class VolumeRepository {
     id: string,
     changes: Pick<VolumeChanges, 'displayName' | 'displayDescription'>,
   ): Promise<VolumeRecord> {
-    const current = await this.get(id);
-    const updated = await this.transition(id, [current.status], current.status, changes);
-    return updated ?? this.get(id);
+    // names are not state: a plain update, whatever status the volume is in meanwhile
+    const [row] = await updateReturning(
+      this.ds,
+      `UPDATE volumes SET display_name = CASE WHEN $2 THEN $3 ELSE display_name END,
+                          display_description = CASE WHEN $4 THEN $5 ELSE display_description END,
+                          updated_at = now()
+        WHERE id = $1 AND NOT deleted RETURNING *`,
+      [
+        id,
+        changes.displayName !== undefined,
+        changes.displayName ?? null,
+        changes.displayDescription !== undefined,
+        changes.displayDescription ?? null,
+      ],
+    );
+    if (!row) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
+    return toVolume(row);
   }
 
   /** The final step of a delete: the row stays for history, marked deleted. */

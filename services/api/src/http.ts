@@ -1,7 +1,7 @@
 import { isRequestId, newRequestId, newTraceparent, type RequestContext } from '@basalt/context';
 import { errorMessage } from '@basalt/errors';
 import { type Logger, requestLogger } from '@basalt/log';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { faultFor } from './faults';
 
 declare module 'fastify' {
@@ -58,9 +58,4 @@ export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
     reply.code(404).send(fault.body);
   });
   return app;
-}
-
-/** The caller's context once authenticated (routes that need a caller call this). */
-export function contextOf(req: FastifyRequest): RequestContext {
-  return req.basalt;
 }

@@ -3,7 +3,7 @@ import type { Logger } from '@basalt/log';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from './auth';
-import { contextOf, createHttpApp } from './http';
+import { createHttpApp } from './http';
 import { negotiateVersion, versionDocument } from './versions';
 import { registerVolumeRoutes, type VolumeRouteDeps } from './volume-routes';
 
@@ -69,7 +69,7 @@ export async function buildVolumeApp(
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  registerVolumeRoutes(app, { ...routes, context: contextOf });
+  registerVolumeRoutes(app, { ...routes, context: (req) => req.basalt });
   return app;
 }
 

@@ -124,8 +124,12 @@ function registerUnder(app: FastifyInstance, deps: VolumeRouteDeps, prefix: stri
     const id = volumeId(req);
     await deps.api.get(ctx, id);
     const body = objectBody(req.body, 'volume');
-    const name = optionalText('name', body.name ?? body.display_name);
-    const description = optionalText('description', body.description ?? body.display_description);
+    // null clears a field, so "given as null" and "not given" must stay apart
+    const name = optionalText('name', 'name' in body ? body.name : body.display_name);
+    const description = optionalText(
+      'description',
+      'description' in body ? body.description : body.display_description,
+    );
     if (name === undefined && description === undefined) {
       throw new InvalidInputError('Nothing to update: give name and/or description.');
     }

@@ -7,7 +7,13 @@ import {
   VOLUME_RPC_VERSION,
   type VolumeCapabilities,
 } from '@basalt/contracts';
-import type { AttachmentRepository, IscsiTargetRepository, VolumeRecord, VolumeRepository } from '@basalt/db';
+import type {
+  AttachmentRepository,
+  IscsiTargetRepository,
+  VolumeRecord,
+  VolumeRepository,
+  VolumeStatus,
+} from '@basalt/db';
 import { ConflictError, errorMessage, InvalidInputError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { arg, type RpcEndpoint } from '@basalt/rpc';
@@ -129,14 +135,9 @@ export class VolumeManager {
   }
 
   createVolume(ctx: RequestContext, volumeId: string, log: Logger): Promise<void> {
-    return this.lock.run(volumeId, () => this.doCreateVolume(ctx, volumeId, log));
-  }
-
-  private async doCreateVolume(ctx: RequestContext, volumeId: string, log: Logger): Promise<void> {
     const { volumes, driver, target } = this.deps;
-    let volume = await volumes.find(volumeId);
-    if (!this.owns(volume, ['creating'], log, 'create')) return;
-    try {
+    return this.operate(volumeId, 'create', 'creating', 'error', log, async (found) => {
+      let volume = found;
       if (!volume.providerAuth) {
         // the secret is stored before it is used, so a retried create exports the same one
         const auth = `CHAP ${chapSecret(20)} ${chapSecret(20)}`;
@@ -153,23 +154,12 @@ export class VolumeManager {
         statusReason: null,
       });
       log.info({ volume_id: volumeId, request_id: ctx.requestId, ok: !!done }, 'volume created');
-    } catch (error) {
-      log.error({ volume_id: volumeId, err: errorMessage(error) }, 'create failed');
-      await volumes.transition(volumeId, ['creating'], 'error', {
-        statusReason: `create failed: ${errorMessage(error)}`,
-      });
-    }
+    });
   }
 
   deleteVolume(volumeId: string, log: Logger): Promise<void> {
-    return this.lock.run(volumeId, () => this.doDeleteVolume(volumeId, log));
-  }
-
-  private async doDeleteVolume(volumeId: string, log: Logger): Promise<void> {
     const { volumes, targets, attachments, driver, target } = this.deps;
-    const volume = await volumes.find(volumeId);
-    if (!this.owns(volume, ['deleting'], log, 'delete')) return;
-    try {
+    return this.operate(volumeId, 'delete', 'deleting', 'error_deleting', log, async (volume) => {
       const tid = await targets.find(volumeId);
       const chap = parseChap(volume.providerAuth);
       if (tid !== undefined && chap)
@@ -179,35 +169,45 @@ export class VolumeManager {
       await attachments.deleteAll(volumeId);
       await volumes.softDelete(volumeId, ['deleting']);
       log.info({ volume_id: volumeId }, 'volume deleted');
-    } catch (error) {
-      log.error({ volume_id: volumeId, err: errorMessage(error) }, 'delete failed');
-      await volumes.transition(volumeId, ['deleting'], 'error_deleting', {
-        statusReason: `delete failed: ${errorMessage(error)}`,
-      });
-    }
+    });
   }
 
   extendVolume(volumeId: string, newSize: number, log: Logger): Promise<void> {
-    return this.lock.run(volumeId, () => this.doExtendVolume(volumeId, newSize, log));
-  }
-
-  private async doExtendVolume(volumeId: string, newSize: number, log: Logger): Promise<void> {
     const { volumes, driver, target } = this.deps;
-    const volume = await volumes.find(volumeId);
-    if (!this.owns(volume, ['extending'], log, 'extend')) return;
-    try {
+    return this.operate(volumeId, 'extend', 'extending', 'error_extending', log, async (volume) => {
       if (newSize <= volume.size)
         throw new InvalidInputError(`new size ${newSize} must exceed ${volume.size}`);
       await driver.extendVolume(volume.backendName, newSize);
       await target.refreshLun(await this.exportSpec(volume));
       await volumes.transition(volumeId, ['extending'], 'available', { size: newSize, statusReason: null });
       log.info({ volume_id: volumeId, size: newSize }, 'volume extended');
-    } catch (error) {
-      log.error({ volume_id: volumeId, err: errorMessage(error) }, 'extend failed');
-      await volumes.transition(volumeId, ['extending'], 'error_extending', {
-        statusReason: `extend failed: ${errorMessage(error)}`,
-      });
-    }
+    });
+  }
+
+  /**
+   * The frame of every storage operation: one per volume at a time, only on a volume this host
+   * owns in the state the operation expects, and a failure recorded as `failed` with its reason.
+   */
+  private operate(
+    volumeId: string,
+    what: string,
+    from: VolumeStatus,
+    failed: VolumeStatus,
+    log: Logger,
+    work: (volume: VolumeRecord) => Promise<void>,
+  ): Promise<void> {
+    return this.lock.run(volumeId, async () => {
+      const volume = await this.deps.volumes.find(volumeId);
+      if (!this.owns(volume, [from], log, what)) return;
+      try {
+        await work(volume);
+      } catch (error) {
+        log.error({ volume_id: volumeId, err: errorMessage(error) }, `${what} failed`);
+        await this.deps.volumes.transition(volumeId, [from], failed, {
+          statusReason: `${what} failed: ${errorMessage(error)}`,
+        });
+      }
+    });
   }
 
   initializeConnection(volumeId: string, connector: Connector): Promise<ConnectionInfo> {
