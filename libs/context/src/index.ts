@@ -73,7 +73,17 @@ export function childContext(ctx: RequestContext): RequestContext {
 }
 
 /** oslo.context's `to_dict()` keys, the form a context takes on the wire. */
-export function contextToWire(ctx: RequestContext): Record<string, unknown> {
+export interface WireContext {
+  readonly request_id: string;
+  readonly global_request_id: string | null;
+  readonly project_id: string | null;
+  readonly user_id: string | null;
+  readonly roles: string[];
+  readonly is_admin: boolean;
+  readonly traceparent: string | null;
+}
+
+export function contextToWire(ctx: RequestContext): WireContext {
   return {
     request_id: ctx.requestId,
     global_request_id: ctx.globalRequestId ?? null,

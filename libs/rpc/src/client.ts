@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { contextToWire, type RequestContext } from '@basalt/context';
+import type { RequestContext } from '@basalt/context';
 import type * as amqp from 'amqplib';
 import type { AmqpConnection } from './connection';
 import { RpcConnectionError, RpcTimeoutError, RpcUndeliverableError } from './errors';
 import { fanoutExchange, type RpcOptions, transientQueueArguments } from './options';
-import { CONTEXT_PREFIX, deserializeFailure, encodeEnvelope, MESSAGE_PROPERTIES, parseReply } from './wire';
+import { contextFields, deserializeFailure, encodeEnvelope, MESSAGE_PROPERTIES, parseReply } from './wire';
 
 /** Where a message goes: a topic, optionally one server of it, or every server (fanout). */
 export interface Target {
@@ -180,12 +180,15 @@ export class RpcClient {
     method: string,
     args: Record<string, unknown>,
     uniqueId: string,
-  ) {
-    const message: Record<string, unknown> = { method, args, _unique_id: uniqueId };
-    if (target.version) message.version = target.version;
-    if (target.namespace) message.namespace = target.namespace;
-    for (const [key, value] of Object.entries(contextToWire(ctx))) message[`${CONTEXT_PREFIX}${key}`] = value;
-    return message;
+  ): Record<string, unknown> {
+    return {
+      method,
+      args,
+      ...(target.version ? { version: target.version } : {}),
+      ...(target.namespace ? { namespace: target.namespace } : {}),
+      _unique_id: uniqueId,
+      ...contextFields(ctx),
+    };
   }
 
   private async setup(connection: amqp.ChannelModel): Promise<void> {

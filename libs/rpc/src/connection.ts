@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { errorMessage } from '@basalt/errors';
 import { type Logger, redactUrl } from '@basalt/log';
 import * as amqp from 'amqplib';
@@ -82,6 +83,7 @@ export class AmqpConnection {
       noDelay: true,
       clientProperties: { connection_name: 'basalt' },
     });
+    coalesceWrites((connection.connection as unknown as { stream: Socket }).stream);
     connection.on('error', (error: Error) =>
       this.options.log.warn({ err: error.message }, 'broker connection error'),
     );
@@ -124,6 +126,29 @@ export class AmqpConnection {
     const base = Math.min(this.options.reconnectDelayMaxMs, 100 * 2 ** (attempt - 1));
     return base * (0.75 + Math.random() * 0.25);
   }
+}
+
+/**
+ * amqplib writes every frame with its own `socket.write`, each a system call — the dearest part of
+ * a message on a virtual machine. A handler's reply and its ack, or the publishes of a burst, are
+ * written in one turn of the event loop: cork the socket at the first write of a turn and uncork it
+ * when the turn ends, so they leave in one `writev`.
+ */
+function coalesceWrites(socket: Socket): void {
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  let corked = false;
+  const flush = () => {
+    corked = false;
+    socket.uncork();
+  };
+  socket.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(flush);
+    }
+    return write(...args);
+  }) as Socket['write'];
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

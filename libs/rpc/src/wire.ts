@@ -1,3 +1,4 @@
+import { contextToWire, type RequestContext } from '@basalt/context';
 import { BasaltError } from '@basalt/errors';
 import { RemoteError, RpcDispatchError } from './errors';
 
@@ -27,6 +28,24 @@ export interface ReplyMessage {
   ending: boolean;
   _msg_id: string;
   _unique_id: string;
+}
+
+/**
+ * The context as oslo's `_context_<key>` fields. Spelled out rather than prefixed in a loop: an
+ * object built with computed keys is a dictionary, several times dearer to make and serialize, and
+ * this is on every message.
+ */
+export function contextFields(ctx: RequestContext) {
+  const wire = contextToWire(ctx);
+  return {
+    _context_request_id: wire.request_id,
+    _context_global_request_id: wire.global_request_id,
+    _context_project_id: wire.project_id,
+    _context_user_id: wire.user_id,
+    _context_roles: wire.roles,
+    _context_is_admin: wire.is_admin,
+    _context_traceparent: wire.traceparent,
+  };
 }
 
 export const MESSAGE_PROPERTIES = { contentType: 'application/json', contentEncoding: 'utf-8' } as const;
