@@ -4,6 +4,7 @@ import { connectDatabase, listServices } from '@basalt/db';
 import { createTestDatabase } from '../support/db';
 import { SERVICES, ServiceProcess, serviceScript, tempDir } from '../support/processes';
 import { BrokerFixture, createVhost, testRpcOptions, uniqueName, waitFor } from '../support/rpc';
+import { TgtdFixture } from '../support/tgtd';
 
 describe('the four services as separate processes', () => {
   const broker = new BrokerFixture();
@@ -13,6 +14,7 @@ describe('the four services as separate processes', () => {
   const host = uniqueName('host');
   const running: ServiceProcess[] = [];
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let tgtd: TgtdFixture;
 
   const env = (overrides: Record<string, string> = {}) => ({
     BASALT__DEFAULT__HOST: host,
@@ -25,6 +27,8 @@ describe('the four services as separate processes', () => {
     BASALT__RABBIT__CONNECT_RETRIES: '2',
     BASALT__VOLUME__VOLUME_DRIVER: 'file',
     BASALT__VOLUME__VOLUMES_PATH: `${logDir}/volumes`,
+    BASALT__VOLUME__VOLUMES_DIR: `${logDir}/tgt`,
+    BASALT__VOLUME__TGT_CONTROL_PORT: String(tgtd.controlPort),
     ...overrides,
   });
 
@@ -33,12 +37,14 @@ describe('the four services as separate processes', () => {
     vhost = await createVhost();
     rpc = testRpcOptions({ url: vhost.url });
     database = await createTestDatabase();
+    tgtd = await TgtdFixture.start();
   });
   afterAll(async () => {
     await Promise.all(running.map((p) => p.stop()));
     await broker.cleanup();
     await vhost.drop();
     await database.drop();
+    await tgtd?.stop();
     rmSync(logDir, { recursive: true, force: true });
   });
 
@@ -119,5 +125,15 @@ describe('the four services as separate processes', () => {
     );
     expect(await noVolumeGroup.exited).toBe(1);
     expect(noVolumeGroup.log).toContain('volume group basalt-no-such-vg does not exist');
+
+    // a control port no tgtd listens on: the worker cannot export anything, so it does not start
+    const noTgtd = new ServiceProcess(
+      'no-tgtd',
+      serviceScript('volume-worker'),
+      env({ BASALT__VOLUME__TGT_CONTROL_PORT: String(tgtd.controlPort + 1000) }),
+      logDir,
+    );
+    expect(await noTgtd.exited).toBe(1);
+    expect(noTgtd.log).toContain(`cannot reach tgtd at /var/run/tgtd/socket.${tgtd.controlPort + 1000}`);
   }, 60_000);
 });

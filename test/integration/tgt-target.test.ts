@@ -2,15 +2,15 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ExecaRunner } from '@basalt/exec';
 import { type ExportSpec, TgtAdmTarget } from '../../services/volume-worker/src/targets/tgtadm';
+import { TgtdControl, TgtErrno, TgtMode, TgtOp } from '../../services/volume-worker/src/targets/tgtd-control';
 import { tempDir } from '../support/processes';
 import { quietLogger } from '../support/rpc';
 import { TgtdFixture } from '../support/tgtd';
 
 const run = promisify(execFile);
 
-describe('tgtadm target helper against a real tgtd', () => {
+describe('tgtadm target helper against a real tgtd (its management socket)', () => {
   let tgtd: TgtdFixture;
   let target: TgtAdmTarget;
   let spec: ExportSpec;
@@ -20,11 +20,7 @@ describe('tgtadm target helper against a real tgtd', () => {
 
   beforeAll(async () => {
     tgtd = await TgtdFixture.start();
-    target = new TgtAdmTarget(
-      new ExecaRunner(quietLogger()),
-      { controlPort: tgtd.controlPort, volumesDir },
-      quietLogger(),
-    );
+    target = new TgtAdmTarget(new TgtdControl(tgtd.controlPort), { volumesDir }, quietLogger());
     const backing = join(dir, 'volume-t0000001');
     await run('truncate', ['-s', '64M', backing]);
     spec = {
@@ -42,12 +38,61 @@ describe('tgtadm target helper against a real tgtd', () => {
     await run('rm', ['-rf', dir]);
   });
 
+  test('the probe accepts this tgtd and names the socket when none listens', async () => {
+    await expect(target.checkForSetup()).resolves.toBeUndefined();
+    await expect(new TgtdControl(tgtd.controlPort + 1000).probe()).rejects.toThrow(
+      `cannot reach tgtd at /var/run/tgtd/socket.${tgtd.controlPort + 1000}`,
+    );
+  });
+
   test('an export is created once however often it is asked for, and serves with CHAP', async () => {
     await target.createExport(spec);
     await target.createExport(spec);
     expect((await tgtd.targets()).match(/^Target \d+:/gm)).toHaveLength(1);
     expect(await target.exportExists(spec)).toBe(true);
     expect((await run('iscsi-inq', [url()])).stdout).toContain('DIRECT_ACCESS');
+    // what tgtadm itself shows: the LUN on the backing file, the account bound, the ACL
+    const shown = await tgtd.targets();
+    expect(shown).toContain(`Backing store path: ${spec.backingPath}`);
+    expect(shown).toMatch(new RegExp(`Account information:\\s+${spec.chapUser}`));
+    expect(shown).toMatch(/ACL information:\s+127\.0\.0\.1/);
+    expect(await tgtd.accounts()).toContain(spec.chapUser);
+  });
+
+  test('the answers the helper treats as "already done" are the ones tgtd gives', async () => {
+    const control = new TgtdControl(tgtd.controlPort);
+    const ask = (mode: number, op: number, extra: object = {}) =>
+      control.request({ mode, op, ...extra } as Parameters<TgtdControl['request']>[0]).then((a) => a.code);
+    const tid = spec.tid;
+    expect(await ask(TgtMode.target, TgtOp.new, { tid, params: { targetname: spec.iqn } })).toBe(
+      TgtErrno.targetExists,
+    );
+    expect(
+      await ask(TgtMode.logicalunit, TgtOp.new, { tid, lun: 1, params: { path: spec.backingPath } }),
+    ).toBe(TgtErrno.lunExists);
+    expect(
+      await ask(TgtMode.account, TgtOp.new, { params: { user: spec.chapUser, password: spec.chapPassword } }),
+    ).toBe(TgtErrno.accountExists);
+    expect(await ask(TgtMode.target, TgtOp.bind, { tid, params: { 'initiator-address': '127.0.0.1' } })).toBe(
+      TgtErrno.aclExists,
+    );
+    expect(
+      await ask(TgtMode.target, TgtOp.unbind, { tid, params: { 'initiator-address': '10.9.9.9' } }),
+    ).toBe(TgtErrno.aclNotFound);
+    expect(await ask(TgtMode.logicalunit, TgtOp.delete, { tid, lun: 9 })).toBe(TgtErrno.noLun);
+    expect(await ask(TgtMode.target, TgtOp.delete, { tid: 999, force: true })).toBe(TgtErrno.noTarget);
+    expect(await ask(TgtMode.account, TgtOp.delete, { params: { user: 'NoSuchUser01' } })).toBe(
+      TgtErrno.noAccount,
+    );
+    expect(
+      await ask(TgtMode.logicalunit, TgtOp.new, { tid, lun: 2, params: { path: join(dir, 'missing') } }),
+    ).toBe(TgtErrno.invalidRequest);
+  });
+
+  test('extend: the LUN is re-read at the new size', async () => {
+    await run('truncate', ['-s', '128M', spec.backingPath]);
+    await target.refreshLun(spec);
+    expect((await run('iscsi-readcapacity16', [url()])).stdout).toContain('Total size:134217728');
   });
 
   test('the config file alone restores the export with tgt-admin after tgtd loses everything', async () => {

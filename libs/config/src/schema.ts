@@ -141,7 +141,11 @@ export const schema = {
     iscsi_target_prefix: opt.string('iqn.2010-10.org.openstack:', 'Prefix of target IQNs.'),
     iscsi_ip_address: opt.string('127.0.0.1', "Address initiators reach this host's iSCSI portal at."),
     iscsi_port: opt.int(3260, 'Port of the iSCSI portal.', { min: 1, max: 65535 }),
-    tgt_control_port: opt.int(0, 'tgtd control port (tgtadm -C): one tgtd instance per number.', { min: 0 }),
+    tgt_control_port: opt.int(
+      0,
+      "Control port of the tgtd that exports this host's volumes (tgtd -C / tgtadm -C); the worker talks to it on /var/run/tgtd/socket.<port>.",
+      { min: 0 },
+    ),
     volumes_dir: opt.string(
       '/var/lib/basalt/tgt',
       'Directory of per-target tgt config files (tgt-admin format).',

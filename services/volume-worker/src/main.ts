@@ -8,6 +8,7 @@ import { LvmDriver } from './drivers/lvm-driver';
 import type { VolumeDriver } from './drivers/volume-driver';
 import { VolumeManager } from './manager';
 import { TgtAdmTarget } from './targets/tgtadm';
+import { TgtdControl } from './targets/tgtd-control';
 
 void runService({
   binary: 'basalt-volume',
@@ -24,13 +25,15 @@ void runService({
           )
         : new FileDriver(v.volumes_path);
     await driver.checkForSetup();
+    const target = new TgtAdmTarget(new TgtdControl(v.tgt_control_port), { volumesDir: v.volumes_dir }, log);
+    await target.checkForSetup();
     const manager = new VolumeManager(
       {
         volumes: new VolumeRepository(db),
         targets: new IscsiTargetRepository(db),
         attachments: new AttachmentRepository(db),
         driver,
-        target: new TgtAdmTarget(runner, { controlPort: v.tgt_control_port, volumesDir: v.volumes_dir }, log),
+        target,
         scheduler: new SchedulerRpcApi(rpc.client),
         log,
       },

@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ScriptedRunner } from '@basalt/exec';
 import { createLogger } from '@basalt/log';
 import { type ExportSpec, TgtAdmTarget } from './tgtadm';
+import { type TgtdAnswer, TgtdControl, type TgtdRequest, TgtErrno, TgtMode, TgtOp } from './tgtd-control';
 
 const log = createLogger({ name: 'test', level: 'silent' });
 const spec = (over: Partial<ExportSpec> = {}): ExportSpec => ({
@@ -17,64 +17,63 @@ const spec = (over: Partial<ExportSpec> = {}): ExportSpec => ({
   ...over,
 });
 
+/** Records every request and answers each from a script (success by default). */
+class ScriptedTgtd extends TgtdControl {
+  readonly requests: TgtdRequest[] = [];
+  answer: (request: TgtdRequest) => TgtdAnswer = () => ({ code: 0, text: '' });
+
+  constructor() {
+    super(3);
+  }
+
+  override async request(request: TgtdRequest): Promise<TgtdAnswer> {
+    this.requests.push(request);
+    return this.answer(request);
+  }
+
+  /** `op mode` of each request, as tgtadm would name them. */
+  get ops(): string[] {
+    const name = (table: Record<string, number>, value: number) =>
+      Object.keys(table).find((k) => table[k] === value);
+    return this.requests.map((r) => `${name(TgtOp, r.op)} ${name(TgtMode, r.mode)}`);
+  }
+}
+
 describe('TgtAdmTarget', () => {
   const dirs: string[] = [];
   afterAll(() => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
   const setup = () => {
-    const runner = new ScriptedRunner();
+    const tgtd = new ScriptedTgtd();
     const dir = mkdtempSync(join(tmpdir(), 'basalt-tgt-'));
     dirs.push(dir);
-    return { runner, dir, target: new TgtAdmTarget(runner, { controlPort: 3, volumesDir: dir }, log) };
+    return { tgtd, dir, target: new TgtAdmTarget(tgtd, { volumesDir: dir }, log) };
   };
 
-  test('createExport: target and LUN 1 on the chosen tgtd; CHAP and ACL once an initiator is let in', async () => {
-    const { runner, dir, target } = setup();
+  test('createExport: target and LUN 1; CHAP and ACL once an initiator is let in', async () => {
+    const { tgtd, dir, target } = setup();
     await target.createExport(spec());
-    expect(runner.argvs).toEqual([
-      [
-        'tgtadm',
-        '-C',
-        '3',
-        '--lld',
-        'iscsi',
-        '--op',
-        'new',
-        '--mode',
-        'target',
-        '--tid',
-        '7',
-        '-T',
-        'iqn.2010-10.org.openstack:volume-0000000a',
-      ],
-      [
-        'tgtadm',
-        '-C',
-        '3',
-        '--lld',
-        'iscsi',
-        '--op',
-        'new',
-        '--mode',
-        'logicalunit',
-        '--tid',
-        '7',
-        '--lun',
-        '1',
-        '-b',
-        '/srv/volumes/volume-0000000a',
-      ],
+    expect(tgtd.requests).toEqual([
+      {
+        mode: TgtMode.target,
+        op: TgtOp.new,
+        tid: 7,
+        params: { targetname: 'iqn.2010-10.org.openstack:volume-0000000a' },
+      },
+      {
+        mode: TgtMode.logicalunit,
+        op: TgtOp.new,
+        tid: 7,
+        lun: 1,
+        params: { path: '/srv/volumes/volume-0000000a' },
+      },
     ]);
-    runner.calls.length = 0;
+    tgtd.requests.length = 0;
     await target.setInitiators(spec({ initiators: ['10.0.0.5'] }), []);
-    expect(runner.argvs.map((a) => a.slice(5, 9).join(' '))).toEqual([
-      '--op new --mode account',
-      '--op bind --mode account',
-      '--op bind --mode target',
-    ]);
-    expect(runner.argvs[2]?.slice(-2)).toEqual(['-I', '10.0.0.5']);
-    expect(runner.calls[0]?.secrets).toEqual(['Secret1234567890']);
+    expect(tgtd.ops).toEqual(['new account', 'bind account', 'bind target']);
+    expect(tgtd.requests[0]?.params).toEqual({ user: 'UserName1234', password: 'Secret1234567890' });
+    expect(tgtd.requests[2]?.params).toEqual({ 'initiator-address': '10.0.0.5' });
     const file = join(dir, 'volume-0000000a');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readFileSync(file, 'utf8')).toBe(
@@ -92,58 +91,49 @@ describe('TgtAdmTarget', () => {
   });
 
   test('an export restored with its initiators gets its CHAP account and ACL at once', async () => {
-    const { runner, target } = setup();
+    const { tgtd, target } = setup();
     await target.createExport(spec({ initiators: ['10.0.0.5'] }));
-    expect(runner.argvs.map((a) => a.slice(5, 9).join(' '))).toEqual([
-      '--op new --mode target',
-      '--op new --mode logicalunit',
-      '--op new --mode account',
-      '--op bind --mode account',
-      '--op bind --mode target',
-    ]);
+    expect(tgtd.ops).toEqual(['new target', 'new logicalunit', 'new account', 'bind account', 'bind target']);
   });
 
-  test('"already exists" answers make createExport idempotent; other failures are raised', async () => {
-    const { runner, target } = setup();
-    runner.on(['tgtadm'], { exitCode: 22, stderr: 'tgtadm: this target already exists\n' });
+  test('"already exists" answers make createExport idempotent; other answers are raised', async () => {
+    const { tgtd, target } = setup();
+    tgtd.answer = (r) => ({
+      code: r.mode === TgtMode.target ? TgtErrno.targetExists : TgtErrno.lunExists,
+      text: '',
+    });
     await expect(target.createExport(spec())).resolves.toBeUndefined();
-    runner.on(['tgtadm'], { exitCode: 22, stderr: 'tgtadm: invalid request\n' });
-    await expect(target.createExport(spec())).rejects.toThrow(/invalid request/);
-    runner.on(['tgtadm'], { exitCode: 107, stderr: "tgtadm: can't send the request to the tgt daemon" });
-    await expect(target.createExport(spec())).rejects.toThrow(/exited with 107/);
+    tgtd.answer = () => ({ code: TgtErrno.invalidRequest, text: '' });
+    const refused = target.createExport(spec());
+    await expect(refused).rejects.toThrow('tgtd could not create target 7: invalid request');
+    await expect(refused).rejects.toMatchObject({ retryable: false });
+    tgtd.answer = () => ({ code: TgtErrno.noTarget, text: '' });
+    await expect(target.createExport(spec())).rejects.toMatchObject({ retryable: true });
   });
 
   test('setInitiators binds the new addresses and unbinds the gone ones', async () => {
-    const { runner, target } = setup();
+    const { tgtd, target } = setup();
     await target.setInitiators(spec({ initiators: ['10.0.0.2', '10.0.0.3'] }), ['10.0.0.1', '10.0.0.2']);
-    expect(runner.argvs.map((a) => `${a[6]} ${a[8]} ${a.at(-1)}`)).toEqual([
-      'new account Secret1234567890',
-      'bind account UserName1234',
-      'bind target 10.0.0.3',
-      'unbind target 10.0.0.1',
+    expect(tgtd.ops).toEqual(['new account', 'bind account', 'bind target', 'unbind target']);
+    expect(tgtd.requests.slice(2).map((r) => r.params?.['initiator-address'])).toEqual([
+      '10.0.0.3',
+      '10.0.0.1',
     ]);
   });
 
   test('removeExport deletes the target (forced), the account and the config file', async () => {
-    const { runner, target } = setup();
+    const { tgtd, target } = setup();
     await target.createExport(spec());
-    runner.calls.length = 0;
+    tgtd.requests.length = 0;
+    // already gone is fine: a redelivered delete must succeed
+    tgtd.answer = (r) => ({
+      code: r.mode === TgtMode.target ? TgtErrno.noTarget : TgtErrno.noAccount,
+      text: '',
+    });
     await target.removeExport({ name: 'volume-0000000a', tid: 7, chapUser: 'UserName1234' });
-    expect(runner.argvs).toEqual([
-      ['tgtadm', '-C', '3', '--lld', 'iscsi', '--op', 'delete', '--force', '--mode', 'target', '--tid', '7'],
-      [
-        'tgtadm',
-        '-C',
-        '3',
-        '--lld',
-        'iscsi',
-        '--op',
-        'delete',
-        '--mode',
-        'account',
-        '--user',
-        'UserName1234',
-      ],
+    expect(tgtd.requests).toEqual([
+      { mode: TgtMode.target, op: TgtOp.delete, tid: 7, force: true },
+      { mode: TgtMode.account, op: TgtOp.delete, params: { user: 'UserName1234' } },
     ]);
     expect(() => statSync(target.configFile('volume-0000000a'))).toThrow();
   });
@@ -155,16 +145,17 @@ describe('TgtAdmTarget', () => {
     ['a short CHAP password', { chapPassword: 'short' }],
     ['a bad initiator address', { initiators: ['1.2.3.4; rm'] }],
     ['a zero target number', { tid: 0 }],
-  ])('refuses %s before running anything', async (_what, over) => {
-    const { runner, target } = setup();
+  ])('refuses %s before asking tgtd anything', async (_what, over) => {
+    const { tgtd, target } = setup();
     await expect(target.createExport(spec(over))).rejects.toThrow();
-    expect(runner.calls).toHaveLength(0);
+    expect(tgtd.requests).toHaveLength(0);
   });
 
-  test('exportExists reads tgtadm show', async () => {
-    const { runner, target } = setup();
-    runner.on(['tgtadm'], {
-      stdout: 'Target 7: iqn.2010-10.org.openstack:volume-0000000a\n    System information:\n',
+  test('exportExists reads the target list', async () => {
+    const { tgtd, target } = setup();
+    tgtd.answer = () => ({
+      code: 0,
+      text: 'Target 7: iqn.2010-10.org.openstack:volume-0000000a\n    System information:\n',
     });
     expect(await target.exportExists(spec())).toBe(true);
     expect(await target.exportExists(spec({ tid: 8 }))).toBe(false);

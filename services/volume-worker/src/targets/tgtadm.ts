@@ -2,9 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BasaltError } from '@basalt/errors';
-import type { CommandResult, CommandRunner } from '@basalt/exec';
 import type { Logger } from '@basalt/log';
 import { assertAddress, assertIqn, assertSafeName } from '../names';
+import {
+  type TgtdControl,
+  type TgtdRequest,
+  TgtErrno,
+  TgtMode,
+  TgtOp,
+  tgtdErrorMessage,
+} from './tgtd-control';
 
 /** Everything tgt needs to serve one volume. */
 export interface ExportSpec {
@@ -19,66 +26,67 @@ export interface ExportSpec {
 }
 
 export interface TgtOptions {
-  /** `tgtadm -C`: which tgtd instance this host drives. */
-  readonly controlPort: number;
   /** One tgt-admin config file per target lives here, so `tgt-admin -e` can restore every export. */
   readonly volumesDir: string;
 }
 
-/** tgtadm answers 22 for "already exists" / "does not exist"; those are the idempotent outcomes. */
-const TGT_EINVAL = 22;
-
 /**
- * Exports volumes with tgt. The live target is changed with `tgtadm` (a few ms a call) rather than
- * `tgt-admin` (a Perl program, ~90 ms of CPU a run); each change is also written to a per-target
- * file in tgt-admin's format, so a restarted tgtd can be restored by the worker or by an operator.
+ * Exports volumes with tgt (Cinder's tgtadm target helper). The live target is changed through
+ * tgtd's management socket, in the requests `tgtadm` would send, rather than by running `tgtadm`
+ * (a process per change) or `tgt-admin` (a Perl program, ~90 ms of CPU a run); each change is also
+ * written to a per-target file in tgt-admin's format, so a restarted tgtd can be restored by the
+ * worker or by an operator with `tgt-admin -e`.
  */
 export class TgtAdmTarget {
   constructor(
-    private readonly runner: CommandRunner,
+    private readonly tgtd: TgtdControl,
     private readonly options: TgtOptions,
     private readonly log: Logger,
   ) {}
 
-  private async tgtadm(args: string[], tolerate?: RegExp, secrets: string[] = []): Promise<CommandResult> {
-    const result = await this.runner.run(
-      {
-        argv: ['tgtadm', '-C', String(this.options.controlPort), '--lld', 'iscsi', ...args],
-        okExitCodes: tolerate ? [TGT_EINVAL] : [],
-        timeoutMs: 30_000,
-        secrets,
-      },
-      this.log,
-    );
-    if (result.exitCode === TGT_EINVAL && tolerate && !tolerate.test(result.stderr)) {
-      throw new BasaltError(`tgtadm ${args.slice(0, 4).join(' ')} failed: ${result.stderr.trim()}`, {
-        retryable: true,
+  /** Fails clearly when tgtd is not there to export volumes. */
+  async checkForSetup(): Promise<void> {
+    await this.tgtd.probe();
+  }
+
+  /** Sends one request; `done` lists the answers that mean the change is already in place. */
+  private async send(what: string, request: TgtdRequest, done: readonly number[] = []): Promise<string> {
+    const started = performance.now();
+    const { code, text } = await this.tgtd.request(request);
+    // the parameters stay out of the log: an account request carries the CHAP secret
+    this.log.debug({ tgtd: what, tid: request.tid, code, ms: +(performance.now() - started).toFixed(2) });
+    if (code !== TgtErrno.success && !done.includes(code)) {
+      throw new BasaltError(`tgtd could not ${what}: ${tgtdErrorMessage(code)}`, {
+        retryable: code !== TgtErrno.invalidRequest,
       });
     }
-    return result;
+    return text;
   }
 
   /**
    * Creates (or completes) the export; every step tolerates being done already. The CHAP account
-   * is bound when the first initiator is let in: with no ACL entry nobody can log in anyway, and
-   * each tgtadm call is a process spawn, the costly part of an export.
+   * is bound when the first initiator is let in: with no ACL entry nobody can log in anyway.
    */
   async createExport(spec: ExportSpec): Promise<void> {
     this.check(spec);
     await this.writeConfig(spec);
-    const tid = String(spec.tid);
-    await this.tgtadm(['--op', 'new', '--mode', 'target', '--tid', tid, '-T', spec.iqn], /already exists/);
-    await this.tgtadm(
-      ['--op', 'new', '--mode', 'logicalunit', '--tid', tid, '--lun', '1', '-b', spec.backingPath],
-      /already exists/,
+    await this.send(
+      `create target ${spec.tid}`,
+      { mode: TgtMode.target, op: TgtOp.new, tid: spec.tid, params: { targetname: spec.iqn } },
+      [TgtErrno.targetExists],
+    );
+    await this.send(
+      `add LUN 1 to target ${spec.tid}`,
+      { mode: TgtMode.logicalunit, op: TgtOp.new, tid: spec.tid, lun: 1, params: { path: spec.backingPath } },
+      [TgtErrno.lunExists],
     );
     if (spec.initiators.length > 0) await this.admit(spec, spec.initiators);
   }
 
   /** Whether tgtd currently serves this target number with this IQN. */
   async exportExists(spec: Pick<ExportSpec, 'tid' | 'iqn'>): Promise<boolean> {
-    const result = await this.tgtadm(['--op', 'show', '--mode', 'target']);
-    return result.stdout.split('\n').some((line) => line.trim() === `Target ${spec.tid}: ${spec.iqn}`);
+    const text = await this.send('list targets', { mode: TgtMode.target, op: TgtOp.show });
+    return text.split('\n').some((line) => line.trim() === `Target ${spec.tid}: ${spec.iqn}`);
   }
 
   /** Makes the ACL exactly `initiators`. */
@@ -88,50 +96,67 @@ export class TgtAdmTarget {
     const added = spec.initiators.filter((a) => !previous.includes(a));
     if (added.length > 0) await this.admit(spec, added);
     for (const address of previous.filter((a) => !spec.initiators.includes(a))) {
-      await this.tgtadm(
-        ['--op', 'unbind', '--mode', 'target', '--tid', String(spec.tid), '-I', assertAddress(address)],
-        /does not exist/,
+      await this.send(
+        `remove ${address} from the ACL of target ${spec.tid}`,
+        {
+          mode: TgtMode.target,
+          op: TgtOp.unbind,
+          tid: spec.tid,
+          params: { 'initiator-address': assertAddress(address) },
+        },
+        [TgtErrno.aclNotFound],
       );
     }
   }
 
   /** CHAP account (created and bound, if not yet) and ACL entries for `addresses`. */
   private async admit(spec: ExportSpec, addresses: readonly string[]): Promise<void> {
-    const tid = String(spec.tid);
-    await this.tgtadm(
-      ['--op', 'new', '--mode', 'account', '--user', spec.chapUser, '--password', spec.chapPassword],
-      /already exists/,
-      [spec.chapPassword],
+    await this.send(
+      `create account ${spec.chapUser}`,
+      { mode: TgtMode.account, op: TgtOp.new, params: { user: spec.chapUser, password: spec.chapPassword } },
+      [TgtErrno.accountExists],
     );
-    await Promise.all([
-      this.tgtadm(
-        ['--op', 'bind', '--mode', 'account', '--tid', tid, '--user', spec.chapUser],
-        /already exists/,
-      ),
-      ...addresses.map((address) =>
-        this.tgtadm(['--op', 'bind', '--mode', 'target', '--tid', tid, '-I', address], /already exists/),
-      ),
-    ]);
+    await this.send(
+      `bind account ${spec.chapUser} to target ${spec.tid}`,
+      { mode: TgtMode.account, op: TgtOp.bind, tid: spec.tid, params: { user: spec.chapUser } },
+      [TgtErrno.accountExists],
+    );
+    for (const address of addresses) {
+      await this.send(
+        `add ${address} to the ACL of target ${spec.tid}`,
+        { mode: TgtMode.target, op: TgtOp.bind, tid: spec.tid, params: { 'initiator-address': address } },
+        [TgtErrno.aclExists],
+      );
+    }
   }
 
   /** tgt reads a backing store's size when the LUN is added: re-add LUN 1 after the volume grew. */
   async refreshLun(spec: ExportSpec): Promise<void> {
     this.check(spec);
-    const tid = String(spec.tid);
-    await this.tgtadm(['--op', 'delete', '--mode', 'logicalunit', '--tid', tid, '--lun', '1'], /can't find/);
-    await this.tgtadm(
-      ['--op', 'new', '--mode', 'logicalunit', '--tid', tid, '--lun', '1', '-b', spec.backingPath],
-      /already exists/,
+    await this.send(
+      `remove LUN 1 of target ${spec.tid}`,
+      { mode: TgtMode.logicalunit, op: TgtOp.delete, tid: spec.tid, lun: 1 },
+      [TgtErrno.noLun],
+    );
+    await this.send(
+      `add LUN 1 to target ${spec.tid}`,
+      { mode: TgtMode.logicalunit, op: TgtOp.new, tid: spec.tid, lun: 1, params: { path: spec.backingPath } },
+      [TgtErrno.lunExists],
     );
   }
 
   async removeExport(spec: Pick<ExportSpec, 'name' | 'tid' | 'chapUser'>): Promise<void> {
     assertSafeName(spec.name);
-    await this.tgtadm(
-      ['--op', 'delete', '--force', '--mode', 'target', '--tid', String(spec.tid)],
-      /can't find/,
+    await this.send(
+      `delete target ${spec.tid}`,
+      { mode: TgtMode.target, op: TgtOp.delete, tid: spec.tid, force: true },
+      [TgtErrno.noTarget],
     );
-    await this.tgtadm(['--op', 'delete', '--mode', 'account', '--user', spec.chapUser], /can't find/);
+    await this.send(
+      `delete account ${spec.chapUser}`,
+      { mode: TgtMode.account, op: TgtOp.delete, params: { user: spec.chapUser } },
+      [TgtErrno.noAccount],
+    );
     await rm(this.configFile(spec.name), { force: true });
   }
 
