@@ -5,16 +5,47 @@
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createDataSource } from '@basalt/db';
-import { request } from '../support/http';
+import { TgtdControl, TgtMode, TgtOp } from '../../services/volume-worker/src/targets/tgtd-control';
 import { VolumeStack } from '../support/stack';
 import { percentile } from './stats';
 
 const run = promisify(execFile);
 const VOLUMES = Number(process.env.BENCH_VOLUMES ?? 200);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
+
+/**
+ * The clients share the machine with what they measure, so they are plain keep-alive HTTP/1.1
+ * requests (fetch costs several times the CPU per request).
+ */
+const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
+function send(method: string, url: string, token: string, body?: unknown): Promise<number> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      {
+        method,
+        agent,
+        headers: {
+          'X-Auth-Token': token,
+          ...(payload
+            ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }
+            : {}),
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
 
 async function inParallel(total: number, clients: number, op: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -66,30 +97,27 @@ async function main() {
 
     const started = performance.now();
     await inParallel(VOLUMES, CLIENTS, async (i) => {
-      const res = await request(`${api}/volumes`, {
-        method: 'POST',
-        token,
-        body: { volume: { size: 1, name: `b${i}` } },
-      });
-      if (res.status !== 202) throw new Error(`create failed: ${JSON.stringify(res.body)}`);
+      const status = await send('POST', `${api}/volumes`, token, { volume: { size: 1, name: `b${i}` } });
+      if (status !== 202) throw new Error(`create ${i} answered ${status}`);
     });
     await waitUntil((c) => (c.available ?? 0) >= VOLUMES);
     const createSeconds = (performance.now() - started) / 1000;
-    const latencies: number[] = (
-      await db.query(
-        "SELECT extract(epoch FROM launched_at - created_at) * 1000 AS ms FROM volumes WHERE status = 'available'",
-      )
-    )
-      .map((r: { ms: string }) => Number(r.ms))
-      .sort((a: number, b: number) => a - b);
-
+    const stages: { total: number; queued: number; worker: number }[] = await db.query(
+      `SELECT extract(epoch FROM launched_at - created_at) * 1000 AS total,
+              extract(epoch FROM scheduled_at - created_at) * 1000 AS queued,
+              extract(epoch FROM launched_at - scheduled_at) * 1000 AS worker
+         FROM volumes WHERE status = 'available'`,
+    );
+    const sorted = (key: 'total' | 'queued' | 'worker') =>
+      stages.map((r) => Number(r[key])).sort((a, b) => a - b);
+    const latencies = sorted('total');
     const ids: string[] = (await db.query("SELECT id FROM volumes WHERE status = 'available'")).map(
       (r: { id: string }) => r.id,
     );
     const deleteStarted = performance.now();
     await inParallel(ids.length, CLIENTS, async (i) => {
-      const res = await request(`${api}/volumes/${ids[i]}`, { method: 'DELETE', token });
-      if (res.status !== 202) throw new Error(`delete failed: ${JSON.stringify(res.body)}`);
+      const status = await send('DELETE', `${api}/volumes/${ids[i]}`, token);
+      if (status !== 202) throw new Error(`delete ${ids[i]} answered ${status}`);
     });
     await waitUntil((c) => (c.deleted ?? 0) >= VOLUMES);
     const deleteSeconds = (performance.now() - deleteStarted) / 1000;
@@ -103,20 +131,26 @@ async function main() {
       `create→available: p50 ${percentile(latencies, 50).toFixed(0)} ms (target <= 50), p90 ${percentile(latencies, 90).toFixed(0)} ms, max ${percentile(latencies, 100).toFixed(0)} ms`,
     );
     console.log(
+      `  of which created→scheduled p50 ${percentile(sorted('queued'), 50).toFixed(0)} ms, scheduled→available p50 ${percentile(sorted('worker'), 50).toFixed(0)} ms`,
+    );
+    console.log(
       `delete: all gone in ${deleteSeconds.toFixed(2)} s = ${(VOLUMES / deleteSeconds).toFixed(1)} volumes/s; targets left: ${leftover === '' ? 0 : leftover.split('\n').filter((l) => l.startsWith('Target')).length}`,
     );
     const costs = await targetChangeCosts(stack);
     console.log(
-      `changing a live target: tgt-admin --update ${costs.tgtAdmin.toFixed(1)} ms vs the tgtadm calls of one export ${costs.tgtadm.toFixed(1)} ms (ratio ${(costs.tgtAdmin / costs.tgtadm).toFixed(1)}x); the hot path uses tgtadm`,
+      `making one export on a live tgtd: tgt-admin --update ${costs.tgtAdmin.toFixed(1)} ms, four tgtadm runs ${costs.tgtadm.toFixed(1)} ms, the same four requests on tgtd's socket ${costs.socket.toFixed(1)} ms (the worker's way; ${(costs.tgtadm / costs.socket).toFixed(0)}x cheaper than tgtadm)`,
     );
   } finally {
+    agent.destroy();
     await db.destroy();
     await stack.stop();
   }
 }
 
-/** Wall time of one export made by tgt-admin from a config file, against the same export made with tgtadm. */
-async function targetChangeCosts(stack: VolumeStack): Promise<{ tgtAdmin: number; tgtadm: number }> {
+/** Wall time of one export (target, LUN, CHAP account, binding) made each way tgtd can be told. */
+async function targetChangeCosts(
+  stack: VolumeStack,
+): Promise<{ tgtAdmin: number; tgtadm: number; socket: number }> {
   const c = String(stack.tgtd.controlPort);
   const backing = join(stack.dir, 'cost.img');
   await run('truncate', ['-s', '1G', backing]);
@@ -126,47 +160,63 @@ async function targetChangeCosts(stack: VolumeStack): Promise<{ tgtAdmin: number
     conf,
     `<target ${iqn}>\n    backing-store ${backing}\n    incominguser BenchUser01 BenchSecret00001\n</target>\n`,
   );
+  const control = new TgtdControl(stack.tgtd.controlPort);
+  const adm = (...args: string[]) => run('tgtadm', ['-C', c, '--lld', 'iscsi', ...args]);
   const rounds = 5;
-  let tgtAdmin = 0;
-  let tgtadm = 0;
+  const total = { tgtAdmin: 0, tgtadm: 0, socket: 0 };
+  const timed = async (way: keyof typeof total, work: () => Promise<unknown>) => {
+    const started = performance.now();
+    await work();
+    total[way] += performance.now() - started;
+  };
   for (let i = 0; i < rounds; i++) {
-    let t = performance.now();
-    await run('tgt-admin', ['-C', c, '-c', conf, '--update', iqn]);
-    tgtAdmin += performance.now() - t;
+    await timed('tgtAdmin', () => run('tgt-admin', ['-C', c, '-c', conf, '--update', iqn]));
     await run('tgt-admin', ['-C', c, '--delete', iqn, '-f']);
+    await adm('--op', 'delete', '--mode', 'account', '--user', 'BenchUser01');
     const tid = String(900 + i);
-    t = performance.now();
-    const adm = (...args: string[]) => run('tgtadm', ['-C', c, '--lld', 'iscsi', ...args]);
-    await adm('--op', 'new', '--mode', 'target', '--tid', tid, '-T', iqn);
-    await adm('--op', 'new', '--mode', 'logicalunit', '--tid', tid, '--lun', '1', '-b', backing);
-    await adm(
-      '--op',
-      'new',
-      '--mode',
-      'account',
-      '--user',
-      `BenchAdm0${i}`,
-      '--password',
-      'BenchSecret00001',
-    );
-    await adm('--op', 'bind', '--mode', 'account', '--tid', tid, '--user', `BenchAdm0${i}`);
-    tgtadm += performance.now() - t;
+    await timed('tgtadm', async () => {
+      await adm('--op', 'new', '--mode', 'target', '--tid', tid, '-T', iqn);
+      await adm('--op', 'new', '--mode', 'logicalunit', '--tid', tid, '--lun', '1', '-b', backing);
+      await adm(
+        '--op',
+        'new',
+        '--mode',
+        'account',
+        '--user',
+        'BenchUser01',
+        '--password',
+        'BenchSecret00001',
+      );
+      await adm('--op', 'bind', '--mode', 'account', '--tid', tid, '--user', 'BenchUser01');
+    });
     await adm('--op', 'delete', '--force', '--mode', 'target', '--tid', tid);
-    await adm('--op', 'delete', '--mode', 'account', '--user', `BenchAdm0${i}`);
+    await adm('--op', 'delete', '--mode', 'account', '--user', 'BenchUser01');
+    const n = 950 + i;
+    await timed('socket', async () => {
+      await control.request({ mode: TgtMode.target, op: TgtOp.new, tid: n, params: { targetname: iqn } });
+      await control.request({
+        mode: TgtMode.logicalunit,
+        op: TgtOp.new,
+        tid: n,
+        lun: 1,
+        params: { path: backing },
+      });
+      await control.request({
+        mode: TgtMode.account,
+        op: TgtOp.new,
+        params: { user: 'BenchUser01', password: 'BenchSecret00001' },
+      });
+      await control.request({
+        mode: TgtMode.account,
+        op: TgtOp.bind,
+        tid: n,
+        params: { user: 'BenchUser01' },
+      });
+    });
+    await adm('--op', 'delete', '--force', '--mode', 'target', '--tid', String(n));
+    await adm('--op', 'delete', '--mode', 'account', '--user', 'BenchUser01');
   }
-  await run('tgtadm', [
-    '-C',
-    c,
-    '--lld',
-    'iscsi',
-    '--op',
-    'delete',
-    '--mode',
-    'account',
-    '--user',
-    'BenchUser01',
-  ]);
-  return { tgtAdmin: tgtAdmin / rounds, tgtadm: tgtadm / rounds };
+  return { tgtAdmin: total.tgtAdmin / rounds, tgtadm: total.tgtadm / rounds, socket: total.socket / rounds };
 }
 
 main().catch((error) => {
