@@ -45,36 +45,37 @@ export interface Row {
   readonly basalt: number;
   /** true when a bigger number is better (rates); false for latencies. */
   readonly higherIsBetter: boolean;
+  /** The same figure for a reference doing exactly Basalt's wire work, when measured. */
+  readonly sameGuarantees?: number;
   readonly extra?: number;
 }
+
+/** How Basalt does relative to `reference`: > 1 is better, whatever the unit. */
+const ratio = (r: Row, reference: number) => (r.higherIsBetter ? r.basalt / reference : reference / r.basalt);
 
 export function printTable(rows: readonly Row[], extraName?: string): void {
   const fmt = (v: number | undefined) =>
     v === undefined || Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(2);
-  console.log(
-    [
-      'figure'.padEnd(28),
-      'baseline'.padStart(10),
-      'basalt'.padStart(10),
-      'ratio'.padStart(7),
-      extraName ? extraName.padStart(14) : '',
-    ]
-      .join(' ')
-      .trimEnd(),
-  );
+  const same = rows.some((r) => r.sameGuarantees !== undefined);
+  const line = (cells: string[]) => console.log(cells.join(' ').trimEnd());
+  line([
+    'figure'.padEnd(28),
+    'baseline'.padStart(10),
+    'basalt'.padStart(10),
+    'ratio'.padStart(7),
+    same ? 'same'.padStart(10) : '',
+    same ? "ratio'".padStart(7) : '',
+    extraName ? extraName.padStart(14) : '',
+  ]);
   for (const r of rows) {
-    // ratio is "how Basalt does relative to the baseline": > 1 is better, whatever the unit
-    const ratio = r.higherIsBetter ? r.basalt / r.baseline : r.baseline / r.basalt;
-    console.log(
-      [
-        r.figure.padEnd(28),
-        fmt(r.baseline).padStart(10),
-        fmt(r.basalt).padStart(10),
-        ratio.toFixed(2).padStart(7),
-        extraName ? fmt(r.extra).padStart(14) : '',
-      ]
-        .join(' ')
-        .trimEnd(),
-    );
+    line([
+      r.figure.padEnd(28),
+      fmt(r.baseline).padStart(10),
+      fmt(r.basalt).padStart(10),
+      ratio(r, r.baseline).toFixed(2).padStart(7),
+      same ? fmt(r.sameGuarantees).padStart(10) : '',
+      same && r.sameGuarantees !== undefined ? ratio(r, r.sameGuarantees).toFixed(2).padStart(7) : '',
+      extraName ? fmt(r.extra).padStart(14) : '',
+    ]);
   }
 }

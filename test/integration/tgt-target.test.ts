@@ -21,6 +21,7 @@ describe('tgtadm target helper against a real tgtd (its management socket)', () 
   beforeAll(async () => {
     tgtd = await TgtdFixture.start();
     target = new TgtAdmTarget(new TgtdControl(tgtd.controlPort), { volumesDir }, quietLogger());
+    await target.checkForSetup();
     const backing = join(dir, 'volume-t0000001');
     await run('truncate', ['-s', '64M', backing]);
     spec = {
@@ -39,7 +40,7 @@ describe('tgtadm target helper against a real tgtd (its management socket)', () 
   });
 
   test('the probe accepts this tgtd and names the socket when none listens', async () => {
-    await expect(target.checkForSetup()).resolves.toBeUndefined();
+    await expect(new TgtdControl(tgtd.controlPort).probe()).resolves.toBeUndefined();
     await expect(new TgtdControl(tgtd.controlPort + 1000).probe()).rejects.toThrow(
       `cannot reach tgtd at /var/run/tgtd/socket.${tgtd.controlPort + 1000}`,
     );

@@ -44,9 +44,10 @@ export class TgtAdmTarget {
     private readonly log: Logger,
   ) {}
 
-  /** Fails clearly when tgtd is not there to export volumes. */
+  /** Fails clearly when tgtd is not there to export volumes; makes the config directory. */
   async checkForSetup(): Promise<void> {
     await this.tgtd.probe();
+    await mkdir(this.options.volumesDir, { recursive: true, mode: 0o700 });
   }
 
   /** Sends one request; `done` lists the answers that mean the change is already in place. */
@@ -187,7 +188,6 @@ export class TgtAdmTarget {
       '</target>',
       '',
     ];
-    await mkdir(this.options.volumesDir, { recursive: true, mode: 0o700 });
     const file = this.configFile(spec.name);
     // a dot file, so a `include dir/*` glob never picks up a half-written one
     const temporary = join(this.options.volumesDir, `.${spec.name}.${randomBytes(4).toString('hex')}.tmp`);
