@@ -35,6 +35,36 @@ describe('volume state in PostgreSQL under concurrency', () => {
     await database?.drop();
   });
 
+  test('volume_name_template renders like nova: %08x the sequence number, %s the id', async () => {
+    const name = async (template: string, seq: number, id = '00000000-0000-4000-8000-0000000000ab') =>
+      (await ds.query('SELECT volume_backend_name($1, $2, $3) AS n', [template, seq, id]))[0].n;
+    expect(await name('volume-%08x', 3)).toBe('volume-00000003');
+    expect(await name('volume-%08x', 255)).toBe('volume-000000ff');
+    expect(await name('volume-%08x', 0x123456789)).toBe('volume-123456789');
+    expect(await name('vol-%s', 1)).toBe('vol-00000000-0000-4000-8000-0000000000ab');
+    expect(await name('v%d-%x', 42)).toBe('v42-2a');
+    expect(await name('plain', 7)).toBe('plain');
+    const volume = await volumes.createWithinQuota(newVolume('naming'), 'vol-%s', unlimited);
+    expect(volume.backendName).toBe(`vol-${volume.id}`);
+  });
+
+  test('a refused quota says which, with the limit and the usage', async () => {
+    await volumes.createWithinQuota(newVolume('refused', 3), 'volume-%08x', unlimited);
+    await expect(
+      volumes.createWithinQuota(newVolume('refused', 2), 'volume-%08x', { volumes: 1, gigabytes: -1 }),
+    ).rejects.toMatchObject({
+      message: "VolumeLimitExceeded: Maximum number of volumes allowed (1) exceeded for quota 'volumes'.",
+      data: { resource: 'volumes', limit: 1, in_use: 1 },
+    });
+    await expect(
+      volumes.createWithinQuota(newVolume('refused', 2), 'volume-%08x', { volumes: 10, gigabytes: 4 }),
+    ).rejects.toMatchObject({
+      message:
+        'VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested 2G, quota is 4G and 3G has been consumed.',
+      data: { resource: 'gigabytes', limit: 4, in_use: 3 },
+    });
+  });
+
   test('concurrent creates never exceed the quota', async () => {
     const results = await Promise.allSettled(
       Array.from({ length: 12 }, () =>

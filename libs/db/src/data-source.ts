@@ -5,12 +5,14 @@ import { DataSource } from 'typeorm';
 import { CreateServices1764000000001 } from './migrations/0001-services';
 import { CreateVolumes1764000000002 } from './migrations/0002-volumes';
 import { AllocateTargetFunction1764000000003 } from './migrations/0003-allocate-target-function';
+import { CreateVolumeFunction1764000000004 } from './migrations/0004-create-volume-function';
 
 export const entities: Array<new () => object> = [];
 export const migrations = [
   CreateServices1764000000001,
   CreateVolumes1764000000002,
   AllocateTargetFunction1764000000003,
+  CreateVolumeFunction1764000000004,
 ];
 
 export interface DatabaseOptions {

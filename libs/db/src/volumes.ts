@@ -105,13 +105,6 @@ export interface Page {
 }
 
 /** Renders nova's `volume_name_template`: `%0Nx`/`%x`/`%d` take the sequence number, `%s` the id. */
-export function volumeBackendName(template: string, seq: number, id: string): string {
-  return template.replace(/%(0?\d*)([xds])/g, (_m, width: string, kind: string) => {
-    const text = kind === 's' ? id : kind === 'x' ? seq.toString(16) : seq.toString(10);
-    return width.startsWith('0') ? text.padStart(Number.parseInt(width, 10), '0') : text;
-  });
-}
-
 /**
  * The volumes table. Every status change is a compare-and-swap: `UPDATE … WHERE status IN (…)`
  * and the row count says whether this caller won; nothing reads a status and then writes it.
@@ -120,24 +113,20 @@ export class VolumeRepository {
   constructor(private readonly ds: DataSource) {}
 
   /**
-   * Inserts a `creating` row if the project's quota allows it. A per-project advisory lock makes
-   * the usage check and the insert one step, so concurrent requests cannot both squeeze in.
+   * Inserts a `creating` row if the project's quota allows it, named from `nameTemplate`. One
+   * database function takes a per-project lock, checks the usage and inserts, so concurrent
+   * requests cannot both squeeze in, at the cost of one round trip.
    */
   async createWithinQuota(
     input: NewVolume,
     nameTemplate: string,
     limits: QuotaLimits,
   ): Promise<VolumeRecord> {
-    return this.ds.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`quota:${input.projectId}`]);
-      await checkQuota(tx, input.projectId, limits, 1, input.size);
-      const id = randomUUID();
-      const [row] = await tx.query(
-        `INSERT INTO volumes (id, backend_name, size, status, availability_zone, project_id, user_id,
-                              display_name, display_description, volume_type)
-         VALUES ($1, '', $2, 'creating', $3, $4, $5, $6, $7, $8) RETURNING seq`,
+    try {
+      const [row] = await this.ds.query(
+        'SELECT * FROM create_volume_within_quota($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
         [
-          id,
+          randomUUID(),
           input.size,
           input.availabilityZone,
           input.projectId,
@@ -145,16 +134,21 @@ export class VolumeRepository {
           input.displayName,
           input.displayDescription,
           input.volumeType,
+          limits.volumes,
+          limits.gigabytes,
+          nameTemplate,
         ],
       );
-      const name = volumeBackendName(nameTemplate, Number(row.seq), id);
-      const [created] = await updateReturning(
-        tx,
-        'UPDATE volumes SET backend_name = $2 WHERE id = $1 RETURNING *',
-        [id, name],
-      );
-      return toVolume(created as Record<string, unknown>);
-    });
+      return toVolume(row);
+    } catch (error) {
+      const refused = error as { code?: string; detail?: string };
+      if (refused.code !== QUOTA_REFUSED) throw error;
+      const { resource, in_use } = JSON.parse(refused.detail ?? '{}') as {
+        resource: QuotaResource;
+        in_use: number;
+      };
+      throw quotaExceeded(resource, limits, in_use, resource === 'volumes' ? 1 : input.size);
+    }
   }
 
   /** Starts an extend (available → extending) if the project's gigabytes quota takes the growth. */
@@ -328,6 +322,29 @@ async function projectUsage(tx: EntityManager | DataSource, projectId: string): 
   return { volumes: Number(row.volumes), gigabytes: Number(row.gigabytes) };
 }
 
+/** The SQLSTATE create_volume_within_quota raises when the quota refuses. */
+const QUOTA_REFUSED = 'BQ001';
+
+/** Cinder's words for a refused quota. */
+function quotaExceeded(
+  resource: QuotaResource,
+  limits: QuotaLimits,
+  inUse: number,
+  requested: number,
+): QuotaExceededError {
+  const limit = limits[resource];
+  const data = { resource, limit, in_use: inUse };
+  return resource === 'volumes'
+    ? new QuotaExceededError(
+        `VolumeLimitExceeded: Maximum number of volumes allowed (${limit}) exceeded for quota 'volumes'.`,
+        { data },
+      )
+    : new QuotaExceededError(
+        `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${requested}G, quota is ${limit}G and ${inUse}G has been consumed.`,
+        { data },
+      );
+}
+
 async function checkQuota(
   tx: EntityManager,
   projectId: string,
@@ -337,16 +354,10 @@ async function checkQuota(
 ): Promise<void> {
   const usage = await projectUsage(tx, projectId);
   if (limits.volumes >= 0 && usage.volumes + moreVolumes > limits.volumes) {
-    throw new QuotaExceededError(
-      `VolumeLimitExceeded: Maximum number of volumes allowed (${limits.volumes}) exceeded for quota 'volumes'.`,
-      { data: { resource: 'volumes', limit: limits.volumes, in_use: usage.volumes } },
-    );
+    throw quotaExceeded('volumes', limits, usage.volumes, moreVolumes);
   }
   if (limits.gigabytes >= 0 && usage.gigabytes + moreGigabytes > limits.gigabytes) {
-    throw new QuotaExceededError(
-      `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${moreGigabytes}G, quota is ${limits.gigabytes}G and ${usage.gigabytes}G has been consumed.`,
-      { data: { resource: 'gigabytes', limit: limits.gigabytes, in_use: usage.gigabytes } },
-    );
+    throw quotaExceeded('gigabytes', limits, usage.gigabytes, moreGigabytes);
   }
 }
 
