@@ -46,6 +46,14 @@ describe('tgtadm target helper against a real tgtd (its management socket)', () 
     );
   });
 
+  test("a burst of requests waits its turn instead of overflowing tgtd's short backlog", async () => {
+    const control = new TgtdControl(tgtd.controlPort);
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, () => control.request({ mode: TgtMode.system, op: TgtOp.show })),
+    );
+    expect(answers.every((a) => a.code === TgtErrno.success && a.text.startsWith('System:'))).toBe(true);
+  });
+
   test('an export is created once however often it is asked for, and serves with CHAP', async () => {
     await target.createExport(spec);
     await target.createExport(spec);
