@@ -82,6 +82,8 @@ const HEADER = 120;
  */
 const MAX_IN_FLIGHT = 4;
 const LLD = 'iscsi';
+/** tgtd is on this host: its structs are in this host's byte order. */
+const LE = endianness() === 'LE';
 const NO_LUN = 0xffff_ffff_ffff_ffffn;
 
 /** The request as tgtd reads it: header, then the NUL-terminated parameter string. */
@@ -96,18 +98,17 @@ export function encodeRequest(request: TgtdRequest): Buffer {
   const params =
     entries.length > 0 ? Buffer.from(`${entries.map(([k, v]) => `${k}=${v}`).join(',')}\0`) : null;
   const header = Buffer.alloc(HEADER);
-  const le = endianness() === 'LE';
   const u32 = (value: number, offset: number) =>
-    le ? header.writeUInt32LE(value, offset) : header.writeUInt32BE(value, offset);
+    LE ? header.writeUInt32LE(value, offset) : header.writeUInt32BE(value, offset);
   u32(request.mode, 0);
   u32(request.op, 4);
   header.write(LLD, 8, 'ascii'); // char lld[64]
   u32(HEADER + (params?.length ?? 0), 72); // len
-  if (le) header.writeInt32LE(request.tid ?? -1, 76);
+  if (LE) header.writeInt32LE(request.tid ?? -1, 76);
   else header.writeInt32BE(request.tid ?? -1, 76);
   // sid (80) stays 0; lun (88): ~0 means "none", as tgtadm sends it
   const lun = request.lun === undefined ? NO_LUN : BigInt(request.lun);
-  if (le) header.writeBigUInt64LE(lun, 88);
+  if (LE) header.writeBigUInt64LE(lun, 88);
   else header.writeBigUInt64BE(lun, 88);
   // cid, host_no, device_type (disk), ac_dir (incoming), pack stay 0
   u32(request.force ? 1 : 0, 116);
@@ -129,13 +130,15 @@ export class TgtdControl {
 
   async request(request: TgtdRequest): Promise<TgtdAnswer> {
     const body = encodeRequest(request);
+    // a finished request hands its slot straight to the next waiting one
     if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.inFlight++;
+    else this.inFlight++;
     try {
       return await this.exchange(body);
     } finally {
-      this.inFlight--;
-      this.waiting.shift()?.();
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.inFlight--;
     }
   }
 
@@ -172,9 +175,8 @@ export class TgtdControl {
         received += chunk.length;
         if (received < 8) return;
         const answer = Buffer.concat(chunks);
-        const le = endianness() === 'LE';
-        const code = le ? answer.readUInt32LE(0) : answer.readUInt32BE(0);
-        const length = le ? answer.readUInt32LE(4) : answer.readUInt32BE(4);
+        const code = LE ? answer.readUInt32LE(0) : answer.readUInt32BE(0);
+        const length = LE ? answer.readUInt32LE(4) : answer.readUInt32BE(4);
         if (received >= length) {
           settle(undefined, { code, text: answer.subarray(8, length).toString('utf8').replace(/\0+$/, '') });
         }
