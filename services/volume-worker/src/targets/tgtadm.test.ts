@@ -151,6 +151,24 @@ describe('TgtAdmTarget', () => {
     expect(tgtd.requests).toHaveLength(0);
   });
 
+  test('every request is logged at debug, never with the CHAP secret', async () => {
+    const lines: string[] = [];
+    const debugLog = createLogger({
+      name: 'test',
+      level: 'debug',
+      destination: { write: (l: string) => lines.push(l) },
+    });
+    const tgtd = new ScriptedTgtd();
+    const dir = mkdtempSync(join(tmpdir(), 'basalt-tgt-'));
+    dirs.push(dir);
+    await new TgtAdmTarget(tgtd, { volumesDir: dir }, debugLog).createExport(
+      spec({ initiators: ['10.0.0.5'] }),
+    );
+    expect(lines).toHaveLength(5);
+    expect(lines.join('')).toContain('create account UserName1234');
+    expect(lines.join('')).not.toContain('Secret1234567890');
+  });
+
   test('exportExists reads the target list', async () => {
     const { tgtd, target } = setup();
     tgtd.answer = () => ({
