@@ -1,7 +1,8 @@
 /**
  * npm run bench:volumes — the file backend with real tgt exports, api + scheduler + volume-worker
- * as separate processes: 200 volumes created by 16 concurrent clients, then deleted. Also what each
- * way of changing a live tgt target costs, measured in the same run.
+ * as separate processes: 200 volumes created by 16 concurrent clients, then deleted; then volumes
+ * created one at a time, to show the pipeline's own latency with nothing queued. Also what each way
+ * of changing a live tgt target costs, measured in the same run.
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -16,13 +17,19 @@ import { percentile } from './stats';
 const run = promisify(execFile);
 const VOLUMES = Number(process.env.BENCH_VOLUMES ?? 200);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
+const SOLO = 30;
 
 /**
  * The clients share the machine with what they measure, so they are plain keep-alive HTTP/1.1
  * requests (fetch costs several times the CPU per request).
  */
 const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
-function send(method: string, url: string, token: string, body?: unknown): Promise<number> {
+function send(
+  method: string,
+  url: string,
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; body: string }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -38,8 +45,9 @@ function send(method: string, url: string, token: string, body?: unknown): Promi
         },
       },
       (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
       },
     );
     req.on('error', reject);
@@ -97,7 +105,7 @@ async function main() {
 
     const started = performance.now();
     await inParallel(VOLUMES, CLIENTS, async (i) => {
-      const status = await send('POST', `${api}/volumes`, token, { volume: { size: 1, name: `b${i}` } });
+      const { status } = await send('POST', `${api}/volumes`, token, { volume: { size: 1, name: `b${i}` } });
       if (status !== 202) throw new Error(`create ${i} answered ${status}`);
     });
     await waitUntil((c) => (c.available ?? 0) >= VOLUMES);
@@ -116,12 +124,34 @@ async function main() {
     );
     const deleteStarted = performance.now();
     await inParallel(ids.length, CLIENTS, async (i) => {
-      const status = await send('DELETE', `${api}/volumes/${ids[i]}`, token);
+      const { status } = await send('DELETE', `${api}/volumes/${ids[i]}`, token);
       if (status !== 202) throw new Error(`delete ${ids[i]} answered ${status}`);
     });
     await waitUntil((c) => (c.deleted ?? 0) >= VOLUMES);
     const deleteSeconds = (performance.now() - deleteStarted) / 1000;
     const leftover = (await stack.tgtd.targets()).trim();
+
+    // the same pipeline with nothing queued: one client, one volume at a time
+    const alone: number[] = [];
+    for (let i = 0; i < SOLO; i++) {
+      const created = await send('POST', `${api}/volumes`, token, { volume: { size: 1, name: `solo${i}` } });
+      if (created.status !== 202) throw new Error(`create solo${i} answered ${created.status}`);
+      const id = JSON.parse(created.body).volume.id as string;
+      for (;;) {
+        const [row] = await db.query(
+          'SELECT status, extract(epoch FROM launched_at - created_at) * 1000 AS ms FROM volumes WHERE id = $1',
+          [id],
+        );
+        if (row.status === 'available') {
+          alone.push(Number(row.ms));
+          break;
+        }
+        if (row.status === 'error') throw new Error(`solo${i} went to error`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await send('DELETE', `${api}/volumes/${id}`, token);
+    }
+    alone.sort((a, b) => a - b);
 
     console.log(`bench:volumes — ${VOLUMES} volumes, ${CLIENTS} concurrent clients, file backend, real tgtd`);
     console.log(
@@ -132,6 +162,9 @@ async function main() {
     );
     console.log(
       `  of which created→scheduled p50 ${percentile(sorted('queued'), 50).toFixed(0)} ms, scheduled→available p50 ${percentile(sorted('worker'), 50).toFixed(0)} ms`,
+    );
+    console.log(
+      `one client, one volume at a time (nothing queued): create→available p50 ${percentile(alone, 50).toFixed(0)} ms, p90 ${percentile(alone, 90).toFixed(0)} ms over ${SOLO}`,
     );
     console.log(
       `delete: all gone in ${deleteSeconds.toFixed(2)} s = ${(VOLUMES / deleteSeconds).toFixed(1)} volumes/s; targets left: ${leftover === '' ? 0 : leftover.split('\n').filter((l) => l.startsWith('Target')).length}`,
