@@ -6,6 +6,7 @@ import { CreateServices1764000000001 } from './migrations/0001-services';
 import { CreateVolumes1764000000002 } from './migrations/0002-volumes';
 import { AllocateTargetFunction1764000000003 } from './migrations/0003-allocate-target-function';
 import { CreateVolumeFunction1764000000004 } from './migrations/0004-create-volume-function';
+import { AllocateTargetFromGaps1764000000005 } from './migrations/0005-allocate-target-from-gaps';
 
 export const entities: Array<new () => object> = [];
 export const migrations = [
@@ -13,6 +14,7 @@ export const migrations = [
   CreateVolumes1764000000002,
   AllocateTargetFunction1764000000003,
   CreateVolumeFunction1764000000004,
+  AllocateTargetFromGaps1764000000005,
 ];
 
 export interface DatabaseOptions {
