@@ -39,8 +39,9 @@ describe('tgtadm target helper against a real tgtd (its management socket)', () 
     await run('rm', ['-rf', dir]);
   });
 
-  test('the probe accepts this tgtd and names the socket when none listens', async () => {
+  test('the probe accepts this tgtd, leaves no account behind, and names the socket when none listens', async () => {
     await expect(new TgtdControl(tgtd.controlPort).probe()).resolves.toBeUndefined();
+    expect(await tgtd.accounts()).not.toContain('basaltprobe');
     await expect(new TgtdControl(tgtd.controlPort + 1000).probe()).rejects.toThrow(
       `cannot reach tgtd at /var/run/tgtd/socket.${tgtd.controlPort + 1000}`,
     );

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { endianness } from 'node:os';
 import { BasaltError } from '@basalt/errors';
@@ -10,7 +11,7 @@ import { BasaltError } from '@basalt/errors';
  * virtual machine), the cost that bounded how fast volumes could be exported.
  *
  * The layout is tgt's `struct tgtadm_req` since 1.0.3x (checked byte for byte against what
- * tgtadm 1.0.85 sends); `probe()` refuses a tgtd that does not answer it.
+ * tgtadm 1.0.85 sends); `probe()` refuses a tgtd that does not read it the same way.
  */
 export const TgtMode = {
   system: 0,
@@ -118,14 +119,16 @@ export function encodeRequest(request: TgtdRequest): Buffer {
 /** One tgtd instance, addressed by its control port (`tgtd -C`, `tgtadm -C`). */
 export class TgtdControl {
   readonly socketPath: string;
+  private readonly timeoutMs: number;
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
 
   constructor(
     readonly controlPort: number,
-    private readonly timeoutMs = 30_000,
+    options: { readonly timeoutMs?: number; readonly socketPath?: string } = {},
   ) {
-    this.socketPath = `/var/run/tgtd/socket.${controlPort}`;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.socketPath = options.socketPath ?? `/var/run/tgtd/socket.${controlPort}`;
   }
 
   async request(request: TgtdRequest): Promise<TgtdAnswer> {
@@ -187,13 +190,33 @@ export class TgtdControl {
     });
   }
 
-  /** Fails clearly unless a tgtd that speaks this protocol listens on the control port. */
+  /**
+   * Fails clearly unless a tgtd that reads requests as this client writes them listens on the
+   * control port: it must show its system, and a throw-away account created with parameters must
+   * be listed under exactly its name (a header of another size would shift the parameters).
+   */
   async probe(): Promise<void> {
-    const { code, text } = await this.request({ mode: TgtMode.system, op: TgtOp.show });
-    if (code !== TgtErrno.success || !text.startsWith('System:') || !/^\s+iscsi: ready$/m.test(text)) {
-      throw new BasaltError(
-        `tgtd on control port ${this.controlPort} did not answer "show system" as tgt 1.0 does (code ${code}); is it tgtd, with the iscsi driver?`,
+    const refuse = (why: string) =>
+      new BasaltError(
+        `tgtd on control port ${this.controlPort} does not speak tgtadm's protocol as tgt 1.0 does (${why}); is it tgtd, with the iscsi driver?`,
       );
+    const system = await this.request({ mode: TgtMode.system, op: TgtOp.show });
+    if (system.code !== TgtErrno.success || !/^\s+iscsi: ready$/m.test(system.text)) {
+      throw refuse(`"show system" answered ${system.code}`);
+    }
+    const user = `basaltprobe${randomBytes(6).toString('hex')}`;
+    const created = await this.request({
+      mode: TgtMode.account,
+      op: TgtOp.new,
+      params: { user, password: randomBytes(12).toString('hex') },
+    });
+    try {
+      const listed = await this.request({ mode: TgtMode.account, op: TgtOp.show });
+      if (created.code !== TgtErrno.success || !listed.text.split('\n').some((l) => l.trim() === user)) {
+        throw refuse(`a probe account was not listed as created (code ${created.code})`);
+      }
+    } finally {
+      await this.request({ mode: TgtMode.account, op: TgtOp.delete, params: { user } });
     }
   }
 }
