@@ -155,7 +155,8 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
 
   test("basalt volume list prints the seed's table", async () => {
     const volume = await create(1, 'volume1');
-    const { stdout } = await run(process.execPath, [join(ROOT, 'libs/cli/dist/main.js'), 'volume', 'list'], {
+    // the command npm installed, as the README runs it with npx
+    const { stdout } = await run(join(ROOT, 'node_modules/.bin/basalt'), ['volume', 'list'], {
       env: { ...process.env, BASALT__DATABASE__CONNECTION: stack.database.url },
     });
     const lines = stdout.trim().split('\n');
