@@ -53,6 +53,7 @@ export class VolumeStack {
       BASALT__VOLUME__TGT_CONTROL_PORT: String(this.tgtd.controlPort),
       BASALT__VOLUME__ISCSI_PORT: String(this.tgtd.port),
       BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '0.5',
+      BASALT__VOLUME__EXPORT_CHECK_INTERVAL: '0.5',
       ...this.options.extraEnv,
     };
   }

@@ -138,6 +138,11 @@ export const schema = {
     report_capabilities_interval: opt.number(10, 'Seconds between capacity reports to the schedulers.', {
       min: 0.1,
     }),
+    export_check_interval: opt.number(
+      30,
+      'Seconds between checks that tgtd still serves every available and in-use volume; a tgtd that restarted gets its exports back within this time.',
+      { min: 0.1 },
+    ),
     iscsi_target_prefix: opt.string('iqn.2010-10.org.openstack:', 'Prefix of target IQNs.'),
     iscsi_ip_address: opt.string('127.0.0.1', "Address initiators reach this host's iSCSI portal at."),
     iscsi_port: opt.int(3260, 'Port of the iSCSI portal.', { min: 1, max: 65535 }),

@@ -48,20 +48,32 @@ void runService({
         maxOverSubscriptionRatio: v.max_over_subscription_ratio,
       },
     );
-    let timer: NodeJS.Timeout | undefined;
+    const timers: NodeJS.Timeout[] = [];
     const report = () =>
       manager
         .reportCapabilities()
         .catch((error) => log.warn({ err: errorMessage(error) }, 'capability report failed'));
+    let checking: Promise<unknown> | undefined;
+    // one check at a time: a slow pass is not overtaken by the next
+    const checkExports = () => {
+      checking ??= manager
+        .ensureExports()
+        .catch((error) => log.warn({ err: errorMessage(error) }, 'export check failed'))
+        .finally(() => {
+          checking = undefined;
+        });
+    };
     return {
       endpoints: [manager.endpoint()],
       async start() {
         await manager.recover();
         await report();
-        timer = setInterval(report, v.report_capabilities_interval * 1000);
+        timers.push(setInterval(report, v.report_capabilities_interval * 1000));
+        timers.push(setInterval(checkExports, v.export_check_interval * 1000));
       },
       async stop() {
-        clearInterval(timer);
+        for (const timer of timers) clearInterval(timer);
+        await checking;
       },
     };
   },

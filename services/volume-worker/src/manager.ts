@@ -20,7 +20,7 @@ import { arg, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeDriver } from './drivers/volume-driver';
 import { KeyedLock } from './keyed-lock';
 import { assertAddress } from './names';
-import type { ExportSpec, TgtAdmTarget } from './targets/tgtadm';
+import { type ExportSpec, exportKey, type TgtAdmTarget } from './targets/tgtadm';
 
 export interface VolumeManagerOptions {
   readonly host: string;
@@ -95,7 +95,7 @@ export class VolumeManager {
     };
   }
 
-  /** After a restart (of this worker or of tgtd): finish what was in flight, re-apply every export. */
+  /** After a restart of this worker: finish what was in flight, re-apply every export. */
   async recover(): Promise<void> {
     const { volumes, log } = this.deps;
     const ctx = adminContext();
@@ -104,17 +104,35 @@ export class VolumeManager {
     for (const v of await volumes.onHost(this.options.host, ['deleting'])) await this.deleteVolume(v.id, log);
     // 'extending' rows are left alone: the extend message is acknowledged only when it is done,
     // so the broker hands it back and it finishes; attaching/detaching belong to the compute flow
-    for (const v of await volumes.onHost(this.options.host, ['available', 'in-use'])) {
-      try {
-        const spec = await this.exportSpec(v);
-        if (!(await this.deps.target.exportExists(spec))) {
-          await this.deps.target.createExport(spec);
+    await this.ensureExports();
+  }
+
+  /**
+   * Re-creates the export of every available or in-use volume tgtd does not serve: run at start
+   * and periodically, so a tgtd that restarted (and forgot every target) heals without anyone
+   * restarting this worker. Returns how many were restored.
+   */
+  async ensureExports(): Promise<number> {
+    const { volumes, target, log } = this.deps;
+    const live = await target.liveExports();
+    let restored = 0;
+    for (const candidate of await volumes.onHost(this.options.host, ['available', 'in-use'])) {
+      // under the volume's lock and re-read: a delete may have run since the list was taken
+      await this.lock.run(candidate.id, async () => {
+        try {
+          const v = await volumes.find(candidate.id);
+          if (!v || !['available', 'in-use'].includes(v.status) || v.host !== this.options.host) return;
+          const spec = await this.exportSpec(v);
+          if (live.has(exportKey(spec))) return;
+          await target.createExport(spec);
+          restored++;
           log.info({ volume_id: v.id, tid: spec.tid }, 'export restored');
+        } catch (error) {
+          log.error({ volume_id: candidate.id, err: errorMessage(error) }, 'could not restore export');
         }
-      } catch (error) {
-        log.error({ volume_id: v.id, err: errorMessage(error) }, 'could not restore export');
-      }
+      });
     }
+    return restored;
   }
 
   async reportCapabilities(ctx: RequestContext = adminContext()): Promise<VolumeCapabilities> {

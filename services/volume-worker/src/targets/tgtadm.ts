@@ -13,6 +13,9 @@ import {
   tgtdErrorMessage,
 } from './tgtd-control';
 
+/** How an export is known in tgtd's target list. */
+export const exportKey = (spec: Pick<ExportSpec, 'tid' | 'iqn'>) => `${spec.tid} ${spec.iqn}`;
+
 /** Everything tgt needs to serve one volume. */
 export interface ExportSpec {
   readonly name: string;
@@ -84,10 +87,20 @@ export class TgtAdmTarget {
     if (spec.initiators.length > 0) await this.admit(spec, spec.initiators);
   }
 
+  /** What tgtd serves now, as `<tid> <iqn>` entries. */
+  async liveExports(): Promise<Set<string>> {
+    const text = await this.send('list targets', { mode: TgtMode.target, op: TgtOp.show });
+    const live = new Set<string>();
+    for (const line of text.split('\n')) {
+      const target = /^Target (\d+): (\S+)$/.exec(line.trim());
+      if (target) live.add(exportKey({ tid: Number(target[1]), iqn: target[2] as string }));
+    }
+    return live;
+  }
+
   /** Whether tgtd currently serves this target number with this IQN. */
   async exportExists(spec: Pick<ExportSpec, 'tid' | 'iqn'>): Promise<boolean> {
-    const text = await this.send('list targets', { mode: TgtMode.target, op: TgtOp.show });
-    return text.split('\n').some((line) => line.trim() === `Target ${spec.tid}: ${spec.iqn}`);
+    return (await this.liveExports()).has(exportKey(spec));
   }
 
   /** Makes the ACL exactly `initiators`. */
