@@ -20,7 +20,7 @@ import { arg, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeDriver } from './drivers/volume-driver';
 import { KeyedLock } from './keyed-lock';
 import { assertAddress } from './names';
-import { type ExportSpec, exportKey, type TgtAdmTarget } from './targets/tgtadm';
+import type { ExportSpec, TgtAdmTarget } from './targets/tgtadm';
 
 export interface VolumeManagerOptions {
   readonly host: string;
@@ -117,13 +117,15 @@ export class VolumeManager {
     const live = await target.liveExports();
     let restored = 0;
     for (const candidate of await volumes.onHost(this.options.host, ['available', 'in-use'])) {
+      // most passes find everything served: that costs one listing, no query per volume
+      if (live.has(this.iqn(candidate))) continue;
       // under the volume's lock and re-read: a delete may have run since the list was taken
       await this.lock.run(candidate.id, async () => {
         try {
           const v = await volumes.find(candidate.id);
           if (!v || !['available', 'in-use'].includes(v.status) || v.host !== this.options.host) return;
           const spec = await this.exportSpec(v);
-          if (live.has(exportKey(spec))) return;
+          if (live.get(spec.iqn) === spec.tid) return;
           await target.createExport(spec);
           restored++;
           log.info({ volume_id: v.id, tid: spec.tid }, 'export restored');
@@ -298,12 +300,16 @@ export class VolumeManager {
     return false;
   }
 
+  private iqn(volume: VolumeRecord): string {
+    return `${this.options.iqnPrefix}${volume.backendName}`;
+  }
+
   private async exportSpec(volume: VolumeRecord, initiators?: readonly string[]): Promise<ExportSpec> {
     const chap = parseChap(volume.providerAuth);
     if (!chap) throw new ConflictError(`volume ${volume.id} has no CHAP credentials`);
     return {
       name: volume.backendName,
-      iqn: `${this.options.iqnPrefix}${volume.backendName}`,
+      iqn: this.iqn(volume),
       tid: await this.deps.targets.allocate(this.options.host, volume.id, this.options.maxTargets),
       backingPath: this.deps.driver.backingPath(volume.backendName),
       chapUser: chap.user,

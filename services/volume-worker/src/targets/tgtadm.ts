@@ -13,9 +13,6 @@ import {
   tgtdErrorMessage,
 } from './tgtd-control';
 
-/** How an export is known in tgtd's target list. */
-export const exportKey = (spec: Pick<ExportSpec, 'tid' | 'iqn'>) => `${spec.tid} ${spec.iqn}`;
-
 /** Everything tgt needs to serve one volume. */
 export interface ExportSpec {
   readonly name: string;
@@ -87,20 +84,20 @@ export class TgtAdmTarget {
     if (spec.initiators.length > 0) await this.admit(spec, spec.initiators);
   }
 
-  /** What tgtd serves now, as `<tid> <iqn>` entries. */
-  async liveExports(): Promise<Set<string>> {
+  /** What tgtd serves now: the target number of each IQN. */
+  async liveExports(): Promise<Map<string, number>> {
     const text = await this.send('list targets', { mode: TgtMode.target, op: TgtOp.show });
-    const live = new Set<string>();
+    const live = new Map<string, number>();
     for (const line of text.split('\n')) {
       const target = /^Target (\d+): (\S+)$/.exec(line.trim());
-      if (target) live.add(exportKey({ tid: Number(target[1]), iqn: target[2] as string }));
+      if (target) live.set(target[2] as string, Number(target[1]));
     }
     return live;
   }
 
   /** Whether tgtd currently serves this target number with this IQN. */
   async exportExists(spec: Pick<ExportSpec, 'tid' | 'iqn'>): Promise<boolean> {
-    return (await this.liveExports()).has(exportKey(spec));
+    return (await this.liveExports()).get(spec.iqn) === spec.tid;
   }
 
   /** Makes the ACL exactly `initiators`. */
