@@ -14,7 +14,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { adminContext } from '@basalt/context';
 import { createLogger } from '@basalt/log';
-import { contextFields, encodeEnvelope, MESSAGE_PROPERTIES, RpcTransport } from '@basalt/rpc';
+import {
+  contextFields,
+  decodeEnvelope,
+  encodeEnvelope,
+  MESSAGE_PROPERTIES,
+  messageId,
+  RpcTransport,
+} from '@basalt/rpc';
 import * as amqp from 'amqplib';
 import { printTable, type Row, timeConcurrent, timeSequential } from './stats';
 
@@ -40,9 +47,6 @@ interface Names {
   exchange: string;
   topic: string;
 }
-
-const osloBody = (buffer: Buffer) =>
-  JSON.parse(JSON.parse(buffer.toString())['oslo.message']) as Record<string, unknown>;
 
 function basaltOptions(exchange: string) {
   return {
@@ -91,14 +95,14 @@ async function serve(names: Names): Promise<void> {
   await guaranteed.bindQueue(names.osloQueue, names.exchange, names.osloQueue);
   await guaranteed.consume(names.osloQueue, (msg) => {
     if (!msg) return;
-    const request = osloBody(msg.content);
+    const request = decodeEnvelope(msg.content);
     if (typeof request._reply_q === 'string') {
       const reply = {
         result: request.args,
         failure: null,
         ending: true,
         _msg_id: request._msg_id,
-        _unique_id: randomUUID().replaceAll('-', ''),
+        _unique_id: messageId(),
       };
       guaranteed.publish('', request._reply_q, encodeEnvelope(reply), MESSAGE_PROPERTIES);
     } else osloCasts++;
@@ -178,7 +182,7 @@ async function clients(names: Names, counts: () => CastCounts) {
   // the "same guarantees" contender's client: oslo envelope, topic exchange, mandatory + expiring calls
   const oslo = await conn.createChannel();
   const osloCasting = await conn.createConfirmChannel();
-  const osloReplyQueue = `reply_${randomUUID().replaceAll('-', '')}`;
+  const osloReplyQueue = `reply_${messageId()}`;
   await oslo.assertQueue(osloReplyQueue, {
     durable: false,
     autoDelete: false,
@@ -189,7 +193,7 @@ async function clients(names: Names, counts: () => CastCounts) {
     osloReplyQueue,
     (msg) => {
       if (!msg) return;
-      const id = osloBody(msg.content)._msg_id as string;
+      const id = decodeEnvelope(msg.content)._msg_id as string;
       osloWaiting.get(id)?.();
       osloWaiting.delete(id);
     },
@@ -199,13 +203,13 @@ async function clients(names: Names, counts: () => CastCounts) {
     encodeEnvelope({
       method: 'echo',
       args: { n: 1 },
-      _unique_id: randomUUID().replaceAll('-', ''),
+      _unique_id: messageId(),
       ...contextFields(ctx),
       ...extra,
     });
   const osloCall = () =>
     new Promise<void>((resolve) => {
-      const id = randomUUID().replaceAll('-', '');
+      const id = messageId();
       osloWaiting.set(id, resolve);
       oslo.publish(
         names.exchange,

@@ -1,10 +1,16 @@
-import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '@basalt/context';
 import type * as amqp from 'amqplib';
 import type { AmqpConnection } from './connection';
 import { RpcConnectionError, RpcTimeoutError, RpcUndeliverableError } from './errors';
 import { fanoutExchange, type RpcOptions, transientQueueArguments } from './options';
-import { contextFields, deserializeFailure, encodeEnvelope, MESSAGE_PROPERTIES, parseReply } from './wire';
+import {
+  contextFields,
+  deserializeFailure,
+  encodeEnvelope,
+  MESSAGE_PROPERTIES,
+  messageId,
+  parseReply,
+} from './wire';
 
 /** Where a message goes: a topic, optionally one server of it, or every server (fanout). */
 export interface Target {
@@ -46,8 +52,6 @@ interface PendingCast {
 /** A cast the broker refused (nack) this many times while connected is given up. */
 const MAX_CAST_NACKS = 3;
 
-const newId = () => randomUUID().replaceAll('-', '');
-
 /**
  * Sends casts and calls in oslo.messaging's format. Calls go on a plain channel as transient,
  * mandatory messages that expire with the call; replies come back on one `reply_<hex>` queue per
@@ -55,7 +59,7 @@ const newId = () => randomUUID().replaceAll('-', '');
  * memory while the broker is away and published once it is back.
  */
 export class RpcClient {
-  readonly replyQueue = `reply_${newId()}`;
+  readonly replyQueue = `reply_${messageId()}`;
   private callChannel?: amqp.Channel;
   private castChannel?: amqp.ConfirmChannel;
   private readonly calls = new Map<string, PendingCall>();
@@ -93,8 +97,8 @@ export class RpcClient {
     options: CallOptions = {},
   ): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs;
-    const msgId = newId();
-    const uniqueId = newId();
+    const msgId = messageId();
+    const uniqueId = messageId();
     const describe = `call ${target.topic}${target.server ? `.${target.server}` : ''}.${method}`;
     const channel = this.callChannel;
     if (target.fanout) return Promise.reject(new TypeError(`${describe}: a fanout target cannot be called`));
@@ -134,7 +138,7 @@ export class RpcClient {
     args: Record<string, unknown>,
     options: CallOptions = {},
   ): Promise<void> {
-    const uniqueId = newId();
+    const uniqueId = messageId();
     const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs;
     const describe = `cast ${target.topic}${target.fanout ? '_fanout' : target.server ? `.${target.server}` : ''}.${method}`;
     return new Promise<void>((resolve, reject) => {

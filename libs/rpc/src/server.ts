@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { contextFromWire, type RequestContext } from '@basalt/context';
 import { errorMessage } from '@basalt/errors';
 import { type Logger, requestLogger } from '@basalt/log';
@@ -17,6 +16,7 @@ import {
   encodeEnvelope,
   isVersionCompatible,
   MESSAGE_PROPERTIES,
+  messageId,
   PING_METHOD,
   parseRequest,
   type RequestMessage,
@@ -79,7 +79,7 @@ export class RpcServer {
     private readonly rpc: RpcOptions,
     private readonly options: ServerOptions,
   ) {
-    this.fanoutQueue = `${options.topic}_fanout_${randomUUID().replaceAll('-', '')}`;
+    this.fanoutQueue = `${options.topic}_fanout_${messageId()}`;
     const base: Handler = (invocation) => this.invoke(invocation);
     this.dispatch = (options.middlewares ?? []).reduceRight<Handler>(
       (next, middleware) => middleware(next),
@@ -236,7 +236,7 @@ export class RpcServer {
       failure: failure === undefined ? null : serializeFailure(failure),
       ending: true,
       _msg_id: request._msg_id,
-      _unique_id: randomUUID().replaceAll('-', ''),
+      _unique_id: messageId(),
     });
     try {
       channel.publish('', request._reply_q, body, MESSAGE_PROPERTIES);
@@ -257,7 +257,7 @@ export class RpcServer {
           failure: null,
           ending: false,
           _msg_id: request._msg_id,
-          _unique_id: randomUUID().replaceAll('-', ''),
+          _unique_id: messageId(),
         });
         try {
           channel.publish('', request._reply_q as string, body, MESSAGE_PROPERTIES);

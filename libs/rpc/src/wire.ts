@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { contextToWire, type RequestContext } from '@basalt/context';
 import { BasaltError } from '@basalt/errors';
 import { RemoteError, RpcDispatchError } from './errors';
@@ -29,6 +30,9 @@ export interface ReplyMessage {
   _msg_id: string;
   _unique_id: string;
 }
+
+/** A `_msg_id` / `_unique_id` as oslo makes them: `uuid4().hex`. */
+export const messageId = () => randomUUID().replaceAll('-', '');
 
 /**
  * The context as oslo's `_context_<key>` fields. Spelled out rather than prefixed in a loop: an
