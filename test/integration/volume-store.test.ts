@@ -65,6 +65,21 @@ describe('volume state in PostgreSQL under concurrency', () => {
     });
   });
 
+  test('an extend passes the same quota check: growth that fits starts, growth that does not is refused', async () => {
+    const volume = await volumes.createWithinQuota(newVolume('extend-quota', 2), 'volume-%08x', unlimited);
+    await volumes.transition(volume.id, ['creating'], 'available');
+    const limits = { volumes: 1, gigabytes: 5 };
+    await expect(volumes.beginExtendWithinQuota(volume, 6, limits)).rejects.toMatchObject({
+      message:
+        'VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested 4G, quota is 5G and 2G has been consumed.',
+      data: { resource: 'gigabytes', limit: 5, in_use: 2 },
+    });
+    expect((await volumes.get(volume.id)).status).toBe('available');
+    // at its volume limit already: an extend adds no volume, so only gigabytes count
+    await volumes.beginExtendWithinQuota(volume, 5, limits);
+    expect((await volumes.get(volume.id)).status).toBe('extending');
+  });
+
   test('concurrent creates never exceed the quota', async () => {
     const results = await Promise.allSettled(
       Array.from({ length: 12 }, () =>

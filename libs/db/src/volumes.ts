@@ -141,21 +141,24 @@ export class VolumeRepository {
       );
       return toVolume(row);
     } catch (error) {
-      const refused = error as { code?: string; detail?: string };
-      if (refused.code !== QUOTA_REFUSED) throw error;
-      const { resource, in_use } = JSON.parse(refused.detail ?? '{}') as {
-        resource: QuotaResource;
-        in_use: number;
-      };
-      throw quotaExceeded(resource, limits, in_use, resource === 'volumes' ? 1 : input.size);
+      throw quotaRefusal(error, limits, { volumes: 1, gigabytes: input.size });
     }
   }
 
   /** Starts an extend (available → extending) if the project's gigabytes quota takes the growth. */
   async beginExtendWithinQuota(volume: VolumeRecord, newSize: number, limits: QuotaLimits): Promise<void> {
+    const growth = newSize - volume.size;
     await this.ds.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`quota:${volume.projectId}`]);
-      await checkQuota(tx, volume.projectId, limits, 0, newSize - volume.size);
+      try {
+        await tx.query('SELECT check_volume_quota($1, 0, $2, $3, $4)', [
+          volume.projectId,
+          growth,
+          limits.volumes,
+          limits.gigabytes,
+        ]);
+      } catch (error) {
+        throw quotaRefusal(error, limits, { volumes: 0, gigabytes: growth });
+      }
       const [row] = await updateReturning(
         tx,
         `UPDATE volumes SET status = 'extending', updated_at = now()
@@ -314,24 +317,17 @@ export interface QuotaUsage {
   readonly gigabytes: number;
 }
 
-async function projectUsage(tx: EntityManager | DataSource, projectId: string): Promise<QuotaUsage> {
-  const [row] = await tx.query(
-    'SELECT count(*)::int AS volumes, coalesce(sum(size), 0)::int AS gigabytes FROM volumes WHERE project_id = $1 AND NOT deleted',
-    [projectId],
-  );
-  return { volumes: Number(row.volumes), gigabytes: Number(row.gigabytes) };
-}
-
-/** The SQLSTATE create_volume_within_quota raises when the quota refuses. */
+/** The SQLSTATE check_volume_quota raises when the quota refuses. */
 const QUOTA_REFUSED = 'BQ001';
 
-/** Cinder's words for a refused quota. */
-function quotaExceeded(
-  resource: QuotaResource,
-  limits: QuotaLimits,
-  inUse: number,
-  requested: number,
-): QuotaExceededError {
+/** A refusal by check_volume_quota in Cinder's words; any other error as it was. */
+function quotaRefusal(error: unknown, limits: QuotaLimits, requested: QuotaUsage): unknown {
+  const refused = error as { code?: string; detail?: string };
+  if (refused.code !== QUOTA_REFUSED) return error;
+  const { resource, in_use: inUse } = JSON.parse(refused.detail ?? '{}') as {
+    resource: QuotaResource;
+    in_use: number;
+  };
   const limit = limits[resource];
   const data = { resource, limit, in_use: inUse };
   return resource === 'volumes'
@@ -340,25 +336,9 @@ function quotaExceeded(
         { data },
       )
     : new QuotaExceededError(
-        `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${requested}G, quota is ${limit}G and ${inUse}G has been consumed.`,
+        `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${requested.gigabytes}G, quota is ${limit}G and ${inUse}G has been consumed.`,
         { data },
       );
-}
-
-async function checkQuota(
-  tx: EntityManager,
-  projectId: string,
-  limits: QuotaLimits,
-  moreVolumes: number,
-  moreGigabytes: number,
-): Promise<void> {
-  const usage = await projectUsage(tx, projectId);
-  if (limits.volumes >= 0 && usage.volumes + moreVolumes > limits.volumes) {
-    throw quotaExceeded('volumes', limits, usage.volumes, moreVolumes);
-  }
-  if (limits.gigabytes >= 0 && usage.gigabytes + moreGigabytes > limits.gigabytes) {
-    throw quotaExceeded('gigabytes', limits, usage.gigabytes, moreGigabytes);
-  }
 }
 
 export const QUOTA_RESOURCES = ['volumes', 'gigabytes'] as const;
@@ -393,8 +373,13 @@ export class QuotaRepository {
     await this.ds.query('DELETE FROM quotas WHERE project_id = $1', [projectId]);
   }
 
-  usage(projectId: string): Promise<QuotaUsage> {
-    return projectUsage(this.ds, projectId);
+  /** What the project uses now, as os-quota-sets shows it (the check itself is check_volume_quota). */
+  async usage(projectId: string): Promise<QuotaUsage> {
+    const [row] = await this.ds.query(
+      'SELECT count(*)::int AS volumes, coalesce(sum(size), 0)::int AS gigabytes FROM volumes WHERE project_id = $1 AND NOT deleted',
+      [projectId],
+    );
+    return { volumes: Number(row.volumes), gigabytes: Number(row.gigabytes) };
   }
 }
 

@@ -1,10 +1,11 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * A volume row inserted in one round trip instead of seven: the per-project lock, the usage
- * check against the quota, the insert and the backend name (from `volume_name_template`) happen
- * in one server-side function. A refused quota raises SQLSTATE BQ001 with the resource and the
- * usage in its detail.
+ * The quota rule in one place, and a volume row inserted in one round trip instead of seven.
+ * `check_volume_quota` takes the per-project lock (held to the end of the transaction) and
+ * raises SQLSTATE BQ001, with the resource and the usage in its detail, when the growth does not
+ * fit; creates and extends both go through it. `create_volume_within_quota` checks, then inserts
+ * the row named from `volume_name_template`.
  */
 export class CreateVolumeFunction1764000000004 implements MigrationInterface {
   name = 'CreateVolumeFunction1764000000004';
@@ -34,6 +35,29 @@ export class CreateVolumeFunction1764000000004 implements MigrationInterface {
       END
       $$`);
     await q.query(`
+      CREATE FUNCTION check_volume_quota(
+        p_project varchar, p_more_volumes integer, p_more_gigabytes integer,
+        p_max_volumes integer, p_max_gigabytes integer
+      ) RETURNS void
+      LANGUAGE plpgsql AS $$
+      DECLARE
+        used_volumes integer;
+        used_gigabytes integer;
+      BEGIN
+        PERFORM pg_advisory_xact_lock(hashtext('quota:' || p_project));
+        SELECT count(*), coalesce(sum(size), 0) INTO used_volumes, used_gigabytes
+          FROM volumes WHERE project_id = p_project AND NOT deleted;
+        IF p_max_volumes >= 0 AND used_volumes + p_more_volumes > p_max_volumes THEN
+          RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
+            DETAIL = json_build_object('resource', 'volumes', 'in_use', used_volumes)::text;
+        END IF;
+        IF p_max_gigabytes >= 0 AND used_gigabytes + p_more_gigabytes > p_max_gigabytes THEN
+          RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
+            DETAIL = json_build_object('resource', 'gigabytes', 'in_use', used_gigabytes)::text;
+        END IF;
+      END
+      $$`);
+    await q.query(`
       CREATE FUNCTION create_volume_within_quota(
         p_id uuid, p_size integer, p_zone varchar, p_project varchar, p_user varchar,
         p_name varchar, p_description text, p_type varchar,
@@ -41,21 +65,9 @@ export class CreateVolumeFunction1764000000004 implements MigrationInterface {
       ) RETURNS SETOF volumes
       LANGUAGE plpgsql AS $$
       DECLARE
-        used_volumes integer;
-        used_gigabytes integer;
         new_seq bigint;
       BEGIN
-        PERFORM pg_advisory_xact_lock(hashtext('quota:' || p_project));
-        SELECT count(*), coalesce(sum(size), 0) INTO used_volumes, used_gigabytes
-          FROM volumes WHERE project_id = p_project AND NOT deleted;
-        IF p_max_volumes >= 0 AND used_volumes + 1 > p_max_volumes THEN
-          RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
-            DETAIL = json_build_object('resource', 'volumes', 'in_use', used_volumes)::text;
-        END IF;
-        IF p_max_gigabytes >= 0 AND used_gigabytes + p_size > p_max_gigabytes THEN
-          RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
-            DETAIL = json_build_object('resource', 'gigabytes', 'in_use', used_gigabytes)::text;
-        END IF;
+        PERFORM check_volume_quota(p_project, 1, p_size, p_max_volumes, p_max_gigabytes);
         new_seq := nextval(pg_get_serial_sequence('volumes', 'seq'));
         RETURN QUERY
           INSERT INTO volumes (id, seq, backend_name, size, status, availability_zone, project_id, user_id,
@@ -71,6 +83,7 @@ export class CreateVolumeFunction1764000000004 implements MigrationInterface {
     await q.query(
       'DROP FUNCTION create_volume_within_quota(uuid, integer, varchar, varchar, varchar, varchar, text, varchar, integer, integer, varchar)',
     );
+    await q.query('DROP FUNCTION check_volume_quota(varchar, integer, integer, integer, integer)');
     await q.query('DROP FUNCTION volume_backend_name(varchar, bigint, uuid)');
   }
 }
