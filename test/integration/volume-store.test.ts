@@ -4,6 +4,7 @@ import {
   IscsiTargetRepository,
   NoFreeTargetError,
   QuotaExceededError,
+  QuotaRepository,
   VolumeRepository,
 } from '@basalt/db';
 import { createTestDatabase } from '../support/db';
@@ -78,6 +79,32 @@ describe('volume state in PostgreSQL under concurrency', () => {
     // at its volume limit already: an extend adds no volume, so only gigabytes count
     await volumes.beginExtendWithinQuota(volume, 5, limits);
     expect((await volumes.get(volume.id)).status).toBe('extending');
+  });
+
+  test("a project's own limits take the place of the defaults, in the same round trip", async () => {
+    const quotas = new QuotaRepository(ds);
+    const defaults = { volumes: 1, gigabytes: 2 };
+    await quotas.set('own-limits', { volumes: 3 });
+    await volumes.createWithinQuota(newVolume('own-limits'), 'volume-%08x', defaults);
+    await volumes.createWithinQuota(newVolume('own-limits'), 'volume-%08x', defaults);
+    // its volumes limit is its own (3); gigabytes still come from the defaults (2)
+    await expect(
+      volumes.createWithinQuota(newVolume('own-limits'), 'volume-%08x', defaults),
+    ).rejects.toMatchObject({
+      data: { resource: 'gigabytes', limit: 2, in_use: 2 },
+    });
+    await quotas.set('own-limits', { gigabytes: -1 });
+    const third = await volumes.createWithinQuota(newVolume('own-limits'), 'volume-%08x', defaults);
+    await expect(
+      volumes.createWithinQuota(newVolume('own-limits'), 'volume-%08x', defaults),
+    ).rejects.toMatchObject({
+      data: { resource: 'volumes', limit: 3, in_use: 3 },
+    });
+    await volumes.transition(third.id, ['creating'], 'available');
+    await quotas.set('own-limits', { gigabytes: 3 });
+    await expect(volumes.beginExtendWithinQuota(third, 2, defaults)).rejects.toMatchObject({
+      data: { resource: 'gigabytes', limit: 3, in_use: 3 },
+    });
   });
 
   test('concurrent creates never exceed the quota', async () => {

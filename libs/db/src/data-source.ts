@@ -7,6 +7,7 @@ import { CreateVolumes1764000000002 } from './migrations/0002-volumes';
 import { AllocateTargetFunction1764000000003 } from './migrations/0003-allocate-target-function';
 import { CreateVolumeFunction1764000000004 } from './migrations/0004-create-volume-function';
 import { AllocateTargetFromGaps1764000000005 } from './migrations/0005-allocate-target-from-gaps';
+import { QuotaLimitsInCheck1764000000006 } from './migrations/0006-quota-limits-in-check';
 
 export const entities: Array<new () => object> = [];
 export const migrations = [
@@ -15,6 +16,7 @@ export const migrations = [
   AllocateTargetFunction1764000000003,
   CreateVolumeFunction1764000000004,
   AllocateTargetFromGaps1764000000005,
+  QuotaLimitsInCheck1764000000006,
 ];
 
 export interface DatabaseOptions {

@@ -114,13 +114,14 @@ export class VolumeRepository {
 
   /**
    * Inserts a `creating` row if the project's quota allows it, named from `nameTemplate`. One
-   * database function takes a per-project lock, checks the usage and inserts, so concurrent
-   * requests cannot both squeeze in, at the cost of one round trip.
+   * database function takes a per-project lock, reads the project's limits (`defaults` where it
+   * has none), checks the usage and inserts, so concurrent requests cannot both squeeze in, at
+   * the cost of one round trip.
    */
   async createWithinQuota(
     input: NewVolume,
     nameTemplate: string,
-    limits: QuotaLimits,
+    defaults: QuotaLimits,
   ): Promise<VolumeRecord> {
     try {
       const [row] = await this.ds.query(
@@ -134,30 +135,30 @@ export class VolumeRepository {
           input.displayName,
           input.displayDescription,
           input.volumeType,
-          limits.volumes,
-          limits.gigabytes,
+          defaults.volumes,
+          defaults.gigabytes,
           nameTemplate,
         ],
       );
       return toVolume(row);
     } catch (error) {
-      throw quotaRefusal(error, limits, { volumes: 1, gigabytes: input.size });
+      throw quotaRefusal(error, input.size);
     }
   }
 
   /** Starts an extend (available → extending) if the project's gigabytes quota takes the growth. */
-  async beginExtendWithinQuota(volume: VolumeRecord, newSize: number, limits: QuotaLimits): Promise<void> {
+  async beginExtendWithinQuota(volume: VolumeRecord, newSize: number, defaults: QuotaLimits): Promise<void> {
     const growth = newSize - volume.size;
     await this.ds.transaction(async (tx) => {
       try {
         await tx.query('SELECT check_volume_quota($1, 0, $2, $3, $4)', [
           volume.projectId,
           growth,
-          limits.volumes,
-          limits.gigabytes,
+          defaults.volumes,
+          defaults.gigabytes,
         ]);
       } catch (error) {
-        throw quotaRefusal(error, limits, { volumes: 0, gigabytes: growth });
+        throw quotaRefusal(error, growth);
       }
       const [row] = await updateReturning(
         tx,
@@ -321,14 +322,14 @@ export interface QuotaUsage {
 const QUOTA_REFUSED = 'BQ001';
 
 /** A refusal by check_volume_quota in Cinder's words; any other error as it was. */
-function quotaRefusal(error: unknown, limits: QuotaLimits, requested: QuotaUsage): unknown {
+function quotaRefusal(error: unknown, requestedGigabytes: number): unknown {
   const refused = error as { code?: string; detail?: string };
   if (refused.code !== QUOTA_REFUSED) return error;
-  const { resource, in_use: inUse } = JSON.parse(refused.detail ?? '{}') as {
-    resource: QuotaResource;
-    in_use: number;
-  };
-  const limit = limits[resource];
+  const {
+    resource,
+    limit,
+    in_use: inUse,
+  } = JSON.parse(refused.detail ?? '{}') as { resource: QuotaResource; limit: number; in_use: number };
   const data = { resource, limit, in_use: inUse };
   return resource === 'volumes'
     ? new QuotaExceededError(
@@ -336,7 +337,7 @@ function quotaRefusal(error: unknown, limits: QuotaLimits, requested: QuotaUsage
         { data },
       )
     : new QuotaExceededError(
-        `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${requested.gigabytes}G, quota is ${limit}G and ${inUse}G has been consumed.`,
+        `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${requestedGigabytes}G, quota is ${limit}G and ${inUse}G has been consumed.`,
         { data },
       );
 }

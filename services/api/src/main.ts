@@ -44,7 +44,6 @@ void runService({
           {
             services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
             volumes,
-            quotas,
             scheduler: new SchedulerRpcApi(rpc.client),
             volumeRpc: new VolumeRpcApi(rpc.client),
             log,

@@ -2,7 +2,6 @@ import { childContext, type RequestContext } from '@basalt/context';
 import type { SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
 import {
   type QuotaLimits,
-  type QuotaRepository,
   type ServiceDirectory,
   VOLUME_STATUSES,
   type VolumeRecord,
@@ -38,7 +37,6 @@ export class VolumeApi {
     private readonly deps: {
       readonly services: ServiceDirectory;
       readonly volumes: VolumeRepository;
-      readonly quotas: QuotaRepository;
       readonly scheduler: SchedulerRpcApi;
       readonly volumeRpc: VolumeRpcApi;
       readonly log: Logger;
@@ -51,7 +49,6 @@ export class VolumeApi {
     const zone = request.availabilityZone ?? this.options.defaultZone;
     if (!(await this.zones()).has(zone))
       throw new InvalidInputError(`Availability zone '${zone}' is invalid.`);
-    const limits = await this.deps.quotas.limits(projectId, this.options.quotaDefaults);
     const volume = await this.deps.volumes.createWithinQuota(
       {
         size: request.size,
@@ -63,7 +60,7 @@ export class VolumeApi {
         volumeType: null,
       },
       this.options.nameTemplate,
-      limits,
+      this.options.quotaDefaults,
     );
     try {
       await this.deps.scheduler.createVolume(childContext(ctx), {
@@ -113,8 +110,7 @@ export class VolumeApi {
         `New size for extend must be greater than current size. (current: ${volume.size}, extended: ${newSize}).`,
       );
     }
-    const limits = await this.deps.quotas.limits(volume.projectId, this.options.quotaDefaults);
-    await this.deps.volumes.beginExtendWithinQuota(volume, newSize, limits);
+    await this.deps.volumes.beginExtendWithinQuota(volume, newSize, this.options.quotaDefaults);
     try {
       await this.deps.volumeRpc.extendVolume(childContext(ctx), volume.host as string, id, newSize);
     } catch (error) {
