@@ -160,4 +160,71 @@ describe('volume state in PostgreSQL under concurrency', () => {
     const full = await volumes.createWithinQuota(newVolume('tids'), 'volume-%08x', unlimited);
     await expect(targets.allocate('host-a', full.id, 20)).rejects.toBeInstanceOf(NoFreeTargetError);
   });
+
+  test('a create as the scheduler and the worker batch it: placed once, claimed with one secret and target, then available', async () => {
+    const made = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        volumes.createWithinQuota(newVolume('batch'), 'volume-%08x', unlimited),
+      ),
+    );
+    const [a, b, c, d, e, f] = made.map((v) => v.id) as [string, string, string, string, string, string];
+    await volumes.transition(f, ['creating'], 'error');
+    // placement takes only for creating volumes no scheduler placed yet
+    expect(
+      await volumes.placeOnHosts([
+        { id: a, host: 'h1' },
+        { id: b, host: 'h1' },
+        { id: c, host: 'h1' },
+        { id: d, host: 'h2' },
+        { id: f, host: 'h1' },
+      ]),
+    ).toEqual([true, true, true, true, false]);
+    expect(await volumes.placeOnHosts([{ id: a, host: 'h2' }])).toEqual([false]);
+    expect((await volumes.get(a)).host).toBe('h1');
+    expect(await volumes.failUnplaced(a, 'no host')).toBe(false);
+    expect(await volumes.failUnplaced(e, 'no host')).toBe(true);
+    expect(await volumes.get(e)).toMatchObject({ status: 'error', statusReason: 'no host' });
+
+    // claims on h1: distinct lowest target numbers in one statement; d is h2's, e never placed
+    const offer = (id: string, n: number) => ({ id, providerAuth: `CHAP user${n}xxxx secret${n}xxxxxxx` });
+    const first = await volumes.claimForCreate(
+      'h1',
+      [offer(a, 1), offer(b, 2), offer(c, 3), offer(d, 4), offer(e, 5)],
+      100,
+    );
+    expect(first.map((x) => x?.targetNum)).toEqual([1, 2, 3, undefined, undefined]);
+    expect(first[0]?.volume.providerAuth).toBe('CHAP user1xxxx secret1xxxxxxx');
+    // a retried claim keeps the first secret and number
+    const again = await volumes.claimForCreate('h1', [offer(b, 9)], 100);
+    expect(again[0]).toMatchObject({
+      targetNum: 2,
+      volume: { providerAuth: 'CHAP user2xxxx secret2xxxxxxx' },
+    });
+    expect(await volumes.claimForCreate('h1', [offer(made[5]!.id, 6)], 100)).toEqual([undefined]);
+    // out of numbers: that volume's number is null, the others in the batch still get theirs
+    const [g, h] = await Promise.all(
+      [1, 2].map(() => volumes.createWithinQuota(newVolume('batch'), 'volume-%08x', unlimited)),
+    );
+    await volumes.placeOnHosts([
+      { id: g!.id, host: 'h1' },
+      { id: h!.id, host: 'h1' },
+    ]);
+    expect(
+      (await volumes.claimForCreate('h1', [offer(g!.id, 7), offer(h!.id, 8)], 4)).map((x) => x?.targetNum),
+    ).toEqual([4, null]);
+
+    expect(
+      await volumes.markCreated([
+        { id: a, providerLocation: '127.0.0.1:3260,1 iqn.x:a 1' },
+        { id: b, providerLocation: '127.0.0.1:3260,2 iqn.x:b 1' },
+        { id: e, providerLocation: 'never' },
+      ]),
+    ).toEqual([true, true, false]);
+    expect(await volumes.get(a)).toMatchObject({
+      status: 'available',
+      providerLocation: '127.0.0.1:3260,1 iqn.x:a 1',
+    });
+    expect((await volumes.get(a)).launchedAt).toBeInstanceOf(Date);
+    expect(await volumes.markCreated([{ id: a, providerLocation: 'again' }])).toEqual([false]);
+  });
 });

@@ -3,6 +3,13 @@ import type { DataSource } from 'typeorm';
 
 export class NoFreeTargetError extends BasaltError {}
 
+/** Every number up to maxTargets is taken; worth retrying, as deletes free numbers. */
+export function noFreeTarget(host: string, maxTargets: number): NoFreeTargetError {
+  return new NoFreeTargetError(`no free iSCSI target number on ${host} (all ${maxTargets} in use)`, {
+    retryable: true,
+  });
+}
+
 /**
  * iSCSI target numbers (tgt's tid) per host. Allocation (a database function) takes the lowest
  * free number under a per-host advisory lock, so concurrent creates never get the same one;
@@ -17,11 +24,7 @@ export class IscsiTargetRepository {
       volumeId,
       maxTargets,
     ]);
-    if (row?.target_num === null || row?.target_num === undefined) {
-      throw new NoFreeTargetError(`no free iSCSI target number on ${host} (all ${maxTargets} in use)`, {
-        retryable: true,
-      });
-    }
+    if (row?.target_num === null || row?.target_num === undefined) throw noFreeTarget(host, maxTargets);
     return Number(row.target_num);
   }
 

@@ -210,6 +210,78 @@ export class VolumeRepository {
     return row ? toVolume(row) : undefined;
   }
 
+  /**
+   * The scheduler's decision for many volumes in one statement: each volume goes to its host if
+   * it is still `creating` and no scheduler placed it before. Answers, per placement, whether it
+   * took.
+   */
+  async placeOnHosts(placements: readonly { id: string; host: string }[]): Promise<boolean[]> {
+    const rows: { id: string }[] = (await updateReturning(
+      this.ds,
+      `UPDATE volumes v SET host = p.host, scheduled_at = now(), updated_at = now()
+         FROM unnest($1::uuid[], $2::varchar[]) AS p(id, host)
+        WHERE v.id = p.id AND NOT v.deleted AND v.status = 'creating' AND v.host IS NULL
+        RETURNING v.id`,
+      [placements.map((p) => p.id), placements.map((p) => p.host)],
+    )) as { id: string }[];
+    const placed = new Set(rows.map((r) => r.id));
+    return placements.map((p) => placed.has(p.id));
+  }
+
+  /** No host can take the volume: `error` with the reason, unless a scheduler placed it already. */
+  async failUnplaced(id: string, reason: string): Promise<boolean> {
+    const rows = await updateReturning(
+      this.ds,
+      `UPDATE volumes SET status = 'error', status_reason = $2, updated_at = now()
+        WHERE id = $1 AND NOT deleted AND status = 'creating' AND host IS NULL RETURNING id`,
+      [id, reason],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * A volume host's first step of many creates, in one statement: each volume that is `creating`
+   * on `host` gets the CHAP credentials offered unless it has some (a retried create keeps the
+   * first ones) and its iSCSI target number (the same one again on a retry). Volumes not being
+   * created on this host answer undefined.
+   */
+  async claimForCreate(
+    host: string,
+    claims: readonly { id: string; providerAuth: string }[],
+    maxTargets: number,
+  ): Promise<Array<{ volume: VolumeRecord; targetNum: number | null } | undefined>> {
+    const rows: Array<Record<string, unknown>> = await this.ds.query(
+      `WITH claimed AS (
+         UPDATE volumes v SET provider_auth = coalesce(v.provider_auth, c.auth), updated_at = now()
+           FROM unnest($2::uuid[], $3::text[]) AS c(id, auth)
+          WHERE v.id = c.id AND v.host = $1 AND NOT v.deleted AND v.status = 'creating'
+          RETURNING v.*)
+       SELECT claimed.*, allocate_iscsi_target($1, claimed.id, $4) AS target_num FROM claimed`,
+      [host, claims.map((c) => c.id), claims.map((c) => c.providerAuth), maxTargets],
+    );
+    const byId = new Map(rows.map((r) => [String(r.id), r]));
+    return claims.map((c) => {
+      const row = byId.get(c.id);
+      if (!row) return undefined;
+      return { volume: toVolume(row), targetNum: row.target_num === null ? null : Number(row.target_num) };
+    });
+  }
+
+  /** The last step of many creates: `creating` → `available` with where each is exported. */
+  async markCreated(created: readonly { id: string; providerLocation: string }[]): Promise<boolean[]> {
+    const rows = (await updateReturning(
+      this.ds,
+      `UPDATE volumes v SET status = 'available', provider_location = c.location, status_reason = NULL,
+                            launched_at = now(), updated_at = now()
+         FROM unnest($1::uuid[], $2::text[]) AS c(id, location)
+        WHERE v.id = c.id AND NOT v.deleted AND v.status = 'creating'
+        RETURNING v.id`,
+      [created.map((c) => c.id), created.map((c) => c.providerLocation)],
+    )) as { id: string }[];
+    const done = new Set(rows.map((r) => r.id));
+    return created.map((c) => done.has(c.id));
+  }
+
   /** Like `transition`, but a lost race is an error naming the state the volume is really in. */
   async transitionOrThrow(
     id: string,

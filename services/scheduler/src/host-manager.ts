@@ -20,6 +20,7 @@ export class HostManager {
     this.hosts.set(host, { host, capabilities, receivedAt: now, consumedGb: 0 });
   }
 
+  /** Counts `sizeGb` as placed on the host (a negative size gives it back). */
   consume(host: string, sizeGb: number): void {
     const state = this.hosts.get(host);
     if (state) this.hosts.set(host, { ...state, consumedGb: state.consumedGb + sizeGb });

@@ -1,6 +1,11 @@
 import { childContext, type RequestContext } from '@basalt/context';
-import { SCHEDULER_RPC_VERSION, type VolumeCapabilities, type VolumeRpcApi } from '@basalt/contracts';
-import type { ServiceDirectory, VolumeRepository } from '@basalt/db';
+import {
+  SCHEDULER_RPC_VERSION,
+  type ScheduleVolumeRequest,
+  type VolumeCapabilities,
+  type VolumeRpcApi,
+} from '@basalt/contracts';
+import { Batcher, type ServiceDirectory, type VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { arg, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
@@ -13,6 +18,9 @@ export interface SchedulerManagerOptions {
 
 /** The scheduler's RPC methods: keep host capabilities, place new volumes, hand them to their host. */
 export class SchedulerManager {
+  /** Placements made meanwhile are written in one statement (group commit). */
+  private readonly placements: Batcher<{ id: string; host: string }, boolean>;
+
   constructor(
     private readonly deps: {
       readonly services: ServiceDirectory;
@@ -21,7 +29,9 @@ export class SchedulerManager {
       readonly hosts: HostManager;
     },
     private readonly options: SchedulerManagerOptions,
-  ) {}
+  ) {
+    this.placements = new Batcher((placements) => deps.volumes.placeOnHosts(placements));
+  }
 
   endpoint(): RpcEndpoint {
     return {
@@ -34,48 +44,66 @@ export class SchedulerManager {
           );
           return null;
         },
-        create_volume: (args, inv) => this.createVolume(inv.context, arg.string(args, 'volume_id'), inv.log),
+        create_volume: (args, inv) =>
+          this.createVolume(
+            inv.context,
+            {
+              volume_id: arg.string(args, 'volume_id'),
+              size: arg.int(args, 'size'),
+              availability_zone: arg.string(args, 'availability_zone'),
+            },
+            inv.log,
+          ),
       },
     };
   }
 
-  async createVolume(ctx: RequestContext, volumeId: string, log: Logger): Promise<void> {
-    const { volumes, volumeApi, hosts } = this.deps;
-    const volume = await volumes.find(volumeId);
-    if (volume?.status !== 'creating') {
-      log.info({ volume_id: volumeId, status: volume?.status }, 'nothing to schedule');
-      return;
-    }
-    let host = volume.host;
-    if (!host) {
-      const placement = placeVolume(
-        hosts.all(),
-        { sizeGb: volume.size, availabilityZone: volume.availabilityZone },
-        {
-          upHosts: await this.upVolumeHosts(),
-          maxAgeMs: this.options.capabilitiesMaxAgeMs,
-          now: Date.now(),
-        },
-      );
-      if ('reason' in placement) {
-        log.warn({ volume_id: volumeId, reason: placement.reason }, 'no host for volume');
-        await volumes.transition(volumeId, ['creating'], 'error', { statusReason: placement.reason });
-        return;
-      }
-      host = placement.host;
-      hosts.consume(host, volume.size);
-      await volumes.transition(volumeId, ['creating'], 'creating', { host, scheduledAt: new Date() });
-    }
+  /**
+   * Places the volume from what the API sent (size and zone, as Cinder's request_spec), so a
+   * create costs the scheduler no read; the write that records the placement takes only if no
+   * scheduler placed the volume before, and a redelivered request hands the volume to the host
+   * chosen the first time.
+   */
+  async createVolume(ctx: RequestContext, request: ScheduleVolumeRequest, log: Logger): Promise<void> {
+    const volumeId = request.volume_id;
+    const host = await this.place(request, log);
+    if (!host) return;
     try {
-      await volumeApi.createVolume(childContext(ctx), host, volumeId);
+      await this.deps.volumeApi.createVolume(childContext(ctx), host, volumeId);
       log.info({ volume_id: volumeId, host }, 'volume scheduled');
     } catch (error) {
       const reason =
         error instanceof RpcUndeliverableError
           ? `volume host ${host} is not listening`
           : `could not reach volume host ${host}: ${errorMessage(error)}`;
-      await volumes.transition(volumeId, ['creating'], 'error', { statusReason: reason });
+      await this.deps.volumes.transition(volumeId, ['creating'], 'error', { statusReason: reason });
     }
+  }
+
+  /** The volume's host: chosen now, or by an earlier delivery of the same request; none when there is nothing to hand over. */
+  private async place(request: ScheduleVolumeRequest, log: Logger): Promise<string | undefined> {
+    const { volumes, hosts } = this.deps;
+    const id = request.volume_id;
+    const placement = placeVolume(
+      hosts.all(),
+      { sizeGb: request.size, availabilityZone: request.availability_zone },
+      { upHosts: await this.upVolumeHosts(), maxAgeMs: this.options.capabilitiesMaxAgeMs, now: Date.now() },
+    );
+    if ('host' in placement) {
+      // counted before the write, so the placements of a burst see each other
+      hosts.consume(placement.host, request.size);
+      if (await this.placements.submit({ id, host: placement.host })) return placement.host;
+      hosts.consume(placement.host, -request.size);
+    } else if (await volumes.failUnplaced(id, placement.reason)) {
+      log.warn({ volume_id: id, reason: placement.reason }, 'no host for volume');
+      return undefined;
+    }
+    // not placed by this delivery: deleted or failed meanwhile, or placed by an earlier delivery
+    // that may have stopped before handing the volume over
+    const volume = await volumes.find(id);
+    if (volume?.status === 'creating' && volume.host) return volume.host;
+    log.info({ volume_id: id, status: volume?.status }, 'nothing to schedule');
+    return undefined;
   }
 
   private async upVolumeHosts(): Promise<Set<string>> {

@@ -7,12 +7,14 @@ import {
   VOLUME_RPC_VERSION,
   type VolumeCapabilities,
 } from '@basalt/contracts';
-import type {
-  AttachmentRepository,
-  IscsiTargetRepository,
-  VolumeRecord,
-  VolumeRepository,
-  VolumeStatus,
+import {
+  type AttachmentRepository,
+  Batcher,
+  type IscsiTargetRepository,
+  noFreeTarget,
+  type VolumeRecord,
+  type VolumeRepository,
+  type VolumeStatus,
 } from '@basalt/db';
 import { ConflictError, errorMessage, InvalidInputError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
@@ -56,11 +58,22 @@ const chapSecret = (length: number) => {
 export class VolumeManager {
   /** One operation per volume at a time, whoever asks (RPC, redelivery, recovery at start). */
   private readonly lock = new KeyedLock();
+  /** Creates running at once share their database round trips (group commit). */
+  private readonly claims: Batcher<
+    { id: string; providerAuth: string },
+    { volume: VolumeRecord; targetNum: number | null } | undefined
+  >;
+  private readonly created: Batcher<{ id: string; providerLocation: string }, boolean>;
 
   constructor(
     private readonly deps: VolumeManagerDeps,
     private readonly options: VolumeManagerOptions,
-  ) {}
+  ) {
+    this.claims = new Batcher((claims) =>
+      deps.volumes.claimForCreate(options.host, claims, options.maxTargets),
+    );
+    this.created = new Batcher((created) => deps.volumes.markCreated(created));
+  }
 
   endpoint(): RpcEndpoint {
     return {
@@ -155,25 +168,32 @@ export class VolumeManager {
   }
 
   createVolume(ctx: RequestContext, volumeId: string, log: Logger): Promise<void> {
-    const { volumes, driver, target } = this.deps;
-    return this.operate(volumeId, 'create', 'creating', 'error', log, async (found) => {
-      let volume = found;
-      if (!volume.providerAuth) {
-        // the secret is stored before it is used, so a retried create exports the same one
-        const auth = `CHAP ${chapSecret(20)} ${chapSecret(20)}`;
-        volume =
-          (await volumes.transition(volumeId, ['creating'], 'creating', { providerAuth: auth })) ?? volume;
-      }
-      await driver.createVolume(volume.backendName, volume.size);
-      // a volume being created has no connections yet
-      const spec = await this.exportSpec(volume, []);
-      await target.createExport(spec);
-      const done = await volumes.transition(volumeId, ['creating'], 'available', {
-        providerLocation: `${this.options.portal.ip}:${this.options.portal.port},${spec.tid} ${spec.iqn} 1`,
-        launchedAt: new Date(),
-        statusReason: null,
+    const { driver, target } = this.deps;
+    return this.lock.run(volumeId, async () => {
+      // one round trip, shared with the creates running meanwhile: the volume if it is being
+      // created here, its CHAP secret (stored before it is used, so a retry exports the same one,
+      // hence offered and kept only if it has none) and its target number
+      const claim = await this.claims.submit({
+        id: volumeId,
+        providerAuth: `CHAP ${chapSecret(20)} ${chapSecret(20)}`,
       });
-      log.info({ volume_id: volumeId, request_id: ctx.requestId, ok: !!done }, 'volume created');
+      if (!claim) {
+        log.info({ volume_id: volumeId }, 'nothing to create');
+        return;
+      }
+      await this.recordingFailure(volumeId, 'create', 'creating', 'error', log, async () => {
+        const { volume, targetNum } = claim;
+        if (targetNum === null) throw noFreeTarget(this.options.host, this.options.maxTargets);
+        await driver.createVolume(volume.backendName, volume.size);
+        // a volume being created has no connections yet
+        const spec = await this.exportSpec(volume, [], targetNum);
+        await target.createExport(spec);
+        const done = await this.created.submit({
+          id: volumeId,
+          providerLocation: `${this.options.portal.ip}:${this.options.portal.port},${spec.tid} ${spec.iqn} 1`,
+        });
+        log.info({ volume_id: volumeId, request_id: ctx.requestId, ok: done }, 'volume created');
+      });
     });
   }
 
@@ -205,8 +225,9 @@ export class VolumeManager {
   }
 
   /**
-   * The frame of every storage operation: one per volume at a time, only on a volume this host
-   * owns in the state the operation expects, and a failure recorded as `failed` with its reason.
+   * The frame of deletes and extends (creates claim their volume in a shared round trip
+   * instead): one per volume at a time, only on a volume this host owns in the state the
+   * operation expects, and a failure recorded as `failed` with its reason.
    */
   private operate(
     volumeId: string,
@@ -219,15 +240,27 @@ export class VolumeManager {
     return this.lock.run(volumeId, async () => {
       const volume = await this.deps.volumes.find(volumeId);
       if (!this.owns(volume, [from], log, what)) return;
-      try {
-        await work(volume);
-      } catch (error) {
-        log.error({ volume_id: volumeId, err: errorMessage(error) }, `${what} failed`);
-        await this.deps.volumes.transition(volumeId, [from], failed, {
-          statusReason: `${what} failed: ${errorMessage(error)}`,
-        });
-      }
+      await this.recordingFailure(volumeId, what, from, failed, log, () => work(volume));
     });
+  }
+
+  /** Runs `work`; if it throws, the volume goes from `from` to `failed` with the reason. */
+  private async recordingFailure(
+    volumeId: string,
+    what: string,
+    from: VolumeStatus,
+    failed: VolumeStatus,
+    log: Logger,
+    work: () => Promise<void>,
+  ): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      log.error({ volume_id: volumeId, err: errorMessage(error) }, `${what} failed`);
+      await this.deps.volumes.transition(volumeId, [from], failed, {
+        statusReason: `${what} failed: ${errorMessage(error)}`,
+      });
+    }
   }
 
   initializeConnection(volumeId: string, connector: Connector): Promise<ConnectionInfo> {
@@ -304,13 +337,19 @@ export class VolumeManager {
     return `${this.options.iqnPrefix}${volume.backendName}`;
   }
 
-  private async exportSpec(volume: VolumeRecord, initiators?: readonly string[]): Promise<ExportSpec> {
+  private async exportSpec(
+    volume: VolumeRecord,
+    initiators?: readonly string[],
+    targetNum?: number,
+  ): Promise<ExportSpec> {
     const chap = parseChap(volume.providerAuth);
     if (!chap) throw new ConflictError(`volume ${volume.id} has no CHAP credentials`);
     return {
       name: volume.backendName,
       iqn: this.iqn(volume),
-      tid: await this.deps.targets.allocate(this.options.host, volume.id, this.options.maxTargets),
+      tid:
+        targetNum ??
+        (await this.deps.targets.allocate(this.options.host, volume.id, this.options.maxTargets)),
       backingPath: this.deps.driver.backingPath(volume.backendName),
       chapUser: chap.user,
       chapPassword: chap.password,
