@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 /** Small helpers the benchmarks share: percentiles, timing and a printed comparison table. */
 export function percentile(sortedMs: readonly number[], p: number): number {
   if (sortedMs.length === 0) return Number.NaN;
@@ -78,4 +79,38 @@ export function printTable(rows: readonly Row[], extraName?: string): void {
       extraName ? fmt(r.extra).padStart(14) : '',
     ]);
   }
+}
+
+/**
+ * CPU time (ms) every process on the machine has used so far, summed by what it is: a Basalt
+ * service by its name, anything else by its command (postgres, tgtd, beam.smp, …).
+ */
+export function cpuByProcess(): Map<string, number> {
+  const ticksPerMs = 100 / 1000; // USER_HZ
+  const totals = new Map<string, number>();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = (Number(fields[11]) + Number(fields[12])) / ticksPerMs;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const service = /services\/([a-z-]+)\/dist\/main\.js/.exec(cmdline)?.[1];
+      const name = service ?? (pid === String(process.pid) ? 'bench clients' : command);
+      totals.set(name, (totals.get(name) ?? 0) + ms);
+    } catch {
+      // the process ended while being read
+    }
+  }
+  return totals;
+}
+
+/** What each kind of process used between two `cpuByProcess` snapshots, per unit of work, biggest first. */
+export function cpuPer(before: Map<string, number>, after: Map<string, number>, units: number): string {
+  return [...after]
+    .map(([name, ms]) => [name, (ms - (before.get(name) ?? 0)) / units] as const)
+    .filter(([, ms]) => ms >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, ms]) => `${name} ${ms.toFixed(1)}`)
+    .join(', ');
 }

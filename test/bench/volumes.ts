@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { createDataSource } from '@basalt/db';
 import { TgtdControl, TgtMode, TgtOp } from '../../services/volume-worker/src/targets/tgtd-control';
 import { VolumeStack } from '../support/stack';
-import { percentile } from './stats';
+import { cpuByProcess, cpuPer, percentile } from './stats';
 
 const run = promisify(execFile);
 const VOLUMES = Number(process.env.BENCH_VOLUMES ?? 200);
@@ -104,13 +104,16 @@ async function main() {
       }
     };
 
+    const cpuBefore = cpuByProcess();
     const started = performance.now();
     await inParallel(VOLUMES, CLIENTS, async (i) => {
       const { status } = await send('POST', `${api}/volumes`, token, { volume: { size: 1, name: `b${i}` } });
       if (status !== 202) throw new Error(`create ${i} answered ${status}`);
     });
+    const acceptedSeconds = (performance.now() - started) / 1000;
     await waitUntil((c) => (c.available ?? 0) >= VOLUMES);
     const createSeconds = (performance.now() - started) / 1000;
+    const createCpu = cpuPer(cpuBefore, cpuByProcess(), VOLUMES);
     const stages: { total: number; queued: number; worker: number }[] = await db.query(
       `SELECT extract(epoch FROM launched_at - created_at) * 1000 AS total,
               extract(epoch FROM scheduled_at - created_at) * 1000 AS queued,
@@ -158,6 +161,10 @@ async function main() {
     console.log(
       `create: all available in ${createSeconds.toFixed(2)} s = ${(VOLUMES / createSeconds).toFixed(1)} volumes/s (target >= 33)`,
     );
+    console.log(
+      `  the API accepted all ${VOLUMES} in ${acceptedSeconds.toFixed(2)} s (${(VOLUMES / acceptedSeconds).toFixed(1)}/s)`,
+    );
+    console.log(`  CPU ms per created volume, by process: ${createCpu}`);
     console.log(
       `create→available: p50 ${percentile(latencies, 50).toFixed(0)} ms (target <= 50), p90 ${percentile(latencies, 90).toFixed(0)} ms, max ${percentile(latencies, 100).toFixed(0)} ms`,
     );
