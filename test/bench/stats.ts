@@ -96,7 +96,13 @@ export function cpuByProcess(): Map<string, number> {
       const ms = (Number(fields[11]) + Number(fields[12])) / ticksPerMs;
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       const service = /services\/([a-z-]+)\/dist\/main\.js/.exec(cmdline)?.[1];
-      const name = service ?? (pid === String(process.pid) ? 'bench clients' : command);
+      const name =
+        service ??
+        (pid === String(process.pid)
+          ? 'bench clients'
+          : command.startsWith('kworker')
+            ? 'kernel workers'
+            : command);
       totals.set(name, (totals.get(name) ?? 0) + ms);
     } catch {
       // the process ended while being read
