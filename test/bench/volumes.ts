@@ -1,7 +1,8 @@
 /**
  * npm run bench:volumes — the file backend with real tgt exports, api + scheduler + volume-worker
  * as separate processes: 200 volumes created by 16 concurrent clients, then deleted; then volumes
- * created one at a time, to show the pipeline's own latency with nothing queued. Also what each way
+ * arriving at a steady rate below what the burst reached, and one at a time, to show the latency
+ * of the pipeline itself when nothing queues behind an API that accepts faster than storage works. Also what each way
  * of changing a live tgt target costs, measured in the same run.
  */
 import { execFile } from 'node:child_process';
@@ -18,6 +19,9 @@ const run = promisify(execFile);
 const VOLUMES = Number(process.env.BENCH_VOLUMES ?? 200);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const SOLO = 30;
+const PACED = 200;
+/** Offered loads for the paced phase, as shares of the rate the burst reached. */
+const PACED_SHARES = [0.5, 0.8, 1];
 
 /**
  * The clients share the machine with what they measure, so they are plain keep-alive HTTP/1.1
@@ -104,6 +108,32 @@ async function main() {
       }
     };
 
+    /** Creates PACED volumes, one every 1/rate s whatever the answers; their latencies; then deletes them. */
+    const pacedCreates = async (prefix: string, rate: number): Promise<number[]> => {
+      const posts: Promise<string>[] = [];
+      const start = performance.now();
+      for (let i = 0; i < PACED; i++) {
+        const due = start + (i * 1000) / rate;
+        await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+        posts.push(
+          send('POST', `${api}/volumes`, token, { volume: { size: 1, name: `${prefix}${i}` } }).then((r) => {
+            if (r.status !== 202) throw new Error(`create ${prefix}${i} answered ${r.status}`);
+            return JSON.parse(r.body).volume.id as string;
+          }),
+        );
+      }
+      const ids = await Promise.all(posts);
+      await waitUntil((c) => (c.available ?? 0) >= PACED);
+      const rows: { ms: number }[] = await db.query(
+        `SELECT extract(epoch FROM launched_at - created_at) * 1000 AS ms FROM volumes WHERE id = ANY($1)`,
+        [ids],
+      );
+      const deletedBefore = (await counts()).deleted ?? 0;
+      await Promise.all(ids.map((id) => send('DELETE', `${api}/volumes/${id}`, token)));
+      await waitUntil((c) => (c.deleted ?? 0) >= deletedBefore + PACED);
+      return rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
+    };
+
     const cpuBefore = cpuByProcess();
     const started = performance.now();
     await inParallel(VOLUMES, CLIENTS, async (i) => {
@@ -134,6 +164,16 @@ async function main() {
     await waitUntil((c) => (c.deleted ?? 0) >= VOLUMES);
     const deleteSeconds = (performance.now() - deleteStarted) / 1000;
     const leftover = (await stack.tgtd.targets()).trim();
+
+    // open-loop arrivals at rates the backend keeps up with: the latency a user sees when the
+    // service is not overloaded (the burst above measures queueing behind a faster API)
+    const burstRate = VOLUMES / createSeconds;
+    const paced: { share: number; rate: number; p50: number; p90: number }[] = [];
+    for (const share of PACED_SHARES) {
+      const rate = Math.max(1, Math.floor(burstRate * share));
+      const latencies = await pacedCreates(`paced${share}-`, rate);
+      paced.push({ share, rate, p50: percentile(latencies, 50), p90: percentile(latencies, 90) });
+    }
 
     // the same pipeline with nothing queued: one client, one volume at a time
     const alone: number[] = [];
@@ -174,6 +214,11 @@ async function main() {
     console.log(
       `one client, one volume at a time (nothing queued): create→available p50 ${percentile(alone, 50).toFixed(0)} ms, p90 ${percentile(alone, 90).toFixed(0)} ms over ${SOLO}`,
     );
+    for (const p of paced) {
+      console.log(
+        `paced arrivals, ${p.rate}/s (${(p.share * 100).toFixed(0)}% of the burst's rate), ${PACED} volumes: create→available p50 ${p.p50.toFixed(0)} ms, p90 ${p.p90.toFixed(0)} ms`,
+      );
+    }
     console.log(
       `delete: all gone in ${deleteSeconds.toFixed(2)} s = ${(VOLUMES / deleteSeconds).toFixed(1)} volumes/s; targets left: ${leftover === '' ? 0 : leftover.split('\n').filter((l) => l.startsWith('Target')).length}`,
     );
