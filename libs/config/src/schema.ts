@@ -26,6 +26,18 @@ export const schema = {
     shutdown_timeout: opt.number(60, 'Seconds SIGTERM waits for in-flight handlers before exiting.', {
       min: 0,
     }),
+    handler_attempts: opt.int(
+      4,
+      'Tries an RPC handler gets when it fails with an error worth retrying (a dropped database connection, a deadlock); handlers are idempotent, so a retry is harmless.',
+      { min: 1 },
+    ),
+    handler_retry_backoff: opt.number(
+      0.25,
+      'Seconds before the first retry of a handler; doubled each time.',
+      {
+        min: 0,
+      },
+    ),
   },
   rabbit: {
     transport_url: opt.string('amqp://guest:guest@127.0.0.1:5672/', 'AMQP URL of the broker.', {

@@ -4,4 +4,5 @@ export * from './batcher';
 export * from './data-source';
 export * from './services';
 export * from './targets';
+export * from './transient';
 export * from './volumes';

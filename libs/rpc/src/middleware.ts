@@ -1,4 +1,4 @@
-import { isRetryable } from '@basalt/errors';
+import { errorMessage, isRetryable } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import type { Middleware } from './server';
 
@@ -29,6 +29,38 @@ export function loggingMiddleware(base: Logger): Middleware {
         'rpc handler raised',
       );
       throw error;
+    }
+  };
+}
+
+export interface RetryOptions {
+  /** Tries in all, the first included. */
+  readonly attempts: number;
+  /** Wait before the first retry; doubled for each one after. */
+  readonly backoffMs: number;
+  /** Whether an error says the same work may succeed if run again. */
+  readonly retryable: (error: unknown) => boolean;
+}
+
+/**
+ * Runs a failed handler again when its error says a retry may succeed (a database connection
+ * that dropped, a deadlock). Handlers are idempotent, so a second run is harmless, and work that
+ * would otherwise end as an acknowledged failure (a volume left `creating`) gets done.
+ */
+export function retryMiddleware(options: RetryOptions): Middleware {
+  return (next) => async (invocation) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await next(invocation);
+      } catch (error) {
+        if (attempt >= options.attempts || !options.retryable(error)) throw error;
+        const waitMs = options.backoffMs * 2 ** (attempt - 1);
+        invocation.log.warn(
+          { attempt, wait_ms: waitMs, err: errorMessage(error) },
+          'handler failed, retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
     }
   };
 }

@@ -1,8 +1,20 @@
 import { type BasaltConfig, loadProcessConfig } from '@basalt/config';
-import { connectDatabase, type DataSource, heartbeat, registerService } from '@basalt/db';
-import { errorMessage } from '@basalt/errors';
+import {
+  connectDatabase,
+  type DataSource,
+  heartbeat,
+  isTransientDatabaseError,
+  registerService,
+} from '@basalt/db';
+import { errorMessage, isRetryable } from '@basalt/errors';
 import { createLogger, type Logger } from '@basalt/log';
-import { loggingMiddleware, type Middleware, type RpcEndpoint, RpcTransport } from '@basalt/rpc';
+import {
+  loggingMiddleware,
+  type Middleware,
+  type RpcEndpoint,
+  RpcTransport,
+  retryMiddleware,
+} from '@basalt/rpc';
 import { rpcOptionsFrom } from './rpc-options';
 
 /** What every process is given once the broker and the database are reachable. */
@@ -91,7 +103,15 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
         topic: definition.topic,
         host: config.DEFAULT.host,
         endpoints: parts.endpoints,
-        middlewares: [loggingMiddleware(log), ...(parts.middlewares ?? [])],
+        middlewares: [
+          loggingMiddleware(log),
+          retryMiddleware({
+            attempts: config.DEFAULT.handler_attempts,
+            backoffMs: config.DEFAULT.handler_retry_backoff * 1000,
+            retryable: (error) => isRetryable(error) || isTransientDatabaseError(error),
+          }),
+          ...(parts.middlewares ?? []),
+        ],
       });
     }
     await parts.start?.();
