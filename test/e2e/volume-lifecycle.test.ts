@@ -3,6 +3,7 @@ import { existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type ConnectionInfo, VolumeRpcApi } from '@basalt/contracts';
+import { createDataSource, VolumeRepository } from '@basalt/db';
 import { request, waitForVolume } from '../support/http';
 import { ROOT } from '../support/processes';
 import { testContext, waitFor } from '../support/rpc';
@@ -164,6 +165,64 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
     await stack.startService('volume-worker');
     const volume = await waitForVolume(api, token, created.body.volume.id, ['available']);
     expect(volume.name).toBe('patient');
+  }, 60_000);
+
+  test('a create or delete whose message was lost is finished on its own, once it has stalled', async () => {
+    const ds = createDataSource({ url: stack.database.url, poolSize: 1 });
+    await ds.initialize();
+    try {
+      const volumes = new VolumeRepository(ds);
+      // placed by a scheduler whose cast to the worker never arrived
+      const insert = (name: string) =>
+        volumes.createWithinQuota(
+          {
+            size: 1,
+            projectId: 'proj1',
+            userId: 'tester',
+            availabilityZone: 'nova',
+            displayName: name,
+            displayDescription: null,
+            volumeType: null,
+          },
+          'volume-%08x',
+          { volumes: -1, gigabytes: -1 },
+        );
+      const lost = await insert('lost-create');
+      await volumes.placeOnHosts([{ id: lost.id, host: stack.host }]);
+      // accepted by the API, whose cast to the scheduler never arrived
+      const unplaced = await insert('lost-schedule');
+      // accepted for deletion by the API, whose cast never arrived
+      const doomed = await create(1, 'lost-delete');
+      const { backendName: doomedName } = await volumes.transitionOrThrow(
+        doomed.id,
+        ['available'],
+        'deleting',
+      );
+      expect(await stack.tgtd.targets()).toContain(`iqn.2010-10.org.openstack:${doomedName}`);
+      // several export-check passes later, nothing has touched them: they are not stalled yet
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await volumes.get(lost.id)).status).toBe('creating');
+      expect(await volumes.get(unplaced.id)).toMatchObject({ status: 'creating', host: null });
+      expect((await volumes.get(doomed.id)).status).toBe('deleting');
+
+      await ds.query("UPDATE volumes SET updated_at = now() - interval '1 hour' WHERE id = ANY($1)", [
+        [lost.id, unplaced.id, doomed.id],
+      ]);
+      expect(await waitForVolume(api, token, lost.id, ['available'])).toMatchObject({ name: 'lost-create' });
+      expect(await waitForVolume(api, token, unplaced.id, ['available'])).toMatchObject({
+        name: 'lost-schedule',
+      });
+      expect(stack.service('scheduler').log).toMatch(/placing a volume whose request was lost/);
+      await waitForVolume(api, token, doomed.id, ['deleted']);
+      const targets = await stack.tgtd.targets();
+      expect(targets).toContain(`iqn.2010-10.org.openstack:${lost.backendName}`);
+      expect(targets).not.toContain(`iqn.2010-10.org.openstack:${doomedName}`);
+      expect(existsSync(join(stack.volumesPath, lost.backendName))).toBe(true);
+      expect(existsSync(join(stack.volumesPath, doomedName))).toBe(false);
+      expect(stack.service('volume-worker').log).toMatch(/resuming an unfinished operation/);
+    } finally {
+      await ds.destroy();
+    }
   }, 60_000);
 
   test("basalt volume list prints the seed's table", async () => {

@@ -37,6 +37,7 @@ export class VolumeStack {
       BASALT__DEFAULT__HOST: this.host,
       BASALT__DEFAULT__REPORT_INTERVAL: '0.5',
       BASALT__DEFAULT__SHUTDOWN_TIMEOUT: '5',
+      BASALT__DEFAULT__PERIODIC_INTERVAL: '0.5',
       BASALT__DATABASE__CONNECTION: this.database.url,
       BASALT__RABBIT__TRANSPORT_URL: this.rpc.url,
       BASALT__RABBIT__CONTROL_EXCHANGE: this.rpc.exchange,

@@ -26,6 +26,14 @@ export const schema = {
     shutdown_timeout: opt.number(60, 'Seconds SIGTERM waits for in-flight handlers before exiting.', {
       min: 0,
     }),
+    resume_stalled_after: opt.number(
+      300,
+      "Seconds a volume may sit in creating or deleting untouched before the service responsible resumes the operation (its message was lost to an outage longer than the handler's retries).",
+      { min: 1 },
+    ),
+    periodic_interval: opt.number(60, "Seconds between runs of the scheduler's periodic tasks.", {
+      min: 0.1,
+    }),
     handler_attempts: opt.int(
       4,
       'Tries an RPC handler gets when it fails with an error worth retrying (a dropped database connection, a deadlock); handlers are idempotent, so a retry is harmless.',

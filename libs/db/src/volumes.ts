@@ -371,10 +371,22 @@ export class VolumeRepository {
     return rows.map(toVolume);
   }
 
-  async onHost(host: string, statuses: readonly VolumeStatus[]): Promise<VolumeRecord[]> {
+  /** Volumes being created that no scheduler placed, unchanged for `idleForSec`. */
+  async unplaced(idleForSec: number): Promise<VolumeRecord[]> {
     const rows = await this.ds.query(
-      'SELECT * FROM volumes WHERE host = $1 AND NOT deleted AND status = ANY($2)',
-      [host, [...statuses]],
+      `SELECT * FROM volumes WHERE host IS NULL AND NOT deleted AND status = 'creating'
+          AND updated_at <= now() - make_interval(secs => $1) ORDER BY updated_at`,
+      [idleForSec],
+    );
+    return rows.map(toVolume);
+  }
+
+  /** The host's live volumes in `statuses`; with `idleForSec`, only those unchanged for that long. */
+  async onHost(host: string, statuses: readonly VolumeStatus[], idleForSec = 0): Promise<VolumeRecord[]> {
+    const rows = await this.ds.query(
+      `SELECT * FROM volumes WHERE host = $1 AND NOT deleted AND status = ANY($2)
+          AND updated_at <= now() - make_interval(secs => $3) ORDER BY updated_at`,
+      [host, [...statuses], idleForSec],
     );
     return rows.map(toVolume);
   }

@@ -1,2 +1,3 @@
+export * from './periodic';
 export * from './rpc-options';
 export * from './run-service';

@@ -1,14 +1,14 @@
 import { adminContext } from '@basalt/context';
 import { VolumeRpcApi } from '@basalt/contracts';
 import { ServiceDirectory, VolumeRepository } from '@basalt/db';
-import { runService } from '@basalt/service';
+import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
 import { HostManager } from './host-manager';
 import { SchedulerManager } from './manager';
 
 void runService({
   binary: 'basalt-scheduler',
   topic: 'scheduler',
-  build({ config, db, rpc }) {
+  build({ config, log, db, rpc }) {
     const manager = new SchedulerManager(
       {
         services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
@@ -18,12 +18,23 @@ void runService({
       },
       {
         capabilitiesMaxAgeMs: config.scheduler.capabilities_max_age * 1000,
+        resumeStalledAfterSec: config.DEFAULT.resume_stalled_after,
       },
     );
+    let stalled: PeriodicTask | undefined;
     return {
       endpoints: [manager.endpoint()],
-      // a fresh scheduler knows no host: ask them all to report now rather than at their next interval
-      start: () => new VolumeRpcApi(rpc.client).publishServiceCapabilities(adminContext()),
+      async start() {
+        // a fresh scheduler knows no host: ask them all to report now rather than at their next interval
+        await new VolumeRpcApi(rpc.client).publishServiceCapabilities(adminContext());
+        stalled = startPeriodic(
+          'placing stalled volumes',
+          config.DEFAULT.periodic_interval,
+          () => manager.resumeStalled(log),
+          log,
+        );
+      },
+      stop: async () => stalled?.stop(),
     };
   },
 });

@@ -1,4 +1,4 @@
-import { childContext, type RequestContext } from '@basalt/context';
+import { adminContext, childContext, type RequestContext } from '@basalt/context';
 import {
   SCHEDULER_RPC_VERSION,
   type ScheduleVolumeRequest,
@@ -14,6 +14,8 @@ import type { HostManager } from './host-manager';
 
 export interface SchedulerManagerOptions {
   readonly capabilitiesMaxAgeMs: number;
+  /** Seconds a volume may wait unplaced, untouched, before `resumeStalled` places it. */
+  readonly resumeStalledAfterSec: number;
 }
 
 /** The scheduler's RPC methods: keep host capabilities, place new volumes, hand them to their host. */
@@ -78,6 +80,24 @@ export class SchedulerManager {
           : `could not reach volume host ${host}: ${errorMessage(error)}`;
       await this.deps.volumes.transition(volumeId, ['creating'], 'error', { statusReason: reason });
     }
+  }
+
+  /**
+   * Places the volumes left `creating` without a host for `resumeStalledAfterSec`: their request
+   * was lost to an outage longer than the handler's retries. Run periodically; if several
+   * schedulers do it at once, one placement wins and the others hand over to its host.
+   */
+  async resumeStalled(log: Logger): Promise<number> {
+    const stalled = await this.deps.volumes.unplaced(this.options.resumeStalledAfterSec);
+    for (const v of stalled) {
+      log.warn({ volume_id: v.id, since: v.updatedAt }, 'placing a volume whose request was lost');
+      await this.createVolume(
+        adminContext(),
+        { volume_id: v.id, size: v.size, availability_zone: v.availabilityZone },
+        log,
+      );
+    }
+    return stalled.length;
   }
 
   /** The volume's host: chosen now, or by an earlier delivery of the same request; none when there is nothing to hand over. */

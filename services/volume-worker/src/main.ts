@@ -2,7 +2,7 @@ import { SchedulerRpcApi } from '@basalt/contracts';
 import { AttachmentRepository, IscsiTargetRepository, VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
-import { runService } from '@basalt/service';
+import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
 import { FileDriver } from './drivers/file-driver';
 import { LvmDriver } from './drivers/lvm-driver';
 import type { VolumeDriver } from './drivers/volume-driver';
@@ -46,34 +46,29 @@ void runService({
         maxTargets: v.max_targets,
         reservedPercentage: v.reserved_percentage,
         maxOverSubscriptionRatio: v.max_over_subscription_ratio,
+        resumeStalledAfterSec: config.DEFAULT.resume_stalled_after,
       },
     );
-    const timers: NodeJS.Timeout[] = [];
-    const report = () =>
-      manager
-        .reportCapabilities()
-        .catch((error) => log.warn({ err: errorMessage(error) }, 'capability report failed'));
-    let checking: Promise<unknown> | undefined;
-    // one check at a time: a slow pass is not overtaken by the next
-    const checkExports = () => {
-      checking ??= manager
-        .ensureExports()
-        .catch((error) => log.warn({ err: errorMessage(error) }, 'export check failed'))
-        .finally(() => {
-          checking = undefined;
-        });
-    };
+    const report = () => manager.reportCapabilities();
+    const tasks: PeriodicTask[] = [];
     return {
       endpoints: [manager.endpoint()],
       async start() {
         await manager.recover();
-        await report();
-        timers.push(setInterval(report, v.report_capabilities_interval * 1000));
-        timers.push(setInterval(checkExports, v.export_check_interval * 1000));
+        await report().catch((error) => log.warn({ err: errorMessage(error) }, 'capability report failed'));
+        tasks.push(
+          startPeriodic('capability report', v.report_capabilities_interval, report, log),
+          startPeriodic('export check', v.export_check_interval, () => manager.ensureExports(), log),
+          startPeriodic(
+            'resuming stalled operations',
+            config.DEFAULT.periodic_interval,
+            () => manager.resumeStalled(),
+            log,
+          ),
+        );
       },
       async stop() {
-        for (const timer of timers) clearInterval(timer);
-        await checking;
+        await Promise.all(tasks.map((task) => task.stop()));
       },
     };
   },

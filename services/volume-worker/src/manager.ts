@@ -33,6 +33,8 @@ export interface VolumeManagerOptions {
   readonly maxTargets: number;
   readonly reservedPercentage: number;
   readonly maxOverSubscriptionRatio: number;
+  /** Seconds in creating/deleting, untouched, after which `resumeStalled` takes a volume up. */
+  readonly resumeStalledAfterSec: number;
 }
 
 export interface VolumeManagerDeps {
@@ -110,14 +112,34 @@ export class VolumeManager {
 
   /** After a restart of this worker: finish what was in flight, re-apply every export. */
   async recover(): Promise<void> {
-    const { volumes, log } = this.deps;
-    const ctx = adminContext();
-    for (const v of await volumes.onHost(this.options.host, ['creating']))
-      await this.createVolume(ctx, v.id, log);
-    for (const v of await volumes.onHost(this.options.host, ['deleting'])) await this.deleteVolume(v.id, log);
+    await this.resume(await this.deps.volumes.onHost(this.options.host, ['creating', 'deleting']));
     // 'extending' rows are left alone: the extend message is acknowledged only when it is done,
     // so the broker hands it back and it finishes; attaching/detaching belong to the compute flow
     await this.ensureExports();
+  }
+
+  /**
+   * Resumes the creates and deletes of this host that stalled: untouched in `creating` or
+   * `deleting` for `resumeStalledAfterSec` with nothing in this process working on them (their
+   * message was lost to an outage longer than the handler's retries). Run periodically.
+   */
+  async resumeStalled(): Promise<number> {
+    const stalled = await this.deps.volumes.onHost(
+      this.options.host,
+      ['creating', 'deleting'],
+      this.options.resumeStalledAfterSec,
+    );
+    return this.resume(stalled.filter((v) => !this.lock.busy(v.id)));
+  }
+
+  private async resume(volumes: readonly VolumeRecord[]): Promise<number> {
+    const { log } = this.deps;
+    for (const v of volumes) {
+      log.warn({ volume_id: v.id, status: v.status, since: v.updatedAt }, 'resuming an unfinished operation');
+      if (v.status === 'creating') await this.createVolume(adminContext(), v.id, log);
+      else await this.deleteVolume(v.id, log);
+    }
+    return volumes.length;
   }
 
   /**
