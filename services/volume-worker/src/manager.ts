@@ -11,6 +11,7 @@ import {
   type AttachmentRepository,
   Batcher,
   type IscsiTargetRepository,
+  isTransientDatabaseError,
   noFreeTarget,
   type VolumeRecord,
   type VolumeRepository,
@@ -266,7 +267,10 @@ export class VolumeManager {
     });
   }
 
-  /** Runs `work`; if it throws, the volume goes from `from` to `failed` with the reason. */
+  /**
+   * Runs `work`; if it throws, the volume goes from `from` to `failed` with the reason, unless
+   * the error was the database's passing trouble, which is thrown on for the retry.
+   */
   private async recordingFailure(
     volumeId: string,
     what: string,
@@ -278,6 +282,8 @@ export class VolumeManager {
     try {
       await work();
     } catch (error) {
+      // a dropped connection or a lost race is not the volume's failure: the handler runs again
+      if (isTransientDatabaseError(error)) throw error;
       log.error({ volume_id: volumeId, err: errorMessage(error) }, `${what} failed`);
       await this.deps.volumes.transition(volumeId, [from], failed, {
         statusReason: `${what} failed: ${errorMessage(error)}`,
