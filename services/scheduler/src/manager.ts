@@ -112,8 +112,13 @@ export class SchedulerManager {
     if ('host' in placement) {
       // counted before the write, so the placements of a burst see each other
       hosts.consume(placement.host, request.size);
-      if (await this.placements.submit({ id, host: placement.host })) return placement.host;
-      hosts.consume(placement.host, -request.size);
+      let placed = false;
+      try {
+        placed = await this.placements.submit({ id, host: placement.host });
+      } finally {
+        if (!placed) hosts.consume(placement.host, -request.size);
+      }
+      if (placed) return placement.host;
     } else if (await volumes.failUnplaced(id, placement.reason)) {
       log.warn({ volume_id: id, reason: placement.reason }, 'no host for volume');
       return undefined;

@@ -1,0 +1,107 @@
+import { adminContext } from '@basalt/context';
+import type { VolumeCapabilities, VolumeRpcApi } from '@basalt/contracts';
+import type { ServiceDirectory, VolumeRecord, VolumeRepository } from '@basalt/db';
+import pino from 'pino';
+import { HostManager, usableGb } from './host-manager';
+import { SchedulerManager } from './manager';
+
+const log = pino({ level: 'silent' });
+const caps: VolumeCapabilities = {
+  volume_backend_name: 'file',
+  storage_protocol: 'iSCSI',
+  total_capacity_gb: 100,
+  free_capacity_gb: 100,
+  provisioned_capacity_gb: 0,
+  reserved_percentage: 0,
+  availability_zone: 'nova',
+  thin_provisioning_support: false,
+  max_over_subscription_ratio: 1,
+};
+
+/**
+ * A scheduler over an in-memory volume whose placement write answers `placed` (or throws), and a
+ * record of where it cast and what it wrote.
+ */
+function fixture(volume: Partial<VolumeRecord>, placed: boolean | Error = true) {
+  const casts: string[] = [];
+  const writes: string[] = [];
+  const hosts = new HostManager();
+  hosts.update('host-a', caps);
+  const volumes = {
+    placeOnHosts: async (placements: { id: string; host: string }[]) => {
+      if (placed instanceof Error) throw placed;
+      writes.push(...placements.map((p) => `placed on ${p.host}`));
+      return placements.map(() => placed);
+    },
+    failUnplaced: async (_id: string, reason: string) => {
+      if (volume.host) return false;
+      writes.push(`error: ${reason}`);
+      return true;
+    },
+    find: async () => ({ id: 'v1', status: 'creating', host: null, ...volume }) as VolumeRecord,
+    transition: async () => undefined,
+  } as unknown as VolumeRepository;
+  const services = {
+    list: async () => [{ binary: 'basalt-volume', host: 'host-a', up: true, disabled: false }],
+  } as unknown as ServiceDirectory;
+  const volumeApi = {
+    createVolume: async (_ctx: unknown, host: string) => {
+      casts.push(host);
+    },
+  } as unknown as VolumeRpcApi;
+  const manager = new SchedulerManager(
+    { services, volumes, volumeApi, hosts },
+    { capabilitiesMaxAgeMs: 60_000, resumeStalledAfterSec: 300 },
+  );
+  const request = (size: number, zone = 'nova') => ({ volume_id: 'v1', size, availability_zone: zone });
+  const usable = () => usableGb(hosts.all()[0]!);
+  return { manager, casts, writes, request, usable };
+}
+
+describe('SchedulerManager.createVolume', () => {
+  test('places from the request alone and hands the volume to its host', async () => {
+    const f = fixture({});
+    await f.manager.createVolume(adminContext(), f.request(10), log);
+    expect(f.writes).toEqual(['placed on host-a']);
+    expect(f.casts).toEqual(['host-a']);
+    expect(f.usable()).toBe(90);
+  });
+
+  test('a redelivered request hands the volume to the host chosen the first time and counts no space twice', async () => {
+    const f = fixture({ host: 'host-a' }, false);
+    await f.manager.createVolume(adminContext(), f.request(10), log);
+    expect(f.casts).toEqual(['host-a']);
+    expect(f.usable()).toBe(100);
+  });
+
+  test('no host: the volume goes to error with the reason, nothing is cast', async () => {
+    const f = fixture({});
+    await f.manager.createVolume(adminContext(), f.request(10, 'elsewhere'), log);
+    expect(f.writes).toEqual([
+      expect.stringMatching(/^error: No valid host was found\. AvailabilityZoneFilter/),
+    ]);
+    expect(f.casts).toEqual([]);
+  });
+
+  test('no host now, but placed by an earlier delivery: handed to that host, not failed', async () => {
+    const f = fixture({ host: 'host-a' });
+    await f.manager.createVolume(adminContext(), f.request(1000), log);
+    expect(f.writes).toEqual([]);
+    expect(f.casts).toEqual(['host-a']);
+  });
+
+  test('a placement write that fails gives the space back and throws for the retry', async () => {
+    const f = fixture({}, new Error('Connection terminated unexpectedly'));
+    await expect(f.manager.createVolume(adminContext(), f.request(10), log)).rejects.toThrow(
+      'Connection terminated',
+    );
+    expect(f.usable()).toBe(100);
+    expect(f.casts).toEqual([]);
+  });
+
+  test('a volume deleted meanwhile is left alone', async () => {
+    const f = fixture({ status: 'deleted' as never }, false);
+    await f.manager.createVolume(adminContext(), f.request(10), log);
+    expect(f.casts).toEqual([]);
+  });
+});
