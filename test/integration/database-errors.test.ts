@@ -25,8 +25,35 @@ describe('which database errors are worth a retry', () => {
     throw new Error('expected a failure');
   };
 
-  test('a connection the server dropped is', async () => {
-    const runner = ds.createQueryRunner();
+  /** A connection of its own (a dropped one may still sit in a shared pool for a moment). */
+  const ownRunner = async () => {
+    const own = createDataSource({ url: database.url, poolSize: 1 });
+    await own.initialize();
+    const runner = own.createQueryRunner();
+    return Object.assign(runner, {
+      done: async () => {
+        await runner.release().catch(() => undefined);
+        await own.destroy();
+      },
+    });
+  };
+
+  test('a statement whose connection the server dropped under it is', async () => {
+    const runner = await ownRunner();
+    await runner.connect();
+    try {
+      const [{ pid }] = await runner.query('SELECT pg_backend_pid() AS pid');
+      const sleeping = failureOf(() => runner.query('SELECT pg_sleep(10)'));
+      await new Promise((r) => setTimeout(r, 200));
+      await ds.query('SELECT pg_terminate_backend($1)', [pid]);
+      expect(isTransientDatabaseError(await sleeping)).toBe(true);
+    } finally {
+      await runner.done();
+    }
+  });
+
+  test('a held connection the server dropped is, whichever way the driver reports it', async () => {
+    const runner = await ownRunner();
     await runner.connect();
     try {
       const [{ pid }] = await runner.query('SELECT pg_backend_pid() AS pid');
@@ -34,7 +61,7 @@ describe('which database errors are worth a retry', () => {
       const error = await failureOf(() => runner.query('SELECT 1'));
       expect(isTransientDatabaseError(error)).toBe(true);
     } finally {
-      await runner.release().catch(() => undefined);
+      await runner.done();
     }
   });
 

@@ -1,4 +1,5 @@
 import {
+  AttachmentRepository,
   createDataSource,
   type DataSource,
   IscsiTargetRepository,
@@ -140,7 +141,7 @@ describe('volume state in PostgreSQL under concurrency', () => {
     expect((await volumes.get(volume.id)).status).toBe('attaching');
   });
 
-  test('target numbers: concurrent allocations get distinct lowest numbers, again returns the same, release frees', async () => {
+  test("target numbers: concurrent allocations get distinct lowest numbers, again returns the same, a deleted volume's is free again", async () => {
     const targets = new IscsiTargetRepository(ds);
     const made = await Promise.all(
       Array.from({ length: 20 }, () =>
@@ -154,14 +155,15 @@ describe('volume state in PostgreSQL under concurrency', () => {
     // numbers are per host
     const other = await volumes.createWithinQuota(newVolume('tids'), 'volume-%08x', unlimited);
     expect(await targets.allocate('host-b', other.id, 100)).toBe(1);
-    await targets.release(first.id);
+    await volumes.transition(first.id, ['creating'], 'deleting');
+    expect(await volumes.markDeleted([first.id])).toEqual([true]);
     const next = await volumes.createWithinQuota(newVolume('tids'), 'volume-%08x', unlimited);
     expect(await targets.allocate('host-a', next.id, 100)).toBe(tids[0]);
     const full = await volumes.createWithinQuota(newVolume('tids'), 'volume-%08x', unlimited);
     await expect(targets.allocate('host-a', full.id, 20)).rejects.toBeInstanceOf(NoFreeTargetError);
   });
 
-  test('a create as the scheduler and the worker batch it: placed once, claimed with one secret and target, then available', async () => {
+  test('a volume as the scheduler and the worker batch it: placed once, claimed with one secret and target, available, deleted', async () => {
     const made = await Promise.all(
       Array.from({ length: 6 }, () =>
         volumes.createWithinQuota(newVolume('batch'), 'volume-%08x', unlimited),
@@ -234,5 +236,19 @@ describe('volume state in PostgreSQL under concurrency', () => {
     });
     expect((await volumes.get(a)).launchedAt).toBeInstanceOf(Date);
     expect(await volumes.markCreated([{ id: a, providerLocation: 'again' }])).toEqual([false]);
+
+    // deletes: claimed with their target number, then marked deleted with the number freed and
+    // the attachments closed, in a statement each
+    const attachments = new AttachmentRepository(ds);
+    await attachments.connect(a, { ip: '127.0.0.1', initiator: 'iqn.2026-11.test:a' });
+    await volumes.transition(a, ['available'], 'deleting');
+    const toDelete = await volumes.claimForDelete('h1', [a, c, d]);
+    expect(toDelete[0]).toMatchObject({ volume: { id: a }, targetNum: first[0]?.targetNum });
+    expect(toDelete.slice(1)).toEqual([undefined, undefined]);
+    expect(await volumes.markDeleted([a, c])).toEqual([true, false]);
+    expect(await volumes.find(a)).toBeUndefined();
+    expect(await attachments.live(a)).toEqual([]);
+    expect(await ds.query('SELECT 1 FROM iscsi_targets WHERE volume_id = $1', [a])).toEqual([]);
+    expect(await volumes.markDeleted([a])).toEqual([false]);
   });
 });

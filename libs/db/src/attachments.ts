@@ -70,13 +70,6 @@ export class AttachmentRepository {
     );
     return rows.map(toAttachment);
   }
-
-  async deleteAll(volumeId: string): Promise<void> {
-    await this.ds.query(
-      'UPDATE volume_attachments SET deleted = true, deleted_at = now() WHERE volume_id = $1 AND NOT deleted',
-      [volumeId],
-    );
-  }
 }
 
 function toAttachment(r: Record<string, unknown>): AttachmentRecord {

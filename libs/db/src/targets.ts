@@ -27,13 +27,4 @@ export class IscsiTargetRepository {
     if (row?.target_num === null || row?.target_num === undefined) throw noFreeTarget(host, maxTargets);
     return Number(row.target_num);
   }
-
-  async find(volumeId: string): Promise<number | undefined> {
-    const rows = await this.ds.query('SELECT target_num FROM iscsi_targets WHERE volume_id = $1', [volumeId]);
-    return rows[0] ? Number(rows[0].target_num) : undefined;
-  }
-
-  async release(volumeId: string): Promise<void> {
-    await this.ds.query('DELETE FROM iscsi_targets WHERE volume_id = $1', [volumeId]);
-  }
 }

@@ -14,9 +14,11 @@ const TRANSIENT_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', '
 /**
  * Whether a database failure is one a retry can get past: the connection dropped or was refused,
  * the server is restarting, or the transaction lost a race. TypeORM wraps the driver's error as
- * `driverError`; pg reports a dropped connection without a code.
+ * `driverError`, and releases a held connection (a transaction's) that failed; pg reports a
+ * dropped connection without a code.
  */
 export function isTransientDatabaseError(error: unknown): boolean {
+  if ((error as Error | undefined)?.name === 'QueryRunnerAlreadyReleasedError') return true;
   const driverError = (error as { driverError?: unknown } | undefined)?.driverError ?? error;
   const code = (driverError as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string') {

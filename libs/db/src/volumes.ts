@@ -282,6 +282,49 @@ export class VolumeRepository {
     return created.map((c) => done.has(c.id));
   }
 
+  /**
+   * A volume host's first step of many deletes, in one statement: each volume `deleting` on
+   * `host`, with its iSCSI target number (null when it never got one). Volumes not being deleted
+   * on this host answer undefined.
+   */
+  async claimForDelete(
+    host: string,
+    ids: readonly string[],
+  ): Promise<Array<{ volume: VolumeRecord; targetNum: number | null } | undefined>> {
+    const rows: Array<Record<string, unknown>> = await this.ds.query(
+      `SELECT v.*, t.target_num FROM volumes v LEFT JOIN iscsi_targets t ON t.volume_id = v.id
+        WHERE v.id = ANY($2::uuid[]) AND v.host = $1 AND NOT v.deleted AND v.status = 'deleting'`,
+      [host, ids],
+    );
+    const byId = new Map(rows.map((r) => [String(r.id), r]));
+    return ids.map((id) => {
+      const row = byId.get(id);
+      if (!row) return undefined;
+      return { volume: toVolume(row), targetNum: row.target_num === null ? null : Number(row.target_num) };
+    });
+  }
+
+  /**
+   * The last step of many deletes: each volume still `deleting` is marked deleted (the row stays
+   * for history), its target number freed and its attachments closed, all in one statement.
+   */
+  async markDeleted(ids: readonly string[]): Promise<boolean[]> {
+    const rows: { id: string }[] = await this.ds.query(
+      `WITH gone AS (
+         UPDATE volumes SET deleted = true, deleted_at = now(), updated_at = now(), status = 'deleted'
+          WHERE id = ANY($1::uuid[]) AND NOT deleted AND status = 'deleting'
+          RETURNING id),
+       freed AS (DELETE FROM iscsi_targets WHERE volume_id IN (SELECT id FROM gone)),
+       closed AS (
+         UPDATE volume_attachments SET deleted = true, deleted_at = now()
+          WHERE volume_id IN (SELECT id FROM gone) AND NOT deleted)
+       SELECT id FROM gone`,
+      [ids],
+    );
+    const gone = new Set(rows.map((r) => r.id));
+    return ids.map((id) => gone.has(id));
+  }
+
   /** Like `transition`, but a lost race is an error naming the state the volume is really in. */
   async transitionOrThrow(
     id: string,

@@ -1,4 +1,4 @@
-import { QuotaExceededError } from '@basalt/db';
+import { isTransientDatabaseError, QuotaExceededError } from '@basalt/db';
 import { BasaltError, ConflictError, InvalidInputError, NotFoundError } from '@basalt/errors';
 import { RpcError } from '@basalt/rpc';
 
@@ -43,6 +43,9 @@ export function faultFor(error: unknown): Fault {
   if (error instanceof ConflictError || error instanceof InvalidInputError) return fault(400, error.message);
   if (error instanceof RpcError && error.retryable) {
     return fault(503, 'The volume service is temporarily unavailable; retry the request.');
+  }
+  if (isTransientDatabaseError(error)) {
+    return fault(503, 'The volume database is temporarily unavailable; retry the request.');
   }
   const fastify = error as { statusCode?: number; code?: string; message?: string; validation?: unknown };
   if (fastify.validation) return fault(400, `Invalid input received: ${fastify.message}`);

@@ -61,12 +61,17 @@ const chapSecret = (length: number) => {
 export class VolumeManager {
   /** One operation per volume at a time, whoever asks (RPC, redelivery, recovery at start). */
   private readonly lock = new KeyedLock();
-  /** Creates running at once share their database round trips (group commit). */
+  /** Creates and deletes running at once share their database round trips (group commit). */
   private readonly claims: Batcher<
     { id: string; providerAuth: string },
     { volume: VolumeRecord; targetNum: number | null } | undefined
   >;
   private readonly created: Batcher<{ id: string; providerLocation: string }, boolean>;
+  private readonly deleteClaims: Batcher<
+    string,
+    { volume: VolumeRecord; targetNum: number | null } | undefined
+  >;
+  private readonly deleted: Batcher<string, boolean>;
 
   constructor(
     private readonly deps: VolumeManagerDeps,
@@ -76,6 +81,8 @@ export class VolumeManager {
       deps.volumes.claimForCreate(options.host, claims, options.maxTargets),
     );
     this.created = new Batcher((created) => deps.volumes.markCreated(created));
+    this.deleteClaims = new Batcher((ids) => deps.volumes.claimForDelete(options.host, ids));
+    this.deleted = new Batcher((ids) => deps.volumes.markDeleted(ids));
   }
 
   endpoint(): RpcEndpoint {
@@ -221,17 +228,22 @@ export class VolumeManager {
   }
 
   deleteVolume(volumeId: string, log: Logger): Promise<void> {
-    const { volumes, targets, attachments, driver, target } = this.deps;
-    return this.operate(volumeId, 'delete', 'deleting', 'error_deleting', log, async (volume) => {
-      const tid = await targets.find(volumeId);
-      const chap = parseChap(volume.providerAuth);
-      if (tid !== undefined && chap)
-        await target.removeExport({ name: volume.backendName, tid, chapUser: chap.user });
-      await driver.deleteVolume(volume.backendName);
-      await targets.release(volumeId);
-      await attachments.deleteAll(volumeId);
-      await volumes.softDelete(volumeId, ['deleting']);
-      log.info({ volume_id: volumeId }, 'volume deleted');
+    const { driver, target } = this.deps;
+    return this.lock.run(volumeId, async () => {
+      const claim = await this.deleteClaims.submit(volumeId);
+      if (!claim) {
+        log.info({ volume_id: volumeId }, 'nothing to delete');
+        return;
+      }
+      await this.recordingFailure(volumeId, 'delete', 'deleting', 'error_deleting', log, async () => {
+        const { volume, targetNum } = claim;
+        const chap = parseChap(volume.providerAuth);
+        if (targetNum !== null && chap)
+          await target.removeExport({ name: volume.backendName, tid: targetNum, chapUser: chap.user });
+        await driver.deleteVolume(volume.backendName);
+        await this.deleted.submit(volumeId);
+        log.info({ volume_id: volumeId }, 'volume deleted');
+      });
     });
   }
 
@@ -248,7 +260,7 @@ export class VolumeManager {
   }
 
   /**
-   * The frame of deletes and extends (creates claim their volume in a shared round trip
+   * The frame of extends (creates and deletes claim their volume in a shared round trip
    * instead): one per volume at a time, only on a volume this host owns in the state the
    * operation expects, and a failure recorded as `failed` with its reason.
    */
