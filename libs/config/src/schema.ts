@@ -181,6 +181,11 @@ export const schema = {
     connection: opt.string('postgres://postgres@127.0.0.1:5432/basalt', 'PostgreSQL URL.', { secret: true }),
     connect_retries: opt.int(5, 'Attempts to reach the database at start before giving up.', { min: 1 }),
     pool_size: opt.int(10, 'Connections per process.', { min: 1 }),
+    idle_timeout: opt.number(
+      300,
+      'Seconds an unused pooled connection stays open. A new PostgreSQL backend costs milliseconds of CPU to start and warm its caches, so connections outlive the pauses between heartbeats and bursts.',
+      { min: 1 },
+    ),
   },
 } as const;
 

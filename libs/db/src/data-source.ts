@@ -22,12 +22,16 @@ export const migrations = [
 export interface DatabaseOptions {
   readonly url: string;
   readonly poolSize: number;
+  /** Seconds an unused pooled connection stays open (pg's default is 10). */
+  readonly idleTimeoutSec?: number;
   readonly connectRetries: number;
 }
 
 export class DatabaseUnavailableError extends BasaltError {}
 
-export function createDataSource(options: Pick<DatabaseOptions, 'url' | 'poolSize'>): DataSource {
+export function createDataSource(
+  options: Pick<DatabaseOptions, 'url' | 'poolSize' | 'idleTimeoutSec'>,
+): DataSource {
   return new DataSource({
     type: 'postgres',
     url: options.url,
@@ -35,7 +39,10 @@ export function createDataSource(options: Pick<DatabaseOptions, 'url' | 'poolSiz
     migrations,
     migrationsTableName: 'schema_migrations',
     synchronize: false,
-    extra: { max: options.poolSize },
+    extra: {
+      max: options.poolSize,
+      ...(options.idleTimeoutSec === undefined ? {} : { idleTimeoutMillis: options.idleTimeoutSec * 1000 }),
+    },
   });
 }
 

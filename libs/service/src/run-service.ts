@@ -71,6 +71,7 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
     db = await connectDatabase({
       url: config.database.connection,
       poolSize: config.database.pool_size,
+      idleTimeoutSec: config.database.idle_timeout,
       connectRetries: config.database.connect_retries,
     });
     if (await db.showMigrations()) {
