@@ -62,7 +62,7 @@ export class VolumeManager {
   /** One operation per volume at a time, whoever asks (RPC, redelivery, recovery at start). */
   private readonly lock = new KeyedLock();
   /** Creates and deletes running at once share their database round trips (group commit). */
-  private readonly claims: Batcher<
+  private readonly createClaims: Batcher<
     { id: string; providerAuth: string },
     { volume: VolumeRecord; targetNum: number | null } | undefined
   >;
@@ -77,7 +77,7 @@ export class VolumeManager {
     private readonly deps: VolumeManagerDeps,
     private readonly options: VolumeManagerOptions,
   ) {
-    this.claims = new Batcher((claims) =>
+    this.createClaims = new Batcher((claims) =>
       deps.volumes.claimForCreate(options.host, claims, options.maxTargets),
     );
     this.created = new Batcher((created) => deps.volumes.markCreated(created));
@@ -203,7 +203,7 @@ export class VolumeManager {
       // one round trip, shared with the creates running meanwhile: the volume if it is being
       // created here, its CHAP secret (stored before it is used, so a retry exports the same one,
       // hence offered and kept only if it has none) and its target number
-      const claim = await this.claims.submit({
+      const claim = await this.createClaims.submit({
         id: volumeId,
         providerAuth: `CHAP ${chapSecret(20)} ${chapSecret(20)}`,
       });
