@@ -39,3 +39,14 @@ test('context round-trips through oslo keys and accepts older peers', () => {
   expect(legacy.traceparent).toBeUndefined();
   expect(isRequestId(legacy.requestId)).toBe(true);
 });
+
+test('trace and span ids stay valid and distinct across many pool refills', () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 2000; i++) {
+    const ids = parseTraceparent(newTraceparent());
+    expect(ids).toBeDefined();
+    seen.add(ids?.traceId as string);
+    seen.add(ids?.spanId as string);
+  }
+  expect(seen.size).toBe(4000);
+});

@@ -20,8 +20,13 @@ void runService({
     const authenticator: Authenticator =
       a.auth_strategy === 'noauth' ? new NoAuthAuthenticator() : new TokenAuthenticator(signer);
     const store = new IdentityStore(config.identity.users);
-    const urlOf = (app: FastifyInstance, configured: string) => () =>
-      configured || `http://${a.osapi_volume_listen}:${(app.server.address() as AddressInfo).port}`;
+    // asked for in every volume view: the port is read once, after the server listens
+    const urlOf = (app: FastifyInstance, configured: string) => {
+      let url: string | undefined;
+      return () =>
+        (url ??=
+          configured || `http://${a.osapi_volume_listen}:${(app.server.address() as AddressInfo).port}`);
+    };
     const quotaDefaults = { volumes: config.quota.volumes, gigabytes: config.quota.gigabytes };
     const volumes = new VolumeRepository(db);
     const quotas = new QuotaRepository(db);
