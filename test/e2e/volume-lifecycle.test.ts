@@ -167,7 +167,7 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
     expect(volume.name).toBe('patient');
   }, 60_000);
 
-  test('a create or delete whose message was lost is finished on its own, once it has stalled', async () => {
+  test('a create, delete or extend whose message was lost is finished on its own, once it has stalled', async () => {
     const ds = createDataSource({ url: stack.database.url, poolSize: 1 });
     await ds.initialize();
     try {
@@ -199,14 +199,23 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
         'deleting',
       );
       expect(await stack.tgtd.targets()).toContain(`iqn.2010-10.org.openstack:${doomedName}`);
+      // accepted for growing to 2 GiB by the API, whose cast never arrived
+      const growing = await create(1, 'lost-extend');
+      const { backendName: growingName } = await volumes.transitionOrThrow(
+        growing.id,
+        ['available'],
+        'extending',
+        { extendTo: 2 },
+      );
       // several export-check passes later, nothing has touched them: they are not stalled yet
       await new Promise((r) => setTimeout(r, 1500));
       expect((await volumes.get(lost.id)).status).toBe('creating');
       expect(await volumes.get(unplaced.id)).toMatchObject({ status: 'creating', host: null });
       expect((await volumes.get(doomed.id)).status).toBe('deleting');
+      expect((await volumes.get(growing.id)).status).toBe('extending');
 
       await ds.query("UPDATE volumes SET updated_at = now() - interval '1 hour' WHERE id = ANY($1)", [
-        [lost.id, unplaced.id, doomed.id],
+        [lost.id, unplaced.id, doomed.id, growing.id],
       ]);
       expect(await waitForVolume(api, token, lost.id, ['available'])).toMatchObject({ name: 'lost-create' });
       expect(await waitForVolume(api, token, unplaced.id, ['available'])).toMatchObject({
@@ -214,6 +223,9 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
       });
       expect(stack.service('scheduler').log).toMatch(/placing a volume whose request was lost/);
       await waitForVolume(api, token, doomed.id, ['deleted']);
+      expect(await waitForVolume(api, token, growing.id, ['available'])).toMatchObject({ size: 2 });
+      expect(statSync(join(stack.volumesPath, growingName)).size).toBe(2 * GiB);
+      expect((await volumes.get(growing.id)).extendTo).toBeNull();
       const targets = await stack.tgtd.targets();
       expect(targets).toContain(`iqn.2010-10.org.openstack:${lost.backendName}`);
       expect(targets).not.toContain(`iqn.2010-10.org.openstack:${doomedName}`);

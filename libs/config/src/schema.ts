@@ -28,7 +28,7 @@ export const schema = {
     }),
     resume_stalled_after: opt.number(
       300,
-      "Seconds a volume may sit in creating or deleting untouched before the service responsible resumes the operation (its message was lost to an outage longer than the handler's retries).",
+      "Seconds a volume may sit in creating, deleting or extending untouched before the service responsible resumes the operation (its message was lost to an outage longer than the handler's retries).",
       { min: 1 },
     ),
     periodic_interval: opt.number(60, "Seconds between runs of the scheduler's periodic tasks.", {

@@ -8,6 +8,7 @@ import { AllocateTargetFunction1764000000003 } from './migrations/0003-allocate-
 import { CreateVolumeFunction1764000000004 } from './migrations/0004-create-volume-function';
 import { AllocateTargetFromGaps1764000000005 } from './migrations/0005-allocate-target-from-gaps';
 import { QuotaLimitsInCheck1764000000006 } from './migrations/0006-quota-limits-in-check';
+import { ExtendTo1764000000007 } from './migrations/0007-extend-to';
 
 export const entities: Array<new () => object> = [];
 export const migrations = [
@@ -17,6 +18,7 @@ export const migrations = [
   CreateVolumeFunction1764000000004,
   AllocateTargetFromGaps1764000000005,
   QuotaLimitsInCheck1764000000006,
+  ExtendTo1764000000007,
 ];
 
 export interface DatabaseOptions {

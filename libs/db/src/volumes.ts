@@ -35,6 +35,8 @@ export interface VolumeRecord {
   readonly providerLocation: string | null;
   /** `CHAP <user> <password>`: a secret, never logged or shown to users. */
   readonly providerAuth: string | null;
+  /** While `extending`: the size the extend grows the volume to. */
+  readonly extendTo: number | null;
   readonly scheduledAt: Date | null;
   readonly launchedAt: Date | null;
   readonly createdAt: Date;
@@ -49,6 +51,7 @@ export interface VolumeChanges {
   readonly host?: string | null;
   readonly providerLocation?: string | null;
   readonly providerAuth?: string | null;
+  readonly extendTo?: number | null;
   readonly scheduledAt?: Date;
   readonly launchedAt?: Date;
   readonly displayName?: string | null;
@@ -62,6 +65,7 @@ const COLUMNS: Record<keyof VolumeChanges, string> = {
   host: 'host',
   providerLocation: 'provider_location',
   providerAuth: 'provider_auth',
+  extendTo: 'extend_to',
   scheduledAt: 'scheduled_at',
   launchedAt: 'launched_at',
   displayName: 'display_name',
@@ -162,9 +166,9 @@ export class VolumeRepository {
       }
       const [row] = await updateReturning(
         tx,
-        `UPDATE volumes SET status = 'extending', updated_at = now()
+        `UPDATE volumes SET status = 'extending', extend_to = $2, updated_at = now()
           WHERE id = $1 AND NOT deleted AND status = 'available' RETURNING id`,
-        [volume.id],
+        [volume.id, newSize],
       );
       if (!row) {
         throw new ConflictError(
@@ -543,6 +547,7 @@ function toVolume(r: Record<string, unknown>): VolumeRecord {
     volumeType: (r.volume_type as string | null) ?? null,
     providerLocation: (r.provider_location as string | null) ?? null,
     providerAuth: (r.provider_auth as string | null) ?? null,
+    extendTo: r.extend_to === null || r.extend_to === undefined ? null : Number(r.extend_to),
     scheduledAt: date(r.scheduled_at),
     launchedAt: date(r.launched_at),
     createdAt: date(r.created_at) as Date,

@@ -115,7 +115,7 @@ export class VolumeApi {
       await this.deps.volumeRpc.extendVolume(childContext(ctx), volume.host as string, id, newSize);
     } catch (error) {
       // nothing was changed on the host: the volume is as it was
-      await this.deps.volumes.transition(id, ['extending'], 'available');
+      await this.deps.volumes.transition(id, ['extending'], 'available', { extendTo: null });
       throw error;
     }
   }

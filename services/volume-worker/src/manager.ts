@@ -48,6 +48,9 @@ export interface VolumeManagerDeps {
   readonly log: Logger;
 }
 
+/** The states of an operation a worker must finish once it has begun. */
+const UNFINISHED: readonly VolumeStatus[] = ['creating', 'deleting', 'extending'];
+
 const chapSecret = (length: number) => {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   return [...randomBytes(length)].map((b) => alphabet[b % alphabet.length]).join('');
@@ -120,21 +123,21 @@ export class VolumeManager {
 
   /** After a restart of this worker: finish what was in flight, re-apply every export. */
   async recover(): Promise<void> {
-    await this.resume(await this.deps.volumes.onHost(this.options.host, ['creating', 'deleting']));
-    // 'extending' rows are left alone: the extend message is acknowledged only when it is done,
-    // so the broker hands it back and it finishes; attaching/detaching belong to the compute flow
+    // a message of these may come back from the broker too: the lock and the state checks make
+    // the second run find nothing to do; attaching/detaching belong to the compute flow
+    await this.resume(await this.deps.volumes.onHost(this.options.host, UNFINISHED));
     await this.ensureExports();
   }
 
   /**
-   * Resumes the creates and deletes of this host that stalled: untouched in `creating` or
-   * `deleting` for `resumeStalledAfterSec` with nothing in this process working on them (their
-   * message was lost to an outage longer than the handler's retries). Run periodically.
+   * Resumes the creates, deletes and extends of this host that stalled: untouched for
+   * `resumeStalledAfterSec` with nothing in this process working on them (their message was lost
+   * to an outage longer than the handler's retries). Run periodically.
    */
   async resumeStalled(): Promise<number> {
     const stalled = await this.deps.volumes.onHost(
       this.options.host,
-      ['creating', 'deleting'],
+      UNFINISHED,
       this.options.resumeStalledAfterSec,
     );
     return this.resume(stalled.filter((v) => !this.lock.busy(v.id)));
@@ -142,12 +145,17 @@ export class VolumeManager {
 
   private async resume(volumes: readonly VolumeRecord[]): Promise<number> {
     const { log } = this.deps;
+    let resumed = 0;
     for (const v of volumes) {
+      // an extend begun before its target size was recorded cannot be finished from the row
+      if (v.status === 'extending' && v.extendTo === null) continue;
       log.warn({ volume_id: v.id, status: v.status, since: v.updatedAt }, 'resuming an unfinished operation');
       if (v.status === 'creating') await this.createVolume(adminContext(), v.id, log);
-      else await this.deleteVolume(v.id, log);
+      else if (v.status === 'deleting') await this.deleteVolume(v.id, log);
+      else await this.extendVolume(v.id, v.extendTo as number, log);
+      resumed++;
     }
-    return volumes.length;
+    return resumed;
   }
 
   /**
@@ -254,7 +262,11 @@ export class VolumeManager {
         throw new InvalidInputError(`new size ${newSize} must exceed ${volume.size}`);
       await driver.extendVolume(volume.backendName, newSize);
       await target.refreshLun(await this.exportSpec(volume));
-      await volumes.transition(volumeId, ['extending'], 'available', { size: newSize, statusReason: null });
+      await volumes.transition(volumeId, ['extending'], 'available', {
+        size: newSize,
+        extendTo: null,
+        statusReason: null,
+      });
       log.info({ volume_id: volumeId, size: newSize }, 'volume extended');
     });
   }
