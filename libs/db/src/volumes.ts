@@ -74,6 +74,12 @@ const COLUMNS: Record<keyof VolumeChanges, string> = {
 
 export class QuotaExceededError extends BasaltError {}
 
+/** A volume a host took up to create or delete, with its iSCSI target number (null without one). */
+export interface VolumeClaim {
+  readonly volume: VolumeRecord;
+  readonly targetNum: number | null;
+}
+
 export interface NewVolume {
   readonly size: number;
   readonly projectId: string;
@@ -253,7 +259,7 @@ export class VolumeRepository {
     host: string,
     claims: readonly { id: string; providerAuth: string }[],
     maxTargets: number,
-  ): Promise<Array<{ volume: VolumeRecord; targetNum: number | null } | undefined>> {
+  ): Promise<Array<VolumeClaim | undefined>> {
     const rows: Array<Record<string, unknown>> = await this.ds.query(
       `WITH claimed AS (
          UPDATE volumes v SET provider_auth = coalesce(v.provider_auth, c.auth), updated_at = now()
@@ -263,12 +269,10 @@ export class VolumeRepository {
        SELECT claimed.*, allocate_iscsi_target($1, claimed.id, $4) AS target_num FROM claimed`,
       [host, claims.map((c) => c.id), claims.map((c) => c.providerAuth), maxTargets],
     );
-    const byId = new Map(rows.map((r) => [String(r.id), r]));
-    return claims.map((c) => {
-      const row = byId.get(c.id);
-      if (!row) return undefined;
-      return { volume: toVolume(row), targetNum: row.target_num === null ? null : Number(row.target_num) };
-    });
+    return claimsInOrder(
+      claims.map((c) => c.id),
+      rows,
+    );
   }
 
   /** The last step of many creates: `creating` → `available` with where each is exported. */
@@ -291,21 +295,13 @@ export class VolumeRepository {
    * `host`, with its iSCSI target number (null when it never got one). Volumes not being deleted
    * on this host answer undefined.
    */
-  async claimForDelete(
-    host: string,
-    ids: readonly string[],
-  ): Promise<Array<{ volume: VolumeRecord; targetNum: number | null } | undefined>> {
+  async claimForDelete(host: string, ids: readonly string[]): Promise<Array<VolumeClaim | undefined>> {
     const rows: Array<Record<string, unknown>> = await this.ds.query(
       `SELECT v.*, t.target_num FROM volumes v LEFT JOIN iscsi_targets t ON t.volume_id = v.id
         WHERE v.id = ANY($2::uuid[]) AND v.host = $1 AND NOT v.deleted AND v.status = 'deleting'`,
       [host, ids],
     );
-    const byId = new Map(rows.map((r) => [String(r.id), r]));
-    return ids.map((id) => {
-      const row = byId.get(id);
-      if (!row) return undefined;
-      return { volume: toVolume(row), targetNum: row.target_num === null ? null : Number(row.target_num) };
-    });
+    return claimsInOrder(ids, rows);
   }
 
   /**
@@ -523,6 +519,19 @@ export async function updateReturning(
 ): Promise<Array<Record<string, unknown>>> {
   const result = await db.query(sql, params);
   return Array.isArray(result[0]) ? result[0] : result;
+}
+
+/** Rows of claimed volumes (with `target_num`) answered in the order of `ids`; undefined for those not claimed. */
+function claimsInOrder(
+  ids: readonly string[],
+  rows: ReadonlyArray<Record<string, unknown>>,
+): Array<VolumeClaim | undefined> {
+  const byId = new Map(rows.map((r) => [String(r.id), r]));
+  return ids.map((id) => {
+    const row = byId.get(id);
+    if (!row) return undefined;
+    return { volume: toVolume(row), targetNum: row.target_num === null ? null : Number(row.target_num) };
+  });
 }
 
 function date(value: unknown): Date | null {

@@ -13,6 +13,7 @@ import {
   type IscsiTargetRepository,
   isTransientDatabaseError,
   noFreeTarget,
+  type VolumeClaim,
   type VolumeRecord,
   type VolumeRepository,
   type VolumeStatus,
@@ -65,15 +66,9 @@ export class VolumeManager {
   /** One operation per volume at a time, whoever asks (RPC, redelivery, recovery at start). */
   private readonly lock = new KeyedLock();
   /** Creates and deletes running at once share their database round trips (group commit). */
-  private readonly createClaims: Batcher<
-    { id: string; providerAuth: string },
-    { volume: VolumeRecord; targetNum: number | null } | undefined
-  >;
+  private readonly createClaims: Batcher<{ id: string; providerAuth: string }, VolumeClaim | undefined>;
   private readonly created: Batcher<{ id: string; providerLocation: string }, boolean>;
-  private readonly deleteClaims: Batcher<
-    string,
-    { volume: VolumeRecord; targetNum: number | null } | undefined
-  >;
+  private readonly deleteClaims: Batcher<string, VolumeClaim | undefined>;
   private readonly deleted: Batcher<string, boolean>;
 
   constructor(
