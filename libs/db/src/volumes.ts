@@ -226,16 +226,18 @@ export class VolumeRepository {
    * took.
    */
   async placeOnHosts(placements: readonly { id: string; host: string }[]): Promise<boolean[]> {
-    const rows: { id: string }[] = (await updateReturning(
+    const rows = await updateReturning(
       this.ds,
       `UPDATE volumes v SET host = p.host, scheduled_at = now(), updated_at = now()
          FROM unnest($1::uuid[], $2::varchar[]) AS p(id, host)
         WHERE v.id = p.id AND NOT v.deleted AND v.status = 'creating' AND v.host IS NULL
         RETURNING v.id`,
       [placements.map((p) => p.id), placements.map((p) => p.host)],
-    )) as { id: string }[];
-    const placed = new Set(rows.map((r) => r.id));
-    return placements.map((p) => placed.has(p.id));
+    );
+    return tookPart(
+      placements.map((p) => p.id),
+      rows,
+    );
   }
 
   /** No host can take the volume: `error` with the reason, unless a scheduler placed it already. */
@@ -277,7 +279,7 @@ export class VolumeRepository {
 
   /** The last step of many creates: `creating` → `available` with where each is exported. */
   async markCreated(created: readonly { id: string; providerLocation: string }[]): Promise<boolean[]> {
-    const rows = (await updateReturning(
+    const rows = await updateReturning(
       this.ds,
       `UPDATE volumes v SET status = 'available', provider_location = c.location, status_reason = NULL,
                             launched_at = now(), updated_at = now()
@@ -285,9 +287,11 @@ export class VolumeRepository {
         WHERE v.id = c.id AND NOT v.deleted AND v.status = 'creating'
         RETURNING v.id`,
       [created.map((c) => c.id), created.map((c) => c.providerLocation)],
-    )) as { id: string }[];
-    const done = new Set(rows.map((r) => r.id));
-    return created.map((c) => done.has(c.id));
+    );
+    return tookPart(
+      created.map((c) => c.id),
+      rows,
+    );
   }
 
   /**
@@ -309,7 +313,7 @@ export class VolumeRepository {
    * for history), its target number freed and its attachments closed, all in one statement.
    */
   async markDeleted(ids: readonly string[]): Promise<boolean[]> {
-    const rows: { id: string }[] = await this.ds.query(
+    const rows: Array<Record<string, unknown>> = await this.ds.query(
       `WITH gone AS (
          UPDATE volumes SET deleted = true, deleted_at = now(), updated_at = now(), status = 'deleted'
           WHERE id = ANY($1::uuid[]) AND NOT deleted AND status = 'deleting'
@@ -321,8 +325,7 @@ export class VolumeRepository {
        SELECT id FROM gone`,
       [ids],
     );
-    const gone = new Set(rows.map((r) => r.id));
-    return ids.map((id) => gone.has(id));
+    return tookPart(ids, rows);
   }
 
   /** Like `transition`, but a lost race is an error naming the state the volume is really in. */
@@ -521,17 +524,32 @@ export async function updateReturning(
   return Array.isArray(result[0]) ? result[0] : result;
 }
 
-/** Rows of claimed volumes (with `target_num`) answered in the order of `ids`; undefined for those not claimed. */
+/**
+ * Each of `ids` with its row among `rows` (undefined if none): a statement over many volumes
+ * answers in the order it was asked, whatever order its rows came in.
+ */
+function rowsInOrder(
+  ids: readonly string[],
+  rows: ReadonlyArray<Record<string, unknown>>,
+): Array<Record<string, unknown> | undefined> {
+  const byId = new Map(rows.map((r) => [String(r.id), r]));
+  return ids.map((id) => byId.get(id));
+}
+
+/** Whether each of `ids` is among the rows a statement changed. */
+function tookPart(ids: readonly string[], rows: ReadonlyArray<Record<string, unknown>>): boolean[] {
+  return rowsInOrder(ids, rows).map((row) => row !== undefined);
+}
+
+/** Claimed volumes (rows with `target_num`) in the order of `ids`; undefined for those not claimed. */
 function claimsInOrder(
   ids: readonly string[],
   rows: ReadonlyArray<Record<string, unknown>>,
 ): Array<VolumeClaim | undefined> {
-  const byId = new Map(rows.map((r) => [String(r.id), r]));
-  return ids.map((id) => {
-    const row = byId.get(id);
-    if (!row) return undefined;
-    return { volume: toVolume(row), targetNum: row.target_num === null ? null : Number(row.target_num) };
-  });
+  return rowsInOrder(ids, rows).map(
+    (row) =>
+      row && { volume: toVolume(row), targetNum: row.target_num === null ? null : Number(row.target_num) },
+  );
 }
 
 function date(value: unknown): Date | null {

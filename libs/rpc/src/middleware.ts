@@ -1,5 +1,6 @@
 import { errorMessage, isRetryable } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
+import { sleep } from './connection';
 import type { Middleware } from './server';
 
 /**
@@ -59,7 +60,7 @@ export function retryMiddleware(options: RetryOptions): Middleware {
           { attempt, wait_ms: waitMs, err: errorMessage(error) },
           'handler failed, retrying',
         );
-        await new Promise((resolve) => setTimeout(resolve, waitMs));
+        await sleep(waitMs);
       }
     }
   };
