@@ -102,6 +102,26 @@ export const schema = {
     ),
     max_request_body_size: opt.int(1048576, 'Largest request body accepted, in bytes.', { min: 1024 }),
     osapi_max_limit: opt.int(1000, 'Most items one list request returns.', { min: 1 }),
+    osapi_compute_listen_port: opt.int(
+      8774,
+      'Port of the compute API (Nova v2.1 subset; 0 picks a free one).',
+      {
+        min: 0,
+        max: 65535,
+      },
+    ),
+    image_listen_port: opt.int(9292, 'Port of the image API (Glance v2 subset; 0 picks a free one).', {
+      min: 0,
+      max: 65535,
+    }),
+    compute_public_endpoint: opt.string(
+      '',
+      'Base URL clients reach the compute API at (default: http://<listen>:<port>).',
+    ),
+    image_public_endpoint: opt.string(
+      '',
+      'Base URL clients reach the image API at (default: http://<listen>:<port>).',
+    ),
   },
   identity: {
     token_secret: opt.string(
@@ -124,6 +144,13 @@ export const schema = {
     }),
   },
   scheduler: {
+    ram_allocation_ratio: opt.number(1.5, "Times a compute host's RAM may be promised to instances.", {
+      min: 0.01,
+    }),
+    cpu_allocation_ratio: opt.number(16, 'Virtual CPUs per physical CPU of a compute host.', { min: 0.01 }),
+    disk_allocation_ratio: opt.number(1, "Times a compute host's instance disk space may be promised.", {
+      min: 0.01,
+    }),
     capabilities_max_age: opt.number(
       60,
       "Seconds after which a host's reported capabilities are too old to use.",
@@ -176,6 +203,27 @@ export const schema = {
       'Directory of per-target tgt config files (tgt-admin format).',
     ),
     max_targets: opt.int(1000, 'Highest iSCSI target number this host hands out.', { min: 1 }),
+  },
+  glance_store: {
+    filesystem_store_datadir: opt.string(
+      '/var/lib/basalt/images',
+      'Directory of the image files the image API serves (one file per image, named by its id).',
+    ),
+  },
+  glance: {
+    api_servers: opt.string(
+      'http://127.0.0.1:9292',
+      'URL of the image API (Glance v2) compute workers download images from; a real Glance will do.',
+    ),
+  },
+  service_user: {
+    auth_url: opt.string(
+      '',
+      'Keystone v3 URL the compute worker takes its token for the image API from (empty: the noauth token username:project_name).',
+    ),
+    username: opt.string('nova', 'User the compute worker authenticates to the image API as.'),
+    password: opt.string('', "That user's password.", { secret: true }),
+    project_name: opt.string('service', "That user's project."),
   },
   database: {
     connection: opt.string('postgres://postgres@127.0.0.1:5432/basalt', 'PostgreSQL URL.', { secret: true }),

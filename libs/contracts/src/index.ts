@@ -1,2 +1,3 @@
+export * from './compute-rpcapi';
 export * from './scheduler-rpcapi';
 export * from './volume-rpcapi';

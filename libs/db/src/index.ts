@@ -1,7 +1,10 @@
 export type { DataSource } from 'typeorm';
 export * from './attachments';
 export * from './batcher';
+export * from './block-device-mappings';
 export * from './data-source';
+export * from './images';
+export * from './instances';
 export * from './services';
 export * from './targets';
 export * from './transient';

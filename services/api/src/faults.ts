@@ -6,6 +6,8 @@ import { RpcError } from '@basalt/rpc';
 export class UnauthorizedError extends BasaltError {}
 /** A 403: the caller is known but may not do this. */
 export class ForbiddenError extends BasaltError {}
+/** A 409: the resource is in a state that forbids the request now (nova's InstanceInvalidState). */
+export class StateConflictError extends BasaltError {}
 /** A 406: an API microversion this server does not serve. */
 export class VersionNotAcceptableError extends BasaltError {}
 
@@ -38,6 +40,7 @@ export function faultFor(error: unknown): Fault {
   if (error instanceof UnauthorizedError) return fault(401, error.message);
   if (error instanceof ForbiddenError) return fault(403, error.message);
   if (error instanceof VersionNotAcceptableError) return fault(406, error.message);
+  if (error instanceof StateConflictError) return fault(409, error.message);
   if (error instanceof QuotaExceededError) return fault(413, error.message);
   if (error instanceof NotFoundError) return fault(404, error.message);
   if (error instanceof ConflictError || error instanceof InvalidInputError) return fault(400, error.message);

@@ -1,7 +1,8 @@
 import { isRequestId, newRequestId, newTraceparent, type RequestContext } from '@basalt/context';
-import { errorMessage } from '@basalt/errors';
+import { errorMessage, InvalidInputError } from '@basalt/errors';
 import { type Logger, requestLogger } from '@basalt/log';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Authenticator } from './auth';
 import { faultFor } from './faults';
 
 declare module 'fastify' {
@@ -58,4 +59,27 @@ export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
     reply.code(404).send(fault.body);
   });
   return app;
+}
+
+/**
+ * Authenticates the request's token and makes the caller the request's context; a project id in
+ * the URL must be the token's.
+ */
+export function authenticateRequest(req: FastifyRequest, authenticator: Authenticator): void {
+  const token = req.headers['x-auth-token'];
+  const caller = authenticator.authenticate(Array.isArray(token) ? token[0] : token);
+  const params = req.params as { project_id?: string };
+  if (params.project_id !== undefined && caller.projectId !== params.project_id) {
+    throw new InvalidInputError(
+      `Malformed request URL: URL's project_id '${params.project_id}' doesn't match Context's project_id '${caller.projectId}'`,
+    );
+  }
+  req.basalt = {
+    ...req.basalt,
+    userId: caller.userId,
+    projectId: caller.projectId,
+    roles: caller.roles,
+    isAdmin: caller.isAdmin,
+  };
+  req.basaltLog = req.basaltLog.child({ project_id: caller.projectId, user_id: caller.userId });
 }

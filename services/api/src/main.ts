@@ -1,12 +1,23 @@
 import type { AddressInfo } from 'node:net';
-import { SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
-import { AttachmentRepository, QuotaRepository, ServiceDirectory, VolumeRepository } from '@basalt/db';
+import { ComputeRpcApi, SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
+import {
+  AttachmentRepository,
+  BlockDeviceMappingRepository,
+  ImageRepository,
+  InstanceRepository,
+  QuotaRepository,
+  ServiceDirectory,
+  VolumeRepository,
+} from '@basalt/db';
 import { runService } from '@basalt/service';
 import type { FastifyInstance } from 'fastify';
 import { type Authenticator, NoAuthAuthenticator, TokenAuthenticator } from './auth';
+import { ComputeApi } from './compute-api';
+import { buildComputeApp } from './compute-app';
 import { createHttpApp } from './http';
 import { registerIdentityRoutes } from './identity-app';
 import { IdentityStore } from './identity-store';
+import { buildImageApp } from './image-app';
 import { TokenSigner } from './tokens';
 import { VolumeApi } from './volume-api';
 import { buildVolumeApp } from './volume-app';
@@ -69,6 +80,33 @@ void runService({
     );
     volumeUrl = urlOf(volumeApp, a.public_endpoint);
 
+    const images = new ImageRepository(db);
+    const instances = new InstanceRepository(db);
+    let computeUrl = () => a.compute_public_endpoint;
+    const computeApp = buildComputeApp(
+      { log, bodyLimit: a.max_request_body_size, authenticator },
+      {
+        api: new ComputeApi({
+          instances,
+          images,
+          volumes,
+          mappings: new BlockDeviceMappingRepository(db),
+          scheduler: new SchedulerRpcApi(rpc.client),
+          compute: new ComputeRpcApi(rpc.client),
+        }),
+        instances,
+        maxLimit: a.osapi_max_limit,
+        baseUrl: () => computeUrl(),
+      },
+    );
+    computeUrl = urlOf(computeApp, a.compute_public_endpoint);
+    let imageUrl = () => a.image_public_endpoint;
+    const imageApp = buildImageApp(
+      { log, bodyLimit: a.max_request_body_size, authenticator },
+      { images, dataDir: config.glance_store.filesystem_store_datadir, baseUrl: () => imageUrl() },
+    );
+    imageUrl = urlOf(imageApp, a.image_public_endpoint);
+
     const identityApp = createHttpApp(log, a.max_request_body_size);
     const identityUrl = urlOf(identityApp, a.identity_public_endpoint);
     registerIdentityRoutes(
@@ -77,7 +115,8 @@ void runService({
       {
         identityUrl,
         volumeUrl,
-        computeUrl: () => volumeUrl().replace(/:\d+$/, ':8774'),
+        computeUrl,
+        imageUrl,
         expirationSec: config.identity.token_expiration,
       },
     );
@@ -86,13 +125,21 @@ void runService({
       async start() {
         await volumeApp.listen({ host: a.osapi_volume_listen, port: a.osapi_volume_listen_port });
         await identityApp.listen({ host: a.osapi_volume_listen, port: a.identity_listen_port });
+        await computeApp.listen({ host: a.osapi_volume_listen, port: a.osapi_compute_listen_port });
+        await imageApp.listen({ host: a.osapi_volume_listen, port: a.image_listen_port });
         log.info(
-          { volume_api: volumeUrl(), identity_api: identityUrl(), auth_strategy: a.auth_strategy },
+          {
+            volume_api: volumeUrl(),
+            identity_api: identityUrl(),
+            compute_api: computeUrl(),
+            image_api: imageUrl(),
+            auth_strategy: a.auth_strategy,
+          },
           'listening',
         );
       },
       async stop() {
-        await Promise.all([volumeApp.close(), identityApp.close()]);
+        await Promise.all([volumeApp.close(), identityApp.close(), computeApp.close(), imageApp.close()]);
       },
     };
   },

@@ -5,25 +5,39 @@ export const MAX_VERSION = '3.60';
 const UPDATED = '2024-01-01T00:00:00Z';
 
 const parse = (v: string) => v.split('.').map((n) => Number.parseInt(n, 10)) as [number, number];
-const compare = (a: string, b: string) => {
+/** Orders two microversions `X.Y`. */
+export const compareVersions = (a: string, b: string) => {
   const [a1, a2] = parse(a);
   const [b1, b2] = parse(b);
   return a1 - b1 || a2 - b2;
 };
 
-/** The microversion a request asks for (`OpenStack-API-Version: volume 3.x`), checked against what is served. */
-export function negotiateVersion(header: string | string[] | undefined): string {
+/**
+ * The microversion `header` asks of `service` (`OpenStack-API-Version: <service> X.Y`), checked
+ * against `[min, max]`; the minimum when it asks for none.
+ */
+export function negotiateMicroversion(
+  header: string | string[] | undefined,
+  service: string,
+  min: string,
+  max: string,
+): string {
   const value = Array.isArray(header) ? header.join(',') : (header ?? '');
-  const match = /(?:^|,)\s*volume\s+(latest|\d+\.\d+)\s*(?:,|$)/i.exec(value);
-  if (!match) return MIN_VERSION;
+  const match = new RegExp(`(?:^|,)\\s*${service}\\s+(latest|\\d+\\.\\d+)\\s*(?:,|$)`, 'i').exec(value);
+  if (!match) return min;
   const asked = (match[1] as string).toLowerCase();
-  if (asked === 'latest') return MAX_VERSION;
-  if (compare(asked, MIN_VERSION) < 0 || compare(asked, MAX_VERSION) > 0) {
+  if (asked === 'latest') return max;
+  if (compareVersions(asked, min) < 0 || compareVersions(asked, max) > 0) {
     throw new VersionNotAcceptableError(
-      `Version ${asked} is not supported by the API. Minimum is ${MIN_VERSION} and maximum is ${MAX_VERSION}.`,
+      `Version ${asked} is not supported by the API. Minimum is ${min} and maximum is ${max}.`,
     );
   }
   return asked;
+}
+
+/** The microversion a request asks for (`OpenStack-API-Version: volume 3.x`), checked against what is served. */
+export function negotiateVersion(header: string | string[] | undefined): string {
+  return negotiateMicroversion(header, 'volume', MIN_VERSION, MAX_VERSION);
 }
 
 export function versionDocument(baseUrl: string) {

@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import { ConflictError } from '@basalt/errors';
+import type { DataSource } from 'typeorm';
+import { updateReturning } from './volumes';
+
+export type MappingStatus = 'attaching' | 'attached' | 'detaching';
+
+/** A volume given to an instance: the guest's disks are rebuilt from these rows. */
+export interface BlockDeviceMapping {
+  readonly id: string;
+  readonly instanceUuid: string;
+  readonly volumeId: string;
+  /** `/dev/vdX`: the device name asked for (the guest may name it otherwise). */
+  readonly deviceName: string;
+  /** The volume host whose `initialize_connection` gives the connection (and its secret). */
+  readonly volumeHost: string;
+  readonly status: MappingStatus;
+  readonly createdAt: Date;
+}
+
+/**
+ * The block_device_mappings table. Connection details are not stored: their CHAP secret stays in
+ * the volume's row, and a connection is asked of the volume host whenever it is (re)made.
+ */
+export class BlockDeviceMappingRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  /**
+   * The API's reservation of an attach, in one transaction: the volume goes `available` →
+   * `attaching` by compare-and-swap (only for the instance's project) and the mapping is
+   * recorded. Of two attaches of one volume exactly one gets here; the other gets a ConflictError.
+   */
+  async reserve(input: {
+    instanceUuid: string;
+    volumeId: string;
+    projectId: string;
+    deviceName: string;
+  }): Promise<BlockDeviceMapping> {
+    return this.ds.transaction(async (tx) => {
+      const [volume] = await updateReturning(
+        tx,
+        `UPDATE volumes SET status = 'attaching', attach_status = 'attaching', updated_at = now()
+          WHERE id = $1 AND project_id = $2 AND NOT deleted AND status = 'available' AND host IS NOT NULL
+          RETURNING host`,
+        [input.volumeId, input.projectId],
+      );
+      if (!volume) {
+        throw new ConflictError(`Invalid volume: volume ${input.volumeId} status must be 'available'`);
+      }
+      try {
+        const [row] = await tx.query(
+          `INSERT INTO block_device_mappings (id, instance_uuid, volume_id, device_name, volume_host, status)
+           VALUES ($1, $2, $3, $4, $5, 'attaching') RETURNING *`,
+          [randomUUID(), input.instanceUuid, input.volumeId, input.deviceName, String(volume.host)],
+        );
+        return toMapping(row);
+      } catch (error) {
+        if ((error as { code?: string }).code === '23505') {
+          throw new ConflictError(`The device name ${input.deviceName} is in use on this server.`);
+        }
+        throw error;
+      }
+    });
+  }
+
+  /** Moves a live mapping between statuses by compare-and-swap; false when it was not in `from`. */
+  async transition(id: string, from: readonly MappingStatus[], to: MappingStatus): Promise<boolean> {
+    const rows = await updateReturning(
+      this.ds,
+      `UPDATE block_device_mappings SET status = $3, updated_at = now()
+        WHERE id = $1 AND NOT deleted AND status = ANY($2) RETURNING id`,
+      [id, [...from], to],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * The API's start of a detach: the volume `in-use` → `detaching` and the mapping `attached` →
+   * `detaching`, together or not at all.
+   */
+  async beginDetach(mapping: BlockDeviceMapping): Promise<void> {
+    await this.ds.transaction(async (tx) => {
+      const [volume] = await updateReturning(
+        tx,
+        `UPDATE volumes SET status = 'detaching', attach_status = 'detaching', updated_at = now()
+          WHERE id = $1 AND NOT deleted AND status = 'in-use' RETURNING id`,
+        [mapping.volumeId],
+      );
+      const [row] = await updateReturning(
+        tx,
+        `UPDATE block_device_mappings SET status = 'detaching', updated_at = now()
+          WHERE id = $1 AND NOT deleted AND status = 'attached' RETURNING id`,
+        [mapping.id],
+      );
+      if (!volume || !row) {
+        throw new ConflictError(
+          `Invalid volume: volume ${mapping.volumeId} must be attached (in-use) to be detached`,
+        );
+      }
+    });
+  }
+
+  /** The mapping is over (detached, rolled back, or its instance deleted). */
+  async remove(id: string): Promise<void> {
+    await this.ds.query(
+      `UPDATE block_device_mappings SET deleted = true, deleted_at = now(), updated_at = now()
+        WHERE id = $1 AND NOT deleted`,
+      [id],
+    );
+  }
+
+  async find(id: string): Promise<BlockDeviceMapping | undefined> {
+    const rows = await this.ds.query('SELECT * FROM block_device_mappings WHERE id = $1 AND NOT deleted', [
+      id,
+    ]);
+    return rows[0] ? toMapping(rows[0]) : undefined;
+  }
+
+  async forVolume(instanceUuid: string, volumeId: string): Promise<BlockDeviceMapping | undefined> {
+    const rows = await this.ds.query(
+      'SELECT * FROM block_device_mappings WHERE instance_uuid = $1 AND volume_id = $2 AND NOT deleted',
+      [instanceUuid, volumeId],
+    );
+    return rows[0] ? toMapping(rows[0]) : undefined;
+  }
+
+  /** An instance's live mappings, in the order they were made (the order of its disks). */
+  async forInstance(instanceUuid: string): Promise<BlockDeviceMapping[]> {
+    const rows = await this.ds.query(
+      'SELECT * FROM block_device_mappings WHERE instance_uuid = $1 AND NOT deleted ORDER BY created_at, id',
+      [instanceUuid],
+    );
+    return rows.map(toMapping);
+  }
+}
+
+function toMapping(r: Record<string, unknown>): BlockDeviceMapping {
+  return {
+    id: String(r.id),
+    instanceUuid: String(r.instance_uuid),
+    volumeId: String(r.volume_id),
+    deviceName: String(r.device_name),
+    volumeHost: String(r.volume_host),
+    status: r.status as MappingStatus,
+    createdAt: new Date(String(r.created_at)),
+  };
+}
