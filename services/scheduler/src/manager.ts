@@ -1,14 +1,18 @@
 import { adminContext, childContext, type RequestContext } from '@basalt/context';
 import {
+  type ComputeCapabilities,
+  type ComputeRpcApi,
   SCHEDULER_RPC_VERSION,
+  type ScheduleInstanceRequest,
   type ScheduleVolumeRequest,
   type VolumeCapabilities,
   type VolumeRpcApi,
 } from '@basalt/contracts';
-import { Batcher, type ServiceDirectory, type VolumeRepository } from '@basalt/db';
+import { Batcher, type InstanceRepository, type ServiceDirectory, type VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { arg, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
+import { type AllocationRatios, type ComputeHostManager, placeInstance } from './compute-placement';
 import { placeVolume } from './filter-scheduler';
 import type { HostManager } from './host-manager';
 
@@ -16,6 +20,7 @@ export interface SchedulerManagerOptions {
   readonly capabilitiesMaxAgeMs: number;
   /** Seconds a volume may wait unplaced, untouched, before `resumeStalled` places it. */
   readonly resumeStalledAfterSec: number;
+  readonly allocationRatios: AllocationRatios;
 }
 
 /** The scheduler's RPC methods: keep host capabilities, place new volumes, hand them to their host. */
@@ -29,6 +34,9 @@ export class SchedulerManager {
       readonly volumes: VolumeRepository;
       readonly volumeApi: VolumeRpcApi;
       readonly hosts: HostManager;
+      readonly instances: InstanceRepository;
+      readonly computeApi: ComputeRpcApi;
+      readonly computeHosts: ComputeHostManager;
     },
     private readonly options: SchedulerManagerOptions,
   ) {
@@ -40,12 +48,29 @@ export class SchedulerManager {
       version: SCHEDULER_RPC_VERSION,
       methods: {
         update_service_capabilities: async (args) => {
-          this.deps.hosts.update(
-            arg.string(args, 'host'),
-            arg.object(args, 'capabilities') as unknown as VolumeCapabilities,
-          );
+          const capabilities = arg.object(args, 'capabilities');
+          if (args.service_name === 'compute') {
+            this.deps.computeHosts.update(
+              arg.string(args, 'host'),
+              capabilities as unknown as ComputeCapabilities,
+            );
+          } else {
+            this.deps.hosts.update(arg.string(args, 'host'), capabilities as unknown as VolumeCapabilities);
+          }
           return null;
         },
+        run_instance: (args, inv) =>
+          this.runInstance(
+            inv.context,
+            {
+              instance_uuid: arg.string(args, 'instance_uuid'),
+              memory_mb: arg.int(args, 'memory_mb'),
+              vcpus: arg.int(args, 'vcpus'),
+              root_gb: arg.int(args, 'root_gb'),
+              ephemeral_gb: arg.int(args, 'ephemeral_gb'),
+            },
+            inv.log,
+          ),
         create_volume: (args, inv) =>
           this.createVolume(
             inv.context,
@@ -83,11 +108,79 @@ export class SchedulerManager {
   }
 
   /**
+   * Places an instance on a compute host with room for its flavor and casts `run_instance` to
+   * it; no such host ends the instance in `ERROR` with the reason as its fault. The placement is
+   * a compare-and-swap (`scheduling` → `spawning` with the host), so a redelivered request hands
+   * the instance to the host chosen the first time.
+   */
+  async runInstance(ctx: RequestContext, request: ScheduleInstanceRequest, log: Logger): Promise<void> {
+    const { instances, computeHosts, computeApi } = this.deps;
+    const id = request.instance_uuid;
+    const want = {
+      memoryMb: request.memory_mb,
+      vcpus: request.vcpus,
+      diskGb: request.root_gb + request.ephemeral_gb,
+    };
+    const placement = placeInstance(computeHosts.all(), want, {
+      upHosts: await this.upHosts('basalt-compute'),
+      maxAgeMs: this.options.capabilitiesMaxAgeMs,
+      now: Date.now(),
+      ratios: this.options.allocationRatios,
+    });
+    let host: string | undefined;
+    if ('host' in placement) {
+      computeHosts.claim(placement.host, want);
+      const placed = await instances.transition(id, 'schedule', { host: placement.host }).catch((error) => {
+        computeHosts.claim(placement.host, want, -1);
+        throw error;
+      });
+      if (placed) host = placement.host;
+      else computeHosts.claim(placement.host, want, -1);
+    } else if (await instances.transition(id, 'fail', { faultMessage: placement.reason })) {
+      log.warn({ instance_uuid: id, reason: placement.reason }, 'no host for instance');
+      return;
+    }
+    if (!host) {
+      // placed by an earlier delivery that may have stopped before handing the instance over
+      const instance = await instances.find(id);
+      if (instance?.vmState !== 'building' || instance.taskState !== 'spawning' || !instance.host) {
+        log.info({ instance_uuid: id, vm_state: instance?.vmState }, 'nothing to schedule');
+        return;
+      }
+      host = instance.host;
+    }
+    try {
+      await computeApi.runInstance(childContext(ctx), host, id);
+      log.info({ instance_uuid: id, host }, 'instance scheduled');
+    } catch (error) {
+      const reason =
+        error instanceof RpcUndeliverableError
+          ? `compute host ${host} is not listening`
+          : `could not reach compute host ${host}: ${errorMessage(error)}`;
+      await instances.transition(id, 'fail', { faultMessage: reason });
+    }
+  }
+
+  /**
    * Places the volumes left `creating` without a host for `resumeStalledAfterSec`: their request
    * was lost to an outage longer than the handler's retries. Run periodically; if several
    * schedulers do it at once, one placement wins and the others hand over to its host.
    */
   async resumeStalled(log: Logger): Promise<number> {
+    for (const i of await this.deps.instances.unplaced(this.options.resumeStalledAfterSec)) {
+      log.warn({ instance_uuid: i.id, since: i.updatedAt }, 'placing an instance whose request was lost');
+      await this.runInstance(
+        adminContext(),
+        {
+          instance_uuid: i.id,
+          memory_mb: i.memoryMb,
+          vcpus: i.vcpus,
+          root_gb: i.rootGb,
+          ephemeral_gb: i.ephemeralGb,
+        },
+        log,
+      );
+    }
     const stalled = await this.deps.volumes.unplaced(this.options.resumeStalledAfterSec);
     for (const v of stalled) {
       log.warn({ volume_id: v.id, since: v.updatedAt }, 'placing a volume whose request was lost');
@@ -107,7 +200,11 @@ export class SchedulerManager {
     const placement = placeVolume(
       hosts.all(),
       { sizeGb: request.size, availabilityZone: request.availability_zone },
-      { upHosts: await this.upVolumeHosts(), maxAgeMs: this.options.capabilitiesMaxAgeMs, now: Date.now() },
+      {
+        upHosts: await this.upHosts('basalt-volume'),
+        maxAgeMs: this.options.capabilitiesMaxAgeMs,
+        now: Date.now(),
+      },
     );
     if ('host' in placement) {
       // counted before the write, so the placements of a burst see each other
@@ -131,10 +228,8 @@ export class SchedulerManager {
     return undefined;
   }
 
-  private async upVolumeHosts(): Promise<Set<string>> {
+  private async upHosts(binary: string): Promise<Set<string>> {
     const services = await this.deps.services.list();
-    return new Set(
-      services.filter((s) => s.binary === 'basalt-volume' && s.up && !s.disabled).map((s) => s.host),
-    );
+    return new Set(services.filter((s) => s.binary === binary && s.up && !s.disabled).map((s) => s.host));
   }
 }
