@@ -1,3 +1,4 @@
+export * from './keyed-lock';
 export * from './periodic';
 export * from './rpc-options';
 export * from './run-service';

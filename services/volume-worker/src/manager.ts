@@ -21,8 +21,8 @@ import {
 import { ConflictError, errorMessage, InvalidInputError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { arg, type RpcEndpoint } from '@basalt/rpc';
+import { KeyedLock } from '@basalt/service';
 import type { VolumeDriver } from './drivers/volume-driver';
-import { KeyedLock } from './keyed-lock';
 import { assertAddress } from './names';
 import type { ExportSpec, TgtAdmTarget } from './targets/tgtadm';
 
