@@ -224,6 +224,7 @@ export const schema = {
     username: opt.string('nova', 'User the compute worker authenticates to the image API as.'),
     password: opt.string('', "That user's password.", { secret: true }),
     project_name: opt.string('service', "That user's project."),
+  },
   compute: {
     virt_type: opt.choice(
       ['kvm', 'qemu'],
