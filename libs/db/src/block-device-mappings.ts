@@ -15,12 +15,18 @@ export interface BlockDeviceMapping {
   /** The volume host whose `initialize_connection` gives the connection (and its secret). */
   readonly volumeHost: string;
   readonly status: MappingStatus;
+  /**
+   * The connection as the volume host gave it, without its CHAP password: enough to undo the
+   * connection (secret usage, portal and IQN), never to make one.
+   */
+  readonly connectionInfo: Record<string, unknown> | null;
   readonly createdAt: Date;
+  readonly updatedAt: Date;
 }
 
 /**
- * The block_device_mappings table. Connection details are not stored: their CHAP secret stays in
- * the volume's row, and a connection is asked of the volume host whenever it is (re)made.
+ * The block_device_mappings table. A connection's CHAP secret is not stored here: it stays in the
+ * volume's row, and a connection is asked of the volume host whenever it is (re)made.
  */
 export class BlockDeviceMappingRepository {
   constructor(private readonly ds: DataSource) {}
@@ -100,6 +106,14 @@ export class BlockDeviceMappingRepository {
     });
   }
 
+  /** Records the connection made for the mapping (its password already taken out). */
+  async recordConnection(id: string, connectionInfo: Record<string, unknown>): Promise<void> {
+    await this.ds.query(
+      'UPDATE block_device_mappings SET connection_info = $2, updated_at = now() WHERE id = $1 AND NOT deleted',
+      [id, JSON.stringify(connectionInfo)],
+    );
+  }
+
   /** The mapping is over (detached, rolled back, or its instance deleted). */
   async remove(id: string): Promise<void> {
     await this.ds.query(
@@ -114,6 +128,17 @@ export class BlockDeviceMappingRepository {
       id,
     ]);
     return rows[0] ? toMapping(rows[0]) : undefined;
+  }
+
+  /** The live mappings of the instances on `host` that sat in a transitional status for `idleForSec`. */
+  async stalledOnHost(host: string, idleForSec: number): Promise<BlockDeviceMapping[]> {
+    const rows = await this.ds.query(
+      `SELECT m.* FROM block_device_mappings m JOIN instances i ON i.id = m.instance_uuid
+        WHERE i.host = $1 AND NOT m.deleted AND m.status IN ('attaching', 'detaching')
+          AND m.updated_at < now() - make_interval(secs => $2) ORDER BY m.created_at`,
+      [host, idleForSec],
+    );
+    return rows.map(toMapping);
   }
 
   async forVolume(instanceUuid: string, volumeId: string): Promise<BlockDeviceMapping | undefined> {
@@ -142,6 +167,8 @@ function toMapping(r: Record<string, unknown>): BlockDeviceMapping {
     deviceName: String(r.device_name),
     volumeHost: String(r.volume_host),
     status: r.status as MappingStatus,
+    connectionInfo: (r.connection_info as Record<string, unknown> | null) ?? null,
     createdAt: new Date(String(r.created_at)),
+    updatedAt: new Date(String(r.updated_at)),
   };
 }

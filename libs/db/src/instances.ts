@@ -37,6 +37,10 @@ export const INSTANCE_TRANSITIONS = {
       { vmState: 'active', taskState: 'rebooting' },
       { vmState: 'active', taskState: 'rebooting_hard' },
       { vmState: 'error', taskState: 'rebooting_hard' },
+      // a delete that failed on its host; deleting again may finish it
+      { vmState: 'building', taskState: 'deleting' },
+      { vmState: 'active', taskState: 'deleting' },
+      { vmState: 'error', taskState: 'deleting' },
     ],
     to: { vmState: 'error', taskState: null },
   },

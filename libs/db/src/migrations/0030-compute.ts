@@ -65,6 +65,8 @@ export class CreateCompute1764000000030 implements MigrationInterface {
         device_name varchar(32) NOT NULL,
         volume_host varchar(255) NOT NULL,
         status varchar(32) NOT NULL CHECK (status IN ('attaching', 'attached', 'detaching')),
+        -- the volume host's connection_info less its CHAP password (which stays in the volume's row)
+        connection_info jsonb,
         created_at timestamptz NOT NULL DEFAULT now(),
         updated_at timestamptz NOT NULL DEFAULT now(),
         deleted_at timestamptz,
