@@ -271,6 +271,14 @@ export const schema = {
       'Seconds the iscsiadm connector waits for /dev/disk/by-path/... to appear after login.',
       { min: 0.1 },
     ),
+    max_guest_memory_mb: opt.int(
+      0,
+      "Caps every guest's memory at this many MB whatever its flavor says (0: the flavor's); for test hosts smaller than the flavors. The scheduler still counts the flavor's RAM.",
+      { min: 0 },
+    ),
+    report_capabilities_interval: opt.number(10, 'Seconds between resource reports to the schedulers.', {
+      min: 0.1,
+    }),
   },
   database: {
     connection: opt.string('postgres://postgres@127.0.0.1:5432/basalt', 'PostgreSQL URL.', { secret: true }),

@@ -407,7 +407,7 @@ export class ComputeManager {
     // recorded before it is used, so whatever follows can be undone from the row
     await this.deps.mappings.recordConnection(mapping.id, {
       ...info,
-      data: { ...info.data, auth_password: '' },
+      data: { ...info.data, auth_password: REDACTED },
     });
     await this.deps.connector.connect(info);
     return info;
@@ -496,6 +496,12 @@ export class ComputeManager {
     return instanceName(this.options.instanceNameTemplate, instance.seq);
   }
 }
+
+/**
+ * What a recorded connection holds in place of its CHAP password: the row can describe and undo
+ * the connection (secret usage, portal, IQN) but never make one.
+ */
+const REDACTED = 'redacted';
 
 /** The connection recorded on the mapping (its password blanked): enough to undo it and describe its disk. */
 function storedConnection(mapping: BlockDeviceMapping): ConnectionInfo | undefined {
