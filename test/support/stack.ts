@@ -1,14 +1,21 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createDataSource } from '@basalt/db';
 import { createTestDatabase } from './db';
-import { type ServiceName, ServiceProcess, serviceScript, tempDir } from './processes';
+import { ROOT, type ServiceName, ServiceProcess, serviceScript, tempDir } from './processes';
 import { BrokerFixture, createVhost, testRpcOptions, uniqueName } from './rpc';
 import { TgtdFixture } from './tgtd';
 
 export interface StackOptions {
   readonly authStrategy?: 'noauth' | 'keystone';
   readonly extraEnv?: Record<string, string>;
+  /** Also run a compute worker (real libvirtd, QEMU under TCG) and register the test image. */
+  readonly compute?: boolean;
 }
+
+const run = promisify(execFile);
 
 export const TEST_USERS = 'admin:adminpass:admin:admin,alice:alicepass:demo:member,bob:bobpass:other:member';
 
@@ -29,6 +36,17 @@ export class VolumeStack {
   tgtd!: TgtdFixture;
   volumeUrl = '';
   identityUrl = '';
+  computeUrl = '';
+  imageUrl = '';
+  /** Unique per stack: domains of parallel runs on the shared libvirtd never collide. */
+  readonly instanceNameTemplate = `${uniqueName('bt')
+    .replace(/[^A-Za-z0-9]/g, '')
+    .slice(0, 16)}-%08x`;
+  readonly instancesPath = join(this.dir, 'instances');
+  readonly imagesPath = join(this.dir, 'images');
+  readonly initiatorIqn = `iqn.2010-10.org.basalt:${this.host.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`;
+  /** The image registered with `basalt image create` (compute stacks). */
+  imageId = '';
 
   constructor(private readonly options: StackOptions = {}) {}
 
@@ -55,6 +73,25 @@ export class VolumeStack {
       BASALT__VOLUME__ISCSI_PORT: String(this.tgtd.port),
       BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '0.5',
       BASALT__VOLUME__EXPORT_CHECK_INTERVAL: '0.5',
+      BASALT__API__OSAPI_COMPUTE_LISTEN_PORT: '0',
+      BASALT__API__IMAGE_LISTEN_PORT: '0',
+      BASALT__GLANCE_STORE__FILESYSTEM_STORE_DATADIR: this.imagesPath,
+      BASALT__GLANCE__API_SERVERS: this.imageUrl || 'http://127.0.0.1:9',
+      BASALT__SERVICE_USER__USERNAME: 'admin',
+      BASALT__SERVICE_USER__PASSWORD: 'adminpass',
+      BASALT__SERVICE_USER__PROJECT_NAME: 'admin',
+      ...(this.options.authStrategy === 'keystone' && this.identityUrl
+        ? { BASALT__SERVICE_USER__AUTH_URL: `${this.identityUrl}/v3` }
+        : {}),
+      BASALT__COMPUTE__VIRT_TYPE: 'qemu',
+      BASALT__COMPUTE__INSTANCES_PATH: this.instancesPath,
+      BASALT__COMPUTE__INSTANCE_NAME_TEMPLATE: this.instanceNameTemplate,
+      BASALT__COMPUTE__VOLUME_CONNECTOR: 'qemu',
+      BASALT__COMPUTE__INITIATOR_IQN: this.initiatorIqn,
+      BASALT__COMPUTE__SERIAL_SHELL: 'true',
+      BASALT__COMPUTE__MAX_GUEST_MEMORY_MB: '192',
+      BASALT__COMPUTE__DEVICE_DETACH_TIMEOUT: '30',
+      BASALT__COMPUTE__REPORT_CAPABILITIES_INTERVAL: '0.5',
       ...this.options.extraEnv,
     };
   }
@@ -70,10 +107,57 @@ export class VolumeStack {
     );
     // ready for requests once the scheduler has heard from the volume host
     await this.service('scheduler').waitForLog(/"method":"update_service_capabilities".*"rpc handled"/);
-    const listening = /"volume_api":"([^"]+)","identity_api":"([^"]+)"/.exec(this.service('api').log);
+    const listening =
+      /"volume_api":"([^"]+)","identity_api":"([^"]+)","compute_api":"([^"]+)","image_api":"([^"]+)"/.exec(
+        this.service('api').log,
+      );
     if (!listening) throw new Error(`api did not say where it listens:\n${this.service('api').log}`);
     this.volumeUrl = listening[1] as string;
     this.identityUrl = listening[2] as string;
+    this.computeUrl = listening[3] as string;
+    this.imageUrl = listening[4] as string;
+    if (this.options.compute) await this.startCompute();
+  }
+
+  /** The compute worker (told where the image API listens) and the test image, registered. */
+  private async startCompute(): Promise<void> {
+    // QEMU runs as libvirt-qemu: it must reach the instance folders inside the private temp dir
+    chmodSync(this.dir, 0o755);
+    mkdirSync(this.instancesPath, { recursive: true });
+    const image = (
+      await run('bash', [join(ROOT, 'test', 'guest', 'build-image.sh')], { timeout: 300_000 })
+    ).stdout
+      .trim()
+      .split('\n')
+      .at(-1) as string;
+    const created = await this.basalt('image', 'create', '--file', image, '--name', 'basalt-test');
+    this.imageId = /\| id +\| (\S+) +\|/.exec(created)?.[1] ?? '';
+    if (!this.imageId) throw new Error(`basalt image create said:\n${created}`);
+    await this.startService('compute-worker');
+    await this.service('scheduler').waitForLog(
+      new RegExp(`"host":"${this.host}".*"compute host joined"`),
+      30_000,
+    );
+  }
+
+  /** One query on the stack's database. */
+  async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const ds = createDataSource({ url: this.database.url, poolSize: 1 });
+    await ds.initialize();
+    try {
+      return await ds.query(sql, params);
+    } finally {
+      await ds.destroy();
+    }
+  }
+
+  /** Runs the operators' `basalt` command against this stack. */
+  async basalt(...args: string[]): Promise<string> {
+    const { stdout } = await run(process.execPath, [join(ROOT, 'libs', 'cli', 'dist', 'main.js'), ...args], {
+      env: { ...process.env, ...this.env() },
+      timeout: 60_000,
+    });
+    return stdout;
   }
 
   async startService(name: ServiceName): Promise<ServiceProcess> {
@@ -88,6 +172,27 @@ export class VolumeStack {
     return process;
   }
 
+  /** Whatever a failed test left on the shared libvirtd: this stack's domains and its volumes' secrets. */
+  private async removeGuests(): Promise<void> {
+    const virsh = (...args: string[]) =>
+      run('virsh', ['-c', 'qemu:///system', ...args]).then(
+        (r) => r.stdout,
+        () => '',
+      );
+    const prefix = this.instanceNameTemplate.split('%')[0] as string;
+    for (const name of (await virsh('list', '--all', '--name')).split('\n').map((l) => l.trim())) {
+      if (!name.startsWith(prefix)) continue;
+      await virsh('destroy', name);
+      await virsh('undefine', name, '--nvram');
+    }
+    const volumes = await this.query<{ id: string }>('SELECT id FROM volumes');
+    const usages = new Set(volumes.map((v) => `basalt-volume-${v.id}`));
+    for (const line of (await virsh('secret-list')).split('\n')) {
+      const [uuid, , usage] = line.trim().split(/\s+/);
+      if (uuid && usage && usages.has(usage)) await virsh('secret-undefine', uuid);
+    }
+  }
+
   service(name: ServiceName): ServiceProcess {
     const p = this.processes.get(name);
     if (!p) throw new Error(`${name} is not running`);
@@ -96,6 +201,7 @@ export class VolumeStack {
 
   async stop(): Promise<void> {
     await Promise.all([...this.processes.values()].map((p) => p.stop()));
+    if (this.options.compute) await this.removeGuests();
     await this.tgtd?.stop();
     await this.broker.cleanup();
     await this.vhost?.drop();

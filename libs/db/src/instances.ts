@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { NotFoundError } from '@basalt/errors';
+import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { DataSource, EntityManager } from 'typeorm';
 import { updateReturning } from './volumes';
 
@@ -124,9 +124,15 @@ export interface NewInstance {
   readonly imageId: string;
 }
 
-/** libvirt's name of an instance, as nova's `instance_name_template`. */
-export function instanceName(seq: number): string {
-  return `instance-${seq.toString(16).padStart(8, '0')}`;
+/**
+ * An instance's hypervisor and folder name from its sequence number and `[compute]
+ * instance_name_template` (`instance-%08x`), as the API shows it and the compute host names it.
+ */
+export function instanceName(template: string, seq: number): string {
+  if (!Number.isSafeInteger(seq) || seq < 0) throw new InvalidInputError(`Bad instance number ${seq}`);
+  return template.replace(/%(0?)(\d*)x/, (_m, zero: string, width: string) =>
+    seq.toString(16).padStart(Number(width || 0), zero === '0' ? '0' : ' '),
+  );
 }
 
 /** The instances table; every state change through `transition`. */

@@ -125,7 +125,7 @@ export class ComputeApi {
       );
     }
     const mappings = await this.deps.mappings.forInstance(serverId);
-    if (device !== undefined && !DEVICE.test(device)) {
+    if (device !== undefined && (!DEVICE.test(device) || (device === '/dev/vdb' && instance.ephemeralGb > 0))) {
       throw new InvalidInputError(`The supplied device path (${device}) is invalid.`);
     }
     const mapping = await this.deps.mappings.reserve({

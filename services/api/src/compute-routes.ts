@@ -19,6 +19,7 @@ export interface ComputeRouteDeps {
   readonly api: ComputeApi;
   readonly instances: InstanceRepository;
   readonly maxLimit: number;
+  readonly nameTemplate: string;
   readonly baseUrl: () => string;
   readonly context: (req: FastifyRequest) => RequestContext;
 }
@@ -52,6 +53,7 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
       projectId: requireProject(ctx),
       version: req.computeVersion,
       isAdmin: ctx.isAdmin,
+      nameTemplate: deps.nameTemplate,
     };
   };
   const serverId = (req: FastifyRequest) => {

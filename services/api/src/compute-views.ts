@@ -10,6 +10,8 @@ export interface ViewContext {
   readonly projectId: string;
   readonly version: string;
   readonly isAdmin: boolean;
+  /** `[compute] instance_name_template`. */
+  readonly nameTemplate: string;
 }
 
 const atLeast = (v: ViewContext, min: string) => compareVersions(v.version, min) >= 0;
@@ -108,7 +110,7 @@ export function serverDetail(
   // nova names security groups only for servers with ports; these have no network
   if (v.isAdmin) {
     server['OS-EXT-SRV-ATTR:host'] = i.host;
-    server['OS-EXT-SRV-ATTR:instance_name'] = instanceName(i.seq);
+    server['OS-EXT-SRV-ATTR:instance_name'] = instanceName(v.nameTemplate, i.seq);
     server['OS-EXT-SRV-ATTR:hypervisor_hostname'] = i.host;
     if (atLeast(v, '2.3')) {
       server['OS-EXT-SRV-ATTR:reservation_id'] = `r-${i.id.slice(0, 8)}`;

@@ -96,6 +96,7 @@ void runService({
         }),
         instances,
         maxLimit: a.osapi_max_limit,
+        nameTemplate: config.compute.instance_name_template,
         baseUrl: () => computeUrl(),
       },
     );

@@ -12,6 +12,7 @@ import {
   type BlockDeviceMappingRepository,
   type InstanceRecord,
   type InstanceRepository,
+  instanceName,
   isTransientDatabaseError,
   type VolumeRepository,
 } from '@basalt/db';
@@ -26,7 +27,6 @@ import type { InstanceStorage } from './imagecache/instance-storage';
 import { buildDomainSpec, diskTarget, type VolumeMapping } from './virt/domain-spec';
 import { diskXml, domainXml } from './virt/domain-xml';
 import type { Hypervisor } from './virt/hypervisor';
-import { instanceName } from './virt/instance-name';
 
 export interface ComputeManagerOptions {
   readonly host: string;
@@ -198,7 +198,7 @@ export class ComputeManager {
     return this.lock.run(instanceId, async () => {
       const mapping = await this.deps.mappings.forVolume(instanceId, volumeId);
       const instance = await this.deps.instances.find(instanceId);
-      if (!mapping || mapping.status !== 'attaching' || !this.owns(instance, ['active/'], log, 'attach')) {
+      if (mapping?.status !== 'attaching' || !this.owns(instance, ['active/'], log, 'attach')) {
         log.info({ instance_uuid: instanceId, volume_id: volumeId }, 'nothing to attach');
         return;
       }
@@ -237,7 +237,7 @@ export class ComputeManager {
     return this.lock.run(instanceId, async () => {
       const mapping = await this.deps.mappings.forVolume(instanceId, volumeId);
       const instance = await this.deps.instances.find(instanceId);
-      if (!mapping || mapping.status !== 'detaching' || !instance || instance.host !== this.options.host) {
+      if (mapping?.status !== 'detaching' || !instance || instance.host !== this.options.host) {
         log.info({ instance_uuid: instanceId, volume_id: volumeId }, 'nothing to detach');
         return;
       }

@@ -29,8 +29,11 @@ const NONE: Resources = { memoryMb: 0, vcpus: 0, diskGb: 0 };
 export class ComputeHostManager {
   private readonly hosts = new Map<string, ComputeHostState>();
 
-  update(host: string, capabilities: ComputeCapabilities, now = Date.now()): void {
+  /** Records a report; true when the host was not known before. */
+  update(host: string, capabilities: ComputeCapabilities, now = Date.now()): boolean {
+    const known = this.hosts.has(host);
     this.hosts.set(host, { host, capabilities, receivedAt: now, claimed: NONE });
+    return !known;
   }
 
   /** Counts `r` as placed on the host (`sign` -1 gives it back). */

@@ -47,15 +47,15 @@ export class SchedulerManager {
     return {
       version: SCHEDULER_RPC_VERSION,
       methods: {
-        update_service_capabilities: async (args) => {
+        update_service_capabilities: async (args, inv) => {
           const capabilities = arg.object(args, 'capabilities');
+          const host = arg.string(args, 'host');
           if (args.service_name === 'compute') {
-            this.deps.computeHosts.update(
-              arg.string(args, 'host'),
-              capabilities as unknown as ComputeCapabilities,
-            );
+            if (this.deps.computeHosts.update(host, capabilities as unknown as ComputeCapabilities)) {
+              inv.log.info({ host, capabilities }, 'compute host joined');
+            }
           } else {
-            this.deps.hosts.update(arg.string(args, 'host'), capabilities as unknown as VolumeCapabilities);
+            this.deps.hosts.update(host, capabilities as unknown as VolumeCapabilities);
           }
           return null;
         },
