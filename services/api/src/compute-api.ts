@@ -125,7 +125,10 @@ export class ComputeApi {
       );
     }
     const mappings = await this.deps.mappings.forInstance(serverId);
-    if (device !== undefined && (!DEVICE.test(device) || (device === '/dev/vdb' && instance.ephemeralGb > 0))) {
+    if (
+      device !== undefined &&
+      (!DEVICE.test(device) || (device === '/dev/vdb' && instance.ephemeralGb > 0))
+    ) {
       throw new InvalidInputError(`The supplied device path (${device}) is invalid.`);
     }
     const mapping = await this.deps.mappings.reserve({
