@@ -1,8 +1,15 @@
 export type { DataSource } from 'typeorm';
+export * from './attachment-states';
 export * from './attachments';
 export * from './batcher';
 export * from './data-source';
+export * from './pagination';
+export * from './quotas';
 export * from './services';
+export * from './sql';
+export * from './states';
 export * from './targets';
 export * from './transient';
-export * from './volumes';
+export * from './volume-records';
+export * from './volume-repository';
+export * from './volume-states';

@@ -28,3 +28,11 @@ export class IscsiTargetRepository {
     return Number(row.target_num);
   }
 }
+
+/**
+ * The part of a statement that frees the target numbers of the volumes `volumeIds` (a query of
+ * their ids) names: a volume's delete frees its number in the statement that marks it deleted.
+ */
+export function freeTargetsOf(volumeIds: string): string {
+  return `DELETE FROM iscsi_targets WHERE volume_id IN (${volumeIds})`;
+}

@@ -5,12 +5,14 @@ import {
   type VolumeCapabilities,
   type VolumeRpcApi,
 } from '@basalt/contracts';
-import { Batcher, type ServiceDirectory, type VolumeRepository } from '@basalt/db';
+import { Batcher, type ServiceDirectory, VOLUME_STATES, type VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { arg, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
 import { placeVolume } from './filter-scheduler';
 import type { HostManager } from './host-manager';
+
+const { place, failCreate } = VOLUME_STATES.movesOf('scheduler');
 
 export interface SchedulerManagerOptions {
   readonly capabilitiesMaxAgeMs: number;
@@ -78,7 +80,7 @@ export class SchedulerManager {
         error instanceof RpcUndeliverableError
           ? `volume host ${host} is not listening`
           : `could not reach volume host ${host}: ${errorMessage(error)}`;
-      await this.deps.volumes.transition(volumeId, ['creating'], 'error', { statusReason: reason });
+      await this.deps.volumes.transition(volumeId, failCreate, { statusReason: reason });
     }
   }
 
@@ -126,7 +128,7 @@ export class SchedulerManager {
     // not placed by this delivery: deleted or failed meanwhile, or placed by an earlier delivery
     // that may have stopped before handing the volume over
     const volume = await volumes.find(id);
-    if (volume?.status === 'creating' && volume.host) return volume.host;
+    if (volume && place.from.includes(volume.status) && volume.host) return volume.host;
     log.info({ volume_id: id, status: volume?.status }, 'nothing to schedule');
     return undefined;
   }
