@@ -3,6 +3,8 @@ import {
   ATTACHMENT_STATES,
   createDataSource,
   type DataSource,
+  functionSource,
+  SQL_FUNCTIONS,
   VOLUME_STATES,
 } from '@basalt/db';
 import { createTestDatabase } from '../support/db';
@@ -49,4 +51,46 @@ describe('the migrated schema', () => {
       /volumes_deleted_status/,
     );
   });
+
+  test("every function's live definition is its source in libs/db/sql", async () => {
+    const names: { proname: string }[] = await ds.query(
+      "SELECT p.proname FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace WHERE s.nspname = 'public' ORDER BY 1",
+    );
+    expect(names.map((r) => r.proname)).toEqual([...SQL_FUNCTIONS].sort());
+    // the source run over the live function (then rolled back) must leave the definition as it
+    // was: same arguments, result, language, volatility and body (its indentation aside)
+    const definition = async (run: (sql: string) => Promise<unknown>, name: string) =>
+      (
+        (await run(
+          `SELECT pg_get_function_identity_arguments(p.oid) AS args, pg_get_function_result(p.oid) AS result,
+                  l.lanname, p.provolatile, p.prosrc
+             FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.proname = '${name}'`,
+        )) as Array<{ prosrc: string }>
+      ).map((r) => ({ ...r, prosrc: dedent(r.prosrc) }));
+    for (const name of SQL_FUNCTIONS) {
+      const runner = ds.createQueryRunner();
+      await runner.startTransaction();
+      try {
+        const run = (sql: string) => runner.query(sql);
+        const live = await definition(run, name);
+        expect(live).toHaveLength(1);
+        await runner.query(functionSource(name));
+        expect({ name, definition: await definition(run, name) }).toEqual({ name, definition: live });
+      } finally {
+        await runner.rollbackTransaction();
+        await runner.release();
+      }
+    }
+  });
 });
+
+/** The text with the indentation its lines share removed, and blank ends trimmed. */
+function dedent(text: string): string {
+  const lines = text.split('\n');
+  const indents = lines.filter((l) => l.trim() !== '').map((l) => /^ */.exec(l)?.[0].length ?? 0);
+  const common = Math.min(...indents);
+  return lines
+    .map((l) => l.slice(common))
+    .join('\n')
+    .trim();
+}

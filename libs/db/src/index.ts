@@ -3,6 +3,7 @@ export * from './attachment-states';
 export * from './attachments';
 export * from './batcher';
 export * from './data-source';
+export * from './functions';
 export * from './pagination';
 export * from './quotas';
 export * from './services';
