@@ -1,6 +1,6 @@
 import { closeAttachments } from './attachments';
 import { type Db, Params, type Row, rowsInOrder, tookPart, updateReturning } from './sql';
-import { freeTargetsOf } from './targets';
+import { allocateTarget, freeTargetsOf } from './targets';
 import { toClaim, type VolumeClaim } from './volume-records';
 import { VOLUME_STATES } from './volume-states';
 
@@ -66,7 +66,7 @@ export async function claimForCreate(
          FROM unnest(${p.add(claims.map((c) => c.id))}::uuid[], ${p.add(claims.map((c) => c.providerAuth))}::text[]) AS c(id, auth)
         WHERE v.id = c.id AND v.host = ${h} AND NOT v.deleted AND v.status = ANY(${p.add(claimCreate.from)})
         RETURNING v.*)
-     SELECT claimed.*, allocate_iscsi_target(${h}, claimed.id, ${p.add(maxTargets)}) AS target_num FROM claimed`,
+     SELECT claimed.*, ${allocateTarget(h, 'claimed.id', p.add(maxTargets))} AS target_num FROM claimed`,
     p.values,
   );
   return rowsInOrder(
