@@ -69,6 +69,51 @@ export async function compareAndSwap<S extends string, C extends object>(
   return row;
 }
 
+/** A column a many-row move sets to each row's own value (`type` the Postgres type of the values). */
+export interface EachValue<R> {
+  readonly column: string;
+  readonly type: string;
+  readonly of: (row: R) => unknown;
+}
+
+/**
+ * Moves many rows of `table` along `move` in one statement, each row setting `values` to its
+ * own; `set` adds assignments and `where` conditions alike for all (the table is `t` in them).
+ * Answers, per row in the order given, whether it was in one of `move.from` and so took part.
+ */
+export async function compareAndSwapEach<S extends string, R extends { readonly id: string }>(
+  db: Db,
+  table: StatefulTable<object>,
+  move: Move<S>,
+  rows: readonly R[],
+  values: ReadonlyArray<EachValue<R>>,
+  extra: { readonly set?: readonly string[]; readonly where?: readonly string[] } = {},
+): Promise<boolean[]> {
+  const p = new Params();
+  const ids = rows.map((r) => r.id);
+  const unnest = [`${p.add(ids)}::uuid[]`, ...values.map((v) => `${p.add(rows.map(v.of))}::${v.type}[]`)];
+  const sets = [
+    `${table.stateColumn} = ${p.add(move.to)}`,
+    'updated_at = now()',
+    ...values.map((v) => `${v.column} = x.${v.column}`),
+    ...(extra.set ?? []),
+  ];
+  const where = [
+    't.id = x.id',
+    ...liveRows(table, 't.'),
+    `t.${table.stateColumn} = ANY(${p.add([...move.from])})`,
+    ...(extra.where ?? []),
+  ];
+  const changed = await updateReturning(
+    db,
+    `UPDATE ${table.table} t SET ${sets.join(', ')}
+       FROM unnest(${unnest.join(', ')}) AS x(id${values.map((v) => `, ${v.column}`).join('')})
+      WHERE ${where.join(' AND ')} RETURNING t.id`,
+    p.values,
+  );
+  return tookPart(ids, changed);
+}
+
 /**
  * Each of `ids` with its row among `rows` (undefined if none): a statement over many rows answers
  * in the order it was asked, whatever order its rows came in.

@@ -1,7 +1,7 @@
 import { closeAttachments } from './attachments';
-import { type Db, Params, type Row, rowsInOrder, tookPart, updateReturning } from './sql';
+import { compareAndSwapEach, type Db, Params, type Row, rowsInOrder, tookPart, updateReturning } from './sql';
 import { allocateTarget, freeTargetsOf } from './targets';
-import { toClaim, type VolumeClaim } from './volume-records';
+import { toClaim, VOLUMES, type VolumeClaim } from './volume-records';
 import { VOLUME_STATES } from './volume-states';
 
 /*
@@ -15,22 +15,20 @@ const { place, failCreate, claimCreate, finishCreate, finishDelete } = VOLUME_ST
  * The scheduler's decision for many volumes: each volume goes to its host if it is still
  * `creating` and no scheduler placed it before.
  */
-export async function placeOnHosts(
+export function placeOnHosts(
   db: Db,
   placements: readonly { id: string; host: string }[],
 ): Promise<boolean[]> {
-  const p = new Params();
-  const rows = await updateReturning(
+  return compareAndSwapEach(
     db,
-    `UPDATE volumes v SET host = x.host, status = ${p.add(place.to)}, scheduled_at = now(), updated_at = now()
-       FROM unnest(${p.add(placements.map((x) => x.id))}::uuid[], ${p.add(placements.map((x) => x.host))}::varchar[]) AS x(id, host)
-      WHERE v.id = x.id AND NOT v.deleted AND v.status = ANY(${p.add(place.from)}) AND v.host IS NULL
-      RETURNING v.id`,
-    p.values,
-  );
-  return tookPart(
-    placements.map((x) => x.id),
-    rows,
+    VOLUMES,
+    place,
+    placements,
+    [{ column: 'host', type: 'varchar', of: (x) => x.host }],
+    {
+      set: ['scheduled_at = now()'],
+      where: ['t.host IS NULL'],
+    },
   );
 }
 
@@ -76,23 +74,17 @@ export async function claimForCreate(
 }
 
 /** The last step of many creates: `creating` → `available` with where each is exported. */
-export async function markCreated(
+export function markCreated(
   db: Db,
   created: readonly { id: string; providerLocation: string }[],
 ): Promise<boolean[]> {
-  const p = new Params();
-  const rows = await updateReturning(
+  return compareAndSwapEach(
     db,
-    `UPDATE volumes v SET status = ${p.add(finishCreate.to)}, provider_location = c.location, status_reason = NULL,
-                          launched_at = now(), updated_at = now()
-       FROM unnest(${p.add(created.map((c) => c.id))}::uuid[], ${p.add(created.map((c) => c.providerLocation))}::text[]) AS c(id, location)
-      WHERE v.id = c.id AND NOT v.deleted AND v.status = ANY(${p.add(finishCreate.from)})
-      RETURNING v.id`,
-    p.values,
-  );
-  return tookPart(
-    created.map((c) => c.id),
-    rows,
+    VOLUMES,
+    finishCreate,
+    created,
+    [{ column: 'provider_location', type: 'text', of: (c) => c.providerLocation }],
+    { set: ['status_reason = NULL', 'launched_at = now()'] },
   );
 }
 
