@@ -40,8 +40,9 @@ export function liveRows(table: StatefulTable<object>, alias = ''): string[] {
 /**
  * Moves row `id` of `table` along `move` (from any of `move.from` to `move.to`), setting `changes`
  * and `updated_at` in the same statement: `UPDATE … WHERE state = ANY(from)`, so the row count
- * says whether this caller won and nothing reads a state before writing it. Returns the updated
- * row, or undefined when the row was not in any of `move.from`.
+ * says whether this caller won and nothing reads a state before writing it; `guard` adds
+ * conditions on other columns. Returns the updated row, or undefined when the row was not in any
+ * of `move.from` (or failed the guard).
  */
 export async function compareAndSwap<S extends string, C extends object>(
   db: Db,
@@ -49,12 +50,14 @@ export async function compareAndSwap<S extends string, C extends object>(
   id: string,
   move: Move<S>,
   changes: C,
+  guard: readonly string[] = [],
 ): Promise<Row | undefined> {
   const p = new Params();
   const where = [
     `id = ${p.add(id)}`,
     ...liveRows(table),
     `${table.stateColumn} = ANY(${p.add([...move.from])})`,
+    ...guard,
   ];
   const sets = [`${table.stateColumn} = ${p.add(move.to)}`, 'updated_at = now()'];
   if (table.softDelete && move.to === 'deleted') sets.push('deleted = true', 'deleted_at = now()');

@@ -1,5 +1,5 @@
 import { closeAttachments } from './attachments';
-import { compareAndSwapEach, type Db, Params, type Row, rowsInOrder, tookPart, updateReturning } from './sql';
+import { compareAndSwap, compareAndSwapEach, type Db, Params, type Row, rowsInOrder, tookPart } from './sql';
 import { allocateTarget, freeTargetsOf } from './targets';
 import { toClaim, VOLUMES, type VolumeClaim } from './volume-records';
 import { VOLUME_STATES } from './volume-states';
@@ -34,14 +34,10 @@ export function placeOnHosts(
 
 /** No host can take the volume: `error` with the reason, unless a scheduler placed it already. */
 export async function failUnplaced(db: Db, id: string, reason: string): Promise<boolean> {
-  const p = new Params();
-  const rows = await updateReturning(
-    db,
-    `UPDATE volumes SET status = ${p.add(failCreate.to)}, status_reason = ${p.add(reason)}, updated_at = now()
-      WHERE id = ${p.add(id)} AND NOT deleted AND status = ANY(${p.add(failCreate.from)}) AND host IS NULL RETURNING id`,
-    p.values,
+  return (
+    (await compareAndSwap(db, VOLUMES, id, failCreate, { statusReason: reason }, ['host IS NULL'])) !==
+    undefined
   );
-  return rows.length > 0;
 }
 
 /**
