@@ -1,6 +1,5 @@
 /** The processes that change a resource's state; every move of a state table names which may make it. */
-export const ACTORS = ['api', 'scheduler', 'volume-worker', 'compute-worker'] as const;
-export type Actor = (typeof ACTORS)[number];
+export type Actor = 'api' | 'scheduler' | 'volume-worker' | 'compute-worker';
 
 /** A move as declared: from any of `from` to `to` (or, for a move whose caller names the target, to one of a list). */
 export interface MoveSpec<S extends string> {
@@ -50,7 +49,6 @@ export interface StateTable<S extends string, M> {
   movesOf<A extends Actor>(actor: A): MovesOf<S, M, A>;
   /** The states any of `moves` starts from, in the table's order. */
   sourcesOf(...moves: ReadonlyArray<Move<S> | OpenMove<S>>): readonly S[];
-  isState(value: string): value is S;
   /** `move` aimed at `target`, which must be one of its targets. */
   toward(move: OpenMove<S>, target: S): Move<S>;
 }
@@ -91,7 +89,6 @@ export function stateTable<const S extends string, const M extends Record<string
       const from = new Set(among.flatMap((m) => m.from));
       return states.filter((s) => from.has(s));
     },
-    isState: (value): value is S => known.has(value),
     toward: (move, target) => {
       if (!move.to.includes(target))
         throw new Error(`${resource} move ${move.name} cannot lead to ${target}`);
