@@ -22,19 +22,42 @@ export async function updateReturning(db: Db, sql: string, params: unknown[]): P
 
 /**
  * A table whose rows carry a state of a state table. `columns` maps each change a move may set
- * to its column; with `softDelete`, rows in the final state `deleted` stay with `deleted` set,
- * and no move touches them.
+ * to its column. The state is one column, or two (nova's `vm_state` and `task_state`): its
+ * states are then written `<first>/<second>`, an empty second part meaning NULL. Rows that reach
+ * `deletedState` stay with `deleted` set, and no statement touches them again.
  */
 export interface StatefulTable<C extends object> {
   readonly table: string;
-  readonly stateColumn: string;
+  readonly stateColumn: string | readonly [string, string];
   readonly columns: { readonly [K in keyof C]-?: string };
-  readonly softDelete: boolean;
+  readonly deletedState?: string;
 }
 
 /** The WHERE conditions every statement on the table's rows starts from. */
 export function liveRows(table: StatefulTable<object>, alias = ''): string[] {
-  return table.softDelete ? [`NOT ${alias}deleted`] : [];
+  return table.deletedState === undefined ? [] : [`NOT ${alias}deleted`];
+}
+
+/** The condition that a row is in one of `states`. */
+function stateIn(table: StatefulTable<object>, alias: string, states: readonly string[], p: Params): string {
+  const c = table.stateColumn;
+  const list = p.add([...states]);
+  return typeof c === 'string'
+    ? `${alias}${c} = ANY(${list})`
+    : `(${alias}${c[0]} || '/' || coalesce(${alias}${c[1]}, '')) = ANY(${list}::text[])`;
+}
+
+/** The assignments that put a row in `state`: its state column(s), `updated_at`, the soft delete. */
+function enter(table: StatefulTable<object>, state: string, p: Params): string[] {
+  const c = table.stateColumn;
+  const value = p.add(state);
+  const sets =
+    typeof c === 'string'
+      ? [`${c} = ${value}`]
+      : [`${c[0]} = split_part(${value}, '/', 1)`, `${c[1]} = nullif(split_part(${value}, '/', 2), '')`];
+  sets.push('updated_at = now()');
+  if (state === table.deletedState) sets.push('deleted = true', 'deleted_at = now()');
+  return sets;
 }
 
 /**
@@ -53,14 +76,8 @@ export async function compareAndSwap<S extends string, C extends object>(
   guard: readonly string[] = [],
 ): Promise<Row | undefined> {
   const p = new Params();
-  const where = [
-    `id = ${p.add(id)}`,
-    ...liveRows(table),
-    `${table.stateColumn} = ANY(${p.add([...move.from])})`,
-    ...guard,
-  ];
-  const sets = [`${table.stateColumn} = ${p.add(move.to)}`, 'updated_at = now()'];
-  if (table.softDelete && move.to === 'deleted') sets.push('deleted = true', 'deleted_at = now()');
+  const where = [`id = ${p.add(id)}`, ...liveRows(table), stateIn(table, '', move.from, p), ...guard];
+  const sets = enter(table, move.to, p);
   for (const [key, value] of Object.entries(changes)) {
     if (value !== undefined) sets.push(`${table.columns[key as keyof C]} = ${p.add(value)}`);
   }
@@ -96,15 +113,14 @@ export async function compareAndSwapEach<S extends string, R extends { readonly 
   const ids = rows.map((r) => r.id);
   const unnest = [`${p.add(ids)}::uuid[]`, ...values.map((v) => `${p.add(rows.map(v.of))}::${v.type}[]`)];
   const sets = [
-    `${table.stateColumn} = ${p.add(move.to)}`,
-    'updated_at = now()',
+    ...enter(table, move.to, p),
     ...values.map((v) => `${v.column} = x.${v.column}`),
     ...(extra.set ?? []),
   ];
   const where = [
     't.id = x.id',
     ...liveRows(table, 't.'),
-    `t.${table.stateColumn} = ANY(${p.add([...move.from])})`,
+    stateIn(table, 't.', move.from, p),
     ...(extra.where ?? []),
   ];
   const changed = await updateReturning(

@@ -46,7 +46,7 @@ export interface VolumeChanges {
 export const VOLUMES: StatefulTable<VolumeChanges> = {
   table: 'volumes',
   stateColumn: 'status',
-  softDelete: true,
+  deletedState: 'deleted',
   columns: {
     size: 'size',
     statusReason: 'status_reason',
