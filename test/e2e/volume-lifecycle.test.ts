@@ -3,7 +3,7 @@ import { existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type ConnectionInfo, VolumeRpcApi } from '@basalt/contracts';
-import { createDataSource, VolumeRepository } from '@basalt/db';
+import { createDataSource, VOLUME_STATES, VolumeRepository } from '@basalt/db';
 import { request, waitForVolume } from '../support/http';
 import { ROOT } from '../support/processes';
 import { testContext, waitFor } from '../support/rpc';
@@ -195,17 +195,17 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
       const doomed = await create(1, 'lost-delete');
       const { backendName: doomedName } = await volumes.transitionOrThrow(
         doomed.id,
-        ['available'],
-        'deleting',
+        VOLUME_STATES.moves.beginDelete,
       );
       expect(await stack.tgtd.targets()).toContain(`iqn.2010-10.org.openstack:${doomedName}`);
       // accepted for growing to 2 GiB by the API, whose cast never arrived
       const growing = await create(1, 'lost-extend');
       const { backendName: growingName } = await volumes.transitionOrThrow(
         growing.id,
-        ['available'],
-        'extending',
-        { extendTo: 2 },
+        VOLUME_STATES.moves.beginExtend,
+        {
+          extendTo: 2,
+        },
       );
       // several export-check passes later, nothing has touched them: they are not stalled yet
       await new Promise((r) => setTimeout(r, 1500));

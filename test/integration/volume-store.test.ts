@@ -6,9 +6,12 @@ import {
   NoFreeTargetError,
   QuotaExceededError,
   QuotaRepository,
+  VOLUME_STATES,
   VolumeRepository,
 } from '@basalt/db';
 import { createTestDatabase } from '../support/db';
+
+const { finishCreate, failCreate, beginDelete, beginExtend, reset } = VOLUME_STATES.moves;
 
 /** The database is where races are decided: these run many requests at once against real PostgreSQL. */
 describe('volume state in PostgreSQL under concurrency', () => {
@@ -69,7 +72,7 @@ describe('volume state in PostgreSQL under concurrency', () => {
 
   test('an extend passes the same quota check: growth that fits starts, growth that does not is refused', async () => {
     const volume = await volumes.createWithinQuota(newVolume('extend-quota', 2), 'volume-%08x', unlimited);
-    await volumes.transition(volume.id, ['creating'], 'available');
+    await volumes.transition(volume.id, finishCreate);
     const limits = { volumes: 1, gigabytes: 5 };
     await expect(volumes.beginExtendWithinQuota(volume, 6, limits)).rejects.toMatchObject({
       message:
@@ -102,7 +105,7 @@ describe('volume state in PostgreSQL under concurrency', () => {
     ).rejects.toMatchObject({
       data: { resource: 'volumes', limit: 3, in_use: 3 },
     });
-    await volumes.transition(third.id, ['creating'], 'available');
+    await volumes.transition(third.id, finishCreate);
     await quotas.set('own-limits', { gigabytes: 3 });
     await expect(volumes.beginExtendWithinQuota(third, 2, defaults)).rejects.toMatchObject({
       data: { resource: 'gigabytes', limit: 3, in_use: 3 },
@@ -131,15 +134,15 @@ describe('volume state in PostgreSQL under concurrency', () => {
 
   test('of many concurrent transitions from one state, exactly one wins', async () => {
     const volume = await volumes.createWithinQuota(newVolume('cas'), 'volume-%08x', unlimited);
-    await volumes.transition(volume.id, ['creating'], 'available');
+    await volumes.transition(volume.id, finishCreate);
     const outcomes = await Promise.all(
-      Array.from({ length: 10 }, () => volumes.transition(volume.id, ['available'], 'attaching')),
+      Array.from({ length: 10 }, () => volumes.transition(volume.id, beginDelete)),
     );
     expect(outcomes.filter(Boolean)).toHaveLength(1);
-    await expect(volumes.transitionOrThrow(volume.id, ['available'], 'deleting')).rejects.toThrow(
-      /status must be available, but current status is: attaching/,
+    await expect(volumes.transitionOrThrow(volume.id, beginExtend)).rejects.toThrow(
+      /status must be available, but current status is: deleting/,
     );
-    expect((await volumes.get(volume.id)).status).toBe('attaching');
+    expect((await volumes.get(volume.id)).status).toBe('deleting');
   });
 
   test("target numbers: concurrent allocations get distinct lowest numbers, again returns the same, a deleted volume's is free again", async () => {
@@ -156,7 +159,7 @@ describe('volume state in PostgreSQL under concurrency', () => {
     // numbers are per host
     const other = await volumes.createWithinQuota(newVolume('tids'), 'volume-%08x', unlimited);
     expect(await targets.allocate('host-b', other.id, 100)).toBe(1);
-    await volumes.transition(first.id, ['creating'], 'deleting');
+    await volumes.transition(first.id, VOLUME_STATES.toward(reset, 'deleting'));
     expect(await volumes.markDeleted([first.id])).toEqual([true]);
     const next = await volumes.createWithinQuota(newVolume('tids'), 'volume-%08x', unlimited);
     expect(await targets.allocate('host-a', next.id, 100)).toBe(tids[0]);
@@ -171,7 +174,7 @@ describe('volume state in PostgreSQL under concurrency', () => {
       ),
     );
     const [a, b, c, d, e, f] = made.map((v) => v.id) as [string, string, string, string, string, string];
-    await volumes.transition(f, ['creating'], 'error');
+    await volumes.transition(f, failCreate);
     // placement takes only for creating volumes no scheduler placed yet
     expect(
       await volumes.placeOnHosts([
@@ -242,7 +245,7 @@ describe('volume state in PostgreSQL under concurrency', () => {
     // the attachments closed, in a statement each
     const attachments = new AttachmentRepository(ds);
     await attachments.connect(a, { ip: '127.0.0.1', initiator: 'iqn.2026-11.test:a' });
-    await volumes.transition(a, ['available'], 'deleting');
+    await volumes.transition(a, beginDelete);
     const toDelete = await volumes.claimForDelete('h1', [a, c, d]);
     expect(toDelete[0]).toMatchObject({ volume: { id: a }, targetNum: first[0]?.targetNum });
     expect(toDelete.slice(1)).toEqual([undefined, undefined]);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { updateReturning } from './volumes';
+import { ATTACHMENT_STATES, type AttachmentStatus } from './attachment-states';
+import { Params, updateReturning } from './sql';
 
 export interface AttachmentRecord {
   readonly id: string;
@@ -10,7 +11,20 @@ export interface AttachmentRecord {
   readonly connectorHost: string | null;
   readonly instanceUuid: string | null;
   readonly mountpoint: string | null;
-  readonly attachStatus: 'connected' | 'attached';
+  readonly attachStatus: Exclude<AttachmentStatus, 'deleted'>;
+}
+
+const { attach, close } = ATTACHMENT_STATES.moves;
+/** The status a connection starts in. */
+const CONNECTED: AttachmentStatus = 'connected';
+
+/**
+ * The statement that closes the live connections `condition` picks: `terminate_connection` closes
+ * one, and a volume's delete all of the volume's in the statement that marks it deleted.
+ */
+export function closeAttachments(condition: string, p: Params): string {
+  return `UPDATE volume_attachments SET attach_status = ${p.add(close.to)}, deleted = true, deleted_at = now(), updated_at = now()
+           WHERE ${condition} AND NOT deleted AND attach_status = ANY(${p.add(close.from)})`;
 }
 
 /** One row per live connection of an initiator to a volume; `attach_volume` names its instance. */
@@ -24,10 +38,10 @@ export class AttachmentRepository {
   ): Promise<AttachmentRecord> {
     await this.ds.query(
       `INSERT INTO volume_attachments (id, volume_id, initiator, ip, connector_host, attach_status)
-       VALUES ($1, $2, $3, $4, $5, 'connected')
+       VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (volume_id, initiator) WHERE NOT deleted
        DO UPDATE SET ip = EXCLUDED.ip, connector_host = EXCLUDED.connector_host, updated_at = now()`,
-      [randomUUID(), volumeId, connector.initiator, connector.ip, connector.host ?? null],
+      [randomUUID(), volumeId, connector.initiator, connector.ip, connector.host ?? null, CONNECTED],
     );
     const rows = await this.ds.query(
       'SELECT * FROM volume_attachments WHERE volume_id = $1 AND initiator = $2 AND NOT deleted',
@@ -38,10 +52,10 @@ export class AttachmentRepository {
 
   /** Ends a connection; returns the addresses that still have a live connection to the volume. */
   async disconnect(volumeId: string, initiator: string): Promise<string[]> {
+    const p = new Params();
     await this.ds.query(
-      `UPDATE volume_attachments SET deleted = true, deleted_at = now(), updated_at = now()
-        WHERE volume_id = $1 AND initiator = $2 AND NOT deleted`,
-      [volumeId, initiator],
+      closeAttachments(`volume_id = ${p.add(volumeId)} AND initiator = ${p.add(initiator)}`, p),
+      p.values,
     );
     return this.liveAddresses(volumeId);
   }
@@ -55,11 +69,13 @@ export class AttachmentRepository {
   }
 
   async markAttached(volumeId: string, instanceUuid: string, mountpoint: string): Promise<void> {
+    const p = new Params();
     await updateReturning(
       this.ds,
-      `UPDATE volume_attachments SET instance_uuid = $2, mountpoint = $3, attach_status = 'attached', updated_at = now()
-        WHERE volume_id = $1 AND NOT deleted RETURNING id`,
-      [volumeId, instanceUuid, mountpoint],
+      `UPDATE volume_attachments SET instance_uuid = ${p.add(instanceUuid)}, mountpoint = ${p.add(mountpoint)},
+                                     attach_status = ${p.add(attach.to)}, updated_at = now()
+        WHERE volume_id = ${p.add(volumeId)} AND NOT deleted AND attach_status = ANY(${p.add(attach.from)}) RETURNING id`,
+      p.values,
     );
   }
 
@@ -81,6 +97,6 @@ function toAttachment(r: Record<string, unknown>): AttachmentRecord {
     connectorHost: (r.connector_host as string | null) ?? null,
     instanceUuid: (r.instance_uuid as string | null) ?? null,
     mountpoint: (r.mountpoint as string | null) ?? null,
-    attachStatus: r.attach_status as 'connected' | 'attached',
+    attachStatus: r.attach_status as AttachmentRecord['attachStatus'],
   };
 }

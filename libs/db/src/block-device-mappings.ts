@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
-import { updateReturning } from './volumes';
+import { compareAndSwap, updateReturning } from './sql';
+import { VOLUMES } from './volume-records';
+import { VOLUME_STATES } from './volume-states';
 
 export type MappingStatus = 'attaching' | 'attached' | 'detaching';
 
@@ -33,22 +35,22 @@ export class BlockDeviceMappingRepository {
 
   /**
    * The API's reservation of an attach, in one transaction: the volume goes `available` →
-   * `attaching` by compare-and-swap (only for the instance's project) and the mapping is
+   * `attaching` by compare-and-swap and the mapping is
    * recorded. Of two attaches of one volume exactly one gets here; the other gets a ConflictError.
    */
   async reserve(input: {
     instanceUuid: string;
     volumeId: string;
-    projectId: string;
     deviceName: string;
   }): Promise<BlockDeviceMapping> {
     return this.ds.transaction(async (tx) => {
-      const [volume] = await updateReturning(
+      const volume = await compareAndSwap(
         tx,
-        `UPDATE volumes SET status = 'attaching', attach_status = 'attaching', updated_at = now()
-          WHERE id = $1 AND project_id = $2 AND NOT deleted AND status = 'available' AND host IS NOT NULL
-          RETURNING host`,
-        [input.volumeId, input.projectId],
+        VOLUMES,
+        input.volumeId,
+        VOLUME_STATES.moves.reserve,
+        { attachStatus: 'attaching' },
+        ['host IS NOT NULL'],
       );
       if (!volume) {
         throw new ConflictError(`Invalid volume: volume ${input.volumeId} status must be 'available'`);
@@ -86,12 +88,9 @@ export class BlockDeviceMappingRepository {
    */
   async beginDetach(mapping: BlockDeviceMapping): Promise<void> {
     await this.ds.transaction(async (tx) => {
-      const [volume] = await updateReturning(
-        tx,
-        `UPDATE volumes SET status = 'detaching', attach_status = 'detaching', updated_at = now()
-          WHERE id = $1 AND NOT deleted AND status = 'in-use' RETURNING id`,
-        [mapping.volumeId],
-      );
+      const volume = await compareAndSwap(tx, VOLUMES, mapping.volumeId, VOLUME_STATES.moves.beginDetach, {
+        attachStatus: 'detaching',
+      });
       const [row] = await updateReturning(
         tx,
         `UPDATE block_device_mappings SET status = 'detaching', updated_at = now()

@@ -9,6 +9,7 @@ import { CreateVolumeFunction1764000000004 } from './migrations/0004-create-volu
 import { AllocateTargetFromGaps1764000000005 } from './migrations/0005-allocate-target-from-gaps';
 import { QuotaLimitsInCheck1764000000006 } from './migrations/0006-quota-limits-in-check';
 import { ExtendTo1764000000007 } from './migrations/0007-extend-to';
+import { StateChecks1764000000008 } from './migrations/0008-state-checks';
 import { CreateCompute1764000000030 } from './migrations/0030-compute';
 
 export const entities: Array<new () => object> = [];
@@ -20,6 +21,7 @@ export const migrations = [
   AllocateTargetFromGaps1764000000005,
   QuotaLimitsInCheck1764000000006,
   ExtendTo1764000000007,
+  StateChecks1764000000008,
   CreateCompute1764000000030,
 ];
 

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { updateReturning } from './volumes';
+import { updateReturning } from './sql';
 
 export type ImageStatus = 'queued' | 'active' | 'deleted';
 export type DiskFormat = 'raw' | 'qcow2';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { DataSource, EntityManager } from 'typeorm';
-import { updateReturning } from './volumes';
+import { compareAndSwap, type StatefulTable } from './sql';
+import { type Move, stateTable } from './states';
 
 export const VM_STATES = ['building', 'active', 'error', 'deleted'] as const;
 export type VmState = (typeof VM_STATES)[number];
@@ -14,73 +15,89 @@ export interface InstanceState {
   readonly taskState: TaskState | null;
 }
 
-const key = (s: InstanceState) => `${s.vmState}/${s.taskState ?? ''}`;
+/** Every `<vm_state>/<task_state>` pair an instance can be in (an empty task meaning none). */
+export const INSTANCE_STATUSES = [
+  'building/scheduling',
+  'building/spawning',
+  'building/deleting',
+  'active/',
+  'active/rebooting',
+  'active/rebooting_hard',
+  'active/deleting',
+  'error/',
+  'error/rebooting_hard',
+  'error/deleting',
+  'deleted/',
+] as const;
+export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 
 /**
- * Every state change an instance may make: from which states, to which. A transition is a
- * compare-and-swap on the pair (vm_state, task_state), so of two requests racing for one
- * instance exactly one wins.
+ * Every move an instance may make, each a compare-and-swap on the pair (vm_state, task_state):
+ * of two requests racing for one instance exactly one wins. A delete keeps the VM's state and
+ * sets the task, as nova does, so it is one move per VM state.
  */
-export const INSTANCE_TRANSITIONS = {
-  schedule: {
-    from: [{ vmState: 'building', taskState: 'scheduling' }],
-    to: { vmState: 'building', taskState: 'spawning' },
-  },
-  spawned: {
-    from: [{ vmState: 'building', taskState: 'spawning' }],
-    to: { vmState: 'active', taskState: null },
-  },
+export const INSTANCE_STATES = stateTable('instance', INSTANCE_STATUSES, {
+  /** The scheduler records the host it chose and hands the instance over. */
+  schedule: { from: ['building/scheduling'], to: 'building/spawning', by: ['scheduler'] },
+  spawned: { from: ['building/spawning'], to: 'active/', by: ['compute-worker'] },
+  /** No host, a spawn, reboot or delete that failed: ERROR with the reason as the fault. */
   fail: {
     from: [
-      { vmState: 'building', taskState: 'scheduling' },
-      { vmState: 'building', taskState: 'spawning' },
-      { vmState: 'active', taskState: 'rebooting' },
-      { vmState: 'active', taskState: 'rebooting_hard' },
-      { vmState: 'error', taskState: 'rebooting_hard' },
-      // a delete that failed on its host; deleting again may finish it
-      { vmState: 'building', taskState: 'deleting' },
-      { vmState: 'active', taskState: 'deleting' },
-      { vmState: 'error', taskState: 'deleting' },
+      'building/scheduling',
+      'building/spawning',
+      'active/rebooting',
+      'active/rebooting_hard',
+      'error/rebooting_hard',
+      'building/deleting',
+      'active/deleting',
+      'error/deleting',
     ],
-    to: { vmState: 'error', taskState: null },
+    to: 'error/',
+    by: ['api', 'scheduler', 'compute-worker'],
   },
-  reboot: {
-    from: [{ vmState: 'active', taskState: null }],
-    to: { vmState: 'active', taskState: 'rebooting' },
-  },
+  reboot: { from: ['active/'], to: 'active/rebooting', by: ['api'] },
   // a hard reboot may take over a soft one that hangs, and may revive an instance in error
-  rebootHard: {
-    from: [
-      { vmState: 'active', taskState: null },
-      { vmState: 'active', taskState: 'rebooting' },
-      { vmState: 'error', taskState: null },
-    ],
-    to: { vmState: 'active', taskState: 'rebooting_hard' },
-  },
+  rebootHard: { from: ['active/', 'active/rebooting'], to: 'active/rebooting_hard', by: ['api'] },
+  rebootHardFromError: { from: ['error/'], to: 'error/rebooting_hard', by: ['api'] },
   rebooted: {
-    from: [
-      { vmState: 'active', taskState: 'rebooting' },
-      { vmState: 'active', taskState: 'rebooting_hard' },
-    ],
-    to: { vmState: 'active', taskState: null },
+    from: ['active/rebooting', 'active/rebooting_hard', 'error/rebooting_hard'],
+    to: 'active/',
+    by: ['api', 'compute-worker'],
   },
-  delete: {
-    from: [
-      { vmState: 'building', taskState: 'scheduling' },
-      { vmState: 'building', taskState: 'spawning' },
-      { vmState: 'active', taskState: null },
-      { vmState: 'active', taskState: 'rebooting' },
-      { vmState: 'active', taskState: 'rebooting_hard' },
-      { vmState: 'error', taskState: null },
-    ],
-    // the VM keeps its state while the delete is under way
-    to: { vmState: null, taskState: 'deleting' },
+  deleteBuilding: {
+    from: ['building/scheduling', 'building/spawning'],
+    to: 'building/deleting',
+    by: ['api'],
   },
-} as const satisfies Record<
-  string,
-  { from: readonly InstanceState[]; to: { vmState: VmState | null; taskState: TaskState | null } }
->;
-export type InstanceTransition = keyof typeof INSTANCE_TRANSITIONS;
+  deleteActive: {
+    from: ['active/', 'active/rebooting', 'active/rebooting_hard'],
+    to: 'active/deleting',
+    by: ['api'],
+  },
+  deleteError: { from: ['error/'], to: 'error/deleting', by: ['api'] },
+  /** Nothing of it is left on any host: the row stays, soft-deleted, so the API can show it DELETED. */
+  finishDelete: {
+    from: ['building/deleting', 'active/deleting', 'error/deleting'],
+    to: 'deleted/',
+    by: ['api', 'compute-worker'],
+  },
+});
+
+export type InstanceMove = Move<InstanceStatus>;
+
+/** The columns a move may set besides the state. */
+export interface InstanceChanges {
+  readonly host?: string;
+  readonly faultMessage?: string | null;
+  readonly launchedAt?: Date;
+}
+
+const INSTANCES: StatefulTable<InstanceChanges> = {
+  table: 'instances',
+  stateColumn: ['vm_state', 'task_state'],
+  columns: { host: 'host', faultMessage: 'fault_message', launchedAt: 'launched_at' },
+  deletedState: 'deleted/',
+};
 
 /** The API's `status` of an instance (nova/api/openstack/common.py's state map). */
 export function serverStatus(s: InstanceState, deleted = false): string {
@@ -176,43 +193,16 @@ export class InstanceRepository {
   }
 
   /**
-   * Makes `name` happen to the instance if it is in one of the transition's source states, with
-   * `changes` in the same statement; undefined when it was not (someone else won, or it moved on).
+   * Moves the instance along `move`, setting `changes` in the same statement; undefined when it
+   * was not in one of the move's sources (someone else won, or it moved on).
    */
   async transition(
     id: string,
-    name: InstanceTransition,
-    changes: { host?: string; faultMessage?: string | null; launchedAt?: Date } = {},
-    db: DataSource | EntityManager = this.ds,
+    move: InstanceMove,
+    changes: InstanceChanges = {},
   ): Promise<InstanceRecord | undefined> {
-    const t = INSTANCE_TRANSITIONS[name];
-    const sets = ['vm_state = coalesce($3, vm_state)', 'task_state = $4', 'updated_at = now()'];
-    const params: unknown[] = [id, t.from.map(key), t.to.vmState as VmState | null, t.to.taskState];
-    const columns = { host: 'host', faultMessage: 'fault_message', launchedAt: 'launched_at' } as const;
-    for (const [k, value] of Object.entries(changes)) {
-      if (value === undefined) continue;
-      params.push(value);
-      sets.push(`${columns[k as keyof typeof columns]} = $${params.length}`);
-    }
-    const [row] = await updateReturning(
-      db,
-      `UPDATE instances SET ${sets.join(', ')}
-        WHERE id = $1 AND NOT deleted AND (vm_state || '/' || coalesce(task_state, '')) = ANY($2) RETURNING *`,
-      params,
-    );
+    const row = await compareAndSwap(this.ds, INSTANCES, id, move, changes);
     return row ? toInstance(row) : undefined;
-  }
-
-  /** The end of a delete: the row is kept (soft-deleted) so the API can still show it DELETED. */
-  async markDeleted(id: string): Promise<boolean> {
-    const rows = await updateReturning(
-      this.ds,
-      `UPDATE instances SET vm_state = 'deleted', task_state = NULL, deleted = true, deleted_at = now(),
-              updated_at = now()
-        WHERE id = $1 AND NOT deleted AND task_state = 'deleting' RETURNING id`,
-      [id],
-    );
-    return rows.length > 0;
   }
 
   async list(filter: { projectId?: string; name?: string }, limit: number): Promise<InstanceRecord[]> {

@@ -1,5 +1,6 @@
 import { BasaltError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
+import { Params } from './sql';
 
 export class NoFreeTargetError extends BasaltError {}
 
@@ -19,12 +20,28 @@ export class IscsiTargetRepository {
   constructor(private readonly ds: DataSource) {}
 
   async allocate(host: string, volumeId: string, maxTargets: number): Promise<number> {
-    const [row] = await this.ds.query('SELECT allocate_iscsi_target($1, $2, $3) AS target_num', [
-      host,
-      volumeId,
-      maxTargets,
-    ]);
+    const p = new Params();
+    const [row] = await this.ds.query(
+      `SELECT ${allocateTarget(p.add(host), p.add(volumeId), p.add(maxTargets))} AS target_num`,
+      p.values,
+    );
     if (row?.target_num === null || row?.target_num === undefined) throw noFreeTarget(host, maxTargets);
     return Number(row.target_num);
   }
+}
+
+/**
+ * The part of a statement that frees the target numbers of the volumes `volumeIds` (a query of
+ * their ids) names: a volume's delete frees its number in the statement that marks it deleted.
+ */
+export function freeTargetsOf(volumeIds: string): string {
+  return `DELETE FROM iscsi_targets WHERE volume_id IN (${volumeIds})`;
+}
+
+/**
+ * The expression that allocates the volume's target number on the host (its own again if it has
+ * one; NULL when all are taken): a volume's create claims it in the statement that claims the volume.
+ */
+export function allocateTarget(host: string, volumeId: string, maxTargets: string): string {
+  return `allocate_iscsi_target(${host}, ${volumeId}, ${maxTargets})`;
 }

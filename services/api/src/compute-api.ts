@@ -1,13 +1,15 @@
 import { childContext, type RequestContext } from '@basalt/context';
 import type { ComputeRpcApi, RebootType, SchedulerRpcApi } from '@basalt/contracts';
-import type {
-  BlockDeviceMapping,
-  BlockDeviceMappingRepository,
-  ImageRepository,
-  InstanceRecord,
-  InstanceRepository,
-  InstanceTransition,
-  VolumeRepository,
+import {
+  type BlockDeviceMapping,
+  type BlockDeviceMappingRepository,
+  type ImageRepository,
+  INSTANCE_STATES,
+  type InstanceMove,
+  type InstanceRecord,
+  type InstanceRepository,
+  VOLUME_STATES,
+  type VolumeRepository,
 } from '@basalt/db';
 import { errorMessage, InvalidInputError, NotFoundError } from '@basalt/errors';
 import { StateConflictError } from './faults';
@@ -21,6 +23,14 @@ export interface CreateServerRequest {
 }
 
 const DEVICE = /^\/dev\/vd[b-z]$/;
+const moves = INSTANCE_STATES.movesOf('api');
+const volumeMoves = VOLUME_STATES.movesOf('api');
+/** The delete of an instance keeps its VM state: one move per state it may be deleted from. */
+const DELETE_FROM = {
+  building: moves.deleteBuilding,
+  active: moves.deleteActive,
+  error: moves.deleteError,
+} as const;
 
 /**
  * The compute API's decisions (nova's compute/api.py): check, write the first state change by
@@ -68,7 +78,7 @@ export class ComputeApi {
         ephemeral_gb: flavor.ephemeral,
       });
     } catch (error) {
-      await this.deps.instances.transition(instance.id, 'fail', {
+      await this.deps.instances.transition(instance.id, moves.fail, {
         faultMessage: `could not reach the scheduler: ${errorMessage(error)}`,
       });
       throw error;
@@ -86,10 +96,12 @@ export class ComputeApi {
   }
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
-    const instance = await this.move(await this.get(ctx, id), 'delete', 'delete');
+    const current = await this.get(ctx, id);
+    const move = current.vmState === 'deleted' ? undefined : DELETE_FROM[current.vmState];
+    const instance = await this.move(current, move, 'delete');
     // never placed: no host holds anything of it
     if (!instance.host) {
-      await this.deps.instances.markDeleted(id);
+      await this.deps.instances.transition(id, moves.finishDelete);
       return;
     }
     // a delete that cannot be sent stays `deleting`; the compute host finishes it when it starts
@@ -98,11 +110,17 @@ export class ComputeApi {
 
   async reboot(ctx: RequestContext, id: string, type: RebootType): Promise<void> {
     const instance = await this.get(ctx, id);
-    const moved = await this.move(instance, type === 'HARD' ? 'rebootHard' : 'reboot', 'reboot');
+    const move =
+      type === 'SOFT'
+        ? moves.reboot
+        : instance.vmState === 'error'
+          ? moves.rebootHardFromError
+          : moves.rebootHard;
+    const moved = await this.move(instance, move, 'reboot');
     try {
       await this.deps.compute.rebootInstance(childContext(ctx), moved.host as string, id, type);
     } catch (error) {
-      await this.deps.instances.transition(id, 'rebooted');
+      await this.deps.instances.transition(id, moves.rebooted);
       throw error;
     }
   }
@@ -134,7 +152,6 @@ export class ComputeApi {
     const mapping = await this.deps.mappings.reserve({
       instanceUuid: serverId,
       volumeId,
-      projectId: instance.projectId,
       deviceName: device ?? nextDevice(instance, mappings),
     });
     try {
@@ -147,7 +164,7 @@ export class ComputeApi {
       );
     } catch (error) {
       await this.deps.mappings.remove(mapping.id);
-      await this.deps.volumes.transition(volumeId, ['attaching'], 'available', { attachStatus: 'detached' });
+      await this.deps.volumes.transition(volumeId, volumeMoves.unreserve, { attachStatus: 'detached' });
       throw error;
     }
     return mapping;
@@ -162,7 +179,7 @@ export class ComputeApi {
       await this.deps.compute.detachVolume(childContext(ctx), instance.host as string, serverId, volumeId);
     } catch (error) {
       await this.deps.mappings.transition(mapping.id, ['detaching'], 'attached');
-      await this.deps.volumes.transition(volumeId, ['detaching'], 'in-use', { attachStatus: 'attached' });
+      await this.deps.volumes.transition(volumeId, volumeMoves.rollDetaching, { attachStatus: 'attached' });
       throw error;
     }
   }
@@ -180,13 +197,13 @@ export class ComputeApi {
     return mapping;
   }
 
-  /** The transition, or nova's 409 when the instance is not in a state it starts from. */
+  /** The move, or nova's 409 when the instance is not in a state it starts from. */
   private async move(
     instance: InstanceRecord,
-    name: InstanceTransition,
+    move: InstanceMove | undefined,
     action: string,
   ): Promise<InstanceRecord> {
-    const moved = await this.deps.instances.transition(instance.id, name);
+    const moved = move && (await this.deps.instances.transition(instance.id, move));
     if (moved) return moved;
     const now = (await this.deps.instances.find(instance.id)) ?? instance;
     throw invalidState(now, action);

@@ -3,10 +3,9 @@ import type { SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
 import {
   type QuotaLimits,
   type ServiceDirectory,
-  VOLUME_STATUSES,
+  VOLUME_STATES,
   type VolumeRecord,
   type VolumeRepository,
-  type VolumeStatus,
 } from '@basalt/db';
 import { errorMessage, InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
@@ -25,8 +24,8 @@ export interface CreateVolumeRequest {
   readonly availabilityZone: string | null;
 }
 
-/** Statuses from which a volume may be deleted (Cinder's list, less what Basalt has no notion of). */
-const DELETABLE: readonly VolumeStatus[] = ['available', 'error', 'error_extending', 'error_deleting'];
+const { failCreate, deleteUnplaced, beginDelete, failDelete, cancelExtend, reset } =
+  VOLUME_STATES.movesOf('api');
 
 /**
  * The volume API's decisions (Cinder's volume/api.py): check, write the first state change, then
@@ -69,7 +68,7 @@ export class VolumeApi {
         availability_zone: zone,
       });
     } catch (error) {
-      await this.deps.volumes.transition(volume.id, ['creating'], 'error', {
+      await this.deps.volumes.transition(volume.id, failCreate, {
         statusReason: `could not reach the scheduler: ${errorMessage(error)}`,
       });
       throw error;
@@ -90,13 +89,13 @@ export class VolumeApi {
     const volume = await this.get(ctx, id);
     if (!volume.host) {
       // never reached a host: nothing to clean up on a worker
-      if (await this.deps.volumes.softDelete(id, DELETABLE)) return;
+      if (await this.deps.volumes.transition(id, deleteUnplaced)) return;
     }
-    await this.deps.volumes.transitionOrThrow(id, DELETABLE, 'deleting', { statusReason: null });
+    await this.deps.volumes.transitionOrThrow(id, beginDelete, { statusReason: null });
     try {
       await this.deps.volumeRpc.deleteVolume(childContext(ctx), volume.host as string, id);
     } catch (error) {
-      await this.deps.volumes.transition(id, ['deleting'], 'error_deleting', {
+      await this.deps.volumes.transition(id, failDelete, {
         statusReason: `the delete could not be sent to ${volume.host}: ${errorMessage(error)}`,
       });
       throw error;
@@ -115,23 +114,22 @@ export class VolumeApi {
       await this.deps.volumeRpc.extendVolume(childContext(ctx), volume.host as string, id, newSize);
     } catch (error) {
       // nothing was changed on the host: the volume is as it was
-      await this.deps.volumes.transition(id, ['extending'], 'available', { extendTo: null });
+      await this.deps.volumes.transition(id, cancelExtend, { extendTo: null });
       throw error;
     }
   }
 
   async resetStatus(ctx: RequestContext, id: string, status: string, attachStatus?: string): Promise<void> {
     requireAdmin(ctx);
-    if (!(VOLUME_STATUSES as readonly string[]).includes(status)) {
-      throw new InvalidInputError(
-        `Invalid status '${status}'; must be one of ${VOLUME_STATUSES.join(', ')}.`,
-      );
+    const target = reset.to.find((s) => s === status);
+    if (!target) {
+      throw new InvalidInputError(`Invalid status '${status}'; must be one of ${reset.to.join(', ')}.`);
     }
     if (attachStatus !== undefined && attachStatus !== 'attached' && attachStatus !== 'detached') {
       throw new InvalidInputError(`Invalid attach_status '${attachStatus}'; must be attached or detached.`);
     }
     await this.get(ctx, id);
-    await this.deps.volumes.transitionOrThrow(id, VOLUME_STATUSES, status as VolumeStatus, {
+    await this.deps.volumes.transitionOrThrow(id, VOLUME_STATES.toward(reset, target), {
       statusReason: null,
       ...(attachStatus ? { attachStatus } : {}),
     });

@@ -10,10 +10,12 @@ import {
 import {
   type BlockDeviceMapping,
   type BlockDeviceMappingRepository,
+  INSTANCE_STATES,
   type InstanceRecord,
   type InstanceRepository,
   instanceName,
   isTransientDatabaseError,
+  VOLUME_STATES,
   type VolumeRepository,
 } from '@basalt/db';
 import { errorMessage, InvalidInputError } from '@basalt/errors';
@@ -27,6 +29,9 @@ import type { InstanceStorage } from './imagecache/instance-storage';
 import { buildDomainSpec, diskTarget, type VolumeMapping } from './virt/domain-spec';
 import { diskXml, domainXml } from './virt/domain-xml';
 import type { Hypervisor } from './virt/hypervisor';
+
+const moves = INSTANCE_STATES.movesOf('compute-worker');
+const volumeMoves = VOLUME_STATES.movesOf('compute-worker');
 
 export interface ComputeManagerOptions {
   readonly host: string;
@@ -138,7 +143,7 @@ export class ComputeManager {
           ephemeralGb: instance.ephemeralGb,
         });
         await this.deps.hypervisor.spawn(name, await this.guestXml(ctx, instance));
-        await this.deps.instances.transition(id, 'spawned', { launchedAt: new Date() });
+        await this.deps.instances.transition(id, moves.spawned, { launchedAt: new Date() });
         log.info({ instance_uuid: id, name }, 'instance spawned');
       });
     });
@@ -159,7 +164,7 @@ export class ComputeManager {
           await this.release(ctx, mapping);
         }
         await this.deps.storage.removeInstance(name);
-        await this.deps.instances.markDeleted(id);
+        await this.deps.instances.transition(id, moves.finishDelete);
         log.info({ instance_uuid: id, name }, 'instance deleted');
       });
     });
@@ -182,7 +187,7 @@ export class ComputeManager {
           instance.taskState === 'rebooting' &&
           (await this.deps.hypervisor.softReboot(name, this.options.softRebootTimeoutMs));
         if (!soft) await this.deps.hypervisor.hardReboot(name, await this.guestXml(ctx, instance));
-        await this.deps.instances.transition(id, 'rebooted');
+        await this.deps.instances.transition(id, moves.rebooted);
         log.info({ instance_uuid: id, type: soft ? 'SOFT' : 'HARD' }, 'instance rebooted');
       });
     });
@@ -250,7 +255,7 @@ export class ComputeManager {
           'detach failed',
         );
         await this.deps.mappings.transition(mapping.id, ['detaching'], 'attached');
-        await this.deps.volumes.transition(volumeId, ['detaching'], 'in-use', { attachStatus: 'attached' });
+        await this.deps.volumes.transition(volumeId, volumeMoves.rollDetaching, { attachStatus: 'attached' });
         return;
       }
       await this.release(ctx, mapping);
@@ -385,10 +390,8 @@ export class ComputeManager {
       connector.properties(),
     );
     // in-use goes through detaching (the volume host's detach_volume takes it from there)
-    await volumes.transition(mapping.volumeId, ['in-use'], 'detaching', { attachStatus: 'detaching' });
-    if (
-      await volumes.transition(mapping.volumeId, ['attaching'], 'available', { attachStatus: 'detached' })
-    ) {
+    await volumes.transition(mapping.volumeId, volumeMoves.beginDetach, { attachStatus: 'detaching' });
+    if (await volumes.transition(mapping.volumeId, volumeMoves.unreserve, { attachStatus: 'detached' })) {
       await mappings.remove(mapping.id);
       return;
     }
@@ -467,7 +470,7 @@ export class ComputeManager {
     } catch (error) {
       if (isTransientDatabaseError(error)) throw error;
       log.error({ instance_uuid: instance.id, err: errorMessage(error) }, `${what} failed`);
-      await this.deps.instances.transition(instance.id, 'fail', {
+      await this.deps.instances.transition(instance.id, moves.fail, {
         faultMessage: `${what} failed: ${errorMessage(error)}`,
       });
     }

@@ -100,7 +100,7 @@ describe('SchedulerManager.createVolume', () => {
   });
 
   test('a volume deleted meanwhile is left alone', async () => {
-    const f = fixture({ status: 'deleted' as never }, false);
+    const f = fixture({ status: 'deleted' }, false);
     await f.manager.createVolume(adminContext(), f.request(10), log);
     expect(f.casts).toEqual([]);
   });

@@ -8,13 +8,22 @@ import {
   type VolumeCapabilities,
   type VolumeRpcApi,
 } from '@basalt/contracts';
-import { Batcher, type InstanceRepository, type ServiceDirectory, type VolumeRepository } from '@basalt/db';
+import {
+  Batcher,
+  INSTANCE_STATES,
+  type InstanceRepository,
+  type ServiceDirectory,
+  VOLUME_STATES,
+  type VolumeRepository,
+} from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { arg, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
 import { type AllocationRatios, type ComputeHostManager, placeInstance } from './compute-placement';
 import { placeVolume } from './filter-scheduler';
 import type { HostManager } from './host-manager';
+
+const { place, failCreate } = VOLUME_STATES.movesOf('scheduler');
 
 export interface SchedulerManagerOptions {
   readonly capabilitiesMaxAgeMs: number;
@@ -103,7 +112,7 @@ export class SchedulerManager {
         error instanceof RpcUndeliverableError
           ? `volume host ${host} is not listening`
           : `could not reach volume host ${host}: ${errorMessage(error)}`;
-      await this.deps.volumes.transition(volumeId, ['creating'], 'error', { statusReason: reason });
+      await this.deps.volumes.transition(volumeId, failCreate, { statusReason: reason });
     }
   }
 
@@ -130,13 +139,17 @@ export class SchedulerManager {
     let host: string | undefined;
     if ('host' in placement) {
       computeHosts.claim(placement.host, want);
-      const placed = await instances.transition(id, 'schedule', { host: placement.host }).catch((error) => {
-        computeHosts.claim(placement.host, want, -1);
-        throw error;
-      });
+      const placed = await instances
+        .transition(id, INSTANCE_STATES.moves.schedule, { host: placement.host })
+        .catch((error) => {
+          computeHosts.claim(placement.host, want, -1);
+          throw error;
+        });
       if (placed) host = placement.host;
       else computeHosts.claim(placement.host, want, -1);
-    } else if (await instances.transition(id, 'fail', { faultMessage: placement.reason })) {
+    } else if (
+      await instances.transition(id, INSTANCE_STATES.moves.fail, { faultMessage: placement.reason })
+    ) {
       log.warn({ instance_uuid: id, reason: placement.reason }, 'no host for instance');
       return;
     }
@@ -157,7 +170,7 @@ export class SchedulerManager {
         error instanceof RpcUndeliverableError
           ? `compute host ${host} is not listening`
           : `could not reach compute host ${host}: ${errorMessage(error)}`;
-      await instances.transition(id, 'fail', { faultMessage: reason });
+      await instances.transition(id, INSTANCE_STATES.moves.fail, { faultMessage: reason });
     }
   }
 
@@ -223,7 +236,7 @@ export class SchedulerManager {
     // not placed by this delivery: deleted or failed meanwhile, or placed by an earlier delivery
     // that may have stopped before handing the volume over
     const volume = await volumes.find(id);
-    if (volume?.status === 'creating' && volume.host) return volume.host;
+    if (volume && place.from.includes(volume.status) && volume.host) return volume.host;
     log.info({ volume_id: id, status: volume?.status }, 'nothing to schedule');
     return undefined;
   }

@@ -28,8 +28,8 @@ function fixture(
         done.push('available');
         return created.map(() => true);
       }),
-    transition: async (_id: string, _from: string[], to: string, changes: { statusReason?: string }) => {
-      done.push(`${to}: ${changes.statusReason}`);
+    transition: async (_id: string, move: { to: string }, changes: { statusReason?: string }) => {
+      done.push(`${move.to}: ${changes.statusReason}`);
       return volume;
     },
   } as unknown as VolumeRepository;

@@ -10,9 +10,13 @@ import {
 import {
   type AttachmentRepository,
   Batcher,
+  CONNECTABLE_STATUSES,
+  EXPORTED_STATUSES,
   type IscsiTargetRepository,
   isTransientDatabaseError,
+  type Move,
   noFreeTarget,
+  VOLUME_STATES,
   type VolumeClaim,
   type VolumeRecord,
   type VolumeRepository,
@@ -49,8 +53,11 @@ export interface VolumeManagerDeps {
   readonly log: Logger;
 }
 
-/** The states of an operation a worker must finish once it has begun. */
-const UNFINISHED: readonly VolumeStatus[] = ['creating', 'deleting', 'extending'];
+const { failCreate, finishCreate, failDelete, finishDelete, finishExtend, failExtend, attach, detach } =
+  VOLUME_STATES.movesOf('volume-worker');
+
+/** The states of an operation a worker must finish once it has begun: where its finishing moves start. */
+const UNFINISHED = VOLUME_STATES.sourcesOf(finishCreate, finishDelete, finishExtend);
 
 const chapSecret = (length: number) => {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -143,10 +150,10 @@ export class VolumeManager {
     let resumed = 0;
     for (const v of volumes) {
       // an extend begun before its target size was recorded cannot be finished from the row
-      if (v.status === 'extending' && v.extendTo === null) continue;
+      if (finishExtend.from.includes(v.status) && v.extendTo === null) continue;
       log.warn({ volume_id: v.id, status: v.status, since: v.updatedAt }, 'resuming an unfinished operation');
-      if (v.status === 'creating') await this.createVolume(adminContext(), v.id, log);
-      else if (v.status === 'deleting') await this.deleteVolume(v.id, log);
+      if (finishCreate.from.includes(v.status)) await this.createVolume(adminContext(), v.id, log);
+      else if (finishDelete.from.includes(v.status)) await this.deleteVolume(v.id, log);
       else await this.extendVolume(v.id, v.extendTo as number, log);
       resumed++;
     }
@@ -162,14 +169,14 @@ export class VolumeManager {
     const { volumes, target, log } = this.deps;
     const live = await target.liveExports();
     let restored = 0;
-    for (const candidate of await volumes.onHost(this.options.host, ['available', 'in-use'])) {
+    for (const candidate of await volumes.onHost(this.options.host, EXPORTED_STATUSES)) {
       // most passes find everything served: that costs one listing, no query per volume
       if (live.has(this.iqn(candidate))) continue;
       // under the volume's lock and re-read: a delete may have run since the list was taken
       await this.lock.run(candidate.id, async () => {
         try {
           const v = await volumes.find(candidate.id);
-          if (!v || !['available', 'in-use'].includes(v.status) || v.host !== this.options.host) return;
+          if (!v || !EXPORTED_STATUSES.includes(v.status) || v.host !== this.options.host) return;
           const spec = await this.exportSpec(v);
           if (live.get(spec.iqn) === spec.tid) return;
           await target.createExport(spec);
@@ -214,7 +221,7 @@ export class VolumeManager {
         log.info({ volume_id: volumeId }, 'nothing to create');
         return;
       }
-      await this.recordingFailure(volumeId, 'create', 'creating', 'error', log, async () => {
+      await this.recordingFailure(volumeId, 'create', failCreate, log, async () => {
         const { volume, targetNum } = claim;
         if (targetNum === null) throw noFreeTarget(this.options.host, this.options.maxTargets);
         await driver.createVolume(volume.backendName, volume.size);
@@ -238,7 +245,7 @@ export class VolumeManager {
         log.info({ volume_id: volumeId }, 'nothing to delete');
         return;
       }
-      await this.recordingFailure(volumeId, 'delete', 'deleting', 'error_deleting', log, async () => {
+      await this.recordingFailure(volumeId, 'delete', failDelete, log, async () => {
         const { volume, targetNum } = claim;
         const chap = parseChap(volume.providerAuth);
         if (targetNum !== null && chap)
@@ -252,12 +259,12 @@ export class VolumeManager {
 
   extendVolume(volumeId: string, newSize: number, log: Logger): Promise<void> {
     const { volumes, driver, target } = this.deps;
-    return this.operate(volumeId, 'extend', 'extending', 'error_extending', log, async (volume) => {
+    return this.operate(volumeId, 'extend', failExtend, log, async (volume) => {
       if (newSize <= volume.size)
         throw new InvalidInputError(`new size ${newSize} must exceed ${volume.size}`);
       await driver.extendVolume(volume.backendName, newSize);
       await target.refreshLun(await this.exportSpec(volume));
-      await volumes.transition(volumeId, ['extending'], 'available', {
+      await volumes.transition(volumeId, finishExtend, {
         size: newSize,
         extendTo: null,
         statusReason: null,
@@ -269,32 +276,30 @@ export class VolumeManager {
   /**
    * The frame of extends (creates and deletes claim their volume in a shared round trip
    * instead): one per volume at a time, only on a volume this host owns in the state the
-   * operation expects, and a failure recorded as `failed` with its reason.
+   * operation expects (where `failed` starts), and a failure recorded along `failed` with its reason.
    */
   private operate(
     volumeId: string,
     what: string,
-    from: VolumeStatus,
-    failed: VolumeStatus,
+    failed: Move<VolumeStatus>,
     log: Logger,
     work: (volume: VolumeRecord) => Promise<void>,
   ): Promise<void> {
     return this.lock.run(volumeId, async () => {
       const volume = await this.deps.volumes.find(volumeId);
-      if (!this.owns(volume, [from], log, what)) return;
-      await this.recordingFailure(volumeId, what, from, failed, log, () => work(volume));
+      if (!this.owns(volume, failed.from, log, what)) return;
+      await this.recordingFailure(volumeId, what, failed, log, () => work(volume));
     });
   }
 
   /**
-   * Runs `work`; if it throws, the volume goes from `from` to `failed` with the reason, unless
-   * the error was the database's passing trouble, which is thrown on for the retry.
+   * Runs `work`; if it throws, the volume moves along `failed` with the reason, unless the error
+   * was the database's passing trouble, which is thrown on for the retry.
    */
   private async recordingFailure(
     volumeId: string,
     what: string,
-    from: VolumeStatus,
-    failed: VolumeStatus,
+    failed: Move<VolumeStatus>,
     log: Logger,
     work: () => Promise<void>,
   ): Promise<void> {
@@ -304,7 +309,7 @@ export class VolumeManager {
       // a dropped connection or a lost race is not the volume's failure: the handler runs again
       if (isTransientDatabaseError(error)) throw error;
       log.error({ volume_id: volumeId, err: errorMessage(error) }, `${what} failed`);
-      await this.deps.volumes.transition(volumeId, [from], failed, {
+      await this.deps.volumes.transition(volumeId, failed, {
         statusReason: `${what} failed: ${errorMessage(error)}`,
       });
     }
@@ -317,7 +322,7 @@ export class VolumeManager {
   private async doInitializeConnection(volumeId: string, connector: Connector): Promise<ConnectionInfo> {
     const { volumes, attachments, target } = this.deps;
     const volume = await volumes.get(volumeId);
-    if (!['available', 'attaching', 'in-use'].includes(volume.status)) {
+    if (!CONNECTABLE_STATUSES.includes(volume.status)) {
       throw new ConflictError(`volume ${volumeId} is ${volume.status}; it cannot be connected`);
     }
     const previous = await attachments.liveAddresses(volumeId);
@@ -354,18 +359,12 @@ export class VolumeManager {
 
   async attachVolume(volumeId: string, instanceUuid: string, mountpoint: string): Promise<void> {
     const { volumes, attachments } = this.deps;
-    const done = await volumes.transition(volumeId, ['attaching', 'in-use'], 'in-use', {
-      attachStatus: 'attached',
-    });
-    if (!done) await volumes.transitionOrThrow(volumeId, ['attaching'], 'in-use');
+    await volumes.transitionOrThrow(volumeId, attach, { attachStatus: 'attached' });
     await attachments.markAttached(volumeId, instanceUuid, mountpoint);
   }
 
   async detachVolume(volumeId: string): Promise<void> {
-    const done = await this.deps.volumes.transition(volumeId, ['detaching', 'available'], 'available', {
-      attachStatus: 'detached',
-    });
-    if (!done) await this.deps.volumes.transitionOrThrow(volumeId, ['detaching'], 'available');
+    await this.deps.volumes.transitionOrThrow(volumeId, detach, { attachStatus: 'detached' });
   }
 
   /** True when this host should act on the volume; a stale or foreign request is logged and dropped. */

@@ -1,14 +1,16 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-/** Every number up to the host's max_targets: what this migration first allocated from. */
-export const EVERY_NUMBER = 'SELECT generate_series(1, p_max) AS n';
-
 /**
- * allocate_iscsi_target, which gives a volume the lowest number of `candidates` (a query of
- * numbers `n`, which may read p_host and p_max) that no target of the host uses.
+ * Target-number allocation as one server-side step: the per-host lock, the lookup of an existing
+ * number and the insert of the lowest free one cost one round trip instead of five.
+ * allocate_iscsi_target gives a volume the lowest number up to the host's max_targets that no
+ * target of the host uses.
  */
-export function allocateTargetFunction(candidates: string): string {
-  return `
+export class AllocateTargetFunction1764000000003 implements MigrationInterface {
+  name = 'AllocateTargetFunction1764000000003';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
       CREATE OR REPLACE FUNCTION allocate_iscsi_target(p_host varchar, p_volume uuid, p_max integer) RETURNS integer
       LANGUAGE plpgsql AS $$
       DECLARE
@@ -20,25 +22,14 @@ export function allocateTargetFunction(candidates: string): string {
           RETURN found;
         END IF;
         INSERT INTO iscsi_targets (host, target_num, volume_id)
-          SELECT p_host, c.n, p_volume FROM (${candidates}) AS c
+          SELECT p_host, c.n, p_volume FROM (SELECT generate_series(1, p_max) AS n) AS c
            WHERE c.n <= p_max
              AND NOT EXISTS (SELECT 1 FROM iscsi_targets t WHERE t.host = p_host AND t.target_num = c.n)
            ORDER BY c.n LIMIT 1
           RETURNING target_num INTO found;
         RETURN found;
       END
-      $$`;
-}
-
-/**
- * Target-number allocation as one server-side step: the per-host lock, the lookup of an existing
- * number and the insert of the lowest free one cost one round trip instead of five.
- */
-export class AllocateTargetFunction1764000000003 implements MigrationInterface {
-  name = 'AllocateTargetFunction1764000000003';
-
-  async up(q: QueryRunner): Promise<void> {
-    await q.query(allocateTargetFunction(EVERY_NUMBER));
+      $$`);
   }
 
   async down(q: QueryRunner): Promise<void> {

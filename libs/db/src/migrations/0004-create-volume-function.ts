@@ -1,55 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-/** The quota check as this migration made it: the caller passes the project's limits. */
-export const CHECK_VOLUME_QUOTA = `
-      CREATE FUNCTION check_volume_quota(
-        p_project varchar, p_more_volumes integer, p_more_gigabytes integer,
-        p_max_volumes integer, p_max_gigabytes integer
-      ) RETURNS void
-      LANGUAGE plpgsql AS $$
-      DECLARE
-        used_volumes integer;
-        used_gigabytes integer;
-      BEGIN
-        PERFORM pg_advisory_xact_lock(hashtext('quota:' || p_project));
-        SELECT count(*), coalesce(sum(size), 0) INTO used_volumes, used_gigabytes
-          FROM volumes WHERE project_id = p_project AND NOT deleted;
-        IF p_max_volumes >= 0 AND used_volumes + p_more_volumes > p_max_volumes THEN
-          RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
-            DETAIL = json_build_object('resource', 'volumes', 'in_use', used_volumes)::text;
-        END IF;
-        IF p_max_gigabytes >= 0 AND used_gigabytes + p_more_gigabytes > p_max_gigabytes THEN
-          RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
-            DETAIL = json_build_object('resource', 'gigabytes', 'in_use', used_gigabytes)::text;
-        END IF;
-      END
-      $$`;
-
-/**
- * Check, sequence number, name and insert in one call. The limits are handed to the check as they
- * come: `max` (the project's limits, as this migration made it) or `default` (since 0006).
- */
-export const createVolumeWithinQuota = (limits: 'max' | 'default') => `
-      CREATE FUNCTION create_volume_within_quota(
-        p_id uuid, p_size integer, p_zone varchar, p_project varchar, p_user varchar,
-        p_name varchar, p_description text, p_type varchar,
-        p_${limits}_volumes integer, p_${limits}_gigabytes integer, p_name_template varchar
-      ) RETURNS SETOF volumes
-      LANGUAGE plpgsql AS $$
-      DECLARE
-        new_seq bigint;
-      BEGIN
-        PERFORM check_volume_quota(p_project, 1, p_size, p_${limits}_volumes, p_${limits}_gigabytes);
-        new_seq := nextval(pg_get_serial_sequence('volumes', 'seq'));
-        RETURN QUERY
-          INSERT INTO volumes (id, seq, backend_name, size, status, availability_zone, project_id, user_id,
-                               display_name, display_description, volume_type)
-          VALUES (p_id, new_seq, volume_backend_name(p_name_template, new_seq, p_id), p_size, 'creating',
-                  p_zone, p_project, p_user, p_name, p_description, p_type)
-          RETURNING *;
-      END
-      $$`;
-
 /**
  * The quota rule in one place, and a volume row inserted in one round trip instead of seven.
  * `check_volume_quota` takes the per-project lock (held to the end of the transaction) and
@@ -84,8 +34,50 @@ export class CreateVolumeFunction1764000000004 implements MigrationInterface {
         RETURN done || rest;
       END
       $$`);
-    await q.query(CHECK_VOLUME_QUOTA);
-    await q.query(createVolumeWithinQuota('max'));
+    // the caller passes the project's limits
+    await q.query(`
+      CREATE FUNCTION check_volume_quota(
+        p_project varchar, p_more_volumes integer, p_more_gigabytes integer,
+        p_max_volumes integer, p_max_gigabytes integer
+      ) RETURNS void
+      LANGUAGE plpgsql AS $$
+      DECLARE
+        used_volumes integer;
+        used_gigabytes integer;
+      BEGIN
+        PERFORM pg_advisory_xact_lock(hashtext('quota:' || p_project));
+        SELECT count(*), coalesce(sum(size), 0) INTO used_volumes, used_gigabytes
+          FROM volumes WHERE project_id = p_project AND NOT deleted;
+        IF p_max_volumes >= 0 AND used_volumes + p_more_volumes > p_max_volumes THEN
+          RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
+            DETAIL = json_build_object('resource', 'volumes', 'in_use', used_volumes)::text;
+        END IF;
+        IF p_max_gigabytes >= 0 AND used_gigabytes + p_more_gigabytes > p_max_gigabytes THEN
+          RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
+            DETAIL = json_build_object('resource', 'gigabytes', 'in_use', used_gigabytes)::text;
+        END IF;
+      END
+      $$`);
+    await q.query(`
+      CREATE FUNCTION create_volume_within_quota(
+        p_id uuid, p_size integer, p_zone varchar, p_project varchar, p_user varchar,
+        p_name varchar, p_description text, p_type varchar,
+        p_max_volumes integer, p_max_gigabytes integer, p_name_template varchar
+      ) RETURNS SETOF volumes
+      LANGUAGE plpgsql AS $$
+      DECLARE
+        new_seq bigint;
+      BEGIN
+        PERFORM check_volume_quota(p_project, 1, p_size, p_max_volumes, p_max_gigabytes);
+        new_seq := nextval(pg_get_serial_sequence('volumes', 'seq'));
+        RETURN QUERY
+          INSERT INTO volumes (id, seq, backend_name, size, status, availability_zone, project_id, user_id,
+                               display_name, display_description, volume_type)
+          VALUES (p_id, new_seq, volume_backend_name(p_name_template, new_seq, p_id), p_size, 'creating',
+                  p_zone, p_project, p_user, p_name, p_description, p_type)
+          RETURNING *;
+      END
+      $$`);
   }
 
   async down(q: QueryRunner): Promise<void> {

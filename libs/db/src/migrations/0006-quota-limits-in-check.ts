@@ -1,5 +1,4 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { CHECK_VOLUME_QUOTA, createVolumeWithinQuota } from './0004-create-volume-function';
 
 const DROP_FUNCTIONS = `
   DROP FUNCTION create_volume_within_quota(uuid, integer, varchar, varchar, varchar, varchar, text, varchar, integer, integer, varchar);
@@ -48,12 +47,73 @@ export class QuotaLimitsInCheck1764000000006 implements MigrationInterface {
         END IF;
       END
       $$`);
-    await q.query(createVolumeWithinQuota('default'));
+    await q.query(`
+      CREATE FUNCTION create_volume_within_quota(
+        p_id uuid, p_size integer, p_zone varchar, p_project varchar, p_user varchar,
+        p_name varchar, p_description text, p_type varchar,
+        p_default_volumes integer, p_default_gigabytes integer, p_name_template varchar
+      ) RETURNS SETOF volumes
+      LANGUAGE plpgsql AS $$
+      DECLARE
+        new_seq bigint;
+      BEGIN
+        PERFORM check_volume_quota(p_project, 1, p_size, p_default_volumes, p_default_gigabytes);
+        new_seq := nextval(pg_get_serial_sequence('volumes', 'seq'));
+        RETURN QUERY
+          INSERT INTO volumes (id, seq, backend_name, size, status, availability_zone, project_id, user_id,
+                               display_name, display_description, volume_type)
+          VALUES (p_id, new_seq, volume_backend_name(p_name_template, new_seq, p_id), p_size, 'creating',
+                  p_zone, p_project, p_user, p_name, p_description, p_type)
+          RETURNING *;
+      END
+      $$`);
   }
 
   async down(q: QueryRunner): Promise<void> {
     await q.query(DROP_FUNCTIONS);
-    await q.query(CHECK_VOLUME_QUOTA);
-    await q.query(createVolumeWithinQuota('max'));
+    // check_volume_quota and create_volume_within_quota as 0004 made them
+    await q.query(`
+      CREATE FUNCTION check_volume_quota(
+        p_project varchar, p_more_volumes integer, p_more_gigabytes integer,
+        p_max_volumes integer, p_max_gigabytes integer
+      ) RETURNS void
+      LANGUAGE plpgsql AS $$
+      DECLARE
+        used_volumes integer;
+        used_gigabytes integer;
+      BEGIN
+        PERFORM pg_advisory_xact_lock(hashtext('quota:' || p_project));
+        SELECT count(*), coalesce(sum(size), 0) INTO used_volumes, used_gigabytes
+          FROM volumes WHERE project_id = p_project AND NOT deleted;
+        IF p_max_volumes >= 0 AND used_volumes + p_more_volumes > p_max_volumes THEN
+          RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
+            DETAIL = json_build_object('resource', 'volumes', 'in_use', used_volumes)::text;
+        END IF;
+        IF p_max_gigabytes >= 0 AND used_gigabytes + p_more_gigabytes > p_max_gigabytes THEN
+          RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
+            DETAIL = json_build_object('resource', 'gigabytes', 'in_use', used_gigabytes)::text;
+        END IF;
+      END
+      $$`);
+    await q.query(`
+      CREATE FUNCTION create_volume_within_quota(
+        p_id uuid, p_size integer, p_zone varchar, p_project varchar, p_user varchar,
+        p_name varchar, p_description text, p_type varchar,
+        p_max_volumes integer, p_max_gigabytes integer, p_name_template varchar
+      ) RETURNS SETOF volumes
+      LANGUAGE plpgsql AS $$
+      DECLARE
+        new_seq bigint;
+      BEGIN
+        PERFORM check_volume_quota(p_project, 1, p_size, p_max_volumes, p_max_gigabytes);
+        new_seq := nextval(pg_get_serial_sequence('volumes', 'seq'));
+        RETURN QUERY
+          INSERT INTO volumes (id, seq, backend_name, size, status, availability_zone, project_id, user_id,
+                               display_name, display_description, volume_type)
+          VALUES (p_id, new_seq, volume_backend_name(p_name_template, new_seq, p_id), p_size, 'creating',
+                  p_zone, p_project, p_user, p_name, p_description, p_type)
+          RETURNING *;
+      END
+      $$`);
   }
 }

@@ -41,10 +41,8 @@ export class CreateCompute1764000000030 implements MigrationInterface {
         ephemeral_gb integer NOT NULL CHECK (ephemeral_gb >= 0),
         image_id uuid NOT NULL REFERENCES images (id),
         host varchar(255),
-        vm_state varchar(32) NOT NULL
-          CHECK (vm_state IN ('building', 'active', 'error', 'deleted')),
-        task_state varchar(32)
-          CHECK (task_state IN ('scheduling', 'spawning', 'rebooting', 'rebooting_hard', 'deleting')),
+        vm_state varchar(32) NOT NULL,
+        task_state varchar(32),
         fault_message text,
         launched_at timestamptz,
         created_at timestamptz NOT NULL DEFAULT now(),

@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import { ConflictError, NotFoundError } from '@basalt/errors';
+import type { DataSource } from 'typeorm';
+import { keysetPage, type Listing, type Page } from './pagination';
+import { type QuotaLimits, quotaRefusal } from './quotas';
+import { compareAndSwap, liveRows, updateReturning } from './sql';
+import type { Move } from './states';
+import * as batches from './volume-batches';
+import {
+  type NewVolume,
+  toVolume,
+  VOLUMES,
+  type VolumeChanges,
+  type VolumeClaim,
+  type VolumeRecord,
+} from './volume-records';
+import { VOLUME_STATES, type VolumeStatus } from './volume-states';
+
+export interface VolumeFilter {
+  readonly projectId?: string;
+  readonly status?: string;
+  readonly name?: string;
+  readonly host?: string;
+}
+
+export type SortKey = 'created_at' | 'updated_at' | 'size' | 'status' | 'name' | 'id';
+export const SORT_COLUMNS: Record<SortKey, string> = {
+  created_at: 'created_at',
+  updated_at: 'updated_at',
+  size: 'size',
+  status: 'status',
+  // no NULLs in sort keys, so keyset comparisons never meet one
+  name: "coalesce(display_name, '')",
+  id: 'id',
+};
+const LISTING: Listing<SortKey> = { table: 'volumes', sortColumns: SORT_COLUMNS };
+
+export type VolumePage = Page<SortKey>;
+
+const { beginExtend } = VOLUME_STATES.moves;
+
+/**
+ * The volumes table. Every status change is a compare-and-swap along a move of VOLUME_STATES:
+ * `UPDATE … WHERE status = ANY(from)` and the row count says whether this caller won; nothing
+ * reads a status and then writes it.
+ */
+export class VolumeRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  /**
+   * Inserts a `creating` row if the project's quota allows it, named from `nameTemplate`. One
+   * database function takes a per-project lock, reads the project's limits (`defaults` where it
+   * has none), checks the usage and inserts, so concurrent requests cannot both squeeze in, at
+   * the cost of one round trip.
+   */
+  async createWithinQuota(
+    input: NewVolume,
+    nameTemplate: string,
+    defaults: QuotaLimits,
+  ): Promise<VolumeRecord> {
+    try {
+      const [row] = await this.ds.query(
+        'SELECT * FROM create_volume_within_quota($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+        [
+          randomUUID(),
+          input.size,
+          input.availabilityZone,
+          input.projectId,
+          input.userId,
+          input.displayName,
+          input.displayDescription,
+          input.volumeType,
+          defaults.volumes,
+          defaults.gigabytes,
+          nameTemplate,
+        ],
+      );
+      return toVolume(row);
+    } catch (error) {
+      throw quotaRefusal(error, input.size);
+    }
+  }
+
+  /** Starts an extend (available → extending) if the project's gigabytes quota takes the growth. */
+  async beginExtendWithinQuota(volume: VolumeRecord, newSize: number, defaults: QuotaLimits): Promise<void> {
+    const growth = newSize - volume.size;
+    await this.ds.transaction(async (tx) => {
+      try {
+        await tx.query('SELECT check_volume_quota($1, 0, $2, $3, $4)', [
+          volume.projectId,
+          growth,
+          defaults.volumes,
+          defaults.gigabytes,
+        ]);
+      } catch (error) {
+        throw quotaRefusal(error, growth);
+      }
+      if (!(await compareAndSwap(tx, VOLUMES, volume.id, beginExtend, { extendTo: newSize }))) {
+        throw new ConflictError(
+          `Invalid volume: Volume ${volume.id} status must be available to extend, but current status is: ${volume.status}.`,
+        );
+      }
+    });
+  }
+
+  async find(id: string): Promise<VolumeRecord | undefined> {
+    const rows = await this.ds.query('SELECT * FROM volumes WHERE id = $1 AND NOT deleted', [id]);
+    return rows[0] ? toVolume(rows[0]) : undefined;
+  }
+
+  async get(id: string): Promise<VolumeRecord> {
+    const volume = await this.find(id);
+    if (!volume) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
+    return volume;
+  }
+
+  /**
+   * Moves a live volume along `move`, setting `changes` in the same statement. Returns the
+   * updated row, or undefined when the volume was not in any of `move.from`.
+   */
+  async transition(
+    id: string,
+    move: Move<VolumeStatus>,
+    changes: VolumeChanges = {},
+  ): Promise<VolumeRecord | undefined> {
+    const row = await compareAndSwap(this.ds, VOLUMES, id, move, changes);
+    return row ? toVolume(row) : undefined;
+  }
+
+  /** Like `transition`, but a lost race is an error naming the state the volume is really in. */
+  async transitionOrThrow(
+    id: string,
+    move: Move<VolumeStatus>,
+    changes: VolumeChanges = {},
+  ): Promise<VolumeRecord> {
+    const updated = await this.transition(id, move, changes);
+    if (updated) return updated;
+    const current = await this.get(id);
+    throw new ConflictError(
+      `Invalid volume: Volume ${id} status must be ${move.from.join(' or ')}, but current status is: ${current.status}.`,
+      { data: { volume_id: id, status: current.status } },
+    );
+  }
+
+  /** Name and description: no status change, any state. */
+  async rename(
+    id: string,
+    changes: Pick<VolumeChanges, 'displayName' | 'displayDescription'>,
+  ): Promise<VolumeRecord> {
+    // names are not state: a plain update, whatever status the volume is in meanwhile
+    const [row] = await updateReturning(
+      this.ds,
+      `UPDATE volumes SET display_name = CASE WHEN $2 THEN $3 ELSE display_name END,
+                          display_description = CASE WHEN $4 THEN $5 ELSE display_description END,
+                          updated_at = now()
+        WHERE id = $1 AND NOT deleted RETURNING *`,
+      [
+        id,
+        changes.displayName !== undefined,
+        changes.displayName ?? null,
+        changes.displayDescription !== undefined,
+        changes.displayDescription ?? null,
+      ],
+    );
+    if (!row) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
+    return toVolume(row);
+  }
+
+  async list(filter: VolumeFilter, page: VolumePage): Promise<VolumeRecord[]> {
+    const scope: Array<readonly [string, unknown?]> = liveRows(VOLUMES).map((sql) => [sql] as const);
+    if (filter.projectId !== undefined) scope.push(['project_id = ?', filter.projectId]);
+    const filters: Array<readonly [string, unknown]> = [];
+    if (filter.status !== undefined) filters.push(['status = ?', filter.status]);
+    if (filter.name !== undefined) filters.push(['display_name = ?', filter.name]);
+    if (filter.host !== undefined) filters.push(['host = ?', filter.host]);
+    const rows = await keysetPage(this.ds, LISTING, { scope, filters }, page);
+    return rows.map(toVolume);
+  }
+
+  /** Volumes being created that no scheduler placed, unchanged for `idleForSec`. */
+  async unplaced(idleForSec: number): Promise<VolumeRecord[]> {
+    const rows = await this.ds.query(
+      `SELECT * FROM volumes WHERE host IS NULL AND NOT deleted AND status = ANY($2)
+          AND updated_at <= now() - make_interval(secs => $1) ORDER BY updated_at`,
+      [idleForSec, VOLUME_STATES.moves.place.from],
+    );
+    return rows.map(toVolume);
+  }
+
+  /** The host's live volumes in `statuses`; with `idleForSec`, only those unchanged for that long. */
+  async onHost(host: string, statuses: readonly VolumeStatus[], idleForSec = 0): Promise<VolumeRecord[]> {
+    const rows = await this.ds.query(
+      `SELECT * FROM volumes WHERE host = $1 AND NOT deleted AND status = ANY($2)
+          AND updated_at <= now() - make_interval(secs => $3) ORDER BY updated_at`,
+      [host, [...statuses], idleForSec],
+    );
+    return rows.map(toVolume);
+  }
+
+  placeOnHosts(placements: readonly { id: string; host: string }[]): Promise<boolean[]> {
+    return batches.placeOnHosts(this.ds, placements);
+  }
+
+  failUnplaced(id: string, reason: string): Promise<boolean> {
+    return batches.failUnplaced(this.ds, id, reason);
+  }
+
+  claimForCreate(
+    host: string,
+    claims: readonly { id: string; providerAuth: string }[],
+    maxTargets: number,
+  ): Promise<Array<VolumeClaim | undefined>> {
+    return batches.claimForCreate(this.ds, host, claims, maxTargets);
+  }
+
+  markCreated(created: readonly { id: string; providerLocation: string }[]): Promise<boolean[]> {
+    return batches.markCreated(this.ds, created);
+  }
+
+  claimForDelete(host: string, ids: readonly string[]): Promise<Array<VolumeClaim | undefined>> {
+    return batches.claimForDelete(this.ds, host, ids);
+  }
+
+  markDeleted(ids: readonly string[]): Promise<boolean[]> {
+    return batches.markDeleted(this.ds, ids);
+  }
+}

@@ -1,0 +1,70 @@
+import { stateTable } from './states';
+
+/** Every status a volume row can hold; `deleted` is final (the row stays for history, `deleted` set too). */
+export const VOLUME_STATUSES = [
+  'creating',
+  'available',
+  'attaching',
+  'in-use',
+  'detaching',
+  'deleting',
+  'error',
+  'error_deleting',
+  'extending',
+  'error_extending',
+  'deleted',
+] as const;
+export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
+
+/** Every status but the final one: what a live volume can be in, and what an admin may reset it to. */
+const LIVE = VOLUME_STATUSES.filter((s): s is Exclude<VolumeStatus, 'deleted'> => s !== 'deleted');
+
+/** Statuses from which a volume may be deleted (Cinder's list, less what Basalt has no notion of). */
+const DELETABLE = ['available', 'error', 'error_extending', 'error_deleting'] as const;
+
+/**
+ * The volume's moves, each a compare-and-swap on `status`. A move from a state to itself is a
+ * claim: the caller wins the row in that state (and may set other columns) without changing it.
+ */
+export const VOLUME_STATES = stateTable('volume', VOLUME_STATUSES, {
+  /** The scheduler records the host it chose, once. */
+  place: { from: ['creating'], to: 'creating', by: ['scheduler'] },
+  /** No host, no scheduler, no worker could create it. */
+  failCreate: { from: ['creating'], to: 'error', by: ['api', 'scheduler', 'volume-worker'] },
+  /** The worker takes up a create: CHAP secret and target number. */
+  claimCreate: { from: ['creating'], to: 'creating', by: ['volume-worker'] },
+  finishCreate: { from: ['creating'], to: 'available', by: ['volume-worker'] },
+  /** A volume that never reached a host has nothing to clean up: it goes at once. */
+  deleteUnplaced: { from: DELETABLE, to: 'deleted', by: ['api'] },
+  beginDelete: { from: DELETABLE, to: 'deleting', by: ['api'] },
+  failDelete: { from: ['deleting'], to: 'error_deleting', by: ['api', 'volume-worker'] },
+  finishDelete: { from: ['deleting'], to: 'deleted', by: ['volume-worker'] },
+  beginExtend: { from: ['available'], to: 'extending', by: ['api'] },
+  /** The extend never reached the host: the volume is as it was. */
+  cancelExtend: { from: ['extending'], to: 'available', by: ['api'] },
+  finishExtend: { from: ['extending'], to: 'available', by: ['volume-worker'] },
+  failExtend: { from: ['extending'], to: 'error_extending', by: ['volume-worker'] },
+  /** The API reserves the volume for an instance (the block-device mapping is written with it). */
+  reserve: { from: ['available'], to: 'attaching', by: ['api'] },
+  /** An attach that could not be sent, or failed on the compute host, gives the volume back. */
+  unreserve: { from: ['attaching'], to: 'available', by: ['api', 'compute-worker'] },
+  /** A detach asked for by the API, or the compute host letting go of a deleted instance's volumes. */
+  beginDetach: { from: ['in-use'], to: 'detaching', by: ['api', 'compute-worker'] },
+  /** A detach that could not be sent, or the guest would not release the disk: still attached. */
+  rollDetaching: { from: ['detaching'], to: 'in-use', by: ['api', 'compute-worker'] },
+  /** A repeated attach finds the volume in-use and leaves it so. */
+  attach: { from: ['attaching', 'in-use'], to: 'in-use', by: ['volume-worker'] },
+  detach: { from: ['detaching', 'available'], to: 'available', by: ['volume-worker'] },
+  /** An admin's os-reset_status: any live status to any live status. */
+  reset: { from: LIVE, to: LIVE, by: ['api'] },
+});
+
+/** The statuses in which a volume is exported: the worker keeps their targets served. */
+export const EXPORTED_STATUSES: readonly VolumeStatus[] = ['available', 'in-use'];
+
+/** The statuses in which an initiator may connect to a volume. */
+export const CONNECTABLE_STATUSES: readonly VolumeStatus[] = ['available', 'attaching', 'in-use'];
+
+/** A volume's `attach_status` column (Cinder's), set alongside the status by attach and detach. */
+export const ATTACH_STATUSES = ['detached', 'attaching', 'attached', 'detaching'] as const;
+export type AttachStatus = (typeof ATTACH_STATUSES)[number];
