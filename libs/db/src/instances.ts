@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { compareAndSwap, type StatefulTable } from './sql';
 import { type Move, stateTable } from './states';
 
