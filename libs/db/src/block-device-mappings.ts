@@ -1,11 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
-import { compareAndSwap, updateReturning } from './sql';
+import { compareAndSwap, type StatefulTable } from './sql';
+import { type Move, stateTable } from './states';
 import { VOLUMES } from './volume-records';
 import { VOLUME_STATES } from './volume-states';
 
-export type MappingStatus = 'attaching' | 'attached' | 'detaching';
+export const MAPPING_STATUSES = ['attaching', 'attached', 'detaching'] as const;
+export type MappingStatus = (typeof MAPPING_STATUSES)[number];
+
+/** A volume mapping's moves; it ends by being removed (soft-deleted), whatever its status. */
+export const MAPPING_STATES = stateTable('block device mapping', MAPPING_STATUSES, {
+  attached: { from: ['attaching'], to: 'attached', by: ['compute-worker'] },
+  beginDetach: { from: ['attached'], to: 'detaching', by: ['api'] },
+  rollDetaching: { from: ['detaching'], to: 'attached', by: ['api', 'compute-worker'] },
+});
+
+const MAPPINGS: StatefulTable<object> = {
+  table: 'block_device_mappings',
+  stateColumn: 'status',
+  columns: {},
+};
 
 /** A volume given to an instance: the guest's disks are rebuilt from these rows. */
 export interface BlockDeviceMapping {
@@ -71,15 +86,9 @@ export class BlockDeviceMappingRepository {
     });
   }
 
-  /** Moves a live mapping between statuses by compare-and-swap; false when it was not in `from`. */
-  async transition(id: string, from: readonly MappingStatus[], to: MappingStatus): Promise<boolean> {
-    const rows = await updateReturning(
-      this.ds,
-      `UPDATE block_device_mappings SET status = $3, updated_at = now()
-        WHERE id = $1 AND NOT deleted AND status = ANY($2) RETURNING id`,
-      [id, [...from], to],
-    );
-    return rows.length > 0;
+  /** Moves a live mapping along `move` by compare-and-swap; false when it was not in a source. */
+  async transition(id: string, move: Move<MappingStatus>): Promise<boolean> {
+    return (await compareAndSwap(this.ds, MAPPINGS, id, move, {}, ['NOT deleted'])) !== undefined;
   }
 
   /**
@@ -91,12 +100,9 @@ export class BlockDeviceMappingRepository {
       const volume = await compareAndSwap(tx, VOLUMES, mapping.volumeId, VOLUME_STATES.moves.beginDetach, {
         attachStatus: 'detaching',
       });
-      const [row] = await updateReturning(
-        tx,
-        `UPDATE block_device_mappings SET status = 'detaching', updated_at = now()
-          WHERE id = $1 AND NOT deleted AND status = 'attached' RETURNING id`,
-        [mapping.id],
-      );
+      const row = await compareAndSwap(tx, MAPPINGS, mapping.id, MAPPING_STATES.moves.beginDetach, {}, [
+        'NOT deleted',
+      ]);
       if (!volume || !row) {
         throw new ConflictError(
           `Invalid volume: volume ${mapping.volumeId} must be attached (in-use) to be detached`,

@@ -8,6 +8,7 @@ import {
   type InstanceMove,
   type InstanceRecord,
   type InstanceRepository,
+  MAPPING_STATES,
   VOLUME_STATES,
   type VolumeRepository,
 } from '@basalt/db';
@@ -178,7 +179,7 @@ export class ComputeApi {
     try {
       await this.deps.compute.detachVolume(childContext(ctx), instance.host as string, serverId, volumeId);
     } catch (error) {
-      await this.deps.mappings.transition(mapping.id, ['detaching'], 'attached');
+      await this.deps.mappings.transition(mapping.id, MAPPING_STATES.moves.rollDetaching);
       await this.deps.volumes.transition(volumeId, volumeMoves.rollDetaching, { attachStatus: 'attached' });
       throw error;
     }

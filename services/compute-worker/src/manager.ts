@@ -15,6 +15,7 @@ import {
   type InstanceRepository,
   instanceName,
   isTransientDatabaseError,
+  MAPPING_STATES,
   VOLUME_STATES,
   type VolumeRepository,
 } from '@basalt/db';
@@ -218,7 +219,7 @@ export class ComputeManager {
           instanceId,
           mapping.deviceName,
         );
-        await this.deps.mappings.transition(mapping.id, ['attaching'], 'attached');
+        await this.deps.mappings.transition(mapping.id, MAPPING_STATES.moves.attached);
         log.info(
           { instance_uuid: instanceId, volume_id: volumeId, device: mapping.deviceName },
           'volume attached',
@@ -254,7 +255,7 @@ export class ComputeManager {
           { instance_uuid: instanceId, volume_id: volumeId, err: errorMessage(error) },
           'detach failed',
         );
-        await this.deps.mappings.transition(mapping.id, ['detaching'], 'attached');
+        await this.deps.mappings.transition(mapping.id, MAPPING_STATES.moves.rollDetaching);
         await this.deps.volumes.transition(volumeId, volumeMoves.rollDetaching, { attachStatus: 'attached' });
         return;
       }
