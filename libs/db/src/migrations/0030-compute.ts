@@ -48,7 +48,12 @@ export class CreateCompute1764000000030 implements MigrationInterface {
         created_at timestamptz NOT NULL DEFAULT now(),
         updated_at timestamptz NOT NULL DEFAULT now(),
         deleted_at timestamptz,
-        deleted boolean NOT NULL DEFAULT false
+        deleted boolean NOT NULL DEFAULT false,
+        -- the pairs of INSTANCE_STATES, and nothing else
+        CONSTRAINT instances_state_check CHECK ((vm_state || '/' || coalesce(task_state, '')) IN (
+          'building/scheduling', 'building/spawning', 'building/deleting', 'active/', 'active/rebooting',
+          'active/rebooting_hard', 'active/deleting', 'error/', 'error/rebooting_hard', 'error/deleting', 'deleted/')),
+        CONSTRAINT instances_deleted_state CHECK (deleted = (vm_state = 'deleted'))
       )`);
     await q.query(
       'CREATE INDEX instances_project_live ON instances (project_id, created_at) WHERE NOT deleted',
