@@ -62,6 +62,12 @@ start_rabbitmq() {
 
 # libvirt 9.0 in Debian 12 is the monolithic libvirtd; machines without systemd start it by hand
 start_libvirt() {
+  # without udev /dev/kvm stays root-only: libvirtd then finds its QEMU capabilities outdated on
+  # every lookup ("KVM was enabled when probing … not available now") and probes QEMU again each
+  # time, seconds per define; udev's rule gives it to the kvm group
+  if [ -c /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" != kvm ] && getent group kvm >/dev/null; then
+    chgrp kvm /dev/kvm && chmod 660 /dev/kvm
+  fi
   if ! { [ -S /run/libvirt/virtlogd-sock ] && [ -f /run/virtlogd.pid ] && kill -0 "$(cat /run/virtlogd.pid)" 2>/dev/null; }; then
     say "starting virtlogd"
     virtlogd -d
