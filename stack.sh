@@ -88,7 +88,7 @@ deps() {
 }
 
 write_config() {
-  mkdir -p "$STATE/logs" "$STATE/volumes" "$STATE/tgt"
+  mkdir -p "$STATE/logs" "$STATE/volumes" "$STATE/tgt" "$STATE/images" "$STATE/instances"
   [ -f "$STATE/basalt.conf" ] && return
   # the file backend: this kind of machine has no device-mapper, so LVM volumes could not be served
   # (set volume_driver = lvm on a host with a nova-volumes volume group)
@@ -103,8 +103,8 @@ connection = postgres://postgres@127.0.0.1:5432/basalt
 transport_url = amqp://guest:guest@127.0.0.1:5672/
 
 [api]
-# development mode: X-Auth-Token user:project, the caller is admin of that project
-auth_strategy = noauth
+# the built-in identity (a Keystone v3 subset): password auth, as .stack/openrc sets it up
+auth_strategy = keystone
 
 [identity]
 token_secret = $(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
@@ -118,7 +118,49 @@ iscsi_ip_address = 127.0.0.1
 iscsi_port = $TGT_PORT
 tgt_control_port = $TGT_CONTROL
 max_over_subscription_ratio = 20
+
+[glance_store]
+filesystem_store_datadir = $STATE/images
+
+[service_user]
+# the compute worker's token for the image API
+auth_url = http://127.0.0.1:5000/v3
+username = admin
+password = admin
+project_name = admin
+
+[compute]
+# this kind of machine has no usable KVM and no kernel iSCSI initiator: TCG guests, and QEMU's
+# own initiator reaches the volumes
+virt_type = qemu
+volume_connector = qemu
+instances_path = $STATE/instances
+# the flavors ask for 512 MB to 16 GB; the test image needs far less, and this host is small
+max_guest_memory_mb = 256
 CONF
+}
+
+write_openrc() {
+  cat >"$STATE/openrc" <<RC
+# source .stack/openrc: python-openstackclient (and cinder) as the demo user of the built-in identity
+export OS_AUTH_URL=http://127.0.0.1:5000/v3
+export OS_IDENTITY_API_VERSION=3
+export OS_USERNAME=demo
+export OS_PASSWORD=demo
+export OS_PROJECT_NAME=demo
+export OS_USER_DOMAIN_NAME=Default
+export OS_PROJECT_DOMAIN_NAME=Default
+export BASALT_CONFIG=$STATE/basalt.conf
+RC
+}
+
+# the BIOS-bootable test image (test/guest/build-image.sh), registered once as basalt-test
+register_test_image() {
+  export BASALT_CONFIG=$STATE/basalt.conf
+  node libs/cli/dist/main.js image list | grep -q '| basalt-test ' && return
+  say "building and registering the test image"
+  local image; image=$(bash test/guest/build-image.sh | tail -n1)
+  node libs/cli/dist/main.js image create --file "$image" --name basalt-test
 }
 
 start_tgtd() {
@@ -172,12 +214,14 @@ case "${1:-up}" in
     [ -d node_modules ] || npm ci --no-audit --no-fund
     npm run build
     write_config
+    write_openrc
     start_tgtd
     start_services
+    register_test_image
     say "Basalt is up. Config: $STATE/basalt.conf"
     say "Logs: $STATE/logs/{api,scheduler,volume-worker,compute-worker}.log"
     say "Services: ./stack.sh status    Volumes: BASALT_CONFIG=$STATE/basalt.conf npx basalt volume list    Stop: ./stack.sh stop"
-    say "Try: cinder --os-auth-type noauth --os-user-id demo --os-project-id demo --os-endpoint http://127.0.0.1:8776/v3 create --name volume1 10"
+    say "Try: source $STATE/openrc; openstack volume create --size 1 volume1; openstack server create --flavor m1.small --image basalt-test --wait vm2"
     ;;
   *) echo "usage: $0 [up|deps|stop|status]" >&2; exit 2 ;;
 esac
