@@ -95,6 +95,11 @@ describe('instances and their volumes', () => {
     return match[1] as string;
   }
 
+  /** The 16 bytes at 1 MiB into the guest's disk, where the marker is written. */
+  async function marker(guest: Guest, disk: string): Promise<string> {
+    return (await guest.sh(`dd if=/dev/${disk} bs=512 skip=2048 count=1 2>/dev/null | head -c 16`)).trim();
+  }
+
   async function attach(user: string, serverId: string, volumeId: string) {
     return compute(user, `/servers/${serverId}/os-volume_attachments`, {
       method: 'POST',
@@ -180,8 +185,8 @@ describe('instances and their volumes', () => {
 
     expect(await domblklist(servers.vm1?.id as string)).toEqual(['vda']);
     expect(await domblklist(servers.vm2?.id as string)).toEqual(['vda', 'vdb']);
-    await servers.vm1?.guest.waitForConsole(/BLOCKDEVS t=\S+ vda\n/);
-    await servers.vm2?.guest.waitForConsole(/BLOCKDEVS t=\S+ vda vdb\n/);
+    await servers.vm1?.guest.waitForConsole(/BLOCKDEVS t=\S+ vda\r?\n/);
+    await servers.vm2?.guest.waitForConsole(/BLOCKDEVS t=\S+ vda vdb\r?\n/);
   }, 300_000);
 
   test('3. volume1 attached to vm2 is a new disk in the guest; the guest writes a marker', async () => {
@@ -199,9 +204,7 @@ describe('instances and their volumes', () => {
     const guest = servers.vm2?.guest as Guest;
     const disk = await guestDisk(guest, volume1);
     await guest.sh(`echo BASALT-MARKER-42 | dd of=/dev/${disk} bs=512 seek=2048 conv=fsync 2>/dev/null`);
-    expect(await guest.sh(`dd if=/dev/${disk} bs=512 skip=2048 count=1 2>/dev/null | head -c 16`)).toBe(
-      'BASALT-MARKER-42',
-    );
+    expect(await marker(guest, disk)).toBe('BASALT-MARKER-42');
     const listed = await compute('alice', `/servers/${servers.vm2?.id}/os-volume_attachments`);
     expect(listed.body.volumeAttachments).toHaveLength(1);
     expect(
@@ -224,9 +227,7 @@ describe('instances and their volumes', () => {
     // the guest booted again (its console starts over) and found the volume again
     await guest.waitForConsole(/BOOTED/, 90_000, Math.min(before, guest.console().length));
     const disk = await guestDisk(guest, volume1);
-    expect(await guest.sh(`dd if=/dev/${disk} bs=512 skip=2048 count=1 2>/dev/null | head -c 16`)).toBe(
-      'BASALT-MARKER-42',
-    );
+    expect(await marker(guest, disk)).toBe('BASALT-MARKER-42');
     expect((await waitForVolume(volumes('alice'), tokens.alice as string, volume1, ['in-use'])).status).toBe(
       'in-use',
     );
@@ -386,7 +387,7 @@ describe('instances and their volumes', () => {
       );
       expect(created).toMatchObject({ name: 'vm3', status: 'ACTIVE' });
       const guest = guestOf(await domain(created.id));
-      await guest.waitForConsole(/BLOCKDEVS t=\S+ vda\n/);
+      await guest.waitForConsole(/BLOCKDEVS t=\S+ vda\r?\n/);
       await openstack('server', 'add', 'volume', 'vm3', 'volume1');
       await waitForVolume(volumes('alice'), tokens.alice as string, volume1, ['in-use']);
       const listed = JSON.parse(await openstack('volume', 'list', '-f', 'json'));
@@ -398,9 +399,7 @@ describe('instances and their volumes', () => {
         }),
       );
       const disk = await guestDisk(guest, volume1);
-      expect(await guest.sh(`dd if=/dev/${disk} bs=512 skip=2048 count=1 2>/dev/null | head -c 16`)).toBe(
-        'BASALT-MARKER-42',
-      );
+      expect(await marker(guest, disk)).toBe('BASALT-MARKER-42');
       await openstack('server', 'remove', 'volume', 'vm3', 'volume1');
       await waitForVolume(volumes('alice'), tokens.alice as string, volume1, ['available']);
       await openstack('server', 'delete', '--wait', 'vm3');
