@@ -71,7 +71,9 @@ describe('RPC over the real broker', () => {
     expect(handled.context.requestId).toBe(ctx.requestId);
     expect(handled.context.globalRequestId).toBe(ctx.globalRequestId);
     expect(handled.context.projectId).toBe('p1');
-    expect(handled.context.traceparent).toBe(ctx.traceparent);
+    // the message is the request's next span: same trace, a new span id
+    expect(handled.context.traceparent?.split('-')[1]).toBe(ctx.traceparent?.split('-')[1]);
+    expect(handled.context.traceparent).not.toBe(ctx.traceparent);
     expect(handled.kind).toBe('call');
   });
 

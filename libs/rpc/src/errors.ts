@@ -23,11 +23,14 @@ export class RpcUndeliverableError extends RpcError {
   }
 }
 
-/** A request this server cannot take: not parseable, unknown method, incompatible version. */
+/**
+ * A request this server cannot take: not parseable, unknown method, incompatible version,
+ * arguments not of the method's declared shape.
+ */
 export class RpcDispatchError extends RpcError {
   constructor(
     /** oslo.messaging's class name for the same failure, so Python callers see what they expect. */
-    readonly osloClass: 'NoSuchMethod' | 'UnsupportedVersion' | 'MalformedMessage',
+    readonly osloClass: 'NoSuchMethod' | 'UnsupportedVersion' | 'MalformedMessage' | 'InvalidArguments',
     message: string,
   ) {
     super(message, { retryable: false });

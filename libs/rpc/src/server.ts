@@ -4,6 +4,7 @@ import { type Logger, requestLogger } from '@basalt/log';
 import type * as amqp from 'amqplib';
 import type { AmqpConnection } from './connection';
 import { RpcDispatchError } from './errors';
+import { compose } from './middleware';
 import {
   fanoutExchange,
   type RpcOptions,
@@ -53,6 +54,11 @@ export interface ServerOptions {
   /** This host's name: the server also consumes `<topic>.<host>`. */
   readonly host: string;
   readonly endpoints: readonly RpcEndpoint[];
+  /**
+   * Wrapped around every handler, the first the outermost. A message is parsed and deduplicated
+   * before them; the method and version are found, and a contract endpoint checks the arguments,
+   * after them, so a refusal passes through every middleware like any failure.
+   */
   readonly middlewares?: readonly Middleware[];
 }
 
@@ -80,11 +86,7 @@ export class RpcServer {
     private readonly options: ServerOptions,
   ) {
     this.fanoutQueue = `${options.topic}_fanout_${messageId()}`;
-    const base: Handler = (invocation) => this.invoke(invocation);
-    this.dispatch = (options.middlewares ?? []).reduceRight<Handler>(
-      (next, middleware) => middleware(next),
-      base,
-    );
+    this.dispatch = compose(options.middlewares ?? [], (invocation) => this.invoke(invocation));
   }
 
   get queues(): readonly string[] {

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
+import { schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
 import { AttachmentRepository, QuotaRepository, ServiceDirectory, VolumeRepository } from '@basalt/db';
 import { runService } from '@basalt/service';
 import type { FastifyInstance } from 'fastify';
@@ -49,8 +49,8 @@ void runService({
           {
             services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
             volumes,
-            scheduler: new SchedulerRpcApi(rpc.client),
-            volumeRpc: new VolumeRpcApi(rpc.client),
+            scheduler: schedulerRpcApi(rpc.client),
+            volumeRpc: volumeRpcApi(rpc.client),
             log,
           },
           {

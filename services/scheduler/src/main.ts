@@ -1,5 +1,5 @@
 import { adminContext } from '@basalt/context';
-import { VolumeRpcApi } from '@basalt/contracts';
+import { volumeRpcApi } from '@basalt/contracts';
 import { ServiceDirectory, VolumeRepository } from '@basalt/db';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
 import { HostManager } from './host-manager';
@@ -13,7 +13,7 @@ void runService({
       {
         services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
         volumes: new VolumeRepository(db),
-        volumeApi: new VolumeRpcApi(rpc.client),
+        volumeApi: volumeRpcApi(rpc.client),
         hosts: new HostManager(),
       },
       {
@@ -26,7 +26,7 @@ void runService({
       endpoints: [manager.endpoint()],
       async start() {
         // a fresh scheduler knows no host: ask them all to report now rather than at their next interval
-        await new VolumeRpcApi(rpc.client).publishServiceCapabilities(adminContext());
+        await volumeRpcApi(rpc.client).publish_service_capabilities(adminContext(), {});
         stalled = startPeriodic(
           'placing stalled volumes',
           config.DEFAULT.periodic_interval,

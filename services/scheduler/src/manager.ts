@@ -1,14 +1,9 @@
-import { adminContext, childContext, type RequestContext } from '@basalt/context';
-import {
-  SCHEDULER_RPC_VERSION,
-  type ScheduleVolumeRequest,
-  type VolumeCapabilities,
-  type VolumeRpcApi,
-} from '@basalt/contracts';
+import { adminContext, type RequestContext } from '@basalt/context';
+import { SCHEDULER_CONTRACT, type ScheduleVolumeRequest, type VolumeRpcApi } from '@basalt/contracts';
 import { Batcher, type ServiceDirectory, VOLUME_STATES, type VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
-import { arg, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
+import { contractEndpoint, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
 import { placeVolume } from './filter-scheduler';
 import type { HostManager } from './host-manager';
 
@@ -38,28 +33,10 @@ export class SchedulerManager {
   }
 
   endpoint(): RpcEndpoint {
-    return {
-      version: SCHEDULER_RPC_VERSION,
-      methods: {
-        update_service_capabilities: async (args) => {
-          this.deps.hosts.update(
-            arg.string(args, 'host'),
-            arg.object(args, 'capabilities') as unknown as VolumeCapabilities,
-          );
-          return null;
-        },
-        create_volume: (args, inv) =>
-          this.createVolume(
-            inv.context,
-            {
-              volume_id: arg.string(args, 'volume_id'),
-              size: arg.int(args, 'size'),
-              availability_zone: arg.string(args, 'availability_zone'),
-            },
-            inv.log,
-          ),
-      },
-    };
+    return contractEndpoint(SCHEDULER_CONTRACT, {
+      update_service_capabilities: async (args) => this.deps.hosts.update(args.host, args.capabilities),
+      create_volume: (args, inv) => this.createVolume(inv.context, args, inv.log),
+    });
   }
 
   /**
@@ -73,7 +50,7 @@ export class SchedulerManager {
     const host = await this.place(request, log);
     if (!host) return;
     try {
-      await this.deps.volumeApi.createVolume(childContext(ctx), host, volumeId);
+      await this.deps.volumeApi.create_volume(ctx, host, { volume_id: volumeId });
       log.info({ volume_id: volumeId, host }, 'volume scheduled');
     } catch (error) {
       const reason =
