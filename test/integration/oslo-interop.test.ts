@@ -165,7 +165,9 @@ describe('interoperability with the real oslo.messaging', () => {
         request_id: ctx.requestId,
         project_id: 'p1',
         // the message's own span, in the caller's trace
-        traceparent: expect.stringMatching(new RegExp(`^00-${ctx.traceparent?.split('-')[1]}-[0-9a-f]{16}-01$`)),
+        traceparent: expect.stringMatching(
+          new RegExp(`^00-${ctx.traceparent?.split('-')[1]}-[0-9a-f]{16}-01$`),
+        ),
       });
       expect((result as { traceparent: string }).traceparent).not.toBe(ctx.traceparent);
     });

@@ -7,9 +7,8 @@ import {
   type VolumeRecord,
   type VolumeRepository,
 } from '@basalt/db';
-import { errorMessage, InvalidInputError, NotFoundError } from '@basalt/errors';
+import { errorMessage, ForbiddenError, InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
-import { ForbiddenError } from './faults';
 
 export interface VolumeApiOptions {
   readonly nameTemplate: string;
