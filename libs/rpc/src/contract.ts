@@ -2,7 +2,7 @@ import type { RequestContext } from '@basalt/context';
 import type { CallOptions, RpcClient, Target } from './client';
 import { RpcDispatchError, RpcError } from './errors';
 import { type Schema, SchemaError } from './schema';
-import type { Invocation, RpcEndpoint } from './server';
+import type { EndpointMethod, Invocation, RpcEndpoint } from './server';
 import { isVersionCompatible } from './wire';
 
 /** Where a method's messages go: any server of the topic, one named server, or every server. */
@@ -133,7 +133,7 @@ export function contractEndpoint<C extends Contract>(
   contract: C,
   handlers: ContractHandlers<C>,
 ): RpcEndpoint {
-  const methods: Record<string, RpcEndpoint['methods'][string]> = {};
+  const methods: Record<string, EndpointMethod> = {};
   for (const [method, spec] of Object.entries(contract.methods)) {
     const handler = handlers[method] as (args: unknown, invocation: Invocation) => Promise<unknown>;
     methods[method] = async (raw, invocation) => {
