@@ -51,44 +51,37 @@ export class BasaltError extends Error {
     this.data = Object.freeze({ ...(options.data ?? {}) });
   }
 
+  /** What errors of the class are at the HTTP API. */
+  static readonly fault: FaultKind = FAULTS.computeFault;
+
   get fault(): FaultKind {
-    return FAULTS.computeFault;
+    return (this.constructor as typeof BasaltError).fault;
   }
 }
 
 /** Input that can never be accepted as given; retrying it is pointless. */
 export class InvalidInputError extends BasaltError {
-  override get fault(): FaultKind {
-    return FAULTS.badRequest;
-  }
+  static override readonly fault: FaultKind = FAULTS.badRequest;
 }
 
 /** The thing exists but its state forbids the operation now (Cinder's `InvalidVolume`: a 400). */
 export class InvalidStateError extends BasaltError {
-  override get fault(): FaultKind {
-    return FAULTS.badRequest;
-  }
+  static override readonly fault: FaultKind = FAULTS.badRequest;
 }
 
 /** A named thing does not exist (or is not visible to the caller). */
 export class NotFoundError extends BasaltError {
-  override get fault(): FaultKind {
-    return FAULTS.itemNotFound;
-  }
+  static override readonly fault: FaultKind = FAULTS.itemNotFound;
 }
 
 /** The request conflicts with the thing's current state or with another request on it (a 409). */
 export class ConflictError extends BasaltError {
-  override get fault(): FaultKind {
-    return FAULTS.conflictingRequest;
-  }
+  static override readonly fault: FaultKind = FAULTS.conflictingRequest;
 }
 
 /** A limit on what may be asked for was reached. */
 export class OverLimitError extends BasaltError {
-  override get fault(): FaultKind {
-    return FAULTS.overLimit;
-  }
+  static override readonly fault: FaultKind = FAULTS.overLimit;
 }
 
 /** The project's quota does not allow the request (Cinder's `QuotaError`). */
@@ -100,30 +93,22 @@ export class ServiceUnavailableError extends BasaltError {
     super(message, { retryable: true, ...options });
   }
 
-  override get fault(): FaultKind {
-    return FAULTS.serviceUnavailable;
-  }
+  static override readonly fault: FaultKind = FAULTS.serviceUnavailable;
 }
 
 /** The caller did not prove who it is. */
 export class UnauthorizedError extends BasaltError {
-  override get fault(): FaultKind {
-    return FAULTS.unauthorized;
-  }
+  static override readonly fault: FaultKind = FAULTS.unauthorized;
 }
 
 /** The caller is known but may not do this. */
 export class ForbiddenError extends BasaltError {
-  override get fault(): FaultKind {
-    return FAULTS.forbidden;
-  }
+  static override readonly fault: FaultKind = FAULTS.forbidden;
 }
 
 /** An API microversion this server does not serve. */
 export class VersionNotAcceptableError extends BasaltError {
-  override get fault(): FaultKind {
-    return FAULTS.notAcceptable;
-  }
+  static override readonly fault: FaultKind = FAULTS.notAcceptable;
 }
 
 /** A class whose errors can be rebuilt from a message and options: what crosses RPC as itself. */

@@ -1,25 +1,11 @@
 import { adminContext, parseTraceparent } from '@basalt/context';
 import { ConflictError } from '@basalt/errors';
-import pino from 'pino';
 import { type ClientMiddleware, RpcClient } from './client';
 import { RemoteError, RpcConnectionError, RpcTimeoutError, RpcUndeliverableError } from './errors';
-import { FakeConnection } from './fake-amqp';
-import type { RpcOptions } from './options';
+import { FakeConnection, fakeRpcOptions } from './fake-amqp';
 import { decodeEnvelope, encodeEnvelope, serializeFailure } from './wire';
 
-const options: RpcOptions = {
-  url: 'amqp://unused',
-  exchange: 'nova',
-  durable: true,
-  quorum: false,
-  transientQueueTtlSec: 600,
-  prefetch: 8,
-  callTimeoutMs: 2000,
-  deadLetterQueue: 'dlq',
-  connectRetries: 1,
-  reconnectDelayMaxMs: 10,
-  log: pino({ level: 'silent' }),
-};
+const options = fakeRpcOptions;
 
 async function started(middlewares: readonly ClientMiddleware[] = []) {
   const connection = new FakeConnection();

@@ -1,6 +1,23 @@
 import { EventEmitter } from 'node:events';
+import { createLogger } from '@basalt/log';
 import type * as amqp from 'amqplib';
 import type { AmqpConnection, DownHandler, UpHandler } from './connection';
+import type { RpcOptions } from './options';
+
+/** Options for a client or server on a `FakeConnection`: exchange `nova`, dead letters to `dlq`. */
+export const fakeRpcOptions: RpcOptions = {
+  url: 'amqp://unused',
+  exchange: 'nova',
+  durable: true,
+  quorum: false,
+  transientQueueTtlSec: 600,
+  prefetch: 8,
+  callTimeoutMs: 2000,
+  deadLetterQueue: 'dlq',
+  connectRetries: 1,
+  reconnectDelayMaxMs: 10,
+  log: createLogger({ name: 'test', level: 'silent' }),
+};
 
 export interface Published {
   readonly exchange: string;

@@ -1,26 +1,12 @@
 import { adminContext } from '@basalt/context';
 import { ConflictError } from '@basalt/errors';
-import pino from 'pino';
 import { call, cast, contractEndpoint, defineContract } from './contract';
-import { type FakeChannel, FakeConnection } from './fake-amqp';
-import type { RpcOptions } from './options';
+import { type FakeChannel, FakeConnection, fakeRpcOptions } from './fake-amqp';
 import { s } from './schema';
 import { type Middleware, RpcServer, type ServerOptions } from './server';
 import { contextFields, decodeEnvelope, encodeEnvelope } from './wire';
 
-const options: RpcOptions = {
-  url: 'amqp://unused',
-  exchange: 'nova',
-  durable: true,
-  quorum: false,
-  transientQueueTtlSec: 600,
-  prefetch: 8,
-  callTimeoutMs: 2000,
-  deadLetterQueue: 'dlq',
-  connectRetries: 1,
-  reconnectDelayMaxMs: 10,
-  log: pino({ level: 'silent' }),
-};
+const options = fakeRpcOptions;
 
 const contract = defineContract({
   topic: 'volume',
