@@ -54,8 +54,11 @@ describe('instances and their volumes', () => {
         .filter(Boolean),
     );
   };
+  /** The libvirt secrets of this test's volumes (the shared libvirtd holds other runs' too). */
   const secrets = async () =>
-    (await virsh('secret-list')).split('\n').filter((l) => l.includes('basalt-volume-'));
+    (await virsh('secret-list'))
+      .split('\n')
+      .filter((l) => volume1 !== '' && l.includes(`basalt-volume-${volume1}`));
 
   async function waitForServer(user: string, id: string, statuses: string[], timeoutMs = 120_000) {
     const deadline = Date.now() + timeoutMs;

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type ConnectionInfo, VolumeRpcApi } from '@basalt/contracts';
+import { type ConnectionInfo, type VolumeRpcApi, volumeRpcApi } from '@basalt/contracts';
 import { createDataSource, VOLUME_STATES, VolumeRepository } from '@basalt/db';
 import { request, waitForVolume } from '../support/http';
 import { ROOT } from '../support/processes';
@@ -26,7 +26,7 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
   beforeAll(async () => {
     await stack.start();
     api = `${stack.volumeUrl}/v3/proj1`;
-    volumeRpc = new VolumeRpcApi((await stack.broker.transport(stack.rpc)).client);
+    volumeRpc = volumeRpcApi((await stack.broker.transport(stack.rpc)).client);
   }, 60_000);
   afterAll(() => stack.stop(), 60_000);
 
@@ -51,7 +51,10 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
     expect(readFileSync(config, 'utf8')).toMatch(/incominguser [A-Za-z0-9]+ [A-Za-z0-9]+/);
     expect(await stack.tgtd.targets()).toContain(`iqn.2010-10.org.openstack:${name}`);
 
-    const info = await volumeRpc.initializeConnection(testContext(), stack.host, volume.id, connector);
+    const info = await volumeRpc.initialize_connection(testContext(), stack.host, {
+      volume_id: volume.id,
+      connector,
+    });
     expect(info).toMatchObject({
       driver_volume_type: 'iscsi',
       data: {
@@ -94,7 +97,7 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
     expect((await run('iscsi-readcapacity16', ['-s', iscsiUrl(info)])).stdout.trim()).toBe(String(2 * GiB));
 
     // disconnecting removes the initiator from the ACL
-    await volumeRpc.terminateConnection(testContext(), stack.host, volume.id, connector);
+    await volumeRpc.terminate_connection(testContext(), stack.host, { volume_id: volume.id, connector });
     expect(readFileSync(config, 'utf8')).not.toContain('initiator-address');
     const noAcl = await run('iscsi-inq', [iscsiUrl(info)]).catch((e) => e);
     expect(noAcl.code).not.toBe(0);
@@ -110,7 +113,10 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
 
   test('a tgtd crash loses no export: the running worker restores it by itself', async () => {
     const volume = await create(1, 'survivor');
-    const info = await volumeRpc.initializeConnection(testContext(), stack.host, volume.id, connector);
+    const info = await volumeRpc.initialize_connection(testContext(), stack.host, {
+      volume_id: volume.id,
+      connector,
+    });
     await stack.tgtd.crashAndRestart();
     // export_check_interval is 0.5 s in the test stack
     await waitFor(
@@ -123,7 +129,10 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
 
   test('a tgtd that restarted while the worker was down gets every export back when it starts', async () => {
     const volume = await create(1, 'patient-export');
-    const info = await volumeRpc.initializeConnection(testContext(), stack.host, volume.id, connector);
+    const info = await volumeRpc.initialize_connection(testContext(), stack.host, {
+      volume_id: volume.id,
+      connector,
+    });
     await stack.service('volume-worker').stop();
     await stack.tgtd.crashAndRestart();
     expect(await stack.tgtd.targets()).toBe('');
@@ -135,16 +144,16 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
   test('redelivered requests are harmless: create, extend and delete sent twice', async () => {
     const volume = await create(1, 'twice');
     const before = await stack.tgtd.targets();
-    await volumeRpc.createVolume(testContext(), stack.host, volume.id);
-    await volumeRpc.extendVolume(testContext(), stack.host, volume.id, 5);
+    await volumeRpc.create_volume(testContext(), stack.host, { volume_id: volume.id });
+    await volumeRpc.extend_volume(testContext(), stack.host, { volume_id: volume.id, new_size: 5 });
     await new Promise((r) => setTimeout(r, 500));
     const after = (await request(`${api}/volumes/${volume.id}`, { token })).body.volume;
     expect(after).toMatchObject({ status: 'available', size: 1 });
     expect(await stack.tgtd.targets()).toBe(before);
     await request(`${api}/volumes/${volume.id}`, { method: 'DELETE', token });
     await waitForVolume(api, token, volume.id, ['deleted']);
-    await volumeRpc.deleteVolume(testContext(), stack.host, volume.id);
-    await volumeRpc.createVolume(testContext(), stack.host, volume.id);
+    await volumeRpc.delete_volume(testContext(), stack.host, { volume_id: volume.id });
+    await volumeRpc.create_volume(testContext(), stack.host, { volume_id: volume.id });
     await new Promise((r) => setTimeout(r, 500));
     expect((await request(`${api}/volumes/${volume.id}`, { token })).status).toBe(404);
     expect(stack.service('volume-worker').log).not.toMatch(/"level":50/);

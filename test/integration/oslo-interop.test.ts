@@ -164,8 +164,12 @@ describe('interoperability with the real oslo.messaging', () => {
         echoed: 'hi',
         request_id: ctx.requestId,
         project_id: 'p1',
-        traceparent: ctx.traceparent,
+        // the message's own span, in the caller's trace
+        traceparent: expect.stringMatching(
+          new RegExp(`^00-${ctx.traceparent?.split('-')[1]}-[0-9a-f]{16}-01$`),
+        ),
       });
+      expect((result as { traceparent: string }).traceparent).not.toBe(ctx.traceparent);
     });
 
     test('a Python exception arrives as a typed remote error', async () => {

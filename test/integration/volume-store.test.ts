@@ -4,11 +4,11 @@ import {
   type DataSource,
   IscsiTargetRepository,
   NoFreeTargetError,
-  QuotaExceededError,
   QuotaRepository,
   VOLUME_STATES,
   VolumeRepository,
 } from '@basalt/db';
+import { QuotaExceededError } from '@basalt/errors';
 import { createTestDatabase } from '../support/db';
 
 const { finishCreate, failCreate, beginDelete, beginExtend, reset } = VOLUME_STATES.moves;

@@ -81,6 +81,25 @@ export class BrokerFixture {
     }
   }
 
+  /** Waits for `count` messages on the dead-letter queue `queue`, takes them, and checks no more came. */
+  async deadLetters(queue: string, count: number): Promise<Array<{ body: Buffer; reason: unknown }>> {
+    const letters: Array<{ body: Buffer; reason: unknown }> = [];
+    await waitFor(
+      () =>
+        this.withChannel(async (channel) => {
+          for (;;) {
+            const msg = await channel.get(queue, { noAck: true });
+            if (!msg) break;
+            letters.push({ body: msg.content, reason: msg.properties.headers?.['x-basalt-reason'] });
+          }
+          return letters.length >= count || undefined;
+        }),
+      `${count} dead letters`,
+    );
+    if (letters.length !== count) throw new Error(`expected ${count} dead letters, got ${letters.length}`);
+    return letters;
+  }
+
   async cleanup(): Promise<void> {
     await Promise.all(this.transports.splice(0).map((t) => t.close().catch(() => undefined)));
     await this.withChannel(async (channel) => {

@@ -1,67 +1,57 @@
-import type { RequestContext } from '@basalt/context';
-import type { RpcClient } from '@basalt/rpc';
+import { cast, defineContract, type Infer, type RpcApi, type RpcClient, rpcApi, s } from '@basalt/rpc';
 
-export const COMPUTE_TOPIC = 'compute';
-/** Highest version the compute manager implements; callers pin each method to the version that added it. */
-export const COMPUTE_RPC_VERSION = '1.0';
+const instance = s.object({ instance_uuid: s.string() });
+const volume = s.object({ instance_uuid: s.string(), volume_id: s.string() });
+
+export const computeCapabilities = s.object({
+  memory_mb: s.int(),
+  vcpus: s.int(),
+  local_gb: s.int(),
+  /** What the host's own instances (as the database lists them) already take. */
+  memory_mb_used: s.int(),
+  vcpus_used: s.int(),
+  local_gb_used: s.int(),
+  hypervisor_type: s.literal('QEMU'),
+  availability_zone: s.string(),
+});
+
+/** What a compute host reports about itself (nova's host state, in small). */
+export type ComputeCapabilities = Infer<typeof computeCapabilities>;
 
 export type RebootType = 'SOFT' | 'HARD';
 
-/** What a compute host reports about itself (nova's host state, in small). */
-export interface ComputeCapabilities {
-  readonly memory_mb: number;
-  readonly vcpus: number;
-  readonly local_gb: number;
-  /** What the host's own instances (as the database lists them) already take. */
-  readonly memory_mb_used: number;
-  readonly vcpus_used: number;
-  readonly local_gb_used: number;
-  readonly hypervisor_type: 'QEMU';
-  readonly availability_zone: string;
-}
+/**
+ * The `compute` topic, served by every compute worker on `compute.<host>`: nova's
+ * compute/rpcapi.py. Every method is a cast: the API and the scheduler record the state change
+ * first, and the worker's outcome is the next one.
+ */
+export const COMPUTE_CONTRACT = defineContract({
+  topic: 'compute',
+  history: [
+    '1.0 - Initial version: run, terminate and reboot instances, attach and detach volumes, ' +
+      'publish_service_capabilities.',
+  ],
+  methods: {
+    run_instance: cast({ since: '1.0', to: 'server', args: instance }),
+    terminate_instance: cast({ since: '1.0', to: 'server', args: instance }),
+    reboot_instance: cast({
+      since: '1.0',
+      to: 'server',
+      args: s.object({
+        instance_uuid: s.string(),
+        reboot_type: s.oneOf(['SOFT', 'HARD'] as const),
+      }),
+    }),
+    attach_volume: cast({
+      since: '1.0',
+      to: 'server',
+      args: s.object({ instance_uuid: s.string(), volume_id: s.string(), mountpoint: s.string() }),
+    }),
+    detach_volume: cast({ since: '1.0', to: 'server', args: volume }),
+    /** Asks every compute host to report its resources now (a scheduler that just started knows none). */
+    publish_service_capabilities: cast({ since: '1.0', to: 'fanout', args: s.object({}) }),
+  },
+});
 
-/** The `compute` topic, served by every compute worker on `compute.<host>`: nova's compute/rpcapi.py. */
-export class ComputeRpcApi {
-  constructor(private readonly client: RpcClient) {}
-
-  private on(host: string) {
-    return this.client.prepare({ topic: COMPUTE_TOPIC, server: host, version: '1.0' });
-  }
-
-  runInstance(ctx: RequestContext, host: string, instanceUuid: string): Promise<void> {
-    return this.on(host).cast(ctx, 'run_instance', { instance_uuid: instanceUuid });
-  }
-
-  terminateInstance(ctx: RequestContext, host: string, instanceUuid: string): Promise<void> {
-    return this.on(host).cast(ctx, 'terminate_instance', { instance_uuid: instanceUuid });
-  }
-
-  rebootInstance(ctx: RequestContext, host: string, instanceUuid: string, type: RebootType): Promise<void> {
-    return this.on(host).cast(ctx, 'reboot_instance', { instance_uuid: instanceUuid, reboot_type: type });
-  }
-
-  attachVolume(
-    ctx: RequestContext,
-    host: string,
-    instanceUuid: string,
-    volumeId: string,
-    mountpoint: string,
-  ): Promise<void> {
-    return this.on(host).cast(ctx, 'attach_volume', {
-      instance_uuid: instanceUuid,
-      volume_id: volumeId,
-      mountpoint,
-    });
-  }
-
-  detachVolume(ctx: RequestContext, host: string, instanceUuid: string, volumeId: string): Promise<void> {
-    return this.on(host).cast(ctx, 'detach_volume', { instance_uuid: instanceUuid, volume_id: volumeId });
-  }
-
-  /** Asks every compute host to report its resources now (a scheduler that just started knows none). */
-  publishServiceCapabilities(ctx: RequestContext): Promise<void> {
-    return this.client
-      .prepare({ topic: COMPUTE_TOPIC, fanout: true, version: '1.0' })
-      .cast(ctx, 'publish_service_capabilities', {});
-  }
-}
+export type ComputeRpcApi = RpcApi<typeof COMPUTE_CONTRACT>;
+export const computeRpcApi = (client: RpcClient): ComputeRpcApi => rpcApi(COMPUTE_CONTRACT, client);

@@ -1,81 +1,65 @@
-import type { RequestContext } from '@basalt/context';
-import type { RpcClient } from '@basalt/rpc';
-import type { ComputeCapabilities } from './compute-rpcapi';
+import { cast, defineContract, type Infer, type RpcApi, type RpcClient, rpcApi, s } from '@basalt/rpc';
+import { computeCapabilities } from './compute-rpcapi';
 
-export const SCHEDULER_TOPIC = 'scheduler';
-export const SCHEDULER_RPC_VERSION = '1.0';
+const volumeCapabilities = s.object({
+  volume_backend_name: s.string(),
+  storage_protocol: s.literal('iSCSI'),
+  total_capacity_gb: s.number(),
+  free_capacity_gb: s.number(),
+  provisioned_capacity_gb: s.number(),
+  reserved_percentage: s.number(),
+  availability_zone: s.string(),
+  thin_provisioning_support: s.boolean(),
+  max_over_subscription_ratio: s.number(),
+});
 
 /** What a volume host reports about itself (Cinder's volume stats). */
-export interface VolumeCapabilities {
-  readonly volume_backend_name: string;
-  readonly storage_protocol: 'iSCSI';
-  readonly total_capacity_gb: number;
-  readonly free_capacity_gb: number;
-  readonly provisioned_capacity_gb: number;
-  readonly reserved_percentage: number;
-  readonly availability_zone: string;
-  readonly thin_provisioning_support: boolean;
-  readonly max_over_subscription_ratio: number;
-}
+export type VolumeCapabilities = Infer<typeof volumeCapabilities>;
 
-export interface ScheduleVolumeRequest {
-  readonly volume_id: string;
-  readonly size: number;
-  readonly availability_zone: string;
-}
+const scheduleVolumeRequest = s.object({
+  volume_id: s.string(),
+  size: s.int(),
+  availability_zone: s.string(),
+});
+
+/** What the API sends the scheduler about a new volume (Cinder's request spec). */
+export type ScheduleVolumeRequest = Infer<typeof scheduleVolumeRequest>;
+
+const scheduleInstanceRequest = s.object({
+  instance_uuid: s.string(),
+  memory_mb: s.int(),
+  vcpus: s.int(),
+  root_gb: s.int(),
+  ephemeral_gb: s.int(),
+});
 
 /** What placing an instance needs: its flavor's resources (nova's request spec, in small). */
-export interface ScheduleInstanceRequest {
-  readonly instance_uuid: string;
-  readonly memory_mb: number;
-  readonly vcpus: number;
-  readonly root_gb: number;
-  readonly ephemeral_gb: number;
-}
+export type ScheduleInstanceRequest = Infer<typeof scheduleInstanceRequest>;
 
-/** The `scheduler` topic: Cinder's scheduler/rpcapi.py. */
-export class SchedulerRpcApi {
-  constructor(private readonly client: RpcClient) {}
+/** The `scheduler` topic: Cinder's scheduler/rpcapi.py; `history` is its version history. */
+export const SCHEDULER_CONTRACT = defineContract({
+  topic: 'scheduler',
+  history: [
+    '1.0 - Initial version: create_volume, update_service_capabilities.',
+    '1.1 - run_instance, update_compute_capabilities.',
+  ],
+  methods: {
+    create_volume: cast({ since: '1.0', to: 'topic', args: scheduleVolumeRequest }),
+    /** Sent by volume workers to every scheduler at once. */
+    update_service_capabilities: cast({
+      since: '1.0',
+      to: 'fanout',
+      args: s.object({ host: s.string(), service_name: s.string(), capabilities: volumeCapabilities }),
+    }),
+    run_instance: cast({ since: '1.1', to: 'topic', args: scheduleInstanceRequest }),
+    /** Sent by compute workers to every scheduler at once (their resources, not a volume host's). */
+    update_compute_capabilities: cast({
+      since: '1.1',
+      to: 'fanout',
+      args: s.object({ host: s.string(), capabilities: computeCapabilities }),
+    }),
+  },
+});
 
-  createVolume(ctx: RequestContext, request: ScheduleVolumeRequest): Promise<void> {
-    return this.client
-      .prepare({ topic: SCHEDULER_TOPIC, version: '1.0' })
-      .cast(ctx, 'create_volume', { ...request });
-  }
-
-  runInstance(ctx: RequestContext, request: ScheduleInstanceRequest): Promise<void> {
-    return this.client
-      .prepare({ topic: SCHEDULER_TOPIC, version: '1.0' })
-      .cast(ctx, 'run_instance', { ...request });
-  }
-
-  /** Sent by compute workers to every scheduler at once. */
-  updateComputeCapabilities(
-    ctx: RequestContext,
-    host: string,
-    capabilities: ComputeCapabilities,
-  ): Promise<void> {
-    return this.client
-      .prepare({ topic: SCHEDULER_TOPIC, fanout: true, version: '1.0' })
-      .cast(ctx, 'update_service_capabilities', {
-        host,
-        service_name: 'compute',
-        capabilities: { ...capabilities },
-      });
-  }
-
-  /** Sent by volume workers to every scheduler at once. */
-  updateServiceCapabilities(
-    ctx: RequestContext,
-    host: string,
-    capabilities: VolumeCapabilities,
-  ): Promise<void> {
-    return this.client
-      .prepare({ topic: SCHEDULER_TOPIC, fanout: true, version: '1.0' })
-      .cast(ctx, 'update_service_capabilities', {
-        host,
-        service_name: 'volume',
-        capabilities: { ...capabilities },
-      });
-  }
-}
+export type SchedulerRpcApi = RpcApi<typeof SCHEDULER_CONTRACT>;
+export const schedulerRpcApi = (client: RpcClient): SchedulerRpcApi => rpcApi(SCHEDULER_CONTRACT, client);

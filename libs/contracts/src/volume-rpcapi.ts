@@ -1,94 +1,75 @@
-import type { RequestContext } from '@basalt/context';
-import type { RpcClient } from '@basalt/rpc';
+import { call, cast, defineContract, type Infer, type RpcApi, type RpcClient, rpcApi, s } from '@basalt/rpc';
 
-export const VOLUME_TOPIC = 'volume';
-/** Highest version the volume manager implements; callers pin each method to the version that added it. */
-export const VOLUME_RPC_VERSION = '1.0';
+const connector = s.object({
+  ip: s.string(),
+  initiator: s.string(),
+  host: s.optional(s.string()),
+});
 
-export interface Connector {
-  readonly ip: string;
-  readonly initiator: string;
-  readonly host?: string;
-}
+/** os-brick's connector: who is connecting to a volume. */
+export type Connector = Infer<typeof connector>;
+
+const connectionInfo = s.object({
+  driver_volume_type: s.literal('iscsi'),
+  data: s.object({
+    target_portal: s.string(),
+    target_iqn: s.string(),
+    target_lun: s.int(),
+    target_discovered: s.boolean(),
+    volume_id: s.string(),
+    auth_method: s.literal('CHAP'),
+    auth_username: s.string(),
+    auth_password: s.string(),
+  }),
+});
 
 /** What a compute host needs to reach a volume: os-brick's iSCSI connection properties. */
-export interface ConnectionInfo {
-  readonly driver_volume_type: 'iscsi';
-  readonly data: {
-    readonly target_portal: string;
-    readonly target_iqn: string;
-    readonly target_lun: number;
-    readonly target_discovered: boolean;
-    readonly volume_id: string;
-    readonly auth_method: 'CHAP';
-    readonly auth_username: string;
-    readonly auth_password: string;
-  };
-}
+export type ConnectionInfo = Infer<typeof connectionInfo>;
 
-/** The `volume` topic, served by every volume worker on `volume.<host>`: Cinder's volume/rpcapi.py. */
-export class VolumeRpcApi {
-  constructor(private readonly client: RpcClient) {}
+const volume = s.object({ volume_id: s.string() });
 
-  private on(host: string) {
-    return this.client.prepare({ topic: VOLUME_TOPIC, server: host, version: '1.0' });
-  }
+/**
+ * The `volume` topic, served by every volume worker on `volume.<host>`: Cinder's volume/rpcapi.py.
+ * Each method is sent with the version that added it, so a caller works with every server of
+ * that version or later; a server advertises the last version of the history.
+ */
+export const VOLUME_CONTRACT = defineContract({
+  topic: 'volume',
+  history: [
+    '1.0 - Initial version: create, delete, extend, initialize/terminate connection, attach, detach, ' +
+      'publish_service_capabilities.',
+  ],
+  methods: {
+    create_volume: cast({ since: '1.0', to: 'server', args: volume }),
+    delete_volume: cast({ since: '1.0', to: 'server', args: volume }),
+    extend_volume: cast({
+      since: '1.0',
+      to: 'server',
+      args: s.object({ volume_id: s.string(), new_size: s.int() }),
+    }),
+    initialize_connection: call({
+      since: '1.0',
+      to: 'server',
+      args: s.object({ volume_id: s.string(), connector }),
+      result: connectionInfo,
+    }),
+    terminate_connection: call({
+      since: '1.0',
+      to: 'server',
+      args: s.object({ volume_id: s.string(), connector }),
+      result: s.none(),
+    }),
+    attach_volume: call({
+      since: '1.0',
+      to: 'server',
+      args: s.object({ volume_id: s.string(), instance_uuid: s.string(), mountpoint: s.string() }),
+      result: s.none(),
+    }),
+    detach_volume: call({ since: '1.0', to: 'server', args: volume, result: s.none() }),
+    /** Asks every volume host to report its capabilities now (a scheduler that just started knows none). */
+    publish_service_capabilities: cast({ since: '1.0', to: 'fanout', args: s.object({}) }),
+  },
+});
 
-  createVolume(ctx: RequestContext, host: string, volumeId: string): Promise<void> {
-    return this.on(host).cast(ctx, 'create_volume', { volume_id: volumeId });
-  }
-
-  deleteVolume(ctx: RequestContext, host: string, volumeId: string): Promise<void> {
-    return this.on(host).cast(ctx, 'delete_volume', { volume_id: volumeId });
-  }
-
-  extendVolume(ctx: RequestContext, host: string, volumeId: string, newSize: number): Promise<void> {
-    return this.on(host).cast(ctx, 'extend_volume', { volume_id: volumeId, new_size: newSize });
-  }
-
-  initializeConnection(
-    ctx: RequestContext,
-    host: string,
-    volumeId: string,
-    connector: Connector,
-  ): Promise<ConnectionInfo> {
-    return this.on(host).call<ConnectionInfo>(ctx, 'initialize_connection', {
-      volume_id: volumeId,
-      connector,
-    });
-  }
-
-  terminateConnection(
-    ctx: RequestContext,
-    host: string,
-    volumeId: string,
-    connector: Connector,
-  ): Promise<void> {
-    return this.on(host).call(ctx, 'terminate_connection', { volume_id: volumeId, connector });
-  }
-
-  attachVolume(
-    ctx: RequestContext,
-    host: string,
-    volumeId: string,
-    instanceUuid: string,
-    mountpoint: string,
-  ): Promise<void> {
-    return this.on(host).call(ctx, 'attach_volume', {
-      volume_id: volumeId,
-      instance_uuid: instanceUuid,
-      mountpoint,
-    });
-  }
-
-  /** Asks every volume host to report its capabilities now (a scheduler that just started knows none). */
-  publishServiceCapabilities(ctx: RequestContext): Promise<void> {
-    return this.client
-      .prepare({ topic: VOLUME_TOPIC, fanout: true, version: '1.0' })
-      .cast(ctx, 'publish_service_capabilities', {});
-  }
-
-  detachVolume(ctx: RequestContext, host: string, volumeId: string): Promise<void> {
-    return this.on(host).call(ctx, 'detach_volume', { volume_id: volumeId });
-  }
-}
+export type VolumeRpcApi = RpcApi<typeof VOLUME_CONTRACT>;
+export const volumeRpcApi = (client: RpcClient): VolumeRpcApi => rpcApi(VOLUME_CONTRACT, client);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictError } from '@basalt/errors';
+import { InvalidInputError, InvalidStateError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
 import { compareAndSwap, type StatefulTable } from './sql';
 import { type Move, stateTable } from './states';
@@ -51,7 +51,7 @@ export class BlockDeviceMappingRepository {
   /**
    * The API's reservation of an attach, in one transaction: the volume goes `available` →
    * `attaching` by compare-and-swap and the mapping is
-   * recorded. Of two attaches of one volume exactly one gets here; the other gets a ConflictError.
+   * recorded. Of two attaches of one volume exactly one gets here; the other gets an InvalidStateError (a 400).
    */
   async reserve(input: {
     instanceUuid: string;
@@ -68,7 +68,7 @@ export class BlockDeviceMappingRepository {
         ['host IS NOT NULL'],
       );
       if (!volume) {
-        throw new ConflictError(`Invalid volume: volume ${input.volumeId} status must be 'available'`);
+        throw new InvalidStateError(`Invalid volume: volume ${input.volumeId} status must be 'available'`);
       }
       try {
         const [row] = await tx.query(
@@ -79,7 +79,7 @@ export class BlockDeviceMappingRepository {
         return toMapping(row);
       } catch (error) {
         if ((error as { code?: string }).code === '23505') {
-          throw new ConflictError(`The device name ${input.deviceName} is in use on this server.`);
+          throw new InvalidInputError(`The device name ${input.deviceName} is in use on this server.`);
         }
         throw error;
       }
@@ -104,7 +104,7 @@ export class BlockDeviceMappingRepository {
         'NOT deleted',
       ]);
       if (!volume || !row) {
-        throw new ConflictError(
+        throw new InvalidStateError(
           `Invalid volume: volume ${mapping.volumeId} must be attached (in-use) to be detached`,
         );
       }

@@ -1,7 +1,5 @@
-import { BasaltError } from '@basalt/errors';
+import { QuotaExceededError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
-
-export class QuotaExceededError extends BasaltError {}
 
 export const QUOTA_RESOURCES = ['volumes', 'gigabytes'] as const;
 export type QuotaResource = (typeof QUOTA_RESOURCES)[number];

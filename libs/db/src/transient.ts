@@ -1,4 +1,4 @@
-import { errorMessage } from '@basalt/errors';
+import { errorMessage, FAULTS, recognizeFault } from '@basalt/errors';
 
 /** SQLSTATEs that say "the same statement may succeed if sent again" (besides class 08, connection). */
 const TRANSIENT_SQLSTATES = new Set([
@@ -29,3 +29,9 @@ export function isTransientDatabaseError(error: unknown): boolean {
     errorMessage(driverError),
   );
 }
+
+// a database that is away for a moment is a 503 at the API, not a server fault
+recognizeFault(isTransientDatabaseError, {
+  ...FAULTS.serviceUnavailable,
+  publicMessage: 'The volume database is temporarily unavailable; retry the request.',
+});

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError } from '@basalt/errors';
+import { InvalidStateError, NotFoundError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
 import { keysetPage, type Listing, type Page } from './pagination';
 import { type QuotaLimits, quotaRefusal } from './quotas';
@@ -96,7 +96,7 @@ export class VolumeRepository {
         throw quotaRefusal(error, growth);
       }
       if (!(await compareAndSwap(tx, VOLUMES, volume.id, beginExtend, { extendTo: newSize }))) {
-        throw new ConflictError(
+        throw new InvalidStateError(
           `Invalid volume: Volume ${volume.id} status must be available to extend, but current status is: ${volume.status}.`,
         );
       }
@@ -136,7 +136,7 @@ export class VolumeRepository {
     const updated = await this.transition(id, move, changes);
     if (updated) return updated;
     const current = await this.get(id);
-    throw new ConflictError(
+    throw new InvalidStateError(
       `Invalid volume: Volume ${id} status must be ${move.from.join(' or ')}, but current status is: ${current.status}.`,
       { data: { volume_id: id, status: current.status } },
     );

@@ -1,7 +1,8 @@
-import type { RequestContext } from '@basalt/context';
+import { childContext, type RequestContext } from '@basalt/context';
 import type * as amqp from 'amqplib';
 import type { AmqpConnection } from './connection';
 import { RpcConnectionError, RpcTimeoutError, RpcUndeliverableError } from './errors';
+import { compose } from './middleware';
 import { fanoutExchange, type RpcOptions, transientQueueArguments } from './options';
 import {
   contextFields,
@@ -25,6 +26,22 @@ export interface Target {
 export interface CallOptions {
   readonly timeoutMs?: number;
 }
+
+/** A call or cast on its way out, as client middlewares see it. */
+export interface OutgoingMessage {
+  readonly kind: 'call' | 'cast';
+  /** Already the message's own context: the caller's request in a new span. */
+  readonly context: RequestContext;
+  readonly target: Target;
+  readonly method: string;
+  readonly args: Record<string, unknown>;
+  readonly options: CallOptions;
+}
+
+/** Sends one message; a call resolves with the result, a cast once the broker has it. */
+export type Send = (message: OutgoingMessage) => Promise<unknown>;
+/** Cross-cutting behaviour (tracing, metrics) wrapped around every call and cast a process sends. */
+export type ClientMiddleware = (next: Send) => Send;
 
 interface PendingCall {
   resolve(value: unknown): void;
@@ -57,6 +74,10 @@ const MAX_CAST_NACKS = 3;
  * mandatory messages that expire with the call; replies come back on one `reply_<hex>` queue per
  * process. Casts go on a confirm channel, persistent when queues are durable, and are held in
  * memory while the broker is away and published once it is back.
+ *
+ * Every message carries its own context: the caller's request continued in a new span (a child
+ * of the caller's), made here so no call site has to. Then the middlewares run, the first given
+ * the outermost (it sees the message first and its outcome last), and the last of them publishes.
  */
 export class RpcClient {
   readonly replyQueue = `reply_${messageId()}`;
@@ -66,11 +87,17 @@ export class RpcClient {
   private readonly casts: PendingCast[] = [];
   private readonly returned = new Set<string>();
   private readonly declaredExchanges = new Set<string>();
+  private readonly send: Send;
 
   constructor(
     private readonly connection: AmqpConnection,
     private readonly options: RpcOptions,
-  ) {}
+    middlewares: readonly ClientMiddleware[] = [],
+  ) {
+    this.send = compose(middlewares, (message) =>
+      message.kind === 'call' ? this.publishCall(message) : this.publishCast(message),
+    );
+  }
 
   async start(): Promise<void> {
     this.connection.onDown((error) => {
@@ -89,13 +116,28 @@ export class RpcClient {
   }
 
   /** Waits for the method's result; rejects with the remote error, a timeout or a connection error. */
-  call<T = unknown>(
+  call(
     ctx: RequestContext,
     target: Target,
     method: string,
     args: Record<string, unknown>,
     options: CallOptions = {},
-  ): Promise<T> {
+  ): Promise<unknown> {
+    return this.send({ kind: 'call', context: childContext(ctx), target, method, args, options });
+  }
+
+  /** Resolves once the broker has taken the message (publisher confirm); survives broker restarts. */
+  async cast(
+    ctx: RequestContext,
+    target: Target,
+    method: string,
+    args: Record<string, unknown>,
+    options: CallOptions = {},
+  ): Promise<void> {
+    await this.send({ kind: 'cast', context: childContext(ctx), target, method, args, options });
+  }
+
+  private publishCall({ context, target, method, args, options }: OutgoingMessage): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs;
     const msgId = messageId();
     const uniqueId = messageId();
@@ -104,18 +146,18 @@ export class RpcClient {
     if (target.fanout) return Promise.reject(new TypeError(`${describe}: a fanout target cannot be called`));
     if (!channel) return Promise.reject(new RpcConnectionError(`${describe}: not connected to the broker`));
     const body = encodeEnvelope({
-      ...this.message(ctx, target, method, args, uniqueId),
+      ...this.message(context, target, method, args, uniqueId),
       _msg_id: msgId,
       _reply_q: this.replyQueue,
       _timeout: null,
     });
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(
         () =>
           this.settleCall(msgId, undefined, new RpcTimeoutError(`${describe}: no reply in ${timeoutMs} ms`)),
         timeoutMs,
       );
-      this.calls.set(msgId, { resolve: resolve as (v: unknown) => void, reject, timer, timeoutMs, describe });
+      this.calls.set(msgId, { resolve, reject, timer, timeoutMs, describe });
       try {
         channel.publish(this.options.exchange, routingKey(target), body, {
           ...MESSAGE_PROPERTIES,
@@ -130,14 +172,7 @@ export class RpcClient {
     });
   }
 
-  /** Resolves once the broker has taken the message (publisher confirm); survives broker restarts. */
-  cast(
-    ctx: RequestContext,
-    target: Target,
-    method: string,
-    args: Record<string, unknown>,
-    options: CallOptions = {},
-  ): Promise<void> {
+  private publishCast({ context, target, method, args, options }: OutgoingMessage): Promise<void> {
     const uniqueId = messageId();
     const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs;
     const describe = `cast ${target.topic}${target.fanout ? '_fanout' : target.server ? `.${target.server}` : ''}.${method}`;
@@ -145,7 +180,7 @@ export class RpcClient {
       const cast: PendingCast = {
         exchange: target.fanout ? fanoutExchange(target.topic) : this.options.exchange,
         routingKey: target.fanout ? '' : routingKey(target),
-        body: encodeEnvelope(this.message(ctx, target, method, args, uniqueId)),
+        body: encodeEnvelope(this.message(context, target, method, args, uniqueId)),
         uniqueId,
         fanout: !!target.fanout,
         describe,
@@ -162,20 +197,6 @@ export class RpcClient {
       };
       this.sendCast(cast);
     });
-  }
-
-  /** A handle bound to one target, as Cinder's rpcapi `prepare()` gives. */
-  prepare(target: Target) {
-    return {
-      call: <T = unknown>(
-        ctx: RequestContext,
-        method: string,
-        args: Record<string, unknown>,
-        options?: CallOptions,
-      ) => this.call<T>(ctx, target, method, args, options),
-      cast: (ctx: RequestContext, method: string, args: Record<string, unknown>, options?: CallOptions) =>
-        this.cast(ctx, target, method, args, options),
-    };
   }
 
   private message(

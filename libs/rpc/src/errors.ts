@@ -1,6 +1,16 @@
-import { BasaltError } from '@basalt/errors';
+import { BasaltError, FAULTS, type FaultKind } from '@basalt/errors';
 
-export class RpcError extends BasaltError {}
+const RPC_UNAVAILABLE: FaultKind = {
+  ...FAULTS.serviceUnavailable,
+  publicMessage: 'The volume service is temporarily unavailable; retry the request.',
+};
+
+/** A failure of the messaging itself: a 503 when a retry can help, else a server fault. */
+export class RpcError extends BasaltError {
+  override get fault(): FaultKind {
+    return this.retryable ? RPC_UNAVAILABLE : FAULTS.computeFault;
+  }
+}
 
 /** No reply within the call's timeout. Handlers are idempotent, so the call may be repeated. */
 export class RpcTimeoutError extends RpcError {
@@ -23,18 +33,21 @@ export class RpcUndeliverableError extends RpcError {
   }
 }
 
-/** A request this server cannot take: not parseable, unknown method, incompatible version. */
+/**
+ * A request this server cannot take: not parseable, unknown method, incompatible version,
+ * arguments not of the method's declared shape.
+ */
 export class RpcDispatchError extends RpcError {
   constructor(
     /** oslo.messaging's class name for the same failure, so Python callers see what they expect. */
-    readonly osloClass: 'NoSuchMethod' | 'UnsupportedVersion' | 'MalformedMessage',
+    readonly osloClass: 'NoSuchMethod' | 'UnsupportedVersion' | 'MalformedMessage' | 'InvalidArguments',
     message: string,
   ) {
     super(message, { retryable: false });
   }
 }
 
-/** An error raised by the remote handler, rebuilt on the caller's side. */
+/** An error raised by the remote handler whose class this process does not know (see `registerErrorClasses`). */
 export class RemoteError extends RpcError {
   constructor(
     /** The class name the remote handler raised (`VolumeNotFound`, `ValueError`, …). */

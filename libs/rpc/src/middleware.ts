@@ -4,6 +4,14 @@ import { sleep } from './connection';
 import type { Middleware } from './server';
 
 /**
+ * Wraps `base` in `middlewares`, the first the outermost: it runs first on the way in and last on
+ * the way out. The one rule of order for both the server's handlers and the client's sends.
+ */
+export function compose<H>(middlewares: readonly ((next: H) => H)[], base: H): H {
+  return middlewares.reduceRight<H>((next, middleware) => middleware(next), base);
+}
+
+/**
  * One line when a handler ends, with its duration and outcome. `base` is the process logger: its
  * level decides whether the per-request logger is worth creating at all.
  */

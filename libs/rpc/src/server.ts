@@ -4,6 +4,7 @@ import { type Logger, requestLogger } from '@basalt/log';
 import type * as amqp from 'amqplib';
 import type { AmqpConnection } from './connection';
 import { RpcDispatchError } from './errors';
+import { compose } from './middleware';
 import {
   fanoutExchange,
   type RpcOptions,
@@ -39,13 +40,13 @@ export type Handler = (invocation: Invocation) => Promise<unknown>;
 /** Cross-cutting behaviour (logging, tracing, timeouts) wrapped around every handler. */
 export type Middleware = (next: Handler) => Handler;
 
+export type EndpointMethod = (args: Record<string, unknown>, invocation: Invocation) => Promise<unknown>;
+
 /** A group of methods at one version, as an oslo endpoint object with its `target`. */
 export interface RpcEndpoint {
   readonly namespace?: string;
   readonly version: string;
-  readonly methods: Readonly<
-    Record<string, (args: Record<string, unknown>, invocation: Invocation) => Promise<unknown>>
-  >;
+  readonly methods: Readonly<Record<string, EndpointMethod>>;
 }
 
 export interface ServerOptions {
@@ -53,6 +54,11 @@ export interface ServerOptions {
   /** This host's name: the server also consumes `<topic>.<host>`. */
   readonly host: string;
   readonly endpoints: readonly RpcEndpoint[];
+  /**
+   * Wrapped around every handler, the first the outermost. A message is parsed and deduplicated
+   * before them; the method and version are found, and a contract endpoint checks the arguments,
+   * after them, so a refusal passes through every middleware like any failure.
+   */
   readonly middlewares?: readonly Middleware[];
 }
 
@@ -80,11 +86,7 @@ export class RpcServer {
     private readonly options: ServerOptions,
   ) {
     this.fanoutQueue = `${options.topic}_fanout_${messageId()}`;
-    const base: Handler = (invocation) => this.invoke(invocation);
-    this.dispatch = (options.middlewares ?? []).reduceRight<Handler>(
-      (next, middleware) => middleware(next),
-      base,
-    );
+    this.dispatch = compose(options.middlewares ?? [], (invocation) => this.invoke(invocation));
   }
 
   get queues(): readonly string[] {
@@ -207,20 +209,22 @@ export class RpcServer {
     ack(channel, msg);
   }
 
+  /**
+   * oslo's dispatch: only endpoints of the message's namespace and of a compatible version are
+   * looked in; none such is UnsupportedVersion, a method none of them has is NoSuchMethod.
+   */
   private async invoke(invocation: Invocation): Promise<unknown> {
-    let versionMismatch = false;
+    let compatible = false;
     for (const endpoint of this.options.endpoints) {
       if (endpoint.namespace !== invocation.namespace) continue;
-      const method = endpoint.methods[invocation.method];
-      if (!method || !Object.hasOwn(endpoint.methods, invocation.method)) continue;
-      if (!isVersionCompatible(endpoint.version, invocation.version)) {
-        versionMismatch = true;
-        continue;
+      if (!isVersionCompatible(endpoint.version, invocation.version)) continue;
+      compatible = true;
+      if (Object.hasOwn(endpoint.methods, invocation.method)) {
+        return (endpoint.methods[invocation.method] as EndpointMethod)(invocation.args, invocation);
       }
-      return method(invocation.args, invocation);
     }
     if (invocation.method === PING_METHOD) return 'pong';
-    if (versionMismatch) {
+    if (!compatible) {
       throw new RpcDispatchError(
         'UnsupportedVersion',
         `Endpoint does not support RPC version ${invocation.version}. Attempted method: ${invocation.method}`,

@@ -1,4 +1,4 @@
-import { RpcClient } from './client';
+import { type ClientMiddleware, RpcClient } from './client';
 import { AmqpConnection } from './connection';
 import type { RpcOptions } from './options';
 import { RpcServer, type ServerOptions } from './server';
@@ -9,13 +9,20 @@ export class RpcTransport {
   readonly client: RpcClient;
   private readonly servers: RpcServer[] = [];
 
-  constructor(readonly options: RpcOptions) {
+  /** `clientMiddlewares` wrap every call and cast the client sends, the first the outermost. */
+  constructor(
+    readonly options: RpcOptions,
+    clientMiddlewares: readonly ClientMiddleware[] = [],
+  ) {
     this.connection = new AmqpConnection(options.url, options);
-    this.client = new RpcClient(this.connection, options);
+    this.client = new RpcClient(this.connection, options, clientMiddlewares);
   }
 
-  static async connect(options: RpcOptions): Promise<RpcTransport> {
-    const transport = new RpcTransport(options);
+  static async connect(
+    options: RpcOptions,
+    clientMiddlewares: readonly ClientMiddleware[] = [],
+  ): Promise<RpcTransport> {
+    const transport = new RpcTransport(options, clientMiddlewares);
     await transport.connection.start();
     await transport.client.start();
     return transport;

@@ -1,5 +1,5 @@
-import { BasaltError } from '@basalt/errors';
-import { RpcDispatchError } from './errors';
+import { BasaltError, ConflictError } from '@basalt/errors';
+import { RemoteError, RpcDispatchError } from './errors';
 import {
   decodeEnvelope,
   deserializeFailure,
@@ -52,11 +52,23 @@ describe('oslo wire format', () => {
     expect(doc).toMatchObject({ class: 'VolumeNotFound', module: 'basalt', message: 'no volume v1' });
     expect(doc.kwargs).toEqual({ id: 'v1', retryable: false });
     expect(Array.isArray(doc.tb)).toBe(true);
-    const back = deserializeFailure(JSON.stringify(doc));
+    const back = deserializeFailure(JSON.stringify(doc)) as RemoteError;
+    expect(back).toBeInstanceOf(RemoteError);
     expect(back.remoteClass).toBe('VolumeNotFound');
     expect(back.data).toEqual({ id: 'v1' });
     expect(back.retryable).toBe(false);
     expect(deserializeFailure('not json').message).toBe('not json');
+  });
+
+  test('a registered class comes back as itself, with its data, retryability and the remote stack', () => {
+    const raised = new ConflictError('volume v1 is attaching', { retryable: true, data: { id: 'v1' } });
+    const back = deserializeFailure(serializeFailure(raised));
+    expect(back).toBeInstanceOf(ConflictError);
+    expect(back).toMatchObject({ message: 'volume v1 is attaching', data: { id: 'v1' }, retryable: true });
+    expect(back.stack).toContain('(remote)');
+    // the same name from a Python service is not ours
+    const python = JSON.stringify({ class: 'ConflictError', module: 'nova.exception', message: 'm' });
+    expect(deserializeFailure(python)).toBeInstanceOf(RemoteError);
   });
 
   test('dispatch errors use oslo class names', () => {

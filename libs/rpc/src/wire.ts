@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { contextToWire, type RequestContext } from '@basalt/context';
-import { BasaltError } from '@basalt/errors';
+import { BasaltError, errorClassNamed } from '@basalt/errors';
 import { RemoteError, RpcDispatchError } from './errors';
 
 /** oslo.messaging's envelope version: the body is `{"oslo.version": "2.0", "oslo.message": "<json>"}`. */
 export const OSLO_VERSION = '2.0';
 export const PING_METHOD = 'oslo_rpc_server_ping';
 export const CONTEXT_PREFIX = '_context_';
+/** The `module` of the failure documents of Basalt's own errors. */
+const BASALT_MODULE = 'basalt';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -124,7 +126,7 @@ export function serializeFailure(error: unknown): string {
   kwargs.retryable = err instanceof BasaltError ? err.retryable : false;
   return JSON.stringify({
     class: isDispatch ? err.osloClass : err.name,
-    module: isDispatch ? 'oslo_messaging.rpc.dispatcher' : 'basalt',
+    module: isDispatch ? 'oslo_messaging.rpc.dispatcher' : BASALT_MODULE,
     message: err.message,
     tb: (err.stack ?? '')
       .split('\n')
@@ -135,7 +137,11 @@ export function serializeFailure(error: unknown): string {
   });
 }
 
-export function deserializeFailure(failure: string): RemoteError {
+/**
+ * The error a failure document describes: a registered Basalt class is rebuilt as itself (with its
+ * message, data and retryability, and the remote stack), anything else is a `RemoteError`.
+ */
+export function deserializeFailure(failure: string): Error {
   let doc: Record<string, unknown> = {};
   try {
     const parsed: unknown = JSON.parse(failure);
@@ -146,13 +152,22 @@ export function deserializeFailure(failure: string): RemoteError {
   const kwargs = isObject(doc.kwargs) ? { ...doc.kwargs } : {};
   const retryable = kwargs.retryable === true;
   delete kwargs.retryable;
+  const className = typeof doc.class === 'string' ? doc.class : 'RemoteError';
+  const message = typeof doc.message === 'string' ? doc.message : 'remote error';
+  const traceback = Array.isArray(doc.tb) ? doc.tb.map(String) : [];
+  const known = doc.module === BASALT_MODULE ? errorClassNamed(className) : undefined;
+  if (known) {
+    const error = new known(message, { retryable, data: kwargs });
+    error.stack = [`${className}: ${message}`, ...traceback.map((line) => `    (remote) ${line}`)].join('\n');
+    return error;
+  }
   return new RemoteError(
-    typeof doc.class === 'string' ? doc.class : 'RemoteError',
+    className,
     typeof doc.module === 'string' ? doc.module : '',
-    typeof doc.message === 'string' ? doc.message : 'remote error',
+    message,
     kwargs,
     retryable,
-    Array.isArray(doc.tb) ? doc.tb.map(String) : [],
+    traceback,
   );
 }
 

@@ -1,4 +1,4 @@
-import { UnauthorizedError } from './faults';
+import { UnauthorizedError } from '@basalt/errors';
 import type { TokenSigner } from './tokens';
 
 /** Who is calling, as the API sees it. */

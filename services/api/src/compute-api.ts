@@ -1,4 +1,4 @@
-import { childContext, type RequestContext } from '@basalt/context';
+import type { RequestContext } from '@basalt/context';
 import type { ComputeRpcApi, RebootType, SchedulerRpcApi } from '@basalt/contracts';
 import {
   type BlockDeviceMapping,
@@ -12,8 +12,13 @@ import {
   VOLUME_STATES,
   type VolumeRepository,
 } from '@basalt/db';
-import { errorMessage, InvalidInputError, NotFoundError } from '@basalt/errors';
-import { StateConflictError } from './faults';
+import {
+  ConflictError,
+  errorMessage,
+  InvalidInputError,
+  InvalidStateError,
+  NotFoundError,
+} from '@basalt/errors';
 import { findFlavor } from './flavors';
 import { requireProject } from './volume-api';
 
@@ -70,7 +75,7 @@ export class ComputeApi {
       imageId: image.id,
     });
     try {
-      await this.deps.scheduler.runInstance(childContext(ctx), {
+      await this.deps.scheduler.run_instance(ctx, {
         instance_uuid: instance.id,
         memory_mb: flavor.ram,
         vcpus: flavor.vcpus,
@@ -106,7 +111,7 @@ export class ComputeApi {
       return;
     }
     // a delete that cannot be sent stays `deleting`; the compute host finishes it when it starts
-    await this.deps.compute.terminateInstance(childContext(ctx), instance.host, id);
+    await this.deps.compute.terminate_instance(ctx, instance.host, { instance_uuid: id });
   }
 
   async reboot(ctx: RequestContext, id: string, type: RebootType): Promise<void> {
@@ -119,7 +124,10 @@ export class ComputeApi {
           : moves.rebootHard;
     const moved = await this.move(instance, move, 'reboot');
     try {
-      await this.deps.compute.rebootInstance(childContext(ctx), moved.host as string, id, type);
+      await this.deps.compute.reboot_instance(ctx, moved.host as string, {
+        instance_uuid: id,
+        reboot_type: type,
+      });
     } catch (error) {
       await this.deps.instances.transition(id, moves.rebooted);
       throw error;
@@ -139,7 +147,7 @@ export class ComputeApi {
       throw new NotFoundError(`Volume ${volumeId} could not be found.`);
     }
     if (volume.status !== 'available') {
-      throw new InvalidInputError(
+      throw new InvalidStateError(
         `Invalid volume: volume ${volumeId} status must be 'available', but it is '${volume.status}'.`,
       );
     }
@@ -156,13 +164,11 @@ export class ComputeApi {
       deviceName: device ?? nextDevice(instance, mappings),
     });
     try {
-      await this.deps.compute.attachVolume(
-        childContext(ctx),
-        instance.host as string,
-        serverId,
-        volumeId,
-        mapping.deviceName,
-      );
+      await this.deps.compute.attach_volume(ctx, instance.host as string, {
+        instance_uuid: serverId,
+        volume_id: volumeId,
+        mountpoint: mapping.deviceName,
+      });
     } catch (error) {
       await this.deps.mappings.remove(mapping.id);
       await this.deps.volumes.transition(volumeId, volumeMoves.unreserve, { attachStatus: 'detached' });
@@ -177,7 +183,10 @@ export class ComputeApi {
     this.requireIdle(instance, 'detach_volume');
     await this.deps.mappings.beginDetach(mapping);
     try {
-      await this.deps.compute.detachVolume(childContext(ctx), instance.host as string, serverId, volumeId);
+      await this.deps.compute.detach_volume(ctx, instance.host as string, {
+        instance_uuid: serverId,
+        volume_id: volumeId,
+      });
     } catch (error) {
       await this.deps.mappings.transition(mapping.id, MAPPING_STATES.moves.rollDetaching);
       await this.deps.volumes.transition(volumeId, volumeMoves.rollDetaching, { attachStatus: 'attached' });
@@ -218,8 +227,8 @@ export class ComputeApi {
   }
 }
 
-function invalidState(instance: InstanceRecord, action: string): StateConflictError {
-  return new StateConflictError(
+function invalidState(instance: InstanceRecord, action: string): ConflictError {
+  return new ConflictError(
     `Cannot '${action}' instance ${instance.id} while it is in ${
       instance.taskState ? `task_state ${instance.taskState}` : `vm_state ${instance.vmState}`
     }`,

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { InvalidInputError } from '@basalt/errors';
+import { InvalidInputError, UnauthorizedError } from '@basalt/errors';
 import type { FastifyInstance } from 'fastify';
-import { UnauthorizedError } from './faults';
 import { type IdentityStore, identityId } from './identity-store';
 import type { TokenClaims, TokenSigner } from './tokens';
 

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { ComputeRpcApi, SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
+import { computeRpcApi, schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
 import {
   AttachmentRepository,
   BlockDeviceMappingRepository,
@@ -60,8 +60,8 @@ void runService({
           {
             services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
             volumes,
-            scheduler: new SchedulerRpcApi(rpc.client),
-            volumeRpc: new VolumeRpcApi(rpc.client),
+            scheduler: schedulerRpcApi(rpc.client),
+            volumeRpc: volumeRpcApi(rpc.client),
             log,
           },
           {
@@ -91,8 +91,8 @@ void runService({
           images,
           volumes,
           mappings: new BlockDeviceMappingRepository(db),
-          scheduler: new SchedulerRpcApi(rpc.client),
-          compute: new ComputeRpcApi(rpc.client),
+          scheduler: schedulerRpcApi(rpc.client),
+          compute: computeRpcApi(rpc.client),
         }),
         instances,
         maxLimit: a.osapi_max_limit,

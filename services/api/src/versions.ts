@@ -1,4 +1,4 @@
-import { VersionNotAcceptableError } from './faults';
+import { VersionNotAcceptableError } from '@basalt/errors';
 
 export const MIN_VERSION = '3.0';
 export const MAX_VERSION = '3.60';

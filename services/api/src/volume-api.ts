@@ -1,4 +1,4 @@
-import { childContext, type RequestContext } from '@basalt/context';
+import type { RequestContext } from '@basalt/context';
 import type { SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
 import {
   type QuotaLimits,
@@ -7,9 +7,8 @@ import {
   type VolumeRecord,
   type VolumeRepository,
 } from '@basalt/db';
-import { errorMessage, InvalidInputError, NotFoundError } from '@basalt/errors';
+import { errorMessage, ForbiddenError, InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
-import { ForbiddenError } from './faults';
 
 export interface VolumeApiOptions {
   readonly nameTemplate: string;
@@ -62,7 +61,7 @@ export class VolumeApi {
       this.options.quotaDefaults,
     );
     try {
-      await this.deps.scheduler.createVolume(childContext(ctx), {
+      await this.deps.scheduler.create_volume(ctx, {
         volume_id: volume.id,
         size: volume.size,
         availability_zone: zone,
@@ -93,7 +92,7 @@ export class VolumeApi {
     }
     await this.deps.volumes.transitionOrThrow(id, beginDelete, { statusReason: null });
     try {
-      await this.deps.volumeRpc.deleteVolume(childContext(ctx), volume.host as string, id);
+      await this.deps.volumeRpc.delete_volume(ctx, volume.host as string, { volume_id: id });
     } catch (error) {
       await this.deps.volumes.transition(id, failDelete, {
         statusReason: `the delete could not be sent to ${volume.host}: ${errorMessage(error)}`,
@@ -111,7 +110,10 @@ export class VolumeApi {
     }
     await this.deps.volumes.beginExtendWithinQuota(volume, newSize, this.options.quotaDefaults);
     try {
-      await this.deps.volumeRpc.extendVolume(childContext(ctx), volume.host as string, id, newSize);
+      await this.deps.volumeRpc.extend_volume(ctx, volume.host as string, {
+        volume_id: id,
+        new_size: newSize,
+      });
     } catch (error) {
       // nothing was changed on the host: the volume is as it was
       await this.deps.volumes.transition(id, cancelExtend, { extendTo: null });

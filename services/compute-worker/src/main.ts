@@ -1,4 +1,4 @@
-import { SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
+import { schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
 import { BlockDeviceMappingRepository, InstanceRepository, VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
@@ -33,8 +33,8 @@ void runService({
         hypervisor: drivers.hypervisor,
         connector: drivers.connector,
         storage: drivers.storage,
-        volumeRpc: new VolumeRpcApi(rpc.client),
-        scheduler: new SchedulerRpcApi(rpc.client),
+        volumeRpc: volumeRpcApi(rpc.client),
+        scheduler: schedulerRpcApi(rpc.client),
         capacity: () => hypervisorCapacity(c.instances_path),
         log,
       },

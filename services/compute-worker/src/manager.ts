@@ -1,6 +1,6 @@
-import { adminContext, childContext, type RequestContext } from '@basalt/context';
+import { adminContext, type RequestContext } from '@basalt/context';
 import {
-  COMPUTE_RPC_VERSION,
+  COMPUTE_CONTRACT,
   type ComputeCapabilities,
   type ConnectionInfo,
   type RebootType,
@@ -19,9 +19,9 @@ import {
   VOLUME_STATES,
   type VolumeRepository,
 } from '@basalt/db';
-import { errorMessage, InvalidInputError } from '@basalt/errors';
+import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
-import { arg, type RpcEndpoint } from '@basalt/rpc';
+import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
 import { KeyedLock } from '@basalt/service';
 import type { VolumeConnector } from './connectors/volume-connector';
 import type { HypervisorCapacity } from './hypervisor-capacity';
@@ -78,38 +78,19 @@ export class ComputeManager {
   ) {}
 
   endpoint(): RpcEndpoint {
-    return {
-      version: COMPUTE_RPC_VERSION,
-      methods: {
-        run_instance: (args, inv) =>
-          this.runInstance(inv.context, arg.string(args, 'instance_uuid'), inv.log),
-        terminate_instance: (args, inv) =>
-          this.terminateInstance(inv.context, arg.string(args, 'instance_uuid'), inv.log),
-        reboot_instance: (args, inv) => {
-          const type = arg.string(args, 'reboot_type');
-          if (type !== 'SOFT' && type !== 'HARD') throw new InvalidInputError(`bad reboot_type ${type}`);
-          return this.rebootInstance(inv.context, arg.string(args, 'instance_uuid'), type, inv.log);
-        },
-        attach_volume: (args, inv) =>
-          this.attachVolume(
-            inv.context,
-            arg.string(args, 'instance_uuid'),
-            arg.string(args, 'volume_id'),
-            inv.log,
-          ),
-        detach_volume: (args, inv) =>
-          this.detachVolume(
-            inv.context,
-            arg.string(args, 'instance_uuid'),
-            arg.string(args, 'volume_id'),
-            inv.log,
-          ),
-        publish_service_capabilities: async (_args, inv) => {
-          await this.reportCapabilities(inv.context);
-          return null;
-        },
+    return contractEndpoint(COMPUTE_CONTRACT, {
+      run_instance: (args, inv) => this.runInstance(inv.context, args.instance_uuid, inv.log),
+      terminate_instance: (args, inv) => this.terminateInstance(inv.context, args.instance_uuid, inv.log),
+      reboot_instance: (args, inv) =>
+        this.rebootInstance(inv.context, args.instance_uuid, args.reboot_type, inv.log),
+      attach_volume: (args, inv) =>
+        this.attachVolume(inv.context, args.instance_uuid, args.volume_id, inv.log),
+      detach_volume: (args, inv) =>
+        this.detachVolume(inv.context, args.instance_uuid, args.volume_id, inv.log),
+      publish_service_capabilities: async (_args, inv) => {
+        await this.reportCapabilities(inv.context);
       },
-    };
+    });
   }
 
   /** What this host has and what its instances take, to every scheduler. */
@@ -126,7 +107,7 @@ export class ComputeManager {
       hypervisor_type: 'QEMU',
       availability_zone: this.options.availabilityZone,
     };
-    await this.deps.scheduler.updateComputeCapabilities(childContext(ctx), this.options.host, capabilities);
+    await this.deps.scheduler.update_compute_capabilities(ctx, { host: this.options.host, capabilities });
     return capabilities;
   }
 
@@ -212,13 +193,11 @@ export class ComputeManager {
         const info = await this.connect(ctx, mapping);
         const name = this.name(instance);
         await this.deps.hypervisor.attachDisk(name, this.diskXml(mapping, info));
-        await this.deps.volumeRpc.attachVolume(
-          childContext(ctx),
-          mapping.volumeHost,
-          volumeId,
-          instanceId,
-          mapping.deviceName,
-        );
+        await this.deps.volumeRpc.attach_volume(ctx, mapping.volumeHost, {
+          volume_id: volumeId,
+          instance_uuid: instanceId,
+          mountpoint: mapping.deviceName,
+        });
         await this.deps.mappings.transition(mapping.id, MAPPING_STATES.moves.attached);
         log.info(
           { instance_uuid: instanceId, volume_id: volumeId, device: mapping.deviceName },
@@ -384,30 +363,26 @@ export class ComputeManager {
     const { connector, volumeRpc, volumes, mappings } = this.deps;
     const info = storedConnection(mapping);
     if (info) await connector.disconnect(info);
-    await volumeRpc.terminateConnection(
-      childContext(ctx),
-      mapping.volumeHost,
-      mapping.volumeId,
-      connector.properties(),
-    );
+    await volumeRpc.terminate_connection(ctx, mapping.volumeHost, {
+      volume_id: mapping.volumeId,
+      connector: connector.properties(),
+    });
     // in-use goes through detaching (the volume host's detach_volume takes it from there)
     await volumes.transition(mapping.volumeId, volumeMoves.beginDetach, { attachStatus: 'detaching' });
     if (await volumes.transition(mapping.volumeId, volumeMoves.unreserve, { attachStatus: 'detached' })) {
       await mappings.remove(mapping.id);
       return;
     }
-    await volumeRpc.detachVolume(childContext(ctx), mapping.volumeHost, mapping.volumeId);
+    await volumeRpc.detach_volume(ctx, mapping.volumeHost, { volume_id: mapping.volumeId });
     await mappings.remove(mapping.id);
   }
 
   /** Asks the volume host for the volume's connection (its ACL now names this host) and makes it here. */
   private async connect(ctx: RequestContext, mapping: BlockDeviceMapping): Promise<ConnectionInfo> {
-    const info = await this.deps.volumeRpc.initializeConnection(
-      childContext(ctx),
-      mapping.volumeHost,
-      mapping.volumeId,
-      this.deps.connector.properties(),
-    );
+    const info = await this.deps.volumeRpc.initialize_connection(ctx, mapping.volumeHost, {
+      volume_id: mapping.volumeId,
+      connector: this.deps.connector.properties(),
+    });
     // recorded before it is used, so whatever follows can be undone from the row
     await this.deps.mappings.recordConnection(mapping.id, {
       ...info,

@@ -1,5 +1,5 @@
 import { adminContext } from '@basalt/context';
-import { ComputeRpcApi, VolumeRpcApi } from '@basalt/contracts';
+import { computeRpcApi, volumeRpcApi } from '@basalt/contracts';
 import { InstanceRepository, ServiceDirectory, VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
@@ -15,10 +15,10 @@ void runService({
       {
         services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
         volumes: new VolumeRepository(db),
-        volumeApi: new VolumeRpcApi(rpc.client),
+        volumeApi: volumeRpcApi(rpc.client),
         hosts: new HostManager(),
         instances: new InstanceRepository(db),
-        computeApi: new ComputeRpcApi(rpc.client),
+        computeApi: computeRpcApi(rpc.client),
         computeHosts: new ComputeHostManager(),
       },
       {
@@ -36,10 +36,10 @@ void runService({
       endpoints: [manager.endpoint()],
       async start() {
         // a fresh scheduler knows no host: ask them all to report now rather than at their next interval
-        await new VolumeRpcApi(rpc.client).publishServiceCapabilities(adminContext());
+        await volumeRpcApi(rpc.client).publish_service_capabilities(adminContext(), {});
         // a stack without compute hosts has no compute fanout exchange to send to
-        await new ComputeRpcApi(rpc.client)
-          .publishServiceCapabilities(adminContext())
+        await computeRpcApi(rpc.client)
+          .publish_service_capabilities(adminContext(), {})
           .catch((error) => log.info({ err: errorMessage(error) }, 'no compute host to ask for resources'));
         stalled = startPeriodic(
           'placing stalled volumes',

@@ -45,7 +45,7 @@ function fixture(volume: Partial<VolumeRecord>, placed: boolean | Error = true) 
     list: async () => [{ binary: 'basalt-volume', host: 'host-a', up: true, disabled: false }],
   } as unknown as ServiceDirectory;
   const volumeApi = {
-    createVolume: async (_ctx: unknown, host: string) => {
+    create_volume: async (_ctx: unknown, host: string) => {
       casts.push(host);
     },
   } as unknown as VolumeRpcApi;

@@ -1,11 +1,9 @@
-import { adminContext, childContext, type RequestContext } from '@basalt/context';
+import { adminContext, type RequestContext } from '@basalt/context';
 import {
-  type ComputeCapabilities,
   type ComputeRpcApi,
-  SCHEDULER_RPC_VERSION,
+  SCHEDULER_CONTRACT,
   type ScheduleInstanceRequest,
   type ScheduleVolumeRequest,
-  type VolumeCapabilities,
   type VolumeRpcApi,
 } from '@basalt/contracts';
 import {
@@ -18,12 +16,13 @@ import {
 } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
-import { arg, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
+import { contractEndpoint, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
 import { type AllocationRatios, type ComputeHostManager, placeInstance } from './compute-placement';
 import { placeVolume } from './filter-scheduler';
 import type { HostManager } from './host-manager';
 
 const { place, failCreate } = VOLUME_STATES.movesOf('scheduler');
+const moves = INSTANCE_STATES.movesOf('scheduler');
 
 export interface SchedulerManagerOptions {
   readonly capabilitiesMaxAgeMs: number;
@@ -53,45 +52,16 @@ export class SchedulerManager {
   }
 
   endpoint(): RpcEndpoint {
-    return {
-      version: SCHEDULER_RPC_VERSION,
-      methods: {
-        update_service_capabilities: async (args, inv) => {
-          const capabilities = arg.object(args, 'capabilities');
-          const host = arg.string(args, 'host');
-          if (args.service_name === 'compute') {
-            if (this.deps.computeHosts.update(host, capabilities as unknown as ComputeCapabilities)) {
-              inv.log.info({ host, capabilities }, 'compute host joined');
-            }
-          } else {
-            this.deps.hosts.update(host, capabilities as unknown as VolumeCapabilities);
-          }
-          return null;
-        },
-        run_instance: (args, inv) =>
-          this.runInstance(
-            inv.context,
-            {
-              instance_uuid: arg.string(args, 'instance_uuid'),
-              memory_mb: arg.int(args, 'memory_mb'),
-              vcpus: arg.int(args, 'vcpus'),
-              root_gb: arg.int(args, 'root_gb'),
-              ephemeral_gb: arg.int(args, 'ephemeral_gb'),
-            },
-            inv.log,
-          ),
-        create_volume: (args, inv) =>
-          this.createVolume(
-            inv.context,
-            {
-              volume_id: arg.string(args, 'volume_id'),
-              size: arg.int(args, 'size'),
-              availability_zone: arg.string(args, 'availability_zone'),
-            },
-            inv.log,
-          ),
+    return contractEndpoint(SCHEDULER_CONTRACT, {
+      update_service_capabilities: async (args) => this.deps.hosts.update(args.host, args.capabilities),
+      create_volume: (args, inv) => this.createVolume(inv.context, args, inv.log),
+      run_instance: (args, inv) => this.runInstance(inv.context, args, inv.log),
+      update_compute_capabilities: async (args, inv) => {
+        if (this.deps.computeHosts.update(args.host, args.capabilities)) {
+          inv.log.info({ host: args.host, capabilities: args.capabilities }, 'compute host joined');
+        }
       },
-    };
+    });
   }
 
   /**
@@ -105,7 +75,7 @@ export class SchedulerManager {
     const host = await this.place(request, log);
     if (!host) return;
     try {
-      await this.deps.volumeApi.createVolume(childContext(ctx), host, volumeId);
+      await this.deps.volumeApi.create_volume(ctx, host, { volume_id: volumeId });
       log.info({ volume_id: volumeId, host }, 'volume scheduled');
     } catch (error) {
       const reason =
@@ -140,16 +110,14 @@ export class SchedulerManager {
     if ('host' in placement) {
       computeHosts.claim(placement.host, want);
       const placed = await instances
-        .transition(id, INSTANCE_STATES.moves.schedule, { host: placement.host })
+        .transition(id, moves.schedule, { host: placement.host })
         .catch((error) => {
           computeHosts.claim(placement.host, want, -1);
           throw error;
         });
       if (placed) host = placement.host;
       else computeHosts.claim(placement.host, want, -1);
-    } else if (
-      await instances.transition(id, INSTANCE_STATES.moves.fail, { faultMessage: placement.reason })
-    ) {
+    } else if (await instances.transition(id, moves.fail, { faultMessage: placement.reason })) {
       log.warn({ instance_uuid: id, reason: placement.reason }, 'no host for instance');
       return;
     }
@@ -163,14 +131,14 @@ export class SchedulerManager {
       host = instance.host;
     }
     try {
-      await computeApi.runInstance(childContext(ctx), host, id);
+      await computeApi.run_instance(ctx, host, { instance_uuid: id });
       log.info({ instance_uuid: id, host }, 'instance scheduled');
     } catch (error) {
       const reason =
         error instanceof RpcUndeliverableError
           ? `compute host ${host} is not listening`
           : `could not reach compute host ${host}: ${errorMessage(error)}`;
-      await instances.transition(id, INSTANCE_STATES.moves.fail, { faultMessage: reason });
+      await instances.transition(id, moves.fail, { faultMessage: reason });
     }
   }
 

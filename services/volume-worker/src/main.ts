@@ -1,4 +1,4 @@
-import { SchedulerRpcApi } from '@basalt/contracts';
+import { schedulerRpcApi } from '@basalt/contracts';
 import { AttachmentRepository, IscsiTargetRepository, VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
@@ -34,7 +34,7 @@ void runService({
         attachments: new AttachmentRepository(db),
         driver,
         target,
-        scheduler: new SchedulerRpcApi(rpc.client),
+        scheduler: schedulerRpcApi(rpc.client),
         log,
       },
       {

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { adminContext, childContext, type RequestContext } from '@basalt/context';
+import { adminContext, type RequestContext } from '@basalt/context';
 import {
   type ConnectionInfo,
   type Connector,
   type SchedulerRpcApi,
-  VOLUME_RPC_VERSION,
+  VOLUME_CONTRACT,
   type VolumeCapabilities,
 } from '@basalt/contracts';
 import {
@@ -24,7 +24,7 @@ import {
 } from '@basalt/db';
 import { ConflictError, errorMessage, InvalidInputError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
-import { arg, type RpcEndpoint } from '@basalt/rpc';
+import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
 import { KeyedLock } from '@basalt/service';
 import type { VolumeDriver } from './drivers/volume-driver';
 import { assertAddress } from './names';
@@ -91,36 +91,20 @@ export class VolumeManager {
   }
 
   endpoint(): RpcEndpoint {
-    return {
-      version: VOLUME_RPC_VERSION,
-      methods: {
-        create_volume: (args, inv) => this.createVolume(inv.context, arg.string(args, 'volume_id'), inv.log),
-        delete_volume: (args, inv) => this.deleteVolume(arg.string(args, 'volume_id'), inv.log),
-        extend_volume: (args, inv) =>
-          this.extendVolume(arg.string(args, 'volume_id'), arg.int(args, 'new_size'), inv.log),
-        initialize_connection: (args) =>
-          this.initializeConnection(
-            arg.string(args, 'volume_id'),
-            parseConnector(arg.object(args, 'connector')),
-          ),
-        terminate_connection: (args) =>
-          this.terminateConnection(
-            arg.string(args, 'volume_id'),
-            parseConnector(arg.object(args, 'connector')),
-          ),
-        attach_volume: (args) =>
-          this.attachVolume(
-            arg.string(args, 'volume_id'),
-            arg.string(args, 'instance_uuid'),
-            arg.string(args, 'mountpoint'),
-          ),
-        detach_volume: (args) => this.detachVolume(arg.string(args, 'volume_id')),
-        publish_service_capabilities: async (_args, inv) => {
-          await this.reportCapabilities(inv.context);
-          return null;
-        },
+    return contractEndpoint(VOLUME_CONTRACT, {
+      create_volume: (args, inv) => this.createVolume(inv.context, args.volume_id, inv.log),
+      delete_volume: (args, inv) => this.deleteVolume(args.volume_id, inv.log),
+      extend_volume: (args, inv) => this.extendVolume(args.volume_id, args.new_size, inv.log),
+      initialize_connection: (args) =>
+        this.initializeConnection(args.volume_id, checkedConnector(args.connector)),
+      terminate_connection: (args) =>
+        this.terminateConnection(args.volume_id, checkedConnector(args.connector)),
+      attach_volume: (args) => this.attachVolume(args.volume_id, args.instance_uuid, args.mountpoint),
+      detach_volume: (args) => this.detachVolume(args.volume_id),
+      publish_service_capabilities: async (_args, inv) => {
+        await this.reportCapabilities(inv.context);
       },
-    };
+    });
   }
 
   /** After a restart of this worker: finish what was in flight, re-apply every export. */
@@ -203,7 +187,11 @@ export class VolumeManager {
       thin_provisioning_support: this.deps.driver.thin,
       max_over_subscription_ratio: this.deps.driver.thin ? this.options.maxOverSubscriptionRatio : 1,
     };
-    await this.deps.scheduler.updateServiceCapabilities(childContext(ctx), this.options.host, capabilities);
+    await this.deps.scheduler.update_service_capabilities(ctx, {
+      host: this.options.host,
+      service_name: 'volume',
+      capabilities,
+    });
     return capabilities;
   }
 
@@ -409,11 +397,7 @@ function parseChap(providerAuth: string | null): { user: string; password: strin
   return method === 'CHAP' && user && password ? { user, password } : undefined;
 }
 
-function parseConnector(raw: Record<string, unknown>): Connector {
-  const ip = raw.ip;
-  const initiator = raw.initiator;
-  if (typeof ip !== 'string' || typeof initiator !== 'string' || initiator.length === 0) {
-    throw new InvalidInputError('connector needs ip and initiator');
-  }
-  return { ip: assertAddress(ip), initiator, ...(typeof raw.host === 'string' ? { host: raw.host } : {}) };
+/** The connector's address goes into tgt's ACL: only a plain IP address is let through. */
+function checkedConnector(connector: Connector): Connector {
+  return { ...connector, ip: assertAddress(connector.ip) };
 }
