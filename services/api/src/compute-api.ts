@@ -92,10 +92,10 @@ export class ComputeApi {
     return instance;
   }
 
-  /** A server of the caller's project; any other is not found. */
+  /** A server of the caller's project (an admin's, of any project); any other is not found. */
   async get(ctx: RequestContext, id: string): Promise<InstanceRecord> {
     const instance = await this.deps.instances.find(id);
-    if (!instance || instance.projectId !== requireProject(ctx)) {
+    if (!instance || (instance.projectId !== requireProject(ctx) && !ctx.isAdmin)) {
       throw new NotFoundError(`Instance ${id} could not be found.`);
     }
     return instance;
