@@ -34,6 +34,22 @@ export class Guest {
     }
   }
 
+  /**
+   * Waits for the guest to boot again after the console read `before`, and answers where that
+   * boot's output starts (the console may have started over or gone on).
+   */
+  async waitForNextBoot(before: string, timeoutMs = 90_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = this.console();
+      const restarted = now.length < before.length || !now.startsWith(before);
+      const at = now.indexOf('BOOTED', restarted ? 0 : before.length);
+      if (at >= 0) return at;
+      if (Date.now() > deadline) throw new Error(`the guest did not boot again:\n${now.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   /** Runs `command` in the guest's shell and returns what it printed. */
   async sh(command: string, timeoutMs = 30_000): Promise<string> {
     const end = `__END_${Math.random().toString(36).slice(2)}__`;
