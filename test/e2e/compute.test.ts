@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Guest } from '../support/guest';
-import { type ApiResponse, request, waitForVolume } from '../support/http';
+import { type ApiResponse, passwordToken, request, waitForVolume } from '../support/http';
 import { VolumeStack } from '../support/stack';
 
 const run = promisify(execFile);
@@ -127,20 +127,9 @@ describe('instances and their volumes', () => {
       ['bob', 'bobpass', 'other'],
       ['admin', 'adminpass', 'admin'],
     ] as const) {
-      const res = await request(`${stack.identityUrl}/v3/auth/tokens`, {
-        method: 'POST',
-        body: {
-          auth: {
-            identity: {
-              methods: ['password'],
-              password: { user: { name: user, password, domain: { name: 'Default' } } },
-            },
-            scope: { project: { name: project, domain: { name: 'Default' } } },
-          },
-        },
-      });
-      tokens[user] = res.headers.get('x-subject-token') as string;
-      projects[user] = res.body.token.project.id;
+      const { token, projectId } = await passwordToken(stack.identityUrl, user, password, project);
+      tokens[user] = token;
+      projects[user] = projectId;
     }
   }, 360_000);
   afterAll(() => stack.stop(), 120_000);

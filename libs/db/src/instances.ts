@@ -129,17 +129,18 @@ export interface InstanceRecord extends InstanceState {
   readonly deleted: boolean;
 }
 
-export interface NewInstance {
-  readonly projectId: string;
-  readonly userId: string;
-  readonly displayName: string;
-  readonly flavorId: string;
-  readonly memoryMb: number;
-  readonly vcpus: number;
-  readonly rootGb: number;
-  readonly ephemeralGb: number;
-  readonly imageId: string;
-}
+export type NewInstance = Pick<
+  InstanceRecord,
+  | 'projectId'
+  | 'userId'
+  | 'displayName'
+  | 'flavorId'
+  | 'memoryMb'
+  | 'vcpus'
+  | 'rootGb'
+  | 'ephemeralGb'
+  | 'imageId'
+>;
 
 /**
  * An instance's hypervisor and folder name from its sequence number and `[compute]
