@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { KeyedLock } from '@basalt/concurrency';
 import { adminContext, type RequestContext } from '@basalt/context';
 import {
   type ConnectionInfo,
@@ -24,10 +25,9 @@ import {
 } from '@basalt/db';
 import { ConflictError, errorMessage, InvalidInputError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
+import { assertAddress } from '@basalt/naming';
 import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeDriver } from './drivers/volume-driver';
-import { KeyedLock } from './keyed-lock';
-import { assertAddress } from './names';
 import type { ExportSpec, TgtAdmTarget } from './targets/tgtadm';
 
 export interface VolumeManagerOptions {

@@ -3,7 +3,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BasaltError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
-import { assertAddress, assertIqn, assertSafeName } from '../names';
+import { assertAddress, assertIqn, assertSafeName } from '@basalt/naming';
 import {
   type TgtdControl,
   type TgtdRequest,
