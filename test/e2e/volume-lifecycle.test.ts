@@ -141,6 +141,53 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
     expect((await run('iscsi-inq', [iscsiUrl(info)])).stdout).toContain('DIRECT_ACCESS');
   }, 90_000);
 
+  test('attach and detach as a compute host makes them: connect, attach, in-use; disconnect, detach, available', async () => {
+    const volume = await create(1, 'attached');
+    const instanceUuid = '5d3c1f3e-7a51-4c36-9d3b-0c2f6a9e8b41';
+    const show = async () => (await request(`${api}/volumes/${volume.id}`, { token })).body.volume;
+    const ds = createDataSource({ url: stack.database.url, poolSize: 1 });
+    await ds.initialize();
+    try {
+      const volumes = new VolumeRepository(ds);
+      // the reservation the compute API makes before it asks its host
+      await volumes.transitionOrThrow(volume.id, ['available'], 'attaching');
+      const info = await volumeRpc.initializeConnection(testContext(), stack.host, volume.id, connector);
+      const attachment = { instanceUuid, mountpoint: '/dev/vdb', connector };
+      await volumeRpc.attachVolume(testContext(), stack.host, volume.id, attachment);
+      // sent again (a retry of the compute host): harmless
+      await volumeRpc.attachVolume(testContext(), stack.host, volume.id, attachment);
+      const attached = await show();
+      expect(attached).toMatchObject({ status: 'in-use' });
+      expect(attached.attachments).toEqual([
+        expect.objectContaining({ server_id: instanceUuid, host_name: 'test-client', device: '/dev/vdb' }),
+      ]);
+      expect((await run('iscsi-inq', [iscsiUrl(info)])).stdout).toContain('DIRECT_ACCESS');
+      // another instance cannot take the same connection
+      await expect(
+        volumeRpc.attachVolume(testContext(), stack.host, volume.id, {
+          ...attachment,
+          instanceUuid: volume.id,
+        }),
+      ).rejects.toThrow(/already attached/);
+
+      await volumes.transitionOrThrow(volume.id, ['in-use'], 'detaching');
+      await volumeRpc.terminateConnection(testContext(), stack.host, volume.id, connector);
+      await volumeRpc.detachVolume(testContext(), stack.host, volume.id);
+      expect(await show()).toMatchObject({ status: 'available', attachments: [] });
+
+      // an attach that failed on the compute host rolls back the same way
+      await volumes.transitionOrThrow(volume.id, ['available'], 'attaching');
+      await volumeRpc.initializeConnection(testContext(), stack.host, volume.id, connector);
+      await volumeRpc.terminateConnection(testContext(), stack.host, volume.id, connector);
+      await volumeRpc.detachVolume(testContext(), stack.host, volume.id);
+      expect(await show()).toMatchObject({ status: 'available', attachments: [] });
+    } finally {
+      await ds.destroy();
+    }
+    expect((await request(`${api}/volumes/${volume.id}`, { method: 'DELETE', token })).status).toBe(202);
+    await waitForVolume(api, token, volume.id, ['deleted']);
+  }, 60_000);
+
   /** The worker's log lines about `volumeId` saying `msg`, once there are `count` of them. */
   const workerSaid = (volumeId: string, msg: string, count = 1) =>
     waitFor(() => {
