@@ -25,9 +25,9 @@ export interface TgtOptions {
 /**
  * Exports volumes with tgt (Cinder's tgtadm target helper). The live target is changed through
  * tgtd's management socket, in the requests `tgtadm` would send, rather than by running `tgtadm`
- * (a process per change) or `tgt-admin` (a Perl program started for each change); each change is also
- * written to a per-target file in tgt-admin's format, so a restarted tgtd can be restored by the
- * worker or by an operator with `tgt-admin -e`.
+ * (a process per change) or `tgt-admin` (a Perl program started for each change); each change is
+ * also written to a per-target file in tgt-admin's format, so a restarted tgtd can be restored by
+ * the worker or by an operator with `tgt-admin -e`.
  */
 export class TgtTarget implements IscsiTarget {
   constructor(
