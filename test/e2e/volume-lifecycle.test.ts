@@ -149,8 +149,10 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
     await ds.initialize();
     try {
       const volumes = new VolumeRepository(ds);
-      // the reservation the compute API makes before it asks its host
-      await volumes.transitionOrThrow(volume.id, ['available'], 'attaching');
+      // the compute API's reservations, before it asks its host (an admin's reset stands in for them)
+      const reserve = (status: 'attaching' | 'detaching') =>
+        volumes.transitionOrThrow(volume.id, VOLUME_STATES.toward(VOLUME_STATES.moves.reset, status));
+      await reserve('attaching');
       const info = await volumeRpc.initializeConnection(testContext(), stack.host, volume.id, connector);
       const attachment = { instanceUuid, mountpoint: '/dev/vdb', connector };
       await volumeRpc.attachVolume(testContext(), stack.host, volume.id, attachment);
@@ -170,13 +172,13 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
         }),
       ).rejects.toThrow(/already attached/);
 
-      await volumes.transitionOrThrow(volume.id, ['in-use'], 'detaching');
+      await reserve('detaching');
       await volumeRpc.terminateConnection(testContext(), stack.host, volume.id, connector);
       await volumeRpc.detachVolume(testContext(), stack.host, volume.id);
       expect(await show()).toMatchObject({ status: 'available', attachments: [] });
 
       // an attach that failed on the compute host rolls back the same way
-      await volumes.transitionOrThrow(volume.id, ['available'], 'attaching');
+      await reserve('attaching');
       await volumeRpc.initializeConnection(testContext(), stack.host, volume.id, connector);
       await volumeRpc.terminateConnection(testContext(), stack.host, volume.id, connector);
       await volumeRpc.detachVolume(testContext(), stack.host, volume.id);

@@ -1,5 +1,11 @@
 import { adminContext, type RequestContext } from '@basalt/context';
-import type { VolumeChanges, VolumeRecord, VolumeStatus } from '@basalt/db';
+import {
+  type Move,
+  VOLUME_STATES,
+  type VolumeChanges,
+  type VolumeRecord,
+  type VolumeStatus,
+} from '@basalt/db';
 import { BasaltError } from '@basalt/errors';
 import pino from 'pino';
 import { VolumeApi } from './volume-api';
@@ -16,12 +22,12 @@ function fixture(initial: VolumeRecord[] = [row()]) {
   const rows = new Map(initial.map((v) => [v.id, v]));
   const done: string[] = [];
   const unreachable: { scheduler?: Error; volume?: Error } = {};
-  const move = (id: string, from: readonly VolumeStatus[], to: VolumeStatus, changes: VolumeChanges = {}) => {
+  const move = (id: string, m: Move<VolumeStatus>, changes: VolumeChanges = {}) => {
     const v = rows.get(id);
-    if (!v || !from.includes(v.status)) return undefined;
-    const next = { ...v, ...changes, status: to } as VolumeRecord;
+    if (!v || !m.from.includes(v.status)) return undefined;
+    const next = { ...v, ...changes, status: m.to } as VolumeRecord;
     rows.set(id, next);
-    done.push(`${to}${changes.statusReason ? `: ${changes.statusReason}` : ''}`);
+    done.push(`${m.to}${changes.statusReason ? `: ${changes.statusReason}` : ''}`);
     return next;
   };
   const volumes = {
@@ -38,24 +44,14 @@ function fixture(initial: VolumeRecord[] = [row()]) {
       done.push(`inserted ${input.size}G in ${input.availabilityZone} as ${template}`);
       return v;
     },
-    transition: async (id: string, from: VolumeStatus[], to: VolumeStatus, changes?: VolumeChanges) =>
-      move(id, from, to, changes),
-    transitionOrThrow: async (
-      id: string,
-      from: VolumeStatus[],
-      to: VolumeStatus,
-      changes?: VolumeChanges,
-    ) => {
-      const moved = move(id, from, to, changes);
+    transition: async (id: string, m: Move<VolumeStatus>, changes?: VolumeChanges) => move(id, m, changes),
+    transitionOrThrow: async (id: string, m: Move<VolumeStatus>, changes?: VolumeChanges) => {
+      const moved = move(id, m, changes);
       if (!moved) throw new BasaltError(`Invalid volume: status is ${rows.get(id)?.status}`);
       return moved;
     },
-    softDelete: async (id: string, from: VolumeStatus[]) => {
-      const ok = !!move(id, from, 'deleted' as VolumeStatus);
-      return ok;
-    },
     beginExtendWithinQuota: async (v: VolumeRecord, newSize: number) => {
-      move(v.id, ['available'], 'extending', { extendTo: newSize });
+      move(v.id, VOLUME_STATES.moves.beginExtend, { extendTo: newSize });
     },
   };
   const deps = {
