@@ -87,6 +87,15 @@ describe('attachments in PostgreSQL', () => {
     expect((await volumes.get(id)).status).toBe('in-use');
   });
 
+  test('a volume in use takes no second instance, whatever initiator connected for it', async () => {
+    const id = await volumeIn('attaching');
+    await attachments.connect(id, hostA);
+    await attach(id, hostA.initiator);
+    await attachments.connect(id, hostB);
+    expect(await attach(id, hostB.initiator, instance2)).toBe(false);
+    expect((await attachments.live(id)).map((a) => a.attachStatus)).toEqual(['attached', 'connected']);
+  });
+
   test('attach needs the volume attaching and a connection from that initiator', async () => {
     const available = await volumeIn('available');
     await attachments.connect(available, hostA);
