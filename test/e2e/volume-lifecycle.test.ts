@@ -153,11 +153,19 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
       const reserve = (status: 'attaching' | 'detaching') =>
         volumes.transitionOrThrow(volume.id, VOLUME_STATES.toward(VOLUME_STATES.moves.reset, status));
       await reserve('attaching');
-      const info = await volumeRpc.initializeConnection(testContext(), stack.host, volume.id, connector);
-      const attachment = { instanceUuid, mountpoint: '/dev/vdb', connector };
-      await volumeRpc.attachVolume(testContext(), stack.host, volume.id, attachment);
+      const info = await volumeRpc.initialize_connection(testContext(), stack.host, {
+        volume_id: volume.id,
+        connector,
+      });
+      const attachment = {
+        volume_id: volume.id,
+        instance_uuid: instanceUuid,
+        mountpoint: '/dev/vdb',
+        connector,
+      };
+      await volumeRpc.attach_volume(testContext(), stack.host, attachment);
       // sent again (a retry of the compute host): harmless
-      await volumeRpc.attachVolume(testContext(), stack.host, volume.id, attachment);
+      await volumeRpc.attach_volume(testContext(), stack.host, attachment);
       const attached = await show();
       expect(attached).toMatchObject({ status: 'in-use' });
       expect(attached.attachments).toEqual([
@@ -166,22 +174,19 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
       expect((await run('iscsi-inq', [iscsiUrl(info)])).stdout).toContain('DIRECT_ACCESS');
       // another instance cannot take the same connection
       await expect(
-        volumeRpc.attachVolume(testContext(), stack.host, volume.id, {
-          ...attachment,
-          instanceUuid: volume.id,
-        }),
+        volumeRpc.attach_volume(testContext(), stack.host, { ...attachment, instance_uuid: volume.id }),
       ).rejects.toThrow(/already attached/);
 
       await reserve('detaching');
-      await volumeRpc.terminateConnection(testContext(), stack.host, volume.id, connector);
-      await volumeRpc.detachVolume(testContext(), stack.host, volume.id);
+      await volumeRpc.terminate_connection(testContext(), stack.host, { volume_id: volume.id, connector });
+      await volumeRpc.detach_volume(testContext(), stack.host, { volume_id: volume.id });
       expect(await show()).toMatchObject({ status: 'available', attachments: [] });
 
       // an attach that failed on the compute host rolls back the same way
       await reserve('attaching');
-      await volumeRpc.initializeConnection(testContext(), stack.host, volume.id, connector);
-      await volumeRpc.terminateConnection(testContext(), stack.host, volume.id, connector);
-      await volumeRpc.detachVolume(testContext(), stack.host, volume.id);
+      await volumeRpc.initialize_connection(testContext(), stack.host, { volume_id: volume.id, connector });
+      await volumeRpc.terminate_connection(testContext(), stack.host, { volume_id: volume.id, connector });
+      await volumeRpc.detach_volume(testContext(), stack.host, { volume_id: volume.id });
       expect(await show()).toMatchObject({ status: 'available', attachments: [] });
     } finally {
       await ds.destroy();

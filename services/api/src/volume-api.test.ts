@@ -63,7 +63,7 @@ function fixture(initial: VolumeRecord[] = [row()]) {
     },
     volumes,
     scheduler: {
-      createVolume: async (
+      create_volume: async (
         _ctx: RequestContext,
         spec: { volume_id: string; size: number; availability_zone: string },
       ) => {
@@ -72,13 +72,17 @@ function fixture(initial: VolumeRecord[] = [row()]) {
       },
     },
     volumeRpc: {
-      deleteVolume: async (_ctx: RequestContext, host: string, id: string) => {
+      delete_volume: async (_ctx: RequestContext, host: string, args: { volume_id: string }) => {
         if (unreachable.volume) throw unreachable.volume;
-        done.push(`volume.${host}.delete_volume ${id}`);
+        done.push(`volume.${host}.delete_volume ${args.volume_id}`);
       },
-      extendVolume: async (_ctx: RequestContext, host: string, id: string, size: number) => {
+      extend_volume: async (
+        _ctx: RequestContext,
+        host: string,
+        args: { volume_id: string; new_size: number },
+      ) => {
         if (unreachable.volume) throw unreachable.volume;
-        done.push(`volume.${host}.extend_volume ${id} ${size}`);
+        done.push(`volume.${host}.extend_volume ${args.volume_id} ${args.new_size}`);
       },
     },
     log: pino({ level: 'silent' }),
