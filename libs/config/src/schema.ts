@@ -31,9 +31,11 @@ export const schema = {
       "Seconds a volume may sit in creating, deleting or extending untouched before the service responsible resumes the operation (its message was lost to an outage longer than the handler's retries).",
       { min: 1 },
     ),
-    periodic_interval: opt.number(60, "Seconds between runs of the scheduler's periodic tasks.", {
-      min: 0.1,
-    }),
+    periodic_interval: opt.number(
+      60,
+      'Seconds between runs of the tasks that finish what a lost message left: the scheduler places volumes left without a host, each volume worker resumes its stalled creates, deletes and extends.',
+      { min: 0.1 },
+    ),
     handler_attempts: opt.int(
       4,
       'Tries an RPC handler gets when it fails with an error worth retrying (a dropped database connection, a deadlock); handlers are idempotent, so a retry is harmless.',

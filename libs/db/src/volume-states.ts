@@ -54,7 +54,10 @@ export const VOLUME_STATES = stateTable('volume', VOLUME_STATUSES, {
   rollDetaching: { from: ['detaching'], to: 'in-use', by: ['api', 'compute-worker'] },
   /** A repeated attach finds the volume in-use and leaves it so. */
   attach: { from: ['attaching', 'in-use'], to: 'in-use', by: ['volume-worker'] },
-  detach: { from: ['detaching', 'available'], to: 'available', by: ['volume-worker'] },
+  /** No connection is attached any more; from attaching, an attach that failed rolls back. */
+  detach: { from: ['detaching', 'attaching'], to: 'available', by: ['volume-worker'] },
+  /** Another connection is still attached: the volume stays in use. */
+  detachOne: { from: ['detaching', 'attaching'], to: 'in-use', by: ['volume-worker'] },
   /** An admin's os-reset_status: any live status to any live status. */
   reset: { from: LIVE, to: LIVE, by: ['api'] },
 });

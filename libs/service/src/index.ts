@@ -1,4 +1,3 @@
-export * from './keyed-lock';
 export * from './periodic';
 export * from './rpc-options';
 export * from './run-service';

@@ -22,7 +22,7 @@ import {
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
-import { KeyedLock } from '@basalt/service';
+import { KeyedLock } from '@basalt/concurrency';
 import type { VolumeConnector } from './connectors/volume-connector';
 import type { HypervisorCapacity } from './hypervisor-capacity';
 import type { ImageApi } from './image-api';

@@ -15,7 +15,7 @@ void runService({
       {
         services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
         volumes: new VolumeRepository(db),
-        volumeApi: volumeRpcApi(rpc.client),
+        volumeRpc: volumeRpcApi(rpc.client),
         hosts: new HostManager(),
         instances: new InstanceRepository(db),
         computeApi: computeRpcApi(rpc.client),

@@ -44,13 +44,13 @@ function fixture(volume: Partial<VolumeRecord>, placed: boolean | Error = true) 
   const services = {
     list: async () => [{ binary: 'basalt-volume', host: 'host-a', up: true, disabled: false }],
   } as unknown as ServiceDirectory;
-  const volumeApi = {
+  const volumeRpc = {
     create_volume: async (_ctx: unknown, host: string) => {
       casts.push(host);
     },
   } as unknown as VolumeRpcApi;
   const manager = new SchedulerManager(
-    { services, volumes, volumeApi, hosts },
+    { services, volumes, volumeRpc, hosts },
     { capabilitiesMaxAgeMs: 60_000, resumeStalledAfterSec: 300 },
   );
   const request = (size: number, zone = 'nova') => ({ volume_id: 'v1', size, availability_zone: zone });

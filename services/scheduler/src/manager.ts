@@ -40,7 +40,7 @@ export class SchedulerManager {
     private readonly deps: {
       readonly services: ServiceDirectory;
       readonly volumes: VolumeRepository;
-      readonly volumeApi: VolumeRpcApi;
+      readonly volumeRpc: VolumeRpcApi;
       readonly hosts: HostManager;
       readonly instances: InstanceRepository;
       readonly computeApi: ComputeRpcApi;
@@ -75,7 +75,7 @@ export class SchedulerManager {
     const host = await this.place(request, log);
     if (!host) return;
     try {
-      await this.deps.volumeApi.create_volume(ctx, host, { volume_id: volumeId });
+      await this.deps.volumeRpc.create_volume(ctx, host, { volume_id: volumeId });
       log.info({ volume_id: volumeId, host }, 'volume scheduled');
     } catch (error) {
       const reason =

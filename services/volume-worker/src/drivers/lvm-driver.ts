@@ -1,7 +1,7 @@
 import { BasaltError } from '@basalt/errors';
 import type { Command, CommandRunner } from '@basalt/exec';
 import type { Logger } from '@basalt/log';
-import { assertSafeName, assertSize } from '../names';
+import { assertSafeName, assertSize } from '@basalt/naming';
 import type { Capacity, VolumeDriver } from './volume-driver';
 
 export interface LvmOptions {
