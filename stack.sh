@@ -13,6 +13,8 @@ STATE=${BASALT_STACK_DIR:-$ROOT/.stack}
 PACKAGES=(
   postgresql rabbitmq-server
   tgt libiscsi-bin qemu-utils qemu-block-extra lvm2
+  qemu-system-x86 libvirt-daemon-system libvirt-clients socat e2fsprogs
+  fdisk dosfstools mtools syslinux syslinux-common busybox-static cpio
   python3-oslo.messaging python3-cinderclient python3-openstackclient
 )
 SERVICES=(api scheduler volume-worker compute-worker)
@@ -58,10 +60,25 @@ start_rabbitmq() {
   rabbitmqctl -q await_startup --timeout 120
 }
 
+# libvirt 9.0 in Debian 12 is the monolithic libvirtd; machines without systemd start it by hand
+start_libvirt() {
+  if ! { [ -S /run/libvirt/virtlogd-sock ] && [ -f /run/virtlogd.pid ] && kill -0 "$(cat /run/virtlogd.pid)" 2>/dev/null; }; then
+    say "starting virtlogd"
+    virtlogd -d
+  fi
+  virsh -c qemu:///system version >/dev/null 2>&1 && return
+  say "starting libvirtd"
+  # the first start probes QEMU's capabilities (several seconds); later ones read the cache
+  LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log" libvirtd -d
+  for _ in $(seq 300); do virsh -c qemu:///system version >/dev/null 2>&1 && return; sleep 0.2; done
+  echo "libvirtd did not start; see /var/log/libvirt/libvirtd.log" >&2; exit 1
+}
+
 deps() {
   install_packages
   start_postgres
   start_rabbitmq
+  start_libvirt
 }
 
 write_config() {
