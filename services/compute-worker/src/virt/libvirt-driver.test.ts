@@ -1,0 +1,240 @@
+import { InvalidInputError } from '@basalt/errors';
+import { ScriptedRunner } from '@basalt/exec';
+import { DeviceDetachTimeoutError, DomainNotFoundError, HypervisorError } from './errors';
+import { LibvirtDriver, parseDomblklist } from './libvirt-driver';
+import { Virsh } from './virsh';
+
+const URI = 'qemu:///system';
+const HEADER = ' Type      Device   Target   Source\n------------------------------------------------\n';
+const ROOT = ' file      disk     vda      /var/lib/basalt/instances/instance-00000001/disk\n';
+const VOLUME = ' network   disk     vdc      iqn.2010-10.org.openstack:volume-00000001/1\n';
+const diskXml = "<disk type='network' device='disk'>\n  <target dev='vdc' bus='virtio'/>\n</disk>";
+
+function driver(runner: ScriptedRunner): LibvirtDriver {
+  return new LibvirtDriver(new Virsh(runner, URI), 5);
+}
+
+/** The virsh words after `virsh -c <uri>` of every command run. */
+function virshCalls(runner: ScriptedRunner): string[] {
+  return runner.argvs.map((argv) => {
+    expect(argv.slice(0, 3)).toEqual(['virsh', '-c', URI]);
+    return argv.slice(3).join(' ');
+  });
+}
+
+describe('LibvirtDriver', () => {
+  test('domblklist --details is parsed below its rule', () => {
+    expect(parseDomblklist(HEADER + ROOT + VOLUME)).toEqual([
+      {
+        type: 'file',
+        device: 'disk',
+        target: 'vda',
+        source: '/var/lib/basalt/instances/instance-00000001/disk',
+      },
+      {
+        type: 'network',
+        device: 'disk',
+        target: 'vdc',
+        source: 'iqn.2010-10.org.openstack:volume-00000001/1',
+      },
+    ]);
+    expect(parseDomblklist(HEADER)).toEqual([]);
+  });
+
+  test('spawn defines from stdin and starts a stopped domain; a running one is left running', async () => {
+    let state = 'shut off';
+    const runner = new ScriptedRunner()
+      .on(['virsh', '-c', URI, 'domstate'], () => ({ stdout: `${state}\n\n` }))
+      .on(['virsh', '-c', URI, 'start'], () => {
+        state = 'running';
+        return {};
+      });
+    await driver(runner).spawn('instance-00000001', '<domain/>');
+    await driver(runner).spawn('instance-00000001', '<domain/>');
+    expect(virshCalls(runner)).toEqual([
+      'define /dev/stdin',
+      'domstate instance-00000001',
+      'start instance-00000001',
+      'define /dev/stdin',
+      'domstate instance-00000001',
+    ]);
+    expect(runner.calls[0]?.input).toBe('<domain/>');
+  });
+
+  test('state of an undefined domain is undefined; destroy of one is harmless', async () => {
+    const gone = { exitCode: 1, stderr: "error: failed to get domain 'instance-00000009'\n" };
+    const runner = new ScriptedRunner()
+      .on(['virsh', '-c', URI, 'domstate'], gone)
+      .on(['virsh', '-c', URI, 'destroy'], gone)
+      .on(['virsh', '-c', URI, 'undefine'], gone);
+    await expect(driver(runner).state('instance-00000009')).resolves.toBeUndefined();
+    await expect(driver(runner).destroy('instance-00000009')).resolves.toBeUndefined();
+    expect(virshCalls(runner)).toEqual([
+      'domstate instance-00000009',
+      'destroy instance-00000009',
+      'undefine instance-00000009 --managed-save --snapshots-metadata --checkpoints-metadata --nvram',
+    ]);
+  });
+
+  test('a failing virsh becomes a HypervisorError; a busy libvirtd is worth a retry, a bad XML is not', async () => {
+    const busy = new ScriptedRunner().on(['virsh', '-c', URI, 'start'], {
+      exitCode: 1,
+      stderr: 'error: Timed out during operation: cannot acquire state change lock',
+    });
+    busy.on(['virsh', '-c', URI, 'domstate'], { stdout: 'shut off\n' });
+    const error = await driver(busy)
+      .spawn('instance-00000001', '<domain/>')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HypervisorError);
+    expect((error as HypervisorError).retryable).toBe(true);
+
+    const bad = new ScriptedRunner().on(['virsh', '-c', URI, 'define'], {
+      exitCode: 1,
+      stderr: 'error: XML error: missing domain type',
+    });
+    const refused = await driver(bad)
+      .spawn('instance-00000001', '<domain/>')
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(HypervisorError);
+    expect((refused as HypervisorError).retryable).toBe(false);
+    expect((refused as Error).message).toContain('missing domain type');
+  });
+
+  test('names that are not domain names never reach virsh', async () => {
+    const runner = new ScriptedRunner();
+    await expect(driver(runner).state('x; rm -rf /')).rejects.toThrow(InvalidInputError);
+    await expect(driver(runner).detachDisk('instance-00000001', 'sda', diskXml, 100)).rejects.toThrow(
+      InvalidInputError,
+    );
+    expect(runner.calls).toHaveLength(0);
+  });
+
+  test('attach to a running domain is live and persistent; a disk already there is not attached twice', async () => {
+    let attached = false;
+    const runner = new ScriptedRunner()
+      .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
+      .on(['virsh', '-c', URI, 'domblklist'], () => ({ stdout: HEADER + ROOT + (attached ? VOLUME : '') }))
+      .on(['virsh', '-c', URI, 'attach-device'], () => {
+        attached = true;
+        return {};
+      });
+    await driver(runner).attachDisk('instance-00000001', diskXml);
+    await driver(runner).attachDisk('instance-00000001', diskXml);
+    const attaches = runner.calls.filter((c) => c.argv[3] === 'attach-device');
+    expect(attaches.map((c) => c.argv.slice(3))).toEqual([
+      ['attach-device', 'instance-00000001', '/dev/stdin', '--live', '--config'],
+    ]);
+    expect(attaches[0]?.input).toBe(diskXml);
+  });
+
+  test('attach to a stopped domain changes only its definition', async () => {
+    const runner = new ScriptedRunner()
+      .on(['virsh', '-c', URI, 'domstate'], { stdout: 'shut off\n' })
+      .on(['virsh', '-c', URI, 'domblklist'], { stdout: HEADER + ROOT });
+    await driver(runner).attachDisk('instance-00000001', diskXml);
+    expect(runner.argvs.find((a) => a[3] === 'attach-device')?.slice(6)).toEqual(['--config']);
+  });
+
+  test('detach waits until domblklist no longer lists the disk, though virsh said done at once', async () => {
+    let lookupsLeft = 3;
+    let persistent = true;
+    const runner = new ScriptedRunner()
+      .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
+      .on(['virsh', '-c', URI, 'domblklist'], (argv) => {
+        if (argv.includes('--inactive')) return { stdout: HEADER + ROOT + (persistent ? VOLUME : '') };
+        return { stdout: HEADER + ROOT + (lookupsLeft-- > 0 ? VOLUME : '') };
+      })
+      .on(['virsh', '-c', URI, 'detach-device'], () => {
+        persistent = false;
+        return { stdout: 'Device detached successfully\n' };
+      });
+    await driver(runner).detachDisk('instance-00000001', 'vdc', diskXml, 5000);
+    expect(lookupsLeft).toBeLessThan(0);
+    const detach = runner.calls.find((c) => c.argv[3] === 'detach-device');
+    expect(detach?.argv.slice(3)).toEqual([
+      'detach-device',
+      'instance-00000001',
+      '/dev/stdin',
+      '--live',
+      '--config',
+    ]);
+  });
+
+  test('a guest that never lets go gives a retryable DeviceDetachTimeoutError; the repeat only re-asks the live domain', async () => {
+    let persistent = true;
+    const runner = new ScriptedRunner()
+      .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
+      .on(['virsh', '-c', URI, 'domblklist'], (argv) => ({
+        stdout: HEADER + ROOT + (argv.includes('--inactive') && !persistent ? '' : VOLUME),
+      }))
+      .on(['virsh', '-c', URI, 'detach-device'], () => {
+        persistent = false;
+        return {};
+      });
+    const error = await driver(runner)
+      .detachDisk('instance-00000001', 'vdc', diskXml, 50)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DeviceDetachTimeoutError);
+    expect((error as DeviceDetachTimeoutError).retryable).toBe(true);
+    await driver(runner)
+      .detachDisk('instance-00000001', 'vdc', diskXml, 20)
+      .catch(() => undefined);
+    const detaches = runner.argvs.filter((a) => a[3] === 'detach-device').map((a) => a.slice(6));
+    expect(detaches).toEqual([['--live', '--config'], ['--live']]);
+  });
+
+  test('detach of a disk that is gone already runs no detach-device', async () => {
+    const runner = new ScriptedRunner()
+      .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
+      .on(['virsh', '-c', URI, 'domblklist'], { stdout: HEADER + ROOT });
+    await driver(runner).detachDisk('instance-00000001', 'vdc', diskXml, 50);
+    expect(runner.argvs.some((a) => a[3] === 'detach-device')).toBe(false);
+  });
+
+  test('soft reboot: ACPI shutdown, wait for shut off, start; a guest that ignores ACPI gives false', async () => {
+    let state = 'running';
+    const runner = new ScriptedRunner()
+      .on(['virsh', '-c', URI, 'domstate'], () => ({ stdout: `${state}\n` }))
+      .on(['virsh', '-c', URI, 'shutdown'], () => {
+        setTimeout(() => {
+          state = 'shut off';
+        }, 20);
+        return {};
+      });
+    await expect(driver(runner).softReboot('instance-00000001', 2000)).resolves.toBe(true);
+    expect(virshCalls(runner).filter((c) => !c.startsWith('domstate'))).toEqual([
+      'shutdown instance-00000001 --mode acpi',
+      'start instance-00000001',
+    ]);
+
+    const deaf = new ScriptedRunner().on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' });
+    await expect(driver(deaf).softReboot('instance-00000001', 30)).resolves.toBe(false);
+    expect(deaf.argvs.some((a) => a[3] === 'start')).toBe(false);
+  });
+
+  test('hard reboot pulls the plug, redefines from the rebuilt XML and starts', async () => {
+    let state = 'running';
+    const runner = new ScriptedRunner()
+      .on(['virsh', '-c', URI, 'domstate'], () => ({ stdout: `${state}\n` }))
+      .on(['virsh', '-c', URI, 'destroy'], () => {
+        state = 'shut off';
+        return {};
+      });
+    await driver(runner).hardReboot('instance-00000001', '<domain>rebuilt</domain>');
+    expect(virshCalls(runner)).toEqual([
+      'destroy instance-00000001',
+      'define /dev/stdin',
+      'domstate instance-00000001',
+      'start instance-00000001',
+    ]);
+    expect(runner.calls[1]?.input).toBe('<domain>rebuilt</domain>');
+  });
+
+  test('disks of a domain that is not defined: DomainNotFoundError', async () => {
+    const runner = new ScriptedRunner().on(['virsh', '-c', URI, 'domblklist'], {
+      exitCode: 1,
+      stderr: "error: failed to get domain 'instance-00000002'",
+    });
+    await expect(driver(runner).blockDevices('instance-00000002')).rejects.toThrow(DomainNotFoundError);
+  });
+});
