@@ -3,7 +3,8 @@
 # RabbitMQ, the build, the database schema, then the four services in the background.
 #
 #   ./stack.sh          everything, then prints where the logs are
-#   ./stack.sh deps     only the system packages and the broker and database (what `npm test` needs)
+#   ./stack.sh deps     only the system packages and the broker, database and libvirtd (what `npm test` needs)
+#   ./stack.sh libvirt  only starts virtlogd and libvirtd when they are not running
 #   ./stack.sh stop     stops the four services
 #   ./stack.sh status   the services table
 set -euo pipefail
@@ -159,6 +160,7 @@ stop_services() {
 
 case "${1:-up}" in
   deps) deps ;;
+  libvirt) start_libvirt ;;
   stop) stop_services; stop_tgtd ;;
   status) BASALT_CONFIG=$STATE/basalt.conf node libs/cli/dist/main.js service list ;;
   up)
@@ -173,5 +175,5 @@ case "${1:-up}" in
     say "Services: ./stack.sh status    Volumes: BASALT_CONFIG=$STATE/basalt.conf npx basalt volume list    Stop: ./stack.sh stop"
     say "Try: cinder --os-auth-type noauth --os-user-id demo --os-project-id demo --os-endpoint http://127.0.0.1:8776/v3 create --name volume1 10"
     ;;
-  *) echo "usage: $0 [up|deps|stop|status]" >&2; exit 2 ;;
+  *) echo "usage: $0 [up|deps|libvirt|stop|status]" >&2; exit 2 ;;
 esac

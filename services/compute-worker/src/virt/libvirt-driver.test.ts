@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { InvalidInputError } from '@basalt/errors';
-import { ScriptedRunner } from '@basalt/exec';
+import { type Command, type CommandResult, ScriptedRunner } from '@basalt/exec';
 import { DeviceDetachTimeoutError, DomainNotFoundError, HypervisorError } from './errors';
 import { LibvirtDriver, parseDomblklist } from './libvirt-driver';
 import { Virsh } from './virsh';
@@ -10,6 +11,18 @@ const ROOT = ' file      disk     vda      /var/lib/basalt/instances/instance-00
 const VOLUME = ' network   disk     vdc      iqn.2010-10.org.openstack:volume-00000001/1\n';
 const diskXml = "<disk type='network' device='disk'>\n  <target dev='vdc' bus='virtio'/>\n</disk>";
 
+const isDocument = (word: string) => word.includes('/basalt-virsh-');
+
+/** Keeps the content of each file virsh is handed (domain and disk XML), read while it exists. */
+class RecordingRunner extends ScriptedRunner {
+  readonly documents: string[] = [];
+
+  override run(command: Command): Promise<CommandResult> {
+    for (const word of command.argv) if (isDocument(word)) this.documents.push(readFileSync(word, 'utf8'));
+    return super.run(command);
+  }
+}
+
 function driver(runner: ScriptedRunner): LibvirtDriver {
   return new LibvirtDriver(new Virsh(runner, URI), 5);
 }
@@ -18,7 +31,10 @@ function driver(runner: ScriptedRunner): LibvirtDriver {
 function virshCalls(runner: ScriptedRunner): string[] {
   return runner.argvs.map((argv) => {
     expect(argv.slice(0, 3)).toEqual(['virsh', '-c', URI]);
-    return argv.slice(3).join(' ');
+    return argv
+      .slice(3)
+      .map((word) => (isDocument(word) ? 'FILE' : word))
+      .join(' ');
   });
 }
 
@@ -41,9 +57,9 @@ describe('LibvirtDriver', () => {
     expect(parseDomblklist(HEADER)).toEqual([]);
   });
 
-  test('spawn defines from stdin and starts a stopped domain; a running one is left running', async () => {
+  test('spawn defines from a file and starts a stopped domain; a running one is left running', async () => {
     let state = 'shut off';
-    const runner = new ScriptedRunner()
+    const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], () => ({ stdout: `${state}\n\n` }))
       .on(['virsh', '-c', URI, 'start'], () => {
         state = 'running';
@@ -52,18 +68,18 @@ describe('LibvirtDriver', () => {
     await driver(runner).spawn('instance-00000001', '<domain/>');
     await driver(runner).spawn('instance-00000001', '<domain/>');
     expect(virshCalls(runner)).toEqual([
-      'define /dev/stdin',
+      'define FILE',
       'domstate instance-00000001',
       'start instance-00000001',
-      'define /dev/stdin',
+      'define FILE',
       'domstate instance-00000001',
     ]);
-    expect(runner.calls[0]?.input).toBe('<domain/>');
+    expect(runner.documents).toEqual(['<domain/>', '<domain/>']);
   });
 
   test('state of an undefined domain is undefined; destroy of one is harmless', async () => {
     const gone = { exitCode: 1, stderr: "error: failed to get domain 'instance-00000009'\n" };
-    const runner = new ScriptedRunner()
+    const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], gone)
       .on(['virsh', '-c', URI, 'destroy'], gone)
       .on(['virsh', '-c', URI, 'undefine'], gone);
@@ -77,7 +93,7 @@ describe('LibvirtDriver', () => {
   });
 
   test('a failing virsh becomes a HypervisorError; a busy libvirtd is worth a retry, a bad XML is not', async () => {
-    const busy = new ScriptedRunner().on(['virsh', '-c', URI, 'start'], {
+    const busy = new RecordingRunner().on(['virsh', '-c', URI, 'start'], {
       exitCode: 1,
       stderr: 'error: Timed out during operation: cannot acquire state change lock',
     });
@@ -88,7 +104,7 @@ describe('LibvirtDriver', () => {
     expect(error).toBeInstanceOf(HypervisorError);
     expect((error as HypervisorError).retryable).toBe(true);
 
-    const bad = new ScriptedRunner().on(['virsh', '-c', URI, 'define'], {
+    const bad = new RecordingRunner().on(['virsh', '-c', URI, 'define'], {
       exitCode: 1,
       stderr: 'error: XML error: missing domain type',
     });
@@ -101,7 +117,7 @@ describe('LibvirtDriver', () => {
   });
 
   test('names that are not domain names never reach virsh', async () => {
-    const runner = new ScriptedRunner();
+    const runner = new RecordingRunner();
     await expect(driver(runner).state('x; rm -rf /')).rejects.toThrow(InvalidInputError);
     await expect(driver(runner).detachDisk('instance-00000001', 'sda', diskXml, 100)).rejects.toThrow(
       InvalidInputError,
@@ -111,7 +127,7 @@ describe('LibvirtDriver', () => {
 
   test('attach to a running domain is live and persistent; a disk already there is not attached twice', async () => {
     let attached = false;
-    const runner = new ScriptedRunner()
+    const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
       .on(['virsh', '-c', URI, 'domblklist'], () => ({ stdout: HEADER + ROOT + (attached ? VOLUME : '') }))
       .on(['virsh', '-c', URI, 'attach-device'], () => {
@@ -120,15 +136,14 @@ describe('LibvirtDriver', () => {
       });
     await driver(runner).attachDisk('instance-00000001', diskXml);
     await driver(runner).attachDisk('instance-00000001', diskXml);
-    const attaches = runner.calls.filter((c) => c.argv[3] === 'attach-device');
-    expect(attaches.map((c) => c.argv.slice(3))).toEqual([
-      ['attach-device', 'instance-00000001', '/dev/stdin', '--live', '--config'],
+    expect(virshCalls(runner).filter((c) => c.startsWith('attach-device'))).toEqual([
+      'attach-device instance-00000001 FILE --live --config',
     ]);
-    expect(attaches[0]?.input).toBe(diskXml);
+    expect(runner.documents).toEqual([diskXml]);
   });
 
   test('attach to a stopped domain changes only its definition', async () => {
-    const runner = new ScriptedRunner()
+    const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], { stdout: 'shut off\n' })
       .on(['virsh', '-c', URI, 'domblklist'], { stdout: HEADER + ROOT });
     await driver(runner).attachDisk('instance-00000001', diskXml);
@@ -138,7 +153,7 @@ describe('LibvirtDriver', () => {
   test('detach waits until domblklist no longer lists the disk, though virsh said done at once', async () => {
     let lookupsLeft = 3;
     let persistent = true;
-    const runner = new ScriptedRunner()
+    const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
       .on(['virsh', '-c', URI, 'domblklist'], (argv) => {
         if (argv.includes('--inactive')) return { stdout: HEADER + ROOT + (persistent ? VOLUME : '') };
@@ -150,19 +165,15 @@ describe('LibvirtDriver', () => {
       });
     await driver(runner).detachDisk('instance-00000001', 'vdc', diskXml, 5000);
     expect(lookupsLeft).toBeLessThan(0);
-    const detach = runner.calls.find((c) => c.argv[3] === 'detach-device');
-    expect(detach?.argv.slice(3)).toEqual([
-      'detach-device',
-      'instance-00000001',
-      '/dev/stdin',
-      '--live',
-      '--config',
+    expect(virshCalls(runner).filter((c) => c.startsWith('detach-device'))).toEqual([
+      'detach-device instance-00000001 FILE --live --config',
     ]);
+    expect(runner.documents).toEqual([diskXml]);
   });
 
   test('a guest that never lets go gives a retryable DeviceDetachTimeoutError; the repeat only re-asks the live domain', async () => {
     let persistent = true;
-    const runner = new ScriptedRunner()
+    const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
       .on(['virsh', '-c', URI, 'domblklist'], (argv) => ({
         stdout: HEADER + ROOT + (argv.includes('--inactive') && !persistent ? '' : VOLUME),
@@ -184,7 +195,7 @@ describe('LibvirtDriver', () => {
   });
 
   test('detach of a disk that is gone already runs no detach-device', async () => {
-    const runner = new ScriptedRunner()
+    const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
       .on(['virsh', '-c', URI, 'domblklist'], { stdout: HEADER + ROOT });
     await driver(runner).detachDisk('instance-00000001', 'vdc', diskXml, 50);
@@ -193,7 +204,7 @@ describe('LibvirtDriver', () => {
 
   test('soft reboot: ACPI shutdown, wait for shut off, start; a guest that ignores ACPI gives false', async () => {
     let state = 'running';
-    const runner = new ScriptedRunner()
+    const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], () => ({ stdout: `${state}\n` }))
       .on(['virsh', '-c', URI, 'shutdown'], () => {
         setTimeout(() => {
@@ -207,14 +218,14 @@ describe('LibvirtDriver', () => {
       'start instance-00000001',
     ]);
 
-    const deaf = new ScriptedRunner().on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' });
+    const deaf = new RecordingRunner().on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' });
     await expect(driver(deaf).softReboot('instance-00000001', 30)).resolves.toBe(false);
     expect(deaf.argvs.some((a) => a[3] === 'start')).toBe(false);
   });
 
   test('hard reboot pulls the plug, redefines from the rebuilt XML and starts', async () => {
     let state = 'running';
-    const runner = new ScriptedRunner()
+    const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], () => ({ stdout: `${state}\n` }))
       .on(['virsh', '-c', URI, 'destroy'], () => {
         state = 'shut off';
@@ -223,15 +234,15 @@ describe('LibvirtDriver', () => {
     await driver(runner).hardReboot('instance-00000001', '<domain>rebuilt</domain>');
     expect(virshCalls(runner)).toEqual([
       'destroy instance-00000001',
-      'define /dev/stdin',
+      'define FILE',
       'domstate instance-00000001',
       'start instance-00000001',
     ]);
-    expect(runner.calls[1]?.input).toBe('<domain>rebuilt</domain>');
+    expect(runner.documents).toEqual(['<domain>rebuilt</domain>']);
   });
 
   test('disks of a domain that is not defined: DomainNotFoundError', async () => {
-    const runner = new ScriptedRunner().on(['virsh', '-c', URI, 'domblklist'], {
+    const runner = new RecordingRunner().on(['virsh', '-c', URI, 'domblklist'], {
       exitCode: 1,
       stderr: "error: failed to get domain 'instance-00000002'",
     });

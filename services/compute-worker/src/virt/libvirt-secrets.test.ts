@@ -10,10 +10,14 @@ const LIST = ` UUID                                   Usage\n-------------------
 
 describe('LibvirtSecrets', () => {
   test('the value goes through a private file that is gone afterwards, never through argv', async () => {
+    const defined: string[] = [];
     const seen: Array<{ value: string; fileMode: number; dirMode: number; file: string }> = [];
     const runner = new ScriptedRunner()
       .on(['virsh', '-c', URI, 'secret-list'], { stdout: ' UUID   Usage\n-----------\n' })
-      .on(['virsh', '-c', URI, 'secret-define'], { stdout: `Secret ${UUID} created\n` })
+      .on(['virsh', '-c', URI, 'secret-define'], (argv) => {
+        defined.push(readFileSync(argv[4] ?? '', 'utf8'));
+        return { stdout: `Secret ${UUID} created\n` };
+      })
       .on(['virsh', '-c', URI, 'secret-set-value'], (argv) => {
         const file = argv[argv.indexOf('--file') + 1] ?? '';
         seen.push({
@@ -32,11 +36,11 @@ describe('LibvirtSecrets', () => {
     ]);
     expect(existsSync(dirname(seen[0]?.file ?? '/'))).toBe(false);
     for (const call of runner.calls) expect(call.argv.join(' ')).not.toContain('Secret-1234');
-    const define = runner.calls.find((c) => c.argv[3] === 'secret-define');
-    expect(define?.input).toContain("<usage type='iscsi'>");
-    expect(define?.input).toContain('<target>basalt-volume-v1</target>');
-    expect(define?.input).toContain("private='yes'");
-    expect(define?.input).not.toContain('Secret-1234');
+    expect(defined).toHaveLength(1);
+    expect(defined[0]).toContain("<usage type='iscsi'>");
+    expect(defined[0]).toContain('<target>basalt-volume-v1</target>');
+    expect(defined[0]).toContain("private='yes'");
+    expect(defined[0]).not.toContain('Secret-1234');
   });
 
   test('an existing secret is reused; the file is removed even when libvirt refuses the value', async () => {
