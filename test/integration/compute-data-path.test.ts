@@ -263,6 +263,21 @@ describe('compute data path: image cache, libvirt guest, iSCSI volume', () => {
     expect(left.split('\n').filter(Boolean)).toEqual([
       createHash('sha1').update('qcow2-image').digest('hex'),
     ]);
+
+    // two caches on one directory, as two worker processes would be: the lock file lets one fetch
+    let fetched = 0;
+    const shared: ImageSource = {
+      id: 'shared-image',
+      diskFormat: 'raw',
+      download: async () => {
+        fetched++;
+        return createReadStream(imagePath);
+      },
+    };
+    const twin = new ImageCache(runner, join(root, 'other-instances'));
+    const [a, b] = await Promise.all([cache.image(shared), twin.image(shared)]);
+    expect(a).toBe(b);
+    expect(fetched).toBe(1);
   });
 
   test('the domain from the spec boots the image through SeaBIOS and SYSLINUX under TCG and lists its disks', async () => {
