@@ -112,7 +112,7 @@ export class LibvirtDriver implements Hypervisor {
       timeoutMs,
       this.pollMs,
     );
-    if (gone === undefined) throw new DeviceDetachTimeoutError(name, target, timeoutMs / 1000);
+    if (gone === undefined) throw DeviceDetachTimeoutError.of(name, target, timeoutMs / 1000);
   }
 
   async listDomains(): Promise<readonly string[]> {
