@@ -21,11 +21,7 @@ const unusedSecrets: SecretStore = {
   remove: () => Promise.reject(new Error('not in a pure function')),
   lookup: () => Promise.reject(new Error('not in a pure function')),
 };
-const connector = new QemuConnector(unusedSecrets, {
-  ip: '127.0.0.1',
-  initiator: 'iqn.2010-10.org.basalt:compute1',
-  host: 'compute1',
-});
+const connector = new QemuConnector(unusedSecrets, 'iqn.2010-10.org.basalt:compute1');
 const context: DomainSpecContext = {
   name: 'instance-0000002a',
   paths,
@@ -51,6 +47,11 @@ function connection(volumeId: string, lun = 1): ConnectionInfo {
   };
 }
 
+/** The spec of the small instance with one volume attached at `deviceName`. */
+function withVolume(volumeId: string, deviceName: string) {
+  return buildDomainSpec(small, [{ volumeId, deviceName, connectionInfo: connection(volumeId) }], context);
+}
+
 function parse(xml: string): Element {
   const doc = new DOMParser({
     onError: (level, message) => {
@@ -71,11 +72,7 @@ const one = (parent: Element, tag: string): Element => {
 describe('domain XML from the database', () => {
   test('an m1.small instance with one volume: root and ephemeral qcow2 files, then the volume as a network disk', () => {
     const volumeId = 'c0ffee00-1111-2222-3333-444455556666';
-    const spec = buildDomainSpec(
-      small,
-      [{ volumeId, deviceName: '/dev/vdc', connectionInfo: connection(volumeId) }],
-      context,
-    );
+    const spec = withVolume(volumeId, '/dev/vdc');
     const domain = parse(domainXml(spec));
 
     expect(domain.getAttribute('type')).toBe('qemu');
@@ -147,11 +144,7 @@ describe('domain XML from the database', () => {
 
   test('the disk XML given to attach-device is the same element the domain holds', () => {
     const volumeId = 'abcdef00-1111-2222-3333-444455556666';
-    const spec = buildDomainSpec(
-      small,
-      [{ volumeId, deviceName: 'vdd', connectionInfo: connection(volumeId) }],
-      context,
-    );
+    const spec = withVolume(volumeId, 'vdd');
     const volume = spec.disks[2];
     if (volume === undefined) throw new Error('no volume disk');
     expect(domainXml(spec)).toContain(

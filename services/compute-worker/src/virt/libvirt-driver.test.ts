@@ -23,6 +23,21 @@ class RecordingRunner extends ScriptedRunner {
   }
 }
 
+/** A domain in state `initial` that moves to `to` when virsh runs `command` (after `delayMs`, if given). */
+function domainIn(initial: string, command: string, to: string, delayMs?: number): RecordingRunner {
+  let state = initial;
+  const move = () => {
+    state = to;
+  };
+  return new RecordingRunner()
+    .on(['virsh', '-c', URI, 'domstate'], () => ({ stdout: `${state}\n` }))
+    .on(['virsh', '-c', URI, command], () => {
+      if (delayMs === undefined) move();
+      else setTimeout(move, delayMs);
+      return {};
+    });
+}
+
 function driver(runner: ScriptedRunner): LibvirtDriver {
   return new LibvirtDriver(new Virsh(runner, URI), 5);
 }
@@ -58,13 +73,7 @@ describe('LibvirtDriver', () => {
   });
 
   test('spawn defines from a file and starts a stopped domain; a running one is left running', async () => {
-    let state = 'shut off';
-    const runner = new RecordingRunner()
-      .on(['virsh', '-c', URI, 'domstate'], () => ({ stdout: `${state}\n\n` }))
-      .on(['virsh', '-c', URI, 'start'], () => {
-        state = 'running';
-        return {};
-      });
+    const runner = domainIn('shut off', 'start', 'running');
     await driver(runner).spawn('instance-00000001', '<domain/>');
     await driver(runner).spawn('instance-00000001', '<domain/>');
     expect(virshCalls(runner)).toEqual([
@@ -203,15 +212,7 @@ describe('LibvirtDriver', () => {
   });
 
   test('soft reboot: ACPI shutdown, wait for shut off, start; a guest that ignores ACPI gives false', async () => {
-    let state = 'running';
-    const runner = new RecordingRunner()
-      .on(['virsh', '-c', URI, 'domstate'], () => ({ stdout: `${state}\n` }))
-      .on(['virsh', '-c', URI, 'shutdown'], () => {
-        setTimeout(() => {
-          state = 'shut off';
-        }, 20);
-        return {};
-      });
+    const runner = domainIn('running', 'shutdown', 'shut off', 20);
     await expect(driver(runner).softReboot('instance-00000001', 2000)).resolves.toBe(true);
     expect(virshCalls(runner).filter((c) => !c.startsWith('domstate'))).toEqual([
       'shutdown instance-00000001 --mode acpi',
@@ -224,13 +225,7 @@ describe('LibvirtDriver', () => {
   });
 
   test('hard reboot pulls the plug, redefines from the rebuilt XML and starts', async () => {
-    let state = 'running';
-    const runner = new RecordingRunner()
-      .on(['virsh', '-c', URI, 'domstate'], () => ({ stdout: `${state}\n` }))
-      .on(['virsh', '-c', URI, 'destroy'], () => {
-        state = 'shut off';
-        return {};
-      });
+    const runner = domainIn('running', 'destroy', 'shut off');
     await driver(runner).hardReboot('instance-00000001', '<domain>rebuilt</domain>');
     expect(virshCalls(runner)).toEqual([
       'destroy instance-00000001',
