@@ -17,7 +17,7 @@ import { buildDomainSpec, type VolumeMapping } from '../../services/compute-work
 import { diskXml, domainXml } from '../../services/compute-worker/src/virt/domain-xml';
 import { ImageCacheError } from '../../services/compute-worker/src/virt/errors';
 import { instanceName } from '../../services/compute-worker/src/virt/instance-name';
-import { TgtAdmTarget } from '../../services/volume-worker/src/targets/tgtadm';
+import { TgtTarget } from '../../services/volume-worker/src/targets/tgt-target';
 import { TgtdControl } from '../../services/volume-worker/src/targets/tgtd-control';
 import { GuestConsole, GuestShell, testImage } from '../support/guest';
 import { LIBVIRT_URI, LibvirtFixture } from '../support/libvirt';
@@ -59,8 +59,9 @@ describe('compute data path: image cache, libvirt guest, iSCSI volume', () => {
   let info: ConnectionInfo;
   let mapping: VolumeMapping;
   let volumeFile: string;
-  let target: TgtAdmTarget;
+  let target: TgtTarget;
   const exportSpec = () => ({
+    volumeId,
     name: `volume-${volumeId.slice(0, 8)}`,
     iqn: volumeIqn,
     tid: 1,
@@ -130,25 +131,11 @@ describe('compute data path: image cache, libvirt guest, iSCSI volume', () => {
     volumeFile = join(root, 'volume.img');
     await run('truncate', ['-s', String(VOLUME_BYTES), volumeFile]);
     await mkdir(join(root, 'tgt'));
-    target = new TgtAdmTarget(
+    target = new TgtTarget(
       new TgtdControl(tgtd.controlPort),
-      { volumesDir: join(root, 'tgt') },
+      { volumesDir: join(root, 'tgt'), portal: { ip: '127.0.0.1', port: tgtd.port } },
       quietLogger(),
     );
-    info = {
-      driver_volume_type: 'iscsi',
-      data: {
-        target_portal: `127.0.0.1:${tgtd.port}`,
-        target_iqn: volumeIqn,
-        target_lun: 1,
-        target_discovered: false,
-        volume_id: volumeId,
-        auth_method: 'CHAP',
-        auth_username: chap.user,
-        auth_password: chap.password,
-      },
-    };
-    mapping = { volumeId, deviceName: '/dev/vdc', connectionInfo: info };
     libvirt.trackSecret(`basalt-volume-${volumeId}`);
   }, 300_000);
 
@@ -305,7 +292,10 @@ describe('compute data path: image cache, libvirt guest, iSCSI volume', () => {
   }, 240_000);
 
   test('a CHAP-protected tgt volume hot-plugs through the qemu connector; the guest sees it with its serial and writes to it', async () => {
-    await target.createExport(exportSpec());
+    await target.createExport({ ...exportSpec(), initiators: [] });
+    // what the volume host answers initialize_connection with
+    info = await target.initializeConnection(exportSpec(), []);
+    mapping = { volumeId, deviceName: '/dev/vdc', connectionInfo: info };
     await guestConsole.mark();
     const started = performance.now();
     const connection = await drivers.connector.connect(info);
@@ -374,6 +364,7 @@ describe('compute data path: image cache, libvirt guest, iSCSI volume', () => {
     await waitFor(async () => (await nexusInitiators()).length === 0, 'the I_T nexus to close');
     await drivers.connector.disconnect(info);
     expect(await libvirt.secrets(`basalt-volume-${volumeId}`)).toEqual([]);
+    await target.terminateConnection({ ...exportSpec(), initiators: [] }, ['127.0.0.1']);
     await target.removeExport(exportSpec());
   }, 60_000);
 

@@ -1,6 +1,8 @@
+import { loadConfig, schema } from '@basalt/config';
 import type { ConnectionInfo } from '@basalt/contracts';
 import { InvalidInputError } from '@basalt/errors';
 import { ScriptedRunner } from '@basalt/exec';
+import { createComputeDrivers } from '../compute-drivers';
 import { VolumeConnectionError } from '../virt/errors';
 import type { SecretStore } from '../virt/hypervisor';
 import { initiatorName } from './initiator-name';
@@ -167,5 +169,28 @@ describe('initiator name', () => {
   test("configured, else open-iscsi's file, else made from the host name", () => {
     expect(initiatorName('iqn.2004-10.com.example:h1', 'h1')).toBe('iqn.2004-10.com.example:h1');
     expect(initiatorName('', 'Compute_1', '/nonexistent')).toBe('iqn.2010-10.org.basalt:compute-1');
+  });
+});
+
+describe('iscsiadm connector from the factory', () => {
+  const iscsiadmHost = loadConfig(schema, { env: { BASALT__COMPUTE__VOLUME_CONNECTOR: 'iscsiadm' } });
+  const HEADER = ' Type   Device   Target   Source\n-----------------------------------\n';
+
+  test('the iscsiadm session stays while another domain has the device, and goes when none has', async () => {
+    let other = true;
+    const runner = new ScriptedRunner()
+      .on(['virsh', '-c', 'qemu:///system', 'list'], { stdout: 'instance-00000001\ninstance-00000002\n' })
+      .on(['virsh', '-c', 'qemu:///system', 'domblklist'], (argv) => ({
+        stdout: `${HEADER}block disk vdc ${argv[4] === 'instance-00000002' && other ? DEVICE : '/dev/sdz'}\n`,
+      }));
+    const { connector } = createComputeDrivers(iscsiadmHost, runner);
+    await connector.disconnect(info);
+    expect(runner.argvs.some((a) => a[0] === 'iscsiadm')).toBe(false);
+    other = false;
+    await connector.disconnect(info);
+    expect(runner.argvs.filter((a) => a[0] === 'iscsiadm').map((a) => a.slice(7))).toEqual([
+      ['--logout'],
+      ['--op', 'delete'],
+    ]);
   });
 });
