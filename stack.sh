@@ -3,7 +3,8 @@
 # RabbitMQ, the build, the database schema, then the four services in the background.
 #
 #   ./stack.sh          everything, then prints where the logs are
-#   ./stack.sh deps     only the system packages and the broker and database (what `npm test` needs)
+#   ./stack.sh deps     only the system packages and the broker, database and libvirtd (what `npm test` needs)
+#   ./stack.sh libvirt  only starts virtlogd and libvirtd when they are not running
 #   ./stack.sh stop     stops the four services
 #   ./stack.sh status   the services table
 set -euo pipefail
@@ -88,7 +89,9 @@ deps() {
 }
 
 write_config() {
-  mkdir -p "$STATE/logs" "$STATE/volumes" "$STATE/tgt" "$STATE/images" "$STATE/instances"
+  mkdir -p "$STATE/logs" "$STATE/volumes" "$STATE/tgt" "$STATE/images"
+  # QEMU runs as libvirt-qemu: it must reach the instance folders
+  mkdir -p -m 0755 "$STATE/instances"
   [ -f "$STATE/basalt.conf" ] && return
   # the file backend: this kind of machine has no device-mapper, so LVM volumes could not be served
   # (set volume_driver = lvm on a host with a nova-volumes volume group)
@@ -135,6 +138,7 @@ project_name = admin
 virt_type = qemu
 volume_connector = qemu
 instances_path = $STATE/instances
+my_ip = 127.0.0.1
 # the flavors ask for 512 MB to 16 GB; the test image needs far less, and this host is small
 max_guest_memory_mb = 256
 CONF
@@ -207,6 +211,7 @@ stop_services() {
 
 case "${1:-up}" in
   deps) deps ;;
+  libvirt) start_libvirt ;;
   stop) stop_services; stop_tgtd ;;
   status) BASALT_CONFIG=$STATE/basalt.conf node libs/cli/dist/main.js service list ;;
   up)
@@ -223,5 +228,5 @@ case "${1:-up}" in
     say "Services: ./stack.sh status    Volumes: BASALT_CONFIG=$STATE/basalt.conf npx basalt volume list    Stop: ./stack.sh stop"
     say "Try: source $STATE/openrc; openstack volume create --size 1 volume1; openstack server create --flavor m1.small --image basalt-test --wait vm2"
     ;;
-  *) echo "usage: $0 [up|deps|stop|status]" >&2; exit 2 ;;
+  *) echo "usage: $0 [up|deps|libvirt|stop|status]" >&2; exit 2 ;;
 esac

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Guest } from '../support/guest';
+import { GuestConsole, GuestShell } from '../support/guest';
 import { type ApiResponse, passwordToken, request, waitForVolume } from '../support/http';
 import { VolumeStack } from '../support/stack';
 
@@ -20,6 +20,12 @@ describe('instances and their volumes', () => {
   const tokens: Record<string, string> = {};
   const projects: Record<string, string> = {};
   const servers: Record<string, { id: string; name: string; guest: Guest }> = {};
+
+  /** A test guest: its console, and its root shell's socket. */
+  interface Guest {
+    readonly console: GuestConsole;
+    readonly shellSocket: string;
+  }
   let volume1 = '';
 
   const compute = (user: string, path: string, init: Parameters<typeof request>[1] = {}) =>
@@ -85,15 +91,24 @@ describe('instances and their volumes', () => {
 
   function guestOf(instanceName: string): Guest {
     const dir = join(stack.instancesPath, instanceName);
-    return new Guest(join(dir, 'console.log'), join(dir, 'shell.sock'));
+    return { console: new GuestConsole(join(dir, 'console.log')), shellSocket: join(dir, 'shell.sock') };
   }
 
-  /** The guest's name of the disk whose serial is (the start of) the volume id. */
-  async function guestDisk(guest: Guest, volumeId: string, offset = 0): Promise<string> {
-    const match = await guest.waitForConsole(
+  /** Runs a line in the guest's shell (a new connection each time: a reboot ends the old one). */
+  async function sh(guest: Guest, line: string): Promise<string> {
+    const shell = await GuestShell.connect(guest.shellSocket);
+    try {
+      return await shell.run(line);
+    } finally {
+      shell.close();
+    }
+  }
+
+  /** The guest's name of the disk whose serial is (the start of) the volume id, seen since the console's mark. */
+  async function guestDisk(guest: Guest, volumeId: string): Promise<string> {
+    const match = await guest.console.waitFor(
       new RegExp(`BLOCKDEV (vd[a-z]+) size=${GiB} serial=${volumeId.slice(0, 20)}`),
-      60_000,
-      offset,
+      `volume ${volumeId} in the guest`,
     );
     return match[1] as string;
   }
@@ -110,7 +125,7 @@ describe('instances and their volumes', () => {
 
   /** The 16 bytes at 1 MiB into the guest's disk, where the marker is written. */
   async function marker(guest: Guest, disk: string): Promise<string> {
-    return (await guest.sh(`dd if=/dev/${disk} bs=512 skip=2048 count=1 2>/dev/null | head -c 16`)).trim();
+    return (await sh(guest, `dd if=/dev/${disk} bs=512 skip=2048 count=1 2>/dev/null | head -c 16`)).trim();
   }
 
   async function attach(user: string, serverId: string, volumeId: string) {
@@ -153,7 +168,7 @@ describe('instances and their volumes', () => {
       // members do not see where it runs
       expect(server['OS-EXT-SRV-ATTR:instance_name']).toBeUndefined();
       const instance = await domain(id);
-      expect(instance).toMatch(new RegExp(`^${stack.instanceNameTemplate.split('%')[0]}[0-9a-f]{8}$`));
+      expect(instance).toMatch(new RegExp(`^${stack.libvirt?.prefix}-[0-9a-f]{8}$`));
       servers[name] = { id, name, guest: guestOf(instance) };
     }
     const base = join(stack.instancesPath, '_base');
@@ -187,11 +202,12 @@ describe('instances and their volumes', () => {
 
     expect(await domblklist(servers.vm1?.id as string)).toEqual(['vda']);
     expect(await domblklist(servers.vm2?.id as string)).toEqual(['vda', 'vdb']);
-    await servers.vm1?.guest.waitForConsole(/BLOCKDEVS t=\S+ vda\r?\n/);
-    await servers.vm2?.guest.waitForConsole(/BLOCKDEVS t=\S+ vda vdb\r?\n/);
+    await servers.vm1?.guest.console.waitFor(/BLOCKDEVS t=\S+ vda\r?\n/, 'vm1 to boot');
+    await servers.vm2?.guest.console.waitFor(/BLOCKDEVS t=\S+ vda vdb\r?\n/, 'vm2 to boot');
   }, 300_000);
 
   test('3. volume1 attached to vm2 is a new disk in the guest; the guest writes a marker', async () => {
+    await servers.vm2?.guest.console.mark();
     const res = await attach('alice', servers.vm2?.id as string, volume1);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
@@ -205,7 +221,7 @@ describe('instances and their volumes', () => {
     expect(await acl()).toEqual(['127.0.0.1']);
     const guest = servers.vm2?.guest as Guest;
     const disk = await guestDisk(guest, volume1);
-    await guest.sh(`echo BASALT-MARKER-42 | dd of=/dev/${disk} bs=512 seek=2048 conv=fsync 2>/dev/null`);
+    await sh(guest, `echo BASALT-MARKER-42 | dd of=/dev/${disk} bs=512 seek=2048 conv=fsync 2>/dev/null`);
     expect(await marker(guest, disk)).toBe('BASALT-MARKER-42');
     const listed = await compute('alice', `/servers/${servers.vm2?.id}/os-volume_attachments`);
     expect(listed.body.volumeAttachments).toHaveLength(1);
@@ -218,7 +234,7 @@ describe('instances and their volumes', () => {
 
   test('4. a hard reboot keeps the volume: still attached, the marker readable', async () => {
     const guest = servers.vm2?.guest as Guest;
-    const before = guest.console();
+    await guest.console.mark();
     const res = await compute('alice', `/servers/${servers.vm2?.id}/action`, {
       method: 'POST',
       body: { reboot: { type: 'HARD' } },
@@ -227,7 +243,8 @@ describe('instances and their volumes', () => {
     await waitForServer('alice', servers.vm2?.id as string, ['ACTIVE']);
     expect(await domblklist(servers.vm2?.id as string)).toEqual(['vda', 'vdb', 'vdc']);
     // the guest booted again and found the volume again
-    const disk = await guestDisk(guest, volume1, await guest.waitForNextBoot(before));
+    await guest.console.waitFor(/BOOTED/, 'vm2 to boot again');
+    const disk = await guestDisk(guest, volume1);
     expect(await marker(guest, disk)).toBe('BASALT-MARKER-42');
     expect((await waitForVolume(volumes('alice'), tokens.alice as string, volume1, ['in-use'])).status).toBe(
       'in-use',
@@ -241,11 +258,12 @@ describe('instances and their volumes', () => {
     expect(await stack.service('compute-worker').stop()).toBe(0);
     // the host lost its guests meanwhile (a power cut): only the database remembers vm2's volume
     await virsh('destroy', name);
-    const before = guest.console();
+    await guest.console.mark();
     await stack.startService('compute-worker');
     expect((await virsh('domstate', name)).trim()).toBe('running');
     expect(await domblklist(vm2)).toEqual(['vda', 'vdb', 'vdc']);
-    const disk = await guestDisk(guest, volume1, await guest.waitForNextBoot(before));
+    await guest.console.waitFor(/BOOTED/, 'vm2 to boot again');
+    const disk = await guestDisk(guest, volume1);
     expect(await marker(guest, disk)).toBe('BASALT-MARKER-42');
     expect((await waitForServer('alice', vm2, ['ACTIVE'])).status).toBe('ACTIVE');
   }, 180_000);
@@ -404,7 +422,7 @@ describe('instances and their volumes', () => {
       );
       expect(created).toMatchObject({ name: 'vm3', status: 'ACTIVE' });
       const guest = guestOf(await domain(created.id));
-      await guest.waitForConsole(/BLOCKDEVS t=\S+ vda\r?\n/);
+      await guest.console.waitFor(/BLOCKDEVS t=\S+ vda\r?\n/, 'vm3 to boot');
       await openstack('server', 'add', 'volume', 'vm3', 'volume1');
       await waitForAttachment(volume1);
       // the table names the server, as the seed's `nova volume-list` did

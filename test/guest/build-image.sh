@@ -69,12 +69,16 @@ mount -t devtmpfs dev /dev
 for m in $MODULES; do insmod /mods/\$m.ko; done
 echo "BOOTED cmdline=\$(cat /proc/cmdline)"
 if [ -e /dev/ttyS1 ]; then
-  stty -F /dev/ttyS1 -echo
+  stty -echo </dev/ttyS1
   setsid sh -c 'while :; do PS1= sh </dev/ttyS1 >/dev/ttyS1 2>&1; done' &
 fi
 describe() {
   serial=\$(cat /sys/block/\$1/serial 2>/dev/null)
-  label=\$(blkid /dev/\$1 2>/dev/null | sed -n 's/.*LABEL="\([^"]*\)".*/\1/p')
+  # an ext2/3/4 superblock (magic 0xEF53 at byte 1080) holds its label at byte 1144
+  label=
+  if [ "\$(dd if=/dev/\$1 bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1 | tr -d ' ')" = 53ef ]; then
+    label=\$(dd if=/dev/\$1 bs=1 skip=1144 count=16 2>/dev/null | tr -cd 'A-Za-z0-9_.-')
+  fi
   echo "BLOCKDEV \$1 size=\$((\$(cat /sys/block/\$1/size) * 512)) serial=\${serial:--} label=\${label:--}"
 }
 prev=""
@@ -94,12 +98,13 @@ find "$R" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 (cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet --reproducible | gzip -n -1) >"$WORK/initrd.gz"
 cp "$WORK/kroot/boot/vmlinuz-$KVER" "$WORK/vmlinuz"
 cat >"$WORK/syslinux.cfg" <<CFG
+SERIAL 0 115200
 DEFAULT linux
 PROMPT 0
 TIMEOUT 0
 LABEL linux
   KERNEL vmlinuz
-  APPEND initrd=initrd.gz console=ttyS0
+  APPEND initrd=initrd.gz console=ttyS0 quiet
 CFG
 
 # the disk: partition table, MBR boot code (first 440 bytes only), FAT16, files, SYSLINUX

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createDataSource } from '@basalt/db';
 import { createTestDatabase } from './db';
+import { testImage } from './guest';
+import { LibvirtFixture } from './libvirt';
 import { ROOT, type ServiceName, ServiceProcess, serviceScript, tempDir } from './processes';
 import { BrokerFixture, createVhost, testRpcOptions, uniqueName } from './rpc';
 import { TgtdFixture } from './tgtd';
@@ -38,10 +40,8 @@ export class VolumeStack {
   identityUrl = '';
   computeUrl = '';
   imageUrl = '';
-  /** Unique per stack: domains of parallel runs on the shared libvirtd never collide. */
-  readonly instanceNameTemplate = `${uniqueName('bt')
-    .replace(/[^A-Za-z0-9]/g, '')
-    .slice(0, 16)}-%08x`;
+  /** The shared libvirtd, with a domain-name prefix of this stack's own (compute stacks). */
+  libvirt?: LibvirtFixture;
   readonly instancesPath = join(this.dir, 'instances');
   readonly imagesPath = join(this.dir, 'images');
   readonly initiatorIqn = `iqn.2010-10.org.basalt:${this.host.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`;
@@ -85,7 +85,7 @@ export class VolumeStack {
         : {}),
       BASALT__COMPUTE__VIRT_TYPE: 'qemu',
       BASALT__COMPUTE__INSTANCES_PATH: this.instancesPath,
-      BASALT__COMPUTE__INSTANCE_NAME_TEMPLATE: this.instanceNameTemplate,
+      BASALT__COMPUTE__INSTANCE_NAME_TEMPLATE: this.instanceNameTemplate(),
       BASALT__COMPUTE__VOLUME_CONNECTOR: 'qemu',
       BASALT__COMPUTE__INITIATOR_IQN: this.initiatorIqn,
       BASALT__COMPUTE__SERIAL_SHELL: 'true',
@@ -102,6 +102,7 @@ export class VolumeStack {
     this.rpc = testRpcOptions({ url: this.vhost.url });
     this.database = await createTestDatabase();
     this.tgtd = await TgtdFixture.start();
+    if (this.options.compute) this.libvirt = await LibvirtFixture.start();
     await Promise.all(
       (['volume-worker', 'scheduler', 'api'] as const).map((name) => this.startService(name)),
     );
@@ -124,12 +125,7 @@ export class VolumeStack {
     // QEMU runs as libvirt-qemu: it must reach the instance folders inside the private temp dir
     chmodSync(this.dir, 0o755);
     mkdirSync(this.instancesPath, { recursive: true });
-    const image = (
-      await run('bash', [join(ROOT, 'test', 'guest', 'build-image.sh')], { timeout: 300_000 })
-    ).stdout
-      .trim()
-      .split('\n')
-      .at(-1) as string;
+    const image = await testImage();
     const created = await this.basalt('image', 'create', '--file', image, '--name', 'basalt-test');
     this.imageId = /\| id +\| (\S+) +\|/.exec(created)?.[1] ?? '';
     if (!this.imageId) throw new Error(`basalt image create said:\n${created}`);
@@ -172,25 +168,17 @@ export class VolumeStack {
     return process;
   }
 
+  /** `<prefix>-%08x`: domains of parallel runs on the shared libvirtd never collide. */
+  instanceNameTemplate(): string {
+    return `${this.libvirt?.prefix ?? 'instance'}-%08x`;
+  }
+
   /** Whatever a failed test left on the shared libvirtd: this stack's domains and its volumes' secrets. */
-  private async removeGuests(): Promise<void> {
-    const virsh = (...args: string[]) =>
-      run('virsh', ['-c', 'qemu:///system', ...args]).then(
-        (r) => r.stdout,
-        () => '',
-      );
-    const prefix = this.instanceNameTemplate.split('%')[0] as string;
-    for (const name of (await virsh('list', '--all', '--name')).split('\n').map((l) => l.trim())) {
-      if (!name.startsWith(prefix)) continue;
-      await virsh('destroy', name);
-      await virsh('undefine', name, '--nvram');
+  private async removeGuests(libvirt: LibvirtFixture): Promise<void> {
+    for (const { id } of await this.query<{ id: string }>('SELECT id FROM volumes')) {
+      libvirt.trackSecret(`basalt-volume-${id}`);
     }
-    const volumes = await this.query<{ id: string }>('SELECT id FROM volumes');
-    const usages = new Set(volumes.map((v) => `basalt-volume-${v.id}`));
-    for (const line of (await virsh('secret-list')).split('\n')) {
-      const [uuid, , usage] = line.trim().split(/\s+/);
-      if (uuid && usage && usages.has(usage)) await virsh('secret-undefine', uuid);
-    }
+    await libvirt.cleanUp();
   }
 
   service(name: ServiceName): ServiceProcess {
@@ -201,7 +189,7 @@ export class VolumeStack {
 
   async stop(): Promise<void> {
     await Promise.all([...this.processes.values()].map((p) => p.stop()));
-    if (this.options.compute) await this.removeGuests();
+    if (this.libvirt) await this.removeGuests(this.libvirt);
     await this.tgtd?.stop();
     await this.broker.cleanup();
     await this.vhost?.drop();

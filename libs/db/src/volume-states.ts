@@ -46,8 +46,8 @@ export const VOLUME_STATES = stateTable('volume', VOLUME_STATUSES, {
   failExtend: { from: ['extending'], to: 'error_extending', by: ['volume-worker'] },
   /** The API reserves the volume for an instance (the block-device mapping is written with it). */
   reserve: { from: ['available'], to: 'attaching', by: ['api'] },
-  /** An attach that could not be sent, or failed on the compute host, gives the volume back. */
-  unreserve: { from: ['attaching'], to: 'available', by: ['api', 'compute-worker'] },
+  /** An attach that could not be sent gives the volume back (one that failed on a host: `detach`). */
+  unreserve: { from: ['attaching'], to: 'available', by: ['api'] },
   /** A detach asked for by the API, or the compute host letting go of a deleted instance's volumes. */
   beginDetach: { from: ['in-use'], to: 'detaching', by: ['api', 'compute-worker'] },
   /** A detach that could not be sent, or the guest would not release the disk: still attached. */

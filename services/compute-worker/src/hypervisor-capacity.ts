@@ -1,6 +1,7 @@
 import { readFile, statfs } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { GiB } from '@basalt/naming';
 import { exists } from './exists';
 
 /** What a compute host offers, for its fanout capability reports (Nova's get_available_resource). */
@@ -15,7 +16,6 @@ export interface HypervisorCapacity {
 }
 
 const MIB = 1024 ** 2;
-const GIB = 1024 ** 3;
 
 /** This host's vCPUs, memory (from /proc/meminfo) and the space of the filesystem under `instancesPath`. */
 export async function hypervisorCapacity(
@@ -29,8 +29,8 @@ export async function hypervisorCapacity(
     vcpus: availableParallelism(),
     memoryMb: Math.floor((kib('MemTotal') * 1024) / MIB),
     freeMemoryMb: Math.floor((kib('MemAvailable') * 1024) / MIB),
-    localGb: Math.floor((fs.blocks * fs.bsize) / GIB),
-    freeLocalGb: Math.floor((fs.bavail * fs.bsize) / GIB),
+    localGb: Math.floor((fs.blocks * fs.bsize) / GiB),
+    freeLocalGb: Math.floor((fs.bavail * fs.bsize) / GiB),
   };
 }
 

@@ -32,6 +32,7 @@ void runService({
         }),
         hypervisor: drivers.hypervisor,
         connector: drivers.connector,
+        connectorProperties: drivers.connectorProperties,
         storage: drivers.storage,
         volumeRpc: volumeRpcApi(rpc.client),
         scheduler: schedulerRpcApi(rpc.client),

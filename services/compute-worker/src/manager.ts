@@ -1,8 +1,10 @@
+import { KeyedLock } from '@basalt/concurrency';
 import { adminContext, type RequestContext } from '@basalt/context';
 import {
   COMPUTE_CONTRACT,
   type ComputeCapabilities,
   type ConnectionInfo,
+  type Connector,
   type RebootType,
   type SchedulerRpcApi,
   type VolumeRpcApi,
@@ -22,7 +24,6 @@ import {
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
-import { KeyedLock } from '@basalt/concurrency';
 import type { VolumeConnector } from './connectors/volume-connector';
 import type { HypervisorCapacity } from './hypervisor-capacity';
 import type { ImageApi } from './image-api';
@@ -55,6 +56,8 @@ export interface ComputeManagerDeps {
   readonly images: Pick<ImageApi, 'source'>;
   readonly hypervisor: Hypervisor;
   readonly connector: VolumeConnector;
+  /** The `connector` dict for `initialize_connection`: this host's IP, initiator IQN and host name. */
+  readonly connectorProperties: Connector;
   readonly storage: InstanceStorage;
   readonly volumeRpc: VolumeRpcApi;
   readonly scheduler: SchedulerRpcApi;
@@ -197,6 +200,7 @@ export class ComputeManager {
           volume_id: volumeId,
           instance_uuid: instanceId,
           mountpoint: mapping.deviceName,
+          connector: this.deps.connectorProperties,
         });
         await this.deps.mappings.transition(mapping.id, MAPPING_STATES.moves.attached);
         log.info(
@@ -365,14 +369,11 @@ export class ComputeManager {
     if (info) await connector.disconnect(info);
     await volumeRpc.terminate_connection(ctx, mapping.volumeHost, {
       volume_id: mapping.volumeId,
-      connector: connector.properties(),
+      connector: this.deps.connectorProperties,
     });
-    // in-use goes through detaching (the volume host's detach_volume takes it from there)
+    // in-use goes through detaching; the volume host's detach_volume takes detaching (and an
+    // attaching whose attach failed) to available
     await volumes.transition(mapping.volumeId, volumeMoves.beginDetach, { attachStatus: 'detaching' });
-    if (await volumes.transition(mapping.volumeId, volumeMoves.unreserve, { attachStatus: 'detached' })) {
-      await mappings.remove(mapping.id);
-      return;
-    }
     await volumeRpc.detach_volume(ctx, mapping.volumeHost, { volume_id: mapping.volumeId });
     await mappings.remove(mapping.id);
   }
@@ -381,7 +382,7 @@ export class ComputeManager {
   private async connect(ctx: RequestContext, mapping: BlockDeviceMapping): Promise<ConnectionInfo> {
     const info = await this.deps.volumeRpc.initialize_connection(ctx, mapping.volumeHost, {
       volume_id: mapping.volumeId,
-      connector: this.deps.connector.properties(),
+      connector: this.deps.connectorProperties,
     });
     // recorded before it is used, so whatever follows can be undone from the row
     await this.deps.mappings.recordConnection(mapping.id, {

@@ -1,7 +1,7 @@
 import type { ConnectionInfo } from '@basalt/contracts';
 import { InvalidInputError } from '@basalt/errors';
+import { assertIqn } from '@basalt/naming';
 
-const IQN = /^iqn\.\d{4}-\d{2}\.[A-Za-z0-9.-]+(:[A-Za-z0-9_.:-]+)?$/;
 const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** The iSCSI target of a `connection_info`, checked before any of it reaches a command or XML. */
@@ -25,7 +25,7 @@ export function iscsiTarget(info: ConnectionInfo): IscsiTarget {
   const port = Number(portal?.[2]);
   if (portal === null || port < 1 || port > 65535)
     throw new InvalidInputError(`Bad target portal ${data.target_portal}`);
-  if (!IQN.test(data.target_iqn ?? '')) throw new InvalidInputError(`Bad target IQN ${data.target_iqn}`);
+  assertIqn(data.target_iqn ?? '');
   if (!Number.isSafeInteger(data.target_lun) || data.target_lun < 0 || data.target_lun > 16383) {
     throw new InvalidInputError(`Bad target LUN ${data.target_lun}`);
   }

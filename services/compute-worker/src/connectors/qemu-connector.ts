@@ -1,4 +1,4 @@
-import type { ConnectionInfo, Connector } from '@basalt/contracts';
+import type { ConnectionInfo } from '@basalt/contracts';
 import type { SecretStore } from '../virt/hypervisor';
 import { iscsiTarget } from './iscsi-target';
 import type { VolumeConnection, VolumeConnector } from './volume-connector';
@@ -13,12 +13,8 @@ export class QemuConnector implements VolumeConnector {
 
   constructor(
     private readonly secrets: SecretStore,
-    private readonly connector: Connector,
+    private readonly initiatorIqn: string,
   ) {}
-
-  properties(): Connector {
-    return this.connector;
-  }
 
   describe(info: ConnectionInfo): VolumeConnection {
     const target = iscsiTarget(info);
@@ -29,7 +25,7 @@ export class QemuConnector implements VolumeConnector {
         protocol: 'iscsi',
         name: `${target.iqn}/${target.lun}`,
         host: { name: target.host, port: target.port },
-        initiatorIqn: this.connector.initiator,
+        initiatorIqn: this.initiatorIqn,
         ...(target.auth === undefined
           ? {}
           : { auth: { username: target.auth.username, secretUsage: usage } }),

@@ -3,15 +3,14 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { KeyedLock } from '@basalt/concurrency';
 import { errorMessage, isRetryable } from '@basalt/errors';
 import type { CommandRunner } from '@basalt/exec';
-import { KeyedLock } from '@basalt/service';
+import { GiB } from '@basalt/naming';
 import { exists } from '../exists';
 import { FlavorDiskSmallerThanImageError, ImageCacheError } from '../virt/errors';
 import { withFileLock } from './file-lock';
 import type { ImageSource } from './image-source';
-
-const GIB = 1024 ** 3;
 
 /**
  * `_base/` under `[compute] instances_path`: Nova's image cache. Each file is built once per host
@@ -45,7 +44,7 @@ export class ImageCache {
     const base = await this.image(image);
     if (rootGb === 0) return base;
     const imageBytes = (await stat(base)).size;
-    const rootBytes = rootGb * GIB;
+    const rootBytes = rootGb * GiB;
     if (rootBytes < imageBytes) {
       throw new FlavorDiskSmallerThanImageError(
         `Flavor's disk is too small for requested image: ${rootGb} GB < ${imageBytes} bytes`,
@@ -66,7 +65,7 @@ export class ImageCache {
     const path = join(this.dir, `ephemeral_0_${gb}_None`);
     await this.once(path, async (tmp) => {
       const handle = await open(tmp, 'w', 0o644);
-      await handle.truncate(gb * GIB);
+      await handle.truncate(gb * GiB);
       await handle.close();
       await this.run(['mkfs.ext3', '-F', '-q', '-L', 'ephemeral0', tmp], 600_000);
     });

@@ -1,8 +1,8 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import { KeyedLock } from '@basalt/concurrency';
 import { errorMessage, InvalidInputError, isRetryable } from '@basalt/errors';
 import type { CommandRunner } from '@basalt/exec';
-import { KeyedLock } from '@basalt/service';
 import { exists } from '../exists';
 import { ImageCacheError } from '../virt/errors';
 import type { ImageCache } from './image-cache';

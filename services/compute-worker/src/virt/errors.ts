@@ -1,4 +1,10 @@
-import { BasaltError, InvalidInputError, NotFoundError } from '@basalt/errors';
+import {
+  BasaltError,
+  type BasaltErrorOptions,
+  InvalidInputError,
+  NotFoundError,
+  registerErrorClasses,
+} from '@basalt/errors';
 
 /** libvirt or QEMU refused or failed an operation; `retryable` says whether trying again may help. */
 export class HypervisorError extends BasaltError {}
@@ -8,9 +14,12 @@ export class DomainNotFoundError extends NotFoundError {}
 
 /** The guest did not release a disk within `[compute] device_detach_timeout`; detaching again may work. */
 export class DeviceDetachTimeoutError extends BasaltError {
-  constructor(domain: string, target: string, seconds: number) {
-    super(`Disk ${target} of ${domain} was still attached after ${seconds} s`, {
-      retryable: true,
+  constructor(message: string, options: BasaltErrorOptions = {}) {
+    super(message, { retryable: true, ...options });
+  }
+
+  static of(domain: string, target: string, seconds: number): DeviceDetachTimeoutError {
+    return new DeviceDetachTimeoutError(`Disk ${target} of ${domain} was still attached after ${seconds} s`, {
       data: { domain, target },
     });
   }
@@ -24,3 +33,12 @@ export class FlavorDiskSmallerThanImageError extends InvalidInputError {}
 
 /** A volume could not be connected to this host (login refused, the device never appeared). */
 export class VolumeConnectionError extends BasaltError {}
+
+registerErrorClasses(
+  HypervisorError,
+  DomainNotFoundError,
+  DeviceDetachTimeoutError,
+  ImageCacheError,
+  FlavorDiskSmallerThanImageError,
+  VolumeConnectionError,
+);

@@ -39,7 +39,7 @@ export class LibvirtDriver implements Hypervisor {
 
   async spawn(name: string, xml: string): Promise<void> {
     checkName(name);
-    await this.virsh.run(['define', '/dev/stdin'], { input: xml });
+    await this.virsh.withFile(xml, (path) => this.virsh.run(['define', path]));
     const state = await this.state(name);
     if (state === 'running' || state === 'idle') return;
     if (state === 'paused') await this.virsh.run(['resume', name]);
@@ -95,15 +95,16 @@ export class LibvirtDriver implements Hypervisor {
     const running = await this.isRunning(name);
     const flags = [...(running && !live ? ['--live'] : []), ...(persistent ? [] : ['--config'])];
     if (flags.length === 0) return;
-    await this.virsh.run(['attach-device', name, '/dev/stdin', ...flags], { input: diskXml });
+    await this.virsh.withFile(diskXml, (path) => this.virsh.run(['attach-device', name, path, ...flags]));
   }
 
   async detachDisk(name: string, target: string, diskXml: string, timeoutMs: number): Promise<void> {
     if (!TARGET.test(target)) throw new InvalidInputError(`Bad disk target ${target}`);
     const [live, persistent] = await this.presence(name, target);
     const flags = [...(live ? ['--live'] : []), ...(persistent ? ['--config'] : [])];
-    if (flags.length > 0)
-      await this.virsh.run(['detach-device', name, '/dev/stdin', ...flags], { input: diskXml });
+    if (flags.length > 0) {
+      await this.virsh.withFile(diskXml, (path) => this.virsh.run(['detach-device', name, path, ...flags]));
+    }
     if (!live) return;
     // virsh returns before the guest has released the disk: it is gone when domblklist says so
     const gone = await pollFor(
@@ -111,7 +112,7 @@ export class LibvirtDriver implements Hypervisor {
       timeoutMs,
       this.pollMs,
     );
-    if (gone === undefined) throw new DeviceDetachTimeoutError(name, target, timeoutMs / 1000);
+    if (gone === undefined) throw DeviceDetachTimeoutError.of(name, target, timeoutMs / 1000);
   }
 
   async listDomains(): Promise<readonly string[]> {

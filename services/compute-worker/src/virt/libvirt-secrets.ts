@@ -1,6 +1,3 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { InvalidInputError } from '@basalt/errors';
 import { HypervisorError } from './errors';
 import type { SecretStore } from './hypervisor';
@@ -11,7 +8,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * libvirt's `iscsi` secrets, found by usage name. A value reaches libvirt only through a file in
- * a private directory that is removed at once: never on a command line (ps) nor in a log.
+ * a private directory that is removed at once (`Virsh.withFile`): never on a command line (ps)
+ * nor in a log.
  */
 export class LibvirtSecrets implements SecretStore {
   constructor(private readonly virsh: Virsh) {}
@@ -20,14 +18,9 @@ export class LibvirtSecrets implements SecretStore {
     checkUsage(usage);
     if (value.length === 0) throw new InvalidInputError(`Empty secret value for ${usage}`);
     const uuid = (await this.lookup(usage)) ?? (await this.define(usage));
-    const dir = await mkdtemp(join(tmpdir(), 'basalt-secret-'));
-    try {
-      const file = join(dir, 'value');
-      await writeFile(file, value, { mode: 0o600 });
-      await this.virsh.run(['secret-set-value', uuid, '--file', file, '--plain'], { secrets: [value] });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    await this.virsh.withFile(value, (file) =>
+      this.virsh.run(['secret-set-value', uuid, '--file', file, '--plain'], { secrets: [value] }),
+    );
     return uuid;
   }
 
@@ -51,10 +44,9 @@ export class LibvirtSecrets implements SecretStore {
   private async define(usage: string): Promise<string> {
     const xml = `<secret ephemeral='no' private='yes'>\n  <usage type='iscsi'>\n    <target>${usage}</target>\n  </usage>\n</secret>\n`;
     // a concurrent ensure of the same usage may define it first: then use that one
-    const result = await this.virsh.run(['secret-define', '/dev/stdin'], {
-      input: xml,
-      benign: /already defined for use/,
-    });
+    const result = await this.virsh.withFile(xml, (path) =>
+      this.virsh.run(['secret-define', path], { benign: /already defined for use/ }),
+    );
     if (result === undefined) {
       const uuid = await this.lookup(usage);
       if (uuid !== undefined) return uuid;

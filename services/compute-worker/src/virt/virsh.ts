@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CommandError, type CommandResult, type CommandRunner } from '@basalt/exec';
 import { HypervisorError } from './errors';
 
@@ -6,8 +9,6 @@ const TRANSIENT =
   /Failed to connect socket|cannot acquire state change lock|Timed out during operation|End of file while reading data|unable to connect to server|connection is closed/i;
 
 export interface VirshOptions {
-  /** Piped to virsh's stdin: XML documents go in as `/dev/stdin`, never through a file name or argv. */
-  readonly input?: string;
   /** Failures whose stderr matches resolve `undefined` (a domain already gone, already stopped). */
   readonly benign?: RegExp;
   /** Values to hide from logs and errors. */
@@ -32,7 +33,6 @@ export class Virsh {
       return await this.runner.run({
         argv: ['virsh', '-c', this.uri, ...args],
         timeoutMs: this.timeoutMs,
-        ...(options.input === undefined ? {} : { input: options.input }),
         ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
       });
     } catch (error) {
@@ -43,6 +43,22 @@ export class Virsh {
         cause: error,
         data: { command: args[0], exitCode: error.exitCode },
       });
+    }
+  }
+
+  /**
+   * Runs `use` with `content` in a file of a private directory (0700, removed afterwards): how
+   * XML documents and secret values reach virsh, which reads them from a path (its stdin is a
+   * socket under Node, which /dev/stdin cannot open).
+   */
+  async withFile<T>(content: string, use: (path: string) => Promise<T>): Promise<T> {
+    const dir = await mkdtemp(join(tmpdir(), 'basalt-virsh-'));
+    try {
+      const path = join(dir, 'document');
+      await writeFile(path, content, { mode: 0o600 });
+      return await use(path);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   }
 }
