@@ -28,6 +28,7 @@ import type { VolumeConnector } from './connectors/volume-connector';
 import type { HypervisorCapacity } from './hypervisor-capacity';
 import type { ImageApi } from './image-api';
 import type { InstanceStorage } from './imagecache/instance-storage';
+import { PhaseTimer } from './phase-timer';
 import { buildDomainSpec, diskTarget, type VolumeMapping } from './virt/domain-spec';
 import { diskXml, domainXml } from './virt/domain-xml';
 import type { Hypervisor } from './virt/hypervisor';
@@ -192,10 +193,13 @@ export class ComputeManager {
         log.info({ instance_uuid: instanceId, volume_id: volumeId }, 'nothing to attach');
         return;
       }
+      const timer = new PhaseTimer();
       try {
         const info = await this.connect(ctx, mapping);
+        timer.lap('target');
         const name = this.name(instance);
         await this.deps.hypervisor.attachDisk(name, this.diskXml(mapping, info));
+        timer.lap('libvirt');
         await this.deps.volumeRpc.attach_volume(ctx, mapping.volumeHost, {
           volume_id: volumeId,
           instance_uuid: instanceId,
@@ -203,8 +207,9 @@ export class ComputeManager {
           connector: this.deps.connectorProperties,
         });
         await this.deps.mappings.transition(mapping.id, MAPPING_STATES.moves.attached);
+        timer.lap('finish');
         log.info(
-          { instance_uuid: instanceId, volume_id: volumeId, device: mapping.deviceName },
+          { instance_uuid: instanceId, volume_id: volumeId, device: mapping.deviceName, ...timer.fields() },
           'volume attached',
         );
       } catch (error) {
@@ -230,8 +235,10 @@ export class ComputeManager {
         log.info({ instance_uuid: instanceId, volume_id: volumeId }, 'nothing to detach');
         return;
       }
+      const timer = new PhaseTimer();
       try {
         await this.unplug(instance, mapping);
+        timer.lap('libvirt');
       } catch (error) {
         if (isTransientDatabaseError(error)) throw error;
         log.error(
@@ -243,7 +250,8 @@ export class ComputeManager {
         return;
       }
       await this.release(ctx, mapping);
-      log.info({ instance_uuid: instanceId, volume_id: volumeId }, 'volume detached');
+      timer.lap('target');
+      log.info({ instance_uuid: instanceId, volume_id: volumeId, ...timer.fields() }, 'volume detached');
     });
   }
 
