@@ -84,8 +84,6 @@ deps() {
 
 write_config() {
   mkdir -p "$STATE/logs" "$STATE/volumes" "$STATE/tgt"
-  # QEMU runs as libvirt-qemu: it must reach the instance folders
-  mkdir -p -m 0755 "$STATE/instances"
   [ -f "$STATE/basalt.conf" ] && return
   # the file backend: this kind of machine has no device-mapper, so LVM volumes could not be served
   # (set volume_driver = lvm on a host with a nova-volumes volume group)
@@ -115,13 +113,6 @@ iscsi_ip_address = 127.0.0.1
 iscsi_port = $TGT_PORT
 tgt_control_port = $TGT_CONTROL
 max_over_subscription_ratio = 20
-
-[compute]
-# no usable KVM on this kind of machine: TCG emulation; no kernel initiator: QEMU's own
-virt_type = qemu
-instances_path = $STATE/instances
-volume_connector = qemu
-my_ip = 127.0.0.1
 CONF
 }
 
