@@ -3,7 +3,8 @@
 # RabbitMQ, the build, the database schema, then the four services in the background.
 #
 #   ./stack.sh          everything, then prints where the logs are
-#   ./stack.sh deps     only the system packages and the broker and database (what `npm test` needs)
+#   ./stack.sh deps     only the system packages and the broker, database and libvirtd (what `npm test` needs)
+#   ./stack.sh libvirt  only starts virtlogd and libvirtd when they are not running
 #   ./stack.sh stop     stops the four services
 #   ./stack.sh status   the services table
 set -euo pipefail
@@ -13,6 +14,8 @@ STATE=${BASALT_STACK_DIR:-$ROOT/.stack}
 PACKAGES=(
   postgresql rabbitmq-server
   tgt libiscsi-bin qemu-utils qemu-block-extra lvm2
+  qemu-system-x86 libvirt-daemon-system libvirt-clients socat e2fsprogs
+  fdisk dosfstools mtools syslinux syslinux-common busybox-static cpio
   python3-oslo.messaging python3-cinderclient python3-openstackclient
 )
 SERVICES=(api scheduler volume-worker compute-worker)
@@ -58,10 +61,25 @@ start_rabbitmq() {
   rabbitmqctl -q await_startup --timeout 120
 }
 
+# libvirt 9.0 in Debian 12 is the monolithic libvirtd; machines without systemd start it by hand
+start_libvirt() {
+  if ! { [ -S /run/libvirt/virtlogd-sock ] && [ -f /run/virtlogd.pid ] && kill -0 "$(cat /run/virtlogd.pid)" 2>/dev/null; }; then
+    say "starting virtlogd"
+    virtlogd -d
+  fi
+  virsh -c qemu:///system version >/dev/null 2>&1 && return
+  say "starting libvirtd"
+  # the first start probes QEMU's capabilities (several seconds); later ones read the cache
+  LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log" libvirtd -d
+  for _ in $(seq 300); do virsh -c qemu:///system version >/dev/null 2>&1 && return; sleep 0.2; done
+  echo "libvirtd did not start; see /var/log/libvirt/libvirtd.log" >&2; exit 1
+}
+
 deps() {
   install_packages
   start_postgres
   start_rabbitmq
+  start_libvirt
 }
 
 write_config() {
@@ -142,6 +160,7 @@ stop_services() {
 
 case "${1:-up}" in
   deps) deps ;;
+  libvirt) start_libvirt ;;
   stop) stop_services; stop_tgtd ;;
   status) BASALT_CONFIG=$STATE/basalt.conf node libs/cli/dist/main.js service list ;;
   up)
@@ -156,5 +175,5 @@ case "${1:-up}" in
     say "Services: ./stack.sh status    Volumes: BASALT_CONFIG=$STATE/basalt.conf npx basalt volume list    Stop: ./stack.sh stop"
     say "Try: cinder --os-auth-type noauth --os-user-id demo --os-project-id demo --os-endpoint http://127.0.0.1:8776/v3 create --name volume1 10"
     ;;
-  *) echo "usage: $0 [up|deps|stop|status]" >&2; exit 2 ;;
+  *) echo "usage: $0 [up|deps|libvirt|stop|status]" >&2; exit 2 ;;
 esac

@@ -179,6 +179,53 @@ export const schema = {
     ),
     max_targets: opt.int(1000, 'Highest iSCSI target number this host hands out.', { min: 1 }),
   },
+  compute: {
+    virt_type: opt.choice(
+      ['kvm', 'qemu'],
+      'kvm',
+      "Domain type of the guests (<domain type='...'>): kvm needs hardware virtualisation, qemu is TCG emulation.",
+    ),
+    libvirt_uri: opt.string('qemu:///system', 'libvirt connection URI that virsh -c is given.'),
+    instance_name_template: opt.string(
+      'instance-%08x',
+      'Name of an instance on the hypervisor and of its folder: %08x takes its sequence number.',
+      { pattern: /^[A-Za-z0-9_-]*%0?\d*x[A-Za-z0-9_-]*$/ },
+    ),
+    instances_path: opt.string(
+      '/var/lib/basalt/instances',
+      'Directory of the instance folders (instance-%08x/) and the image cache (_base/).',
+    ),
+    volume_connector: opt.choice(
+      ['iscsiadm', 'qemu'],
+      'iscsiadm',
+      "How guests reach volumes: iscsiadm logs the host's open-iscsi initiator in and attaches the block device; qemu gives QEMU's built-in iSCSI initiator a libvirt network disk (for hosts without the kernel initiator).",
+    ),
+    initiator_iqn: opt.string(
+      '',
+      "This host's iSCSI initiator name, sent with initialize_connection so the target's ACL can name it (empty: read /etc/iscsi/initiatorname.iscsi, else iqn.2010-10.org.basalt:<host>).",
+      { pattern: /^$|^iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:[A-Za-z0-9_.:-]+)?$/ },
+    ),
+    my_ip: opt.string('127.0.0.1', 'Address of this host that volume hosts see its initiator connect from.'),
+    serial_shell: opt.bool(
+      false,
+      'Give every guest a second serial port bound to a unix socket (instance folder, shell.sock); for test images that run a shell on ttyS1.',
+    ),
+    device_detach_timeout: opt.number(
+      20,
+      'Seconds a volume detach waits for the guest to release the disk (virsh domblklist no longer listing it).',
+      { min: 0.1 },
+    ),
+    wait_soft_reboot_seconds: opt.number(
+      120,
+      'Seconds a soft reboot waits for the guest to shut down on ACPI before falling back to a hard reboot.',
+      { min: 0 },
+    ),
+    volume_device_timeout: opt.number(
+      30,
+      'Seconds the iscsiadm connector waits for /dev/disk/by-path/... to appear after login.',
+      { min: 0.1 },
+    ),
+  },
   database: {
     connection: opt.string('postgres://postgres@127.0.0.1:5432/basalt', 'PostgreSQL URL.', { secret: true }),
     connect_retries: opt.int(5, 'Attempts to reach the database at start before giving up.', { min: 1 }),
