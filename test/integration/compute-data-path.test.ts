@@ -16,7 +16,6 @@ import type { InstancePaths } from '../../services/compute-worker/src/imagecache
 import { buildDomainSpec, type VolumeMapping } from '../../services/compute-worker/src/virt/domain-spec';
 import { diskXml, domainXml } from '../../services/compute-worker/src/virt/domain-xml';
 import { ImageCacheError } from '../../services/compute-worker/src/virt/errors';
-import { instanceName } from '../../services/compute-worker/src/virt/instance-name';
 import { TgtTarget } from '../../services/volume-worker/src/targets/tgt-target';
 import { TgtdControl } from '../../services/volume-worker/src/targets/tgtd-control';
 import { GuestConsole, GuestShell, testImage } from '../support/guest';
@@ -110,11 +109,10 @@ describe('compute data path: image cache, libvirt guest, iSCSI volume', () => {
         BASALT__COMPUTE__INSTANCES_PATH: instancesPath,
         BASALT__COMPUTE__VOLUME_CONNECTOR: 'qemu',
         BASALT__COMPUTE__INITIATOR_IQN: `iqn.2010-10.org.basalt:${libvirt.prefix}`,
-        BASALT__COMPUTE__INSTANCE_NAME_TEMPLATE: `${libvirt.prefix}-%08x`,
       },
     });
     drivers = createComputeDrivers(config, runner);
-    name = instanceName(config.compute.instance_name_template, 0x2a);
+    name = `${libvirt.prefix}-0000002a`;
     paths = drivers.storage.paths(name);
     guestConsole = new GuestConsole(paths.consoleLog);
     const bytes = await readFile(imagePath);
@@ -149,7 +147,7 @@ describe('compute data path: image cache, libvirt guest, iSCSI volume', () => {
   }, 240_000);
 
   test('two instances from one image fetch it once; disk and disk.local are qcow2 over _base, ephemeral0 is ext3', async () => {
-    const other = instanceName(`${libvirt.prefix}-%08x`, 0x2b);
+    const other = `${libvirt.prefix}-0000002b`;
     const [mine] = await Promise.all([
       drivers.storage.createDisks({ name, image, rootGb: 1, ephemeralGb: 1 }),
       drivers.storage.createDisks({ name: other, image, rootGb: 1, ephemeralGb: 1 }),

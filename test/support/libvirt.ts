@@ -49,9 +49,14 @@ export class LibvirtFixture {
   }
 
   async cleanUp(): Promise<void> {
-    for (const name of await this.domains()) {
-      await virsh('destroy', name).catch(() => undefined);
-      await virsh('undefine', name, '--nvram').catch(() => undefined);
+    // a libvirtd busy with a dying QEMU may time a command out: go round again for what is left
+    for (let round = 0; round < 3; round++) {
+      const left = await this.domains();
+      if (left.length === 0) break;
+      for (const name of left) {
+        await virsh('destroy', name).catch(() => undefined);
+        await virsh('undefine', name, '--nvram').catch(() => undefined);
+      }
     }
     for (const usage of this.secretUsages) {
       for (const uuid of await this.secrets(usage))

@@ -20,7 +20,7 @@ describe('createComputeDrivers', () => {
     expect(createComputeDrivers(config('qemu'), runner).connector.kind).toBe('qemu');
     const drivers = createComputeDrivers(config('iscsiadm'), runner);
     expect(drivers.connector.kind).toBe('iscsiadm');
-    expect(drivers.connectorProperties).toEqual({
+    expect(drivers.connector.properties()).toEqual({
       ip: '192.0.2.10',
       initiator: 'iqn.2010-10.org.basalt:compute1',
       host: 'compute1',

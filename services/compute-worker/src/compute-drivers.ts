@@ -1,5 +1,4 @@
 import type { BasaltConfig } from '@basalt/config';
-import type { Connector } from '@basalt/contracts';
 import type { CommandRunner } from '@basalt/exec';
 import { initiatorName } from './connectors/initiator-name';
 import { IscsiadmConnector } from './connectors/iscsiadm-connector';
@@ -19,8 +18,6 @@ export interface ComputeDrivers {
   readonly hypervisor: Hypervisor;
   readonly secrets: SecretStore;
   readonly connector: VolumeConnector;
-  /** The `connector` dict for `initialize_connection`: this host's IP, initiator IQN and host name. */
-  readonly connectorProperties: Connector;
   readonly storage: InstanceStorage;
 }
 
@@ -29,15 +26,15 @@ export function createComputeDrivers(config: BasaltConfig, runner: CommandRunner
   const virsh = new Virsh(runner, compute.libvirt_uri);
   const hypervisor = new LibvirtDriver(virsh);
   const secrets = new LibvirtSecrets(virsh);
-  const connectorProperties = {
+  const properties = {
     ip: compute.my_ip,
     initiator: initiatorName(compute.initiator_iqn, config.DEFAULT.host),
     host: config.DEFAULT.host,
   };
   const connector =
     compute.volume_connector === 'qemu'
-      ? new QemuConnector(secrets, connectorProperties.initiator)
-      : new IscsiadmConnector(runner, {
+      ? new QemuConnector(secrets, properties)
+      : new IscsiadmConnector(runner, properties, {
           deviceTimeoutMs: compute.volume_device_timeout * 1000,
           deviceInUse: (path) => deviceInUse(hypervisor, path),
         });
@@ -46,7 +43,7 @@ export function createComputeDrivers(config: BasaltConfig, runner: CommandRunner
     new ImageCache(runner, compute.instances_path),
     compute.instances_path,
   );
-  return { hypervisor, secrets, connector, connectorProperties, storage };
+  return { hypervisor, secrets, connector, storage };
 }
 
 /** Whether any domain on this host has `path` as a disk. */

@@ -32,7 +32,6 @@ void runService({
         }),
         hypervisor: drivers.hypervisor,
         connector: drivers.connector,
-        connectorProperties: drivers.connectorProperties,
         storage: drivers.storage,
         volumeRpc: volumeRpcApi(rpc.client),
         scheduler: schedulerRpcApi(rpc.client),

@@ -4,7 +4,6 @@ import {
   COMPUTE_CONTRACT,
   type ComputeCapabilities,
   type ConnectionInfo,
-  type Connector,
   type RebootType,
   type SchedulerRpcApi,
   type VolumeRpcApi,
@@ -57,8 +56,6 @@ export interface ComputeManagerDeps {
   readonly images: Pick<ImageApi, 'source'>;
   readonly hypervisor: Hypervisor;
   readonly connector: VolumeConnector;
-  /** The `connector` dict for `initialize_connection`: this host's IP, initiator IQN and host name. */
-  readonly connectorProperties: Connector;
   readonly storage: InstanceStorage;
   readonly volumeRpc: VolumeRpcApi;
   readonly scheduler: SchedulerRpcApi;
@@ -204,7 +201,7 @@ export class ComputeManager {
           volume_id: volumeId,
           instance_uuid: instanceId,
           mountpoint: mapping.deviceName,
-          connector: this.deps.connectorProperties,
+          connector: this.deps.connector.properties(),
         });
         await this.deps.mappings.transition(mapping.id, MAPPING_STATES.moves.attached);
         timer.lap('finish');
@@ -377,7 +374,7 @@ export class ComputeManager {
     if (info) await connector.disconnect(info);
     await volumeRpc.terminate_connection(ctx, mapping.volumeHost, {
       volume_id: mapping.volumeId,
-      connector: this.deps.connectorProperties,
+      connector: this.deps.connector.properties(),
     });
     // in-use goes through detaching; the volume host's detach_volume takes detaching (and an
     // attaching whose attach failed) to available
@@ -390,7 +387,7 @@ export class ComputeManager {
   private async connect(ctx: RequestContext, mapping: BlockDeviceMapping): Promise<ConnectionInfo> {
     const info = await this.deps.volumeRpc.initialize_connection(ctx, mapping.volumeHost, {
       volume_id: mapping.volumeId,
-      connector: this.deps.connectorProperties,
+      connector: this.deps.connector.properties(),
     });
     // recorded before it is used, so whatever follows can be undone from the row
     await this.deps.mappings.recordConnection(mapping.id, {

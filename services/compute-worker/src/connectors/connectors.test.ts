@@ -12,7 +12,7 @@ import { QemuConnector } from './qemu-connector';
 const PASSWORD = 'Chap-Secret-9876';
 const IQN = 'iqn.2010-10.org.openstack:volume-00000007';
 const DEVICE = `/dev/disk/by-path/ip-127.0.0.1:3260-iscsi-${IQN}-lun-1`;
-const host = { initiator: 'iqn.2010-10.org.basalt:compute1' };
+const host = { ip: '127.0.0.1', initiator: 'iqn.2010-10.org.basalt:compute1', host: 'compute1' };
 const info: ConnectionInfo = {
   driver_volume_type: 'iscsi',
   data: {
@@ -44,7 +44,7 @@ class MemorySecrets implements SecretStore {
 describe('qemu connector', () => {
   test('connect stores the CHAP password in a libvirt secret and gives a network disk naming it and this initiator', async () => {
     const secrets = new MemorySecrets();
-    const connector = new QemuConnector(secrets, host.initiator);
+    const connector = new QemuConnector(secrets, host);
     const usage = `basalt-volume-${info.data.volume_id}`;
     const connection = await connector.connect(info);
     expect(secrets.values.get(usage)).toBe(PASSWORD);
@@ -59,13 +59,14 @@ describe('qemu connector', () => {
     expect(JSON.stringify(connection)).not.toContain(PASSWORD);
     expect(connection.resources).toEqual([{ kind: 'libvirt-secret', usage }]);
     expect(connector.describe(info)).toEqual(connection);
+    expect(connector.properties()).toEqual(host);
     await connector.disconnect(info);
     await connector.disconnect(info);
     expect(secrets.values.size).toBe(0);
   });
 
   test('connection_info that could inject into XML or argv is refused', () => {
-    const connector = new QemuConnector(new MemorySecrets(), host.initiator);
+    const connector = new QemuConnector(new MemorySecrets(), host);
     const bad = (data: Partial<ConnectionInfo['data']>): ConnectionInfo => ({
       ...info,
       data: { ...info.data, ...data },
@@ -85,7 +86,7 @@ describe('iscsiadm connector', () => {
   const node = ['iscsiadm', '-m', 'node', '-T', IQN, '-p', '127.0.0.1:3260'];
 
   function connector(runner: ScriptedRunner, present: () => boolean, inUse = false, timeoutMs = 1000) {
-    return new IscsiadmConnector(runner, {
+    return new IscsiadmConnector(runner, host, {
       deviceTimeoutMs: timeoutMs,
       deviceInUse: async () => inUse,
       deviceExists: async () => present(),

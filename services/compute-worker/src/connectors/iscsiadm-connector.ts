@@ -1,4 +1,4 @@
-import type { ConnectionInfo } from '@basalt/contracts';
+import type { ConnectionInfo, Connector } from '@basalt/contracts';
 import { errorMessage, isRetryable } from '@basalt/errors';
 import type { Command, CommandRunner } from '@basalt/exec';
 import { exists } from '../exists';
@@ -34,8 +34,13 @@ export class IscsiadmConnector implements VolumeConnector {
 
   constructor(
     private readonly runner: CommandRunner,
+    private readonly connector: Connector,
     private readonly options: IscsiadmConnectorOptions,
   ) {}
+
+  properties(): Connector {
+    return this.connector;
+  }
 
   describe(info: ConnectionInfo): VolumeConnection {
     const target = iscsiTarget(info);

@@ -1,4 +1,4 @@
-import type { ConnectionInfo } from '@basalt/contracts';
+import type { ConnectionInfo, Connector } from '@basalt/contracts';
 import type { SecretStore } from '../virt/hypervisor';
 import { iscsiTarget } from './iscsi-target';
 import type { VolumeConnection, VolumeConnector } from './volume-connector';
@@ -13,8 +13,12 @@ export class QemuConnector implements VolumeConnector {
 
   constructor(
     private readonly secrets: SecretStore,
-    private readonly initiatorIqn: string,
+    private readonly connector: Connector,
   ) {}
+
+  properties(): Connector {
+    return this.connector;
+  }
 
   describe(info: ConnectionInfo): VolumeConnection {
     const target = iscsiTarget(info);
@@ -25,7 +29,7 @@ export class QemuConnector implements VolumeConnector {
         protocol: 'iscsi',
         name: `${target.iqn}/${target.lun}`,
         host: { name: target.host, port: target.port },
-        initiatorIqn: this.initiatorIqn,
+        initiatorIqn: this.connector.initiator,
         ...(target.auth === undefined
           ? {}
           : { auth: { username: target.auth.username, secretUsage: usage } }),

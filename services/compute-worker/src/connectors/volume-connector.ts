@@ -1,4 +1,4 @@
-import type { ConnectionInfo } from '@basalt/contracts';
+import type { ConnectionInfo, Connector } from '@basalt/contracts';
 import type { DiskSource } from '../virt/domain-spec';
 
 /** What a connected volume leaves behind on this host, so it can be undone from the database alone. */
@@ -28,6 +28,8 @@ export interface VolumeConnection {
  */
 export interface VolumeConnector {
   readonly kind: 'qemu' | 'iscsiadm';
+  /** The `connector` dict for `initialize_connection`: this host's IP, initiator IQN and host name. */
+  properties(): Connector;
   /** Pure: the disk source and resources `connect` makes, without making them (XML rebuilds). */
   describe(info: ConnectionInfo): VolumeConnection;
   /** Makes the volume reachable (defines the CHAP secret / logs in and waits for the device). */
