@@ -82,7 +82,7 @@ export function serviceToken(user: {
   let token: Promise<string> | undefined;
   return (renew) => {
     if (!token || renew) {
-      token = (async () => {
+      const pending = (async () => {
         const response = await fetch(`${user.authUrl.replace(/\/+$/, '')}/auth/tokens`, {
           method: 'POST',
           headers: { 'Content-Type': 'application/json' },
@@ -106,9 +106,11 @@ export function serviceToken(user: {
         }
         return subject;
       })();
-      token.catch(() => {
-        token = undefined;
+      // a refused or failed authentication is asked again next time
+      pending.catch(() => {
+        if (token === pending) token = undefined;
       });
+      token = pending;
     }
     return token;
   };
