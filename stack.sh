@@ -17,6 +17,7 @@ PACKAGES=(
   qemu-system-x86 libvirt-daemon-system libvirt-clients socat e2fsprogs
   fdisk dosfstools mtools syslinux syslinux-common busybox-static cpio
   python3-oslo.messaging python3-cinderclient python3-openstackclient
+  tempest cinder-tempest-plugin python3-stestr
 )
 SERVICES=(api scheduler volume-worker compute-worker)
 TGT_CONTROL=${BASALT_TGT_CONTROL:-0}
