@@ -6,7 +6,7 @@ import { BrokerFixture, createVhost, testRpcOptions, uniqueName } from './rpc';
 import { TgtdFixture } from './tgtd';
 
 export interface StackOptions {
-  readonly authStrategy?: 'noauth' | 'keystone';
+  readonly authStrategy?: 'noauth' | 'builtin' | 'keystone';
   readonly extraEnv?: Record<string, string>;
 }
 
