@@ -117,10 +117,11 @@ export class KeystoneFixture {
   }
 
   /**
-   * A region of its own holding Basalt's endpoints (volumev3 and block-storage at `volumeUrl`):
-   * each test stack listens on its own port, so a client picks its endpoints with the region.
+   * A region of its own holding Basalt's endpoints (volumev3 and block-storage at `volumeUrl`,
+   * image at `imageUrl`): each test stack listens on its own port, so a client picks its
+   * endpoints with the region.
    */
-  async registerRegion(volumeUrl: string): Promise<string> {
+  async registerRegion(volumeUrl: string, imageUrl: string): Promise<string> {
     const region = uniqueName('basalt_region');
     await this.call('POST', '/regions', { region: { id: region } }, [201]);
     this.created.push(`/regions/${region}`);
@@ -138,6 +139,13 @@ export class KeystoneFixture {
         });
       }
     }
+    const image = await this.service('image', 'glance');
+    await this.create('endpoints', 'endpoint', {
+      service_id: image,
+      region_id: region,
+      interface: 'public',
+      url: imageUrl,
+    });
     return region;
   }
 
@@ -272,4 +280,24 @@ export class CountingProxy {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/**
+ * Glance's version document and nothing else, on a port of its own: python-openstackclient
+ * version-discovers the catalog's image service on every `volume create`, and the api process
+ * serves no image API yet.
+ */
+export async function startImageVersions(): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((_req, res) => {
+    const href = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v2/`;
+    res.writeHead(300, { 'Content-Type': 'application/json' });
+    res.end(
+      JSON.stringify({ versions: [{ id: 'v2.9', status: 'CURRENT', links: [{ rel: 'self', href }] }] }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
