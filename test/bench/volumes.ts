@@ -231,7 +231,7 @@ async function main() {
     console.log(
       `making one export on a live tgtd: tgt-admin --update ${costs.tgtAdmin.toFixed(1)} ms, four tgtadm runs ${costs.tgtadm.toFixed(1)} ms, the same four requests on tgtd's socket ${costs.socket.toFixed(1)} ms (the worker's way; ${(costs.tgtadm / costs.socket).toFixed(0)}x cheaper than tgtadm)`,
     );
-    await identityCost(stack, api, token);
+    await identityCost(stack);
   } finally {
     agent.destroy();
     await db.destroy();
@@ -240,21 +240,27 @@ async function main() {
 }
 
 /**
- * Volume shows per second from CLIENTS clients, through the noauth API and through a second api
- * process that validates every token with a real Keystone (keystonemiddleware's way, with its
- * cache), alternating rounds so both see the same machine; and what a token's first check costs.
+ * Volume shows per second from CLIENTS clients through two more api processes started together,
+ * one in noauth mode and one validating every token with a real Keystone (keystonemiddleware's
+ * way, with its cache), in alternating rounds so both see the same machine; and what a token's
+ * first check costs.
  */
-async function identityCost(stack: VolumeStack, noauthApi: string, noauthToken: string): Promise<void> {
+async function identityCost(stack: VolumeStack): Promise<void> {
   const keystone = await KeystoneFixture.start();
   try {
     const service = await keystone.createServiceUser();
     const user = await keystone.createUser('member');
-    const keystoneUrl = await stack.startExtraApi({
-      BASALT__API__AUTH_STRATEGY: 'keystone',
-      BASALT__KEYSTONE_AUTHTOKEN__AUTH_URL: keystone.url,
-      BASALT__KEYSTONE_AUTHTOKEN__USERNAME: service.name,
-      BASALT__KEYSTONE_AUTHTOKEN__PASSWORD: service.password,
-    });
+    const [noauthUrl, keystoneUrl] = await Promise.all([
+      stack.startExtraApi({ BASALT__API__AUTH_STRATEGY: 'noauth' }),
+      stack.startExtraApi({
+        BASALT__API__AUTH_STRATEGY: 'keystone',
+        BASALT__KEYSTONE_AUTHTOKEN__AUTH_URL: keystone.url,
+        BASALT__KEYSTONE_AUTHTOKEN__USERNAME: service.name,
+        BASALT__KEYSTONE_AUTHTOKEN__PASSWORD: service.password,
+      }),
+    ]);
+    const noauthApi = `${noauthUrl}/v3/bench`;
+    const noauthToken = 'bench:bench';
     const keystoneApi = `${keystoneUrl}/v3/${user.projectId}`;
     const keystoneToken = await keystone.token(user);
     const volumeIn = async (base: string, tok: string) => {
