@@ -89,8 +89,8 @@ export class VolumeStack {
     return process;
   }
 
-  /** One more api process on the same database and broker, configured apart (e.g. another auth_strategy); its volume API URL. */
-  async startExtraApi(env: Record<string, string>): Promise<string> {
+  /** One more api process on the same database and broker, configured apart (e.g. another auth_strategy), and its volume API URL. */
+  async startExtraApi(env: Record<string, string>): Promise<{ url: string; process: ServiceProcess }> {
     const process = new ServiceProcess(
       `api-extra-${this.extraApis.length}`,
       serviceScript('api'),
@@ -101,7 +101,7 @@ export class VolumeStack {
     await process.waitForLog(/started"/);
     const listening = /"volume_api":"([^"]+)"/.exec(process.log);
     if (!listening) throw new Error(`api did not say where it listens:\n${process.log}`);
-    return listening[1] as string;
+    return { url: listening[1] as string, process };
   }
 
   service(name: ServiceName): ServiceProcess {
