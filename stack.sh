@@ -380,7 +380,11 @@ case "${1:-up}" in
     say "Basalt is up. Config: $STATE/basalt.conf"
     say "Logs: $STATE/logs/{api,scheduler,volume-worker,compute-worker}.log"
     say "Services: ./stack.sh status    Volumes: BASALT_CONFIG=$STATE/basalt.conf npx basalt volume list    Stop: ./stack.sh stop"
-    say "Try: cinder --os-auth-type noauth --os-user-id demo --os-project-id demo --os-endpoint http://127.0.0.1:8776/v3 create --name volume1 10"
+    case $AUTH in
+      noauth) say "Try: cinder --os-auth-type noauth --os-user-id demo --os-project-id demo --os-endpoint http://127.0.0.1:8776/v3 create --name volume1 10" ;;
+      builtin) say "Try: cinder --os-auth-url http://127.0.0.1:5000/v3 --os-username demo --os-password demo --os-project-name demo --os-user-domain-name Default --os-project-domain-name Default create --name volume1 10" ;;
+      keystone) say "Try: source $KEYSTONE_DIR/admin-openrc; cinder create --name volume1 10" ;;
+    esac
     ;;
   keystone) keystone_up; say "Keystone: $KEYSTONE_URL (admin credentials: source $KEYSTONE_DIR/admin-openrc)" ;;
   keystone-stop) keystone_down ;;
