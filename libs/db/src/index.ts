@@ -4,6 +4,7 @@ export * from './attachments';
 export * from './batcher';
 export * from './data-source';
 export * from './functions';
+export * from './messages';
 export * from './pagination';
 export * from './quotas';
 export * from './services';

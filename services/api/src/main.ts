@@ -1,6 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
-import { AttachmentRepository, QuotaRepository, ServiceDirectory, VolumeRepository } from '@basalt/db';
+import {
+  AttachmentRepository,
+  MessageRepository,
+  QuotaRepository,
+  ServiceDirectory,
+  VolumeRepository,
+} from '@basalt/db';
 import { runService } from '@basalt/service';
 import type { FastifyInstance } from 'fastify';
 import { type Authenticator, NoAuthAuthenticator, TokenAuthenticator } from './auth';
@@ -27,9 +33,11 @@ void runService({
         (url ??=
           configured || `http://${a.osapi_volume_listen}:${(app.server.address() as AddressInfo).port}`);
     };
-    const quotaDefaults = { volumes: config.quota.volumes, gigabytes: config.quota.gigabytes };
+    const quotaDefaults = { ...config.quota };
     const volumes = new VolumeRepository(db);
     const quotas = new QuotaRepository(db);
+    const services = new ServiceDirectory(db, config.DEFAULT.service_down_time);
+    const scheduler = schedulerRpcApi(rpc.client);
 
     let volumeUrl = () => a.public_endpoint;
     const volumeApp = await buildVolumeApp(
@@ -47,9 +55,9 @@ void runService({
       {
         api: new VolumeApi(
           {
-            services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
+            services,
             volumes,
-            scheduler: schedulerRpcApi(rpc.client),
+            scheduler,
             volumeRpc: volumeRpcApi(rpc.client),
             log,
           },
@@ -62,6 +70,9 @@ void runService({
         volumes,
         attachments: new AttachmentRepository(db),
         quotas,
+        messages: new MessageRepository(db, config.DEFAULT.message_ttl),
+        scheduler,
+        services,
         quotaDefaults,
         maxLimit: a.osapi_max_limit,
         baseUrl: () => volumeUrl(),

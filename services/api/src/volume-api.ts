@@ -21,10 +21,21 @@ export interface CreateVolumeRequest {
   readonly name: string | null;
   readonly description: string | null;
   readonly availabilityZone: string | null;
+  readonly metadata: Readonly<Record<string, string>>;
 }
 
-const { failCreate, deleteUnplaced, beginDelete, failDelete, cancelExtend, reset } =
-  VOLUME_STATES.movesOf('api');
+const {
+  failCreate,
+  deleteUnplaced,
+  beginDelete,
+  forceDeleteUnplaced,
+  beginForceDelete,
+  failDelete,
+  cancelExtend,
+  reset,
+  reserve,
+  unreserve,
+} = VOLUME_STATES.movesOf('api');
 
 /**
  * The volume API's decisions (Cinder's volume/api.py): check, write the first state change, then
@@ -56,6 +67,7 @@ export class VolumeApi {
         displayName: request.name,
         displayDescription: request.description,
         volumeType: null,
+        metadata: request.metadata,
       },
       this.options.nameTemplate,
       this.options.quotaDefaults,
@@ -75,22 +87,25 @@ export class VolumeApi {
     return volume;
   }
 
-  /** A volume the caller may see: its own project's, or any for an admin who asks across projects. */
+  /** A volume the caller may see: its own project's, or any for an admin (as Cinder's policy). */
   async get(ctx: RequestContext, id: string): Promise<VolumeRecord> {
     const volume = await this.deps.volumes.find(id);
-    if (!volume || volume.projectId !== requireProject(ctx)) {
+    if (!volume || (!ctx.isAdmin && volume.projectId !== requireProject(ctx))) {
       throw new NotFoundError(`Volume ${id} could not be found.`);
     }
     return volume;
   }
 
-  async delete(ctx: RequestContext, id: string): Promise<void> {
+  /** `force`: an admin's os-force_delete, which also takes a volume stuck in a transitional state. */
+  async delete(ctx: RequestContext, id: string, force = false): Promise<void> {
     const volume = await this.get(ctx, id);
     if (!volume.host) {
       // never reached a host: nothing to clean up on a worker
-      if (await this.deps.volumes.transition(id, deleteUnplaced)) return;
+      if (await this.deps.volumes.transition(id, force ? forceDeleteUnplaced : deleteUnplaced)) return;
     }
-    await this.deps.volumes.transitionOrThrow(id, beginDelete, { statusReason: null });
+    await this.deps.volumes.transitionOrThrow(id, force ? beginForceDelete : beginDelete, {
+      statusReason: null,
+    });
     try {
       await this.deps.volumeRpc.delete_volume(ctx, volume.host as string, { volume_id: id });
     } catch (error) {
@@ -99,6 +114,18 @@ export class VolumeApi {
       });
       throw error;
     }
+  }
+
+  /** Cinder's os-force_delete: an admin deletes from any state but an attached or transitional one. */
+  async forceDelete(ctx: RequestContext, id: string): Promise<void> {
+    requireAdmin(ctx);
+    await this.delete(ctx, id, true);
+  }
+
+  /** os-reserve / os-unreserve: a volume held for an attach that has not begun, and let go. */
+  async reserve(ctx: RequestContext, id: string, hold: boolean): Promise<void> {
+    await this.get(ctx, id);
+    await this.deps.volumes.transitionOrThrow(id, hold ? reserve : unreserve);
   }
 
   async extend(ctx: RequestContext, id: string, newSize: number): Promise<void> {

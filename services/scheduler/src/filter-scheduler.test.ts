@@ -4,6 +4,9 @@ import { HostManager, usableGb } from './host-manager';
 
 const caps = (free: number, zone = 'nova', total = 100, reserved = 0): VolumeCapabilities => ({
   volume_backend_name: 'file',
+  pool_name: 'file',
+  vendor_name: 'Open Source',
+  driver_version: '1.0.0',
   storage_protocol: 'iSCSI',
   total_capacity_gb: total,
   free_capacity_gb: free,

@@ -8,6 +8,9 @@ import { SchedulerManager } from './manager';
 const log = pino({ level: 'silent' });
 const caps: VolumeCapabilities = {
   volume_backend_name: 'file',
+  pool_name: 'file',
+  vendor_name: 'Open Source',
+  driver_version: '1.0.0',
   storage_protocol: 'iSCSI',
   total_capacity_gb: 100,
   free_capacity_gb: 100,

@@ -18,7 +18,7 @@ export interface SchedulerManagerOptions {
 /** The scheduler's RPC methods: keep host capabilities, place new volumes, hand them to their host. */
 export class SchedulerManager {
   /** Placements made meanwhile are written in one statement (group commit). */
-  private readonly placements: Batcher<{ id: string; host: string }, boolean>;
+  private readonly placements: Batcher<{ id: string; host: string; pool?: string }, boolean>;
 
   constructor(
     private readonly deps: {
@@ -35,6 +35,11 @@ export class SchedulerManager {
   endpoint(): RpcEndpoint {
     return contractEndpoint(SCHEDULER_CONTRACT, {
       update_service_capabilities: async (args) => this.deps.hosts.update(args.host, args.capabilities),
+      get_pools: async () =>
+        this.deps.hosts.all().map((h) => ({
+          name: `${h.host}@${this.deps.hosts.poolOf(h.host)}`,
+          capabilities: { ...h.capabilities, timestamp: new Date(h.receivedAt).toISOString() },
+        })),
       create_volume: (args, inv) => this.createVolume(inv.context, args, inv.log),
     });
   }
@@ -93,7 +98,8 @@ export class SchedulerManager {
       hosts.consume(placement.host, request.size);
       let placed = false;
       try {
-        placed = await this.placements.submit({ id, host: placement.host });
+        const pool = hosts.poolOf(placement.host);
+        placed = await this.placements.submit({ id, host: placement.host, ...(pool ? { pool } : {}) });
       } finally {
         if (!placed) hosts.consume(placement.host, -request.size);
       }
