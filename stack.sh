@@ -14,6 +14,7 @@ PACKAGES=(
   postgresql rabbitmq-server
   tgt libiscsi-bin qemu-utils qemu-block-extra lvm2
   python3-oslo.messaging python3-cinderclient python3-openstackclient
+  tempest cinder-tempest-plugin python3-stestr
 )
 SERVICES=(api scheduler volume-worker compute-worker)
 TGT_CONTROL=${BASALT_TGT_CONTROL:-0}
