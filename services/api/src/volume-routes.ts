@@ -15,6 +15,7 @@ import { registerMessageRoutes } from './message-routes';
 import { registerMetadataRoutes } from './metadata-routes';
 import { registerOperatorRoutes } from './operator-routes';
 import { registerQuotaRoutes } from './quota-routes';
+import { registerServiceRoutes } from './service-routes';
 import {
   booleanParam,
   isUuid,
@@ -94,6 +95,7 @@ export function registerVolumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps
     registerQuotaRoutes(app, deps, prefix);
     registerMessageRoutes(app, { ...shared, messages: deps.messages }, prefix);
     registerOperatorRoutes(app, { ...shared, ...deps }, prefix);
+    registerServiceRoutes(app, { ...shared, services: deps.services, scheduler: deps.scheduler }, prefix);
   }
 }
 
