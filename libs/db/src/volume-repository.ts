@@ -3,7 +3,7 @@ import { InvalidStateError, NotFoundError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
 import { keysetPage, type Listing, type Page } from './pagination';
 import { type QuotaLimits, quotaRefusal } from './quotas';
-import { compareAndSwap, liveRows, updateReturning } from './sql';
+import { compareAndSwap, liveRows, type Row, updateReturning } from './sql';
 import type { Move } from './states';
 import * as batches from './volume-batches';
 import {
@@ -207,6 +207,20 @@ export class VolumeRepository {
       [id, flags.bootable ?? null, flags.readOnly ?? null],
     );
     if (!row) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
+  }
+
+  /** How many live volumes of how many gigabytes each project has on `host`. */
+  async usageOnHost(host: string): Promise<Array<{ projectId: string; count: number; gigabytes: number }>> {
+    const rows: Row[] = await this.ds.query(
+      `SELECT project_id, count(*)::int AS count, sum(size)::int AS gigabytes FROM volumes
+        WHERE host = $1 AND NOT deleted GROUP BY project_id ORDER BY project_id`,
+      [host],
+    );
+    return rows.map((r) => ({
+      projectId: String(r.project_id),
+      count: Number(r.count),
+      gigabytes: Number(r.gigabytes),
+    }));
   }
 
   /** Cinder's volumes summary: how many, how large, and every metadata value by key. */

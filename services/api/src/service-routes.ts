@@ -1,5 +1,5 @@
 import type { SchedulerRpcApi } from '@basalt/contracts';
-import type { ServiceDirectory, ServiceStatus } from '@basalt/db';
+import type { ServiceDirectory, ServiceStatus, VolumeRepository } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { objectBody, optionalText } from './validate';
@@ -14,10 +14,17 @@ const CINDER_BINARIES: Record<string, string> = {
 };
 const BASALT_BINARIES = Object.fromEntries(Object.entries(CINDER_BINARIES).map(([b, c]) => [c, b]));
 
-/** Cinder's os-services: list (by host and binary), enable, disable (with a reason), freeze and thaw. */
+/**
+ * Cinder's os-services (list by host and binary, enable, disable with a reason, freeze and thaw)
+ * and os-hosts (list, and a volume host's usage).
+ */
 export function registerServiceRoutes(
   app: FastifyInstance,
-  deps: RouteContext & { readonly services: ServiceDirectory; readonly scheduler: SchedulerRpcApi },
+  deps: RouteContext & {
+    readonly services: ServiceDirectory;
+    readonly scheduler: SchedulerRpcApi;
+    readonly volumes: VolumeRepository;
+  },
   prefix: string,
 ): void {
   const tags = { schema: { tags: ['services'] } };
@@ -81,6 +88,52 @@ export function registerServiceRoutes(
   app.put(`${prefix}/os-services/enable`, tags, change('enable'));
   app.put(`${prefix}/os-services/disable`, tags, change('disable'));
   app.put(`${prefix}/os-services/disable-log-reason`, tags, change('disable-log-reason'));
+
+  // Cinder's os-hosts: every enabled service as a host, and a volume host's usage by project
+  app.get(`${prefix}/os-hosts`, tags, async (req) => {
+    requireAdmin(deps.context(req));
+    const zone = (req.query as { zone?: string }).zone;
+    const [all, named] = await Promise.all([deps.services.current(), backends(req)]);
+    return {
+      hosts: all
+        .filter((s) => CINDER_BINARIES[s.binary] !== undefined && !s.disabled)
+        .filter((s) => !zone || s.availabilityZone === zone)
+        .map((s) => ({
+          host_name: shownHost(s, named),
+          service: CINDER_BINARIES[s.binary],
+          zone: s.availabilityZone,
+          'service-status': s.up ? 'available' : 'unavailable',
+          'service-state': s.disabled ? 'disabled' : 'enabled',
+          'last-update': s.lastHeartbeatAt.toISOString(),
+        })),
+    };
+  });
+  app.get(`${prefix}/os-hosts/:host`, tags, async (req) => {
+    requireAdmin(deps.context(req));
+    const shown = (req.params as { host: string }).host;
+    const host = shown.split('@')[0] as string;
+    const volumeHosts = (await deps.services.current()).filter((s) => s.binary === 'basalt-volume');
+    if (!volumeHosts.some((s) => s.host === host))
+      throw new NotFoundError(`Host ${shown} could not be found.`);
+    const usage = await deps.volumes.usageOnHost(host);
+    const resource = (project: string, count: number, gigabytes: number) => ({
+      resource: {
+        host: shown,
+        project,
+        volume_count: String(count),
+        total_volume_gb: String(gigabytes),
+        snapshot_count: '0',
+        total_snapshot_gb: '0',
+      },
+    });
+    const sum = (key: 'count' | 'gigabytes') => usage.reduce((n, u) => n + u[key], 0);
+    return {
+      host: [
+        resource('(total)', sum('count'), sum('gigabytes')),
+        ...usage.map((u) => resource(u.projectId, u.count, u.gigabytes)),
+      ],
+    };
+  });
 
   // replication is not offered: no host can be frozen or thawed
   for (const action of ['freeze', 'thaw']) {

@@ -95,7 +95,11 @@ export function registerVolumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps
     registerQuotaRoutes(app, deps, prefix);
     registerMessageRoutes(app, { ...shared, messages: deps.messages }, prefix);
     registerOperatorRoutes(app, { ...shared, ...deps }, prefix);
-    registerServiceRoutes(app, { ...shared, services: deps.services, scheduler: deps.scheduler }, prefix);
+    registerServiceRoutes(
+      app,
+      { ...shared, services: deps.services, scheduler: deps.scheduler, volumes: deps.volumes },
+      prefix,
+    );
   }
 }
 
