@@ -31,6 +31,10 @@ export const schema = {
       "Seconds a volume may sit in creating, deleting or extending untouched before the service responsible resumes the operation (its message was lost to an outage longer than the handler's retries).",
       { min: 1 },
     ),
+    default_volume_type: opt.string(
+      '__DEFAULT__',
+      'Volume type (name or id) of volumes created without one.',
+    ),
     message_ttl: opt.int(2592000, 'Seconds a user message is kept and shown after it was written.', {
       min: 1,
     }),

@@ -24,6 +24,8 @@ const scheduleVolumeRequest = s.object({
   volume_id: s.string(),
   size: s.int(),
   availability_zone: s.string(),
+  /** The volume type's extra specs, which a host's capabilities must satisfy. */
+  extra_specs: s.optional(s.record(s.string())),
 });
 
 /** What the API sends the scheduler about a new volume (Cinder's request spec). */
@@ -40,7 +42,10 @@ export type PoolInfo = Infer<typeof pool>;
 /** The `scheduler` topic: Cinder's scheduler/rpcapi.py; `history` is its version history. */
 export const SCHEDULER_CONTRACT = defineContract({
   topic: 'scheduler',
-  history: ['1.0 - Initial version: create_volume, update_service_capabilities.', '1.1 - get_pools.'],
+  history: [
+    '1.0 - Initial version: create_volume, update_service_capabilities.',
+    "1.1 - get_pools, backend_passes_filters; create_volume takes the volume type's extra_specs.",
+  ],
   methods: {
     create_volume: cast({ since: '1.0', to: 'topic', args: scheduleVolumeRequest }),
     /** Sent by volume workers to every scheduler at once. */
@@ -51,6 +56,16 @@ export const SCHEDULER_CONTRACT = defineContract({
     }),
     /** The pools the scheduler knows, each with its host's last capability report. */
     get_pools: call({ since: '1.1', to: 'topic', args: s.object({}), result: s.array(pool) }),
+    /**
+     * Whether `host` passes the filters for a volume of this zone and type as it is (Cinder's
+     * backend_passes_filters): a retype that needs no migration.
+     */
+    backend_passes_filters: call({
+      since: '1.1',
+      to: 'topic',
+      args: s.object({ host: s.string(), availability_zone: s.string(), extra_specs: s.record(s.string()) }),
+      result: s.boolean(),
+    }),
   },
 });
 

@@ -14,6 +14,7 @@ import { UserMessages1764000000040 } from './migrations/0040-user-messages';
 import { QuotaClasses1764000000041 } from './migrations/0041-quota-classes';
 import { VolumePool1764000000042 } from './migrations/0042-volume-pool';
 import { MaintenanceStatus1764000000043 } from './migrations/0043-maintenance-status';
+import { VolumeTypes1764000000044 } from './migrations/0044-volume-types';
 
 export const entities: Array<new () => object> = [];
 export const migrations = [
@@ -29,6 +30,7 @@ export const migrations = [
   QuotaClasses1764000000041,
   VolumePool1764000000042,
   MaintenanceStatus1764000000043,
+  VolumeTypes1764000000044,
 ];
 
 export interface DatabaseOptions {

@@ -15,3 +15,4 @@ export * from './transient';
 export * from './volume-records';
 export * from './volume-repository';
 export * from './volume-states';
+export * from './volume-types';

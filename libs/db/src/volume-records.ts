@@ -47,6 +47,7 @@ export interface VolumeChanges {
   readonly launchedAt?: Date;
   readonly displayName?: string | null;
   readonly displayDescription?: string | null;
+  readonly volumeType?: string;
 }
 
 /** The volumes table as compare-and-swap sees it. */
@@ -66,6 +67,7 @@ export const VOLUMES: StatefulTable<VolumeChanges> = {
     launchedAt: 'launched_at',
     displayName: 'display_name',
     displayDescription: 'display_description',
+    volumeType: 'volume_type',
   },
 };
 

@@ -66,6 +66,9 @@ export const VOLUME_STATES = stateTable('volume', VOLUME_STATUSES, {
   /** os-reserve holds a volume for an attach that has not begun; os-unreserve lets it go. */
   reserve: { from: ['available'], to: 'attaching', by: ['api'] },
   unreserve: { from: ['attaching'], to: 'available', by: ['api'] },
+  /** os-retype without migration: the type changes, the status stays. */
+  retypeAvailable: { from: ['available'], to: 'available', by: ['api'] },
+  retypeInUse: { from: ['in-use'], to: 'in-use', by: ['api'] },
   /** An admin's os-reset_status: any live status to any live status. */
   reset: { from: LIVE, to: LIVE, by: ['api'] },
 });

@@ -6,6 +6,7 @@ import {
   QuotaRepository,
   ServiceDirectory,
   VolumeRepository,
+  VolumeTypeRepository,
 } from '@basalt/db';
 import { runService } from '@basalt/service';
 import type { FastifyInstance } from 'fastify';
@@ -36,6 +37,7 @@ void runService({
     const quotaDefaults = { ...config.quota };
     const volumes = new VolumeRepository(db);
     const quotas = new QuotaRepository(db);
+    const types = new VolumeTypeRepository(db);
     const services = new ServiceDirectory(db, config.DEFAULT.service_down_time);
     const scheduler = schedulerRpcApi(rpc.client);
 
@@ -57,6 +59,7 @@ void runService({
           {
             services,
             volumes,
+            types,
             scheduler,
             volumeRpc: volumeRpcApi(rpc.client),
             log,
@@ -65,12 +68,14 @@ void runService({
             nameTemplate: config.volume.volume_name_template,
             defaultZone: config.DEFAULT.storage_availability_zone,
             quotaDefaults,
+            defaultVolumeType: config.DEFAULT.default_volume_type,
           },
         ),
         volumes,
         attachments: new AttachmentRepository(db),
         quotas,
         messages: new MessageRepository(db, config.DEFAULT.message_ttl),
+        types,
         scheduler,
         services,
         quotaDefaults,

@@ -30,7 +30,7 @@ export function registerServiceRoutes(
   const tags = { schema: { tags: ['services'] } };
   // a volume service is `host@backend`, as its pools name it; the scheduler knows the backend
   const backends = async (req: FastifyRequest): Promise<Map<string, string>> => {
-    const pools = await deps.scheduler.getPools(deps.context(req)).catch(() => []);
+    const pools = await deps.scheduler.get_pools(deps.context(req), {}).catch(() => []);
     return new Map(pools.map((p) => [p.name.split('@')[0] as string, p.name.split('#')[0] as string]));
   };
   const shownHost = (s: ServiceStatus, named: Map<string, string>) =>

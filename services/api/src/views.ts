@@ -14,6 +14,7 @@ export interface ViewContext {
  */
 export function volumeDetail(
   v: VolumeRecord,
+  typeName: string | null,
   attachments: readonly AttachmentRecord[],
   links: (id: string) => unknown[],
   view: ViewContext,
@@ -29,7 +30,7 @@ export function volumeDetail(
     updated_at: v.updatedAt.toISOString(),
     name: v.displayName,
     description: v.displayDescription,
-    volume_type: v.volumeType,
+    volume_type: typeName,
     snapshot_id: null,
     source_volid: null,
     // Cinder shows its visible admin metadata (the read-only flag) among the user's, once set

@@ -6,14 +6,22 @@ import {
   VOLUME_STATES,
   type VolumeRecord,
   type VolumeRepository,
+  type VolumeTypeRepository,
 } from '@basalt/db';
-import { errorMessage, ForbiddenError, InvalidInputError, NotFoundError } from '@basalt/errors';
+import {
+  errorMessage,
+  ForbiddenError,
+  InvalidInputError,
+  InvalidStateError,
+  NotFoundError,
+} from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 
 export interface VolumeApiOptions {
   readonly nameTemplate: string;
   readonly defaultZone: string;
   readonly quotaDefaults: QuotaLimits;
+  readonly defaultVolumeType: string;
 }
 
 export interface CreateVolumeRequest {
@@ -22,6 +30,8 @@ export interface CreateVolumeRequest {
   readonly description: string | null;
   readonly availabilityZone: string | null;
   readonly metadata: Readonly<Record<string, string>>;
+  /** A type's id or name; the default type when null. */
+  readonly volumeType: string | null;
 }
 
 const {
@@ -35,6 +45,8 @@ const {
   reset,
   reserve,
   unreserve,
+  retypeAvailable,
+  retypeInUse,
 } = VOLUME_STATES.movesOf('api');
 
 /**
@@ -46,6 +58,7 @@ export class VolumeApi {
     private readonly deps: {
       readonly services: ServiceDirectory;
       readonly volumes: VolumeRepository;
+      readonly types: VolumeTypeRepository;
       readonly scheduler: SchedulerRpcApi;
       readonly volumeRpc: VolumeRpcApi;
       readonly log: Logger;
@@ -58,6 +71,10 @@ export class VolumeApi {
     const zone = request.availabilityZone ?? this.options.defaultZone;
     if (!(await this.zones()).has(zone))
       throw new InvalidInputError(`Availability zone '${zone}' is invalid.`);
+    const type = await this.deps.types.get(
+      request.volumeType ?? this.options.defaultVolumeType,
+      ctx.isAdmin ? undefined : projectId,
+    );
     const volume = await this.deps.volumes.createWithinQuota(
       {
         size: request.size,
@@ -66,7 +83,7 @@ export class VolumeApi {
         availabilityZone: zone,
         displayName: request.name,
         displayDescription: request.description,
-        volumeType: null,
+        volumeType: type.id,
         metadata: request.metadata,
       },
       this.options.nameTemplate,
@@ -77,6 +94,7 @@ export class VolumeApi {
         volume_id: volume.id,
         size: volume.size,
         availability_zone: zone,
+        extra_specs: type.extraSpecs,
       });
     } catch (error) {
       await this.deps.volumes.transition(volume.id, failCreate, {
@@ -126,6 +144,46 @@ export class VolumeApi {
   async reserve(ctx: RequestContext, id: string, hold: boolean): Promise<void> {
     await this.get(ctx, id);
     await this.deps.volumes.transitionOrThrow(id, hold ? reserve : unreserve);
+  }
+
+  /**
+   * os-retype without migration: the new type is taken when the volume's host satisfies it, as
+   * the scheduler judges; a volume that would have to move is refused (no migration yet).
+   */
+  async retype(ctx: RequestContext, id: string, newType: string, migrationPolicy: string): Promise<void> {
+    const volume = await this.get(ctx, id);
+    const type = await this.deps.types.get(newType, ctx.isAdmin ? undefined : requireProject(ctx));
+    if (type.id === volume.volumeType) {
+      throw new InvalidInputError(
+        `Retype cannot change the type: volume ${id} is already of type ${type.name}.`,
+      );
+    }
+    if (volume.status !== 'available' && volume.status !== 'in-use') {
+      throw new InvalidStateError(
+        `Invalid volume: Volume ${id} status must be available or in-use, but current status is: ${volume.status}.`,
+      );
+    }
+    const fits =
+      volume.host !== null &&
+      (await this.deps.scheduler.backend_passes_filters(ctx, {
+        host: volume.host,
+        availability_zone: volume.availabilityZone,
+        extra_specs: type.extraSpecs,
+      }));
+    if (!fits) {
+      throw new InvalidInputError(
+        migrationPolicy === 'on-demand'
+          ? `Volume ${id} would have to migrate to take type ${type.name}, and Basalt does not migrate volumes.`
+          : `No valid host was found for volume ${id} of type ${type.name} without migration.`,
+      );
+    }
+    await this.deps.volumes.transitionOrThrow(
+      id,
+      volume.status === 'available' ? retypeAvailable : retypeInUse,
+      {
+        volumeType: type.id,
+      },
+    );
   }
 
   async extend(ctx: RequestContext, id: string, newSize: number): Promise<void> {

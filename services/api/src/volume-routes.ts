@@ -8,6 +8,7 @@ import type {
   ServiceDirectory,
   VolumeRecord,
   VolumeRepository,
+  VolumeTypeRepository,
 } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -16,6 +17,7 @@ import { registerMetadataRoutes } from './metadata-routes';
 import { registerOperatorRoutes } from './operator-routes';
 import { registerQuotaRoutes } from './quota-routes';
 import { registerServiceRoutes } from './service-routes';
+import { registerTypeRoutes } from './type-routes';
 import {
   booleanParam,
   isUuid,
@@ -34,6 +36,7 @@ export interface VolumeRouteDeps {
   readonly attachments: AttachmentRepository;
   readonly quotas: QuotaRepository;
   readonly messages: MessageRepository;
+  readonly types: VolumeTypeRepository;
   readonly scheduler: SchedulerRpcApi;
   readonly services: ServiceDirectory;
   readonly quotaDefaults: QuotaLimits;
@@ -95,6 +98,7 @@ export function registerVolumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps
     registerQuotaRoutes(app, deps, prefix);
     registerMessageRoutes(app, { ...shared, messages: deps.messages }, prefix);
     registerOperatorRoutes(app, { ...shared, ...deps }, prefix);
+    registerTypeRoutes(app, { ...shared, types: deps.types }, prefix);
     registerServiceRoutes(
       app,
       { ...shared, services: deps.services, scheduler: deps.scheduler, volumes: deps.volumes },
@@ -117,9 +121,23 @@ function registerUnder(
     return id;
   };
   /** `extended`: as show and list answer, with the admin-only attributes. */
+  // a list shows each type's name once read: one lookup per type per request
+  const typeNames = new WeakMap<FastifyRequest, Map<string, Promise<string | null>>>();
+  const typeName = (req: FastifyRequest, id: string | null) => {
+    if (!id) return null;
+    const names = typeNames.get(req) ?? new Map<string, Promise<string | null>>();
+    typeNames.set(req, names);
+    if (!names.has(id))
+      names.set(
+        id,
+        deps.types.find(id, undefined).then((t) => t?.name ?? null),
+      );
+    return names.get(id) as Promise<string | null>;
+  };
   const detail = async (req: FastifyRequest, volume: VolumeRecord, extended = false) =>
     volumeDetail(
       volume,
+      await typeName(req, volume.volumeType),
       await deps.attachments.live(volume.id),
       links(req),
       shared.view(req),
@@ -134,9 +152,7 @@ function registerUnder(
     async (req, reply) => {
       const body = objectBody(req.body, 'volume');
       const zone = optionalText('availability_zone', body.availability_zone);
-      if (body.volume_type !== undefined && body.volume_type !== null) {
-        throw new NotFoundError(`Volume type ${String(body.volume_type)} could not be found.`);
-      }
+      const volumeType = optionalText('volume_type', body.volume_type) ?? null;
       await refuseSources(deps, req, body);
       const volume = await deps.api.create(deps.context(req), {
         size: positiveInt('size', body.size),
@@ -144,6 +160,7 @@ function registerUnder(
         description: optionalText('description', body.description ?? body.display_description) ?? null,
         availabilityZone: zone ?? null,
         metadata: body.metadata === undefined ? {} : metadataBody('metadata', body.metadata),
+        volumeType,
       });
       reply.code(202);
       return { volume: await detail(req, volume) };
@@ -251,6 +268,16 @@ function registerUnder(
       const args = objectBody(body, 'os-update_readonly_flag');
       await deps.api.get(ctx, id);
       await deps.volumes.setFlags(id, { readOnly: booleanParam('readonly', args.readonly) });
+    } else if (action === 'os-retype') {
+      const args = objectBody(body, 'os-retype');
+      if (typeof args.new_type !== 'string') throw new InvalidInputError('os-retype needs new_type.');
+      const policy = args.migration_policy ?? 'never';
+      if (policy !== 'never' && policy !== 'on-demand') {
+        throw new InvalidInputError(
+          `Invalid migration_policy '${String(policy)}'; must be never or on-demand.`,
+        );
+      }
+      await deps.api.retype(ctx, id, args.new_type, policy);
     } else if (action === 'os-force_delete') {
       await deps.api.forceDelete(ctx, id);
     } else if (action === 'os-reserve' || action === 'os-unreserve') {
