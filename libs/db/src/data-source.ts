@@ -15,6 +15,7 @@ import { QuotaClasses1764000000041 } from './migrations/0041-quota-classes';
 import { VolumePool1764000000042 } from './migrations/0042-volume-pool';
 import { MaintenanceStatus1764000000043 } from './migrations/0043-maintenance-status';
 import { VolumeTypes1764000000044 } from './migrations/0044-volume-types';
+import { VolumeTransfers1764000000045 } from './migrations/0045-volume-transfers';
 
 export const entities: Array<new () => object> = [];
 export const migrations = [
@@ -31,6 +32,7 @@ export const migrations = [
   VolumePool1764000000042,
   MaintenanceStatus1764000000043,
   VolumeTypes1764000000044,
+  VolumeTransfers1764000000045,
 ];
 
 export interface DatabaseOptions {

@@ -15,4 +15,5 @@ export * from './transient';
 export * from './volume-records';
 export * from './volume-repository';
 export * from './volume-states';
+export * from './volume-transfers';
 export * from './volume-types';

@@ -48,6 +48,8 @@ export interface VolumeChanges {
   readonly displayName?: string | null;
   readonly displayDescription?: string | null;
   readonly volumeType?: string;
+  readonly projectId?: string;
+  readonly userId?: string;
 }
 
 /** The volumes table as compare-and-swap sees it. */
@@ -68,6 +70,8 @@ export const VOLUMES: StatefulTable<VolumeChanges> = {
     displayName: 'display_name',
     displayDescription: 'display_description',
     volumeType: 'volume_type',
+    projectId: 'project_id',
+    userId: 'user_id',
   },
 };
 

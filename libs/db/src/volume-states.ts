@@ -14,6 +14,7 @@ export const VOLUME_STATUSES = [
   'error_extending',
   // an operator's hold, set only through os-reset_status
   'maintenance',
+  'awaiting-transfer',
   'deleted',
 ] as const;
 export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
@@ -69,6 +70,9 @@ export const VOLUME_STATES = stateTable('volume', VOLUME_STATUSES, {
   /** os-retype without migration: the type changes, the status stays. */
   retypeAvailable: { from: ['available'], to: 'available', by: ['api'] },
   retypeInUse: { from: ['in-use'], to: 'in-use', by: ['api'] },
+  /** A transfer offers the volume to another project; cancelled or accepted, it is available again. */
+  offerTransfer: { from: ['available'], to: 'awaiting-transfer', by: ['api'] },
+  endTransfer: { from: ['awaiting-transfer'], to: 'available', by: ['api'] },
   /** An admin's os-reset_status: any live status to any live status. */
   reset: { from: LIVE, to: LIVE, by: ['api'] },
 });

@@ -5,6 +5,7 @@ import {
   MessageRepository,
   QuotaRepository,
   ServiceDirectory,
+  TransferRepository,
   VolumeRepository,
   VolumeTypeRepository,
 } from '@basalt/db';
@@ -76,6 +77,7 @@ void runService({
         quotas,
         messages: new MessageRepository(db, config.DEFAULT.message_ttl),
         types,
+        transfers: new TransferRepository(db),
         scheduler,
         services,
         quotaDefaults,

@@ -9,8 +9,8 @@ export interface ViewContext {
 
 /**
  * The volume as Cinder v3's view builder shows it at the request's microversion (cinder/api/v3/
- * views/volumes.py). `extended` adds what Cinder's admin-only controller extensions add to show and
- * list (host, project, migration attributes) — not to create or update answers.
+ * views/volumes.py). `extended` adds what Cinder's controller extensions add to show and list (the
+ * project; for admins the host and migration attributes) — not to create or update answers.
  */
 export function volumeDetail(
   v: VolumeRecord,
@@ -58,10 +58,11 @@ export function volumeDetail(
     ...(view.isAdmin && at('3.21') ? { provider_id: null } : {}),
     // one target per volume: no target is shared between volumes
     ...(at('3.48') ? { shared_targets: false, service_uuid: null } : {}),
+    // Cinder's policies: the project is the project's to read, host and migration an admin's
+    ...(extended ? { 'os-vol-tenant-attr:tenant_id': v.projectId } : {}),
     ...(view.isAdmin && extended
       ? {
           'os-vol-host-attr:host': extended.host,
-          'os-vol-tenant-attr:tenant_id': v.projectId,
           'os-vol-mig-status-attr:migstat': null,
           'os-vol-mig-status-attr:name_id': null,
         }

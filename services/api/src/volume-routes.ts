@@ -6,6 +6,7 @@ import type {
   QuotaLimits,
   QuotaRepository,
   ServiceDirectory,
+  TransferRepository,
   VolumeRecord,
   VolumeRepository,
   VolumeTypeRepository,
@@ -17,6 +18,7 @@ import { registerMetadataRoutes } from './metadata-routes';
 import { registerOperatorRoutes } from './operator-routes';
 import { registerQuotaRoutes } from './quota-routes';
 import { registerServiceRoutes } from './service-routes';
+import { registerTransferRoutes } from './transfer-routes';
 import { registerTypeRoutes } from './type-routes';
 import {
   booleanParam,
@@ -37,6 +39,7 @@ export interface VolumeRouteDeps {
   readonly quotas: QuotaRepository;
   readonly messages: MessageRepository;
   readonly types: VolumeTypeRepository;
+  readonly transfers: TransferRepository;
   readonly scheduler: SchedulerRpcApi;
   readonly services: ServiceDirectory;
   readonly quotaDefaults: QuotaLimits;
@@ -99,6 +102,11 @@ export function registerVolumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps
     registerMessageRoutes(app, { ...shared, messages: deps.messages }, prefix);
     registerOperatorRoutes(app, { ...shared, ...deps }, prefix);
     registerTypeRoutes(app, { ...shared, types: deps.types }, prefix);
+    registerTransferRoutes(
+      app,
+      { ...shared, api: deps.api, transfers: deps.transfers, quotaDefaults: deps.quotaDefaults },
+      prefix,
+    );
     registerServiceRoutes(
       app,
       { ...shared, services: deps.services, scheduler: deps.scheduler, volumes: deps.volumes },
