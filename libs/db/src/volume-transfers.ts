@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError } from '@basalt/errors';
+import { InvalidInputError, InvalidStateError, NotFoundError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
 import { type QuotaLimits, quotaRefusal } from './quotas';
 import { compareAndSwap, type Row, updateReturning } from './sql';
@@ -39,7 +39,9 @@ export class TransferRepository {
     const authKey = randomBytes(8).toString('hex');
     const transfer = await this.ds.transaction(async (tx) => {
       if (!(await compareAndSwap(tx, VOLUMES, volume.id, offerTransfer, {}))) {
-        throw new ConflictError(`Invalid volume: Volume ${volume.id} status must be available to transfer.`);
+        throw new InvalidStateError(
+          `Invalid volume: Volume ${volume.id} status must be available to transfer.`,
+        );
       }
       const [row] = await tx.query(
         `INSERT INTO transfers (id, volume_id, display_name, salt, crypt_hash, source_project_id, no_snapshots)
@@ -96,7 +98,7 @@ export class TransferRepository {
       const [row] = await tx.query('SELECT * FROM transfers WHERE id = $1 AND NOT deleted FOR UPDATE', [id]);
       if (!row) throw new NotFoundError(`Transfer ${id} could not be found.`);
       if (cryptHash(String(row.salt), authKey) !== String(row.crypt_hash)) {
-        throw new ConflictError(`Invalid auth key: Attempt to transfer ${id} with invalid auth key.`);
+        throw new InvalidInputError(`Invalid auth key: Attempt to transfer ${id} with invalid auth key.`);
       }
       const [volumeRow] = await tx.query('SELECT size FROM volumes WHERE id = $1', [row.volume_id]);
       const size = Number(volumeRow?.size ?? 0);
@@ -116,7 +118,7 @@ export class TransferRepository {
         userId: acceptor.userId,
       });
       if (!moved)
-        throw new ConflictError(`Invalid volume: volume ${row.volume_id} is not awaiting transfer.`);
+        throw new InvalidStateError(`Invalid volume: volume ${row.volume_id} is not awaiting transfer.`);
       const [done] = await updateReturning(
         tx,
         `UPDATE transfers SET accepted = true, destination_project_id = $2, deleted = true, deleted_at = now(),

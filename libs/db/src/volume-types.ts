@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError } from '@basalt/errors';
+import { ConflictError, InvalidStateError, NotFoundError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
 import { type Row, updateReturning } from './sql';
 
@@ -116,7 +116,7 @@ export class VolumeTypeRepository {
     if (row) return;
     const type = await this.find(id, undefined);
     if (!type) throw new NotFoundError(`Volume type ${id} could not be found.`);
-    throw new ConflictError(
+    throw new InvalidStateError(
       type.name === DEFAULT_VOLUME_TYPE
         ? 'The default volume type cannot be deleted.'
         : `Target volume type is still in use. Volume Type ${id} deletion is not allowed with volumes present with the type.`,

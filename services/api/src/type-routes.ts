@@ -104,13 +104,8 @@ export function registerTypeRoutes(
   });
   app.delete(`${base}/:type_id`, tags, async (req, reply) => {
     const type = await admin(req);
-    try {
-      await deps.types.delete(type.id);
-    } catch (error) {
-      // Cinder answers a type in use, or the default type, with 400
-      if (error instanceof ConflictError) throw new InvalidInputError(error.message);
-      throw error;
-    }
+    // in use, or the default type: Cinder's 400
+    await deps.types.delete(type.id);
     reply.code(202);
     return '';
   });
