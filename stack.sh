@@ -25,6 +25,7 @@ PACKAGES=(
   fdisk dosfstools mtools syslinux syslinux-common busybox-static cpio
   python3-oslo.messaging python3-cinderclient python3-openstackclient
   keystone uwsgi-core uwsgi-plugin-python3 python3-psycopg2 curl
+  tempest cinder-tempest-plugin python3-stestr
 )
 SERVICES=(api scheduler volume-worker compute-worker)
 TGT_CONTROL=${BASALT_TGT_CONTROL:-0}

@@ -31,6 +31,13 @@ export const schema = {
       "Seconds a volume may sit in creating, deleting or extending untouched before the service responsible resumes the operation (its message was lost to an outage longer than the handler's retries).",
       { min: 1 },
     ),
+    default_volume_type: opt.string(
+      '__DEFAULT__',
+      'Volume type (name or id) of volumes created without one.',
+    ),
+    message_ttl: opt.int(2592000, 'Seconds a user message is kept and shown after it was written.', {
+      min: 1,
+    }),
     periodic_interval: opt.number(
       60,
       'Seconds between runs of the tasks that finish what a lost message left: the scheduler places volumes left without a host, each volume worker resumes its stalled creates, deletes and extends.',
@@ -155,9 +162,18 @@ export const schema = {
   },
   quota: {
     volumes: opt.int(10, 'Default number of volumes a project may have (-1: unlimited).', { min: -1 }),
+    snapshots: opt.int(10, 'Default number of snapshots a project may have (-1: unlimited).', { min: -1 }),
     gigabytes: opt.int(1000, 'Default total volume gigabytes a project may have (-1: unlimited).', {
       min: -1,
     }),
+    backups: opt.int(10, 'Default number of backups a project may have (-1: unlimited).', { min: -1 }),
+    backup_gigabytes: opt.int(1000, 'Default total backup gigabytes a project may have (-1: unlimited).', {
+      min: -1,
+    }),
+    per_volume_gigabytes: opt.int(-1, 'Default largest size of one volume in gigabytes (-1: unlimited).', {
+      min: -1,
+    }),
+    groups: opt.int(10, 'Default number of volume groups a project may have (-1: unlimited).', { min: -1 }),
   },
   scheduler: {
     capabilities_max_age: opt.number(

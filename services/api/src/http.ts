@@ -26,6 +26,12 @@ export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
   });
   // JSON only: a text body is refused with 415 instead of reaching a handler as a string
   app.removeContentTypeParser('text/plain');
+  // an empty JSON body is no body, as Cinder takes it (clients send the header on DELETE too)
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) =>
+    body === '' ? done(null, undefined) : json(req, body as string, done),
+  );
   app.decorateRequest('basalt', null as unknown as RequestContext);
   app.decorateRequest('basaltLog', null as unknown as Logger);
   app.addHook('onRequest', async (req, reply) => {

@@ -1,6 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import { schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
-import { AttachmentRepository, QuotaRepository, ServiceDirectory, VolumeRepository } from '@basalt/db';
+import {
+  AttachmentRepository,
+  MessageRepository,
+  QuotaRepository,
+  ServiceDirectory,
+  TransferRepository,
+  VolumeRepository,
+  VolumeTypeRepository,
+} from '@basalt/db';
 import { runService } from '@basalt/service';
 import type { FastifyInstance } from 'fastify';
 import { type Authenticator, BuiltinAuthenticator, NoAuthAuthenticator } from './auth';
@@ -35,9 +43,12 @@ void runService({
       keystone: () => new KeystoneAuthenticator(keystoneAuthOptions(config.keystone_authtoken), log),
     };
     const authenticator = authenticators[a.auth_strategy]();
-    const quotaDefaults = { volumes: config.quota.volumes, gigabytes: config.quota.gigabytes };
+    const quotaDefaults = { ...config.quota };
     const volumes = new VolumeRepository(db);
     const quotas = new QuotaRepository(db);
+    const types = new VolumeTypeRepository(db);
+    const services = new ServiceDirectory(db, config.DEFAULT.service_down_time);
+    const scheduler = schedulerRpcApi(rpc.client);
 
     let volumeUrl = () => a.public_endpoint;
     const volumeApp = await buildVolumeApp(
@@ -55,9 +66,10 @@ void runService({
       {
         api: new VolumeApi(
           {
-            services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
+            services,
             volumes,
-            scheduler: schedulerRpcApi(rpc.client),
+            types,
+            scheduler,
             volumeRpc: volumeRpcApi(rpc.client),
             log,
           },
@@ -65,11 +77,17 @@ void runService({
             nameTemplate: config.volume.volume_name_template,
             defaultZone: config.DEFAULT.storage_availability_zone,
             quotaDefaults,
+            defaultVolumeType: config.DEFAULT.default_volume_type,
           },
         ),
         volumes,
         attachments: new AttachmentRepository(db),
         quotas,
+        messages: new MessageRepository(db, config.DEFAULT.message_ttl),
+        types,
+        transfers: new TransferRepository(db),
+        scheduler,
+        services,
         quotaDefaults,
         maxLimit: a.osapi_max_limit,
         baseUrl: () => volumeUrl(),
