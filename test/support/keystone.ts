@@ -121,7 +121,7 @@ export class KeystoneFixture {
    * image at `imageUrl`): each test stack listens on its own port, so a client picks its
    * endpoints with the region.
    */
-  async registerRegion(volumeUrl: string, imageUrl: string): Promise<string> {
+  async registerRegion(volumeUrl: string, imageUrl?: string): Promise<string> {
     const region = uniqueName('basalt_region');
     await this.call('POST', '/regions', { region: { id: region } }, [201]);
     this.created.push(`/regions/${region}`);
@@ -139,13 +139,15 @@ export class KeystoneFixture {
         });
       }
     }
-    const image = await this.service('image', 'glance');
-    await this.create('endpoints', 'endpoint', {
-      service_id: image,
-      region_id: region,
-      interface: 'public',
-      url: imageUrl,
-    });
+    if (imageUrl) {
+      const image = await this.service('image', 'glance');
+      await this.create('endpoints', 'endpoint', {
+        service_id: image,
+        region_id: region,
+        interface: 'public',
+        url: imageUrl,
+      });
+    }
     return region;
   }
 
