@@ -1,12 +1,15 @@
 /**
  * Runs OpenStack Tempest's volume API tests (tempest.api.volume and cinder_tempest_plugin's) against
- * a Basalt stack started here as separate processes, with the built-in identity.
+ * a Basalt stack started here as separate processes, with the built-in identity and pre-provisioned
+ * accounts, or (`--identity keystone`) with a real Keystone, where Tempest makes its own projects
+ * and users (dynamic credentials; template test/tempest/tempest-keystone.conf).
  *
- *   node -r @swc-node/register test/tempest/run.ts [--conf FILE] [--regex RE] [--concurrency N]
- *                                                  [--exclude FILE]
+ *   node -r @swc-node/register test/tempest/run.ts [--identity builtin|keystone] [--conf FILE]
+ *                                                  [--regex RE] [--concurrency N] [--exclude FILE]
  *
  * `--conf` is a tempest.conf template (default test/tempest/tempest.conf): `${WORKDIR}`,
- * `${IDENTITY_URI}`, `${VOLUME_URI}` and `${ACCOUNTS_FILE}` are filled in from the stack, so another
+ * `${IDENTITY_URI}`, `${VOLUME_URI}`, `${ACCOUNTS_FILE}`, `${REGION}` and `${ADMIN_USERNAME}`,
+ * `${ADMIN_PASSWORD}`, `${ADMIN_PROJECT}` are filled in from the stack, so another
  * template (another identity, other accounts) reuses the same runner. `--exclude` (default
  * test/tempest/exclude.txt) names the tests that no feature flag can skip. Exits non-zero on any
  * failure.
@@ -22,6 +25,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { KeystoneFixture } from '../support/keystone';
 import { ROOT } from '../support/processes';
 import { VolumeStack } from '../support/stack';
 
@@ -31,6 +35,7 @@ const ADMINS = 3;
 const MEMBERS = 6;
 
 interface Args {
+  readonly identity: 'builtin' | 'keystone';
   readonly conf: string;
   readonly regex: string;
   readonly concurrency: number;
@@ -38,8 +43,9 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args = {
-    conf: join(__dirname, 'tempest.conf'),
+  const args: { -readonly [K in keyof Args]: Args[K] } = {
+    identity: 'builtin',
+    conf: '',
     regex: DEFAULT_REGEX,
     concurrency: 2,
     exclude: join(__dirname, 'exclude.txt'),
@@ -47,12 +53,14 @@ function parseArgs(argv: readonly string[]): Args {
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) throw new Error(`${flag} needs a value`);
-    if (flag === '--conf') args.conf = value;
+    if (flag === '--identity' && (value === 'builtin' || value === 'keystone')) args.identity = value;
+    else if (flag === '--conf') args.conf = value;
     else if (flag === '--regex') args.regex = value;
     else if (flag === '--exclude') args.exclude = value;
     else if (flag === '--concurrency' && /^[1-9]\d*$/.test(value)) args.concurrency = Number(value);
     else throw new Error(`unknown or bad option ${flag} ${value}`);
   }
+  args.conf ||= join(__dirname, args.identity === 'keystone' ? 'tempest-keystone.conf' : 'tempest.conf');
   return args;
 }
 
@@ -103,23 +111,46 @@ function keepLogs(dir: string): void {
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const { users, yaml } = accounts();
-  const stack = new VolumeStack({ authStrategy: 'keystone', extraEnv: { BASALT__IDENTITY__USERS: users } });
-  const stop = () => void stack.stop().finally(() => process.exit(130));
+  const keystone = args.identity === 'keystone' ? await KeystoneFixture.start() : undefined;
+  const service = await keystone?.createServiceUser();
+  const stack = new VolumeStack(
+    keystone && service
+      ? {
+          authStrategy: 'keystone',
+          extraEnv: {
+            BASALT__KEYSTONE_AUTHTOKEN__AUTH_URL: keystone.url,
+            BASALT__KEYSTONE_AUTHTOKEN__USERNAME: service.name,
+            BASALT__KEYSTONE_AUTHTOKEN__PASSWORD: service.password,
+          },
+        }
+      : { authStrategy: 'builtin', extraEnv: { BASALT__IDENTITY__USERS: users } },
+  );
+  const cleanup = async () => {
+    await stack.stop();
+    await keystone?.cleanup();
+  };
+  const stop = () => void cleanup().finally(() => process.exit(130));
   process.once('SIGINT', stop).once('SIGTERM', stop);
   try {
     await stack.start();
+    const region = keystone ? await keystone.registerRegion(stack.volumeUrl) : 'RegionOne';
     const workdir = join(stack.dir, 'tempest');
     mkdirSync(join(workdir, 'locks'), { recursive: true });
     const accountsFile = join(workdir, 'accounts.yaml');
     writeFileSync(accountsFile, yaml);
     const confFile = join(workdir, 'tempest.conf');
+    const admin = keystone?.adminCredentials;
     writeFileSync(
       confFile,
       render(readFileSync(args.conf, 'utf8'), {
         WORKDIR: workdir,
-        IDENTITY_URI: stack.identityUrl,
+        IDENTITY_URI: keystone ? keystone.url.replace(/\/v3$/, '') : stack.identityUrl,
         VOLUME_URI: stack.volumeUrl,
         ACCOUNTS_FILE: accountsFile,
+        REGION: region,
+        ADMIN_USERNAME: admin?.username ?? '',
+        ADMIN_PASSWORD: admin?.password ?? '',
+        ADMIN_PROJECT: admin?.project ?? '',
       }),
     );
     console.log(`tempest: stack at ${stack.volumeUrl}, identity ${stack.identityUrl}, work dir ${workdir}`);
@@ -143,7 +174,7 @@ async function main(): Promise<number> {
     );
   } finally {
     keepLogs(stack.dir);
-    await stack.stop();
+    await cleanup();
   }
 }
 

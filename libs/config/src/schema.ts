@@ -105,9 +105,9 @@ export const schema = {
       'Base URL clients reach the identity API at (default: http://<listen>:<port>).',
     ),
     auth_strategy: opt.choice(
-      ['keystone', 'noauth'],
-      'keystone',
-      'keystone: built-in tokens; noauth: X-Auth-Token user:project, for development.',
+      ['builtin', 'keystone', 'noauth'],
+      'builtin',
+      "builtin: tokens of the api's own identity API ([identity]); keystone: every token validated by the Keystone of [keystone_authtoken]; noauth: X-Auth-Token user:project, for development.",
     ),
     max_request_body_size: opt.int(1048576, 'Largest request body accepted, in bytes.', { min: 1024 }),
     osapi_max_limit: opt.int(1000, 'Most items one list request returns.', { min: 1 }),
@@ -124,6 +124,40 @@ export const schema = {
     users: opt.list(
       ['admin:admin:admin:admin'],
       'Users as name:password:project:role (role admin or member); passwords are secrets.',
+    ),
+  },
+  keystone_authtoken: {
+    www_authenticate_uri: opt.string(
+      '',
+      'Identity URL a refused client is sent to, in WWW-Authenticate (default: auth_url).',
+    ),
+    auth_url: opt.string(
+      '',
+      'Keystone v3 URL the service user authenticates at and tokens are validated at.',
+    ),
+    username: opt.string('', 'Service user that validates tokens (needs the service or admin role).'),
+    password: opt.string('', "The service user's password.", { secret: true }),
+    project_name: opt.string('service', "Project the service user's token is scoped to."),
+    user_domain_name: opt.string('Default', 'Domain of the service user.'),
+    project_domain_name: opt.string('Default', "Domain of the service user's project."),
+    token_cache_size: opt.int(
+      10000,
+      'Validated tokens remembered at once; the least recently used goes first.',
+      {
+        min: 0,
+      },
+    ),
+    token_cache_time: opt.int(
+      300,
+      "Seconds a validation is trusted before Keystone is asked again (never past the token's expiry); a revoked token works until then.",
+      { min: 0 },
+    ),
+    http_connect_timeout: opt.number(
+      5,
+      'Seconds a request to Keystone may take before it counts as unreachable.',
+      {
+        min: 0.1,
+      },
     ),
   },
   quota: {

@@ -11,10 +11,11 @@ import {
 } from '@basalt/db';
 import { runService } from '@basalt/service';
 import type { FastifyInstance } from 'fastify';
-import { type Authenticator, NoAuthAuthenticator, TokenAuthenticator } from './auth';
+import { type Authenticator, BuiltinAuthenticator, NoAuthAuthenticator } from './auth';
 import { createHttpApp } from './http';
 import { registerIdentityRoutes } from './identity-app';
 import { IdentityStore } from './identity-store';
+import { KeystoneAuthenticator, keystoneAuthOptions } from './keystone-authenticator';
 import { TokenSigner } from './tokens';
 import { VolumeApi } from './volume-api';
 import { buildVolumeApp } from './volume-app';
@@ -24,10 +25,6 @@ void runService({
   topic: 'api',
   async build({ config, log, db, rpc }) {
     const a = config.api;
-    const signer = new TokenSigner(config.identity.token_secret);
-    const authenticator: Authenticator =
-      a.auth_strategy === 'noauth' ? new NoAuthAuthenticator() : new TokenAuthenticator(signer);
-    const store = new IdentityStore(config.identity.users);
     // asked for in every volume view: the port is read once, after the server listens
     const urlOf = (app: FastifyInstance, configured: string) => {
       let url: string | undefined;
@@ -35,6 +32,17 @@ void runService({
         (url ??=
           configured || `http://${a.osapi_volume_listen}:${(app.server.address() as AddressInfo).port}`);
     };
+    // the built-in identity API is served unless a real Keystone is the identity service
+    const identityApp =
+      a.auth_strategy === 'keystone' ? undefined : createHttpApp(log, a.max_request_body_size);
+    const identityUrl = identityApp ? urlOf(identityApp, a.identity_public_endpoint) : undefined;
+    const signer = new TokenSigner(config.identity.token_secret);
+    const authenticators: Record<typeof a.auth_strategy, () => Authenticator> = {
+      noauth: () => new NoAuthAuthenticator(),
+      builtin: () => new BuiltinAuthenticator(signer, identityUrl as () => string),
+      keystone: () => new KeystoneAuthenticator(keystoneAuthOptions(config.keystone_authtoken), log),
+    };
+    const authenticator = authenticators[a.auth_strategy]();
     const quotaDefaults = { ...config.quota };
     const volumes = new VolumeRepository(db);
     const quotas = new QuotaRepository(db);
@@ -87,30 +95,34 @@ void runService({
     );
     volumeUrl = urlOf(volumeApp, a.public_endpoint);
 
-    const identityApp = createHttpApp(log, a.max_request_body_size);
-    const identityUrl = urlOf(identityApp, a.identity_public_endpoint);
-    registerIdentityRoutes(
-      identityApp,
-      { store, signer },
-      {
-        identityUrl,
-        volumeUrl,
-        computeUrl: () => volumeUrl().replace(/:\d+$/, ':8774'),
-        expirationSec: config.identity.token_expiration,
-      },
-    );
+    if (identityApp && identityUrl) {
+      registerIdentityRoutes(
+        identityApp,
+        { store: new IdentityStore(config.identity.users), signer },
+        {
+          identityUrl,
+          volumeUrl,
+          computeUrl: () => volumeUrl().replace(/:\d+$/, ':8774'),
+          expirationSec: config.identity.token_expiration,
+        },
+      );
+    }
 
     return {
       async start() {
         await volumeApp.listen({ host: a.osapi_volume_listen, port: a.osapi_volume_listen_port });
-        await identityApp.listen({ host: a.osapi_volume_listen, port: a.identity_listen_port });
+        await identityApp?.listen({ host: a.osapi_volume_listen, port: a.identity_listen_port });
         log.info(
-          { volume_api: volumeUrl(), identity_api: identityUrl(), auth_strategy: a.auth_strategy },
+          {
+            volume_api: volumeUrl(),
+            identity_api: identityUrl?.() ?? config.keystone_authtoken.auth_url,
+            auth_strategy: a.auth_strategy,
+          },
           'listening',
         );
       },
       async stop() {
-        await Promise.all([volumeApp.close(), identityApp.close()]);
+        await Promise.all([volumeApp.close(), identityApp?.close()]);
       },
     };
   },

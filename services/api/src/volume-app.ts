@@ -1,8 +1,9 @@
-import { InvalidInputError, NotFoundError } from '@basalt/errors';
+import { NotFoundError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from './auth';
+import { registerAuthHook } from './auth-hook';
 import { createHttpApp } from './http';
 import { atLeast, MIN_VERSION, negotiateVersion, versionDocument } from './versions';
 import { registerVolumeRoutes, type VolumeRouteDeps } from './volume-routes';
@@ -35,9 +36,13 @@ export async function buildVolumeApp(
     },
   });
 
+  // everything under /v3/ but the version document itself needs a caller
+  registerAuthHook(app, {
+    authenticator: options.authenticator,
+    protects: (route) => route.startsWith('/v3/') && route.length > 4,
+  });
   app.decorateRequest('apiVersion', MIN_VERSION);
   app.addHook('preHandler', async (req, reply) => {
-    const params = req.params as { project_id?: string };
     if (req.url.startsWith('/v3/')) {
       const version = negotiateVersion(req.headers['openstack-api-version']);
       req.apiVersion = version;
@@ -48,23 +53,6 @@ export async function buildVolumeApp(
       }
       reply.header('OpenStack-API-Version', `volume ${version}`).header('Vary', 'OpenStack-API-Version');
     }
-    // everything under /v3/ but the version document itself needs a caller
-    const route = req.routeOptions.url ?? '';
-    if (!route.startsWith('/v3/') || route.length <= 4) return;
-    const caller = options.authenticator.authenticate(headerValue(req.headers['x-auth-token']));
-    if (params.project_id !== undefined && caller.projectId !== params.project_id) {
-      throw new InvalidInputError(
-        `Malformed request URL: URL's project_id '${params.project_id}' doesn't match Context's project_id '${caller.projectId}'`,
-      );
-    }
-    req.basalt = {
-      ...req.basalt,
-      userId: caller.userId,
-      projectId: caller.projectId,
-      roles: caller.roles,
-      isAdmin: caller.isAdmin,
-    };
-    req.basaltLog = req.basaltLog.child({ project_id: caller.projectId, user_id: caller.userId });
   });
 
   app.get('/', { schema: { hide: true } }, async (_req, reply) => {
@@ -85,8 +73,4 @@ export async function buildVolumeApp(
 
   registerVolumeRoutes(app, { ...routes, context: (req) => req.basalt });
   return app;
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }
