@@ -17,7 +17,7 @@ const GiB = 2 ** 30;
  * vm1 (m1.tiny) and vm2 (m1.small) over HTTP, vm3 through python-openstackclient.
  */
 describe('instances and their volumes', () => {
-  const stack = new VolumeStack({ authStrategy: 'keystone', compute: true });
+  const stack = new VolumeStack({ authStrategy: 'builtin', compute: true });
   const tokens: Record<string, string> = {};
   const projects: Record<string, string> = {};
   const servers: Record<string, { id: string; name: string; guest: Guest }> = {};

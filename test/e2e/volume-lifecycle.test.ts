@@ -326,7 +326,7 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
       /^\| ID +\| Status +\| Display Name +\| Size +\| Volume Type +\| Attached to +\|$/,
     );
     expect(stdout).toMatch(
-      new RegExp(`\\| ${volume.id} \\| available +\\| volume1 +\\| 1 +\\| None +\\| +\\|`),
+      new RegExp(`\\| ${volume.id} \\| available +\\| volume1 +\\| 1 +\\| __DEFAULT__ +\\| +\\|`),
     );
   }, 30_000);
 

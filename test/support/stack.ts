@@ -11,7 +11,7 @@ import { BrokerFixture, createVhost, testRpcOptions, uniqueName } from './rpc';
 import { TgtdFixture } from './tgtd';
 
 export interface StackOptions {
-  readonly authStrategy?: 'noauth' | 'keystone';
+  readonly authStrategy?: 'noauth' | 'builtin' | 'keystone';
   readonly extraEnv?: Record<string, string>;
   /** Also run a compute worker (real libvirtd, QEMU under TCG) and register the test image. */
   readonly compute?: boolean;
@@ -34,6 +34,7 @@ export class VolumeStack {
   readonly volumesPath = join(this.dir, 'volumes');
   readonly volumesDir = join(this.dir, 'tgt');
   private readonly processes = new Map<ServiceName, ServiceProcess>();
+  private readonly extraApis: ServiceProcess[] = [];
   database!: Awaited<ReturnType<typeof createTestDatabase>>;
   tgtd!: TgtdFixture;
   volumeUrl = '';
@@ -80,7 +81,7 @@ export class VolumeStack {
       BASALT__SERVICE_USER__USERNAME: 'admin',
       BASALT__SERVICE_USER__PASSWORD: 'adminpass',
       BASALT__SERVICE_USER__PROJECT_NAME: 'admin',
-      ...(this.options.authStrategy === 'keystone' && this.identityUrl
+      ...(this.options.authStrategy === 'builtin' && this.identityUrl
         ? { BASALT__SERVICE_USER__AUTH_URL: `${this.identityUrl}/v3` }
         : {}),
       BASALT__COMPUTE__VIRT_TYPE: 'qemu',
@@ -181,6 +182,21 @@ export class VolumeStack {
     await libvirt.cleanUp();
   }
 
+  /** One more api process on the same database and broker, configured apart (e.g. another auth_strategy), and its volume API URL. */
+  async startExtraApi(env: Record<string, string>): Promise<{ url: string; process: ServiceProcess }> {
+    const process = new ServiceProcess(
+      `api-extra-${this.extraApis.length}`,
+      serviceScript('api'),
+      { ...this.env(), ...env },
+      this.dir,
+    );
+    this.extraApis.push(process);
+    await process.waitForLog(/started"/);
+    const listening = /"volume_api":"([^"]+)"/.exec(process.log);
+    if (!listening) throw new Error(`api did not say where it listens:\n${process.log}`);
+    return { url: listening[1] as string, process };
+  }
+
   service(name: ServiceName): ServiceProcess {
     const p = this.processes.get(name);
     if (!p) throw new Error(`${name} is not running`);
@@ -188,7 +204,7 @@ export class VolumeStack {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.processes.values()].map((p) => p.stop()));
+    await Promise.all([...this.processes.values(), ...this.extraApis].map((p) => p.stop()));
     if (this.libvirt) await this.removeGuests(this.libvirt);
     await this.tgtd?.stop();
     await this.broker.cleanup();

@@ -31,6 +31,13 @@ export const schema = {
       "Seconds a volume may sit in creating, deleting or extending untouched before the service responsible resumes the operation (its message was lost to an outage longer than the handler's retries).",
       { min: 1 },
     ),
+    default_volume_type: opt.string(
+      '__DEFAULT__',
+      'Volume type (name or id) of volumes created without one.',
+    ),
+    message_ttl: opt.int(2592000, 'Seconds a user message is kept and shown after it was written.', {
+      min: 1,
+    }),
     periodic_interval: opt.number(
       60,
       'Seconds between runs of the tasks that finish what a lost message left: the scheduler places volumes left without a host, each volume worker resumes its stalled creates, deletes and extends.',
@@ -98,9 +105,9 @@ export const schema = {
       'Base URL clients reach the identity API at (default: http://<listen>:<port>).',
     ),
     auth_strategy: opt.choice(
-      ['keystone', 'noauth'],
-      'keystone',
-      'keystone: built-in tokens; noauth: X-Auth-Token user:project, for development.',
+      ['builtin', 'keystone', 'noauth'],
+      'builtin',
+      "builtin: tokens of the api's own identity API ([identity]); keystone: every token validated by the Keystone of [keystone_authtoken]; noauth: X-Auth-Token user:project, for development.",
     ),
     max_request_body_size: opt.int(1048576, 'Largest request body accepted, in bytes.', { min: 1024 }),
     osapi_max_limit: opt.int(1000, 'Most items one list request returns.', { min: 1 }),
@@ -139,11 +146,54 @@ export const schema = {
       'Users as name:password:project:role (role admin or member); passwords are secrets.',
     ),
   },
+  keystone_authtoken: {
+    www_authenticate_uri: opt.string(
+      '',
+      'Identity URL a refused client is sent to, in WWW-Authenticate (default: auth_url).',
+    ),
+    auth_url: opt.string(
+      '',
+      'Keystone v3 URL the service user authenticates at and tokens are validated at.',
+    ),
+    username: opt.string('', 'Service user that validates tokens (needs the service or admin role).'),
+    password: opt.string('', "The service user's password.", { secret: true }),
+    project_name: opt.string('service', "Project the service user's token is scoped to."),
+    user_domain_name: opt.string('Default', 'Domain of the service user.'),
+    project_domain_name: opt.string('Default', "Domain of the service user's project."),
+    token_cache_size: opt.int(
+      10000,
+      'Validated tokens remembered at once; the least recently used goes first.',
+      {
+        min: 0,
+      },
+    ),
+    token_cache_time: opt.int(
+      300,
+      "Seconds a validation is trusted before Keystone is asked again (never past the token's expiry); a revoked token works until then.",
+      { min: 0 },
+    ),
+    http_connect_timeout: opt.number(
+      5,
+      'Seconds a request to Keystone may take before it counts as unreachable.',
+      {
+        min: 0.1,
+      },
+    ),
+  },
   quota: {
     volumes: opt.int(10, 'Default number of volumes a project may have (-1: unlimited).', { min: -1 }),
+    snapshots: opt.int(10, 'Default number of snapshots a project may have (-1: unlimited).', { min: -1 }),
     gigabytes: opt.int(1000, 'Default total volume gigabytes a project may have (-1: unlimited).', {
       min: -1,
     }),
+    backups: opt.int(10, 'Default number of backups a project may have (-1: unlimited).', { min: -1 }),
+    backup_gigabytes: opt.int(1000, 'Default total backup gigabytes a project may have (-1: unlimited).', {
+      min: -1,
+    }),
+    per_volume_gigabytes: opt.int(-1, 'Default largest size of one volume in gigabytes (-1: unlimited).', {
+      min: -1,
+    }),
+    groups: opt.int(10, 'Default number of volume groups a project may have (-1: unlimited).', { min: -1 }),
   },
   scheduler: {
     ram_allocation_ratio: opt.number(1.5, "Times a compute host's RAM may be promised to instances.", {

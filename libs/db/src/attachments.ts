@@ -13,6 +13,8 @@ export interface AttachmentRecord {
   readonly instanceUuid: string | null;
   readonly mountpoint: string | null;
   readonly attachStatus: Exclude<AttachmentStatus, 'deleted'>;
+  /** When `attach_volume` named the instance. */
+  readonly attachedAt: Date | null;
 }
 
 const { attach, close } = ATTACHMENT_STATES.moves;
@@ -155,5 +157,6 @@ function toAttachment(r: Record<string, unknown>): AttachmentRecord {
     instanceUuid: (r.instance_uuid as string | null) ?? null,
     mountpoint: (r.mountpoint as string | null) ?? null,
     attachStatus: r.attach_status as AttachmentRecord['attachStatus'],
+    attachedAt: r.attach_status === 'attached' ? new Date(String(r.updated_at)) : null,
   };
 }

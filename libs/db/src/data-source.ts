@@ -11,6 +11,12 @@ import { QuotaLimitsInCheck1764000000006 } from './migrations/0006-quota-limits-
 import { ExtendTo1764000000007 } from './migrations/0007-extend-to';
 import { StateChecks1764000000008 } from './migrations/0008-state-checks';
 import { CreateCompute1764000000030 } from './migrations/0030-compute';
+import { UserMessages1764000000040 } from './migrations/0040-user-messages';
+import { QuotaClasses1764000000041 } from './migrations/0041-quota-classes';
+import { VolumePool1764000000042 } from './migrations/0042-volume-pool';
+import { MaintenanceStatus1764000000043 } from './migrations/0043-maintenance-status';
+import { VolumeTypes1764000000044 } from './migrations/0044-volume-types';
+import { VolumeTransfers1764000000045 } from './migrations/0045-volume-transfers';
 
 export const entities: Array<new () => object> = [];
 export const migrations = [
@@ -23,6 +29,12 @@ export const migrations = [
   ExtendTo1764000000007,
   StateChecks1764000000008,
   CreateCompute1764000000030,
+  UserMessages1764000000040,
+  QuotaClasses1764000000041,
+  VolumePool1764000000042,
+  MaintenanceStatus1764000000043,
+  VolumeTypes1764000000044,
+  VolumeTransfers1764000000045,
 ];
 
 export interface DatabaseOptions {

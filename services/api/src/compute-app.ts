@@ -1,8 +1,9 @@
 import type { Logger } from '@basalt/log';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from './auth';
+import { registerAuthHook } from './auth-hook';
 import { type ComputeRouteDeps, registerComputeRoutes } from './compute-routes';
-import { authenticateRequest, createHttpApp } from './http';
+import { createHttpApp } from './http';
 import { negotiateMicroversion } from './versions';
 
 export const COMPUTE_MIN_VERSION = '2.1';
@@ -21,16 +22,20 @@ export function buildComputeApp(
   routes: Omit<ComputeRouteDeps, 'context'>,
 ): FastifyInstance {
   const app = createHttpApp(options.log, options.bodyLimit);
+  // everything under /v2.1/ but the version document itself needs a caller
+  registerAuthHook(app, {
+    authenticator: options.authenticator,
+    protects: (route) => route.startsWith('/v2.1/') && route.length > 6,
+  });
   app.decorateRequest('computeVersion', COMPUTE_MIN_VERSION);
   app.addHook('preHandler', async (req, reply) => {
     const route = req.routeOptions.url ?? '';
-    if (!route.startsWith('/v2.1/')) return;
+    if (!route.startsWith('/v2.1/') || route.length <= 6) return;
     req.computeVersion = requestedVersion(req);
     reply
       .header('OpenStack-API-Version', `compute ${req.computeVersion}`)
       .header('X-OpenStack-Nova-API-Version', req.computeVersion)
       .header('Vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');
-    authenticateRequest(req, options.authenticator);
   });
 
   const version = (status: string) => ({

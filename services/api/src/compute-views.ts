@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { BlockDeviceMapping, ImageRecord, InstanceRecord } from '@basalt/db';
 import { instanceName, serverStatus } from '@basalt/db';
 import type { Flavor } from './flavors';
-import { compareVersions } from './versions';
+import { atLeast as versionAtLeast } from './versions';
 
 /** What a view needs of the request: where links point, the microversion, who asks. */
 export interface ViewContext {
@@ -14,7 +14,7 @@ export interface ViewContext {
   readonly nameTemplate: string;
 }
 
-const atLeast = (v: ViewContext, min: string) => compareVersions(v.version, min) >= 0;
+const atLeast = (v: ViewContext, min: string) => versionAtLeast(v.version, min);
 /** Nova's timestamps: seconds, `Z`. */
 const stamp = (d: Date) => `${d.toISOString().slice(0, 19)}Z`;
 

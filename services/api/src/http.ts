@@ -1,8 +1,7 @@
 import { isRequestId, newRequestId, newTraceparent, type RequestContext } from '@basalt/context';
-import { errorMessage, InvalidInputError } from '@basalt/errors';
+import { errorMessage } from '@basalt/errors';
 import { type Logger, requestLogger } from '@basalt/log';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { Authenticator } from './auth';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { faultFor } from './faults';
 
 declare module 'fastify' {
@@ -27,6 +26,12 @@ export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
   });
   // JSON only: a text body is refused with 415 instead of reaching a handler as a string
   app.removeContentTypeParser('text/plain');
+  // an empty JSON body is no body, as Cinder takes it (clients send the header on DELETE too)
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) =>
+    body === '' ? done(null, undefined) : json(req, body as string, done),
+  );
   app.decorateRequest('basalt', null as unknown as RequestContext);
   app.decorateRequest('basaltLog', null as unknown as Logger);
   app.addHook('onRequest', async (req, reply) => {
@@ -60,27 +65,4 @@ export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
     reply.code(404).send(fault.body);
   });
   return app;
-}
-
-/**
- * Authenticates the request's token and makes the caller the request's context; a project id in
- * the URL must be the token's.
- */
-export function authenticateRequest(req: FastifyRequest, authenticator: Authenticator): void {
-  const token = req.headers['x-auth-token'];
-  const caller = authenticator.authenticate(Array.isArray(token) ? token[0] : token);
-  const params = req.params as { project_id?: string };
-  if (params.project_id !== undefined && caller.projectId !== params.project_id) {
-    throw new InvalidInputError(
-      `Malformed request URL: URL's project_id '${params.project_id}' doesn't match Context's project_id '${caller.projectId}'`,
-    );
-  }
-  req.basalt = {
-    ...req.basalt,
-    userId: caller.userId,
-    projectId: caller.projectId,
-    roles: caller.roles,
-    isAdmin: caller.isAdmin,
-  };
-  req.basaltLog = req.basaltLog.child({ project_id: caller.projectId, user_id: caller.userId });
 }

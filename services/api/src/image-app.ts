@@ -5,8 +5,9 @@ import { NotFoundError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from './auth';
+import { registerAuthHook } from './auth-hook';
 import { imageView } from './compute-views';
-import { authenticateRequest, createHttpApp } from './http';
+import { createHttpApp } from './http';
 import { isUuid } from './validate';
 
 export interface ImageAppDeps {
@@ -25,8 +26,9 @@ export function buildImageApp(
   deps: ImageAppDeps,
 ): FastifyInstance {
   const app = createHttpApp(options.log, options.bodyLimit);
-  app.addHook('preHandler', async (req) => {
-    if ((req.routeOptions.url ?? '').startsWith('/v2/')) authenticateRequest(req, options.authenticator);
+  registerAuthHook(app, {
+    authenticator: options.authenticator,
+    protects: (route) => route.startsWith('/v2/'),
   });
   const versions = () => ({
     versions: ['2.9', '2.8', '2.7', '2.6', '2.5', '2.4', '2.3', '2.2', '2.1', '2.0'].map((v, n) => ({

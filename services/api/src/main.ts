@@ -5,19 +5,23 @@ import {
   BlockDeviceMappingRepository,
   ImageRepository,
   InstanceRepository,
+  MessageRepository,
   QuotaRepository,
   ServiceDirectory,
+  TransferRepository,
   VolumeRepository,
+  VolumeTypeRepository,
 } from '@basalt/db';
 import { runService } from '@basalt/service';
 import type { FastifyInstance } from 'fastify';
-import { type Authenticator, NoAuthAuthenticator, TokenAuthenticator } from './auth';
+import { type Authenticator, BuiltinAuthenticator, NoAuthAuthenticator } from './auth';
 import { ComputeApi } from './compute-api';
 import { buildComputeApp } from './compute-app';
 import { createHttpApp } from './http';
 import { registerIdentityRoutes } from './identity-app';
 import { IdentityStore } from './identity-store';
 import { buildImageApp } from './image-app';
+import { KeystoneAuthenticator, keystoneAuthOptions } from './keystone-authenticator';
 import { TokenSigner } from './tokens';
 import { VolumeApi } from './volume-api';
 import { buildVolumeApp } from './volume-app';
@@ -27,10 +31,6 @@ void runService({
   topic: 'api',
   async build({ config, log, db, rpc }) {
     const a = config.api;
-    const signer = new TokenSigner(config.identity.token_secret);
-    const authenticator: Authenticator =
-      a.auth_strategy === 'noauth' ? new NoAuthAuthenticator() : new TokenAuthenticator(signer);
-    const store = new IdentityStore(config.identity.users);
     // asked for in every volume view: the port is read once, after the server listens
     const urlOf = (app: FastifyInstance, configured: string) => {
       let url: string | undefined;
@@ -38,9 +38,23 @@ void runService({
         (url ??=
           configured || `http://${a.osapi_volume_listen}:${(app.server.address() as AddressInfo).port}`);
     };
-    const quotaDefaults = { volumes: config.quota.volumes, gigabytes: config.quota.gigabytes };
+    // the built-in identity API is served unless a real Keystone is the identity service
+    const identityApp =
+      a.auth_strategy === 'keystone' ? undefined : createHttpApp(log, a.max_request_body_size);
+    const identityUrl = identityApp ? urlOf(identityApp, a.identity_public_endpoint) : undefined;
+    const signer = new TokenSigner(config.identity.token_secret);
+    const authenticators: Record<typeof a.auth_strategy, () => Authenticator> = {
+      noauth: () => new NoAuthAuthenticator(),
+      builtin: () => new BuiltinAuthenticator(signer, identityUrl as () => string),
+      keystone: () => new KeystoneAuthenticator(keystoneAuthOptions(config.keystone_authtoken), log),
+    };
+    const authenticator = authenticators[a.auth_strategy]();
+    const quotaDefaults = { ...config.quota };
     const volumes = new VolumeRepository(db);
     const quotas = new QuotaRepository(db);
+    const types = new VolumeTypeRepository(db);
+    const services = new ServiceDirectory(db, config.DEFAULT.service_down_time);
+    const scheduler = schedulerRpcApi(rpc.client);
 
     let volumeUrl = () => a.public_endpoint;
     const volumeApp = await buildVolumeApp(
@@ -58,9 +72,10 @@ void runService({
       {
         api: new VolumeApi(
           {
-            services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
+            services,
             volumes,
-            scheduler: schedulerRpcApi(rpc.client),
+            types,
+            scheduler,
             volumeRpc: volumeRpcApi(rpc.client),
             log,
           },
@@ -68,11 +83,17 @@ void runService({
             nameTemplate: config.volume.volume_name_template,
             defaultZone: config.DEFAULT.storage_availability_zone,
             quotaDefaults,
+            defaultVolumeType: config.DEFAULT.default_volume_type,
           },
         ),
         volumes,
         attachments: new AttachmentRepository(db),
         quotas,
+        messages: new MessageRepository(db, config.DEFAULT.message_ttl),
+        types,
+        transfers: new TransferRepository(db),
+        scheduler,
+        services,
         quotaDefaults,
         maxLimit: a.osapi_max_limit,
         baseUrl: () => volumeUrl(),
@@ -91,7 +112,7 @@ void runService({
           images,
           volumes,
           mappings: new BlockDeviceMappingRepository(db),
-          scheduler: schedulerRpcApi(rpc.client),
+          scheduler,
           compute: computeRpcApi(rpc.client),
         }),
         instances,
@@ -108,30 +129,30 @@ void runService({
     );
     imageUrl = urlOf(imageApp, a.image_public_endpoint);
 
-    const identityApp = createHttpApp(log, a.max_request_body_size);
-    const identityUrl = urlOf(identityApp, a.identity_public_endpoint);
-    registerIdentityRoutes(
-      identityApp,
-      { store, signer },
-      {
-        identityUrl,
-        volumeUrl,
-        computeUrl,
-        imageUrl,
-        expirationSec: config.identity.token_expiration,
-      },
-    );
+    if (identityApp && identityUrl) {
+      registerIdentityRoutes(
+        identityApp,
+        { store: new IdentityStore(config.identity.users), signer },
+        {
+          identityUrl,
+          volumeUrl,
+          computeUrl,
+          imageUrl,
+          expirationSec: config.identity.token_expiration,
+        },
+      );
+    }
 
     return {
       async start() {
         await volumeApp.listen({ host: a.osapi_volume_listen, port: a.osapi_volume_listen_port });
-        await identityApp.listen({ host: a.osapi_volume_listen, port: a.identity_listen_port });
+        await identityApp?.listen({ host: a.osapi_volume_listen, port: a.identity_listen_port });
         await computeApp.listen({ host: a.osapi_volume_listen, port: a.osapi_compute_listen_port });
         await imageApp.listen({ host: a.osapi_volume_listen, port: a.image_listen_port });
         log.info(
           {
             volume_api: volumeUrl(),
-            identity_api: identityUrl(),
+            identity_api: identityUrl?.() ?? config.keystone_authtoken.auth_url,
             compute_api: computeUrl(),
             image_api: imageUrl(),
             auth_strategy: a.auth_strategy,
@@ -140,7 +161,7 @@ void runService({
         );
       },
       async stop() {
-        await Promise.all([volumeApp.close(), identityApp.close(), computeApp.close(), imageApp.close()]);
+        await Promise.all([volumeApp.close(), identityApp?.close(), computeApp.close(), imageApp.close()]);
       },
     };
   },

@@ -5,12 +5,16 @@ export const MAX_VERSION = '3.60';
 const UPDATED = '2024-01-01T00:00:00Z';
 
 const parse = (v: string) => v.split('.').map((n) => Number.parseInt(n, 10)) as [number, number];
-/** Orders two microversions `X.Y`. */
-export const compareVersions = (a: string, b: string) => {
+const compare = (a: string, b: string) => {
   const [a1, a2] = parse(a);
   const [b1, b2] = parse(b);
   return a1 - b1 || a2 - b2;
 };
+
+/** Whether microversion `version` is `min` or later. */
+export function atLeast(version: string, min: string): boolean {
+  return compare(version, min) >= 0;
+}
 
 /**
  * The microversion `header` asks of `service` (`OpenStack-API-Version: <service> X.Y`), checked
@@ -27,7 +31,7 @@ export function negotiateMicroversion(
   if (!match) return min;
   const asked = (match[1] as string).toLowerCase();
   if (asked === 'latest') return max;
-  if (compareVersions(asked, min) < 0 || compareVersions(asked, max) > 0) {
+  if (compare(asked, min) < 0 || compare(asked, max) > 0) {
     throw new VersionNotAcceptableError(
       `Version ${asked} is not supported by the API. Minimum is ${min} and maximum is ${max}.`,
     );

@@ -1,12 +1,13 @@
 import { adminContext, type RequestContext } from '@basalt/context';
 import {
   type Move,
+  type QuotaLimits,
   VOLUME_STATES,
   type VolumeChanges,
   type VolumeRecord,
   type VolumeStatus,
 } from '@basalt/db';
-import { BasaltError } from '@basalt/errors';
+import { BasaltError, NotFoundError } from '@basalt/errors';
 import pino from 'pino';
 import { VolumeApi } from './volume-api';
 
@@ -32,7 +33,10 @@ function fixture(initial: VolumeRecord[] = [row()]) {
   };
   const volumes = {
     find: async (id: string) => rows.get(id),
-    createWithinQuota: async (input: { size: number; availabilityZone: string }, template: string) => {
+    createWithinQuota: async (
+      input: { size: number; availabilityZone: string; volumeType: string },
+      template: string,
+    ) => {
       const v = row({
         id: 'new',
         status: 'creating',
@@ -41,7 +45,10 @@ function fixture(initial: VolumeRecord[] = [row()]) {
         availabilityZone: input.availabilityZone,
       });
       rows.set(v.id, v);
-      done.push(`inserted ${input.size}G in ${input.availabilityZone} as ${template}`);
+      done.push(
+        `inserted ${input.size}G in ${input.availabilityZone} as ${template}` +
+          (input.volumeType === 'default-id' ? '' : ` of type ${input.volumeType}`),
+      );
       return v;
     },
     transition: async (id: string, m: Move<VolumeStatus>, changes?: VolumeChanges) => move(id, m, changes),
@@ -62,13 +69,31 @@ function fixture(initial: VolumeRecord[] = [row()]) {
       ],
     },
     volumes,
+    types: {
+      // the default type, and a private one only its project (or an admin) may use
+      get: async (idOrName: string, project: string | undefined) => {
+        if (idOrName === '__DEFAULT__') return { id: 'default-id', name: '__DEFAULT__', extraSpecs: {} };
+        if (idOrName === 'gold' && (project === undefined || project === 'p1')) {
+          return { id: 'gold-id', name: 'gold', extraSpecs: { volume_backend_name: 'lvm' } };
+        }
+        throw new NotFoundError(`Volume type ${idOrName} could not be found.`);
+      },
+    },
     scheduler: {
       create_volume: async (
         _ctx: RequestContext,
-        spec: { volume_id: string; size: number; availability_zone: string },
+        spec: {
+          volume_id: string;
+          size: number;
+          availability_zone: string;
+          extra_specs: Record<string, string>;
+        },
       ) => {
         if (unreachable.scheduler) throw unreachable.scheduler;
-        done.push(`scheduler.create_volume ${spec.volume_id} ${spec.size}G ${spec.availability_zone}`);
+        const specs = Object.entries(spec.extra_specs).map(([k, v]) => ` ${k}=${v}`);
+        done.push(
+          `scheduler.create_volume ${spec.volume_id} ${spec.size}G ${spec.availability_zone}${specs.join('')}`,
+        );
       },
     },
     volumeRpc: {
@@ -87,15 +112,24 @@ function fixture(initial: VolumeRecord[] = [row()]) {
     },
     log: pino({ level: 'silent' }),
   } as unknown as ConstructorParameters<typeof VolumeApi>[0];
-  const api = new VolumeApi(deps, { nameTemplate: 'volume-%08x', defaultZone: 'nova', quotaDefaults: quota });
+  const api = new VolumeApi(deps, {
+    nameTemplate: 'volume-%08x',
+    defaultZone: 'nova',
+    quotaDefaults: quota as unknown as QuotaLimits,
+    defaultVolumeType: '__DEFAULT__',
+  });
   return { api, done, rows, unreachable };
 }
 
-const request = (over: Partial<{ size: number; availabilityZone: string | null }> = {}) => ({
+const request = (
+  over: Partial<{ size: number; availabilityZone: string | null; volumeType: string | null }> = {},
+) => ({
   size: 2,
   name: 'data',
   description: null,
   availabilityZone: null,
+  metadata: {},
+  volumeType: null,
   ...over,
 });
 
@@ -105,6 +139,19 @@ describe('VolumeApi.create', () => {
     const volume = await f.api.create(member, request());
     expect(volume.id).toBe('new');
     expect(f.done).toEqual(['inserted 2G in nova as volume-%08x', 'scheduler.create_volume new 2G nova']);
+  });
+
+  test("a type asked for by name is the volume's, and its extra specs go to the scheduler", async () => {
+    const f = fixture([]);
+    await f.api.create(member, request({ volumeType: 'gold' }));
+    expect(f.done).toEqual([
+      'inserted 2G in nova as volume-%08x of type gold-id',
+      'scheduler.create_volume new 2G nova volume_backend_name=lvm',
+    ]);
+    await expect(f.api.create(member, request({ volumeType: 'silver' }))).rejects.toThrow(
+      'Volume type silver could not be found.',
+    );
+    expect(f.done).toHaveLength(2);
   });
 
   test('a zone no volume service is in is refused before anything is written', async () => {

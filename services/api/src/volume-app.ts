@@ -1,10 +1,19 @@
+import { NotFoundError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from './auth';
-import { authenticateRequest, createHttpApp } from './http';
-import { negotiateVersion, versionDocument } from './versions';
+import { registerAuthHook } from './auth-hook';
+import { createHttpApp } from './http';
+import { atLeast, MIN_VERSION, negotiateVersion, versionDocument } from './versions';
 import { registerVolumeRoutes, type VolumeRouteDeps } from './volume-routes';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The microversion the request asked for (`OpenStack-API-Version: volume 3.x`), else 3.0. */
+    apiVersion: string;
+  }
+}
 
 export interface VolumeAppOptions {
   readonly log: Logger;
@@ -27,15 +36,23 @@ export async function buildVolumeApp(
     },
   });
 
+  // everything under /v3/ but the version document itself needs a caller
+  registerAuthHook(app, {
+    authenticator: options.authenticator,
+    protects: (route) => route.startsWith('/v3/') && route.length > 4,
+  });
+  app.decorateRequest('apiVersion', MIN_VERSION);
   app.addHook('preHandler', async (req, reply) => {
     if (req.url.startsWith('/v3/')) {
       const version = negotiateVersion(req.headers['openstack-api-version']);
+      req.apiVersion = version;
+      // a resource newer than the asked microversion does not exist at it (Cinder's 404)
+      const minVersion = (req.routeOptions.config as { minVersion?: string }).minVersion;
+      if (minVersion && !atLeast(version, minVersion)) {
+        throw new NotFoundError(`The resource could not be found at microversion ${version}.`);
+      }
       reply.header('OpenStack-API-Version', `volume ${version}`).header('Vary', 'OpenStack-API-Version');
     }
-    // everything under /v3/ but the version document itself needs a caller
-    const route = req.routeOptions.url ?? '';
-    if (!route.startsWith('/v3/') || route.length <= 4) return;
-    authenticateRequest(req, options.authenticator);
   });
 
   app.get('/', { schema: { hide: true } }, async (_req, reply) => {

@@ -1,6 +1,6 @@
 import { adminContext } from '@basalt/context';
 import type { VolumeCapabilities, VolumeRpcApi } from '@basalt/contracts';
-import type { ServiceDirectory, VolumeRecord, VolumeRepository } from '@basalt/db';
+import type { ServiceDirectory, VolumeRecord, VolumeRepository, VolumeTypeRepository } from '@basalt/db';
 import pino from 'pino';
 import { HostManager, usableGb } from './host-manager';
 import { SchedulerManager } from './manager';
@@ -8,6 +8,9 @@ import { SchedulerManager } from './manager';
 const log = pino({ level: 'silent' });
 const caps: VolumeCapabilities = {
   volume_backend_name: 'file',
+  pool_name: 'file',
+  vendor_name: 'Open Source',
+  driver_version: '1.0.0',
   storage_protocol: 'iSCSI',
   total_capacity_gb: 100,
   free_capacity_gb: 100,
@@ -50,7 +53,7 @@ function fixture(volume: Partial<VolumeRecord>, placed: boolean | Error = true) 
     },
   } as unknown as VolumeRpcApi;
   const manager = new SchedulerManager(
-    { services, volumes, volumeRpc, hosts },
+    { services, volumes, volumeTypes: {} as VolumeTypeRepository, volumeRpc, hosts },
     { capabilitiesMaxAgeMs: 60_000, resumeStalledAfterSec: 300 },
   );
   const request = (size: number, zone = 'nova') => ({ volume_id: 'v1', size, availability_zone: zone });

@@ -13,12 +13,13 @@ import {
   type ServiceDirectory,
   VOLUME_STATES,
   type VolumeRepository,
+  type VolumeTypeRepository,
 } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { contractEndpoint, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
 import { type AllocationRatios, type ComputeHostManager, placeInstance } from './compute-placement';
-import { placeVolume } from './filter-scheduler';
+import { availabilityZoneFilter, capabilitiesFilter, placeVolume } from './filter-scheduler';
 import type { HostManager } from './host-manager';
 
 const { place, failCreate } = VOLUME_STATES.movesOf('scheduler');
@@ -34,12 +35,13 @@ export interface SchedulerManagerOptions {
 /** The scheduler's RPC methods: keep host capabilities, place new volumes, hand them to their host. */
 export class SchedulerManager {
   /** Placements made meanwhile are written in one statement (group commit). */
-  private readonly placements: Batcher<{ id: string; host: string }, boolean>;
+  private readonly placements: Batcher<{ id: string; host: string; pool?: string }, boolean>;
 
   constructor(
     private readonly deps: {
       readonly services: ServiceDirectory;
       readonly volumes: VolumeRepository;
+      readonly volumeTypes: VolumeTypeRepository;
       readonly volumeRpc: VolumeRpcApi;
       readonly hosts: HostManager;
       readonly instances: InstanceRepository;
@@ -54,6 +56,25 @@ export class SchedulerManager {
   endpoint(): RpcEndpoint {
     return contractEndpoint(SCHEDULER_CONTRACT, {
       update_service_capabilities: async (args) => this.deps.hosts.update(args.host, args.capabilities),
+      get_pools: async () =>
+        this.deps.hosts.all().map((h) => ({
+          name: `${h.host}@${this.deps.hosts.poolOf(h.host)}`,
+          capabilities: { ...h.capabilities, timestamp: new Date(h.receivedAt).toISOString() },
+        })),
+      backend_passes_filters: async (args) => {
+        const placement = placeVolume(
+          this.deps.hosts.all().filter((h) => h.host === args.host),
+          { sizeGb: 0, availabilityZone: args.availability_zone, extraSpecs: args.extra_specs },
+          {
+            upHosts: await this.upHosts('basalt-volume'),
+            maxAgeMs: this.options.capabilitiesMaxAgeMs,
+            now: Date.now(),
+          },
+          // the volume is there already: only where it is and what the host is, not its room
+          [availabilityZoneFilter, capabilitiesFilter],
+        );
+        return 'host' in placement;
+      },
       create_volume: (args, inv) => this.createVolume(inv.context, args, inv.log),
       run_instance: (args, inv) => this.runInstance(inv.context, args, inv.log),
       update_compute_capabilities: async (args, inv) => {
@@ -165,9 +186,15 @@ export class SchedulerManager {
     const stalled = await this.deps.volumes.unplaced(this.options.resumeStalledAfterSec);
     for (const v of stalled) {
       log.warn({ volume_id: v.id, since: v.updatedAt }, 'placing a volume whose request was lost');
+      const type = v.volumeType ? await this.deps.volumeTypes.find(v.volumeType, undefined) : undefined;
       await this.createVolume(
         adminContext(),
-        { volume_id: v.id, size: v.size, availability_zone: v.availabilityZone },
+        {
+          volume_id: v.id,
+          size: v.size,
+          availability_zone: v.availabilityZone,
+          ...(type ? { extra_specs: type.extraSpecs } : {}),
+        },
         log,
       );
     }
@@ -180,7 +207,11 @@ export class SchedulerManager {
     const id = request.volume_id;
     const placement = placeVolume(
       hosts.all(),
-      { sizeGb: request.size, availabilityZone: request.availability_zone },
+      {
+        sizeGb: request.size,
+        availabilityZone: request.availability_zone,
+        ...(request.extra_specs ? { extraSpecs: request.extra_specs } : {}),
+      },
       {
         upHosts: await this.upHosts('basalt-volume'),
         maxAgeMs: this.options.capabilitiesMaxAgeMs,
@@ -192,7 +223,8 @@ export class SchedulerManager {
       hosts.consume(placement.host, request.size);
       let placed = false;
       try {
-        placed = await this.placements.submit({ id, host: placement.host });
+        const pool = hosts.poolOf(placement.host);
+        placed = await this.placements.submit({ id, host: placement.host, ...(pool ? { pool } : {}) });
       } finally {
         if (!placed) hosts.consume(placement.host, -request.size);
       }

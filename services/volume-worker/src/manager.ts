@@ -206,6 +206,9 @@ export class VolumeManager {
     const capacity = await this.deps.driver.capacity();
     const capabilities: VolumeCapabilities = {
       volume_backend_name: this.options.volumeBackendName,
+      pool_name: this.deps.driver.poolName,
+      vendor_name: 'Open Source',
+      driver_version: '1.0.0',
       storage_protocol: 'iSCSI',
       total_capacity_gb: capacity.totalGb,
       free_capacity_gb: capacity.freeGb,

@@ -10,6 +10,7 @@ import type { Capacity, VolumeDriver } from './volume-driver';
  */
 export class FileDriver implements VolumeDriver {
   readonly thin = true;
+  readonly poolName = 'file';
   constructor(private readonly directory: string) {}
 
   async checkForSetup(): Promise<void> {

@@ -17,6 +17,10 @@ const LVM_NOT_FOUND = 5;
 export class LvmDriver implements VolumeDriver {
   readonly thin = false;
 
+  get poolName(): string {
+    return this.options.volumeGroup;
+  }
+
   constructor(
     private readonly runner: CommandRunner,
     private readonly options: LvmOptions,
