@@ -42,18 +42,7 @@ describe('instances and their volumes', () => {
       .map((l) => l.trim().split(/\s+/)[0])
       .filter(Boolean);
   const acl = async () => {
-    const out = (
-      await run('tgtadm', [
-        '-C',
-        String(stack.tgtd.controlPort),
-        '--lld',
-        'iscsi',
-        '--op',
-        'show',
-        '--mode',
-        'target',
-      ])
-    ).stdout;
+    const out = await stack.tgtd.targets();
     return [...out.matchAll(/ACL information:\n((?:\s{8}\S+\n)*)/g)].flatMap((m) =>
       (m[1] ?? '')
         .split('\n')
