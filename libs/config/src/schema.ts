@@ -27,9 +27,9 @@ export const schema = {
       min: 0,
     }),
     resume_stalled_after: opt.number(
-      300,
-      "Seconds a volume may sit in creating, deleting or extending untouched before the service responsible resumes the operation (its message was lost to an outage longer than the handler's retries).",
-      { min: 1 },
+      20,
+      'Seconds an unfinished create, delete or extend may sit untouched, with no process working on it, before the service responsible resumes it (its message was lost with the process that was to send it). With periodic_interval, this bounds how long a volume stays in a transitional state once its services and their dependencies are back.',
+      { min: 0.1 },
     ),
     default_volume_type: opt.string(
       '__DEFAULT__',
@@ -39,7 +39,7 @@ export const schema = {
       min: 1,
     }),
     periodic_interval: opt.number(
-      60,
+      10,
       'Seconds between runs of the tasks that finish what a lost message left: the scheduler places volumes left without a host, each volume worker resumes its stalled creates, deletes and extends.',
       { min: 0.1 },
     ),
@@ -176,6 +176,11 @@ export const schema = {
     groups: opt.int(10, 'Default number of volume groups a project may have (-1: unlimited).', { min: -1 }),
   },
   scheduler: {
+    capabilities_wait: opt.number(
+      10,
+      "Seconds a scheduler that just started waits for every live volume host's first capability report before placing a volume on what it has heard so far (requests queued while it was down must not fail for want of a report).",
+      { min: 0 },
+    ),
     capabilities_max_age: opt.number(
       60,
       "Seconds after which a host's reported capabilities are too old to use.",

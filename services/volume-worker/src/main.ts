@@ -58,6 +58,8 @@ void runService({
       endpoints: [manager.endpoint()],
       async start() {
         await manager.recover();
+        // messages may have been lost with the broker's connections: look at every unfinished row
+        rpc.connection.onDown(() => manager.resumeAllSoon());
         await report().catch((error) => log.warn({ err: errorMessage(error) }, 'capability report failed'));
         tasks.push(
           startPeriodic('capability report', v.report_capabilities_interval, report, log),
