@@ -25,10 +25,21 @@ async function main() {
   console.log(
     `bench:faults — ${BURST} creates then ${BURST} deletes per fault, 16 clients; bound ${RECOVERY_BOUND_SEC} s after the fault ends`,
   );
-  const header = ['fault', 'burst', 'outage s', 'recovery s', 'refused', 'error', 'stuck', 'leftovers'];
+  const header = [
+    'fault',
+    'burst',
+    'in transit',
+    'outage s',
+    'recovery s',
+    'refused',
+    'error',
+    'stuck',
+    'leftovers',
+  ];
   const rows = reports.map((r) => [
     r.fault,
     r.phase,
+    String(r.inTransitAtFault),
     (r.outageMs / 1000).toFixed(2),
     (r.recoveryMs / 1000).toFixed(2),
     String(r.refused),

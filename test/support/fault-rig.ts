@@ -40,6 +40,8 @@ export interface RoundReport {
   readonly recoveryMs: number;
   /** Requests the API refused (503, or no answer at all), each retried by its client. */
   readonly refused: number;
+  /** Volumes in a transitional state when the fault struck. */
+  readonly inTransitAtFault: number;
   /** Volumes of the round in error. */
   readonly errors: readonly { name: string; status: string; reason: string | null }[];
   /** Volumes still in a transitional state when the bound passed. */
@@ -83,6 +85,8 @@ export class FaultRig {
         // sparse files: promise far more than the disk holds
         BASALT__VOLUME__MAX_OVER_SUBSCRIPTION_RATIO: '1000',
         BASALT__DEFAULT__RESUME_STALLED_AFTER: String(RESUME_STALLED_AFTER_SEC),
+        // capability reports at the production interval: a restarted scheduler must not need them sooner
+        BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '10',
         BASALT__RABBIT__RECONNECT_DELAY_MAX: '1',
         BASALT__DATABASE__CONNECT_RETRIES: '10',
         BASALT__RABBIT__CONNECT_RETRIES: '20',
@@ -119,45 +123,47 @@ export class FaultRig {
     const created = await this.burst(fault, count, async (i) => {
       await this.createOne(names[i] as string);
     });
+    const createReport = await this.report(fault, 'create', prefix, created, 'available');
     const ids: string[] = (
       await this.db.query('SELECT id FROM volumes WHERE display_name LIKE $1 AND NOT deleted', [`${prefix}%`])
     ).map((r: { id: string }) => r.id);
     const deleted = await this.burst(fault, ids.length, async (i) => {
       await this.deleteOne(ids[i] as string);
     });
-    return [
-      await this.report(fault, 'create', prefix, created, 'available'),
-      await this.report(fault, 'delete', prefix, deleted, 'deleted'),
-    ];
+    return [createReport, await this.report(fault, 'delete', prefix, deleted, 'deleted')];
   }
 
   private async burst(
     fault: Fault,
     count: number,
     op: (i: number) => Promise<void>,
-  ): Promise<{ outage: Outage; refused: number; settledAt: number }> {
+  ): Promise<{ outage: Outage; refused: number; settledAt: number; inTransit: number }> {
     this.refused = 0;
     let sent = 0;
-    let outage: Promise<Outage> | undefined;
-    // the fault strikes once a third of the burst is on its way
+    let outage: Promise<[number, Outage]> | undefined;
+    // the fault strikes once half the burst is on its way, with work queued at every stage
     await this.load.inParallel(count, async (i) => {
       sent++;
-      if (!outage && sent >= count / 3) outage = fault.inject(this);
+      if (!outage && sent >= count / 2) outage = Promise.all([this.inTransit(), fault.inject(this)]);
       await op(i);
     });
-    const done = await (outage as Promise<Outage>);
-    return { outage: done, refused: this.refused, settledAt: await this.settle(done.backAt) };
+    const [inTransit, done] = await (outage as Promise<[number, Outage]>);
+    return { outage: done, refused: this.refused, settledAt: await this.settle(done.backAt), inTransit };
+  }
+
+  private async inTransit(): Promise<number> {
+    const [row] = await this.db.query(
+      'SELECT count(*)::int AS n FROM volumes WHERE NOT deleted AND status = ANY($1)',
+      [TRANSITIONAL],
+    );
+    return row.n;
   }
 
   /** Waits until no volume is in transit, at most until the bound after `backAt`; when it was so. */
   private async settle(backAt: number): Promise<number> {
     const deadline = backAt + RECOVERY_BOUND_SEC * 1000;
     for (;;) {
-      const [row] = await this.db.query(
-        'SELECT count(*)::int AS n FROM volumes WHERE NOT deleted AND status = ANY($1)',
-        [TRANSITIONAL],
-      );
-      if (row.n === 0 || Date.now() > deadline) return Date.now();
+      if ((await this.inTransit()) === 0 || Date.now() > deadline) return Date.now();
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -166,7 +172,7 @@ export class FaultRig {
     fault: Fault,
     phase: 'create' | 'delete',
     prefix: string,
-    burst: { outage: Outage; refused: number; settledAt: number },
+    burst: { outage: Outage; refused: number; settledAt: number; inTransit: number },
     expected: 'available' | 'deleted',
   ): Promise<RoundReport> {
     const rows: { name: string; status: string; reason: string | null; deleted: boolean }[] =
@@ -188,6 +194,7 @@ export class FaultRig {
       outageMs: burst.outage.backAt - burst.outage.downAt,
       recoveryMs: Math.max(0, burst.settledAt - burst.outage.backAt),
       refused: burst.refused,
+      inTransitAtFault: burst.inTransit,
       errors: live.filter((r) => r.status.startsWith('error')),
       stuck: live
         .filter((r) => TRANSITIONAL.includes(r.status))
