@@ -1,5 +1,4 @@
 import { readdirSync } from 'node:fs';
-import type { DataSource } from '@basalt/db';
 import type { TgtdFixture } from './tgtd';
 
 const IQN_PREFIX = 'iqn.2010-10.org.openstack:';
@@ -29,7 +28,7 @@ export const isClean = (f: AuditFindings): boolean => Object.values(f).every((li
  * tgtd's targets, accounts and ACLs, the target config files. Run when nothing is in transit.
  */
 export async function auditHost(
-  db: DataSource,
+  db: { query<T>(sql: string, params?: unknown[]): Promise<T[]> },
   host: string,
   paths: { readonly volumesPath: string; readonly volumesDir: string },
   tgtd: TgtdFixture,
@@ -44,7 +43,7 @@ export async function auditHost(
          LEFT JOIN iscsi_targets t ON t.volume_id = v.id WHERE v.host = $1 AND NOT v.deleted`,
     [host],
   );
-  const connected: { address: string }[] = await db.query(
+  const connected = await db.query<{ address: string }>(
     `SELECT DISTINCT a.ip AS address FROM volume_attachments a JOIN volumes v ON v.id = a.volume_id
       WHERE v.host = $1 AND NOT v.deleted AND NOT a.deleted`,
     [host],

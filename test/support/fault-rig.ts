@@ -1,4 +1,4 @@
-import { createDataSource, type DataSource } from '@basalt/db';
+import { createDataSource, type DataSource, isTransientDatabaseError } from '@basalt/db';
 import { type AuditFindings, auditHost, isClean } from './backend-audit';
 import { LoadClient } from './load';
 import { freePort } from './ports';
@@ -125,7 +125,7 @@ export class FaultRig {
     });
     const createReport = await this.report(fault, 'create', prefix, created, 'available');
     const ids: string[] = (
-      await this.db.query('SELECT id FROM volumes WHERE display_name LIKE $1 AND NOT deleted', [`${prefix}%`])
+      await this.query('SELECT id FROM volumes WHERE display_name LIKE $1 AND NOT deleted', [`${prefix}%`])
     ).map((r: { id: string }) => r.id);
     const deleted = await this.burst(fault, ids.length, async (i) => {
       await this.deleteOne(ids[i] as string);
@@ -144,15 +144,28 @@ export class FaultRig {
     // the fault strikes once half the burst is on its way, with work queued at every stage
     await this.load.inParallel(count, async (i) => {
       sent++;
-      if (!outage && sent >= count / 2) outage = Promise.all([this.inTransit(), fault.inject(this)]);
+      if (!outage && sent >= count / 2)
+        outage = this.inTransit().then(async (n) => [n, await fault.inject(this)] as [number, Outage]);
       await op(i);
     });
     const [inTransit, done] = await (outage as Promise<[number, Outage]>);
     return { outage: done, refused: this.refused, settledAt: await this.settle(done.backAt), inTransit };
   }
 
+  /** The rig's own reads: its pooled connections die with a PostgreSQL restart too, so it retries. */
+  async query<T = any>(sql: string, params: unknown[] = []): Promise<T[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.query(sql, params);
+      } catch (error) {
+        if (attempt >= 20 || !isTransientDatabaseError(error)) throw error;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
   private async inTransit(): Promise<number> {
-    const [row] = await this.db.query(
+    const [row] = await this.query(
       'SELECT count(*)::int AS n FROM volumes WHERE NOT deleted AND status = ANY($1)',
       [TRANSITIONAL],
     );
@@ -176,7 +189,7 @@ export class FaultRig {
     expected: 'available' | 'deleted',
   ): Promise<RoundReport> {
     const rows: { name: string; status: string; reason: string | null; deleted: boolean }[] =
-      await this.db.query(
+      await this.query(
         `SELECT display_name AS name, status, status_reason AS reason, deleted FROM volumes WHERE display_name LIKE $1`,
         [`${prefix}%`],
       );
@@ -213,7 +226,7 @@ export class FaultRig {
   private async audit(): Promise<AuditFindings> {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const findings = await auditHost(this.db, this.stack.host, this.stack, this.stack.tgtd);
+      const findings = await auditHost(this, this.stack.host, this.stack, this.stack.tgtd);
       if (isClean(findings) || Date.now() > deadline) return findings;
       await new Promise((r) => setTimeout(r, 250));
     }
