@@ -220,6 +220,11 @@ export const schema = {
       'Seconds between checks that tgtd still serves every available and in-use volume; a tgtd that restarted gets its exports back within this time.',
       { min: 0.1 },
     ),
+    reconcile_interval: opt.number(
+      600,
+      'Seconds between comparisons of the database with the backend and tgtd (also made at start): orphans this host made are removed, anything else is reported in the log.',
+      { min: 1 },
+    ),
     iscsi_target_prefix: opt.string('iqn.2010-10.org.openstack:', 'Prefix of target IQNs.'),
     iscsi_ip_address: opt.string('127.0.0.1', "Address initiators reach this host's iSCSI portal at."),
     iscsi_port: opt.int(3260, 'Port of the iSCSI portal.', { min: 1, max: 65535 }),

@@ -4,6 +4,7 @@ import { adminContext, type RequestContext } from '@basalt/context';
 import {
   type ConnectionInfo,
   type Connector,
+  type ReconcileReport,
   type SchedulerRpcApi,
   VOLUME_CONTRACT,
   type VolumeCapabilities,
@@ -129,7 +130,8 @@ export class VolumeManager {
     this.deleted = new Batcher((ids) => deps.volumes.markDeleted(ids));
   }
 
-  endpoint(): RpcEndpoint {
+  /** The volume topic's methods; `reconcile` is the reconciler's, which looks at the whole host. */
+  endpoint(reconcile: (dryRun: boolean) => Promise<ReconcileReport>): RpcEndpoint {
     return contractEndpoint(VOLUME_CONTRACT, {
       create_volume: (args, inv) => this.createVolume(inv.context, args.volume_id, inv.log),
       delete_volume: (args, inv) => this.deleteVolume(args.volume_id, inv.log),
@@ -153,6 +155,7 @@ export class VolumeManager {
       publish_service_capabilities: async (_args, inv) => {
         await this.reportCapabilities(inv.context);
       },
+      reconcile: (args) => reconcile(args.dry_run),
     });
   }
 
