@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { TgtAdmTarget } from '../../services/volume-worker/src/targets/tgtadm';
+import { TgtTarget } from '../../services/volume-worker/src/targets/tgt-target';
 import { TgtdControl } from '../../services/volume-worker/src/targets/tgtd-control';
 import { request, waitForVolume } from '../support/http';
 import { ROOT } from '../support/processes';
@@ -46,12 +46,13 @@ describe('basalt reconcile', () => {
     // volume with no row, a config write that never finished, an ACL entry no attachment holds
     writeFileSync(join(stack.volumesPath, 'volume-0000dead'), '');
     writeFileSync(join(stack.volumesPath, 'volume-0000beef'), '');
-    const target = new TgtAdmTarget(
+    const target = new TgtTarget(
       new TgtdControl(stack.tgtd.controlPort),
-      { volumesDir: stack.volumesDir },
+      { volumesDir: stack.volumesDir, portal: { ip: '127.0.0.1', port: stack.tgtd.port } },
       quietLogger(),
     );
     await target.createExport({
+      volumeId: '00000000-0000-4000-8000-0000000beef0',
       name: 'volume-0000beef',
       iqn: `${PREFIX}volume-0000beef`,
       tid: 900,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { type BasaltConfig, loadProcessConfig, renderSample, schema } from '@basalt/config';
 import { adminContext } from '@basalt/context';
-import { type ReconcileReport, VolumeRpcApi } from '@basalt/contracts';
+import { type ReconcileReport, volumeRpcApi } from '@basalt/contracts';
 import {
   AttachmentRepository,
   connectDatabase,
@@ -42,7 +42,8 @@ const RECONCILERS: Record<
   string,
   (rpc: RpcClient, host: string, dryRun: boolean) => Promise<ReconcileReport>
 > = {
-  'basalt-volume': (rpc, host, dryRun) => new VolumeRpcApi(rpc).reconcile(adminContext(), host, dryRun),
+  'basalt-volume': (rpc, host, dryRun) =>
+    volumeRpcApi(rpc).reconcile(adminContext(), host, { dry_run: dryRun }),
 };
 
 class UsageError extends Error {}
