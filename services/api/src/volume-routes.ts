@@ -171,7 +171,9 @@ function registerUnder(
         volumeType,
       });
       reply.code(202);
-      return { volume: await detail(req, volume) };
+      // a new volume has no attachments: nothing more is read, so once the volume exists the
+      // answer is 202 even if the database has gone away since (a 503 would be retried: a twin)
+      return { volume: volumeDetail(volume, [], links(req), deps.context(req).isAdmin) };
     },
   );
 
