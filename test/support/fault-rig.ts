@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { createDataSource, type DataSource, isTransientDatabaseError } from '@basalt/db';
 import { type AuditFindings, auditHost, isClean } from './backend-audit';
 import { LoadClient } from './load';
@@ -232,40 +233,53 @@ export class FaultRig {
     }
   }
 
-  /** One user's create: sent until the API takes it, looked up by name when an answer was lost. */
-  private async createOne(name: string): Promise<void> {
-    for (;;) {
-      try {
-        const r = await this.load.send('POST', `${this.api}/volumes`, { volume: { size: 1, name } });
-        if (r.status === 202) return;
-        if (r.status !== 503) throw new Error(`create ${name} answered ${r.status}: ${r.body}`);
-        this.refused++;
-        await pause(r.headers['retry-after']);
-      } catch (error) {
-        if (!isLostAnswer(error)) throw error;
-        this.refused++;
-        await pause();
-        if (await this.exists(name)) return;
-      }
-    }
+  /** One user's create; when its answer was lost, the volume is looked up by name. */
+  private createOne(name: string): Promise<void> {
+    return this.untilTaken(
+      `create ${name}`,
+      () => this.load.send('POST', `${this.api}/volumes`, { volume: { size: 1, name } }),
+      (r) => r.status === 202,
+      () => this.exists(name),
+    );
   }
 
-  /** One user's delete: sent until the API takes it; a volume already deleting or gone counts as taken. */
-  private async deleteOne(id: string): Promise<void> {
+  /** One user's delete; a volume already deleting (an earlier try got through) or gone counts as taken. */
+  private deleteOne(id: string): Promise<void> {
+    return this.untilTaken(
+      `delete ${id}`,
+      () => this.load.send('DELETE', `${this.api}/volumes/${id}`),
+      (r) =>
+        r.status === 202 ||
+        r.status === 404 ||
+        (r.status === 400 && /current status is: deleting/.test(r.body)),
+    );
+  }
+
+  /**
+   * Sends a request until the API takes it, as a careful user does: a 503 is sent again after its
+   * Retry-After; when the answer was lost, `gotThrough` (if given) says whether it was taken.
+   */
+  private async untilTaken(
+    what: string,
+    send: () => Promise<{ status: number; body: string; headers: IncomingHttpHeaders }>,
+    taken: (r: { status: number; body: string }) => boolean,
+    gotThrough?: () => Promise<boolean>,
+  ): Promise<void> {
     for (;;) {
+      let answer: { status: number; body: string; headers: IncomingHttpHeaders };
       try {
-        const r = await this.load.send('DELETE', `${this.api}/volumes/${id}`);
-        if (r.status === 202 || r.status === 404) return;
-        // an earlier try whose answer was lost took it: the volume is deleting already
-        if (r.status === 400 && /current status is: deleting/.test(r.body)) return;
-        if (r.status !== 503) throw new Error(`delete ${id} answered ${r.status}: ${r.body}`);
-        this.refused++;
-        await pause(r.headers['retry-after']);
+        answer = await send();
       } catch (error) {
         if (!isLostAnswer(error)) throw error;
         this.refused++;
         await pause();
+        if (gotThrough && (await gotThrough())) return;
+        continue;
       }
+      if (taken(answer)) return;
+      if (answer.status !== 503) throw new Error(`${what} answered ${answer.status}: ${answer.body}`);
+      this.refused++;
+      await pause(answer.headers['retry-after']);
     }
   }
 
