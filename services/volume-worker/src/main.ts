@@ -66,7 +66,10 @@ void runService({
       endpoints: [manager.endpoint((dryRun) => reconciler.reconcile(dryRun))],
       async start() {
         await manager.recover();
-        await reconciler.reconcile(false);
+        // an audit that fails (tgtd busy, a file unreadable) is told and tried again later
+        await reconciler
+          .reconcile(false)
+          .catch((error) => log.warn({ err: errorMessage(error) }, 'reconcile failed'));
         // messages may have been lost with the broker's connections: look at every unfinished row
         rpc.connection.onDown(() => manager.resumeAllSoon());
         await report().catch((error) => log.warn({ err: errorMessage(error) }, 'capability report failed'));
