@@ -145,8 +145,11 @@ export class FaultRig {
     // the fault strikes once half the burst is on its way, with work queued at every stage
     await this.load.inParallel(count, async (i) => {
       sent++;
-      if (!outage && sent >= count / 2)
+      if (!outage && sent >= count / 2) {
         outage = this.inTransit().then(async (n) => [n, await fault.inject(this)] as [number, Outage]);
+        // awaited once the burst is sent; a failure meanwhile must not end the process before cleanup
+        outage.catch(() => undefined);
+      }
       await op(i);
     });
     const [inTransit, done] = await (outage as Promise<[number, Outage]>);

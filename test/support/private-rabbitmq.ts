@@ -27,7 +27,9 @@ export class PrivateRabbitMq {
 
   static async start(): Promise<PrivateRabbitMq> {
     const dir = tempDir('basalt-rabbit');
-    const [port, distPort] = [await freePort(), await freePort()];
+    const port = await freePort();
+    let distPort = await freePort();
+    while (distPort === port) distPort = await freePort();
     writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
     chownSync(dir, ...userIds('rabbitmq'));
     chownSync(join(dir, 'enabled_plugins'), ...userIds('rabbitmq'));
