@@ -136,7 +136,7 @@ describe('schemas', () => {
   });
 });
 
-describe('list and choice schemas', () => {
+describe('choice schemas in lists', () => {
   const report = s.object({ findings: s.array(s.object({ action: s.oneOf('remove', 'report') })) });
 
   test('a list of items of their shape, and one of the choices', () => {
@@ -147,7 +147,7 @@ describe('list and choice schemas', () => {
   });
 
   test('anything else names the path that is wrong and what it must be', () => {
-    expect(() => report.parse({ findings: {} }, '')).toThrow(new SchemaError('findings', 'a list'));
+    expect(() => report.parse({ findings: {} }, '')).toThrow(new SchemaError('findings', 'an array'));
     expect(() => report.parse({ findings: [{ action: 'keep' }] }, '')).toThrow(
       'findings[0].action must be "remove" or "report"',
     );

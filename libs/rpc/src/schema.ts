@@ -60,15 +60,6 @@ export const s = {
   oneOf<const T extends string>(...values: T[]): Schema<T> {
     return check(values.map((v) => `"${v}"`).join(' or '), (v): v is T => values.includes(v as T))();
   },
-  /** A list whose every item is of `item`. */
-  array<T>(item: Schema<T>): Schema<T[]> {
-    return {
-      parse(value, path) {
-        if (!Array.isArray(value)) throw new SchemaError(path, 'a list');
-        return value.map((v, i) => item.parse(v, `${path}[${i}]`));
-      },
-    };
-  },
   /** What a method without a result answers: nothing is read from the reply. */
   none(): Schema<void> {
     return { parse: () => undefined };

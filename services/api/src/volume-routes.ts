@@ -171,9 +171,11 @@ function registerUnder(
         volumeType,
       });
       reply.code(202);
-      // a new volume has no attachments: nothing more is read, so once the volume exists the
-      // answer is 202 even if the database has gone away since (a 503 would be retried: a twin)
-      return { volume: volumeDetail(volume, [], links(req), deps.context(req).isAdmin) };
+      // the volume exists: the answer must not become a 503 (a client would retry it into a
+      // twin) if the database has gone away since, so a new volume's attachments (none) are not
+      // read and its type's name, if it cannot be read, is what the request gave
+      const type = await Promise.resolve(typeName(req, volume.volumeType)).catch(() => volumeType);
+      return { volume: volumeDetail(volume, type, [], links(req), shared.view(req), undefined) };
     },
   );
 
