@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { type BasaltConfig, loadProcessConfig, renderSample, schema } from '@basalt/config';
+import { adminContext } from '@basalt/context';
+import { type ReconcileReport, volumeRpcApi } from '@basalt/contracts';
 import {
   AttachmentRepository,
   connectDatabase,
@@ -11,6 +13,9 @@ import {
   VolumeTypeRepository,
 } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
+import { createLogger } from '@basalt/log';
+import { type RpcClient, RpcTransport } from '@basalt/rpc';
+import { rpcOptionsFrom } from '@basalt/service';
 import { createImage } from './image-create';
 import { renderTable } from './table';
 
@@ -23,7 +28,33 @@ commands:
   image create --file PATH --name NAME [--private --project ID]
                     register a disk image (raw or qcow2) that servers boot from
   image list        every image: ID, Name, Status, Disk Format, Size
+  reconcile [--dry-run] [--host HOST]
+                    have each live worker (or HOST's) compare the database with what its host holds:
+                    the orphans it made are removed (--dry-run: only shown), the rest is reported
   config sample     print every option with its default and meaning`;
+
+/** Options given after the command words. */
+interface Flags {
+  readonly dryRun: boolean;
+  readonly host?: string;
+  /** `image create`'s: the file, the name, and a private image's owner. */
+  readonly file?: string;
+  readonly name?: string;
+  readonly project?: string;
+  readonly private: boolean;
+}
+
+/**
+ * The workers that reconcile their host, by the binary in the services table, and how each is
+ * asked over RPC (a compute worker's domains, secrets and instance folders join here).
+ */
+const RECONCILERS: Record<
+  string,
+  (rpc: RpcClient, host: string, dryRun: boolean) => Promise<ReconcileReport>
+> = {
+  'basalt-volume': (rpc, host, dryRun) =>
+    volumeRpcApi(rpc).reconcile(adminContext(), host, { dry_run: dryRun }),
+};
 
 class UsageError extends Error {}
 
@@ -41,7 +72,18 @@ async function withDatabase<T>(config: BasaltConfig, fn: (ds: DataSource) => Pro
   }
 }
 
-const commands: Record<string, (config: BasaltConfig, options: Options) => Promise<string>> = {
+/** Runs `fn` with a broker connection that is closed afterwards, whatever happens. */
+async function withRpc<T>(config: BasaltConfig, fn: (client: RpcClient) => Promise<T>): Promise<T> {
+  const log = createLogger({ name: 'basalt-cli', host: config.DEFAULT.host, level: 'error' });
+  const transport = await RpcTransport.connect(rpcOptionsFrom(config, log));
+  try {
+    return await fn(transport.client);
+  } finally {
+    await transport.close();
+  }
+}
+
+const commands: Record<string, (config: BasaltConfig, flags: Flags) => Promise<string>> = {
   'db migrate': async (config) => {
     await ensureDatabase(config.database.connection);
     const applied = await withDatabase(config, (ds) => ds.runMigrations({ transaction: 'each' }));
@@ -86,19 +128,15 @@ const commands: Record<string, (config: BasaltConfig, options: Options) => Promi
       );
       return renderTable(['ID', 'Status', 'Display Name', 'Size', 'Volume Type', 'Attached to'], rows);
     }),
-  'image create': (config, options) =>
+  'image create': (config, flags) =>
     withDatabase(config, async (ds) => {
-      const file = options.value('--file');
-      const name = options.value('--name');
-      const isPrivate = options.flag('--private');
-      const project = options.optional('--project') ?? null;
-      if (isPrivate && !project) throw new UsageError('--private needs --project ID (the owner)');
-      options.done();
+      if (!flags.file || !flags.name) throw new UsageError('image create needs --file PATH and --name NAME');
+      if (flags.private && !flags.project) throw new UsageError('--private needs --project ID (the owner)');
       const image = await createImage(ds, config.glance_store.filesystem_store_datadir, {
-        file,
-        name,
-        visibility: isPrivate ? 'private' : 'public',
-        owner: project,
+        file: flags.file,
+        name: flags.name,
+        visibility: flags.private ? 'private' : 'public',
+        owner: flags.project ?? null,
       });
       return renderTable(
         ['Field', 'Value'],
@@ -112,54 +150,74 @@ const commands: Record<string, (config: BasaltConfig, options: Options) => Promi
         ],
       );
     }),
-  'image list': (config, options) =>
+  'image list': (config) =>
     withDatabase(config, async (ds) => {
-      options.done();
       const images = await new ImageRepository(ds).listVisible(null);
       return renderTable(
         ['ID', 'Name', 'Status', 'Disk Format', 'Size'],
         images.map((i) => [i.id, i.name ?? '', i.status, i.diskFormat, String(i.size ?? '')]),
       );
     }),
+  reconcile: async (config, flags) => {
+    const services = await withDatabase(config, (ds) => listServices(ds, config.DEFAULT.service_down_time));
+    const workers = services.filter(
+      (s) => s.binary in RECONCILERS && (flags.host === undefined ? s.up : s.host === flags.host),
+    );
+    if (workers.length === 0) {
+      throw new Error(
+        flags.host ? `no worker that reconciles runs on host ${flags.host}` : 'no worker is up',
+      );
+    }
+    const reports = await withRpc(config, (rpc) =>
+      Promise.all(
+        workers.map((w) =>
+          (RECONCILERS[w.binary] as (typeof RECONCILERS)[string])(rpc, w.host, flags.dryRun),
+        ),
+      ),
+    );
+    const rows = reports.flatMap((r) =>
+      r.findings.map((f) => [
+        r.host,
+        f.kind,
+        f.name,
+        f.action === 'remove' ? (r.dry_run ? 'would remove' : 'removed') : 'reported',
+        f.reason,
+      ]),
+    );
+    const total = `${rows.length} finding(s) on ${reports.length} host(s)${flags.dryRun ? ' (dry run: nothing changed)' : ''}`;
+    return rows.length === 0
+      ? total
+      : `${renderTable(['Host', 'Kind', 'Name', 'Action', 'Reason'], rows)}\n${total}`;
+  },
 };
 
-/** A command's `--option value` and `--flag` arguments; anything left unread is an error. */
-class Options {
-  private readonly left: string[];
+/** Options that take a value, by their name in `Flags`. */
+const VALUED = { '--host': 'host', '--file': 'file', '--name': 'name', '--project': 'project' } as const;
 
-  constructor(args: readonly string[]) {
-    this.left = [...args];
+/** Splits the options (`--dry-run`, `--private` and those of VALUED) from the command words. */
+function parseFlags(words: string[]): { command: string; flags: Flags } {
+  const rest: string[] = [];
+  const values: { -readonly [K in (typeof VALUED)[keyof typeof VALUED]]?: string } = {};
+  let dryRun = false;
+  let isPrivate = false;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i] as string;
+    if (word === '--dry-run') dryRun = true;
+    else if (word === '--private') isPrivate = true;
+    else if (word in VALUED) {
+      const value = words[++i];
+      if (!value) throw new UsageError(`${word} needs a value`);
+      values[VALUED[word as keyof typeof VALUED]] = value;
+    } else if (word.startsWith('--') && word !== '--help')
+      throw new UsageError(`unknown option ${word}\n${USAGE}`);
+    else rest.push(word);
   }
-
-  optional(name: string): string | undefined {
-    const at = this.left.indexOf(name);
-    if (at < 0) return undefined;
-    const value = this.left[at + 1];
-    if (value === undefined || value.startsWith('--')) throw new UsageError(`${name} needs a value`);
-    this.left.splice(at, 2);
-    return value;
-  }
-
-  value(name: string): string {
-    const value = this.optional(name);
-    if (value === undefined) throw new UsageError(`${name} is required`);
-    return value;
-  }
-
-  flag(name: string): boolean {
-    const at = this.left.indexOf(name);
-    if (at >= 0) this.left.splice(at, 1);
-    return at >= 0;
-  }
-
-  done(): void {
-    if (this.left.length > 0) throw new UsageError(`unexpected argument(s): ${this.left.join(' ')}`);
-  }
+  return { command: rest.join(' '), flags: { dryRun, private: isPrivate, ...values } };
 }
 
 async function main(argv: string[]): Promise<void> {
   const words = argv.filter((a, i) => a !== '--config-file' && argv[i - 1] !== '--config-file');
-  const command = words.slice(0, 2).join(' ');
+  const { command, flags } = parseFlags(words);
   if (command === 'config sample') {
     process.stdout.write(renderSample(schema));
     return;
@@ -169,9 +227,12 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const run = commands[command];
-  if (!run) throw new UsageError(`unknown command "${words.join(' ')}"\n${USAGE}`);
-  const options = new Options(words.slice(2));
-  process.stdout.write(`${await run(loadProcessConfig(argv), options)}\n`);
+  if (!run) throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+  if ((flags.dryRun || flags.host) && command !== 'reconcile')
+    throw new UsageError(`--dry-run and --host go with reconcile\n${USAGE}`);
+  if ((flags.file || flags.name || flags.project || flags.private) && command !== 'image create')
+    throw new UsageError(`--file, --name, --private and --project go with image create\n${USAGE}`);
+  process.stdout.write(`${await run(loadProcessConfig(argv), flags)}\n`);
 }
 
 main(process.argv.slice(2)).catch((error) => {
