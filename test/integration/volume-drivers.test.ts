@@ -95,7 +95,7 @@ function complianceSuite(name: string, setup: () => Promise<DriverFixture>) {
 complianceSuite('file', async () => {
   const root = tempDir('basalt-file-driver');
   const dir = join(root, 'volumes');
-  const driver = new FileDriver(dir);
+  const driver = new FileDriver(dir, new ExecaRunner(quietLogger()), quietLogger());
   return {
     driver,
     storedSize: async (name) => {

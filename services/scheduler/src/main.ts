@@ -1,6 +1,12 @@
 import { adminContext } from '@basalt/context';
 import { computeRpcApi, volumeRpcApi } from '@basalt/contracts';
-import { InstanceRepository, ServiceDirectory, VolumeRepository, VolumeTypeRepository } from '@basalt/db';
+import {
+  InstanceRepository,
+  ServiceDirectory,
+  SnapshotRepository,
+  VolumeRepository,
+  VolumeTypeRepository,
+} from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
 import { ComputeHostManager } from './compute-placement';
@@ -15,6 +21,7 @@ void runService({
       {
         services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
         volumes: new VolumeRepository(db),
+        snapshots: new SnapshotRepository(db),
         volumeTypes: new VolumeTypeRepository(db),
         volumeRpc: volumeRpcApi(rpc.client),
         hosts: new HostManager(),

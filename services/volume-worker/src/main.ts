@@ -1,5 +1,10 @@
 import { schedulerRpcApi } from '@basalt/contracts';
-import { AttachmentRepository, IscsiTargetRepository, VolumeRepository } from '@basalt/db';
+import {
+  AttachmentRepository,
+  IscsiTargetRepository,
+  SnapshotRepository,
+  VolumeRepository,
+} from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
@@ -24,7 +29,7 @@ void runService({
             { volumeGroup: v.volume_group, ...(v.lvm_system_dir ? { systemDir: v.lvm_system_dir } : {}) },
             log,
           )
-        : new FileDriver(v.volumes_path);
+        : new FileDriver(v.volumes_path, runner, log);
     await driver.checkForSetup();
     const target = new TgtTarget(
       new TgtdControl(v.tgt_control_port),
@@ -40,6 +45,7 @@ void runService({
         volumes,
         targets,
         attachments,
+        snapshots: new SnapshotRepository(db),
         driver,
         target,
         scheduler: schedulerRpcApi(rpc.client),
