@@ -3,7 +3,7 @@ import { InvalidStateError, NotFoundError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
 import { keysetPage, type Listing, type Page } from './pagination';
 import { type QuotaLimits, quotaRefusal } from './quotas';
-import { SNAPSHOT_STATES, type SnapshotStatus } from './snapshot-states';
+import type { SnapshotStatus } from './snapshot-states';
 import { compareAndSwap, date, liveRows, type Row, type StatefulTable, updateReturning } from './sql';
 import type { Move } from './states';
 
