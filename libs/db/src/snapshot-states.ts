@@ -28,6 +28,12 @@ export const SNAPSHOT_STATES = stateTable('snapshot', SNAPSHOT_STATUSES, {
   beginForceDelete: { from: [...DELETABLE, 'creating', 'deleting'], to: 'deleting', by: ['api'] },
   failDelete: { from: ['deleting'], to: 'error_deleting', by: ['api', 'volume-worker'] },
   finishDelete: { from: ['deleting'], to: 'deleted', by: ['volume-worker'] },
+  /** os-update_snapshot_status: its creator says how a create or delete went (Cinder's map). */
+  report: {
+    from: ['creating', 'deleting'],
+    to: ['creating', 'available', 'error', 'deleting', 'error_deleting'],
+    by: ['api'],
+  },
   /** An admin's os-reset_status: any live status to any live status. */
   reset: { from: LIVE, to: LIVE, by: ['api'] },
 });

@@ -16,7 +16,8 @@ export interface SnapshotRecord {
   readonly volumeSize: number;
   readonly status: SnapshotStatus;
   readonly statusReason: string | null;
-  readonly progress: string | null;
+  /** Cinder's progress string: `0%` until the worker took it, `100%` after. */
+  readonly progress: string;
   /** The origin's host: a snapshot lives where its volume does. */
   readonly host: string;
   readonly projectId: string;
@@ -30,7 +31,7 @@ export interface SnapshotRecord {
 
 export interface SnapshotChanges {
   readonly statusReason?: string | null;
-  readonly progress?: string | null;
+  readonly progress?: string;
 }
 
 export const SNAPSHOTS: StatefulTable<SnapshotChanges> = {
@@ -221,7 +222,7 @@ export function toSnapshot(r: Row): SnapshotRecord {
     volumeSize: Number(r.volume_size),
     status: r.status as SnapshotStatus,
     statusReason: (r.status_reason as string | null) ?? null,
-    progress: (r.progress as string | null) ?? null,
+    progress: String(r.progress),
     host: String(r.host),
     projectId: String(r.project_id),
     userId: String(r.user_id),

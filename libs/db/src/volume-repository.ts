@@ -154,8 +154,11 @@ export class VolumeRepository {
     move: Move<VolumeStatus>,
     changes: VolumeChanges = {},
   ): Promise<VolumeRecord> {
-    const updated = await this.transition(id, move, changes);
-    if (updated) return updated;
+    return (await this.transition(id, move, changes)) ?? this.lostRace(id, move);
+  }
+
+  /** The error for a move that did not take: the state the volume is really in. */
+  private async lostRace(id: string, move: Move<VolumeStatus>): Promise<never> {
     const current = await this.get(id);
     throw new InvalidStateError(
       `Invalid volume: Volume ${id} status must be ${move.from.join(' or ')}, but current status is: ${current.status}.`,
@@ -167,14 +170,14 @@ export class VolumeRepository {
    * Begins a delete along `move`, unless the volume has live snapshots; with `cascade` (a move
    * of the snapshots' table) its snapshots begin deleting too, in the same transaction. The
    * volume's row is locked first, as create_snapshot_within_quota locks it, so no snapshot
-   * slips in between the check and the move. Undefined when the volume was not in `move.from`.
+   * slips in between the check and the move. A volume not in `move.from` is an error.
    */
   async beginDelete(
     id: string,
     move: Move<VolumeStatus>,
     cascade?: Move<SnapshotStatus>,
-  ): Promise<VolumeRecord | undefined> {
-    return this.ds.transaction(async (tx) => {
+  ): Promise<VolumeRecord> {
+    const moved = await this.ds.transaction(async (tx) => {
       await tx.query('SELECT 1 FROM volumes WHERE id = $1 FOR UPDATE', [id]);
       const snapshots: Row[] = await tx.query(
         'SELECT id, status FROM snapshots WHERE volume_id = $1 AND NOT deleted',
@@ -200,6 +203,7 @@ export class VolumeRepository {
       }
       return toVolume(row);
     });
+    return moved ?? this.lostRace(id, move);
   }
 
   /** Name and description: no status change, any state. */

@@ -1,5 +1,6 @@
 import { SORT_COLUMNS, type SortKey } from '@basalt/db';
 import { InvalidInputError } from '@basalt/errors';
+import type { FastifyRequest } from 'fastify';
 
 const MAX_INT = 2 ** 31 - 1;
 
@@ -136,4 +137,15 @@ export function booleanParam(field: string, value: unknown): boolean {
   if (text !== undefined && ['true', 't', '1', 'yes', 'y', 'on'].includes(text)) return true;
   if (text !== undefined && ['false', 'f', '0', 'no', 'n', 'off'].includes(text)) return false;
   throw invalid(field, value, 'Must be a boolean.');
+}
+
+/** The same list request (filters and sort kept) from after `marker`. */
+export function nextQuery(req: FastifyRequest, limit: number, marker: string): string {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(req.query as Record<string, unknown>)) {
+    if (typeof value === 'string' && key !== 'marker' && key !== 'limit') query.set(key, value);
+  }
+  query.set('limit', String(limit));
+  query.set('marker', marker);
+  return query.toString();
 }

@@ -19,7 +19,7 @@ export class Snapshots1764000000060 implements MigrationInterface {
         status varchar(255) NOT NULL CONSTRAINT snapshots_status_check
           CHECK (status IN ('creating', 'available', 'deleting', 'error', 'error_deleting', 'deleted')),
         status_reason text,
-        progress varchar(255),
+        progress varchar(255) NOT NULL DEFAULT '0%',
         host varchar(255) NOT NULL,
         project_id varchar(255) NOT NULL,
         user_id varchar(255) NOT NULL,
