@@ -173,8 +173,8 @@ function registerUnder(
       const zone = optionalText('availability_zone', body.availability_zone);
       const volumeType = optionalText('volume_type', body.volume_type) ?? null;
       refuseImages(body);
-      const snapshotId = sourceId('snapshot_id', body.snapshot_id, 'Snapshot');
-      const sourceVolid = sourceId('source_volid', body.source_volid, 'Volume');
+      const snapshotId = sourceId(body.snapshot_id, 'Snapshot');
+      const sourceVolid = sourceId(body.source_volid, 'Volume');
       const hasSource = snapshotId !== undefined || sourceVolid !== undefined;
       const volume = await deps.api.create(deps.context(req), {
         size: hasSource && body.size === undefined ? null : positiveInt('size', body.size ?? null),
@@ -344,7 +344,7 @@ function refuseImages(body: Record<string, unknown>): void {
 }
 
 /** A source's id as the body gives it; one that cannot be an id names nothing that exists (404). */
-function sourceId(field: string, value: unknown, kind: string): string | undefined {
+function sourceId(value: unknown, kind: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string' || !isUuid(value))
     throw new NotFoundError(`${kind} ${String(value)} could not be found.`);
