@@ -97,14 +97,19 @@ export class FileDriver implements VolumeDriver {
     const target = this.backingPath(to);
     if (await exists(target)) return;
     const partial = join(this.directory, `.${assertSafeName(to)}.partial`);
-    await this.runner.run(
-      {
-        argv: ['cp', '--reflink=auto', '--sparse=always', this.backingPath(from), partial],
-        timeoutMs: COPY_TIMEOUT_MS,
-      },
-      this.log,
-    );
-    await rename(partial, target);
+    try {
+      await this.runner.run(
+        {
+          argv: ['cp', '--reflink=auto', '--sparse=always', this.backingPath(from), partial],
+          timeoutMs: COPY_TIMEOUT_MS,
+        },
+        this.log,
+      );
+      await rename(partial, target);
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw error;
+    }
   }
 
   async capacity(): Promise<Capacity> {
