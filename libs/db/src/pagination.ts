@@ -4,6 +4,8 @@ import type { Db, Row } from './sql';
 export interface Page<K extends string> {
   readonly limit: number;
   readonly marker?: string;
+  /** Rows to skip after the marker (Cinder's `offset`). */
+  readonly offset?: number;
   readonly sort: ReadonlyArray<{ key: K; dir: 'asc' | 'desc' }>;
 }
 
@@ -64,10 +66,10 @@ export async function keysetPage<K extends string>(
     });
     conditions.push(`(${clauses.join(' OR ')})`);
   }
-  params.push(page.limit);
+  params.push(page.limit, page.offset ?? 0);
   const orderBy = order.map((s) => `${column(s.key)} ${s.dir.toUpperCase()}`).join(', ');
   return db.query(
-    `SELECT * FROM ${listing.table} WHERE ${conditions.join(' AND ') || 'true'} ORDER BY ${orderBy} LIMIT $${params.length}`,
+    `SELECT * FROM ${listing.table} WHERE ${conditions.join(' AND ') || 'true'} ORDER BY ${orderBy} LIMIT $${params.length - 1} OFFSET $${params.length}`,
     params,
   );
 }

@@ -6,6 +6,7 @@ import { type QuotaLimits, quotaRefusal } from './quotas';
 import type { SnapshotStatus } from './snapshot-states';
 import { compareAndSwap, date, liveRows, type Row, type StatefulTable, updateReturning } from './sql';
 import type { Move } from './states';
+import type { SortKey } from './volume-repository';
 
 export interface SnapshotRecord {
   readonly id: string;
@@ -60,13 +61,15 @@ export interface SnapshotFilter {
   readonly metadata?: Readonly<Record<string, string>>;
 }
 
-export type SnapshotSortKey = 'created_at' | 'updated_at' | 'size' | 'status' | 'name' | 'id';
+/** The volumes' sort keys, so one query parser serves both lists. */
+export type SnapshotSortKey = SortKey;
 export const SNAPSHOT_SORT_COLUMNS: Record<SnapshotSortKey, string> = {
   created_at: 'created_at',
   updated_at: 'updated_at',
   size: 'volume_size',
   status: 'status',
   name: "coalesce(display_name, '')",
+  display_name: "coalesce(display_name, '')",
   id: 'id',
 };
 const LISTING: Listing<SnapshotSortKey> = { table: 'snapshots', sortColumns: SNAPSHOT_SORT_COLUMNS };

@@ -27,7 +27,7 @@ export interface VolumeFilter {
   readonly metadata?: Readonly<Record<string, string>>;
 }
 
-export type SortKey = 'created_at' | 'updated_at' | 'size' | 'status' | 'name' | 'id';
+export type SortKey = 'created_at' | 'updated_at' | 'size' | 'status' | 'name' | 'display_name' | 'id';
 export const SORT_COLUMNS: Record<SortKey, string> = {
   created_at: 'created_at',
   updated_at: 'updated_at',
@@ -35,6 +35,8 @@ export const SORT_COLUMNS: Record<SortKey, string> = {
   status: 'status',
   // no NULLs in sort keys, so keyset comparisons never meet one
   name: "coalesce(display_name, '')",
+  // Cinder's column name, which its API takes as a sort key too
+  display_name: "coalesce(display_name, '')",
   id: 'id',
 };
 const LISTING: Listing<SortKey> = { table: 'volumes', sortColumns: SORT_COLUMNS };

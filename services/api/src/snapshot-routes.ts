@@ -32,9 +32,11 @@ export function registerSnapshotRoutes(
 
   app.post(`${prefix}/snapshots`, tags, async (req, reply) => {
     const body = objectBody(req.body, 'snapshot');
+    if (!('volume_id' in body)) throw new InvalidInputError("'volume_id' must be specified.");
     const volumeId = body.volume_id;
-    if (typeof volumeId !== 'string') throw new InvalidInputError("'volume_id' must be specified.");
-    if (!isUuid(volumeId)) throw new NotFoundError(`Volume ${volumeId} could not be found.`);
+    // as Cinder looks it up: an id that is none (null included) names no volume
+    if (typeof volumeId !== 'string' || !isUuid(volumeId))
+      throw new NotFoundError(`Volume ${String(volumeId)} could not be found.`);
     const snapshot = await deps.api.create(deps.context(req), {
       volumeId,
       name: optionalText('name', body.name ?? body.display_name) ?? null,
@@ -62,7 +64,12 @@ export function registerSnapshotRoutes(
         ...(q.metadata ? { metadata: q.metadata } : {}),
         ...(typeof query.volume_id === 'string' ? { volumeId: query.volume_id } : {}),
       },
-      { limit: q.limit, sort: q.sort, ...(q.marker ? { marker: q.marker } : {}) },
+      {
+        limit: q.limit,
+        sort: q.sort,
+        ...(q.marker ? { marker: q.marker } : {}),
+        ...(q.offset ? { offset: q.offset } : {}),
+      },
     );
     const items = snapshots.map((s) => snapshotView(s, detailed ? deps.view(req) : undefined, detailed));
     const last = snapshots.at(-1);

@@ -28,6 +28,12 @@ describe('request validation', () => {
     expect(() => listQuery({ sort: 'provider_auth:asc' }, 10)).toThrow(InvalidInputError);
     expect(() => listQuery({ marker: "1' OR 1=1" }, 10)).toThrow(InvalidInputError);
     expect(() => listQuery({ limit: '-1' }, 10)).toThrow(InvalidInputError);
+    // Cinder's offset, and its column name as a sort key
+    expect(listQuery({ offset: '2', sort_key: 'display_name', sort_dir: 'asc' }, 10)).toMatchObject({
+      offset: 2,
+      sort: [{ key: 'display_name', dir: 'asc' }],
+    });
+    expect(() => listQuery({ offset: '-2' }, 10)).toThrow(InvalidInputError);
   });
 });
 

@@ -56,6 +56,7 @@ function isControlCharacter(char: string): boolean {
 export interface ListQuery {
   readonly limit: number;
   readonly marker?: string;
+  readonly offset?: number;
   readonly sort: Array<{ key: SortKey; dir: 'asc' | 'desc' }>;
   readonly status?: string;
   readonly name?: string;
@@ -84,6 +85,9 @@ export function listQuery(query: Record<string, unknown>, maxLimit: number): Lis
   const limit = listLimit(query, maxLimit);
   const marker = str('marker');
   if (marker !== undefined && !isUuid(marker)) throw new InvalidInputError(`Invalid marker "${marker}".`);
+  const offsetText = str('offset');
+  if (offsetText !== undefined && !/^\d+$/.test(offsetText))
+    throw new InvalidInputError(`offset must be a non-negative integer, not "${offsetText}".`);
   const sort: ListQuery['sort'] = [];
   const sortText =
     str('sort') ?? (str('sort_key') ? `${str('sort_key')}:${str('sort_dir') ?? 'desc'}` : 'created_at:desc');
@@ -112,6 +116,7 @@ export function listQuery(query: Record<string, unknown>, maxLimit: number): Lis
     sort,
     allTenants,
     ...(marker ? { marker } : {}),
+    ...(offsetText ? { offset: Number(offsetText) } : {}),
     ...(str('status') ? { status: str('status') } : {}),
     ...(str('name') ? { name: str('name') } : {}),
   };
@@ -143,7 +148,7 @@ export function booleanParam(field: string, value: unknown): boolean {
 export function nextQuery(req: FastifyRequest, limit: number, marker: string): string {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(req.query as Record<string, unknown>)) {
-    if (typeof value === 'string' && key !== 'marker' && key !== 'limit') query.set(key, value);
+    if (typeof value === 'string' && !['marker', 'limit', 'offset'].includes(key)) query.set(key, value);
   }
   query.set('limit', String(limit));
   query.set('marker', marker);

@@ -212,7 +212,12 @@ function registerUnder(
         ...(q.name ? { name: q.name } : {}),
         ...(q.metadata ? { metadata: q.metadata } : {}),
       },
-      { limit: q.limit, sort: q.sort, ...(q.marker ? { marker: q.marker } : {}) },
+      {
+        limit: q.limit,
+        sort: q.sort,
+        ...(q.marker ? { marker: q.marker } : {}),
+        ...(q.offset ? { offset: q.offset } : {}),
+      },
     );
     const items = detailed
       ? await Promise.all(volumes.map((v) => detail(req, v, true)))
