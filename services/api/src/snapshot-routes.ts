@@ -43,7 +43,8 @@ export function registerSnapshotRoutes(
       description: optionalText('description', body.description ?? body.display_description) ?? null,
       metadata:
         body.metadata === undefined || body.metadata === null ? {} : metadataBody('metadata', body.metadata),
-      force: body.force === undefined ? false : booleanParam('force', body.force),
+      // python-cinderclient sends null when --force is not given
+      force: body.force === undefined || body.force === null ? false : booleanParam('force', body.force),
     });
     reply.code(202);
     return { snapshot: snapshotView(snapshot, deps.view(req)) };
