@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { registerMetadataRoutes } from './metadata-routes';
 import type { SnapshotApi } from './snapshot-api';
 import {
+  actionName,
   booleanParam,
   isUuid,
   listQuery,
@@ -121,10 +122,7 @@ export function registerSnapshotRoutes(
     const ctx = deps.context(req);
     const id = snapshotId(req);
     const body = req.body;
-    if (typeof body !== 'object' || body === null || Object.keys(body).length !== 1) {
-      throw new InvalidInputError('An action body names exactly one action.');
-    }
-    const [action] = Object.keys(body);
+    const action = actionName(body);
     if (action === 'os-reset_status') {
       const args = objectBody(body, 'os-reset_status');
       if (typeof args.status !== 'string') throw new InvalidInputError('os-reset_status needs a status.');

@@ -24,6 +24,7 @@ import { registerSnapshotRoutes } from './snapshot-routes';
 import { registerTransferRoutes } from './transfer-routes';
 import { registerTypeRoutes } from './type-routes';
 import {
+  actionName,
   booleanParam,
   isUuid,
   listQuery,
@@ -277,10 +278,7 @@ function registerUnder(
     const ctx = deps.context(req);
     const id = volumeId(req);
     const body = req.body;
-    if (typeof body !== 'object' || body === null || Object.keys(body).length !== 1) {
-      throw new InvalidInputError('An action body names exactly one action.');
-    }
-    const [action] = Object.keys(body);
+    const action = actionName(body);
     if (action === 'os-extend') {
       const args = objectBody(body, 'os-extend');
       await deps.api.extend(ctx, id, positiveInt('new_size', args.new_size));
