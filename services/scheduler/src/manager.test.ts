@@ -59,10 +59,11 @@ function fixture(
     },
   } as unknown as VolumeRepository;
   const services = {
-    list: async () => [
-      { binary: 'basalt-volume', host: 'host-a', up: true, disabled: false },
-      { binary: 'basalt-volume', host: 'host-b', up: true, disabled: false },
-    ],
+    // host-a is up from the start; another host once a test makes it report
+    list: async () =>
+      ['host-a', ...hosts.all().map((h) => h.host)]
+        .filter((host, i, all) => all.indexOf(host) === i)
+        .map((host) => ({ binary: 'basalt-volume', host, up: true, disabled: false })),
   } as unknown as ServiceDirectory;
   const volumeRpc = {
     create_volume: async (_ctx: unknown, host: string) => {

@@ -40,12 +40,13 @@ void runService({
     const volumes = new VolumeRepository(db);
     const targets = new IscsiTargetRepository(db);
     const attachments = new AttachmentRepository(db);
+    const snapshots = new SnapshotRepository(db);
     const manager = new VolumeManager(
       {
         volumes,
         targets,
         attachments,
-        snapshots: new SnapshotRepository(db),
+        snapshots,
         driver,
         target,
         scheduler: schedulerRpcApi(rpc.client),
@@ -63,7 +64,7 @@ void runService({
       },
     );
     const reconciler = new VolumeReconciler(
-      { volumes, targets, attachments, driver, target, log },
+      { volumes, snapshots, targets, attachments, driver, target, log },
       { host: config.DEFAULT.host, iqnPrefix: v.iscsi_target_prefix, nameTemplate: v.volume_name_template },
     );
     const report = () => manager.reportCapabilities();

@@ -75,7 +75,17 @@ describe('LvmDriver commands', () => {
     await driver(runner).createSnapshot('snapshot-4d2c', 'volume-00000001', 2);
     expect(runner.argvs).toEqual([
       [...LVS, 'nova-volumes/_snapshot-4d2c'],
-      ['lvcreate', '--name', '_snapshot-4d2c', '--snapshot', 'nova-volumes/volume-00000001', '-L', '2G'],
+      [
+        'lvcreate',
+        '--name',
+        '_snapshot-4d2c',
+        '--snapshot',
+        'nova-volumes/volume-00000001',
+        '-L',
+        '2G',
+        '--addtag',
+        'basalt',
+      ],
     ]);
     const again = lvsOf(['nova-volumes/_snapshot-4d2c']);
     await driver(again).createSnapshot('snapshot-4d2c', 'volume-00000001', 2);
@@ -99,7 +109,7 @@ describe('LvmDriver commands', () => {
       sizeGb: 2,
     });
     expect(runner.argvs.slice(1)).toEqual([
-      ['lvcreate', '--yes', '-L', '3G', '-n', 'volume-00000002', 'nova-volumes'],
+      ['lvcreate', '--yes', '-L', '3G', '-n', 'volume-00000002', '--addtag', 'basalt', 'nova-volumes'],
       [
         'dd',
         'if=/dev/nova-volumes/_snapshot-4d2c',
@@ -134,7 +144,7 @@ describe('LvmDriver commands', () => {
       }),
     ).rejects.toThrow();
     expect(runner.argvs.filter((a) => a[0] !== 'lvs')).toEqual([
-      ['lvcreate', '--yes', '-L', '1G', '-n', 'volume-00000003', 'nova-volumes'],
+      ['lvcreate', '--yes', '-L', '1G', '-n', 'volume-00000003', '--addtag', 'basalt', 'nova-volumes'],
       [
         'lvcreate',
         '--name',
@@ -143,9 +153,22 @@ describe('LvmDriver commands', () => {
         'nova-volumes/volume-00000001',
         '-L',
         '1G',
+        '--addtag',
+        'basalt',
       ],
       expect.arrayContaining(['dd', 'if=/dev/nova-volumes/clone-snap-volume-00000003']),
       ['lvremove', '-f', 'nova-volumes/clone-snap-volume-00000003'],
+    ]);
+  });
+
+  test("the inventory names a snapshot as Basalt does, without lvm2's escape", async () => {
+    const runner = new ScriptedRunner().on(['lvs'], {
+      stdout: '  volume-00000001|basalt\n  _snapshot-4d2c|basalt\n  other|\n',
+    });
+    expect(await driver(runner).inventory()).toEqual([
+      { name: 'volume-00000001', marked: true },
+      { name: 'snapshot-4d2c', marked: true },
+      { name: 'other', marked: false },
     ]);
   });
 });

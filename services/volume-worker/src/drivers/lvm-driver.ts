@@ -140,7 +140,9 @@ export class LvmDriver implements VolumeDriver {
       .map((line) => line.trim())
       .filter(Boolean)
       .map((line) => {
-        const [name = '', tags = ''] = line.split('|');
+        const [lv = '', tags = ''] = line.split('|');
+        // the name Basalt gave it, before lvm2's reserved prefix was escaped
+        const name = lv.startsWith('_snapshot') ? lv.slice(1) : lv;
         return { name, marked: tags.split(',').includes(BASALT_TAG) };
       });
   }
