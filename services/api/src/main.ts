@@ -93,7 +93,7 @@ void runService({
       },
       {
         api: volumeApi,
-        snapshotApi: new SnapshotApi({ volumes: volumeApi, snapshots, volumeRpc }, { quotaDefaults }),
+        snapshotApi: new SnapshotApi({ volumes: volumeApi, snapshots, volumeRpc, log }, { quotaDefaults }),
         snapshots,
         volumes,
         attachments: new AttachmentRepository(db),

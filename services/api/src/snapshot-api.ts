@@ -9,7 +9,8 @@ import {
   type SnapshotRepository,
 } from '@basalt/db';
 import { errorMessage, InvalidInputError, NotFoundError } from '@basalt/errors';
-import { requireAdmin, requireProject, type VolumeApi } from './volume-api';
+import type { Logger } from '@basalt/log';
+import { leftToSweep, requireAdmin, requireProject, type VolumeApi } from './volume-api';
 
 export interface CreateSnapshotRequest {
   readonly volumeId: string;
@@ -39,6 +40,7 @@ export class SnapshotApi {
       readonly volumes: VolumeApi;
       readonly snapshots: SnapshotRepository;
       readonly volumeRpc: VolumeRpcApi;
+      readonly log: Logger;
     },
     private readonly options: { readonly quotaDefaults: QuotaLimits },
   ) {}
@@ -61,6 +63,8 @@ export class SnapshotApi {
     try {
       await this.deps.volumeRpc.create_snapshot(ctx, snapshot.host, { snapshot_id: snapshot.id });
     } catch (error) {
+      // the snapshot is recorded: its host's sweep takes it up once the broker is back
+      if (leftToSweep(this.deps.log, { snapshot_id: snapshot.id }, 'create snapshot', error)) return snapshot;
       await this.deps.snapshots.transition(snapshot.id, failCreate, {
         statusReason: `could not reach ${snapshot.host}: ${errorMessage(error)}`,
       });
@@ -88,6 +92,7 @@ export class SnapshotApi {
     try {
       await this.deps.volumeRpc.delete_snapshot(ctx, snapshot.host, { snapshot_id: id });
     } catch (error) {
+      if (leftToSweep(this.deps.log, { snapshot_id: id }, 'delete snapshot', error)) return;
       await this.deps.snapshots.transition(id, failDelete, {
         statusReason: `the delete could not be sent to ${snapshot.host}: ${errorMessage(error)}`,
       });

@@ -316,12 +316,7 @@ export class VolumeApi {
    * request stands and is carried out once the broker is back.
    */
   private leftToSweep(id: string, what: string, error: unknown): boolean {
-    if (!isBrokerOutage(error)) return false;
-    this.deps.log.warn(
-      { volume_id: id, err: errorMessage(error) },
-      `${what} accepted, its cast left to the sweep`,
-    );
-    return true;
+    return leftToSweep(this.deps.log, { volume_id: id }, what, error);
   }
 
   async resetStatus(ctx: RequestContext, id: string, status: string, attachStatus?: string): Promise<void> {
@@ -348,6 +343,18 @@ export class VolumeApi {
       ...services.filter((s) => s.binary === 'basalt-volume').map((s) => s.availabilityZone),
     ]);
   }
+}
+
+/** A cast that failed for want of the broker, logged as left to the receiver's sweep; false for any other failure. */
+export function leftToSweep(
+  log: Logger,
+  subject: Readonly<Record<string, string>>,
+  what: string,
+  error: unknown,
+): boolean {
+  if (!isBrokerOutage(error)) return false;
+  log.warn({ ...subject, err: errorMessage(error) }, `${what} accepted, its cast left to the sweep`);
+  return true;
 }
 
 export function requireProject(ctx: RequestContext): string {
