@@ -10,6 +10,7 @@ import { AllocateTargetFromGaps1764000000005 } from './migrations/0005-allocate-
 import { QuotaLimitsInCheck1764000000006 } from './migrations/0006-quota-limits-in-check';
 import { ExtendTo1764000000007 } from './migrations/0007-extend-to';
 import { StateChecks1764000000008 } from './migrations/0008-state-checks';
+import { TraceSpans1764000000020 } from './migrations/0020-trace-spans';
 import { CreateCompute1764000000030 } from './migrations/0030-compute';
 import { UserMessages1764000000040 } from './migrations/0040-user-messages';
 import { QuotaClasses1764000000041 } from './migrations/0041-quota-classes';
@@ -28,6 +29,7 @@ export const migrations = [
   QuotaLimitsInCheck1764000000006,
   ExtendTo1764000000007,
   StateChecks1764000000008,
+  TraceSpans1764000000020,
   CreateCompute1764000000030,
   UserMessages1764000000040,
   QuotaClasses1764000000041,

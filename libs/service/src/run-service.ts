@@ -15,6 +15,8 @@ import {
   RpcTransport,
   retryMiddleware,
 } from '@basalt/rpc';
+import { type MetricsServer, startMetricsServer, startTracing, type Tracing } from '@basalt/trace';
+import { registerClusterGauges } from './cluster-gauges';
 import { rpcOptionsFrom } from './rpc-options';
 
 /** What every process is given once the broker and the database are reachable. */
@@ -40,6 +42,8 @@ export interface ServiceDefinition {
   readonly binary: string;
   /** The RPC topic this process serves (and names its services row with). */
   readonly topic: string;
+  /** Whether this process reports the deployment-wide gauges (one process type does). */
+  readonly clusterGauges?: boolean;
   build(deps: ServiceDeps): Promise<ServiceParts> | ServiceParts;
 }
 
@@ -67,6 +71,8 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
   });
   let db: DataSource | undefined;
   let rpc: RpcTransport | undefined;
+  let tracing: Tracing | undefined;
+  let metrics: MetricsServer | undefined;
   try {
     db = await connectDatabase({
       url: config.database.connection,
@@ -77,11 +83,28 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
     if (await db.showMigrations()) {
       throw new Error('the database schema is not up to date: run `basalt db migrate` first');
     }
+    tracing = config.trace.enabled
+      ? startTracing({
+          serviceName: definition.binary,
+          host: config.DEFAULT.host,
+          db,
+          otlpEndpoint: config.trace.otlp_endpoint,
+          retentionSec: config.trace.retention,
+          buffer: { maxQueueSize: config.trace.max_queue_size },
+          onError: (what, error) => log.warn({ err: errorMessage(error) }, `tracing: ${what} failed`),
+        })
+      : undefined;
     rpc = await RpcTransport.connect(rpcOptionsFrom(config, log));
+    if (config.metrics.enabled) {
+      if (definition.clusterGauges) registerClusterGauges(db);
+      metrics = await startMetricsServer(config.metrics.listen, config.metrics.listen_port);
+    }
   } catch (error) {
     log.fatal({ err: errorMessage(error) }, 'cannot start');
     process.stderr.write(`${definition.binary}: ${errorMessage(error)}\n`);
+    await metrics?.close().catch(() => undefined);
     await rpc?.close().catch(() => undefined);
+    await tracing?.shutdown().catch(() => undefined);
     await db?.destroy().catch(() => undefined);
     process.exit(EXIT_UNAVAILABLE);
   }
@@ -121,7 +144,7 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
     process.stderr.write(`${definition.binary}: ${errorMessage(error)}\n`);
     process.exit(EXIT_UNAVAILABLE);
   }
-  log.info({ topic: definition.topic }, `${definition.binary} started`);
+  log.info({ topic: definition.topic, metrics: metrics?.url }, `${definition.binary} started`);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -132,6 +155,9 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
     try {
       await parts.stop?.();
       await rpc.close(config.DEFAULT.shutdown_timeout * 1000);
+      await metrics?.close();
+      // the spans of the last handlers go out while the database is still there
+      await tracing?.shutdown();
       await db.destroy();
       log.info('stopped');
       process.exit(0);

@@ -10,6 +10,7 @@ import { SchedulerManager } from './manager';
 void runService({
   binary: 'basalt-scheduler',
   topic: 'scheduler',
+  clusterGauges: true,
   build({ config, log, db, rpc }) {
     const manager = new SchedulerManager(
       {

@@ -1,0 +1,5 @@
+export * from './metrics';
+export * from './pg-exporter';
+export * from './setup';
+export * from './spans';
+export * from './store';
