@@ -139,8 +139,26 @@ export async function withSpan<T>(
   }
 }
 
+/** `parent` with `span` as its current span: what runs in it starts the span's children. */
+export function contextWithSpan(parent: Context, span: Span): Context {
+  return trace.setSpan(parent, span);
+}
+
 /** The span of the active context, if it records. */
 export function activeSpan(): Span | undefined {
   const span = trace.getSpan(context.active());
   return span?.isRecording() ? span : undefined;
+}
+
+/**
+ * A libvirt operation (define, start, attach a device, …) in a span of its own, named
+ * `libvirt <operation>`, with the domain it acts on: what the compute worker wraps each
+ * hypervisor call with (the virsh commands inside get their own spans from the runner).
+ */
+export function withLibvirtSpan<T>(
+  operation: string,
+  attributes: Attributes & { readonly 'libvirt.domain'?: string },
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  return withSpan(`libvirt ${operation}`, { kind: SpanKind.CLIENT, attributes }, fn);
 }
