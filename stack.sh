@@ -26,6 +26,7 @@ PACKAGES=(
   python3-oslo.messaging python3-cinderclient python3-openstackclient
   keystone uwsgi-core uwsgi-plugin-python3 python3-psycopg2 curl
   tempest cinder-tempest-plugin python3-stestr
+  chromium
 )
 SERVICES=(api scheduler volume-worker compute-worker)
 TGT_CONTROL=${BASALT_TGT_CONTROL:-0}
