@@ -130,6 +130,8 @@ export function startTracing(options: TracingOptions): Tracing {
   const exporters: Array<[string, SpanExporter]> = [];
   if (options.db) exporters.push(['postgresql', new PostgresSpanExporter(options.db)]);
   if (options.otlpEndpoint) exporters.push(['otlp', new OTLPTraceExporter({ url: options.otlpEndpoint })]);
+  // each exporter's series exist from the start, at zero: "nothing dropped" is a reading too
+  for (const [name] of exporters) metrics.spansDropped.inc({ exporter: name }, 0);
   const processors: SpanProcessor[] = [
     new RequestIdSpanProcessor(),
     ...exporters.map(
