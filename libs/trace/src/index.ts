@@ -1,3 +1,4 @@
+export * from './batch';
 export * from './metrics';
 export * from './pg-exporter';
 export * from './recorder';

@@ -6,6 +6,7 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
+import { RequestIdSpanProcessor } from './setup';
 
 export interface SpanRecorder {
   /** The spans ended so far, in the order they ended. */
@@ -13,10 +14,10 @@ export interface SpanRecorder {
   stop(): Promise<void>;
 }
 
-/** Records every span of this process in memory, for unit tests of what code traces. */
+/** Records every span of this process in memory, as `startTracing` makes them, for tests of what code traces. */
 export function recordSpans(): SpanRecorder {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const provider = new BasicTracerProvider({ spanProcessors: [new RequestIdSpanProcessor(), new SimpleSpanProcessor(exporter)] });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   trace.setGlobalTracerProvider(provider);
   return {

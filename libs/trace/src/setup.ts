@@ -99,7 +99,7 @@ class CountingExporter implements SpanExporter {
 }
 
 /** Names the request on every span started within one, whatever code starts it. */
-class RequestIdSpanProcessor implements SpanProcessor {
+export class RequestIdSpanProcessor implements SpanProcessor {
   onStart(span: Span, parent: Context): void {
     const request = requestOf(parent);
     if (request) span.setAttributes(requestAttributes(request));

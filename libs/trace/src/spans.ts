@@ -26,7 +26,6 @@ export const ATTR = {
   requestId: 'basalt.request_id',
   globalRequestId: 'basalt.global_request_id',
   queueWaitMs: 'messaging.basalt.queue_wait_ms',
-  volumeId: 'basalt.volume_id',
   fromStatus: 'basalt.status.from',
   toStatus: 'basalt.status.to',
   changed: 'basalt.status.changed',
