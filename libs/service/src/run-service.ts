@@ -14,6 +14,8 @@ import {
   type RpcEndpoint,
   RpcTransport,
   retryMiddleware,
+  serverMetrics,
+  serverTracing,
 } from '@basalt/rpc';
 import { type MetricsServer, startMetricsServer, startTracing, type Tracing } from '@basalt/trace';
 import { registerClusterGauges } from './cluster-gauges';
@@ -128,6 +130,9 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
         host: config.DEFAULT.host,
         endpoints: parts.endpoints,
         middlewares: [
+          // outermost, so the log lines and everything the handler does name its span
+          ...(tracing ? [serverTracing(definition.topic, log)] : []),
+          ...(metrics ? [serverMetrics(definition.topic)] : []),
           loggingMiddleware(log),
           retryMiddleware({
             attempts: config.DEFAULT.handler_attempts,

@@ -17,7 +17,9 @@ export interface SpanRecorder {
 /** Records every span of this process in memory, as `startTracing` makes them, for tests of what code traces. */
 export function recordSpans(): SpanRecorder {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new RequestIdSpanProcessor(), new SimpleSpanProcessor(exporter)] });
+  const provider = new BasicTracerProvider({
+    spanProcessors: [new RequestIdSpanProcessor(), new SimpleSpanProcessor(exporter)],
+  });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   trace.setGlobalTracerProvider(provider);
   return {
