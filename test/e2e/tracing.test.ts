@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { SpanNode } from '@basalt/trace';
 import { chromium } from 'playwright-core';
 import { request, waitForVolume } from '../support/http';
 import { ROOT, type ServiceName } from '../support/processes';
@@ -11,20 +12,7 @@ import { VolumeStack } from '../support/stack';
 
 const run = promisify(execFile);
 
-interface Span {
-  span_id: string;
-  parent_span_id: string | null;
-  name: string;
-  kind: string;
-  host: string;
-  process: string;
-  offset_ms: number;
-  duration_ms: number;
-  status: 'ok' | 'error';
-  error: string | null;
-  attributes: Record<string, unknown>;
-  children: Span[];
-}
+type Span = SpanNode;
 
 const flatten = (spans: Span[]): Span[] => spans.flatMap((s) => [s, ...flatten(s.children)]);
 const descendants = (span: Span) => flatten(span.children);
