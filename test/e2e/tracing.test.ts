@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import type { SpanNode } from '@basalt/trace';
 import { chromium } from 'playwright-core';
 import { request, waitForVolume } from '../support/http';
+import { otlpAttribute, otlpCollector, otlpSpans } from '../support/otlp';
 import { ROOT, type ServiceName } from '../support/processes';
 import { waitFor } from '../support/rpc';
 import { VolumeStack } from '../support/stack';
@@ -42,15 +43,23 @@ function sumOf(values: Map<string, number>, name: string, labels: Record<string,
 }
 
 describe('one request followed through every process', () => {
-  const stack = new VolumeStack();
+  // every process also sends its spans to a collector of the test's own
+  const extraEnv: Record<string, string> = {};
+  const stack = new VolumeStack({ extraEnv });
   const token = 'tester:proj1';
   let api = '';
+  let collector: Awaited<ReturnType<typeof otlpCollector>>;
 
   beforeAll(async () => {
+    collector = await otlpCollector();
+    extraEnv.BASALT__TRACE__OTLP_ENDPOINT = collector.url;
     await stack.start();
     api = `${stack.volumeUrl}/v3/proj1`;
   }, 60_000);
-  afterAll(() => stack.stop(), 60_000);
+  afterAll(async () => {
+    await stack.stop();
+    await collector?.close();
+  }, 60_000);
 
   const metricsUrl = (name: ServiceName) => {
     const url = /"metrics":"([^"]+)"/.exec(stack.service(name).log)?.[1];
@@ -160,6 +169,21 @@ describe('one request followed through every process', () => {
     for (const r of trace?.roots ?? []) check(r);
     expect(flatten(trace?.roots ?? []).every((s) => s.host === stack.host)).toBe(true);
   }, 60_000);
+
+  test('the same spans reach the OTLP collector, from every process', async () => {
+    const processes = await waitFor(
+      () => {
+        const ours = otlpSpans(collector.bodies).filter(
+          (span) => otlpAttribute(span.attributes, 'basalt.request_id') === requestId,
+        );
+        const names = new Set(ours.map((span) => otlpAttribute(span.resource, 'service.name')));
+        return names.size === 3 ? names : undefined;
+      },
+      'spans of the request from the three processes at the collector',
+      20_000,
+    );
+    expect([...processes].sort()).toEqual(['basalt-api', 'basalt-scheduler', 'basalt-volume']);
+  });
 
   test('every log line of the request, in every process, names its request and trace', async () => {
     const found = await traceOf(requestId, () => true);

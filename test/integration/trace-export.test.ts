@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { adminContext } from '@basalt/context';
 import { createDataSource, type DataSource } from '@basalt/db';
 import {
@@ -13,26 +11,8 @@ import {
   withSpan,
 } from '@basalt/trace';
 import { createTestDatabase } from '../support/db';
+import { otlpCollector, otlpSpans } from '../support/otlp';
 import { waitFor } from '../support/rpc';
-
-/** A local OTLP/HTTP collector: keeps every JSON body posted to /v1/traces. */
-async function otlpCollector(): Promise<{ url: string; bodies: any[]; close: () => Promise<void> }> {
-  const bodies: any[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      if (req.url === '/v1/traces') bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`,
-    bodies,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
 
 const droppedSpans = async () => {
   const metric = await registry.getSingleMetric('basalt_trace_spans_dropped_total')?.get();
@@ -98,9 +78,7 @@ describe('spans leave the process in batches, for PostgreSQL and an OTLP collect
     );
 
     await waitFor(() => collector.bodies.length > 0, 'the collector to receive spans');
-    const spans = collector.bodies.flatMap((b) =>
-      b.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans)),
-    );
+    const spans = otlpSpans(collector.bodies);
     expect(spans.map((s: any) => s.name).sort()).toEqual(['handle', 'step one', 'step two']);
     const resource = collector.bodies[0].resourceSpans[0].resource.attributes;
     expect(resource).toEqual(
