@@ -1,7 +1,16 @@
-import { adminContext, parseTraceparent, type RequestContext } from '@basalt/context';
+import { adminContext, childContext, parseTraceparent, type RequestContext } from '@basalt/context';
 import { createLogger } from '@basalt/log';
-import { metrics, recordSpans, type SpanRecorder, SpanStatusCode, withSpan } from '@basalt/trace';
-import { queueWaitMs, serverMetrics, serverTracing } from './observe';
+import {
+  contextOfRequest,
+  metrics,
+  recordSpans,
+  type SpanRecorder,
+  SpanStatusCode,
+  traceparentOf,
+  withSpan,
+} from '@basalt/trace';
+import type { OutgoingMessage, Send } from './client';
+import { clientMetrics, clientTracing, queueWaitMs, serverMetrics, serverTracing } from './observe';
 import type { Handler, Invocation } from './server';
 
 const log = createLogger({ name: 'test', level: 'silent' });
@@ -82,4 +91,81 @@ test('queue wait: now less the send time, never negative (clocks of two hosts ma
   expect(queueWaitMs({ ...adminContext(), sentAt: 1000 }, 1250)).toBe(250);
   expect(queueWaitMs({ ...adminContext(), sentAt: 2000 }, 1250)).toBe(0);
   expect(queueWaitMs(adminContext())).toBeUndefined();
+});
+
+describe('clientTracing', () => {
+  let recorder: SpanRecorder;
+  beforeEach(() => {
+    recorder = recordSpans();
+  });
+  afterEach(() => recorder.stop());
+
+  const outgoing = (ctx: RequestContext, kind: 'call' | 'cast' = 'cast'): OutgoingMessage => ({
+    kind,
+    context: childContext(ctx),
+    target: { topic: 'volume', server: 'host1' },
+    method: 'create_volume',
+    args: {},
+    options: {},
+  });
+
+  test("a message sent from a handler is a span under the handler's, and the message names it", async () => {
+    const ctx = adminContext();
+    let sent: OutgoingMessage | undefined;
+    const publish: Send = async (message) => {
+      sent = message;
+    };
+    await withSpan('handler', { parent: contextOfRequest(ctx) }, async (handler) => {
+      // what a handler sends carries its context in the handler's span
+      const inHandler = { ...ctx, traceparent: traceparentOf(handler) };
+      await clientTracing()(publish)(outgoing(inHandler));
+    });
+    const [send, handler] = recorder.spans();
+    expect(send?.name).toBe('cast volume.host1.create_volume');
+    expect(send?.parentSpanContext?.spanId).toBe(handler?.spanContext().spanId);
+    expect(parseTraceparent(sent?.context.traceparent)?.spanId).toBe(send?.spanContext().spanId);
+    expect(send?.attributes['basalt.request_id']).toBe(ctx.requestId);
+  });
+
+  test("a message of another request than the caller's goes into that request's trace", async () => {
+    const [mine, theirs] = [adminContext(), adminContext()];
+    await withSpan('handler', { parent: contextOfRequest(mine) }, () =>
+      clientTracing()(async () => undefined)(outgoing(theirs)),
+    );
+    const [send] = recorder.spans();
+    expect(send?.spanContext().traceId).toBe(parseTraceparent(theirs.traceparent)?.traceId);
+    expect(send?.attributes['basalt.request_id']).toBe(theirs.requestId);
+  });
+
+  test('a call that fails is a failed span', async () => {
+    const failing: Send = async () => {
+      throw new RangeError('no reply in 10 ms');
+    };
+    await expect(clientTracing()(failing)(outgoing(adminContext(), 'call'))).rejects.toThrow();
+    expect(recorder.spans()[0]?.status).toEqual({
+      code: SpanStatusCode.ERROR,
+      message: 'RangeError: no reply in 10 ms',
+    });
+  });
+});
+
+test('clientMetrics counts messages sent by topic, method and outcome', async () => {
+  const topic = `t${Math.random().toString(16).slice(2)}`;
+  const message: OutgoingMessage = {
+    kind: 'cast',
+    context: adminContext(),
+    target: { topic },
+    method: 'm',
+    args: {},
+    options: {},
+  };
+  await clientMetrics()(async () => undefined)(message);
+  await clientMetrics()(async () => {
+    throw new RangeError('x');
+  })(message).catch(() => undefined);
+  const values = (await metrics.rpcSent.get()).values.filter((v) => v.labels.topic === topic);
+  expect(values.map((v) => [v.labels.outcome, v.value]).sort()).toEqual([
+    ['RangeError', 1],
+    ['ok', 1],
+  ]);
 });

@@ -1,6 +1,7 @@
-import type { RequestContext } from '@basalt/context';
+import { parseTraceparent, type RequestContext } from '@basalt/context';
 import { type Logger, requestLogger } from '@basalt/log';
 import {
+  activeSpan,
   context,
   contextOfRequest,
   contextWithSpan,
@@ -11,6 +12,7 @@ import {
   startSpan,
   traceparentOf,
 } from '@basalt/trace';
+import type { ClientMiddleware, Target } from './client';
 import type { Invocation, Middleware } from './server';
 
 /** Milliseconds the message waited between its sender and now (its handler's start), if it says when it was sent. */
@@ -100,6 +102,66 @@ export function serverMetrics(topic: string): Middleware {
       throw error;
     } finally {
       metrics.rpcHandlerSeconds.observe(labels, (performance.now() - started) / 1000);
+    }
+  };
+}
+
+/** The topic, and the server or fanout, a message goes to: `volume.host1`, `scheduler_fanout`. */
+const destination = (target: Target) =>
+  `${target.topic}${target.fanout ? '_fanout' : target.server ? `.${target.server}` : ''}`;
+
+/**
+ * A span per call or cast sent, `<kind> <destination>.<method>`: the child of the span the caller
+ * runs in (its handler, its HTTP request) when that is the message's trace, else of the message's
+ * own context. The message then names this span as its parent, so the receiver's span hangs
+ * under it and a whole user action is one tree.
+ */
+export function clientTracing(): ClientMiddleware {
+  return (next) => async (message) => {
+    const sender = parseTraceparent(message.context.traceparent);
+    const caller = activeSpan();
+    const parent =
+      caller && caller.spanContext().traceId === sender?.traceId
+        ? context.active()
+        : contextOfRequest(message.context, context.active());
+    const span = startSpan(`${message.kind} ${destination(message.target)}.${message.method}`, {
+      kind: message.kind === 'call' ? SpanKind.CLIENT : SpanKind.PRODUCER,
+      parent,
+      attributes: {
+        'messaging.system': 'rabbitmq',
+        'messaging.destination.name': destination(message.target),
+        'messaging.operation.type': 'send',
+        'rpc.method': message.method,
+      },
+    });
+    try {
+      const result = await next({
+        ...message,
+        context: { ...message.context, traceparent: traceparentOf(span) ?? message.context.traceparent },
+      });
+      endSpan(span);
+      return result;
+    } catch (error) {
+      endSpan(span, error);
+      throw error;
+    }
+  };
+}
+
+/** Messages sent by topic, method, kind and outcome, and how long each took (to the reply, or to the broker's confirm). */
+export function clientMetrics(): ClientMiddleware {
+  return (next) => async (message) => {
+    const labels = { topic: message.target.topic, method: message.method, kind: message.kind };
+    const started = performance.now();
+    try {
+      const result = await next(message);
+      metrics.rpcSent.inc({ ...labels, outcome: 'ok' });
+      return result;
+    } catch (error) {
+      metrics.rpcSent.inc({ ...labels, outcome: outcomeOf(error) });
+      throw error;
+    } finally {
+      metrics.rpcSendSeconds.observe(labels, (performance.now() - started) / 1000);
     }
   };
 }

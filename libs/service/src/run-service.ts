@@ -9,6 +9,8 @@ import {
 import { errorMessage, isRetryable } from '@basalt/errors';
 import { createLogger, type Logger } from '@basalt/log';
 import {
+  clientMetrics,
+  clientTracing,
   loggingMiddleware,
   type Middleware,
   type RpcEndpoint,
@@ -96,7 +98,11 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
           onError: (what, error) => log.warn({ err: errorMessage(error) }, `tracing: ${what} failed`),
         })
       : undefined;
-    rpc = await RpcTransport.connect(rpcOptionsFrom(config, log));
+    // what every call and cast this process sends passes through, the first the outermost
+    rpc = await RpcTransport.connect(rpcOptionsFrom(config, log), [
+      ...(tracing ? [clientTracing()] : []),
+      ...(config.metrics.enabled ? [clientMetrics()] : []),
+    ]);
     if (config.metrics.enabled) {
       if (definition.clusterGauges) registerClusterGauges(db);
       metrics = await startMetricsServer(config.metrics.listen, config.metrics.listen_port);
@@ -132,7 +138,7 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
         middlewares: [
           // outermost, so the log lines and everything the handler does name its span
           ...(tracing ? [serverTracing(definition.topic, log)] : []),
-          ...(metrics ? [serverMetrics(definition.topic)] : []),
+          ...(config.metrics.enabled ? [serverMetrics(definition.topic)] : []),
           loggingMiddleware(log),
           retryMiddleware({
             attempts: config.DEFAULT.handler_attempts,
