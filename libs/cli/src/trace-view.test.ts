@@ -12,6 +12,7 @@ const row = (
   trace_id: 'a'.repeat(32),
   span_id: span.padStart(16, '0'),
   parent_span_id: parent === null ? null : parent.padStart(16, '0'),
+  request_id: 'req-1',
   name,
   kind: 'internal',
   host: 'host-a',

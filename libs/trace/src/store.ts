@@ -4,6 +4,8 @@ import type { SqlClient } from './pg-exporter';
 export interface SpanNode {
   readonly span_id: string;
   readonly parent_span_id: string | null;
+  /** The request the span was part of, when it knew (spans of a process's own periodic work may not). */
+  readonly request_id: string | null;
   readonly name: string;
   readonly kind: string;
   readonly host: string;
@@ -50,6 +52,7 @@ interface SpanRow {
   trace_id: string;
   span_id: string;
   parent_span_id: string | null;
+  request_id: string | null;
   name: string;
   kind: string;
   host: string;
@@ -62,7 +65,7 @@ interface SpanRow {
   attributes: Record<string, unknown>;
 }
 
-const SPAN_COLUMNS = `trace_id, span_id, parent_span_id, name, kind, host, process, started_at,
+const SPAN_COLUMNS = `trace_id, span_id, parent_span_id, request_id, name, kind, host, process, started_at,
   (extract(epoch FROM started_at) * 1000000)::bigint AS start_us, duration_us, status, status_message, attributes`;
 
 /** The stored spans: read back as trees, listed by duration, purged past their retention. */
@@ -126,6 +129,7 @@ export function buildTrees(rows: readonly SpanRow[]): TraceTree[] {
       nodes.set(s.span_id, {
         span_id: s.span_id,
         parent_span_id: s.parent_span_id,
+        request_id: s.request_id,
         name: s.name,
         kind: s.kind,
         host: s.host,
