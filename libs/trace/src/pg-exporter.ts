@@ -16,14 +16,17 @@ export const SPAN_KINDS: Record<SpanKind, string> = {
   [SpanKind.CONSUMER]: 'consumer',
 };
 
-/** One statement for a whole batch: each column an array, rows made by unnest. */
+/**
+ * One statement for a whole batch: the rows as one JSON array, unpacked by PostgreSQL. One
+ * parameter serializes and parses far cheaper than thirteen arrays of strings.
+ */
 const INSERT = `
   INSERT INTO trace_spans (trace_id, span_id, parent_span_id, request_id, name, kind, host, process,
                            started_at, duration_us, status, status_message, attributes)
-  SELECT t, s, p, r, n, k, h, pr, to_timestamp(st / 1000000.0), d, ok, m, a::jsonb
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                $8::text[], $9::float8[], $10::bigint[], $11::text[], $12::text[], $13::text[])
-      AS x(t, s, p, r, n, k, h, pr, st, d, ok, m, a)
+  SELECT t, s, p, r, n, k, h, pr, to_timestamp(st / 1000000.0), d, ok, m, coalesce(a, '{}')
+    FROM json_to_recordset($1::json)
+      AS x(t text, s text, p text, r text, n text, k text, h text, pr text, st float8, d bigint,
+           ok text, m text, a json)
   ON CONFLICT DO NOTHING`;
 
 const micros = ([seconds, nanos]: readonly [number, number]) => seconds * 1e6 + Math.floor(nanos / 1e3);
@@ -45,28 +48,26 @@ export class PostgresSpanExporter implements SpanExporter {
   async shutdown(): Promise<void> {}
 
   private async write(spans: readonly ReadableSpan[]): Promise<void> {
-    const columns: unknown[][] = Array.from({ length: 13 }, () => []);
-    for (const span of spans) {
+    const rows = spans.map((span) => {
       const sc = span.spanContext();
       const resource = span.resource.attributes;
       const { [ATTR.requestId]: requestId, ...attributes } = span.attributes;
-      const values = [
-        sc.traceId,
-        sc.spanId,
-        span.parentSpanContext?.spanId ?? null,
-        typeof requestId === 'string' ? requestId : null,
-        span.name,
-        SPAN_KINDS[span.kind],
-        String(resource['host.name'] ?? ''),
-        String(resource['service.name'] ?? ''),
-        micros(span.startTime),
-        micros(span.duration),
-        span.status.code === SpanStatusCode.ERROR ? 'error' : 'ok',
-        span.status.message ?? null,
-        JSON.stringify(attributes),
-      ];
-      for (let i = 0; i < values.length; i++) columns[i]?.push(values[i]);
-    }
-    await this.db.query(INSERT, columns);
+      return {
+        t: sc.traceId,
+        s: sc.spanId,
+        p: span.parentSpanContext?.spanId,
+        r: typeof requestId === 'string' ? requestId : undefined,
+        n: span.name,
+        k: SPAN_KINDS[span.kind],
+        h: resource['host.name'],
+        pr: resource['service.name'],
+        st: micros(span.startTime),
+        d: micros(span.duration),
+        ok: span.status.code === SpanStatusCode.ERROR ? 'error' : 'ok',
+        m: span.status.message,
+        a: attributes,
+      };
+    });
+    await this.db.query(INSERT, [JSON.stringify(rows)]);
   }
 }

@@ -115,7 +115,7 @@ export class RequestIdSpanProcessor implements SpanProcessor {
 
 const DEFAULT_BUFFER: BufferConfig = {
   maxQueueSize: 8192,
-  maxExportBatchSize: 512,
+  maxExportBatchSize: 2048,
   scheduledDelayMillis: 1000,
   exportTimeoutMillis: 10_000,
 };
