@@ -26,14 +26,13 @@ const INSERT = `
   SELECT t, s, p, r, n, k, h, pr, to_timestamp(st / 1000000.0), d, ok, m, coalesce(a, '{}')
     FROM json_to_recordset($1::json)
       AS x(t text, s text, p text, r text, n text, k text, h text, pr text, st float8, d bigint,
-           ok text, m text, a json)
-  ON CONFLICT DO NOTHING`;
+           ok text, m text, a json)`;
 
 const micros = ([seconds, nanos]: readonly [number, number]) => seconds * 1e6 + Math.floor(nanos / 1e3);
 
 /**
  * Writes finished spans into `trace_spans`, a batch per statement. A batch exported twice (after
- * a timeout) is harmless: a span is its trace and span id.
+ * a timeout) is harmless: the reader keeps one row per span.
  */
 export class PostgresSpanExporter implements SpanExporter {
   constructor(private readonly db: SqlClient) {}

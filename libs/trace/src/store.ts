@@ -72,12 +72,11 @@ const SPAN_COLUMNS = `trace_id, span_id, parent_span_id, request_id, name, kind,
 export class TraceStore {
   constructor(private readonly db: SqlClient) {}
 
-  /** Every trace a span of which names `requestId`, each as a tree (none: an empty list). */
+  /** The spans of `requestId`, each trace of them as a tree (none: an empty list). */
   async forRequest(requestId: string): Promise<RequestTraces> {
     const rows = (await this.db.query(
-      `SELECT ${SPAN_COLUMNS} FROM trace_spans
-        WHERE trace_id IN (SELECT trace_id FROM trace_spans WHERE request_id = $1)
-        ORDER BY started_at, span_id`,
+      `SELECT DISTINCT ON (trace_id, span_id) ${SPAN_COLUMNS} FROM trace_spans
+        WHERE request_id = $1 ORDER BY trace_id, span_id`,
       [requestId],
     )) as SpanRow[];
     return { request_id: requestId, traces: buildTrees(rows) };
