@@ -33,9 +33,9 @@ declare module 'fastify' {
 
 /**
  * A Fastify instance with what every Basalt HTTP endpoint shares: the gateway's request id kept
- * (else a new `req-<uuid>`) and echoed, the caller's W3C trace context continued (or a new one
- * begun) for the messages the request sends, one log line per response, and every error turned
- * into Cinder's fault body — a 5xx only for a real server fault.
+ * (else a new `req-<uuid>`) and echoed, a span per request continuing the caller's W3C trace
+ * context (or beginning one), the parent of what its handler does and sends, one log line per
+ * response, and every error turned into Cinder's fault body — a 5xx only for a real server fault.
  */
 export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
   const app = Fastify({
