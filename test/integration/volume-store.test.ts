@@ -267,20 +267,7 @@ describe('volume state in PostgreSQL under concurrency', () => {
     });
     afterEach(() => recorder.stop());
 
-    const create = () =>
-      volumes.createWithinQuota(
-        {
-          size: 1,
-          projectId: 'p',
-          userId: 'u',
-          availabilityZone: 'nova',
-          displayName: null,
-          displayDescription: null,
-          volumeType: null,
-        },
-        'volume-%08x',
-        { volumes: -1, gigabytes: -1 },
-      );
+    const create = () => volumes.createWithinQuota(newVolume('spans'), 'volume-%08x', unlimited);
 
     test('a batched move is a span per volume, each in the trace of the request that asked for it', async () => {
       const [a, b] = [await create(), await create()];
