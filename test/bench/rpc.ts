@@ -15,7 +15,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { adminContext } from '@basalt/context';
-import { createDataSource, ensureDatabase } from '@basalt/db';
+import { createDataSource } from '@basalt/db';
 import { createLogger } from '@basalt/log';
 import {
   clientMetrics,
@@ -31,11 +31,10 @@ import {
 } from '@basalt/rpc';
 import { startTracing, type Tracing } from '@basalt/trace';
 import * as amqp from 'amqplib';
+import { createTestDatabase } from '../support/db';
 import { printTable, printTracingTable, type Row, timeConcurrent, timeSequential } from './stats';
 
 const URL = process.env.BASALT_BENCH_BROKER ?? 'amqp://guest:guest@127.0.0.1:5672/';
-/** Where the traced side's spans go, as in production: a database of the bench's own. */
-const DATABASE = process.env.BASALT_BENCH_DATABASE ?? 'postgres://postgres@127.0.0.1:5432/basalt_bench_trace';
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
 const CASTS = Number(process.env.BENCH_CASTS ?? 5000);
 const WARMUP = 200;
@@ -58,13 +57,18 @@ interface Names {
   topic: string;
   /** Basalt's server with tracing on: its spans exported, in batches, to PostgreSQL */
   tracedTopic: string;
+  /** Where the traced side's spans go, as in production: a database of the run's own */
+  database: string;
 }
 
 const benchLog = createLogger({ name: 'bench', level: 'silent' });
 
 /** The tracer provider of a bench process, exporting to the bench's database like a Basalt process. */
-async function tracing(serviceName: string): Promise<{ tracing: Tracing; close: () => Promise<void> }> {
-  const db = createDataSource({ url: DATABASE, poolSize: 2 });
+async function tracing(
+  serviceName: string,
+  url: string,
+): Promise<{ tracing: Tracing; close: () => Promise<void> }> {
+  const db = createDataSource({ url, poolSize: 2 });
   await db.initialize();
   return {
     tracing: startTracing({ serviceName, host: 'bench', db }),
@@ -134,7 +138,7 @@ async function serve(names: Names): Promise<void> {
     } else osloCasts++;
     guaranteed.ack(msg);
   });
-  const traced = await tracing('bench-server');
+  const traced = await tracing('bench-server', names.database);
   const server = await RpcTransport.connect(basaltOptions(names.exchange));
   for (const [topic, withTracing] of [
     [names.topic, false],
@@ -218,7 +222,7 @@ async function clients(names: Names, counts: () => CastCounts, flushServer: () =
     clientTracing(),
     clientMetrics(),
   ]);
-  const traced = await tracing('bench-client');
+  const traced = await tracing('bench-client', names.database);
   const ctx = adminContext();
   const basalt = (t: RpcTransport, topic: string) =>
     measure(
@@ -339,14 +343,15 @@ function oslo(): Figures | undefined {
 async function main() {
   if (process.argv[2] === 'serve') return serve(JSON.parse(process.argv[3] as string) as Names);
   const id = randomBytes(4).toString('hex');
+  const database = await createTestDatabase();
   const names: Names = {
     rawQueue: `bench_raw_${id}`,
     osloQueue: `bench_oslo_${id}`,
     exchange: `bench_${id}`,
     topic: `bench_${id}`,
     tracedTopic: `bench_traced_${id}`,
+    database: database.url,
   };
-  await prepareDatabase();
   console.log(
     `bench:rpc — ${CALLS} calls, ${CASTS} casts, ${ROUNDS} rounds (medians), server in its own process`,
   );
@@ -393,6 +398,7 @@ async function main() {
   server.kill('SIGTERM');
   await new Promise((resolve) => server.on('exit', resolve));
   await cleanup(names);
+  await database.drop();
   const b = medianFigures(base);
   const g = medianFigures(same);
   const o = medianFigures(ours);
@@ -438,19 +444,6 @@ async function main() {
     traced('calls/s, 8 in flight', 'calls8PerSec', true),
     traced('casts/s (sent to handled)', 'castsPerSec', true),
   ]);
-}
-
-/** The bench's span database, created and migrated if need be, emptied of earlier runs' spans. */
-async function prepareDatabase(): Promise<void> {
-  await ensureDatabase(DATABASE);
-  const db = createDataSource({ url: DATABASE, poolSize: 1 });
-  await db.initialize();
-  try {
-    await db.runMigrations({ transaction: 'each' });
-    await db.query('TRUNCATE trace_spans');
-  } finally {
-    await db.destroy();
-  }
 }
 
 async function cleanup(names: Names): Promise<void> {
