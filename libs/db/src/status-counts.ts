@@ -1,8 +1,8 @@
 import type { DataSource } from 'typeorm';
 
-/** Tables whose live rows are counted by status; a table not created yet is skipped. */
-const COUNTED = ['volumes', 'instances'] as const;
-export type CountedTable = (typeof COUNTED)[number];
+/** Tables whose live rows are counted, each by its status column; a table not created yet is skipped. */
+const STATUS_COLUMNS = { volumes: 'status', instances: 'vm_state' } as const;
+export type CountedTable = keyof typeof STATUS_COLUMNS;
 
 export interface StatusCount {
   readonly table: CountedTable;
@@ -10,16 +10,16 @@ export interface StatusCount {
   readonly count: number;
 }
 
-/** Live volumes (and instances, once that table exists) by status, in one statement per table. */
+/** Live volumes by status and instances by vm_state, in one statement per table. */
 export async function countByStatus(ds: DataSource): Promise<StatusCount[]> {
   const present: Array<{ name: CountedTable }> = await ds.query(
     'SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NOT NULL',
-    [[...COUNTED]],
+    [Object.keys(STATUS_COLUMNS)],
   );
   const counts: StatusCount[] = [];
   for (const { name } of present) {
     const rows: Array<{ status: string; n: number }> = await ds.query(
-      `SELECT status, count(*)::int AS n FROM ${name} WHERE NOT deleted GROUP BY status`,
+      `SELECT ${STATUS_COLUMNS[name]} AS status, count(*)::int AS n FROM ${name} WHERE NOT deleted GROUP BY 1`,
     );
     for (const row of rows) counts.push({ table: name, status: row.status, count: row.n });
   }

@@ -82,9 +82,10 @@ export function collectedGauge<L extends string>(
     help,
     labelNames,
     registers: [registry],
+    // a source that cannot be read (the database away) leaves this gauge empty, not the scrape failed
     async collect() {
       this.reset();
-      await collect((labels, value) => this.set(labels, value));
+      await collect((labels, value) => this.set(labels, value)).catch(() => this.reset());
     },
   });
 }
