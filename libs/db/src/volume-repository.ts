@@ -21,8 +21,13 @@ export interface VolumeFilter {
   readonly status?: string;
   readonly name?: string;
   readonly host?: string;
+  readonly availabilityZone?: string;
+  readonly bootable?: boolean;
+  readonly size?: number;
   /** Volumes whose metadata holds all of these pairs. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /** A filter no volume can meet (Cinder answers it with an empty list). */
+  readonly matchesNothing?: boolean;
 }
 
 export type SortKey = 'created_at' | 'updated_at' | 'size' | 'status' | 'name' | 'id';
@@ -35,7 +40,11 @@ export const SORT_COLUMNS: Record<SortKey, string> = {
   name: "coalesce(display_name, '')",
   id: 'id',
 };
-const LISTING: Listing<SortKey> = { table: 'volumes', sortColumns: SORT_COLUMNS };
+const LISTING: Listing<SortKey> = {
+  table: 'volumes',
+  sortColumns: SORT_COLUMNS,
+  notFound: (id) => `Volume ${id} could not be found.`,
+};
 
 export type VolumePage = Page<SortKey>;
 
@@ -254,10 +263,15 @@ export class VolumeRepository {
   async list(filter: VolumeFilter, page: VolumePage): Promise<VolumeRecord[]> {
     const scope: Array<readonly [string, unknown?]> = liveRows(VOLUMES).map((sql) => [sql] as const);
     if (filter.projectId !== undefined) scope.push(['project_id = ?', filter.projectId]);
-    const filters: Array<readonly [string, unknown]> = [];
+    const filters: Array<readonly [string, unknown?]> = [];
     if (filter.status !== undefined) filters.push(['status = ?', filter.status]);
     if (filter.name !== undefined) filters.push(['display_name = ?', filter.name]);
     if (filter.host !== undefined) filters.push(['host = ?', filter.host]);
+    if (filter.availabilityZone !== undefined)
+      filters.push(['availability_zone = ?', filter.availabilityZone]);
+    if (filter.bootable !== undefined) filters.push(['bootable = ?', filter.bootable]);
+    if (filter.size !== undefined) filters.push(['size = ?', filter.size]);
+    if (filter.matchesNothing) filters.push(['false']);
     if (filter.metadata !== undefined)
       filters.push(['metadata @> ?::jsonb', JSON.stringify(filter.metadata)]);
     const rows = await keysetPage(this.ds, LISTING, { scope, filters }, page);

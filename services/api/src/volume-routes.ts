@@ -7,12 +7,15 @@ import type {
   QuotaRepository,
   ServiceDirectory,
   TransferRepository,
+  VolumeFilter,
   VolumeRecord,
   VolumeRepository,
   VolumeTypeRepository,
 } from '@basalt/db';
+import { SORT_COLUMNS, type SortKey } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { dictFilter, type ListSpec, nextLinks, parseList } from './list-query';
 import { registerMessageRoutes } from './message-routes';
 import { registerMetadataRoutes } from './metadata-routes';
 import { registerOperatorRoutes } from './operator-routes';
@@ -20,15 +23,7 @@ import { registerQuotaRoutes } from './quota-routes';
 import { registerServiceRoutes } from './service-routes';
 import { registerTransferRoutes } from './transfer-routes';
 import { registerTypeRoutes } from './type-routes';
-import {
-  booleanParam,
-  isUuid,
-  listQuery,
-  metadataBody,
-  objectBody,
-  optionalText,
-  positiveInt,
-} from './validate';
+import { booleanParam, isUuid, metadataBody, objectBody, optionalText, positiveInt } from './validate';
 import { type ViewContext, volumeDetail, volumeSummary } from './views';
 import { requireProject, type VolumeApi } from './volume-api';
 
@@ -181,36 +176,32 @@ function registerUnder(
 
   const list = (detailed: boolean) => async (req: FastifyRequest) => {
     const ctx = deps.context(req);
-    const q = listQuery(req.query as Record<string, unknown>, deps.maxLimit);
+    const q = parseList(req.query as Record<string, unknown>, VOLUME_LIST, deps.maxLimit, shared.view(req));
     // as in Cinder, all_tenants widens an admin's view and is ignored for everyone else
     const acrossProjects = q.allTenants && ctx.isAdmin;
     const volumes = await deps.volumes.list(
       {
         // an admin across projects may narrow the list to one (Cinder's project_id filter)
         ...(acrossProjects
-          ? q.projectId
-            ? { projectId: q.projectId }
+          ? q.filters.project_id
+            ? { projectId: q.filters.project_id }
             : {}
           : { projectId: requireProject(ctx) }),
-        ...(q.status ? { status: q.status } : {}),
-        ...(q.name ? { name: q.name } : {}),
-        ...(q.metadata ? { metadata: q.metadata } : {}),
+        ...volumeFilter(q.filters, q.matchesNothing),
       },
-      { limit: q.limit, sort: q.sort, ...(q.marker ? { marker: q.marker } : {}) },
+      q.page,
     );
     const items = detailed
       ? await Promise.all(volumes.map((v) => detail(req, v, true)))
       : volumes.map((v) => volumeSummary(v, links(req)));
-    const last = volumes.at(-1);
-    const next =
-      last && q.limit > 0 && volumes.length === q.limit
-        ? [
-            {
-              rel: 'next',
-              href: `${deps.baseUrl()}/v3/${project(req)}/volumes${detailed ? '/detail' : ''}?${nextQuery(req, q.limit, last.id)}`,
-            },
-          ]
-        : [];
+    const next = nextLinks(
+      req,
+      deps.baseUrl(),
+      ctx.projectId,
+      detailed ? 'volumes/detail' : 'volumes',
+      volumes.map((v) => v.id),
+      q.page.limit,
+    );
     return { volumes: items, ...(next.length ? { volumes_links: next } : {}) };
   };
   app.get(`${prefix}/volumes`, { schema: { tags: ['volumes'] } }, list(false));
@@ -328,13 +319,34 @@ async function refuseSources(deps: VolumeRouteDeps, req: FastifyRequest, body: R
   }
 }
 
-/** The same list request (filters and sort kept) from after `marker`. */
-function nextQuery(req: FastifyRequest, limit: number, marker: string): string {
-  const query = new URLSearchParams();
-  for (const [key, value] of Object.entries(req.query as Record<string, unknown>)) {
-    if (typeof value === 'string' && key !== 'marker' && key !== 'limit') query.set(key, value);
-  }
-  query.set('limit', String(limit));
-  query.set('marker', marker);
-  return query.toString();
+/** Cinder's volume list: its sort keys and the filters of resource_filters.json's `volume`. */
+const VOLUME_LIST: ListSpec<SortKey> = {
+  sortKeys: Object.keys(SORT_COLUMNS) as SortKey[],
+  filters: [
+    'name',
+    'status',
+    'metadata',
+    'bootable',
+    'availability_zone',
+    'size',
+    'migration_status',
+    'group_id',
+  ],
+  adminFilters: ['project_id', 'host'],
+};
+
+/** The list's filters as the repository takes them. */
+function volumeFilter(filters: Readonly<Record<string, string>>, matchesNothing: boolean): VolumeFilter {
+  const { name, status, metadata, bootable, availability_zone, size, host } = filters;
+  return {
+    // no volume is in a group or migrating: naming either matches nothing
+    matchesNothing: matchesNothing || 'group_id' in filters || 'migration_status' in filters,
+    ...(name !== undefined ? { name } : {}),
+    ...(status !== undefined ? { status } : {}),
+    ...(host !== undefined ? { host } : {}),
+    ...(availability_zone !== undefined ? { availabilityZone: availability_zone } : {}),
+    ...(bootable !== undefined ? { bootable: booleanParam('bootable', bootable) } : {}),
+    ...(size !== undefined ? { size: positiveInt('size', size) } : {}),
+    ...(metadata !== undefined ? { metadata: dictFilter('metadata', metadata) } : {}),
+  };
 }
