@@ -85,6 +85,15 @@ export class MessageRepository {
     return rows[0] ? toMessage(rows[0]) : undefined;
   }
 
+  /** Deletes the messages past their guarantee (Cinder's cleanup_expired_messages); answers how many. */
+  async reapExpired(): Promise<number> {
+    const [, count] = await this.ds.query(
+      'DELETE FROM messages WHERE created_at <= now() - make_interval(secs => $1)',
+      [this.ttlSec],
+    );
+    return Number(count);
+  }
+
   /** Whether there was such a message to delete. */
   async delete(id: string, projectId: string | undefined): Promise<boolean> {
     const [, count] = await this.ds.query(

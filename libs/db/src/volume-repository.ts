@@ -302,8 +302,8 @@ export class VolumeRepository {
     return batches.placeOnHosts(this.ds, placements);
   }
 
-  failUnplaced(id: string, reason: string): Promise<boolean> {
-    return batches.failUnplaced(this.ds, id, reason);
+  failUnplaced(id: string, reason: string, requestId: string): Promise<boolean> {
+    return batches.failUnplaced(this.ds, id, reason, requestId);
   }
 
   claimForCreate(

@@ -101,6 +101,7 @@ export class VolumeApi {
       if (!this.leftToSweep(volume.id, 'create', error)) {
         await this.deps.volumes.transition(volume.id, failCreate, {
           statusReason: `could not reach the scheduler: ${errorMessage(error)}`,
+          statusRequestId: ctx.requestId,
         });
         throw error;
       }
@@ -133,6 +134,7 @@ export class VolumeApi {
       if (this.leftToSweep(id, 'delete', error)) return;
       await this.deps.volumes.transition(id, failDelete, {
         statusReason: `the delete could not be sent to ${volume.host}: ${errorMessage(error)}`,
+        statusRequestId: ctx.requestId,
       });
       throw error;
     }
