@@ -116,7 +116,6 @@ function registerUnder(
   shared: RouteContext,
   prefix: string,
 ): void {
-  const project = shared.project;
   const links = (req: FastifyRequest) => (id: string) => shared.links(req, 'volumes', id);
   const volumeId = (req: FastifyRequest) => {
     const id = (req.params as Params).volume_id;
