@@ -1,3 +1,4 @@
+import { createDataSource } from '@basalt/db';
 import { request, waitForVolume } from '../support/http';
 import { VolumeStack } from '../support/stack';
 
@@ -286,6 +287,35 @@ describe('lists page, sort and filter as Cinder lists do', () => {
     } finally {
       for (const id of made) await request(`${adminApi}/types/${id}`, { method: 'DELETE', token: admin });
     }
+  });
+
+  test('3.48: a volume names the uuid of the volume service hosting it; no target is shared', async () => {
+    const db = createDataSource({ url: stack.database.url, poolSize: 1 });
+    await db.initialize();
+    let uuid: string;
+    try {
+      const [row] = await db.query(
+        `SELECT s.uuid FROM services s JOIN volumes v ON v.host = s.host
+          WHERE s."binary" = 'basalt-volume' AND v.id = $1`,
+        [volumes[0]],
+      );
+      uuid = row.uuid;
+    } finally {
+      await db.destroy();
+    }
+    expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
+    const shown = await request(`${api}/volumes/${volumes[0]}`, { token: alice, headers: at('3.48') });
+    expect(shown.body.volume).toMatchObject({ service_uuid: uuid, shared_targets: false });
+    // never placed: no service
+    const unplaced = await request(`${api}/volumes/${failed[0]}`, { token: alice, headers: at('3.48') });
+    expect(unplaced.body.volume.service_uuid).toBeNull();
+    const listed = await request(`${api}/volumes/detail?sort=size:asc&limit=1`, {
+      token: alice,
+      headers: at('3.48'),
+    });
+    expect(listed.body.volumes[0].service_uuid).toBe(uuid);
+    const old = await request(`${api}/volumes/${volumes[0]}`, { token: alice, headers: at('3.47') });
+    expect(old.body.volume).not.toHaveProperty('service_uuid');
   });
 
   async function tokenFor(user: string, password: string, project: string): Promise<string> {

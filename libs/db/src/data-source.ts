@@ -18,6 +18,7 @@ import { MaintenanceStatus1764000000043 } from './migrations/0043-maintenance-st
 import { VolumeTypes1764000000044 } from './migrations/0044-volume-types';
 import { VolumeTransfers1764000000045 } from './migrations/0045-volume-transfers';
 import { MessageRequestId1764000000070 } from './migrations/0070-message-request-id';
+import { ServiceUuid1764000000071 } from './migrations/0071-service-uuid';
 
 export const entities: Array<new () => object> = [];
 export const migrations = [
@@ -37,6 +38,7 @@ export const migrations = [
   VolumeTypes1764000000044,
   VolumeTransfers1764000000045,
   MessageRequestId1764000000070,
+  ServiceUuid1764000000071,
 ];
 
 export interface DatabaseOptions {

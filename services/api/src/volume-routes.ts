@@ -136,6 +136,12 @@ function registerUnder(
       );
     return names.get(id) as Promise<string | null>;
   };
+  /** Cinder's service_uuid: the uuid of the volume service on the volume's host. */
+  const serviceUuid = async (volume: VolumeRecord) =>
+    volume.host === null
+      ? null
+      : ((await deps.services.list()).find((s) => s.binary === 'basalt-volume' && s.host === volume.host)
+          ?.uuid ?? null);
   const detail = async (req: FastifyRequest, volume: VolumeRecord, extended = false) =>
     volumeDetail(
       volume,
@@ -146,6 +152,7 @@ function registerUnder(
       extended
         ? { host: volume.host && volume.pool ? `${volume.host}@${volume.pool}` : volume.host }
         : undefined,
+      await serviceUuid(volume),
     );
 
   app.post(
@@ -167,9 +174,10 @@ function registerUnder(
       reply.code(202);
       // the volume exists: the answer must not become a 503 (a client would retry it into a
       // twin) if the database has gone away since, so a new volume's attachments (none) are not
-      // read and its type's name, if it cannot be read, is what the request gave
+      // read and its type's name, if it cannot be read, is what the request gave; a new volume has
+      // no host yet, so no service uuid
       const type = await Promise.resolve(typeName(req, volume.volumeType)).catch(() => volumeType);
-      return { volume: volumeDetail(volume, type, [], links(req), shared.view(req), undefined) };
+      return { volume: volumeDetail(volume, type, [], links(req), shared.view(req), undefined, null) };
     },
   );
 
