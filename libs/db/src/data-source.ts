@@ -19,6 +19,7 @@ import { VolumeTypes1764000000044 } from './migrations/0044-volume-types';
 import { VolumeTransfers1764000000045 } from './migrations/0045-volume-transfers';
 import { MessageRequestId1764000000070 } from './migrations/0070-message-request-id';
 import { ServiceUuid1764000000071 } from './migrations/0071-service-uuid';
+import { BackfillVolumePool1764000000072 } from './migrations/0072-backfill-volume-pool';
 
 export const entities: Array<new () => object> = [];
 export const migrations = [
@@ -39,6 +40,7 @@ export const migrations = [
   VolumeTransfers1764000000045,
   MessageRequestId1764000000070,
   ServiceUuid1764000000071,
+  BackfillVolumePool1764000000072,
 ];
 
 export interface DatabaseOptions {
