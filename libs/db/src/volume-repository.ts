@@ -153,6 +153,19 @@ export class VolumeRepository {
     return row ? toVolume(row) : undefined;
   }
 
+  /**
+   * Deletes a volume no scheduler placed, at once (`deleteUnplaced`, `forceDeleteUnplaced`): the
+   * swap holds only while the row has no host, so a volume placed since the caller read it (its
+   * worker may be creating it) is left to the delete that goes through its host: false. A row
+   * without a host in a state the move does not start from is refused.
+   */
+  async deleteUnplaced(id: string, move: Move<VolumeStatus>): Promise<boolean> {
+    if (await compareAndSwap(this.ds, VOLUMES, id, move, {}, ['host IS NULL'])) return true;
+    const current = await this.get(id);
+    if (current.host !== null) return false;
+    throw invalidState(id, move, current.status);
+  }
+
   /** Like `transition`, but a lost race is an error naming the state the volume is really in. */
   async transitionOrThrow(
     id: string,
@@ -161,11 +174,7 @@ export class VolumeRepository {
   ): Promise<VolumeRecord> {
     const updated = await this.transition(id, move, changes);
     if (updated) return updated;
-    const current = await this.get(id);
-    throw new InvalidStateError(
-      `Invalid volume: Volume ${id} status must be ${move.from.join(' or ')}, but current status is: ${current.status}.`,
-      { data: { volume_id: id, status: current.status } },
-    );
+    throw invalidState(id, move, (await this.get(id)).status);
   }
 
   /** Name and description: no status change, any state. */
@@ -325,4 +334,11 @@ export class VolumeRepository {
   markDeleted(ids: readonly string[]): Promise<boolean[]> {
     return batches.markDeleted(this.ds, ids);
   }
+}
+
+function invalidState(id: string, move: Move<VolumeStatus>, status: VolumeStatus): InvalidStateError {
+  return new InvalidStateError(
+    `Invalid volume: Volume ${id} status must be ${move.from.join(' or ')}, but current status is: ${status}.`,
+    { data: { volume_id: id, status } },
+  );
 }
