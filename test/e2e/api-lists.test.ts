@@ -1,5 +1,5 @@
 import { createDataSource } from '@basalt/db';
-import { request, waitForVolume } from '../support/http';
+import { passwordToken, request, waitForVolume } from '../support/http';
 import { VolumeStack } from '../support/stack';
 
 const at = (version: string) => ({ 'OpenStack-API-Version': `volume ${version}` });
@@ -25,10 +25,10 @@ describe('lists page, sort and filter as Cinder lists do', () => {
 
   beforeAll(async () => {
     await stack.start();
-    admin = await tokenFor('admin', 'adminpass', 'admin');
-    alice = await tokenFor('alice', 'alicepass', 'demo');
-    demo = projectOf(alice);
-    adminApi = `${stack.volumeUrl}/v3/${projectOf(admin)}`;
+    const asAdmin = await tokenFor('admin', 'adminpass', 'admin');
+    const asAlice = await tokenFor('alice', 'alicepass', 'demo');
+    [admin, alice, demo] = [asAdmin.token, asAlice.token, asAlice.projectId];
+    adminApi = `${stack.volumeUrl}/v3/${asAdmin.projectId}`;
     api = `${stack.volumeUrl}/v3/${demo}`;
     await request(`${adminApi}/os-quota-sets/${demo}`, {
       method: 'PUT',
@@ -318,24 +318,9 @@ describe('lists page, sort and filter as Cinder lists do', () => {
     expect(old.body.volume).not.toHaveProperty('service_uuid');
   });
 
-  async function tokenFor(user: string, password: string, project: string): Promise<string> {
-    const res = await request(`${stack.identityUrl}/v3/auth/tokens`, {
-      method: 'POST',
-      body: {
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: user, password, domain: { name: 'Default' } } },
-          },
-          scope: { project: { name: project, domain: { name: 'Default' } } },
-        },
-      },
-    });
-    expect(res.status).toBe(201);
-    return res.headers.get('x-subject-token') as string;
-  }
-
-  function projectOf(token: string): string {
-    return JSON.parse(Buffer.from(token.split('.')[0] as string, 'base64url').toString()).project_id;
+  async function tokenFor(user: string, password: string, project: string) {
+    const answer = await passwordToken(stack.identityUrl, user, password, project);
+    expect(answer.status).toBe(201);
+    return answer;
   }
 });

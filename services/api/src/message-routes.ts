@@ -7,7 +7,7 @@ import {
 } from '@basalt/db';
 import { NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type ListSpec, nextLinks, parseList } from './list-query';
+import { type ListSpec, parseList } from './list-query';
 import { isUuid } from './validate';
 import type { RouteContext } from './volume-routes';
 
@@ -45,15 +45,11 @@ export function registerMessageRoutes(
     const q = parseList(req.query as Record<string, unknown>, MESSAGE_LIST, deps.maxLimit, deps.view(req));
     const filter: MessageFilter = q.filters;
     const messages = q.matchesNothing ? [] : await deps.messages.list(scope(req), filter, q.page);
-    const next = nextLinks(
-      req,
-      deps.baseUrl(),
-      deps.context(req).projectId,
-      'messages',
-      messages.map((m) => m.id),
-      q.page.limit,
-    );
-    return { messages: messages.map((m) => view(req, m)), ...(next.length ? { messages_links: next } : {}) };
+    const ids = messages.map((m) => m.id);
+    return {
+      messages: messages.map((m) => view(req, m)),
+      ...deps.listLinks(req, 'messages', 'messages', ids, q.page.limit),
+    };
   });
   app.get(`${prefix}/messages/:message_id`, tags, async (req) => {
     const id = messageId(req);

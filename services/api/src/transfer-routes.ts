@@ -8,7 +8,7 @@ import {
 } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type ListSpec, nextLinks, parseList } from './list-query';
+import { type ListSpec, parseList } from './list-query';
 import { booleanParam, isUuid, objectBody, optionalText } from './validate';
 import { atLeast } from './versions';
 import { requireProject, type VolumeApi } from './volume-api';
@@ -85,17 +85,10 @@ export function registerTransferRoutes(
         ? []
         : await deps.transfers.list(scope(req), transferFilter(q.filters), q.page);
       // Cinder's view builder links every transfer list, detailed or not, to os-volume-transfer
-      const next = nextLinks(
-        req,
-        deps.baseUrl(),
-        deps.context(req).projectId,
-        'os-volume-transfer',
-        transfers.map((t) => t.id),
-        q.page.limit,
-      );
+      const ids = transfers.map((t) => t.id);
       return {
         transfers: transfers.map((t) => (detailed ? detail(req, t) : summary(req, t))),
-        ...(next.length ? { transfers_links: next } : {}),
+        ...deps.listLinks(req, 'transfers', 'os-volume-transfer', ids, q.page.limit),
       };
     };
     app.get(base, options, (req) => list(req, false));

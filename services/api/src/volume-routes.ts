@@ -50,6 +50,14 @@ export interface RouteContext {
   readonly view: (req: FastifyRequest) => ViewContext;
   /** Cinder's `self` and `bookmark` links to one resource of a collection. */
   readonly links: (req: FastifyRequest, collection: string, id: string) => unknown[];
+  /** Cinder's `<key>_links` of a list page whose items are `ids` (nothing when there is no next page). */
+  readonly listLinks: (
+    req: FastifyRequest,
+    key: string,
+    collection: string,
+    ids: readonly string[],
+    limit: number,
+  ) => Record<string, unknown>;
   readonly maxLimit: number;
   readonly baseUrl: () => string;
 }
@@ -88,6 +96,10 @@ export function registerVolumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps
       { rel: 'self', href: `${deps.baseUrl()}/v3/${project(req)}/${collection}/${id}` },
       { rel: 'bookmark', href: `${deps.baseUrl()}/${project(req)}/${collection}/${id}` },
     ],
+    listLinks: (req, key, collection, ids, limit) => {
+      const next = nextLinks(req, deps.baseUrl(), deps.context(req).projectId, collection, ids, limit);
+      return next.length ? { [`${key}_links`]: next } : {};
+    },
     maxLimit: deps.maxLimit,
     baseUrl: deps.baseUrl,
   };
@@ -201,15 +213,9 @@ function registerUnder(
     const items = detailed
       ? await Promise.all(volumes.map((v) => detail(req, v, true)))
       : volumes.map((v) => volumeSummary(v, links(req)));
-    const next = nextLinks(
-      req,
-      deps.baseUrl(),
-      ctx.projectId,
-      detailed ? 'volumes/detail' : 'volumes',
-      volumes.map((v) => v.id),
-      q.page.limit,
-    );
-    return { volumes: items, ...(next.length ? { volumes_links: next } : {}) };
+    const collection = detailed ? 'volumes/detail' : 'volumes';
+    const ids = volumes.map((v) => v.id);
+    return { volumes: items, ...shared.listLinks(req, 'volumes', collection, ids, q.page.limit) };
   };
   app.get(`${prefix}/volumes`, { schema: { tags: ['volumes'] } }, list(false));
   app.get(`${prefix}/volumes/detail`, { schema: { tags: ['volumes'] } }, list(true));
