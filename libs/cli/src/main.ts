@@ -120,7 +120,15 @@ const commands: Record<string, (config: BasaltConfig, flags: Flags) => Promise<s
       );
       const attachments = new AttachmentRepository(ds);
       // by name, as cinder list shows the type
-      const types = new Map((await new VolumeTypeRepository(ds).list(undefined)).map((t) => [t.id, t.name]));
+      const types = new Map(
+        (
+          await new VolumeTypeRepository(ds).list(
+            undefined,
+            {},
+            { limit: 100_000, sort: [{ key: 'name', dir: 'asc' }] },
+          )
+        ).map((t) => [t.id, t.name]),
+      );
       const rows = await Promise.all(
         volumes.map(async (v) => [
           v.id,

@@ -38,6 +38,11 @@ export const schema = {
     message_ttl: opt.int(2592000, 'Seconds a user message is kept and shown after it was written.', {
       min: 1,
     }),
+    message_reap_interval: opt.number(
+      86400,
+      "Seconds between the scheduler's deletions of the user messages older than message_ttl (until then they are only hidden).",
+      { min: 0.1 },
+    ),
     periodic_interval: opt.number(
       10,
       'Seconds between runs of the tasks that finish what a lost message left: the scheduler places volumes left without a host, each volume worker resumes its stalled creates, deletes and extends.',

@@ -18,6 +18,9 @@ import { VolumePool1764000000042 } from './migrations/0042-volume-pool';
 import { MaintenanceStatus1764000000043 } from './migrations/0043-maintenance-status';
 import { VolumeTypes1764000000044 } from './migrations/0044-volume-types';
 import { VolumeTransfers1764000000045 } from './migrations/0045-volume-transfers';
+import { MessageRequestId1764000000070 } from './migrations/0070-message-request-id';
+import { ServiceUuid1764000000071 } from './migrations/0071-service-uuid';
+import { BackfillVolumePool1764000000072 } from './migrations/0072-backfill-volume-pool';
 
 export const entities: Array<new () => object> = [];
 export const migrations = [
@@ -37,6 +40,9 @@ export const migrations = [
   MaintenanceStatus1764000000043,
   VolumeTypes1764000000044,
   VolumeTransfers1764000000045,
+  MessageRequestId1764000000070,
+  ServiceUuid1764000000071,
+  BackfillVolumePool1764000000072,
 ];
 
 export interface DatabaseOptions {

@@ -44,12 +44,10 @@ export function placeOnHosts(
   );
 }
 
-/** No host can take the volume: `error` with the reason, unless a scheduler placed it already. */
-export async function failUnplaced(db: Db, id: string, reason: string): Promise<boolean> {
-  return (
-    (await compareAndSwap(db, VOLUMES, id, failCreate, { statusReason: reason }, ['host IS NULL'])) !==
-    undefined
-  );
+/** No host can take the volume: `error` with the reason and the failing request, unless a scheduler placed it already. */
+export async function failUnplaced(db: Db, id: string, reason: string, requestId: string): Promise<boolean> {
+  const changes = { statusReason: reason, statusRequestId: requestId };
+  return (await compareAndSwap(db, VOLUMES, id, failCreate, changes, ['host IS NULL'])) !== undefined;
 }
 
 /**
