@@ -15,6 +15,7 @@ export * from './snapshot-states';
 export * from './snapshots';
 export * from './sql';
 export * from './states';
+export * from './status-counts';
 export * from './targets';
 export * from './transient';
 export * from './volume-records';

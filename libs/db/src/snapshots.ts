@@ -6,7 +6,6 @@ import { type QuotaLimits, quotaRefusal } from './quotas';
 import type { SnapshotStatus } from './snapshot-states';
 import { compareAndSwap, date, liveRows, type Row, type StatefulTable, updateReturning } from './sql';
 import type { Move } from './states';
-import type { SortKey } from './volume-repository';
 
 export interface SnapshotRecord {
   readonly id: string;
@@ -59,10 +58,19 @@ export interface SnapshotFilter {
   readonly name?: string;
   readonly volumeId?: string;
   readonly metadata?: Readonly<Record<string, string>>;
+  /** A filter no snapshot can meet (Cinder answers it with an empty list). */
+  readonly matchesNothing?: boolean;
 }
 
-/** The volumes' sort keys, so one query parser serves both lists. */
-export type SnapshotSortKey = SortKey;
+/** Cinder's snapshot sort keys: `name` or its column `display_name` (which Cinder's API takes too). */
+export type SnapshotSortKey =
+  | 'created_at'
+  | 'updated_at'
+  | 'size'
+  | 'status'
+  | 'name'
+  | 'display_name'
+  | 'id';
 export const SNAPSHOT_SORT_COLUMNS: Record<SnapshotSortKey, string> = {
   created_at: 'created_at',
   updated_at: 'updated_at',
@@ -72,7 +80,11 @@ export const SNAPSHOT_SORT_COLUMNS: Record<SnapshotSortKey, string> = {
   display_name: "coalesce(display_name, '')",
   id: 'id',
 };
-const LISTING: Listing<SnapshotSortKey> = { table: 'snapshots', sortColumns: SNAPSHOT_SORT_COLUMNS };
+const LISTING: Listing<SnapshotSortKey> = {
+  table: 'snapshots',
+  sortColumns: SNAPSHOT_SORT_COLUMNS,
+  notFound: (id) => `Snapshot ${id} could not be found.`,
+};
 
 /** The SQLSTATE create_snapshot_within_quota raises when the volume takes no snapshot now. */
 const NOT_SNAPSHOTTABLE = 'BQ002';
@@ -186,6 +198,7 @@ export class SnapshotRepository {
   }
 
   async list(filter: SnapshotFilter, page: Page<SnapshotSortKey>): Promise<SnapshotRecord[]> {
+    if (filter.matchesNothing) return [];
     const scope: Array<readonly [string, unknown?]> = liveRows(SNAPSHOTS).map((sql) => [sql] as const);
     if (filter.projectId !== undefined) scope.push(['project_id = ?', filter.projectId]);
     const filters: Array<readonly [string, unknown]> = [];

@@ -1,18 +1,10 @@
-import type { SnapshotRepository } from '@basalt/db';
+import { SNAPSHOT_SORT_COLUMNS, type SnapshotRepository, type SnapshotSortKey } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { dictFilter, type ListSpec, parseList } from './list-query';
 import { registerMetadataRoutes } from './metadata-routes';
 import type { SnapshotApi } from './snapshot-api';
-import {
-  actionName,
-  booleanParam,
-  isUuid,
-  listQuery,
-  metadataBody,
-  nextQuery,
-  objectBody,
-  optionalText,
-} from './validate';
+import { actionName, booleanParam, isUuid, metadataBody, objectBody, optionalText } from './validate';
 import { snapshotView } from './views';
 import type { RouteContext } from './volume-routes';
 
@@ -53,38 +45,25 @@ export function registerSnapshotRoutes(
 
   const list = (detailed: boolean) => async (req: FastifyRequest) => {
     const ctx = deps.context(req);
-    const query = req.query as Record<string, unknown>;
-    const q = listQuery(query, deps.maxLimit);
+    const q = parseList(req.query as Record<string, unknown>, SNAPSHOT_LIST, deps.maxLimit, deps.view(req));
     // as in Cinder, all_tenants widens an admin's view and is ignored for everyone else
     const acrossProjects = q.allTenants && ctx.isAdmin;
-    const projectId = acrossProjects ? q.projectId : deps.project(req);
+    const { name, status, metadata, volume_id: volumeId, project_id: projectId } = q.filters;
     const snapshots = await deps.snapshots.list(
       {
-        ...(projectId ? { projectId } : {}),
-        ...(q.status ? { status: q.status } : {}),
-        ...(q.name ? { name: q.name } : {}),
-        ...(q.metadata ? { metadata: q.metadata } : {}),
-        ...(typeof query.volume_id === 'string' ? { volumeId: query.volume_id } : {}),
+        ...(acrossProjects ? (projectId ? { projectId } : {}) : { projectId: deps.project(req) }),
+        matchesNothing: q.matchesNothing,
+        ...(name !== undefined ? { name } : {}),
+        ...(status !== undefined ? { status } : {}),
+        ...(volumeId !== undefined ? { volumeId } : {}),
+        ...(metadata !== undefined ? { metadata: dictFilter('metadata', metadata) } : {}),
       },
-      {
-        limit: q.limit,
-        sort: q.sort,
-        ...(q.marker ? { marker: q.marker } : {}),
-        ...(q.offset ? { offset: q.offset } : {}),
-      },
+      q.page,
     );
     const items = snapshots.map((s) => snapshotView(s, detailed ? deps.view(req) : undefined, detailed));
-    const last = snapshots.at(-1);
-    const next =
-      last && q.limit > 0 && snapshots.length === q.limit
-        ? [
-            {
-              rel: 'next',
-              href: `${deps.baseUrl()}/v3/${deps.project(req)}/snapshots${detailed ? '/detail' : ''}?${nextQuery(req, q.limit, last.id)}`,
-            },
-          ]
-        : [];
-    return { snapshots: items, ...(next.length ? { snapshots_links: next } : {}) };
+    const collection = detailed ? 'snapshots/detail' : 'snapshots';
+    const ids = snapshots.map((s) => s.id);
+    return { snapshots: items, ...deps.listLinks(req, 'snapshots', collection, ids, q.page.limit) };
   };
   app.get(`${prefix}/snapshots`, tags, list(false));
   app.get(`${prefix}/snapshots/detail`, tags, list(true));
@@ -160,3 +139,10 @@ export function registerSnapshotRoutes(
     prefix,
   );
 }
+
+/** Cinder's snapshot list: its sort keys and the filters of resource_filters.json's `snapshot`. */
+const SNAPSHOT_LIST: ListSpec<SnapshotSortKey> = {
+  sortKeys: Object.keys(SNAPSHOT_SORT_COLUMNS) as SnapshotSortKey[],
+  filters: ['name', 'status', 'volume_id', 'metadata'],
+  adminFilters: ['project_id'],
+};

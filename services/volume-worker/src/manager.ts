@@ -87,6 +87,8 @@ export interface AttachRequest {
 /** One operation on one volume: the move its failure makes (from the state it runs in). */
 interface Operation {
   readonly volumeId: string;
+  /** The request being served: a failure's user message names it. */
+  readonly requestId: string;
   readonly what: string;
   readonly failed: Move<VolumeStatus>;
   readonly log: Logger;
@@ -144,8 +146,8 @@ export class VolumeManager {
   endpoint(reconcile: (dryRun: boolean) => Promise<ReconcileReport>): RpcEndpoint {
     return contractEndpoint(VOLUME_CONTRACT, {
       create_volume: (args, inv) => this.createVolume(inv.context, args.volume_id, inv.log),
-      delete_volume: (args, inv) => this.deleteVolume(args.volume_id, inv.log),
-      extend_volume: (args, inv) => this.extendVolume(args.volume_id, args.new_size, inv.log),
+      delete_volume: (args, inv) => this.deleteVolume(inv.context, args.volume_id, inv.log),
+      extend_volume: (args, inv) => this.extendVolume(inv.context, args.volume_id, args.new_size, inv.log),
       initialize_connection: (args) =>
         this.initializeConnection(args.volume_id, checkedConnector(args.connector)),
       terminate_connection: (args) =>
@@ -229,14 +231,17 @@ export class VolumeManager {
   private async resume(v: VolumeRecord): Promise<void> {
     const { log } = this.deps;
     log.warn({ volume_id: v.id, status: v.status, since: v.updatedAt }, 'resuming an unfinished operation');
-    if (finishCreate.from.includes(v.status)) await this.createVolume(adminContext(), v.id, log);
-    else if (finishDelete.from.includes(v.status)) await this.deleteVolume(v.id, log);
-    else if (v.extendTo !== null) await this.extendVolume(v.id, v.extendTo, log);
+    // the request that began it is gone with its message: the resumed work is a request of its own
+    const ctx = adminContext();
+    if (finishCreate.from.includes(v.status)) await this.createVolume(ctx, v.id, log);
+    else if (finishDelete.from.includes(v.status)) await this.deleteVolume(ctx, v.id, log);
+    else if (v.extendTo !== null) await this.extendVolume(ctx, v.id, v.extendTo, log);
     // an extend begun before its target size was recorded cannot be finished from the row
     else
       await this.lock.run(v.id, () =>
         this.deps.volumes.transition(v.id, failExtend, {
           statusReason: 'extend failed: its new size was not recorded',
+          statusRequestId: ctx.requestId,
         }),
       );
   }
@@ -309,25 +314,28 @@ export class VolumeManager {
         log.info({ volume_id: volumeId }, 'nothing to create');
         return;
       }
-      await this.recordingFailure({ volumeId, what: 'create', failed: failCreate, log }, async () => {
-        const { volume, targetNum } = claim;
-        if (targetNum === null) throw noFreeTarget(this.options.host, this.options.maxTargets);
-        const source = await this.sourceOf(volume);
-        if (source) await driver.createVolumeFrom(volume.backendName, volume.size, source);
-        else await driver.createVolume(volume.backendName, volume.size);
-        // a volume being created has no connections yet
-        const spec = this.exportSpec(volume, targetNum, []);
-        await target.createExport(spec);
-        const done = await this.created.submit({
-          id: volumeId,
-          providerLocation: target.providerLocation(spec),
-        });
-        log.info({ volume_id: volumeId, request_id: ctx.requestId, ok: done }, 'volume created');
-      });
+      await this.recordingFailure(
+        { volumeId, requestId: ctx.requestId, what: 'create', failed: failCreate, log },
+        async () => {
+          const { volume, targetNum } = claim;
+          if (targetNum === null) throw noFreeTarget(this.options.host, this.options.maxTargets);
+          const source = await this.sourceOf(volume);
+          if (source) await driver.createVolumeFrom(volume.backendName, volume.size, source);
+          else await driver.createVolume(volume.backendName, volume.size);
+          // a volume being created has no connections yet
+          const spec = this.exportSpec(volume, targetNum, []);
+          await target.createExport(spec);
+          const done = await this.created.submit({
+            id: volumeId,
+            providerLocation: target.providerLocation(spec),
+          });
+          log.info({ volume_id: volumeId, request_id: ctx.requestId, ok: done }, 'volume created');
+        },
+      );
     });
   }
 
-  deleteVolume(volumeId: string, log: Logger): Promise<void> {
+  deleteVolume(ctx: RequestContext, volumeId: string, log: Logger): Promise<void> {
     const { driver, target } = this.deps;
     return this.lock.run(volumeId, async () => {
       const claim = await this.deleteClaims.submit(volumeId);
@@ -335,23 +343,26 @@ export class VolumeManager {
         log.info({ volume_id: volumeId }, 'nothing to delete');
         return;
       }
-      await this.recordingFailure({ volumeId, what: 'delete', failed: failDelete, log }, async () => {
-        const { volume, targetNum } = claim;
-        // a cascade delete: the snapshots go first (an LV's snapshots go with it otherwise)
-        for (const snapshot of await this.deps.snapshots.ofVolume(volumeId)) {
-          if (!snapshotMoves.finishDelete.from.includes(snapshot.status))
-            throw new ConflictError(
-              `volume ${volumeId} still has snapshot ${snapshot.id} (${snapshot.status})`,
-            );
-          await this.removeSnapshot(snapshot, log);
-        }
-        const chap = parseChap(volume.providerAuth);
-        if (targetNum !== null && chap)
-          await target.removeExport({ name: volume.backendName, tid: targetNum, chapUser: chap.user });
-        await driver.deleteVolume(volume.backendName);
-        await this.deleted.submit(volumeId);
-        log.info({ volume_id: volumeId }, 'volume deleted');
-      });
+      await this.recordingFailure(
+        { volumeId, requestId: ctx.requestId, what: 'delete', failed: failDelete, log },
+        async () => {
+          const { volume, targetNum } = claim;
+          // a cascade delete: the snapshots go first (an LV's snapshots go with it otherwise)
+          for (const snapshot of await this.deps.snapshots.ofVolume(volumeId)) {
+            if (!snapshotMoves.finishDelete.from.includes(snapshot.status))
+              throw new ConflictError(
+                `volume ${volumeId} still has snapshot ${snapshot.id} (${snapshot.status})`,
+              );
+            await this.removeSnapshot(snapshot, log);
+          }
+          const chap = parseChap(volume.providerAuth);
+          if (targetNum !== null && chap)
+            await target.removeExport({ name: volume.backendName, tid: targetNum, chapUser: chap.user });
+          await driver.deleteVolume(volume.backendName);
+          await this.deleted.submit(volumeId);
+          log.info({ volume_id: volumeId }, 'volume deleted');
+        },
+      );
     });
   }
 
@@ -422,22 +433,25 @@ export class VolumeManager {
     return undefined;
   }
 
-  extendVolume(volumeId: string, newSize: number, log: Logger): Promise<void> {
+  extendVolume(ctx: RequestContext, volumeId: string, newSize: number, log: Logger): Promise<void> {
     const { volumes, driver, target } = this.deps;
-    return this.operate({ volumeId, what: 'extend', failed: failExtend, log }, async (volume) => {
-      if (newSize <= volume.size)
-        throw new InvalidInputError(`new size ${newSize} must exceed ${volume.size}`);
-      await driver.extendVolume(volume.backendName, newSize);
-      await target.extendExport(
-        this.exportSpec(volume, await this.targetNumber(volume), await this.connected(volumeId)),
-      );
-      await volumes.transition(volumeId, finishExtend, {
-        size: newSize,
-        extendTo: null,
-        statusReason: null,
-      });
-      log.info({ volume_id: volumeId, size: newSize }, 'volume extended');
-    });
+    return this.operate(
+      { volumeId, requestId: ctx.requestId, what: 'extend', failed: failExtend, log },
+      async (volume) => {
+        if (newSize <= volume.size)
+          throw new InvalidInputError(`new size ${newSize} must exceed ${volume.size}`);
+        await driver.extendVolume(volume.backendName, newSize);
+        await target.extendExport(
+          this.exportSpec(volume, await this.targetNumber(volume), await this.connected(volumeId)),
+        );
+        await volumes.transition(volumeId, finishExtend, {
+          size: newSize,
+          extendTo: null,
+          statusReason: null,
+        });
+        log.info({ volume_id: volumeId, size: newSize }, 'volume extended');
+      },
+    );
   }
 
   /**
@@ -459,7 +473,10 @@ export class VolumeManager {
    */
   private recordingFailure(op: Operation, work: () => Promise<void>): Promise<void> {
     return this.recording({ volume_id: op.volumeId }, op.what, op.log, work, (reason) =>
-      this.deps.volumes.transition(op.volumeId, op.failed, { statusReason: reason }),
+      this.deps.volumes.transition(op.volumeId, op.failed, {
+        statusReason: reason,
+        statusRequestId: op.requestId,
+      }),
     );
   }
 

@@ -6,8 +6,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * counts). Volumes record the snapshot or the volume they were made from. The quota check
  * counts snapshots' gigabytes, and one function inserts a snapshot within the quota.
  */
-export class Snapshots1764000000060 implements MigrationInterface {
-  name = 'Snapshots1764000000060';
+export class Snapshots1764000000073 implements MigrationInterface {
+  name = 'Snapshots1764000000073';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`
