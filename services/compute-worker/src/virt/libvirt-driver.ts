@@ -91,10 +91,19 @@ export class LibvirtDriver implements Hypervisor {
 
   async attachDisk(name: string, diskXml: string): Promise<void> {
     const target = targetOf(diskXml);
-    const [running, live, persistent] = await this.presence(name, target);
-    const flags = [...(running && !live ? ['--live'] : []), ...(persistent ? [] : ['--config'])];
-    if (flags.length === 0) return;
-    await this.virsh.withFile(diskXml, (path) => this.virsh.run(['attach-device', name, path, ...flags]));
+    checkName(name);
+    await this.virsh.withFile(diskXml, async (path) => {
+      // the usual case, a running guest without the disk, in one run: anything else (not running,
+      // plugged already, half plugged, or a real failure) is sorted out by looking, then plugging
+      // only where the disk is missing
+      const plugged = await this.virsh.run(['attach-device', name, path, '--live', '--config'], {
+        benign: /./,
+      });
+      if (plugged !== undefined) return;
+      const [running, live, persistent] = await this.presence(name, target);
+      const flags = [...(running && !live ? ['--live'] : []), ...(persistent ? [] : ['--config'])];
+      if (flags.length > 0) await this.virsh.run(['attach-device', name, path, ...flags]);
+    });
   }
 
   async detachDisk(name: string, target: string, diskXml: string, timeoutMs: number): Promise<void> {
