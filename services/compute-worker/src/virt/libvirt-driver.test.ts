@@ -225,7 +225,9 @@ describe('LibvirtDriver', () => {
       .on(['virsh', '-c', URI, 'domblklist'], (argv) => ({
         stdout: HEADER + ROOT + (argv.includes('--inactive') && !persistent ? '' : VOLUME),
       }))
-      .on(['virsh', '-c', URI, 'detach-device'], () => {
+      .on(['virsh', '-c', URI, 'detach-device'], (argv) => {
+        if (argv.includes('--config') && !persistent)
+          return { exitCode: 1, stderr: 'error: device not found: no target device vdc' };
         persistent = false;
         return {};
       });
@@ -238,15 +240,34 @@ describe('LibvirtDriver', () => {
       .detachDisk('instance-00000001', 'vdc', diskXml, 20)
       .catch(() => undefined);
     const detaches = runner.argvs.filter((a) => a[3] === 'detach-device').map((a) => a.slice(6));
-    expect(detaches).toEqual([['--live', '--config'], ['--live']]);
+    expect(detaches).toEqual([['--live', '--config'], ['--live', '--config'], ['--live']]);
   });
 
-  test('detach of a disk that is gone already runs no detach-device', async () => {
+  test('detach of a disk that is gone already looks, then unplugs nothing more', async () => {
     const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
-      .on(['virsh', '-c', URI, 'domblklist'], { stdout: HEADER + ROOT });
+      .on(['virsh', '-c', URI, 'domblklist'], { stdout: HEADER + ROOT })
+      .on(['virsh', '-c', URI, 'detach-device'], {
+        exitCode: 1,
+        stderr: 'error: device not found: no target device vdc',
+      });
     await driver(runner).detachDisk('instance-00000001', 'vdc', diskXml, 50);
-    expect(runner.argvs.some((a) => a[3] === 'detach-device')).toBe(false);
+    expect(virshCalls(runner)).toEqual([
+      'detach-device instance-00000001 FILE --live --config',
+      'domstate instance-00000001',
+      'domblklist instance-00000001 --details',
+      'domblklist instance-00000001 --details --inactive',
+    ]);
+  });
+
+  test('detach from a domain that is gone is DomainNotFoundError', async () => {
+    const gone = { exitCode: 1, stderr: "error: failed to get domain 'instance-00000001'" };
+    const runner = new RecordingRunner()
+      .on(['virsh', '-c', URI, 'domstate'], gone)
+      .on(['virsh', '-c', URI, 'detach-device'], gone);
+    await expect(driver(runner).detachDisk('instance-00000001', 'vdc', diskXml, 50)).rejects.toThrow(
+      DomainNotFoundError,
+    );
   });
 
   test('soft reboot: ACPI shutdown, wait for shut off, start; a guest that ignores ACPI gives false', async () => {

@@ -15,6 +15,8 @@ const STATES: readonly DomainState[] = [
   'crashed',
   'pmsuspended',
 ];
+/** The first pause between looks for a detached disk; they double up to `pollMs`. */
+const DETACH_FIRST_POLL_MS = 10;
 /** virsh's words for a domain that does not exist. */
 const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching name/i;
 
@@ -108,17 +110,27 @@ export class LibvirtDriver implements Hypervisor {
 
   async detachDisk(name: string, target: string, diskXml: string, timeoutMs: number): Promise<void> {
     if (!TARGET.test(target)) throw new InvalidInputError(`Bad disk target ${target}`);
-    const [, live, persistent] = await this.presence(name, target);
-    const flags = [...(live ? ['--live'] : []), ...(persistent ? ['--config'] : [])];
-    if (flags.length > 0) {
-      await this.virsh.withFile(diskXml, (path) => this.virsh.run(['detach-device', name, path, ...flags]));
-    }
+    checkName(name);
+    const live = await this.virsh.withFile(diskXml, async (path) => {
+      // the usual case, the disk in the running guest and its definition, in one run; else look
+      // and unplug only what is there
+      const unplugged = await this.virsh.run(['detach-device', name, path, '--live', '--config'], {
+        benign: /./,
+      });
+      if (unplugged !== undefined) return true;
+      const [, inGuest, persistent] = await this.presence(name, target);
+      const flags = [...(inGuest ? ['--live'] : []), ...(persistent ? ['--config'] : [])];
+      if (flags.length > 0) await this.virsh.run(['detach-device', name, path, ...flags]);
+      return inGuest;
+    });
     if (!live) return;
-    // virsh returns before the guest has released the disk: it is gone when domblklist says so
+    // virsh returns before the guest has released the disk: it is gone when domblklist says so,
+    // often at once, so the first looks come quickly
     const gone = await pollFor(
       async () => ((await this.has(name, target, false)) ? undefined : true),
       timeoutMs,
       this.pollMs,
+      DETACH_FIRST_POLL_MS,
     );
     if (gone === undefined) throw DeviceDetachTimeoutError.of(name, target, timeoutMs / 1000);
   }
