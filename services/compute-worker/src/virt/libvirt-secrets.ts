@@ -22,11 +22,26 @@ export class LibvirtSecrets implements SecretStore {
   async ensure(usage: string, value: string): Promise<string> {
     checkUsage(usage);
     if (value.length === 0) throw new InvalidInputError(`Empty secret value for ${usage}`);
-    const uuid = await this.define(usage);
-    await this.virsh.withFile(value, (file) =>
-      this.virsh.run(['secret-set-value', uuid, '--file', file, '--plain'], { secrets: [value] }),
+    const uuid = secretUuid(usage);
+    // the usual case in one run: define it (again) under the usage's UUID and set the value, which
+    // only succeeds if that secret is there; anything else is sorted out step by step
+    const set = await this.virsh.withFile(definition(usage, uuid), (xml) =>
+      this.virsh.withFile(value, (file) =>
+        this.virsh.sequence(
+          [
+            ['secret-define', xml],
+            ['secret-set-value', uuid, '--file', file, '--plain'],
+          ],
+          { secrets: [value], benign: /./ },
+        ),
+      ),
     );
-    return uuid;
+    if (set !== undefined) return uuid;
+    const defined = await this.define(usage);
+    await this.virsh.withFile(value, (file) =>
+      this.virsh.run(['secret-set-value', defined, '--file', file, '--plain'], { secrets: [value] }),
+    );
+    return defined;
   }
 
   async remove(usage: string): Promise<void> {
@@ -52,9 +67,8 @@ export class LibvirtSecrets implements SecretStore {
 
   private async define(usage: string): Promise<string> {
     const uuid = secretUuid(usage);
-    const xml = `<secret ephemeral='no' private='yes'>\n  <uuid>${uuid}</uuid>\n  <usage type='iscsi'>\n    <target>${usage}</target>\n  </usage>\n</secret>\n`;
     // defining it again changes nothing; one of this usage under another UUID is used as it is
-    const result = await this.virsh.withFile(xml, (path) =>
+    const result = await this.virsh.withFile(definition(usage, uuid), (path) =>
       this.virsh.run(['secret-define', path], { benign: /already defined for use/ }),
     );
     if (result !== undefined) return uuid;
@@ -72,6 +86,10 @@ export function secretUuid(usage: string): string {
   hash[8] = ((hash[8] as number) & 0x3f) | 0x80;
   const hex = hash.subarray(0, 16).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function definition(usage: string, uuid: string): string {
+  return `<secret ephemeral='no' private='yes'>\n  <uuid>${uuid}</uuid>\n  <usage type='iscsi'>\n    <target>${usage}</target>\n  </usage>\n</secret>\n`;
 }
 
 function checkUsage(usage: string): void {
