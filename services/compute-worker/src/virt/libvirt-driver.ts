@@ -15,14 +15,17 @@ const STATES: readonly DomainState[] = [
   'crashed',
   'pmsuspended',
 ];
-/** The first pause between looks for a detached disk; they double up to `pollMs`. */
-const DETACH_FIRST_POLL_MS = 10;
+/**
+ * Pauses between looks for a detached disk: from the first, doubling up to the last (each look
+ * is a virsh run, itself longer than these).
+ */
+const DETACH_POLL_MS = { first: 10, last: 80 } as const;
 /** virsh's words for a domain that does not exist. */
 const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching name/i;
 
 /** Nova's libvirt driver over `virsh -c <uri>`: every domain operation the compute manager needs. */
 export class LibvirtDriver implements Hypervisor {
-  /** `pollMs`: how often state is polled while waiting for a shutdown or a detach. */
+  /** `pollMs`: how often state is polled while waiting for a shutdown; a detach looks at least as often. */
   constructor(
     private readonly virsh: Virsh,
     private readonly pollMs = 200,
@@ -129,8 +132,8 @@ export class LibvirtDriver implements Hypervisor {
     const gone = await pollFor(
       async () => ((await this.has(name, target, false)) ? undefined : true),
       timeoutMs,
-      this.pollMs,
-      DETACH_FIRST_POLL_MS,
+      Math.min(this.pollMs, DETACH_POLL_MS.last),
+      DETACH_POLL_MS.first,
     );
     if (gone === undefined) throw DeviceDetachTimeoutError.of(name, target, timeoutMs / 1000);
   }
