@@ -1,0 +1,23 @@
+import type { SpanNode } from '@basalt/trace';
+
+/** Every span of the trees, parents before their children. */
+export const flatten = (spans: SpanNode[]): SpanNode[] => spans.flatMap((s) => [s, ...flatten(s.children)]);
+
+/** Every span below `span`. */
+export const descendants = (span: SpanNode): SpanNode[] => flatten(span.children);
+
+/** Clocks of processes on one host agree; spans are timed in microseconds, compared with this slack. */
+const SLACK_MS = 0.5;
+
+/** Every span begins within its parent; all but a cast's consumer (which may outlive the send) end within it too. */
+export function expectNested(parent: SpanNode): void {
+  for (const c of parent.children) {
+    expect(c.offset_ms).toBeGreaterThanOrEqual(parent.offset_ms - SLACK_MS);
+    if (c.kind !== 'consumer') {
+      expect(c.offset_ms + c.duration_ms).toBeLessThanOrEqual(
+        parent.offset_ms + parent.duration_ms + SLACK_MS,
+      );
+    }
+    expectNested(c);
+  }
+}
