@@ -10,14 +10,21 @@ export const descendants = (span: SpanNode): SpanNode[] => flatten(span.children
 const SLACK_MS = 0.5;
 
 /** Every span begins within its parent; all but a cast's consumer (which may outlive the send) end within it too. */
-export function expectNested(parent: SpanNode): void {
-  for (const c of parent.children) {
-    expect(c.offset_ms).toBeGreaterThanOrEqual(parent.offset_ms - SLACK_MS);
-    if (c.kind !== 'consumer') {
-      expect(c.offset_ms + c.duration_ms).toBeLessThanOrEqual(
-        parent.offset_ms + parent.duration_ms + SLACK_MS,
-      );
+export function expectNested(root: SpanNode): void {
+  const outside: string[] = [];
+  const visit = (parent: SpanNode) => {
+    for (const c of parent.children) {
+      const early = c.offset_ms < parent.offset_ms - SLACK_MS;
+      const late =
+        c.kind !== 'consumer' &&
+        c.offset_ms + c.duration_ms > parent.offset_ms + parent.duration_ms + SLACK_MS;
+      if (early || late)
+        outside.push(
+          `${c.name} [${c.offset_ms}+${c.duration_ms}] outside ${parent.name} [${parent.offset_ms}+${parent.duration_ms}]`,
+        );
+      visit(c);
     }
-    expectNested(c);
-  }
+  };
+  visit(root);
+  expect(outside).toEqual([]);
 }
