@@ -9,17 +9,12 @@ import { request, waitForVolume } from '../support/http';
 import { otlpAttribute, otlpCollector, otlpSpans } from '../support/otlp';
 import { ROOT, type ServiceName } from '../support/processes';
 import { waitFor } from '../support/rpc';
+import { descendants, expectNested, flatten } from '../support/span-tree';
 import { VolumeStack } from '../support/stack';
 
 const run = promisify(execFile);
 
 type Span = SpanNode;
-
-const flatten = (spans: Span[]): Span[] => spans.flatMap((s) => [s, ...flatten(s.children)]);
-const descendants = (span: Span) => flatten(span.children);
-
-/** Clocks of processes on one host agree; spans are timed in microseconds, compared with this slack. */
-const SLACK_MS = 0.5;
 
 /** Prometheus' text format as `name{labels}` → value. */
 function parseMetrics(text: string): Map<string, number> {
@@ -153,19 +148,8 @@ describe('one request followed through every process', () => {
       expect.arrayContaining(['volume claimCreate', 'volume finishCreate']),
     );
 
-    // every span begins within its parent; all but a cast's consumer (which may outlive the send) end within it too
-    const check = (parent: Span) => {
-      for (const c of parent.children) {
-        expect(c.offset_ms).toBeGreaterThanOrEqual(parent.offset_ms - SLACK_MS);
-        if (c.kind !== 'consumer') {
-          expect(c.offset_ms + c.duration_ms).toBeLessThanOrEqual(
-            parent.offset_ms + parent.duration_ms + SLACK_MS,
-          );
-        }
-        check(c);
-      }
-    };
-    for (const r of trace?.roots ?? []) check(r);
+    // every span begins within its parent; all but a cast's consumer end within it too
+    for (const r of trace?.roots ?? []) expectNested(r);
     expect(flatten(trace?.roots ?? []).every((s) => s.host === stack.host)).toBe(true);
   }, 60_000);
 

@@ -1,5 +1,6 @@
 import { loadConfig, schema } from '@basalt/config';
-import { ScriptedRunner } from '@basalt/exec';
+import { type Command, type CommandResult, ScriptedRunner } from '@basalt/exec';
+import { activeSpan, recordSpans, SpanKind, SpanStatusCode } from '@basalt/trace';
 import { createComputeDrivers } from './compute-drivers';
 
 function config(connector: 'qemu' | 'iscsiadm') {
@@ -25,5 +26,50 @@ describe('createComputeDrivers', () => {
       initiator: 'iqn.2010-10.org.basalt:compute1',
       host: 'compute1',
     });
+  });
+});
+
+/** Remembers which span each command ran under. */
+class SpanNotingRunner extends ScriptedRunner {
+  readonly ranUnder: Array<{ argv: readonly string[]; span: string | undefined }> = [];
+
+  override run(command: Command): Promise<CommandResult> {
+    this.ranUnder.push({ argv: command.argv, span: activeSpan()?.spanContext().spanId });
+    return super.run(command);
+  }
+}
+
+describe('the libvirt drivers as built', () => {
+  test('each hypervisor and secret operation is a libvirt span holding its virsh commands', async () => {
+    const recorder = recordSpans();
+    const runner = new SpanNotingRunner()
+      .on(['virsh', '-c', 'qemu:///system', 'domstate'], { stdout: 'running\n' })
+      .on(['virsh', '-c', 'qemu:///system', 'secret-list'], { stdout: '' })
+      .on(['virsh', '-c', 'qemu:///system', 'secret-define'], {
+        exitCode: 1,
+        stderr: 'error: no permission',
+      });
+    const drivers = createComputeDrivers(config('qemu'), runner);
+    await drivers.hypervisor.attachDisk(
+      'instance-00000001',
+      "<disk type='network' device='disk'><target dev='vdc' bus='virtio'/></disk>",
+    );
+    await expect(drivers.secrets.ensure('volume-00000001', 's3cr3t-value')).rejects.toThrow('no permission');
+    const [attach, ...rest] = recorder.spans();
+    const ensure = rest.find((s) => s.name === 'libvirt secret-define-and-set');
+    expect(attach).toMatchObject({ name: 'libvirt attach-device', kind: SpanKind.CLIENT });
+    expect(attach?.attributes).toEqual({ 'libvirt.domain': 'instance-00000001' });
+    expect(ensure?.attributes).toEqual({ 'libvirt.secret.usage': 'volume-00000001' });
+    expect(ensure?.status.code).toBe(SpanStatusCode.ERROR);
+    const seen = recorder
+      .spans()
+      .map((s) => ({ attributes: s.attributes, status: s.status, events: s.events }));
+    expect(JSON.stringify(seen)).not.toContain('s3cr3t-value');
+    const attaching = runner.ranUnder.filter((r) => r.argv.includes('attach-device'));
+    expect(attaching).toHaveLength(1);
+    expect(attaching[0]?.span).toBe(attach?.spanContext().spanId);
+    const defining = runner.ranUnder.find((r) => r.argv.includes('secret-define'));
+    expect(defining?.span).toBe(ensure?.spanContext().spanId);
+    await recorder.stop();
   });
 });

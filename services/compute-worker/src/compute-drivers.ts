@@ -11,6 +11,7 @@ import { DomainNotFoundError } from './virt/errors';
 import type { Hypervisor, SecretStore } from './virt/hypervisor';
 import { LibvirtDriver } from './virt/libvirt-driver';
 import { LibvirtSecrets } from './virt/libvirt-secrets';
+import { TracedHypervisor, TracedSecretStore } from './virt/traced';
 import { Virsh } from './virt/virsh';
 
 /** The compute host's drivers, as `[compute]` chooses them: what the compute manager is given. */
@@ -24,8 +25,9 @@ export interface ComputeDrivers {
 export function createComputeDrivers(config: BasaltConfig, runner: CommandRunner): ComputeDrivers {
   const compute = config.compute;
   const virsh = new Virsh(runner, compute.libvirt_uri);
-  const hypervisor = new LibvirtDriver(virsh);
-  const secrets = new LibvirtSecrets(virsh);
+  // tracing wraps the drivers here, as middleware, so that the drivers stay free of it
+  const hypervisor = new TracedHypervisor(new LibvirtDriver(virsh));
+  const secrets = new TracedSecretStore(new LibvirtSecrets(virsh));
   const properties = {
     ip: compute.my_ip,
     initiator: initiatorName(compute.initiator_iqn, config.DEFAULT.host),
