@@ -15,6 +15,10 @@ export interface StackOptions {
   readonly extraEnv?: Record<string, string>;
   /** Also run a compute worker (real libvirtd, QEMU under TCG) and register the test image. */
   readonly compute?: boolean;
+  /** A PostgreSQL server of the test's own (else the machine's): the stack's database is made there. */
+  readonly postgresUrl?: string;
+  /** A broker of the test's own, used as it is (else a vhost of the machine's broker). */
+  readonly brokerUrl?: string;
 }
 
 const run = promisify(execFile);
@@ -35,6 +39,8 @@ export class VolumeStack {
   readonly volumesDir = join(this.dir, 'tgt');
   private readonly processes = new Map<ServiceName, ServiceProcess>();
   private readonly extraApis: ServiceProcess[] = [];
+  /** Processes started so far: each gets a log file of its own. */
+  private started = 0;
   database!: Awaited<ReturnType<typeof createTestDatabase>>;
   tgtd!: TgtdFixture;
   volumeUrl = '';
@@ -99,9 +105,12 @@ export class VolumeStack {
 
   async start(): Promise<void> {
     mkdirSync(this.volumesPath, { recursive: true });
-    this.vhost = await createVhost();
-    this.rpc = testRpcOptions({ url: this.vhost.url });
-    this.database = await createTestDatabase();
+    if (this.options.brokerUrl) this.rpc = testRpcOptions({ url: this.options.brokerUrl });
+    else {
+      this.vhost = await createVhost();
+      this.rpc = testRpcOptions({ url: this.vhost.url });
+    }
+    this.database = await createTestDatabase(this.options.postgresUrl);
     this.tgtd = await TgtdFixture.start();
     if (this.options.compute) this.libvirt = await LibvirtFixture.start();
     await Promise.all(
@@ -157,9 +166,10 @@ export class VolumeStack {
     return stdout;
   }
 
+  /** Starts the service (again, after it died or was stopped); ready once it says it started. */
   async startService(name: ServiceName): Promise<ServiceProcess> {
     const process = new ServiceProcess(
-      `${name}-${this.processes.size}`,
+      `${name}-${this.started++}`,
       serviceScript(name),
       this.env(),
       this.dir,
@@ -207,7 +217,7 @@ export class VolumeStack {
     await Promise.all([...this.processes.values(), ...this.extraApis].map((p) => p.stop()));
     if (this.libvirt) await this.removeGuests(this.libvirt);
     await this.tgtd?.stop();
-    await this.broker.cleanup();
+    if (!this.options.brokerUrl) await this.broker.cleanup();
     await this.vhost?.drop();
     await this.database?.drop();
     rmSync(this.dir, { recursive: true, force: true });

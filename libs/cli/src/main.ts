@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { type BasaltConfig, loadProcessConfig, renderSample, schema } from '@basalt/config';
+import { adminContext } from '@basalt/context';
+import { type ReconcileReport, volumeRpcApi } from '@basalt/contracts';
 import {
   AttachmentRepository,
   connectDatabase,
@@ -11,6 +13,9 @@ import {
   VolumeTypeRepository,
 } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
+import { createLogger } from '@basalt/log';
+import { type RpcClient, RpcTransport } from '@basalt/rpc';
+import { rpcOptionsFrom } from '@basalt/service';
 import { createImage } from './image-create';
 import { renderTable } from './table';
 
@@ -23,7 +28,22 @@ commands:
   image create --file PATH --name NAME [--private --project ID]
                     register a disk image (raw or qcow2) that servers boot from
   image list        every image: ID, Name, Status, Disk Format, Size
+  reconcile [--dry-run] [--host HOST]
+                    have each live worker (or HOST's) compare the database with what its host holds:
+                    the orphans it made are removed (--dry-run: only shown), the rest is reported
   config sample     print every option with its default and meaning`;
+
+/**
+ * The workers that reconcile their host, by the binary in the services table, and how each is
+ * asked over RPC (a compute worker's domains, secrets and instance folders join here).
+ */
+const RECONCILERS: Record<
+  string,
+  (rpc: RpcClient, host: string, dryRun: boolean) => Promise<ReconcileReport>
+> = {
+  'basalt-volume': (rpc, host, dryRun) =>
+    volumeRpcApi(rpc).reconcile(adminContext(), host, { dry_run: dryRun }),
+};
 
 class UsageError extends Error {}
 
@@ -38,6 +58,17 @@ async function withDatabase<T>(config: BasaltConfig, fn: (ds: DataSource) => Pro
     return await fn(ds);
   } finally {
     await ds.destroy();
+  }
+}
+
+/** Runs `fn` with a broker connection that is closed afterwards, whatever happens. */
+async function withRpc<T>(config: BasaltConfig, fn: (client: RpcClient) => Promise<T>): Promise<T> {
+  const log = createLogger({ name: 'basalt-cli', host: config.DEFAULT.host, level: 'error' });
+  const transport = await RpcTransport.connect(rpcOptionsFrom(config, log));
+  try {
+    return await fn(transport.client);
+  } finally {
+    await transport.close();
   }
 }
 
@@ -121,6 +152,39 @@ const commands: Record<string, (config: BasaltConfig, options: Options) => Promi
         images.map((i) => [i.id, i.name ?? '', i.status, i.diskFormat, String(i.size ?? '')]),
       );
     }),
+  reconcile: async (config, options) => {
+    const flags = { dryRun: options.flag('--dry-run'), host: options.optional('--host') };
+    options.done();
+    const services = await withDatabase(config, (ds) => listServices(ds, config.DEFAULT.service_down_time));
+    const workers = services.filter(
+      (s) => s.binary in RECONCILERS && (flags.host === undefined ? s.up : s.host === flags.host),
+    );
+    if (workers.length === 0) {
+      throw new Error(
+        flags.host ? `no worker that reconciles runs on host ${flags.host}` : 'no worker is up',
+      );
+    }
+    const reports = await withRpc(config, (rpc) =>
+      Promise.all(
+        workers.map((w) =>
+          (RECONCILERS[w.binary] as (typeof RECONCILERS)[string])(rpc, w.host, flags.dryRun),
+        ),
+      ),
+    );
+    const rows = reports.flatMap((r) =>
+      r.findings.map((f) => [
+        r.host,
+        f.kind,
+        f.name,
+        f.action === 'remove' ? (r.dry_run ? 'would remove' : 'removed') : 'reported',
+        f.reason,
+      ]),
+    );
+    const total = `${rows.length} finding(s) on ${reports.length} host(s)${flags.dryRun ? ' (dry run: nothing changed)' : ''}`;
+    return rows.length === 0
+      ? total
+      : `${renderTable(['Host', 'Kind', 'Name', 'Action', 'Reason'], rows)}\n${total}`;
+  },
 };
 
 /** A command's `--option value` and `--flag` arguments; anything left unread is an error. */
@@ -159,7 +223,7 @@ class Options {
 
 async function main(argv: string[]): Promise<void> {
   const words = argv.filter((a, i) => a !== '--config-file' && argv[i - 1] !== '--config-file');
-  const command = words.slice(0, 2).join(' ');
+  const command = words[0] !== undefined && words[0] in commands ? words[0] : words.slice(0, 2).join(' ');
   if (command === 'config sample') {
     process.stdout.write(renderSample(schema));
     return;
@@ -170,7 +234,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const run = commands[command];
   if (!run) throw new UsageError(`unknown command "${words.join(' ')}"\n${USAGE}`);
-  const options = new Options(words.slice(2));
+  const options = new Options(words.slice(command.split(' ').length));
   process.stdout.write(`${await run(loadProcessConfig(argv), options)}\n`);
 }
 

@@ -39,7 +39,7 @@ export const COMPUTE_CONTRACT = defineContract({
       to: 'server',
       args: s.object({
         instance_uuid: s.string(),
-        reboot_type: s.oneOf(['SOFT', 'HARD'] as const),
+        reboot_type: s.oneOf('SOFT', 'HARD'),
       }),
     }),
     attach_volume: cast({

@@ -57,7 +57,7 @@ export const s = {
     return check(`"${literal}"`, (v): v is T => v === literal)();
   },
   /** One of a few strings. */
-  oneOf<const T extends string>(values: readonly T[]): Schema<T> {
+  oneOf<const T extends string>(...values: T[]): Schema<T> {
     return check(values.map((v) => `"${v}"`).join(' or '), (v): v is T => values.includes(v as T))();
   },
   /** What a method without a result answers: nothing is read from the reply. */

@@ -4,6 +4,9 @@ import { type Logger, requestLogger } from '@basalt/log';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { faultFor } from './faults';
 
+/** Seconds a client is told to wait after a 503: the database or broker is expected back soon. */
+export const RETRY_AFTER_SEC = 2;
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Who is asking and how to trace it; set before any handler runs. */
@@ -56,7 +59,11 @@ export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
   });
   app.setErrorHandler(async (error, req, reply) => {
     const fault = faultFor(error);
-    if (fault.status >= 500)
+    if (fault.status === 503) {
+      // passing trouble: said once per request at warn, not as a server fault
+      req.basaltLog.warn({ err: errorMessage(error) }, 'service unavailable');
+      reply.header('retry-after', String(RETRY_AFTER_SEC));
+    } else if (fault.status >= 500)
       req.basaltLog.error({ err: errorMessage(error), stack: (error as Error).stack }, 'request failed');
     reply.code(fault.status).send(fault.body);
   });

@@ -24,6 +24,7 @@ void runService({
       },
       {
         capabilitiesMaxAgeMs: config.scheduler.capabilities_max_age * 1000,
+        capabilitiesWaitMs: config.scheduler.capabilities_wait * 1000,
         resumeStalledAfterSec: config.DEFAULT.resume_stalled_after,
         allocationRatios: {
           ram: config.scheduler.ram_allocation_ratio,
