@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { type BasaltConfig, loadProcessConfig, renderSample, schema } from '@basalt/config';
 import { adminContext } from '@basalt/context';
-import { type ReconcileReport, volumeRpcApi } from '@basalt/contracts';
+import { computeRpcApi, type ReconcileReport, volumeRpcApi } from '@basalt/contracts';
 import {
   AttachmentRepository,
   connectDatabase,
@@ -35,7 +35,7 @@ commands:
 
 /**
  * The workers that reconcile their host, by the binary in the services table, and how each is
- * asked over RPC (a compute worker's domains, secrets and instance folders join here).
+ * asked over RPC.
  */
 const RECONCILERS: Record<
   string,
@@ -43,6 +43,8 @@ const RECONCILERS: Record<
 > = {
   'basalt-volume': (rpc, host, dryRun) =>
     volumeRpcApi(rpc).reconcile(adminContext(), host, { dry_run: dryRun }),
+  'basalt-compute': (rpc, host, dryRun) =>
+    computeRpcApi(rpc).reconcile(adminContext(), host, { dry_run: dryRun }),
 };
 
 class UsageError extends Error {}

@@ -341,6 +341,11 @@ export const schema = {
     report_capabilities_interval: opt.number(10, 'Seconds between resource reports to the schedulers.', {
       min: 0.1,
     }),
+    reconcile_interval: opt.number(
+      600,
+      "Seconds between comparisons of the database with libvirt's domains and secrets and the instance folders (also made at start): orphans this host made are removed, anything else is reported in the log.",
+      { min: 1 },
+    ),
   },
   database: {
     connection: opt.string('postgres://postgres@127.0.0.1:5432/basalt', 'PostgreSQL URL.', { secret: true }),

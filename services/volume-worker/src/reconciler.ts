@@ -10,6 +10,7 @@ import {
 } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
+import { templatePattern } from '@basalt/naming';
 import type { VolumeDriver } from './drivers/volume-driver';
 import type { TgtTarget } from './targets/tgt-target';
 
@@ -32,22 +33,6 @@ export interface ReconcilerDeps {
 const LIVE = VOLUME_STATUSES.filter((s): s is Exclude<VolumeStatus, 'deleted'> => s !== 'deleted');
 /** The throw-away account tgtd's probe makes at start; a crash mid-probe leaves it. */
 const PROBE_ACCOUNT = /^basaltprobe[0-9a-f]{12}$/;
-
-/**
- * The name pattern of `volume_name_template`: `%08x` the sequence number in hex, `%s` the id.
- * A name that fits and carries the backend's marker is Basalt's to remove.
- */
-export function templatePattern(template: string): RegExp {
-  const parts = template.split(/(%0?\d*x|%s)/).map((part) => {
-    if (/^%0?\d*x$/.test(part)) {
-      const width = /\d+/.exec(part)?.[0];
-      return width ? `[0-9a-f]{${Number(width)},}` : '[0-9a-f]+';
-    }
-    if (part === '%s') return '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-    return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  });
-  return new RegExp(`^${parts.join('')}$`);
-}
 
 /**
  * Compares one volume host's rows with what the host holds — the backend's volumes, tgtd's
