@@ -88,6 +88,8 @@ export class ComputeRig {
       brokerUrl: this.rabbit.url,
       extraEnv: {
         BASALT__DEFAULT__RESUME_STALLED_AFTER: '2',
+        BASALT__QUOTA__VOLUMES: '-1',
+        BASALT__QUOTA__GIGABYTES: '-1',
         BASALT__RABBIT__RECONNECT_DELAY_MAX: '1',
         BASALT__RABBIT__CONNECT_RETRIES: '20',
       },
@@ -200,6 +202,8 @@ export class ComputeRig {
       token: this.token,
       body: { volume: { size: 1, name } },
     });
+    if (created.status !== 202)
+      throw new Error(`create ${name} answered ${created.status}: ${JSON.stringify(created.body)}`);
     const id = created.body.volume.id as string;
     await waitFor(
       async () =>
