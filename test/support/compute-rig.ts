@@ -1,19 +1,13 @@
-import type { Outage } from './fault-rig';
+import type { Fault, Outage } from './fault-rig';
 import { passwordToken, request } from './http';
 import { PrivateRabbitMq } from './private-rabbitmq';
-import type { ServiceName } from './processes';
 import { waitFor } from './rpc';
 import { VolumeStack } from './stack';
+import { killed, rabbitRestart, tgtdRestart } from './volume-faults';
 
 /** Seconds after the fault ends within which every attach and detach has settled. */
 export const COMPUTE_RECOVERY_BOUND_SEC = 30;
 const TRANSITIONAL = ['attaching', 'detaching'];
-
-/** One thing that goes wrong on purpose while volumes are attached to and detached from a guest. */
-export interface ComputeFault {
-  readonly name: string;
-  inject(rig: ComputeRig): Promise<Outage>;
-}
 
 /** What one burst of attaches or detaches under a fault came to. */
 export interface ComputeRoundReport {
@@ -33,37 +27,12 @@ export interface ComputeRoundReport {
   readonly inconsistent: number;
 }
 
-const killed = (name: ServiceName): ComputeFault => ({
-  name: `kill -9 ${name}`,
-  async inject(rig) {
-    const downAt = Date.now();
-    await rig.stack.service(name).kill();
-    await rig.stack.startService(name);
-    return { downAt, backAt: Date.now() };
-  },
-});
-
 /** Every fault of the compute side, in the order the benchmark runs them. */
-export const COMPUTE_FAULTS: readonly ComputeFault[] = [
+export const COMPUTE_FAULTS: readonly Fault<ComputeRig>[] = [
   killed('compute-worker'),
   killed('volume-worker'),
-  {
-    name: 'RabbitMQ restart',
-    async inject(rig) {
-      const downAt = Date.now();
-      await rig.rabbit.stopNode();
-      await rig.rabbit.startNode();
-      return { downAt, backAt: Date.now() };
-    },
-  },
-  {
-    name: 'tgtd restart',
-    async inject(rig) {
-      const downAt = Date.now();
-      await rig.stack.tgtd.crashAndRestart();
-      return { downAt, backAt: Date.now() };
-    },
-  },
+  rabbitRestart,
+  tgtdRestart,
 ];
 
 /**
@@ -119,7 +88,7 @@ export class ComputeRig {
   }
 
   /** `count` volumes attached one after another, then detached; `fault` strikes halfway through each. */
-  async run(fault: ComputeFault, count: number): Promise<ComputeRoundReport[]> {
+  async run(fault: Fault<ComputeRig>, count: number): Promise<ComputeRoundReport[]> {
     const prefix = `c${this.round++}-`;
     const ids: string[] = [];
     for (let i = 0; i < count; i++) ids.push(await this.createVolume(`${prefix}${i}`));
@@ -139,7 +108,7 @@ export class ComputeRig {
   }
 
   private async burst(
-    fault: ComputeFault,
+    fault: Fault<ComputeRig>,
     ids: readonly string[],
     op: (id: string) => Promise<void>,
   ): Promise<{ outage: Outage; refused: number; settledAt: number }> {
@@ -166,7 +135,7 @@ export class ComputeRig {
   }
 
   private async report(
-    fault: ComputeFault,
+    fault: Fault<ComputeRig>,
     phase: 'attach' | 'detach',
     ids: readonly string[],
     burst: { outage: Outage; refused: number; settledAt: number },

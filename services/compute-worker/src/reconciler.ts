@@ -1,4 +1,4 @@
-import type { ReconcileFinding, ReconcileReport } from '@basalt/contracts';
+import type { ReconcileReport } from '@basalt/contracts';
 import {
   type BlockDeviceMappingRepository,
   type InstanceRecord,
@@ -6,9 +6,9 @@ import {
   instanceName,
   type VolumeRepository,
 } from '@basalt/db';
-import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { templatePattern } from '@basalt/naming';
+import { ReconcileFindings } from '@basalt/service';
 import { SECRET_USAGE_PREFIX } from './connectors/qemu-connector';
 import type { InstanceStorage } from './imagecache/instance-storage';
 import { DOMAIN_MARKER_NS } from './virt/domain-xml';
@@ -58,52 +58,37 @@ export class ComputeReconciler {
     const folders = await storage.folders();
     const live = await instances.onHost(this.options.host);
     const byName = new Map(live.map((i) => [this.name(i), i]));
-    const findings: ReconcileFinding[] = [];
-    const act = async (finding: ReconcileFinding, removal: () => Promise<void>) => {
-      findings.push(finding);
-      if (dryRun || finding.action !== 'remove') return;
-      try {
-        await removal();
-        this.deps.log.warn(
-          { kind: finding.kind, name: finding.name, reason: finding.reason },
-          'orphan removed',
-        );
-      } catch (error) {
-        this.deps.log.error(
-          { kind: finding.kind, name: finding.name, err: errorMessage(error) },
-          'orphan left',
-        );
-      }
-    };
+    const found = new ReconcileFindings(dryRun, this.deps.log);
+    // a domain or folder of no live instance: removed when Basalt's marker says it made it
+    const orphan = (kind: string, name: string, mine: boolean, removal: () => Promise<void>) =>
+      found.act(
+        {
+          kind,
+          name,
+          action: mine ? 'remove' : 'report',
+          reason: mine ? 'no live instance of this host has this name' : 'not made by Basalt',
+        },
+        removal,
+      );
 
     for (const name of domains) {
       if (byName.has(name) || !this.ours.test(name)) {
         // another template's domains are other services' (or other hosts'): none of this host's business
         if (!byName.has(name) && this.looksOurs(name)) {
-          findings.push({ kind: 'domain', name, action: 'report', reason: 'not made by Basalt' });
+          found.tell({ kind: 'domain', name, reason: 'not made by Basalt' });
         }
         continue;
       }
       const xml = await hypervisor.definition(name);
       if (xml === undefined) continue;
-      const mine = xml.includes(DOMAIN_MARKER_NS);
-      await act(
-        {
-          kind: 'domain',
-          name,
-          action: mine ? 'remove' : 'report',
-          reason: mine ? 'no live instance of this host has this name' : 'not made by Basalt',
-        },
-        () => hypervisor.destroy(name),
-      );
+      await orphan('domain', name, xml.includes(DOMAIN_MARKER_NS), () => hypervisor.destroy(name));
     }
     const domainNames = new Set(domains);
     for (const [name, instance] of byName) {
       if (instance.vmState === 'active' && instance.taskState === null && !domainNames.has(name)) {
-        findings.push({
+        found.tell({
           kind: 'domain',
           name,
-          action: 'report',
           reason: `instance ${instance.id} is ACTIVE but its domain is missing`,
         });
       }
@@ -120,7 +105,7 @@ export class ComputeReconciler {
       if (mapped.has(volumeId)) continue;
       // a shared libvirtd holds the secrets of other deployments too: only this database's volumes are ours
       const known = VOLUME_ID.test(volumeId) && (await this.deps.volumes.find(volumeId)) !== undefined;
-      await act(
+      await found.act(
         {
           kind: 'secret',
           name: usage,
@@ -135,24 +120,9 @@ export class ComputeReconciler {
 
     for (const { name, marked } of folders) {
       if (byName.has(name)) continue;
-      const mine = marked && this.ours.test(name);
-      await act(
-        {
-          kind: 'folder',
-          name,
-          action: mine ? 'remove' : 'report',
-          reason: mine ? 'no live instance of this host has this name' : 'not made by Basalt',
-        },
-        () => storage.removeInstance(name),
-      );
+      await orphan('folder', name, marked && this.ours.test(name), () => storage.removeInstance(name));
     }
-    if (findings.length > 0) {
-      this.deps.log.warn(
-        { dry_run: dryRun, removed: findings.filter((f) => f.action === 'remove').length, findings },
-        'reconciled the host with the database',
-      );
-    }
-    return { host: this.options.host, dry_run: dryRun, findings };
+    return found.report(this.options.host);
   }
 
   /** A name of the template's shape up to its number: the same prefix, whatever follows. */

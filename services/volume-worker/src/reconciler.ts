@@ -8,9 +8,9 @@ import {
   type VolumeRepository,
   type VolumeStatus,
 } from '@basalt/db';
-import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { templatePattern } from '@basalt/naming';
+import { ReconcileFindings } from '@basalt/service';
 import type { VolumeDriver } from './drivers/volume-driver';
 import type { TgtTarget } from './targets/tgt-target';
 
@@ -60,23 +60,8 @@ export class VolumeReconciler {
     const live = await volumes.onHost(this.options.host, LIVE);
     const numbers = await targets.ofHost(this.options.host);
     const byName = new Map(live.map((v) => [v.backendName, v]));
-    const findings: ReconcileFinding[] = [];
-    const act = async (finding: ReconcileFinding, removal: () => Promise<void>) => {
-      findings.push(finding);
-      if (dryRun || finding.action !== 'remove') return;
-      try {
-        await removal();
-        this.deps.log.warn(
-          { kind: finding.kind, name: finding.name, reason: finding.reason },
-          'orphan removed',
-        );
-      } catch (error) {
-        this.deps.log.error(
-          { kind: finding.kind, name: finding.name, err: errorMessage(error) },
-          'orphan left',
-        );
-      }
-    };
+    const found = new ReconcileFindings(dryRun, this.deps.log);
+    const act = (finding: ReconcileFinding, removal: () => Promise<void>) => found.act(finding, removal);
 
     for (const v of stored) {
       if (byName.has(v.name)) continue;
@@ -94,7 +79,7 @@ export class VolumeReconciler {
     const storedNames = new Set(stored.map((v) => v.name));
     for (const v of live) {
       if (EXPORTED_STATUSES.includes(v.status) && !storedNames.has(v.backendName)) {
-        findings.push({
+        found.findings.push({
           kind: 'volume',
           name: v.backendName,
           action: 'report',
@@ -163,13 +148,7 @@ export class VolumeReconciler {
         () => target.removeConfig(file),
       );
     }
-    if (findings.length > 0) {
-      this.deps.log.warn(
-        { dry_run: dryRun, removed: findings.filter((f) => f.action === 'remove').length, findings },
-        'reconciled the host with the database',
-      );
-    }
-    return { host: this.options.host, dry_run: dryRun, findings };
+    return found.report(this.options.host);
   }
 
   /** An exported volume's ACL entries that no live attachment holds are let go. */
