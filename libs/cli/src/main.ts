@@ -33,6 +33,17 @@ commands:
                     the orphans it made are removed (--dry-run: only shown), the rest is reported
   config sample     print every option with its default and meaning`;
 
+/** Options given after the command words. */
+interface Flags {
+  readonly dryRun: boolean;
+  readonly host?: string;
+  /** `image create`'s: the file, the name, and a private image's owner. */
+  readonly file?: string;
+  readonly name?: string;
+  readonly project?: string;
+  readonly private: boolean;
+}
+
 /**
  * The workers that reconcile their host, by the binary in the services table, and how each is
  * asked over RPC.
@@ -74,7 +85,7 @@ async function withRpc<T>(config: BasaltConfig, fn: (client: RpcClient) => Promi
   }
 }
 
-const commands: Record<string, (config: BasaltConfig, options: Options) => Promise<string>> = {
+const commands: Record<string, (config: BasaltConfig, flags: Flags) => Promise<string>> = {
   'db migrate': async (config) => {
     await ensureDatabase(config.database.connection);
     const applied = await withDatabase(config, (ds) => ds.runMigrations({ transaction: 'each' }));
@@ -119,19 +130,15 @@ const commands: Record<string, (config: BasaltConfig, options: Options) => Promi
       );
       return renderTable(['ID', 'Status', 'Display Name', 'Size', 'Volume Type', 'Attached to'], rows);
     }),
-  'image create': (config, options) =>
+  'image create': (config, flags) =>
     withDatabase(config, async (ds) => {
-      const file = options.value('--file');
-      const name = options.value('--name');
-      const isPrivate = options.flag('--private');
-      const project = options.optional('--project') ?? null;
-      if (isPrivate && !project) throw new UsageError('--private needs --project ID (the owner)');
-      options.done();
+      if (!flags.file || !flags.name) throw new UsageError('image create needs --file PATH and --name NAME');
+      if (flags.private && !flags.project) throw new UsageError('--private needs --project ID (the owner)');
       const image = await createImage(ds, config.glance_store.filesystem_store_datadir, {
-        file,
-        name,
-        visibility: isPrivate ? 'private' : 'public',
-        owner: project,
+        file: flags.file,
+        name: flags.name,
+        visibility: flags.private ? 'private' : 'public',
+        owner: flags.project ?? null,
       });
       return renderTable(
         ['Field', 'Value'],
@@ -145,18 +152,15 @@ const commands: Record<string, (config: BasaltConfig, options: Options) => Promi
         ],
       );
     }),
-  'image list': (config, options) =>
+  'image list': (config) =>
     withDatabase(config, async (ds) => {
-      options.done();
       const images = await new ImageRepository(ds).listVisible(null);
       return renderTable(
         ['ID', 'Name', 'Status', 'Disk Format', 'Size'],
         images.map((i) => [i.id, i.name ?? '', i.status, i.diskFormat, String(i.size ?? '')]),
       );
     }),
-  reconcile: async (config, options) => {
-    const flags = { dryRun: options.flag('--dry-run'), host: options.optional('--host') };
-    options.done();
+  reconcile: async (config, flags) => {
     const services = await withDatabase(config, (ds) => listServices(ds, config.DEFAULT.service_down_time));
     const workers = services.filter(
       (s) => s.binary in RECONCILERS && (flags.host === undefined ? s.up : s.host === flags.host),
@@ -189,43 +193,33 @@ const commands: Record<string, (config: BasaltConfig, options: Options) => Promi
   },
 };
 
-/** A command's `--option value` and `--flag` arguments; anything left unread is an error. */
-class Options {
-  private readonly left: string[];
+/** Options that take a value, by their name in `Flags`. */
+const VALUED = { '--host': 'host', '--file': 'file', '--name': 'name', '--project': 'project' } as const;
 
-  constructor(args: readonly string[]) {
-    this.left = [...args];
+/** Splits the options (`--dry-run`, `--private` and those of VALUED) from the command words. */
+function parseFlags(words: string[]): { command: string; flags: Flags } {
+  const rest: string[] = [];
+  const values: { -readonly [K in (typeof VALUED)[keyof typeof VALUED]]?: string } = {};
+  let dryRun = false;
+  let isPrivate = false;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i] as string;
+    if (word === '--dry-run') dryRun = true;
+    else if (word === '--private') isPrivate = true;
+    else if (word in VALUED) {
+      const value = words[++i];
+      if (!value) throw new UsageError(`${word} needs a value`);
+      values[VALUED[word as keyof typeof VALUED]] = value;
+    } else if (word.startsWith('--') && word !== '--help')
+      throw new UsageError(`unknown option ${word}\n${USAGE}`);
+    else rest.push(word);
   }
-
-  optional(name: string): string | undefined {
-    const at = this.left.indexOf(name);
-    if (at < 0) return undefined;
-    const value = this.left[at + 1];
-    if (value === undefined || value.startsWith('--')) throw new UsageError(`${name} needs a value`);
-    this.left.splice(at, 2);
-    return value;
-  }
-
-  value(name: string): string {
-    const value = this.optional(name);
-    if (value === undefined) throw new UsageError(`${name} is required`);
-    return value;
-  }
-
-  flag(name: string): boolean {
-    const at = this.left.indexOf(name);
-    if (at >= 0) this.left.splice(at, 1);
-    return at >= 0;
-  }
-
-  done(): void {
-    if (this.left.length > 0) throw new UsageError(`unexpected argument(s): ${this.left.join(' ')}`);
-  }
+  return { command: rest.join(' '), flags: { dryRun, private: isPrivate, ...values } };
 }
 
 async function main(argv: string[]): Promise<void> {
   const words = argv.filter((a, i) => a !== '--config-file' && argv[i - 1] !== '--config-file');
-  const command = words[0] !== undefined && words[0] in commands ? words[0] : words.slice(0, 2).join(' ');
+  const { command, flags } = parseFlags(words);
   if (command === 'config sample') {
     process.stdout.write(renderSample(schema));
     return;
@@ -235,9 +229,12 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const run = commands[command];
-  if (!run) throw new UsageError(`unknown command "${words.join(' ')}"\n${USAGE}`);
-  const options = new Options(words.slice(command.split(' ').length));
-  process.stdout.write(`${await run(loadProcessConfig(argv), options)}\n`);
+  if (!run) throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+  if ((flags.dryRun || flags.host) && command !== 'reconcile')
+    throw new UsageError(`--dry-run and --host go with reconcile\n${USAGE}`);
+  if ((flags.file || flags.name || flags.project || flags.private) && command !== 'image create')
+    throw new UsageError(`--file, --name, --private and --project go with image create\n${USAGE}`);
+  process.stdout.write(`${await run(loadProcessConfig(argv), flags)}\n`);
 }
 
 main(process.argv.slice(2)).catch((error) => {
