@@ -1,4 +1,8 @@
+import { cpSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { instanceName } from '@basalt/db';
 import type { Fault, Outage } from './fault-rig';
+import { GuestConsole } from './guest';
 import { passwordToken, request } from './http';
 import { PrivateRabbitMq } from './private-rabbitmq';
 import { waitFor } from './rpc';
@@ -80,9 +84,26 @@ export class ComputeRig {
       'the rig guest ACTIVE',
       180_000,
     );
+    // a guest still booting does not answer a hot-unplug: the detaches would time its boot instead
+    const [row] = await this.stack.query<{ seq: number }>('SELECT seq FROM instances WHERE id = $1', [
+      this.server,
+    ]);
+    const name = instanceName(this.stack.instanceNameTemplate(), Number(row?.seq));
+    await new GuestConsole(join(this.stack.instancesPath, name, 'console.log')).waitFor(
+      /BOOTED/,
+      'the rig guest to boot',
+      180_000,
+    );
   }
 
   async stop(): Promise<void> {
+    // BENCH_LOGS=DIR: the services' logs are kept there, the stack's folder goes
+    const keep = process.env.BENCH_LOGS;
+    if (keep && this.stack) {
+      mkdirSync(keep, { recursive: true });
+      for (const file of readdirSync(this.stack.dir).filter((f) => f.endsWith('.log')))
+        cpSync(join(this.stack.dir, file), join(keep, file));
+    }
     await this.stack?.stop().catch(() => undefined);
     await this.rabbit?.stop();
   }
