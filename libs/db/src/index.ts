@@ -13,6 +13,7 @@ export * from './quotas';
 export * from './services';
 export * from './sql';
 export * from './states';
+export * from './status-counts';
 export * from './targets';
 export * from './transient';
 export * from './volume-records';

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from './auth';
 import { registerAuthHook } from './auth-hook';
 import { createHttpApp } from './http';
+import { registerTraceRoutes, type TraceRouteDeps } from './trace-routes';
 import { atLeast, MIN_VERSION, negotiateVersion, versionDocument } from './versions';
 import { registerVolumeRoutes, type VolumeRouteDeps } from './volume-routes';
 
@@ -25,7 +26,7 @@ export interface VolumeAppOptions {
 /** The volume API (Cinder v3 subset) with health endpoints and its OpenAPI document. */
 export async function buildVolumeApp(
   options: VolumeAppOptions,
-  routes: Omit<VolumeRouteDeps, 'context'>,
+  routes: Omit<VolumeRouteDeps, 'context'> & Omit<TraceRouteDeps, 'context'>,
 ): Promise<FastifyInstance> {
   const app = createHttpApp(options.log, options.bodyLimit);
   await app.register(swagger, {
@@ -72,5 +73,6 @@ export async function buildVolumeApp(
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   registerVolumeRoutes(app, { ...routes, context: (req) => req.basalt });
+  registerTraceRoutes(app, { traces: routes.traces, context: (req) => req.basalt });
   return app;
 }
