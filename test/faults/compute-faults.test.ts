@@ -30,6 +30,8 @@ describe('the compute worker under faults', () => {
   let project = '';
   let server = '';
   let domain = '';
+  /** The volume attached through the tgtd restart. */
+  let throughRestart = '';
 
   const compute = (path: string, init: Parameters<typeof request>[1] = {}) =>
     request(`${stack.computeUrl}/v2.1${path}`, { token, ...init });
@@ -351,7 +353,23 @@ describe('the compute worker under faults', () => {
       30_000,
     );
     expect((await settled(volumeId)).status).toBe('in-use');
+    throughRestart = volumeId;
   }, 240_000);
+
+  test('tgtd restarts as a detach begins: the export of the detaching volume comes back and the detach finishes', async () => {
+    const volumeId = throughRestart;
+    // the API's start of a detach, its cast lost: the sweep takes it up while tgtd is coming back
+    await stack.query(
+      "UPDATE volumes SET status = 'detaching', attach_status = 'detaching', updated_at = now() WHERE id = $1",
+      [volumeId],
+    );
+    await stack.query(
+      "UPDATE block_device_mappings SET status = 'detaching', updated_at = now() WHERE volume_id = $1 AND NOT deleted",
+      [volumeId],
+    );
+    await stack.tgtd.crashAndRestart();
+    await expectNothingLeft(volumeId);
+  }, 120_000);
 
   test('20 attaches of one volume at once: one wins, the others get a 400, one disk', async () => {
     const volumeId = await createVolume('raced');
