@@ -356,14 +356,21 @@ describe('the compute worker under faults', () => {
     throughRestart = volumeId;
   }, 240_000);
 
-  test('tgtd restarts during a detach: the export of the detaching volume comes back and the detach finishes', async () => {
-    const volumeId = throughRestart;
-    const res = await compute(`/servers/${server}/os-volume_attachments/${volumeId}`, { method: 'DELETE' });
-    expect(res.status).toBe(202);
-    // the guest is being asked to let go of the disk when its target vanishes
+  test('tgtd restarts during detaches: the exports of the detaching volumes come back and the detaches finish', async () => {
+    const second = await createVolume('second-through-restart');
+    expect((await attach(second)).status).toBe(200);
+    await waitFor(
+      async () => (await liveMappings(second))[0]?.status === 'attached' || undefined,
+      'attached',
+    );
+    for (const id of [throughRestart, second]) {
+      const res = await compute(`/servers/${server}/os-volume_attachments/${id}`, { method: 'DELETE' });
+      expect(res.status).toBe(202);
+    }
+    // the guest is being asked to let go of the first disk, the second waits its turn, when the targets vanish
     await stack.tgtd.crashAndRestart();
-    await expectNothingLeft(volumeId);
-  }, 120_000);
+    for (const id of [throughRestart, second]) await expectNothingLeft(id);
+  }, 180_000);
 
   test('20 attaches of one volume at once: one wins, the others get a 400, one disk', async () => {
     const volumeId = await createVolume('raced');
