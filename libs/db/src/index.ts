@@ -11,6 +11,8 @@ export * from './messages';
 export * from './pagination';
 export * from './quotas';
 export * from './services';
+export * from './snapshot-states';
+export * from './snapshots';
 export * from './sql';
 export * from './states';
 export * from './status-counts';

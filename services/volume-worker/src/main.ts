@@ -1,5 +1,10 @@
 import { schedulerRpcApi } from '@basalt/contracts';
-import { AttachmentRepository, IscsiTargetRepository, VolumeRepository } from '@basalt/db';
+import {
+  AttachmentRepository,
+  IscsiTargetRepository,
+  SnapshotRepository,
+  VolumeRepository,
+} from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
@@ -24,7 +29,7 @@ void runService({
             { volumeGroup: v.volume_group, ...(v.lvm_system_dir ? { systemDir: v.lvm_system_dir } : {}) },
             log,
           )
-        : new FileDriver(v.volumes_path);
+        : new FileDriver(v.volumes_path, runner, log);
     await driver.checkForSetup();
     const target = new TgtTarget(
       new TgtdControl(v.tgt_control_port),
@@ -35,11 +40,13 @@ void runService({
     const volumes = new VolumeRepository(db);
     const targets = new IscsiTargetRepository(db);
     const attachments = new AttachmentRepository(db);
+    const snapshots = new SnapshotRepository(db);
     const manager = new VolumeManager(
       {
         volumes,
         targets,
         attachments,
+        snapshots,
         driver,
         target,
         scheduler: schedulerRpcApi(rpc.client),
@@ -57,7 +64,7 @@ void runService({
       },
     );
     const reconciler = new VolumeReconciler(
-      { volumes, targets, attachments, driver, target, log },
+      { volumes, snapshots, targets, attachments, driver, target, log },
       { host: config.DEFAULT.host, iqnPrefix: v.iscsi_target_prefix, nameTemplate: v.volume_name_template },
     );
     const report = () => manager.reportCapabilities();
