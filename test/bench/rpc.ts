@@ -3,7 +3,10 @@
  * in the same run, plus oslo.messaging's figures when Debian's python3-oslo.messaging is present.
  * Ratios are Basalt relative to the baseline (> 1 is better); the target is ≥ 0.8 for every call figure.
  * Basalt runs twice besides, with tracing off and on at both ends (spans exported to PostgreSQL
- * as a Basalt process does); that ratio's target is ≥ 0.95.
+ * as a Basalt process does); that ratio's target is ≥ 0.95. Each round runs Basalt with tracing off
+ * on both sides of the traced run, and the two off runs against each other are the run's control:
+ * how far a ratio moves when nothing changes. CPU per call and per cast (both processes) beside
+ * the times, since a loaded machine stretches wall time far more than CPU.
  *
  * A third contender, "same guarantees", is amqplib hand-written to do exactly what Basalt's wire
  * does and nothing more: oslo's envelope with a context, the topic exchange, a durable queue,
@@ -32,7 +35,7 @@ import {
 import { startTracing, type Tracing } from '@basalt/trace';
 import * as amqp from 'amqplib';
 import { createTestDatabase } from '../support/db';
-import { printTable, printTracingTable, type Row, timeConcurrent, timeSequential } from './stats';
+import { cpuMsOf, printTable, printTracingTable, type Row, timeConcurrent, timeSequential } from './stats';
 
 const URL = process.env.BASALT_BENCH_BROKER ?? 'amqp://guest:guest@127.0.0.1:5672/';
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
@@ -45,6 +48,9 @@ interface Figures {
   callsPerSec: number;
   calls8PerSec: number;
   castsPerSec: number;
+  /** CPU of both ends (client and server process) per sequential call and per cast, in µs */
+  callCpuUs: number;
+  castCpuUs: number;
 }
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -179,25 +185,39 @@ async function measure(
   call: () => Promise<unknown>,
   castAll: () => Promise<unknown>,
   handled: () => number,
+  serverPid: number,
 ): Promise<Figures> {
+  // CPU rather than wall time is what a loaded machine distorts least
+  const cpuMs = () => cpuMsOf(process.pid) + cpuMsOf(serverPid);
   for (let i = 0; i < WARMUP; i++) await call();
+  const callCpu = cpuMs();
   const sequential = await timeSequential(CALLS, call);
+  const callCpuUs = ((cpuMs() - callCpu) * 1000) / CALLS;
   const calls8PerSec = await timeConcurrent(CALLS, 8, call);
   const before = handled();
+  const castCpu = cpuMs();
   const started = performance.now();
   await castAll();
   while (handled() - before < CASTS) await new Promise((r) => setTimeout(r, 1));
   const castsPerSec = (CASTS / (performance.now() - started)) * 1000;
+  const castCpuUs = ((cpuMs() - castCpu) * 1000) / CASTS;
   return {
     p50: sequential.p50,
     p99: sequential.p99,
     callsPerSec: sequential.perSec,
     calls8PerSec,
     castsPerSec,
+    callCpuUs,
+    castCpuUs,
   };
 }
 
-async function clients(names: Names, counts: () => CastCounts, flushServer: () => Promise<void>) {
+async function clients(
+  names: Names,
+  counts: () => CastCounts,
+  flushServer: () => Promise<void>,
+  serverPid: number,
+) {
   const conn = await amqp.connect(URL, { noDelay: true });
   const ch = await conn.createChannel();
   const { queue: replyQueue } = await ch.assertQueue('', { exclusive: true });
@@ -230,6 +250,7 @@ async function clients(names: Names, counts: () => CastCounts, flushServer: () =
       () =>
         Promise.all(Array.from({ length: CASTS }, (_, i) => t.client.cast(ctx, { topic }, 'note', { n: i }))),
       () => counts().basaltCasts,
+      serverPid,
     );
 
   // the "same guarantees" contender's client: oslo envelope, topic exchange, mandatory + expiring calls
@@ -286,6 +307,7 @@ async function clients(names: Names, counts: () => CastCounts, flushServer: () =
           await osloCasting.waitForConfirms();
         },
         () => counts().osloCasts,
+        serverPid,
       ),
     baseline: () =>
       measure(
@@ -296,6 +318,7 @@ async function clients(names: Names, counts: () => CastCounts, flushServer: () =
           }
         },
         () => counts().rawCasts,
+        serverPid,
       ),
     basalt: () => basalt(transport, names.topic),
     /** The same with tracing on at both ends; its spans are exported before the next contender runs. */
@@ -322,6 +345,8 @@ const medianFigures = (runs: Figures[]): Figures => ({
   callsPerSec: median(runs.map((r) => r.callsPerSec)),
   calls8PerSec: median(runs.map((r) => r.calls8PerSec)),
   castsPerSec: median(runs.map((r) => r.castsPerSec)),
+  callCpuUs: median(runs.map((r) => r.callCpuUs)),
+  castCpuUs: median(runs.map((r) => r.castCpuUs)),
 });
 
 function oslo(): Figures | undefined {
@@ -377,22 +402,21 @@ async function main() {
       flushed = resolve;
       server.send('flush');
     });
-  const bench = await clients(names, () => counts, flushServer);
+  const bench = await clients(names, () => counts, flushServer, server.pid as number);
   const base: Figures[] = [];
   const same: Figures[] = [];
   const ours: Figures[] = [];
   const oursTraced: Figures[] = [];
+  const oursAgain: Figures[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     // alternate, so a noisy neighbour hurts every side alike
     base.push(await bench.baseline());
     same.push(await bench.sameGuarantees());
-    if (round % 2 === 0) {
-      ours.push(await bench.basalt());
-      oursTraced.push(await bench.basaltTraced());
-    } else {
-      oursTraced.push(await bench.basaltTraced());
-      ours.push(await bench.basalt());
-    }
+    // tracing on between two runs with it off: off against off is the noise any on/off ratio has
+    const [first, last] = round % 2 === 0 ? [ours, oursAgain] : [oursAgain, ours];
+    first.push(await bench.basalt());
+    oursTraced.push(await bench.basaltTraced());
+    last.push(await bench.basalt());
   }
   await bench.close();
   server.kill('SIGTERM');
@@ -403,6 +427,7 @@ async function main() {
   const g = medianFigures(same);
   const o = medianFigures(ours);
   const t = medianFigures(oursTraced);
+  const a = medianFigures(oursAgain);
   const theirs = oslo();
   const figure = (name: string, key: keyof Figures, higherIsBetter: boolean): Row => ({
     figure: name,
@@ -431,19 +456,28 @@ async function main() {
     "Basalt's casts are persistent, publisher-confirmed and acknowledged after the handler; the baseline's are none of these.",
   );
   console.log('\nBasalt with tracing off and on (spans of both ends exported in batches to PostgreSQL):');
-  const traced = (name: string, key: keyof Figures, higherIsBetter: boolean) => ({
-    figure: name,
-    off: o[key],
-    on: t[key],
-    higherIsBetter,
-  });
-  printTracingTable([
-    traced('call p50 (ms)', 'p50', false),
-    traced('call p99 (ms)', 'p99', false),
-    traced('calls/s sequential', 'callsPerSec', true),
-    traced('calls/s, 8 in flight', 'calls8PerSec', true),
-    traced('casts/s (sent to handled)', 'castsPerSec', true),
-  ]);
+  const rows = (on: Figures) => {
+    const row = (name: string, key: keyof Figures, higherIsBetter: boolean) => ({
+      figure: name,
+      off: o[key],
+      on: on[key],
+      higherIsBetter,
+    });
+    return [
+      row('call p50 (ms)', 'p50', false),
+      row('call p99 (ms)', 'p99', false),
+      row('calls/s sequential', 'callsPerSec', true),
+      row('calls/s, 8 in flight', 'calls8PerSec', true),
+      row('casts/s (sent to handled)', 'castsPerSec', true),
+      row('CPU µs per call, both ends', 'callCpuUs', false),
+      row('CPU µs per cast, both ends', 'castCpuUs', false),
+    ];
+  };
+  printTracingTable(rows(t));
+  console.log(
+    '\nControl: tracing off against itself, the same runs on either side of the traced one (how far a ratio moves with no change at all):',
+  );
+  printTracingTable(rows(a), 'ratio = the later runs relative to the earlier ones; 1 is no change.');
 }
 
 async function cleanup(names: Names): Promise<void> {

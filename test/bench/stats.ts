@@ -89,7 +89,10 @@ export interface TracingRow {
 }
 
 /** Each figure with tracing off and on, and on relative to off (> 1 better; the target is >= 0.95). */
-export function printTracingTable(rows: readonly TracingRow[]): void {
+export function printTracingTable(
+  rows: readonly TracingRow[],
+  note = 'ratio = tracing on relative to off (>1 better); target >= 0.95 for every figure.',
+): void {
   const fmt = (v: number) => (Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(2));
   console.log(`${'figure'.padEnd(28)} ${'off'.padStart(10)} ${'on'.padStart(10)} ${'ratio'.padStart(7)}`);
   for (const r of rows) {
@@ -98,7 +101,7 @@ export function printTracingTable(rows: readonly TracingRow[]): void {
       `${r.figure.padEnd(28)} ${fmt(r.off).padStart(10)} ${fmt(r.on).padStart(10)} ${ratio.toFixed(2).padStart(7)}`,
     );
   }
-  console.log('ratio = tracing on relative to off (>1 better); target >= 0.95 for every figure.');
+  console.log(note);
 }
 
 /**

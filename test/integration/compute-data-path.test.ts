@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { chmod, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +16,7 @@ import type { InstancePaths } from '../../services/compute-worker/src/imagecache
 import { buildDomainSpec, type VolumeMapping } from '../../services/compute-worker/src/virt/domain-spec';
 import { diskXml, domainXml } from '../../services/compute-worker/src/virt/domain-xml';
 import { ImageCacheError } from '../../services/compute-worker/src/virt/errors';
+import { secretUuid } from '../../services/compute-worker/src/virt/libvirt-secrets';
 import { TgtTarget } from '../../services/volume-worker/src/targets/tgt-target';
 import { TgtdControl } from '../../services/volume-worker/src/targets/tgtd-control';
 import { GuestConsole, GuestShell, testImage } from '../support/guest';
@@ -364,6 +365,31 @@ describe('compute data path: image cache, libvirt guest, iSCSI volume', () => {
     expect(await libvirt.secrets(`basalt-volume-${volumeId}`)).toEqual([]);
     await target.terminateConnection({ ...exportSpec(), initiators: [] }, ['127.0.0.1']);
     await target.removeExport(exportSpec());
+  }, 60_000);
+
+  test('a CHAP secret is defined under the UUID of its usage; one left under another UUID is reused, then removed', async () => {
+    const usage = `basalt-volume-${randomUUID()}`;
+    libvirt.trackSecret(usage);
+    const uuid = await drivers.secrets.ensure(usage, 'Pw-one');
+    expect(uuid).toBe(secretUuid(usage));
+    await expect(drivers.secrets.ensure(usage, 'Pw-two')).resolves.toBe(uuid);
+    expect(await libvirt.secrets(usage)).toEqual([uuid]);
+    await drivers.secrets.remove(usage);
+    await drivers.secrets.remove(usage);
+    expect(await libvirt.secrets(usage)).toEqual([]);
+
+    const xml = join(root, 'secret.xml');
+    await writeFile(
+      xml,
+      `<secret ephemeral='no' private='yes'><usage type='iscsi'><target>${usage}</target></usage></secret>`,
+    );
+    const { stdout } = await run('virsh', ['-c', LIBVIRT_URI, 'secret-define', xml]);
+    const chosen = /Secret (\S+) created/.exec(stdout)?.[1];
+    expect(chosen).not.toBe(uuid);
+    await expect(drivers.secrets.ensure(usage, 'Pw-three')).resolves.toBe(chosen);
+    expect(await libvirt.secrets(usage)).toEqual([chosen]);
+    await drivers.secrets.remove(usage);
+    expect(await libvirt.secrets(usage)).toEqual([]);
   }, 60_000);
 
   test('destroy undefines the domain; the instance folder goes, _base stays; the capacity report adds up', async () => {

@@ -31,6 +31,7 @@ import type { InstanceStorage } from './imagecache/instance-storage';
 import { PhaseTimer } from './phase-timer';
 import { buildDomainSpec, diskTarget, type VolumeMapping } from './virt/domain-spec';
 import { diskXml, domainXml } from './virt/domain-xml';
+import { DomainNotFoundError } from './virt/errors';
 import type { Hypervisor } from './virt/hypervisor';
 
 const moves = INSTANCE_STATES.movesOf('compute-worker');
@@ -370,16 +371,19 @@ export class ComputeManager {
 
   /** Removes the volume's disk from the domain (live and persistent) and waits until it is gone. */
   private async unplug(instance: InstanceRecord, mapping: BlockDeviceMapping): Promise<void> {
-    const name = this.name(instance);
-    if ((await this.deps.hypervisor.state(name)) === undefined) return;
     const info = storedConnection(mapping);
     if (!info) return;
-    await this.deps.hypervisor.detachDisk(
-      name,
-      diskTarget(mapping.deviceName),
-      this.diskXml(mapping, info),
-      this.options.detachTimeoutMs,
-    );
+    await this.deps.hypervisor
+      .detachDisk(
+        this.name(instance),
+        diskTarget(mapping.deviceName),
+        this.diskXml(mapping, info),
+        this.options.detachTimeoutMs,
+      )
+      .catch((error: unknown) => {
+        // no domain, no disk to take out of it
+        if (!(error instanceof DomainNotFoundError)) throw error;
+      });
   }
 
   /**

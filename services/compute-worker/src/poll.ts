@@ -3,19 +3,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /**
  * Asks `check` until it returns something other than `undefined` or `timeoutMs` has passed (then
  * `undefined`). For states that settle some time after the command that changes them returned:
- * a detach the guest completes later, a device node udev creates after a login.
+ * a detach the guest completes later, a device node udev creates after a login. The pauses start
+ * at `firstMs` and double up to `intervalMs`, for states that often settle at once.
  */
 export async function pollFor<T>(
   check: () => Promise<T | undefined>,
   timeoutMs: number,
   intervalMs = 200,
+  firstMs = intervalMs,
 ): Promise<T | undefined> {
   const deadline = performance.now() + timeoutMs;
-  for (;;) {
+  for (let pause = Math.min(firstMs, intervalMs); ; pause = Math.min(pause * 2, intervalMs)) {
     const value = await check();
     if (value !== undefined) return value;
     const left = deadline - performance.now();
     if (left <= 0) return undefined;
-    await sleep(Math.min(intervalMs, left));
+    await sleep(Math.min(pause, left));
   }
 }

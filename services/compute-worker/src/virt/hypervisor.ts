@@ -49,7 +49,8 @@ export interface Hypervisor {
   attachDisk(name: string, diskXml: string): Promise<void>;
   /**
    * Removes a disk live and from the definition, then polls `domblklist` until `target` is gone
-   * (virsh reports success before the guest let go); `DeviceDetachTimeoutError` after `timeoutMs`.
+   * (virsh reports success before the guest let go); `DeviceDetachTimeoutError` after `timeoutMs`,
+   * `DomainNotFoundError` when no such domain is defined.
    */
   detachDisk(name: string, target: string, diskXml: string, timeoutMs: number): Promise<void>;
   /** Names of every domain defined on this host, running or not. */

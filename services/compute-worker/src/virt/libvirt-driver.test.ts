@@ -134,29 +134,67 @@ describe('LibvirtDriver', () => {
     expect(runner.calls).toHaveLength(0);
   });
 
-  test('attach to a running domain is live and persistent; a disk already there is not attached twice', async () => {
-    let attached = false;
+  test('attach to a running domain is one live and persistent hot-plug; a disk already there is not attached twice', async () => {
+    let live = false;
+    let persistent = false;
     const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
-      .on(['virsh', '-c', URI, 'domblklist'], () => ({ stdout: HEADER + ROOT + (attached ? VOLUME : '') }))
-      .on(['virsh', '-c', URI, 'attach-device'], () => {
-        attached = true;
+      .on(['virsh', '-c', URI, 'domblklist'], (argv) => ({
+        stdout: HEADER + ROOT + ((argv.includes('--inactive') ? persistent : live) ? VOLUME : ''),
+      }))
+      .on(['virsh', '-c', URI, 'attach-device'], (argv) => {
+        if (argv.includes('--live') && live)
+          return {
+            exitCode: 1,
+            stderr: 'error: Requested operation is not valid: target vdc already exists',
+          };
+        live ||= argv.includes('--live');
+        persistent ||= argv.includes('--config');
         return {};
       });
     await driver(runner).attachDisk('instance-00000001', diskXml);
+    expect(virshCalls(runner)).toEqual(['attach-device instance-00000001 FILE --live --config']);
     await driver(runner).attachDisk('instance-00000001', diskXml);
     expect(virshCalls(runner).filter((c) => c.startsWith('attach-device'))).toEqual([
       'attach-device instance-00000001 FILE --live --config',
+      'attach-device instance-00000001 FILE --live --config',
     ]);
-    expect(runner.documents).toEqual([diskXml]);
+    // plugged live only (a definition lost since): only the definition is completed
+    persistent = false;
+    await driver(runner).attachDisk('instance-00000001', diskXml);
+    expect(virshCalls(runner).at(-1)).toBe('attach-device instance-00000001 FILE --config');
+    expect(persistent).toBe(true);
+    expect(new Set(runner.documents)).toEqual(new Set([diskXml]));
   });
 
   test('attach to a stopped domain changes only its definition', async () => {
     const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], { stdout: 'shut off\n' })
-      .on(['virsh', '-c', URI, 'domblklist'], { stdout: HEADER + ROOT });
+      .on(['virsh', '-c', URI, 'domblklist'], { stdout: HEADER + ROOT })
+      .on(['virsh', '-c', URI, 'attach-device'], (argv) =>
+        argv.includes('--live')
+          ? { exitCode: 1, stderr: 'error: Requested operation is not valid: domain is not running' }
+          : {},
+      );
     await driver(runner).attachDisk('instance-00000001', diskXml);
-    expect(runner.argvs.find((a) => a[3] === 'attach-device')?.slice(6)).toEqual(['--config']);
+    expect(runner.argvs.filter((a) => a[3] === 'attach-device').map((a) => a.slice(6))).toEqual([
+      ['--live', '--config'],
+      ['--config'],
+    ]);
+  });
+
+  test('a hot-plug libvirt refuses fails with its reason once the domain is looked at', async () => {
+    const runner = new RecordingRunner()
+      .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
+      .on(['virsh', '-c', URI, 'domblklist'], { stdout: HEADER + ROOT })
+      .on(['virsh', '-c', URI, 'attach-device'], {
+        exitCode: 1,
+        stderr: 'error: internal error: unable to execute QEMU command: iSCSI login failed',
+      });
+    await expect(driver(runner).attachDisk('instance-00000001', diskXml)).rejects.toThrow(
+      'virsh attach-device failed: error: internal error: unable to execute QEMU command: iSCSI login failed',
+    );
+    expect(virshCalls(runner).filter((c) => c.startsWith('attach-device'))).toHaveLength(2);
   });
 
   test('detach waits until domblklist no longer lists the disk, though virsh said done at once', async () => {
@@ -187,7 +225,9 @@ describe('LibvirtDriver', () => {
       .on(['virsh', '-c', URI, 'domblklist'], (argv) => ({
         stdout: HEADER + ROOT + (argv.includes('--inactive') && !persistent ? '' : VOLUME),
       }))
-      .on(['virsh', '-c', URI, 'detach-device'], () => {
+      .on(['virsh', '-c', URI, 'detach-device'], (argv) => {
+        if (argv.includes('--config') && !persistent)
+          return { exitCode: 1, stderr: 'error: device not found: no target device vdc' };
         persistent = false;
         return {};
       });
@@ -200,15 +240,34 @@ describe('LibvirtDriver', () => {
       .detachDisk('instance-00000001', 'vdc', diskXml, 20)
       .catch(() => undefined);
     const detaches = runner.argvs.filter((a) => a[3] === 'detach-device').map((a) => a.slice(6));
-    expect(detaches).toEqual([['--live', '--config'], ['--live']]);
+    expect(detaches).toEqual([['--live', '--config'], ['--live', '--config'], ['--live']]);
   });
 
-  test('detach of a disk that is gone already runs no detach-device', async () => {
+  test('detach of a disk that is gone already looks, then unplugs nothing more', async () => {
     const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
-      .on(['virsh', '-c', URI, 'domblklist'], { stdout: HEADER + ROOT });
+      .on(['virsh', '-c', URI, 'domblklist'], { stdout: HEADER + ROOT })
+      .on(['virsh', '-c', URI, 'detach-device'], {
+        exitCode: 1,
+        stderr: 'error: device not found: no target device vdc',
+      });
     await driver(runner).detachDisk('instance-00000001', 'vdc', diskXml, 50);
-    expect(runner.argvs.some((a) => a[3] === 'detach-device')).toBe(false);
+    expect(virshCalls(runner)).toEqual([
+      'detach-device instance-00000001 FILE --live --config',
+      'domstate instance-00000001',
+      'domblklist instance-00000001 --details',
+      'domblklist instance-00000001 --details --inactive',
+    ]);
+  });
+
+  test('detach from a domain that is gone is DomainNotFoundError', async () => {
+    const gone = { exitCode: 1, stderr: "error: failed to get domain 'instance-00000001'" };
+    const runner = new RecordingRunner()
+      .on(['virsh', '-c', URI, 'domstate'], gone)
+      .on(['virsh', '-c', URI, 'detach-device'], gone);
+    await expect(driver(runner).detachDisk('instance-00000001', 'vdc', diskXml, 50)).rejects.toThrow(
+      DomainNotFoundError,
+    );
   });
 
   test('soft reboot: ACPI shutdown, wait for shut off, start; a guest that ignores ACPI gives false', async () => {

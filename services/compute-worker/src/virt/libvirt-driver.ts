@@ -15,12 +15,17 @@ const STATES: readonly DomainState[] = [
   'crashed',
   'pmsuspended',
 ];
+/**
+ * Pauses between looks for a detached disk: from the first, doubling up to the last (each look
+ * is a virsh run, itself longer than these).
+ */
+const DETACH_POLL_MS = { first: 10, last: 80 } as const;
 /** virsh's words for a domain that does not exist. */
 const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching name/i;
 
 /** Nova's libvirt driver over `virsh -c <uri>`: every domain operation the compute manager needs. */
 export class LibvirtDriver implements Hypervisor {
-  /** `pollMs`: how often state is polled while waiting for a shutdown or a detach. */
+  /** `pollMs`: how often state is polled while waiting for a shutdown; a detach looks at least as often. */
   constructor(
     private readonly virsh: Virsh,
     private readonly pollMs = 200,
@@ -91,25 +96,44 @@ export class LibvirtDriver implements Hypervisor {
 
   async attachDisk(name: string, diskXml: string): Promise<void> {
     const target = targetOf(diskXml);
-    const [running, live, persistent] = await this.presence(name, target);
-    const flags = [...(running && !live ? ['--live'] : []), ...(persistent ? [] : ['--config'])];
-    if (flags.length === 0) return;
-    await this.virsh.withFile(diskXml, (path) => this.virsh.run(['attach-device', name, path, ...flags]));
+    checkName(name);
+    await this.virsh.withFile(diskXml, async (path) => {
+      // the usual case, a running guest without the disk, in one run: anything else (not running,
+      // plugged already, half plugged, or a real failure) is sorted out by looking, then plugging
+      // only where the disk is missing
+      const plugged = await this.virsh.run(['attach-device', name, path, '--live', '--config'], {
+        benign: /./,
+      });
+      if (plugged !== undefined) return;
+      const [running, live, persistent] = await this.presence(name, target);
+      const flags = [...(running && !live ? ['--live'] : []), ...(persistent ? [] : ['--config'])];
+      if (flags.length > 0) await this.virsh.run(['attach-device', name, path, ...flags]);
+    });
   }
 
   async detachDisk(name: string, target: string, diskXml: string, timeoutMs: number): Promise<void> {
     if (!TARGET.test(target)) throw new InvalidInputError(`Bad disk target ${target}`);
-    const [, live, persistent] = await this.presence(name, target);
-    const flags = [...(live ? ['--live'] : []), ...(persistent ? ['--config'] : [])];
-    if (flags.length > 0) {
-      await this.virsh.withFile(diskXml, (path) => this.virsh.run(['detach-device', name, path, ...flags]));
-    }
+    checkName(name);
+    const live = await this.virsh.withFile(diskXml, async (path) => {
+      // the usual case, the disk in the running guest and its definition, in one run; else look
+      // and unplug only what is there
+      const unplugged = await this.virsh.run(['detach-device', name, path, '--live', '--config'], {
+        benign: /./,
+      });
+      if (unplugged !== undefined) return true;
+      const [, inGuest, persistent] = await this.presence(name, target);
+      const flags = [...(inGuest ? ['--live'] : []), ...(persistent ? ['--config'] : [])];
+      if (flags.length > 0) await this.virsh.run(['detach-device', name, path, ...flags]);
+      return inGuest;
+    });
     if (!live) return;
-    // virsh returns before the guest has released the disk: it is gone when domblklist says so
+    // virsh returns before the guest has released the disk: it is gone when domblklist says so,
+    // often at once, so the first looks come quickly
     const gone = await pollFor(
       async () => ((await this.has(name, target, false)) ? undefined : true),
       timeoutMs,
-      this.pollMs,
+      Math.min(this.pollMs, DETACH_POLL_MS.last),
+      DETACH_POLL_MS.first,
     );
     if (gone === undefined) throw DeviceDetachTimeoutError.of(name, target, timeoutMs / 1000);
   }

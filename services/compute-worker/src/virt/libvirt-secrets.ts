@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { InvalidInputError } from '@basalt/errors';
 import { HypervisorError } from './errors';
 import type { SecretInventory, SecretStore } from './hypervisor';
@@ -6,10 +7,14 @@ import type { Virsh } from './virsh';
 const USAGE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,200}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** virsh's words for a secret that is not there. */
+const NO_SECRET = /Secret not found|failed to get secret/i;
+
 /**
- * libvirt's `iscsi` secrets, found by usage name. A value reaches libvirt only through a file in
- * a private directory that is removed at once (`Virsh.withFile`): never on a command line (ps)
- * nor in a log.
+ * libvirt's `iscsi` secrets, by usage name. Each is defined under a UUID derived from its usage,
+ * so defining, setting and removing it need no listing first (each `virsh` run is a process and
+ * a libvirtd connection). A value reaches libvirt only through a file in a private directory that
+ * is removed at once (`Virsh.withFile`): never on a command line (ps) nor in a log.
  */
 export class LibvirtSecrets implements SecretStore, SecretInventory {
   constructor(private readonly virsh: Virsh) {}
@@ -17,18 +22,37 @@ export class LibvirtSecrets implements SecretStore, SecretInventory {
   async ensure(usage: string, value: string): Promise<string> {
     checkUsage(usage);
     if (value.length === 0) throw new InvalidInputError(`Empty secret value for ${usage}`);
-    const uuid = (await this.lookup(usage)) ?? (await this.define(usage));
-    await this.virsh.withFile(value, (file) =>
-      this.virsh.run(['secret-set-value', uuid, '--file', file, '--plain'], { secrets: [value] }),
+    const uuid = secretUuid(usage);
+    // the usual case in one run: define it (again) under the usage's UUID and set the value, which
+    // only succeeds if that secret is there; anything else is sorted out step by step
+    const set = await this.virsh.withFile(definition(usage, uuid), (xml) =>
+      this.virsh.withFile(value, (file) =>
+        this.virsh.sequence(
+          [
+            ['secret-define', xml],
+            ['secret-set-value', uuid, '--file', file, '--plain'],
+          ],
+          { secrets: [value], benign: /./ },
+        ),
+      ),
     );
-    return uuid;
+    if (set !== undefined) return uuid;
+    const defined = await this.define(usage);
+    await this.virsh.withFile(value, (file) =>
+      this.virsh.run(['secret-set-value', defined, '--file', file, '--plain'], { secrets: [value] }),
+    );
+    return defined;
   }
 
   async remove(usage: string): Promise<void> {
+    checkUsage(usage);
+    const removed = await this.virsh.run(['secret-undefine', secretUuid(usage)], { benign: NO_SECRET });
+    if (removed !== undefined) return;
+    // one of this usage under another UUID (defined before secrets were named by their usage)
     const uuid = await this.lookup(usage);
     if (uuid === undefined) return;
     // removed by someone else between the lookup and now is fine too
-    await this.virsh.run(['secret-undefine', uuid], { benign: /Secret not found|failed to get secret/i });
+    await this.virsh.run(['secret-undefine', uuid], { benign: NO_SECRET });
   }
 
   async lookup(usage: string): Promise<string | undefined> {
@@ -52,20 +76,30 @@ export class LibvirtSecrets implements SecretStore, SecretInventory {
   }
 
   private async define(usage: string): Promise<string> {
-    const xml = `<secret ephemeral='no' private='yes'>\n  <usage type='iscsi'>\n    <target>${usage}</target>\n  </usage>\n</secret>\n`;
-    // a concurrent ensure of the same usage may define it first: then use that one
-    const result = await this.virsh.withFile(xml, (path) =>
+    const uuid = secretUuid(usage);
+    // defining it again changes nothing; one of this usage under another UUID is used as it is
+    const result = await this.virsh.withFile(definition(usage, uuid), (path) =>
       this.virsh.run(['secret-define', path], { benign: /already defined for use/ }),
     );
-    if (result === undefined) {
-      const uuid = await this.lookup(usage);
-      if (uuid !== undefined) return uuid;
-    }
-    const stdout = result?.stdout ?? '';
-    const uuid = /Secret ([0-9a-f-]{36}) created/.exec(stdout)?.[1];
-    if (uuid === undefined) throw new HypervisorError(`virsh secret-define said "${stdout.trim()}"`);
-    return uuid;
+    if (result !== undefined) return uuid;
+    const existing = await this.lookup(usage);
+    if (existing === undefined)
+      throw new HypervisorError(`virsh secret-define found ${usage} taken, then gone`);
+    return existing;
   }
+}
+
+/** The UUID a secret of `usage` is defined under: name-based (RFC 4122 version 5 layout, SHA-1). */
+export function secretUuid(usage: string): string {
+  const hash = createHash('sha1').update(`basalt-libvirt-secret:${usage}`).digest();
+  hash[6] = ((hash[6] as number) & 0x0f) | 0x50;
+  hash[8] = ((hash[8] as number) & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function definition(usage: string, uuid: string): string {
+  return `<secret ephemeral='no' private='yes'>\n  <uuid>${uuid}</uuid>\n  <usage type='iscsi'>\n    <target>${usage}</target>\n  </usage>\n</secret>\n`;
 }
 
 function checkUsage(usage: string): void {

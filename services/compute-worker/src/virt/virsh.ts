@@ -1,12 +1,16 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InvalidInputError } from '@basalt/errors';
 import { CommandError, type CommandResult, type CommandRunner } from '@basalt/exec';
 import { HypervisorError } from './errors';
 
 /** Failures that pass: libvirtd restarting, a job holding the domain's lock, a connection dropped. */
 const TRANSIENT =
   /Failed to connect socket|cannot acquire state change lock|Timed out during operation|End of file while reading data|unable to connect to server|connection is closed/i;
+
+/** What a word of a command in a `sequence` may be. */
+const WORD = /^[A-Za-z0-9_./:-]+$/;
 
 export interface VirshOptions {
   /** Failures whose stderr matches resolve `undefined` (a domain already gone, already stopped). */
@@ -44,6 +48,27 @@ export class Virsh {
         data: { command: args[0], exitCode: error.exitCode },
       });
     }
+  }
+
+  /**
+   * Several commands in one virsh process and one libvirtd connection (virsh's own `;`
+   * separator, no shell). virsh runs them all and exits with the status of the last alone: for
+   * sequences whose last command can only succeed if those before it did. Every word must be a
+   * plain token (names, UUIDs, paths of `withFile`), so none can reach virsh's parser as syntax.
+   */
+  sequence(
+    commands: readonly (readonly string[])[],
+    options: VirshOptions & { benign: RegExp },
+  ): Promise<CommandResult | undefined>;
+  sequence(commands: readonly (readonly string[])[], options?: VirshOptions): Promise<CommandResult>;
+  async sequence(
+    commands: readonly (readonly string[])[],
+    options: VirshOptions = {},
+  ): Promise<CommandResult | undefined> {
+    for (const word of commands.flat()) {
+      if (!WORD.test(word)) throw new InvalidInputError(`Not a plain virsh word: ${word}`);
+    }
+    return this.run([commands.map((command) => command.join(' ')).join(' ; ')], options);
   }
 
   /**
