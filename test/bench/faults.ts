@@ -3,22 +3,37 @@
  * of 200 deletes from 16 clients, on a stack whose PostgreSQL and RabbitMQ are its own: how long
  * the outage lasted, how long until every volume had settled after it, how many requests the API
  * refused meanwhile, how many volumes ended in error, and how many were still in transit when the
- * bound passed (the target is 0 for both).
+ * bound passed (the target is 0 for both). Then each compute-side fault halfway through attaching
+ * 8 volumes to one guest and again through detaching them, with the same figures.
  */
+import {
+  COMPUTE_FAULTS,
+  COMPUTE_RECOVERY_BOUND_SEC,
+  ComputeRig,
+  type ComputeRoundReport,
+} from '../support/compute-rig';
 import { FaultRig, RECOVERY_BOUND_SEC, type RoundReport } from '../support/fault-rig';
 import { VOLUME_FAULTS } from '../support/volume-faults';
 
 const BURST = Number(process.env.BENCH_VOLUMES ?? 200);
+const ATTACHES = Number(process.env.BENCH_ATTACHES ?? 8);
 const ONLY = process.env.BENCH_FAULT;
+/** `volume` or `compute`: only that side's faults. */
+const SIDE = process.env.BENCH_SIDE;
 
 async function main() {
+  const volumeFaults = SIDE === 'compute' ? [] : VOLUME_FAULTS.filter((f) => !ONLY || f.name.includes(ONLY));
+  const computeFaults = SIDE === 'volume' ? [] : COMPUTE_FAULTS.filter((f) => !ONLY || f.name.includes(ONLY));
+  if (volumeFaults.length > 0) await volumeSide(volumeFaults);
+  if (computeFaults.length > 0) await computeSide(computeFaults);
+}
+
+async function volumeSide(faults: typeof VOLUME_FAULTS) {
   const rig = new FaultRig();
   const reports: RoundReport[] = [];
   try {
     await rig.start();
-    for (const fault of VOLUME_FAULTS.filter((f) => !ONLY || f.name.includes(ONLY))) {
-      reports.push(...(await rig.run(fault, BURST)));
-    }
+    for (const fault of faults) reports.push(...(await rig.run(fault, BURST)));
   } finally {
     await rig.stop();
   }
@@ -47,15 +62,47 @@ async function main() {
     String(r.stuck.length),
     String(Object.values(r.audit).reduce((n, list) => n + list.length, 0)),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
-  for (const row of [header, ...rows])
-    console.log(row.map((c, i) => c.padEnd(widths[i] as number)).join('  '));
+  printTable(header, rows);
   for (const r of reports.filter((r) => r.errors.length > 0 || r.stuck.length > 0)) {
     console.log(
       `${r.fault} (${r.phase}):`,
       JSON.stringify({ errors: r.errors.slice(0, 3), stuck: r.stuck.slice(0, 3) }),
     );
   }
+}
+
+async function computeSide(faults: typeof COMPUTE_FAULTS) {
+  const rig = new ComputeRig();
+  const reports: ComputeRoundReport[] = [];
+  try {
+    await rig.start();
+    for (const fault of faults) reports.push(...(await rig.run(fault, ATTACHES)));
+  } finally {
+    await rig.stop();
+  }
+  console.log(
+    `bench:faults (compute) — ${ATTACHES} attaches then their detaches per fault, one guest; bound ${COMPUTE_RECOVERY_BOUND_SEC} s after the fault ends`,
+  );
+  printTable(
+    ['fault', 'burst', 'outage s', 'recovery s', 'refused', 'rolled back', 'error', 'stuck', 'inconsistent'],
+    reports.map((r) => [
+      r.fault,
+      r.phase,
+      (r.outageMs / 1000).toFixed(2),
+      (r.recoveryMs / 1000).toFixed(2),
+      String(r.refused),
+      String(r.rolledBack),
+      String(r.errors),
+      String(r.stuck),
+      String(r.inconsistent),
+    ]),
+  );
+}
+
+function printTable(header: string[], rows: string[][]) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
+  for (const row of [header, ...rows])
+    console.log(row.map((c, i) => c.padEnd(widths[i] as number)).join('  '));
 }
 
 main().catch((error) => {

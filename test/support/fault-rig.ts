@@ -24,12 +24,12 @@ export interface Outage {
 }
 
 /**
- * One thing that goes wrong on purpose: a process killed, a dependency restarted or away. The
- * compute side adds its own (compute-worker, libvirtd) against the same rig.
+ * One thing that goes wrong on purpose: a process killed, a dependency restarted or away, on the
+ * rig it is given (this one, or the compute side's).
  */
-export interface Fault {
+export interface Fault<Rig = FaultRig> {
   readonly name: string;
-  inject(rig: FaultRig): Promise<Outage>;
+  inject(rig: Rig): Promise<Outage>;
 }
 
 /** What one burst under a fault came to. */

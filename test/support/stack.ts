@@ -175,7 +175,8 @@ export class VolumeStack {
       this.dir,
     );
     this.processes.set(name, process);
-    await process.waitForLog(/started"/);
+    // a compute worker is started once its recovery is done: a guest with many volumes takes a while
+    await process.waitForLog(/started"/, 90_000);
     return process;
   }
 

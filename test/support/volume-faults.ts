@@ -1,11 +1,19 @@
 import type { Fault, Outage } from './fault-rig';
+import type { PrivateRabbitMq } from './private-rabbitmq';
 import type { ServiceName } from './processes';
+import type { VolumeStack } from './stack';
+
+/** What the faults that strike any stack need of their rig: the stack and its own broker. */
+interface StackRig {
+  readonly stack: VolumeStack;
+  readonly rabbit: PrivateRabbitMq;
+}
 
 /** How long PostgreSQL stays away in the long outage: past the handlers' retries (0.25 + 0.5 + 1 s). */
 const POSTGRES_AWAY_MS = 6_000;
 
 /** kill -9 of one process, restarted at once: what it had in flight is redelivered or resumed. */
-const killed = (name: ServiceName): Fault => ({
+export const killed = (name: ServiceName): Fault<StackRig> => ({
   name: `kill -9 ${name}`,
   async inject(rig) {
     const downAt = Date.now();
@@ -32,28 +40,32 @@ const postgresAway = (name: string, awayMs: number): Fault => ({
   },
 });
 
+export const rabbitRestart: Fault<StackRig> = {
+  name: 'RabbitMQ restart',
+  async inject(rig) {
+    const downAt = Date.now();
+    await rig.rabbit.stopNode();
+    await rig.rabbit.startNode();
+    return { downAt, backAt: Date.now() };
+  },
+};
+
+export const tgtdRestart: Fault<StackRig> = {
+  name: 'tgtd restart',
+  async inject(rig) {
+    const downAt = Date.now();
+    await rig.stack.tgtd.crashAndRestart();
+    return { downAt, backAt: Date.now() };
+  },
+};
+
 /** Every fault of the volume side, in the order the suite runs them. */
 export const VOLUME_FAULTS: readonly Fault[] = [
   killed('api'),
   killed('scheduler'),
   killed('volume-worker'),
-  {
-    name: 'RabbitMQ restart',
-    async inject(rig) {
-      const downAt = Date.now();
-      await rig.rabbit.stopNode();
-      await rig.rabbit.startNode();
-      return { downAt, backAt: Date.now() };
-    },
-  },
+  rabbitRestart,
   postgresAway('PostgreSQL restart', 0),
   postgresAway(`PostgreSQL away ${POSTGRES_AWAY_MS / 1000} s`, POSTGRES_AWAY_MS),
-  {
-    name: 'tgtd restart',
-    async inject(rig) {
-      const downAt = Date.now();
-      await rig.stack.tgtd.crashAndRestart();
-      return { downAt, backAt: Date.now() };
-    },
-  },
+  tgtdRestart,
 ];

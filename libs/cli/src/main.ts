@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { type BasaltConfig, loadProcessConfig, renderSample, schema } from '@basalt/config';
 import { adminContext } from '@basalt/context';
-import { type ReconcileReport, volumeRpcApi } from '@basalt/contracts';
+import { computeRpcApi, type ReconcileReport, volumeRpcApi } from '@basalt/contracts';
 import {
   AttachmentRepository,
   connectDatabase,
@@ -54,7 +54,7 @@ interface Flags {
 
 /**
  * The workers that reconcile their host, by the binary in the services table, and how each is
- * asked over RPC (a compute worker's domains, secrets and instance folders join here).
+ * asked over RPC.
  */
 const RECONCILERS: Record<
   string,
@@ -62,6 +62,8 @@ const RECONCILERS: Record<
 > = {
   'basalt-volume': (rpc, host, dryRun) =>
     volumeRpcApi(rpc).reconcile(adminContext(), host, { dry_run: dryRun }),
+  'basalt-compute': (rpc, host, dryRun) =>
+    computeRpcApi(rpc).reconcile(adminContext(), host, { dry_run: dryRun }),
 };
 
 class UsageError extends Error {}

@@ -346,6 +346,11 @@ export const schema = {
     report_capabilities_interval: opt.number(10, 'Seconds between resource reports to the schedulers.', {
       min: 0.1,
     }),
+    reconcile_interval: opt.number(
+      600,
+      "Seconds between comparisons of the database with libvirt's domains and secrets and the instance folders (also made at start): orphans this host made are removed, anything else is reported in the log.",
+      { min: 1 },
+    ),
   },
   trace: {
     enabled: opt.bool(

@@ -1,4 +1,6 @@
-import { cast, defineContract, type Infer, type RpcApi, type RpcClient, rpcApi, s } from '@basalt/rpc';
+import { call, cast, defineContract, type Infer, type RpcApi, type RpcClient, rpcApi, s } from '@basalt/rpc';
+
+import { reconcileReport } from './reconcile';
 
 const instance = s.object({ instance_uuid: s.string() });
 const volume = s.object({ instance_uuid: s.string(), volume_id: s.string() });
@@ -30,6 +32,7 @@ export const COMPUTE_CONTRACT = defineContract({
   history: [
     '1.0 - Initial version: run, terminate and reboot instances, attach and detach volumes, ' +
       'publish_service_capabilities.',
+    '1.1 - reconcile: domains, secrets and instance folders compared with the database, its own orphans removed.',
   ],
   methods: {
     run_instance: cast({ since: '1.0', to: 'server', args: instance }),
@@ -50,6 +53,13 @@ export const COMPUTE_CONTRACT = defineContract({
     detach_volume: cast({ since: '1.0', to: 'server', args: volume }),
     /** Asks every compute host to report its resources now (a scheduler that just started knows none). */
     publish_service_capabilities: cast({ since: '1.0', to: 'fanout', args: s.object({}) }),
+    /** The host's domains, secrets and instance folders compared with the database; with dry_run nothing is changed. */
+    reconcile: call({
+      since: '1.1',
+      to: 'server',
+      args: s.object({ dry_run: s.boolean() }),
+      result: reconcileReport,
+    }),
   },
 });
 

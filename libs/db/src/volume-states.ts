@@ -84,8 +84,12 @@ export const VOLUME_STATES = stateTable('volume', VOLUME_STATUSES, {
   reset: { from: LIVE, to: LIVE, by: ['api'] },
 });
 
-/** The statuses in which a volume is exported: the worker keeps their targets served. */
-export const EXPORTED_STATUSES: readonly VolumeStatus[] = ['available', 'in-use'];
+/**
+ * The statuses in which a volume is exported: the worker keeps their targets served. A volume
+ * attaching or detaching has a guest connected too: without its target a detach waits on a guest
+ * that cannot let go of a disk whose I/O hangs.
+ */
+export const EXPORTED_STATUSES: readonly VolumeStatus[] = ['available', 'attaching', 'in-use', 'detaching'];
 
 /** The statuses in which an initiator may connect to a volume. */
 export const CONNECTABLE_STATUSES: readonly VolumeStatus[] = ['available', 'attaching', 'in-use'];

@@ -30,3 +30,19 @@ export function assertSize(gigabytes: number): number {
 }
 
 export const GiB = 1024 ** 3;
+
+/**
+ * The name pattern of a name template (`volume_name_template`, `instance_name_template`): `%08x` the sequence number in hex, `%s` the id.
+ * A name that fits and carries Basalt's marker is Basalt's to remove.
+ */
+export function templatePattern(template: string): RegExp {
+  const parts = template.split(/(%0?\d*x|%s)/).map((part) => {
+    if (/^%0?\d*x$/.test(part)) {
+      const width = /\d+/.exec(part)?.[0];
+      return width ? `[0-9a-f]{${Number(width)},}` : '[0-9a-f]+';
+    }
+    if (part === '%s') return '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+    return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  });
+  return new RegExp(`^${parts.join('')}$`);
+}

@@ -8,7 +8,7 @@ import { ImageCache } from './imagecache/image-cache';
 import { InstanceDisks } from './imagecache/instance-disks';
 import type { InstanceStorage } from './imagecache/instance-storage';
 import { DomainNotFoundError } from './virt/errors';
-import type { Hypervisor, SecretStore } from './virt/hypervisor';
+import type { Hypervisor, SecretInventory, SecretStore } from './virt/hypervisor';
 import { LibvirtDriver } from './virt/libvirt-driver';
 import { LibvirtSecrets } from './virt/libvirt-secrets';
 import { TracedHypervisor, TracedSecretStore } from './virt/traced';
@@ -17,7 +17,7 @@ import { Virsh } from './virt/virsh';
 /** The compute host's drivers, as `[compute]` chooses them: what the compute manager is given. */
 export interface ComputeDrivers {
   readonly hypervisor: Hypervisor;
-  readonly secrets: SecretStore;
+  readonly secrets: SecretStore & SecretInventory;
   readonly connector: VolumeConnector;
   readonly storage: InstanceStorage;
 }

@@ -7,6 +7,7 @@ import { createComputeDrivers } from './compute-drivers';
 import { hypervisorCapacity } from './hypervisor-capacity';
 import { ImageApi, serviceToken } from './image-api';
 import { ComputeManager } from './manager';
+import { ComputeReconciler } from './reconciler';
 
 void runService({
   binary: 'basalt-compute',
@@ -16,11 +17,14 @@ void runService({
     const drivers = createComputeDrivers(config, new ExecaRunner(log));
     await drivers.hypervisor.checkForSetup();
     const user = config.service_user;
+    const instances = new InstanceRepository(db);
+    const mappings = new BlockDeviceMappingRepository(db);
+    const volumes = new VolumeRepository(db);
     const manager = new ComputeManager(
       {
-        instances: new InstanceRepository(db),
-        mappings: new BlockDeviceMappingRepository(db),
-        volumes: new VolumeRepository(db),
+        instances,
+        mappings,
+        volumes,
         images: new ImageApi({
           url: config.glance.api_servers,
           token: serviceToken({
@@ -50,12 +54,22 @@ void runService({
         resumeStalledAfterSec: config.DEFAULT.resume_stalled_after,
       },
     );
+    const reconciler = new ComputeReconciler(
+      { instances, mappings, volumes, ...drivers, log },
+      { host: config.DEFAULT.host, instanceNameTemplate: c.instance_name_template },
+    );
     const report = () => manager.reportCapabilities();
     const tasks: PeriodicTask[] = [];
     return {
-      endpoints: [manager.endpoint()],
+      endpoints: [manager.endpoint((dryRun) => reconciler.reconcile(dryRun))],
       async start() {
         await manager.recover(log);
+        // after the recovery, so what it finished or rolled back is no longer taken for an orphan
+        await reconciler
+          .reconcile(false)
+          .catch((error) => log.warn({ err: errorMessage(error) }, 'reconcile failed'));
+        // messages may have been lost with the broker's connections: look at every unfinished row
+        rpc.connection.onDown(() => manager.resumeAllSoon());
         await report().catch((error) => log.warn({ err: errorMessage(error) }, 'resource report failed'));
         tasks.push(
           startPeriodic('resource report', c.report_capabilities_interval, report, log),
@@ -65,6 +79,7 @@ void runService({
             () => manager.resumeStalled(log),
             log,
           ),
+          startPeriodic('reconcile', c.reconcile_interval, () => reconciler.reconcile(false), log),
         );
       },
       async stop() {

@@ -5,6 +5,7 @@ import {
   type ComputeCapabilities,
   type ConnectionInfo,
   type RebootType,
+  type ReconcileReport,
   type SchedulerRpcApi,
   type VolumeRpcApi,
 } from '@basalt/contracts';
@@ -73,13 +74,15 @@ export interface ComputeManagerDeps {
  */
 export class ComputeManager {
   private readonly lock = new KeyedLock();
+  private resumeAllNext = false;
 
   constructor(
     private readonly deps: ComputeManagerDeps,
     private readonly options: ComputeManagerOptions,
   ) {}
 
-  endpoint(): RpcEndpoint {
+  /** The compute topic's methods; `reconcile` is the reconciler's, which looks at the whole host. */
+  endpoint(reconcile: (dryRun: boolean) => Promise<ReconcileReport>): RpcEndpoint {
     return contractEndpoint(COMPUTE_CONTRACT, {
       run_instance: (args, inv) => this.runInstance(inv.context, args.instance_uuid, inv.log),
       terminate_instance: (args, inv) => this.terminateInstance(inv.context, args.instance_uuid, inv.log),
@@ -92,6 +95,7 @@ export class ComputeManager {
       publish_service_capabilities: async (_args, inv) => {
         await this.reportCapabilities(inv.context);
       },
+      reconcile: (args) => reconcile(args.dry_run),
     });
   }
 
@@ -269,7 +273,22 @@ export class ComputeManager {
    * `resumeStalledAfterSec` with nothing here working on them (their message was lost). Periodic.
    */
   async resumeStalled(log: Logger): Promise<void> {
-    const idle = this.options.resumeStalledAfterSec;
+    const all = this.resumeAllNext;
+    this.resumeAllNext = false;
+    try {
+      await this.resumeIdle(log, all ? 0 : this.options.resumeStalledAfterSec);
+    } catch (error) {
+      this.resumeAllNext ||= all;
+      throw error;
+    }
+  }
+
+  /** The next sweep resumes every unfinished instance and mapping not in progress (a connection came back). */
+  resumeAllSoon(): void {
+    this.resumeAllNext = true;
+  }
+
+  private async resumeIdle(log: Logger, idle: number): Promise<void> {
     const cutoff = Date.now() - idle * 1000;
     for (const instance of await this.deps.instances.onHost(this.options.host)) {
       if (

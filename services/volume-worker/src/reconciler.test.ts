@@ -1,5 +1,6 @@
+import { templatePattern } from '@basalt/naming';
 import pino from 'pino';
-import { type ReconcilerDeps, templatePattern, VolumeReconciler } from './reconciler';
+import { type ReconcilerDeps, VolumeReconciler } from './reconciler';
 
 describe('templatePattern', () => {
   test('the default template: volume- and eight or more hex digits, nothing else', () => {

@@ -10,8 +10,9 @@ import {
   type VolumeRepository,
   type VolumeStatus,
 } from '@basalt/db';
-import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
+import { templatePattern } from '@basalt/naming';
+import { ReconcileFindings } from '@basalt/service';
 import type { VolumeDriver } from './drivers/volume-driver';
 import type { TgtTarget } from './targets/tgt-target';
 
@@ -39,22 +40,6 @@ const SNAPSHOT_NAME =
   /^(snapshot-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|clone-snap-[A-Za-z0-9_.+-]+)$/;
 /** The throw-away account tgtd's probe makes at start; a crash mid-probe leaves it. */
 const PROBE_ACCOUNT = /^basaltprobe[0-9a-f]{12}$/;
-
-/**
- * The name pattern of `volume_name_template`: `%08x` the sequence number in hex, `%s` the id.
- * A name that fits and carries the backend's marker is Basalt's to remove.
- */
-export function templatePattern(template: string): RegExp {
-  const parts = template.split(/(%0?\d*x|%s)/).map((part) => {
-    if (/^%0?\d*x$/.test(part)) {
-      const width = /\d+/.exec(part)?.[0];
-      return width ? `[0-9a-f]{${Number(width)},}` : '[0-9a-f]+';
-    }
-    if (part === '%s') return '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-    return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  });
-  return new RegExp(`^${parts.join('')}$`);
-}
 
 /**
  * Compares one volume host's rows with what the host holds — the backend's volumes, tgtd's
@@ -85,23 +70,8 @@ export class VolumeReconciler {
     );
     const numbers = await targets.ofHost(this.options.host);
     const byName = new Map(live.map((v) => [v.backendName, v]));
-    const findings: ReconcileFinding[] = [];
-    const act = async (finding: ReconcileFinding, removal: () => Promise<void>) => {
-      findings.push(finding);
-      if (dryRun || finding.action !== 'remove') return;
-      try {
-        await removal();
-        this.deps.log.warn(
-          { kind: finding.kind, name: finding.name, reason: finding.reason },
-          'orphan removed',
-        );
-      } catch (error) {
-        this.deps.log.error(
-          { kind: finding.kind, name: finding.name, err: errorMessage(error) },
-          'orphan left',
-        );
-      }
-    };
+    const found = new ReconcileFindings(dryRun, this.deps.log);
+    const act = (finding: ReconcileFinding, removal: () => Promise<void>) => found.act(finding, removal);
 
     for (const v of stored) {
       if (byName.has(v.name) || snapshotNames.has(v.name)) continue;
@@ -126,7 +96,7 @@ export class VolumeReconciler {
     const storedNames = new Set(stored.map((v) => v.name));
     for (const v of live) {
       if (EXPORTED_STATUSES.includes(v.status) && !storedNames.has(v.backendName)) {
-        findings.push({
+        found.findings.push({
           kind: 'volume',
           name: v.backendName,
           action: 'report',
@@ -195,13 +165,7 @@ export class VolumeReconciler {
         () => target.removeConfig(file),
       );
     }
-    if (findings.length > 0) {
-      this.deps.log.warn(
-        { dry_run: dryRun, removed: findings.filter((f) => f.action === 'remove').length, findings },
-        'reconciled the host with the database',
-      );
-    }
-    return { host: this.options.host, dry_run: dryRun, findings };
+    return found.report(this.options.host);
   }
 
   /** An exported volume's ACL entries that no live attachment holds are let go. */

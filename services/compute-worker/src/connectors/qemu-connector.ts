@@ -52,7 +52,10 @@ export class QemuConnector implements VolumeConnector {
   }
 }
 
+/** What every usage name of a volume's CHAP secret begins with: the reconciler knows its own by it. */
+export const SECRET_USAGE_PREFIX = 'basalt-volume-';
+
 /** The usage name of a volume's CHAP secret: one per volume, unique on a shared libvirtd. */
 export function secretUsage(volumeId: string): string {
-  return `basalt-volume-${volumeId}`;
+  return `${SECRET_USAGE_PREFIX}${volumeId}`;
 }

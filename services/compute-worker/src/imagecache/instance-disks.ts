@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { KeyedLock } from '@basalt/concurrency';
 import { errorMessage, InvalidInputError, isRetryable } from '@basalt/errors';
@@ -9,6 +9,8 @@ import type { ImageCache } from './image-cache';
 import type { InstanceDisksRequest, InstancePaths, InstanceStorage } from './instance-storage';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** The empty file that marks an instance folder as one Basalt made. */
+export const MARKER = '.basalt-instance';
 
 /**
  * Instance folders under `[compute] instances_path` (Nova's Qcow2 image backend): `disk` and
@@ -50,6 +52,8 @@ export class InstanceDisks implements InstanceStorage {
     }
     return this.locks.run(request.name, async () => {
       await mkdir(paths.dir, { recursive: true, mode: 0o755 });
+      // the folder is known as Basalt's before anything is made in it
+      await writeFile(join(paths.dir, MARKER), '');
       if (!(await exists(paths.disk))) {
         await this.overlay(await this.cache.root(request.image, request.rootGb), paths.disk);
       }
@@ -68,6 +72,20 @@ export class InstanceDisks implements InstanceStorage {
 
   async removeInstance(name: string): Promise<void> {
     await this.locks.run(name, () => rm(this.paths(name).dir, { recursive: true, force: true }));
+  }
+
+  async folders(): Promise<Array<{ name: string; marked: boolean }>> {
+    const entries = await readdir(this.instancesPath, { withFileTypes: true }).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    });
+    const folders = entries.filter((e) => e.isDirectory() && NAME.test(e.name));
+    return Promise.all(
+      folders.map(async (e) => ({
+        name: e.name,
+        marked: await exists(join(this.instancesPath, e.name, MARKER)),
+      })),
+    );
   }
 
   /** A qcow2 file over a raw base, made under a temporary name so a half-made disk is never used. */

@@ -37,4 +37,6 @@ export interface InstanceStorage {
   writeLibvirtXml(name: string, xml: string): Promise<void>;
   /** Removes the instance's folder and everything in it; `_base` stays. A missing folder is fine. */
   removeInstance(name: string): Promise<void>;
+  /** The folders under instances_path besides `_base`, each with whether Basalt's marker file is in it. */
+  folders(): Promise<ReadonlyArray<{ readonly name: string; readonly marked: boolean }>>;
 }

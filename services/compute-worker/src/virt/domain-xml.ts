@@ -1,6 +1,9 @@
 import { InvalidInputError } from '@basalt/errors';
 import type { DiskSource, DomainSpec, GuestDisk } from './domain-spec';
 
+/** The namespace of the metadata element that marks a domain as one Basalt defined. */
+export const DOMAIN_MARKER_NS = 'https://basalt.invalid/xmlns/instance/1.0';
+
 /** libvirt's domain XML for a spec: a pure function, so one spec always gives one guest. */
 export function domainXml(spec: DomainSpec): string {
   const serials = [
@@ -15,6 +18,9 @@ export function domainXml(spec: DomainSpec): string {
     `<domain type='${spec.virtType}'>`,
     `  <name>${text(spec.name)}</name>`,
     `  <uuid>${text(spec.uuid)}</uuid>`,
+    '  <metadata>',
+    `    <basalt:instance xmlns:basalt='${DOMAIN_MARKER_NS}'/>`,
+    '  </metadata>',
     `  <memory unit='MiB'>${int(spec.memoryMb)}</memory>`,
     `  <vcpu>${int(spec.vcpus)}</vcpu>`,
     '  <os>',

@@ -55,6 +55,8 @@ export interface Hypervisor {
   detachDisk(name: string, target: string, diskXml: string, timeoutMs: number): Promise<void>;
   /** Names of every domain defined on this host, running or not. */
   listDomains(): Promise<readonly string[]>;
+  /** The domain's persistent XML, `undefined` when no domain of that name is defined. */
+  definition(name: string): Promise<string | undefined>;
 }
 
 /** libvirt secrets keyed by usage name: where a CHAP password lives so it is never on a command line. */
@@ -65,4 +67,9 @@ export interface SecretStore {
   remove(usage: string): Promise<void>;
   /** Its UUID, or `undefined` when no such secret is defined. */
   lookup(usage: string): Promise<string | undefined>;
+}
+
+/** What the reconciler reads of the secrets: every `iscsi` secret's usage name on this libvirtd. */
+export interface SecretInventory {
+  usages(): Promise<readonly string[]>;
 }

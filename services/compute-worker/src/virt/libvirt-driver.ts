@@ -146,6 +146,11 @@ export class LibvirtDriver implements Hypervisor {
       .filter((line) => line.length > 0);
   }
 
+  async definition(name: string): Promise<string | undefined> {
+    checkName(name);
+    return (await this.virsh.run(['dumpxml', name, '--inactive'], { benign: NO_DOMAIN }))?.stdout;
+  }
+
   /** Whether the domain runs, and whether the disk is in the live domain and in its persistent definition. */
   private async presence(name: string, target: string): Promise<[boolean, boolean, boolean]> {
     const running = await this.isRunning(name);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidInputError } from '@basalt/errors';
 import { HypervisorError } from './errors';
-import type { SecretStore } from './hypervisor';
+import type { SecretInventory, SecretStore } from './hypervisor';
 import type { Virsh } from './virsh';
 
 const USAGE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,200}$/;
@@ -16,7 +16,7 @@ const NO_SECRET = /Secret not found|failed to get secret/i;
  * a libvirtd connection). A value reaches libvirt only through a file in a private directory that
  * is removed at once (`Virsh.withFile`): never on a command line (ps) nor in a log.
  */
-export class LibvirtSecrets implements SecretStore {
+export class LibvirtSecrets implements SecretStore, SecretInventory {
   constructor(private readonly virsh: Virsh) {}
 
   async ensure(usage: string, value: string): Promise<string> {
@@ -57,12 +57,22 @@ export class LibvirtSecrets implements SecretStore {
 
   async lookup(usage: string): Promise<string | undefined> {
     checkUsage(usage);
+    return (await this.list()).find((s) => s.usage === usage)?.uuid;
+  }
+
+  async usages(): Promise<readonly string[]> {
+    return (await this.list()).map((s) => s.usage);
+  }
+
+  /** Every `iscsi` secret of `virsh secret-list`. */
+  private async list(): Promise<Array<{ uuid: string; usage: string }>> {
     const { stdout } = await this.virsh.run(['secret-list']);
-    for (const line of stdout.split('\n')) {
+    return stdout.split('\n').flatMap((line) => {
       const [uuid, type, ...rest] = line.trim().split(/\s+/);
-      if (uuid !== undefined && UUID.test(uuid) && type === 'iscsi' && rest.join(' ') === usage) return uuid;
-    }
-    return undefined;
+      return uuid !== undefined && UUID.test(uuid) && type === 'iscsi'
+        ? [{ uuid, usage: rest.join(' ') }]
+        : [];
+    });
   }
 
   private async define(usage: string): Promise<string> {
