@@ -1,4 +1,4 @@
-import { type BasaltConfig, loadProcessConfig } from '@basalt/config';
+import { type BasaltConfig, ConfigError, loadProcessConfig } from '@basalt/config';
 import {
   connectDatabase,
   type DataSource,
@@ -119,7 +119,7 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
   } catch (error) {
     log.fatal({ err: errorMessage(error) }, 'cannot start');
     process.stderr.write(`${definition.binary}: ${errorMessage(error)}\n`);
-    process.exit(EXIT_UNAVAILABLE);
+    process.exit(error instanceof ConfigError ? EXIT_CONFIG : EXIT_UNAVAILABLE);
   }
   log.info({ topic: definition.topic }, `${definition.binary} started`);
 

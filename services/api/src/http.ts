@@ -3,6 +3,7 @@ import { errorMessage } from '@basalt/errors';
 import { type Logger, requestLogger } from '@basalt/log';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { faultFor } from './faults';
+import { type RateLimiter, registerRateLimit } from './rate-limit';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,10 +15,11 @@ declare module 'fastify' {
 
 /**
  * A Fastify instance with what every Basalt HTTP endpoint shares: the gateway's request id kept
- * (else a new `req-<uuid>`) and echoed, a trace span per request, one log line per response, and
+ * (else a new `req-<uuid>`) and echoed, the client's request rate limited, a trace span per
+ * request, one log line per response, and
  * every error turned into Cinder's fault body — a 5xx only for a real server fault.
  */
-export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
+export function createHttpApp(log: Logger, bodyLimit: number, limiter?: RateLimiter): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit,
@@ -41,6 +43,7 @@ export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
     req.basaltLog = requestLogger(log, req.basalt);
     reply.header('x-openstack-request-id', req.basalt.requestId);
   });
+  if (limiter) registerRateLimit(app, limiter);
   app.addHook('onResponse', async (req, reply) => {
     req.basaltLog.info(
       { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },

@@ -7,6 +7,9 @@ import { type Authenticator, NoAuthAuthenticator, TokenAuthenticator } from './a
 import { createHttpApp } from './http';
 import { registerIdentityRoutes } from './identity-app';
 import { IdentityStore } from './identity-store';
+import { loadPolicyFile, Policy } from './policy';
+import { POLICY_DEFAULTS } from './policy-defaults';
+import { RateLimiter } from './rate-limit';
 import { TokenSigner } from './tokens';
 import { VolumeApi } from './volume-api';
 import { buildVolumeApp } from './volume-app';
@@ -20,6 +23,10 @@ void runService({
     const authenticator: Authenticator =
       a.auth_strategy === 'noauth' ? new NoAuthAuthenticator() : new TokenAuthenticator(signer);
     const store = new IdentityStore(config.identity.users);
+    const policyFile = config.oslo_policy.policy_file;
+    const policy = new Policy(POLICY_DEFAULTS, policyFile ? loadPolicyFile(policyFile) : {});
+    // one limiter for every API of the process: a client's requests count together
+    const rateLimiter = new RateLimiter({ ratePerSec: a.rate_limit, burst: a.rate_limit_burst });
     // asked for in every volume view: the port is read once, after the server listens
     const urlOf = (app: FastifyInstance, configured: string) => {
       let url: string | undefined;
@@ -37,6 +44,8 @@ void runService({
         log,
         bodyLimit: a.max_request_body_size,
         authenticator,
+        policy,
+        rateLimiter,
         ready: async () =>
           rpc.connection.isUp &&
           (await db.query('SELECT 1').then(
@@ -69,7 +78,7 @@ void runService({
     );
     volumeUrl = urlOf(volumeApp, a.public_endpoint);
 
-    const identityApp = createHttpApp(log, a.max_request_body_size);
+    const identityApp = createHttpApp(log, a.max_request_body_size, rateLimiter);
     const identityUrl = urlOf(identityApp, a.identity_public_endpoint);
     registerIdentityRoutes(
       identityApp,

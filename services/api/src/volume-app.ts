@@ -4,6 +4,10 @@ import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from './auth';
 import { createHttpApp } from './http';
+import type { Policy } from './policy';
+import { registerPolicy } from './policy-hook';
+import { VOLUME_ROUTE_POLICIES } from './policy-routes';
+import type { RateLimiter } from './rate-limit';
 import { negotiateVersion, versionDocument } from './versions';
 import { registerVolumeRoutes, type VolumeRouteDeps } from './volume-routes';
 
@@ -11,6 +15,8 @@ export interface VolumeAppOptions {
   readonly log: Logger;
   readonly bodyLimit: number;
   readonly authenticator: Authenticator;
+  readonly policy: Policy;
+  readonly rateLimiter: RateLimiter;
   readonly ready: () => Promise<boolean>;
 }
 
@@ -19,7 +25,7 @@ export async function buildVolumeApp(
   options: VolumeAppOptions,
   routes: Omit<VolumeRouteDeps, 'context'>,
 ): Promise<FastifyInstance> {
-  const app = createHttpApp(options.log, options.bodyLimit);
+  const app = createHttpApp(options.log, options.bodyLimit, options.rateLimiter);
   await app.register(swagger, {
     openapi: {
       info: { title: 'Basalt volume API (Cinder v3 subset)', version: '3.0' },
@@ -52,6 +58,7 @@ export async function buildVolumeApp(
     };
     req.basaltLog = req.basaltLog.child({ project_id: caller.projectId, user_id: caller.userId });
   });
+  registerPolicy(app, options.policy, VOLUME_ROUTE_POLICIES);
 
   app.get('/', { schema: { hide: true } }, async (_req, reply) => {
     reply.code(300);
