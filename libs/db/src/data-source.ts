@@ -10,6 +10,8 @@ import { AllocateTargetFromGaps1764000000005 } from './migrations/0005-allocate-
 import { QuotaLimitsInCheck1764000000006 } from './migrations/0006-quota-limits-in-check';
 import { ExtendTo1764000000007 } from './migrations/0007-extend-to';
 import { StateChecks1764000000008 } from './migrations/0008-state-checks';
+import { migrationSecretBoxes, SealProviderAuth1764000000050 } from './migrations/0050-seal-provider-auth';
+import type { SecretBox } from './secret-box';
 
 export const entities: Array<new () => object> = [];
 export const migrations = [
@@ -21,6 +23,7 @@ export const migrations = [
   QuotaLimitsInCheck1764000000006,
   ExtendTo1764000000007,
   StateChecks1764000000008,
+  SealProviderAuth1764000000050,
 ];
 
 export interface DatabaseOptions {
@@ -29,14 +32,20 @@ export interface DatabaseOptions {
   /** Seconds an unused pooled connection stays open (pg's default is 10). */
   readonly idleTimeoutSec?: number;
   readonly connectRetries: number;
+  /** Seals stored secrets in the migrations that need it (`[volume] secret_keys`). */
+  readonly secretBox?: SecretBox;
 }
 
 export class DatabaseUnavailableError extends BasaltError {}
 
 export function createDataSource(
-  options: Pick<DatabaseOptions, 'url' | 'poolSize' | 'idleTimeoutSec'>,
+  options: Pick<DatabaseOptions, 'url' | 'poolSize' | 'idleTimeoutSec' | 'secretBox'>,
 ): DataSource {
-  return new DataSource({
+  const url = new URL(options.url);
+  if (!url.username)
+    throw new DatabaseUnavailableError('database.connection must name the user (postgres://user@host/db)');
+  const password = decodeURIComponent(url.password);
+  const dataSource = new DataSource({
     type: 'postgres',
     url: options.url,
     entities,
@@ -44,10 +53,14 @@ export function createDataSource(
     migrationsTableName: 'schema_migrations',
     synchronize: false,
     extra: {
+      // the URL's password, also when it has none: never PGPASSWORD or ~/.pgpass
+      password: () => password,
       max: options.poolSize,
       ...(options.idleTimeoutSec === undefined ? {} : { idleTimeoutMillis: options.idleTimeoutSec * 1000 }),
     },
   });
+  if (options.secretBox) migrationSecretBoxes.set(dataSource, options.secretBox);
+  return dataSource;
 }
 
 /** Opens the pool, retrying a few times; throws a clear error when the database stays unreachable. */

@@ -1,5 +1,6 @@
+import { ConfigError } from '@basalt/config';
 import { schedulerRpcApi } from '@basalt/contracts';
-import { AttachmentRepository, IscsiTargetRepository, VolumeRepository } from '@basalt/db';
+import { AttachmentRepository, IscsiTargetRepository, SecretBox, VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
@@ -15,6 +16,17 @@ void runService({
   topic: 'volume',
   async build({ config, log, db, rpc }) {
     const v = config.volume;
+    if (v.secret_keys.length === 0) {
+      throw new ConfigError(
+        'volume.secret_keys is empty: the CHAP secrets stored in the database need a key (id:$(openssl rand -base64 32))',
+      );
+    }
+    let secrets: SecretBox;
+    try {
+      secrets = new SecretBox(v.secret_keys);
+    } catch (error) {
+      throw new ConfigError(`volume.secret_keys: ${errorMessage(error)}`);
+    }
     const runner = new ExecaRunner(log);
     const driver: VolumeDriver =
       v.volume_driver === 'lvm'
@@ -35,6 +47,7 @@ void runService({
         driver,
         target,
         scheduler: schedulerRpcApi(rpc.client),
+        secrets,
         log,
       },
       {

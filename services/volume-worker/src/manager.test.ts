@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { adminContext } from '@basalt/context';
-import type { VolumeRecord, VolumeRepository } from '@basalt/db';
+import { SecretBox, type VolumeRecord, type VolumeRepository } from '@basalt/db';
 import { BasaltError } from '@basalt/errors';
 import pino from 'pino';
 import { VolumeManager, type VolumeManagerDeps } from './manager';
@@ -8,8 +9,12 @@ const log = pino({ level: 'silent' });
 
 /** A volume on host-a being created, and a record of what the manager did to it. */
 function fixture(
-  options: { markCreated?: () => Promise<boolean[]>; createExport?: () => Promise<void> } = {},
+  options: {
+    markCreated?: () => Promise<boolean[]>;
+    createExport?: (spec: { chapUser: string; chapPassword: string }) => Promise<void>;
+  } = {},
 ) {
+  const offered: string[] = [];
   const volume = {
     id: 'v1',
     backendName: 'volume-00000001',
@@ -21,7 +26,10 @@ function fixture(
   const done: string[] = [];
   const volumes = {
     claimForCreate: async (_host: string, claims: { id: string; providerAuth: string }[]) =>
-      claims.map((c) => ({ volume: { ...volume, providerAuth: c.providerAuth }, targetNum: 7 })),
+      claims.map((c) => {
+        offered.push(c.providerAuth);
+        return { volume: { ...volume, providerAuth: c.providerAuth }, targetNum: 7 };
+      }),
     markCreated:
       options.markCreated ??
       (async (created: unknown[]) => {
@@ -43,6 +51,7 @@ function fixture(
           done.push('export');
         }),
     },
+    secrets: new SecretBox([`k1:${randomBytes(32).toString('base64')}`]),
     log,
   } as unknown as VolumeManagerDeps;
   const manager = new VolumeManager(deps, {
@@ -56,8 +65,25 @@ function fixture(
     maxOverSubscriptionRatio: 1,
     resumeStalledAfterSec: 300,
   });
-  return { manager, done };
+  return { manager, done, offered };
 }
+
+describe('VolumeManager CHAP secrets', () => {
+  test('the secret goes to the database sealed, and to the export in clear', async () => {
+    let exported: { chapUser: string; chapPassword: string } | undefined;
+    const { manager, offered } = fixture({
+      createExport: async (spec) => {
+        exported = spec;
+      },
+    });
+    await manager.createVolume(adminContext(), 'v1', log);
+    expect(offered).toHaveLength(1);
+    expect(offered[0]).toMatch(/^enc:v1:k1:/);
+    expect(exported?.chapPassword).toMatch(/^[A-Za-z0-9]{20}$/);
+    expect(offered[0]).not.toContain(exported?.chapPassword as string);
+    expect(offered[0]).not.toContain(exported?.chapUser as string);
+  });
+});
 
 describe('VolumeManager.createVolume failures', () => {
   test("a storage or export failure is the volume's: it goes to error with the reason", async () => {

@@ -16,6 +16,9 @@ import {
   isTransientDatabaseError,
   type Move,
   noFreeTarget,
+  openProviderAuth,
+  type SecretBox,
+  sealProviderAuth,
   VOLUME_STATES,
   type VolumeClaim,
   type VolumeRecord,
@@ -50,6 +53,8 @@ export interface VolumeManagerDeps {
   readonly driver: VolumeDriver;
   readonly target: TgtAdmTarget;
   readonly scheduler: SchedulerRpcApi;
+  /** Seals the CHAP secrets this worker stores and opens them when it exports. */
+  readonly secrets: SecretBox;
   readonly log: Logger;
 }
 
@@ -109,6 +114,9 @@ export class VolumeManager {
 
   /** After a restart of this worker: finish what was in flight, re-apply every export. */
   async recover(): Promise<void> {
+    // secrets in clear (stored before sealing) or under a retired key are sealed with the current one
+    const resealed = await this.deps.volumes.resealSecrets(this.options.host, this.deps.secrets);
+    if (resealed > 0) this.deps.log.info({ volumes: resealed }, 'CHAP secrets resealed with the current key');
     // a message of these may come back from the broker too: the lock and the state checks make
     // the second run find nothing to do; attaching/detaching belong to the compute flow
     await this.resume(await this.deps.volumes.onHost(this.options.host, UNFINISHED));
@@ -203,7 +211,11 @@ export class VolumeManager {
       // hence offered and kept only if it has none) and its target number
       const claim = await this.createClaims.submit({
         id: volumeId,
-        providerAuth: `CHAP ${chapSecret(20)} ${chapSecret(20)}`,
+        providerAuth: sealProviderAuth(
+          this.deps.secrets,
+          volumeId,
+          `CHAP ${chapSecret(20)} ${chapSecret(20)}`,
+        ),
       });
       if (!claim) {
         log.info({ volume_id: volumeId }, 'nothing to create');
@@ -235,7 +247,7 @@ export class VolumeManager {
       }
       await this.recordingFailure(volumeId, 'delete', failDelete, log, async () => {
         const { volume, targetNum } = claim;
-        const chap = parseChap(volume.providerAuth);
+        const chap = this.chapOf(volume);
         if (targetNum !== null && chap)
           await target.removeExport({ name: volume.backendName, tid: targetNum, chapUser: chap.user });
         await driver.deleteVolume(volume.backendName);
@@ -367,6 +379,11 @@ export class VolumeManager {
     return false;
   }
 
+  private chapOf(volume: VolumeRecord): { user: string; password: string } | undefined {
+    if (volume.providerAuth === null) return undefined;
+    return parseChap(openProviderAuth(this.deps.secrets, volume.id, volume.providerAuth));
+  }
+
   private iqn(volume: VolumeRecord): string {
     return `${this.options.iqnPrefix}${volume.backendName}`;
   }
@@ -376,7 +393,7 @@ export class VolumeManager {
     initiators?: readonly string[],
     targetNum?: number,
   ): Promise<ExportSpec> {
-    const chap = parseChap(volume.providerAuth);
+    const chap = this.chapOf(volume);
     if (!chap) throw new ConflictError(`volume ${volume.id} has no CHAP credentials`);
     return {
       name: volume.backendName,
@@ -392,8 +409,8 @@ export class VolumeManager {
   }
 }
 
-function parseChap(providerAuth: string | null): { user: string; password: string } | undefined {
-  const [method, user, password] = (providerAuth ?? '').split(' ');
+function parseChap(providerAuth: string): { user: string; password: string } | undefined {
+  const [method, user, password] = providerAuth.split(' ');
   return method === 'CHAP' && user && password ? { user, password } : undefined;
 }
 
