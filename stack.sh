@@ -66,7 +66,12 @@ deps() {
 
 write_config() {
   mkdir -p "$STATE/logs" "$STATE/volumes" "$STATE/tgt"
-  [ -f "$STATE/basalt.conf" ] && return
+  if [ -f "$STATE/basalt.conf" ]; then
+    # a config written before CHAP secrets were sealed: [volume] is its last section
+    grep -q '^secret_keys' "$STATE/basalt.conf" ||
+      echo "secret_keys = k1:$(head -c 32 /dev/urandom | base64)" >>"$STATE/basalt.conf"
+    return
+  fi
   # the file backend: this kind of machine has no device-mapper, so LVM volumes could not be served
   # (set volume_driver = lvm on a host with a nova-volumes volume group)
   cat >"$STATE/basalt.conf" <<CONF
@@ -95,6 +100,8 @@ iscsi_ip_address = 127.0.0.1
 iscsi_port = $TGT_PORT
 tgt_control_port = $TGT_CONTROL
 max_over_subscription_ratio = 20
+# seals the CHAP secrets in the database; put a new key first to rotate
+secret_keys = k1:$(head -c 32 /dev/urandom | base64)
 CONF
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestDatabase } from './db';
@@ -27,6 +28,8 @@ export class VolumeStack {
   private readonly processes = new Map<ServiceName, ServiceProcess>();
   database!: Awaited<ReturnType<typeof createTestDatabase>>;
   tgtd!: TgtdFixture;
+  /** The key the worker seals CHAP secrets with. */
+  readonly secretKey = `test:${randomBytes(32).toString('base64')}`;
   volumeUrl = '';
   identityUrl = '';
 
@@ -55,6 +58,7 @@ export class VolumeStack {
       BASALT__VOLUME__ISCSI_PORT: String(this.tgtd.port),
       BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '0.5',
       BASALT__VOLUME__EXPORT_CHECK_INTERVAL: '0.5',
+      BASALT__VOLUME__SECRET_KEYS: this.secretKey,
       ...this.options.extraEnv,
     };
   }

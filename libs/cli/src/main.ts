@@ -6,6 +6,7 @@ import {
   type DataSource,
   ensureDatabase,
   listServices,
+  SecretBox,
   VolumeRepository,
 } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
@@ -23,10 +24,13 @@ class UsageError extends Error {}
 
 /** Runs `fn` on a database connection that is closed afterwards, whatever happens. */
 async function withDatabase<T>(config: BasaltConfig, fn: (ds: DataSource) => Promise<T>): Promise<T> {
+  const keys = config.volume.secret_keys;
   const ds = await connectDatabase({
     url: config.database.connection,
     poolSize: 2,
     connectRetries: config.database.connect_retries,
+    // the migration sealing CHAP secrets stored in clear needs the key
+    ...(keys.length > 0 ? { secretBox: new SecretBox(keys) } : {}),
   });
   try {
     return await fn(ds);
