@@ -11,7 +11,8 @@ export interface StackOptions {
   readonly extraEnv?: Record<string, string>;
 }
 
-export const TEST_USERS = 'admin:adminpass:admin:admin,alice:alicepass:demo:member,bob:bobpass:other:member';
+export const TEST_USERS =
+  'admin:adminpass:admin:admin,alice:alicepass:demo:member,bob:bobpass:other:member,carol:carolpass:demo:reader';
 
 /**
  * api + scheduler + volume-worker as separate OS processes, on a database, control exchange,
