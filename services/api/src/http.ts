@@ -1,7 +1,7 @@
 import { isRequestId, newRequestId, newTraceparent, type RequestContext } from '@basalt/context';
-import { errorMessage } from '@basalt/errors';
+import { errorMessage, InvalidInputError, NotFoundError } from '@basalt/errors';
 import { type Logger, requestLogger } from '@basalt/log';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { faultFor } from './faults';
 import { type RateLimiter, registerRateLimit } from './rate-limit';
 
@@ -24,6 +24,14 @@ export function createHttpApp(log: Logger, bodyLimit: number, limiter?: RateLimi
     logger: false,
     bodyLimit,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    // the router's own refusals (a malformed URL, an over-long path parameter) as Cinder's faults too
+    frameworkErrors: (error, _req, reply) => {
+      const fault =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? faultFor(new NotFoundError('The resource could not be found.'))
+          : faultFor(new InvalidInputError('Malformed request URL.'));
+      (reply as FastifyReply).code(fault.status).send(fault.body);
+    },
   });
   // JSON only: a text body is refused with 415 instead of reaching a handler as a string
   app.removeContentTypeParser('text/plain');

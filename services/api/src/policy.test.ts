@@ -52,6 +52,7 @@ describe('the default rules (Cinder, Nova, Glance)', () => {
 
   test('a role that is none of the three gets nothing; roles compare case-insensitively', () => {
     expect(policy.enforce('volume:get', caller('auditor'), own)).toBe(false);
+    expect(caller('constructor').roles).toEqual(['constructor']);
     expect(policy.enforce('volume:create', caller('Member'), own)).toBe(true);
   });
 

@@ -58,7 +58,9 @@ export class Policy {
     const roles = new Set<string>();
     for (const role of caller.roles.map((r) => r.toLowerCase())) {
       roles.add(role);
-      for (const implied of IMPLIED[role] ?? []) roles.add(implied);
+      // own keys only: a role named "constructor" implies nothing
+      for (const implied of Object.hasOwn(IMPLIED, role) ? (IMPLIED[role] as readonly string[]) : [])
+        roles.add(implied);
     }
     const base = {
       user_id: caller.userId,
@@ -237,7 +239,7 @@ function tokenize(text: string): string[] {
 function substitute(match: string, target: PolicyTarget): string | undefined {
   let missing = false;
   const value = match.replace(/%\(([A-Za-z0-9_.]+)\)s/g, (_m, key: string) => {
-    const v = target[key];
+    const v = Object.hasOwn(target, key) ? target[key] : undefined;
     if (v === undefined) missing = true;
     return v ?? '';
   });

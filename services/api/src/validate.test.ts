@@ -26,6 +26,9 @@ describe('request validation', () => {
       { key: 'name', dir: 'desc' },
     ]);
     expect(() => listQuery({ sort: 'provider_auth:asc' }, 10)).toThrow(InvalidInputError);
+    for (const key of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      expect(() => listQuery({ sort: `${key}:asc` }, 10)).toThrow(`Invalid sort key "${key}".`);
+    }
     expect(() => listQuery({ marker: "1' OR 1=1" }, 10)).toThrow(InvalidInputError);
     expect(() => listQuery({ limit: '-1' }, 10)).toThrow(InvalidInputError);
   });

@@ -83,7 +83,8 @@ export function listQuery(query: Record<string, unknown>, maxLimit: number): Lis
     str('sort') ?? (str('sort_key') ? `${str('sort_key')}:${str('sort_dir') ?? 'desc'}` : 'created_at:desc');
   for (const part of sortText.split(',')) {
     const [key = '', dir = 'desc'] = part.trim().split(':');
-    if (!(key in SORT_COLUMNS)) throw new InvalidInputError(`Invalid sort key "${key}".`);
+    // own keys only: "constructor" or "__proto__" would name Object's, not a column
+    if (!Object.hasOwn(SORT_COLUMNS, key)) throw new InvalidInputError(`Invalid sort key "${key}".`);
     if (dir !== 'asc' && dir !== 'desc') throw new InvalidInputError(`Invalid sort direction "${dir}".`);
     sort.push({ key: key as SortKey, dir });
   }
