@@ -30,7 +30,7 @@ import type { Logger } from '@basalt/log';
 import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeDriver } from './drivers/volume-driver';
 import { KeyedLock } from './keyed-lock';
-import { assertAddress } from './names';
+import { assertAddress, assertInitiator, assertMountpoint, assertUuid } from './names';
 import type { ExportSpec, TgtAdmTarget } from './targets/tgtadm';
 
 export interface VolumeManagerOptions {
@@ -104,7 +104,8 @@ export class VolumeManager {
         this.initializeConnection(args.volume_id, checkedConnector(args.connector)),
       terminate_connection: (args) =>
         this.terminateConnection(args.volume_id, checkedConnector(args.connector)),
-      attach_volume: (args) => this.attachVolume(args.volume_id, args.instance_uuid, args.mountpoint),
+      attach_volume: (args) =>
+        this.attachVolume(args.volume_id, assertUuid(args.instance_uuid), assertMountpoint(args.mountpoint)),
       detach_volume: (args) => this.detachVolume(args.volume_id),
       publish_service_capabilities: async (_args, inv) => {
         await this.reportCapabilities(inv.context);
@@ -414,7 +415,7 @@ function parseChap(providerAuth: string): { user: string; password: string } | u
   return method === 'CHAP' && user && password ? { user, password } : undefined;
 }
 
-/** The connector's address goes into tgt's ACL: only a plain IP address is let through. */
+/** The connector's address goes into tgt's ACL and its initiator into the database: only well-formed ones pass. */
 function checkedConnector(connector: Connector): Connector {
-  return { ...connector, ip: assertAddress(connector.ip) };
+  return { ...connector, ip: assertAddress(connector.ip), initiator: assertInitiator(connector.initiator) };
 }
