@@ -85,6 +85,13 @@ export function printTable(rows: readonly Row[], extraName?: string): void {
  * CPU time (ms) every process on the machine has used so far, summed by what it is: a Basalt
  * service by its name, anything else by its command (postgres, tgtd, beam.smp, …).
  */
+/** CPU milliseconds (user + system) one process has used so far. */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ
+}
+
 export function cpuByProcess(): Map<string, number> {
   const ticksPerMs = 100 / 1000; // USER_HZ
   const totals = new Map<string, number>();

@@ -3,7 +3,8 @@
  * as separate processes: 200 volumes created by 16 concurrent clients, then deleted; then volumes
  * arriving at a steady rate below what the burst reached, and one at a time, to show the latency
  * of the pipeline itself when nothing queues behind an API that accepts faster than storage works. Also what each way
- * of changing a live tgt target costs, measured in the same run.
+ * of changing a live tgt target costs, measured in the same run. Last, the API's throughput with
+ * every token validated by a real Keystone (its answers cached) against the same API in noauth mode.
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -12,8 +13,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createDataSource } from '@basalt/db';
 import { TgtdControl, TgtMode, TgtOp } from '../../services/volume-worker/src/targets/tgtd-control';
+import { KeystoneFixture } from '../support/keystone';
 import { VolumeStack } from '../support/stack';
-import { cpuByProcess, cpuPer, percentile } from './stats';
+import { cpuByProcess, cpuMsOf, cpuPer, percentile } from './stats';
 
 const run = promisify(execFile);
 const VOLUMES = Number(process.env.BENCH_VOLUMES ?? 200);
@@ -22,6 +24,9 @@ const SOLO = 30;
 const PACED = 200;
 /** Offered loads for the paced phase, as shares of the rate the burst reached. */
 const PACED_SHARES = [0.5, 0.8, 1];
+/** Volume shows per round of the identity phase, and rounds per identity mode. */
+const AUTH_REQUESTS = 4000;
+const AUTH_ROUNDS = 3;
 
 /**
  * The clients share the machine with what they measure, so they are plain keep-alive HTTP/1.1
@@ -228,12 +233,102 @@ async function main() {
     console.log(
       `making one export on a live tgtd: tgt-admin --update ${costs.tgtAdmin.toFixed(1)} ms, four tgtadm runs ${costs.tgtadm.toFixed(1)} ms, the same four requests on tgtd's socket ${costs.socket.toFixed(1)} ms (the worker's way; ${(costs.tgtadm / costs.socket).toFixed(0)}x cheaper than tgtadm)`,
     );
+    await identityCost(stack);
   } finally {
     agent.destroy();
     await db.destroy();
     await stack.stop();
   }
 }
+
+/**
+ * Volume shows per second from CLIENTS clients through two more api processes started together,
+ * one in noauth mode and one validating every token with a real Keystone (keystonemiddleware's
+ * way, with its cache), in alternating rounds so both see the same machine; and what a token's
+ * first check costs.
+ */
+async function identityCost(stack: VolumeStack): Promise<void> {
+  const keystone = await KeystoneFixture.start();
+  try {
+    const service = await keystone.createServiceUser();
+    // an admin, as the noauth caller is, so both modes answer with the same view
+    const user = await keystone.createUser('admin');
+    const [noauth, keystoneApiProcess] = await Promise.all([
+      stack.startExtraApi({ BASALT__API__AUTH_STRATEGY: 'noauth' }),
+      stack.startExtraApi({
+        BASALT__API__AUTH_STRATEGY: 'keystone',
+        BASALT__KEYSTONE_AUTHTOKEN__AUTH_URL: keystone.url,
+        BASALT__KEYSTONE_AUTHTOKEN__USERNAME: service.name,
+        BASALT__KEYSTONE_AUTHTOKEN__PASSWORD: service.password,
+      }),
+    ]);
+    const noauthApi = `${noauth.url}/v3/bench`;
+    const noauthToken = 'bench:bench';
+    const keystoneApi = `${keystoneApiProcess.url}/v3/${user.projectId}`;
+    const keystoneToken = await keystone.token(user);
+    const volumeIn = async (base: string, tok: string) => {
+      const created = await send('POST', `${base}/volumes`, tok, { volume: { size: 1, name: 'auth-bench' } });
+      if (created.status !== 202) throw new Error(`create answered ${created.status}: ${created.body}`);
+      return JSON.parse(created.body).volume.id as string;
+    };
+    const targets = {
+      noauth: {
+        url: `${noauthApi}/volumes/${await volumeIn(noauthApi, noauthToken)}`,
+        token: noauthToken,
+        pid: noauth.process.pid as number,
+      },
+      keystone: {
+        url: `${keystoneApi}/volumes/${await volumeIn(keystoneApi, keystoneToken)}`,
+        token: keystoneToken,
+        pid: keystoneApiProcess.process.pid as number,
+      },
+    };
+    // the api process's own CPU per request too: wall-clock rates move with whatever else runs
+    const cpu = { noauth: Number.POSITIVE_INFINITY, keystone: Number.POSITIVE_INFINITY };
+    const round = async (target: { url: string; token: string; pid: number }, mode?: keyof typeof cpu) => {
+      const cpuBefore = cpuMsOf(target.pid);
+      const started = performance.now();
+      await inParallel(AUTH_REQUESTS, CLIENTS, async () => {
+        const { status } = await send('GET', target.url, target.token);
+        if (status !== 200) throw new Error(`show answered ${status}`);
+      });
+      const rate = AUTH_REQUESTS / ((performance.now() - started) / 1000);
+      if (mode) cpu[mode] = Math.min(cpu[mode], ((cpuMsOf(target.pid) - cpuBefore) * 1000) / AUTH_REQUESTS);
+      return rate;
+    };
+    await round(targets.noauth);
+    await round(targets.keystone);
+    const best = { noauth: 0, keystone: 0 };
+    for (let i = 0; i < AUTH_ROUNDS; i++) {
+      best.noauth = Math.max(best.noauth, await round(targets.noauth, 'noauth'));
+      best.keystone = Math.max(best.keystone, await round(targets.keystone, 'keystone'));
+    }
+    // a token's first request: the api asks Keystone, then caches the answer
+    const first: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const fresh = await keystone.token(user);
+      const started = performance.now();
+      const { status } = await send('GET', targets.keystone.url, fresh);
+      first.push(performance.now() - started);
+      if (status !== 200) throw new Error(`show with a fresh token answered ${status}`);
+    }
+    first.sort((a, b) => a - b);
+    const ratio = best.keystone / best.noauth;
+    console.log(
+      `identity: volume show, ${CLIENTS} clients, best of ${AUTH_ROUNDS} rounds of ${AUTH_REQUESTS}: noauth ${best.noauth.toFixed(0)}/s, keystone (tokens validated by Keystone, cached) ${best.keystone.toFixed(0)}/s = ${(ratio * 100).toFixed(1)}% of noauth (target >= 90%)`,
+    );
+    console.log(
+      `  api process CPU per show (least of the rounds): noauth ${cpu.noauth.toFixed(0)} µs, keystone ${cpu.keystone.toFixed(0)} µs (${signed((cpu.keystone / cpu.noauth - 1) * 100)}%)`,
+    );
+    console.log(
+      `  a token's first request (validated at Keystone, not yet cached): p50 ${percentile(first, 50).toFixed(1)} ms, p90 ${percentile(first, 90).toFixed(1)} ms`,
+    );
+  } finally {
+    await keystone.cleanup();
+  }
+}
+
+const signed = (n: number) => `${n >= 0 ? '+' : ''}${n.toFixed(1)}`;
 
 /** Wall time of one export (target, LUN, CHAP account, binding) made each way tgtd can be told. */
 async function targetChangeCosts(

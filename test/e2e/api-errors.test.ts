@@ -2,6 +2,15 @@ import { createDataSource } from '@basalt/db';
 import { request, waitForVolume } from '../support/http';
 import { VolumeStack } from '../support/stack';
 
+const V3_3 = { 'OpenStack-API-Version': 'volume 3.3' };
+
+/** The user message a volume's failure left. */
+async function messageFor(api: string, token: string, volumeId: string) {
+  const listed = await request(`${api}/messages`, { token, headers: V3_3 });
+  expect(listed.status).toBe(200);
+  return listed.body.messages.find((m: { resource_uuid?: string }) => m.resource_uuid === volumeId);
+}
+
 /** Every bad input gets a 4xx in Cinder's fault shape, and nothing is written. */
 describe('the volume API refuses bad input cleanly', () => {
   const stack = new VolumeStack();
@@ -101,7 +110,7 @@ describe('the volume API refuses bad input cleanly', () => {
     );
   }, 30_000);
 
-  test("unknown ids, another project's volume, unknown routes → 404 itemNotFound", async () => {
+  test("unknown ids and routes → 404 itemNotFound; another project's volume stays out of lists", async () => {
     expectFault(
       await request(`${api}/volumes/00000000-0000-4000-8000-000000000000`, { token }),
       404,
@@ -118,8 +127,8 @@ describe('the volume API refuses bad input cleanly', () => {
     });
     expect(other.status).toBe(202);
     const id = other.body.volume.id;
-    expectFault(await request(`${api}/volumes/${id}`, { token }), 404, 'itemNotFound');
-    expectFault(await request(`${api}/volumes/${id}`, { method: 'DELETE', token }), 404, 'itemNotFound');
+    // noauth callers are admins, and Cinder lets an admin reach any project's volume by id
+    expect((await request(`${api}/volumes/${id}`, { token })).status).toBe(200);
     expect(
       (await request(`${api}/volumes/detail`, { token })).body.volumes.map((v: { id: string }) => v.id),
     ).not.toContain(id);
@@ -212,7 +221,29 @@ describe('the volume API refuses bad input cleanly', () => {
     );
     const after = (await request(`${api}/volumes/${id}`, { token })).body.volume;
     expect(after.status).toBe('error_deleting');
-    expect(after.status_reason).toMatch(/could not be sent to host-that-never-started/);
+    expect(after).not.toHaveProperty('status_reason');
+    expect(await messageFor(api, token, id)).toMatchObject({
+      event_id: 'VOLUME_VOLUME_001_001',
+      user_message: expect.stringMatching(/^delete volume: .*could not be sent to host-that-never-started/),
+    });
+  }, 30_000);
+
+  test('a DELETE with Content-Type application/json and no body is accepted, as by Cinder', async () => {
+    const created = await create({ size: 1 });
+    const id = created.body.volume.id;
+    await waitForVolume(api, token, id, ['available']);
+    const deleted = await request(`${api}/volumes/${id}`, {
+      method: 'DELETE',
+      token,
+      headers: { 'Content-Type': 'application/json' },
+    });
+    expect(deleted.status).toBe(202);
+    // a body that is not JSON is still refused
+    expectFault(
+      await request(`${api}/volumes`, { method: 'POST', token, rawBody: '{"volume":', headers: {} }),
+      400,
+      'badRequest',
+    );
   }, 30_000);
 
   test('over quota → 413 overLimit, and nothing is created', async () => {
@@ -223,7 +254,16 @@ describe('the volume API refuses bad input cleanly', () => {
       token: admin,
       body: { quota_set: { volumes: 1, gigabytes: 3 } },
     });
-    expect(set.body.quota_set).toMatchObject({ volumes: 1, gigabytes: 3 });
+    // every key of Cinder's quota set, and no id in an update's answer
+    expect(set.body.quota_set).toEqual({
+      volumes: 1,
+      gigabytes: 3,
+      snapshots: 10,
+      backups: 10,
+      backup_gigabytes: 1000,
+      per_volume_gigabytes: -1,
+      groups: 10,
+    });
     const big = await request(`${quotaApi}/volumes`, {
       method: 'POST',
       token: admin,
@@ -243,7 +283,8 @@ describe('the volume API refuses bad input cleanly', () => {
     });
     expectFault(second, 413, 'overLimit', /Maximum number of volumes allowed \(1\)/);
     const usage = await request(`${quotaApi}/os-quota-sets/quotaproj?usage=true`, { token: admin });
-    expect(usage.body.quota_set.volumes).toMatchObject({ limit: 1, in_use: 1 });
+    expect(usage.body.quota_set.volumes).toEqual({ limit: 1, in_use: 1, reserved: 0 });
+    expect(usage.body.quota_set.snapshots).toEqual({ limit: 10, in_use: 0, reserved: 0 });
     expectFault(
       await request(`${quotaApi}/os-quota-sets/quotaproj`, {
         method: 'PUT',
@@ -270,7 +311,29 @@ describe('the volume API refuses bad input cleanly', () => {
     });
     expect(created.status).toBe(202);
     const volume = await waitForVolume(bigApi, admin, created.body.volume.id, ['error']);
-    expect(volume.status_reason).toMatch(/No valid host was found. CapacityFilter rejected every host/);
+    expect(volume).not.toHaveProperty('status_reason');
+    const message = await messageFor(bigApi, admin, volume.id);
+    expect(message).toMatchObject({
+      event_id: 'VOLUME_VOLUME_001_003',
+      resource_type: 'VOLUME',
+      message_level: 'ERROR',
+      user_message: expect.stringMatching(
+        /^schedule allocate volume: No valid host was found. CapacityFilter rejected every host/,
+      ),
+    });
+    const shown = await request(`${bigApi}/messages/${message.id}`, { token: admin, headers: V3_3 });
+    expect(shown.body.message).toEqual(message);
+    expect(
+      (await request(`${bigApi}/messages/${message.id}`, { method: 'DELETE', token: admin, headers: V3_3 }))
+        .status,
+    ).toBe(204);
+    expectFault(
+      await request(`${bigApi}/messages/${message.id}`, { token: admin, headers: V3_3 }),
+      404,
+      'itemNotFound',
+    );
+    // the messages API is 3.3's: at 3.0 it does not exist
+    expectFault(await request(`${bigApi}/messages`, { token: admin }), 404, 'itemNotFound');
   }, 30_000);
 
   test('authentication, project and microversion errors', async () => {

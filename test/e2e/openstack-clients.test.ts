@@ -53,7 +53,7 @@ describe('python-cinderclient (noauth) against the API', () => {
 });
 
 describe('python-openstackclient (password auth against the built-in identity)', () => {
-  const stack = new VolumeStack({ authStrategy: 'keystone' });
+  const stack = new VolumeStack({ authStrategy: 'builtin' });
   let openstack: (user: string, password: string, project: string, ...args: string[]) => Promise<string>;
 
   beforeAll(async () => {

@@ -10,7 +10,7 @@ type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
  * the volume. Readers of the owning project read and never write; admins pass.
  */
 describe('projects never see each other', () => {
-  const stack = new VolumeStack({ authStrategy: 'keystone' });
+  const stack = new VolumeStack({ authStrategy: 'builtin' });
   const marker = `isolated-${Date.now()}`;
   const tokens: Record<string, string> = {};
   const projects: Record<string, string> = {};

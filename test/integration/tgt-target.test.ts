@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type ExportSpec, TgtAdmTarget } from '../../services/volume-worker/src/targets/tgtadm';
+import type { ExportSpec } from '../../services/volume-worker/src/targets/iscsi-target';
+import { TgtTarget } from '../../services/volume-worker/src/targets/tgt-target';
 import { TgtdControl, TgtErrno, TgtMode, TgtOp } from '../../services/volume-worker/src/targets/tgtd-control';
 import { tempDir } from '../support/processes';
 import { quietLogger } from '../support/rpc';
@@ -10,9 +11,9 @@ import { TgtdFixture } from '../support/tgtd';
 
 const run = promisify(execFile);
 
-describe('tgtadm target helper against a real tgtd (its management socket)', () => {
+describe('the tgt target against a real tgtd (its management socket)', () => {
   let tgtd: TgtdFixture;
-  let target: TgtAdmTarget;
+  let target: TgtTarget;
   let spec: ExportSpec;
   const dir = tempDir('basalt-tgt');
   const volumesDir = join(dir, 'tgt');
@@ -20,11 +21,16 @@ describe('tgtadm target helper against a real tgtd (its management socket)', () 
 
   beforeAll(async () => {
     tgtd = await TgtdFixture.start();
-    target = new TgtAdmTarget(new TgtdControl(tgtd.controlPort), { volumesDir }, quietLogger());
+    target = new TgtTarget(
+      new TgtdControl(tgtd.controlPort),
+      { volumesDir, portal: { ip: '127.0.0.1', port: tgtd.port } },
+      quietLogger(),
+    );
     await target.checkForSetup();
     const backing = join(dir, 'volume-t0000001');
     await run('truncate', ['-s', '64M', backing]);
     spec = {
+      volumeId: '6f1c2a0e-8b7d-4e2f-9c3a-1d5e7f9a0b2c',
       name: 'volume-t0000001',
       iqn: 'iqn.2010-10.org.openstack:volume-t0000001',
       tid: 1,
@@ -101,7 +107,7 @@ describe('tgtadm target helper against a real tgtd (its management socket)', () 
 
   test('extend: the LUN is re-read at the new size', async () => {
     await run('truncate', ['-s', '128M', spec.backingPath]);
-    await target.refreshLun(spec);
+    await target.extendExport(spec);
     expect((await run('iscsi-readcapacity16', [url()])).stdout).toContain('Total size:134217728');
   });
 

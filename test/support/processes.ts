@@ -31,6 +31,10 @@ export class ServiceProcess {
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
   }
 
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   get log(): string {
     return readFileSync(this.logFile, 'utf8');
   }

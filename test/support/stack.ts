@@ -7,7 +7,7 @@ import { BrokerFixture, createVhost, testRpcOptions, uniqueName } from './rpc';
 import { TgtdFixture } from './tgtd';
 
 export interface StackOptions {
-  readonly authStrategy?: 'noauth' | 'keystone';
+  readonly authStrategy?: 'noauth' | 'builtin' | 'keystone';
   readonly extraEnv?: Record<string, string>;
 }
 
@@ -27,6 +27,7 @@ export class VolumeStack {
   readonly volumesPath = join(this.dir, 'volumes');
   readonly volumesDir = join(this.dir, 'tgt');
   private readonly processes = new Map<ServiceName, ServiceProcess>();
+  private readonly extraApis: ServiceProcess[] = [];
   database!: Awaited<ReturnType<typeof createTestDatabase>>;
   tgtd!: TgtdFixture;
   /** The key the worker seals CHAP secrets with. */
@@ -93,6 +94,21 @@ export class VolumeStack {
     return process;
   }
 
+  /** One more api process on the same database and broker, configured apart (e.g. another auth_strategy), and its volume API URL. */
+  async startExtraApi(env: Record<string, string>): Promise<{ url: string; process: ServiceProcess }> {
+    const process = new ServiceProcess(
+      `api-extra-${this.extraApis.length}`,
+      serviceScript('api'),
+      { ...this.env(), ...env },
+      this.dir,
+    );
+    this.extraApis.push(process);
+    await process.waitForLog(/started"/);
+    const listening = /"volume_api":"([^"]+)"/.exec(process.log);
+    if (!listening) throw new Error(`api did not say where it listens:\n${process.log}`);
+    return { url: listening[1] as string, process };
+  }
+
   service(name: ServiceName): ServiceProcess {
     const p = this.processes.get(name);
     if (!p) throw new Error(`${name} is not running`);
@@ -100,7 +116,7 @@ export class VolumeStack {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.processes.values()].map((p) => p.stop()));
+    await Promise.all([...this.processes.values(), ...this.extraApis].map((p) => p.stop()));
     await this.tgtd?.stop();
     await this.broker.cleanup();
     await this.vhost?.drop();

@@ -8,6 +8,7 @@ import {
   listServices,
   SecretBox,
   VolumeRepository,
+  VolumeTypeRepository,
 } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { renderTable } from './table';
@@ -67,13 +68,15 @@ const commands: Record<string, (config: BasaltConfig) => Promise<string>> = {
         { limit: 100_000, sort: [{ key: 'created_at', dir: 'asc' }] },
       );
       const attachments = new AttachmentRepository(ds);
+      // by name, as cinder list shows the type
+      const types = new Map((await new VolumeTypeRepository(ds).list(undefined)).map((t) => [t.id, t.name]));
       const rows = await Promise.all(
         volumes.map(async (v) => [
           v.id,
           v.status,
           v.displayName ?? 'None',
           String(v.size),
-          v.volumeType ?? 'None',
+          (v.volumeType && types.get(v.volumeType)) ?? 'None',
           (await attachments.live(v.id))
             .map((a) => a.instanceUuid)
             .filter(Boolean)

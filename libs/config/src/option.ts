@@ -5,7 +5,7 @@ export interface Option<T> {
   readonly kind: string;
   readonly default: T;
   readonly help: string;
-  /** Never printed: shown as `***` in dumps and logs. */
+  /** Never printed: `basalt config sample` leaves its default out. */
   readonly secret: boolean;
   parse(raw: string): T;
 }

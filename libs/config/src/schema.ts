@@ -31,9 +31,18 @@ export const schema = {
       "Seconds a volume may sit in creating, deleting or extending untouched before the service responsible resumes the operation (its message was lost to an outage longer than the handler's retries).",
       { min: 1 },
     ),
-    periodic_interval: opt.number(60, "Seconds between runs of the scheduler's periodic tasks.", {
-      min: 0.1,
+    default_volume_type: opt.string(
+      '__DEFAULT__',
+      'Volume type (name or id) of volumes created without one.',
+    ),
+    message_ttl: opt.int(2592000, 'Seconds a user message is kept and shown after it was written.', {
+      min: 1,
     }),
+    periodic_interval: opt.number(
+      60,
+      'Seconds between runs of the tasks that finish what a lost message left: the scheduler places volumes left without a host, each volume worker resumes its stalled creates, deletes and extends.',
+      { min: 0.1 },
+    ),
     handler_attempts: opt.int(
       4,
       'Tries an RPC handler gets when it fails with an error worth retrying (a dropped database connection, a deadlock); handlers are idempotent, so a retry is harmless.',
@@ -96,9 +105,9 @@ export const schema = {
       'Base URL clients reach the identity API at (default: http://<listen>:<port>).',
     ),
     auth_strategy: opt.choice(
-      ['keystone', 'noauth'],
-      'keystone',
-      'keystone: built-in tokens; noauth: X-Auth-Token user:project, for development.',
+      ['builtin', 'keystone', 'noauth'],
+      'builtin',
+      "builtin: tokens of the api's own identity API ([identity]); keystone: every token validated by the Keystone of [keystone_authtoken]; noauth: X-Auth-Token user:project, for development.",
     ),
     max_request_body_size: opt.int(
       1048576,
@@ -136,11 +145,54 @@ export const schema = {
       'YAML or JSON file mapping policy rule names (volume:create, os_compute_api:servers:create, …) to check strings that replace their defaults; an unknown rule or a bad check string stops the api at start.',
     ),
   },
+  keystone_authtoken: {
+    www_authenticate_uri: opt.string(
+      '',
+      'Identity URL a refused client is sent to, in WWW-Authenticate (default: auth_url).',
+    ),
+    auth_url: opt.string(
+      '',
+      'Keystone v3 URL the service user authenticates at and tokens are validated at.',
+    ),
+    username: opt.string('', 'Service user that validates tokens (needs the service or admin role).'),
+    password: opt.string('', "The service user's password.", { secret: true }),
+    project_name: opt.string('service', "Project the service user's token is scoped to."),
+    user_domain_name: opt.string('Default', 'Domain of the service user.'),
+    project_domain_name: opt.string('Default', "Domain of the service user's project."),
+    token_cache_size: opt.int(
+      10000,
+      'Validated tokens remembered at once; the least recently used goes first.',
+      {
+        min: 0,
+      },
+    ),
+    token_cache_time: opt.int(
+      300,
+      "Seconds a validation is trusted before Keystone is asked again (never past the token's expiry); a revoked token works until then.",
+      { min: 0 },
+    ),
+    http_connect_timeout: opt.number(
+      5,
+      'Seconds a request to Keystone may take before it counts as unreachable.',
+      {
+        min: 0.1,
+      },
+    ),
+  },
   quota: {
     volumes: opt.int(10, 'Default number of volumes a project may have (-1: unlimited).', { min: -1 }),
+    snapshots: opt.int(10, 'Default number of snapshots a project may have (-1: unlimited).', { min: -1 }),
     gigabytes: opt.int(1000, 'Default total volume gigabytes a project may have (-1: unlimited).', {
       min: -1,
     }),
+    backups: opt.int(10, 'Default number of backups a project may have (-1: unlimited).', { min: -1 }),
+    backup_gigabytes: opt.int(1000, 'Default total backup gigabytes a project may have (-1: unlimited).', {
+      min: -1,
+    }),
+    per_volume_gigabytes: opt.int(-1, 'Default largest size of one volume in gigabytes (-1: unlimited).', {
+      min: -1,
+    }),
+    groups: opt.int(10, 'Default number of volume groups a project may have (-1: unlimited).', { min: -1 }),
   },
   scheduler: {
     capabilities_max_age: opt.number(
@@ -199,6 +251,53 @@ export const schema = {
       [],
       "Keys that encrypt volumes' CHAP secrets in the database (AES-256-GCM), as id:base64 of 32 bytes; the first encrypts, every one listed decrypts, so a key is rotated by putting a new one first. The volume worker refuses to start without one.",
       { secret: true },
+    ),
+  },
+  compute: {
+    virt_type: opt.choice(
+      ['kvm', 'qemu'],
+      'kvm',
+      "Domain type of the guests (<domain type='...'>): kvm needs hardware virtualisation, qemu is TCG emulation.",
+    ),
+    libvirt_uri: opt.string('qemu:///system', 'libvirt connection URI that virsh -c is given.'),
+    instance_name_template: opt.string(
+      'instance-%08x',
+      'Name of an instance on the hypervisor and of its folder: %08x takes its sequence number.',
+      { pattern: /^[A-Za-z0-9_-]*%0?\d*x[A-Za-z0-9_-]*$/ },
+    ),
+    instances_path: opt.string(
+      '/var/lib/basalt/instances',
+      'Directory of the instance folders (instance-%08x/) and the image cache (_base/).',
+    ),
+    volume_connector: opt.choice(
+      ['iscsiadm', 'qemu'],
+      'iscsiadm',
+      "How guests reach volumes: iscsiadm logs the host's open-iscsi initiator in and attaches the block device; qemu gives QEMU's built-in iSCSI initiator a libvirt network disk (for hosts without the kernel initiator).",
+    ),
+    initiator_iqn: opt.string(
+      '',
+      "This host's iSCSI initiator name, sent with initialize_connection so the target's ACL can name it (empty: read /etc/iscsi/initiatorname.iscsi, else iqn.2010-10.org.basalt:<host>).",
+      { pattern: /^$|^iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:[A-Za-z0-9_.:-]+)?$/ },
+    ),
+    my_ip: opt.string('127.0.0.1', 'Address of this host that volume hosts see its initiator connect from.'),
+    serial_shell: opt.bool(
+      false,
+      'Give every guest a second serial port bound to a unix socket (instance folder, shell.sock); for test images that run a shell on ttyS1.',
+    ),
+    device_detach_timeout: opt.number(
+      20,
+      'Seconds a volume detach waits for the guest to release the disk (virsh domblklist no longer listing it).',
+      { min: 0.1 },
+    ),
+    wait_soft_reboot_seconds: opt.number(
+      120,
+      'Seconds a soft reboot waits for the guest to shut down on ACPI before falling back to a hard reboot.',
+      { min: 0 },
+    ),
+    volume_device_timeout: opt.number(
+      30,
+      'Seconds the iscsiadm connector waits for /dev/disk/by-path/... to appear after login.',
+      { min: 0.1 },
     ),
   },
   database: {

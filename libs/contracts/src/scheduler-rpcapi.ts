@@ -1,7 +1,11 @@
-import { cast, defineContract, type Infer, type RpcApi, type RpcClient, rpcApi, s } from '@basalt/rpc';
+import { call, cast, defineContract, type Infer, type RpcApi, type RpcClient, rpcApi, s } from '@basalt/rpc';
 
-const volumeCapabilities = s.object({
+const capabilityFields = {
   volume_backend_name: s.string(),
+  /** The one pool of the backend (Cinder's `host@backend#pool` names it). */
+  pool_name: s.string(),
+  vendor_name: s.string(),
+  driver_version: s.string(),
   storage_protocol: s.literal('iSCSI'),
   total_capacity_gb: s.number(),
   free_capacity_gb: s.number(),
@@ -10,7 +14,8 @@ const volumeCapabilities = s.object({
   availability_zone: s.string(),
   thin_provisioning_support: s.boolean(),
   max_over_subscription_ratio: s.number(),
-});
+};
+const volumeCapabilities = s.object(capabilityFields);
 
 /** What a volume host reports about itself (Cinder's volume stats). */
 export type VolumeCapabilities = Infer<typeof volumeCapabilities>;
@@ -19,15 +24,28 @@ const scheduleVolumeRequest = s.object({
   volume_id: s.string(),
   size: s.int(),
   availability_zone: s.string(),
+  /** The volume type's extra specs, which a host's capabilities must satisfy. */
+  extra_specs: s.optional(s.record(s.string())),
 });
 
 /** What the API sends the scheduler about a new volume (Cinder's request spec). */
 export type ScheduleVolumeRequest = Infer<typeof scheduleVolumeRequest>;
 
+const pool = s.object({
+  name: s.string(),
+  capabilities: s.object({ ...capabilityFields, timestamp: s.string() }),
+});
+
+/** One pool as the scheduler knows it: Cinder's `host@backend#pool` and its host's last report. */
+export type PoolInfo = Infer<typeof pool>;
+
 /** The `scheduler` topic: Cinder's scheduler/rpcapi.py; `history` is its version history. */
 export const SCHEDULER_CONTRACT = defineContract({
   topic: 'scheduler',
-  history: ['1.0 - Initial version: create_volume, update_service_capabilities.'],
+  history: [
+    '1.0 - Initial version: create_volume, update_service_capabilities.',
+    "1.1 - get_pools, backend_passes_filters; create_volume takes the volume type's extra_specs.",
+  ],
   methods: {
     create_volume: cast({ since: '1.0', to: 'topic', args: scheduleVolumeRequest }),
     /** Sent by volume workers to every scheduler at once. */
@@ -35,6 +53,18 @@ export const SCHEDULER_CONTRACT = defineContract({
       since: '1.0',
       to: 'fanout',
       args: s.object({ host: s.string(), service_name: s.string(), capabilities: volumeCapabilities }),
+    }),
+    /** The pools the scheduler knows, each with its host's last capability report. */
+    get_pools: call({ since: '1.1', to: 'topic', args: s.object({}), result: s.array(pool) }),
+    /**
+     * Whether `host` passes the filters for a volume of this zone and type as it is (Cinder's
+     * backend_passes_filters): a retype that needs no migration.
+     */
+    backend_passes_filters: call({
+      since: '1.1',
+      to: 'topic',
+      args: s.object({ host: s.string(), availability_zone: s.string(), extra_specs: s.record(s.string()) }),
+      result: s.boolean(),
     }),
   },
 });

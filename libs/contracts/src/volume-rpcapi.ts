@@ -59,12 +59,23 @@ export const VOLUME_CONTRACT = defineContract({
       args: s.object({ volume_id: s.string(), connector }),
       result: s.none(),
     }),
+    /**
+     * The volume, reserved (`attaching`) and connected through `connector`, is plugged into the
+     * instance: that connection becomes the instance's attachment and the volume `in-use`.
+     */
     attach_volume: call({
       since: '1.0',
       to: 'server',
-      args: s.object({ volume_id: s.string(), instance_uuid: s.string(), mountpoint: s.string() }),
+      args: s.object({
+        volume_id: s.string(),
+        instance_uuid: s.string(),
+        mountpoint: s.string(),
+        connector,
+        host_name: s.optional(s.string()),
+      }),
       result: s.none(),
     }),
+    /** After terminate_connection: a `detaching` volume is `available` once no attachment remains. */
     detach_volume: call({ since: '1.0', to: 'server', args: volume, result: s.none() }),
     /** Asks every volume host to report its capabilities now (a scheduler that just started knows none). */
     publish_service_capabilities: cast({ since: '1.0', to: 'fanout', args: s.object({}) }),

@@ -1,22 +1,25 @@
--- The quota rule: under the project's lock, the project's limits (the defaults where it has none)
--- against its usage plus the growth; raises SQLSTATE BQ001 with the resource, limit and usage.
+-- Refuses, with SQLSTATE BQ001 and the resource in the detail, growth the project's quota does not take.
 -- The function as the database has it now: a change is a new migration carrying this text.
 CREATE OR REPLACE FUNCTION check_volume_quota(
   p_project varchar, p_more_volumes integer, p_more_gigabytes integer,
-  p_default_volumes integer, p_default_gigabytes integer
+  p_default_volumes integer, p_default_gigabytes integer, p_size integer, p_default_per_volume integer
 ) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
   max_volumes integer;
   max_gigabytes integer;
+  max_per_volume integer;
   used_volumes integer;
   used_gigabytes integer;
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('quota:' || p_project));
-  SELECT coalesce(max(hard_limit) FILTER (WHERE resource = 'volumes'), p_default_volumes),
-         coalesce(max(hard_limit) FILTER (WHERE resource = 'gigabytes'), p_default_gigabytes)
-    INTO max_volumes, max_gigabytes
-    FROM quotas WHERE project_id = p_project;
+  max_per_volume := quota_limit(p_project, 'per_volume_gigabytes', p_default_per_volume);
+  IF max_per_volume >= 0 AND p_size > max_per_volume THEN
+    RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
+      DETAIL = json_build_object('resource', 'per_volume_gigabytes', 'limit', max_per_volume, 'in_use', 0)::text;
+  END IF;
+  max_volumes := quota_limit(p_project, 'volumes', p_default_volumes);
+  max_gigabytes := quota_limit(p_project, 'gigabytes', p_default_gigabytes);
   IF max_volumes < 0 AND max_gigabytes < 0 THEN
     RETURN;
   END IF;

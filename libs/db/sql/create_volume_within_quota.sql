@@ -3,19 +3,21 @@
 CREATE OR REPLACE FUNCTION create_volume_within_quota(
   p_id uuid, p_size integer, p_zone varchar, p_project varchar, p_user varchar,
   p_name varchar, p_description text, p_type varchar,
-  p_default_volumes integer, p_default_gigabytes integer, p_name_template varchar
+  p_default_volumes integer, p_default_gigabytes integer, p_default_per_volume integer,
+  p_name_template varchar, p_metadata jsonb
 ) RETURNS SETOF volumes
 LANGUAGE plpgsql AS $$
 DECLARE
   new_seq bigint;
 BEGIN
-  PERFORM check_volume_quota(p_project, 1, p_size, p_default_volumes, p_default_gigabytes);
+  PERFORM check_volume_quota(p_project, 1, p_size, p_default_volumes, p_default_gigabytes, p_size,
+                             p_default_per_volume);
   new_seq := nextval(pg_get_serial_sequence('volumes', 'seq'));
   RETURN QUERY
     INSERT INTO volumes (id, seq, backend_name, size, status, availability_zone, project_id, user_id,
-                         display_name, display_description, volume_type)
+                         display_name, display_description, volume_type, metadata)
     VALUES (p_id, new_seq, volume_backend_name(p_name_template, new_seq, p_id), p_size, 'creating',
-            p_zone, p_project, p_user, p_name, p_description, p_type)
+            p_zone, p_project, p_user, p_name, p_description, p_type, p_metadata)
     RETURNING *;
 END
 $$;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { ATTACHMENT_STATES, type AttachmentStatus } from './attachment-states';
 import { Params, updateReturning } from './sql';
+import { VOLUME_STATES } from './volume-states';
 
 export interface AttachmentRecord {
   readonly id: string;
@@ -12,9 +13,14 @@ export interface AttachmentRecord {
   readonly instanceUuid: string | null;
   readonly mountpoint: string | null;
   readonly attachStatus: Exclude<AttachmentStatus, 'deleted'>;
+  /** When `attach_volume` named the instance. */
+  readonly attachedAt: Date | null;
 }
 
 const { attach, close } = ATTACHMENT_STATES.moves;
+const volumeMoves = VOLUME_STATES.moves;
+/** The volume status in which a connection may take an instance: reserved for it by the compute API. */
+const RESERVED = 'attaching';
 /** The status a connection starts in. */
 const CONNECTED: AttachmentStatus = 'connected';
 
@@ -27,7 +33,10 @@ export function closeAttachments(condition: string, p: Params): string {
            WHERE ${condition} AND NOT deleted AND attach_status = ANY(${p.add(close.from)})`;
 }
 
-/** One row per live connection of an initiator to a volume; `attach_volume` names its instance. */
+/**
+ * One row per live connection of an initiator to a volume (`initialize_connection` makes it,
+ * `terminate_connection` ends it); `attach_volume` names the instance it serves.
+ */
 export class AttachmentRepository {
   constructor(private readonly ds: DataSource) {}
 
@@ -68,15 +77,65 @@ export class AttachmentRepository {
     return rows.map((r: { ip: string }) => r.ip);
   }
 
-  async markAttached(volumeId: string, instanceUuid: string, mountpoint: string): Promise<void> {
+  /**
+   * `attach_volume`: the connection `initiator` made (by `connect`) becomes the attachment of
+   * `instanceUuid` at `mountpoint` on `host`, and the volume moves `attaching` → `in-use`, in one
+   * statement. Again for the same instance it changes nothing and succeeds. False when the volume
+   * is not `attaching` (nor `in-use` by that very attachment) or that initiator has no connection.
+   */
+  async markAttached(
+    volumeId: string,
+    attachment: { initiator: string; instanceUuid: string; mountpoint: string; host: string | null },
+  ): Promise<boolean> {
     const p = new Params();
-    await updateReturning(
-      this.ds,
-      `UPDATE volume_attachments SET instance_uuid = ${p.add(instanceUuid)}, mountpoint = ${p.add(mountpoint)},
-                                     attach_status = ${p.add(attach.to)}, updated_at = now()
-        WHERE volume_id = ${p.add(volumeId)} AND NOT deleted AND attach_status = ANY(${p.add(attach.from)}) RETURNING id`,
+    const id = p.add(volumeId);
+    const instance = p.add(attachment.instanceUuid);
+    // a connection not yet attached takes the instance only while the volume is reserved for it;
+    // one attached already answers again only for its own instance
+    const rows: Array<Record<string, unknown>> = await this.ds.query(
+      `WITH v AS (SELECT id, status FROM volumes WHERE id = ${id} AND NOT deleted FOR UPDATE),
+       a AS (
+         UPDATE volume_attachments t
+            SET instance_uuid = ${instance}, mountpoint = ${p.add(attachment.mountpoint)},
+                connector_host = coalesce(${p.add(attachment.host)}, t.connector_host),
+                attach_status = ${p.add(attach.to)}, updated_at = now()
+           FROM v
+          WHERE t.volume_id = v.id AND t.initiator = ${p.add(attachment.initiator)} AND NOT t.deleted
+            AND t.attach_status = ANY(${p.add(attach.from)}) AND v.status = ANY(${p.add(volumeMoves.attach.from)})
+            AND (t.instance_uuid = ${instance} OR (t.instance_uuid IS NULL AND v.status = ${p.add(RESERVED)}))
+          RETURNING t.id),
+       u AS (
+         UPDATE volumes SET status = ${p.add(volumeMoves.attach.to)}, attach_status = 'attached', updated_at = now()
+          WHERE id = ${id} AND status = ANY(${p.add(volumeMoves.attach.from)}) AND EXISTS (SELECT 1 FROM a))
+       SELECT id FROM a`,
       p.values,
     );
+    return rows.length > 0;
+  }
+
+  /**
+   * `detach_volume`, after `terminate_connection`: a volume `detaching` (or `attaching`, an attach
+   * rolled back) goes to `available` when none of its connections is attached any more, else back
+   * to `in-use`. Returns the status it went to; undefined when it was in neither state.
+   */
+  async markDetached(volumeId: string): Promise<'available' | 'in-use' | undefined> {
+    const p = new Params();
+    const id = p.add(volumeId);
+    const [row] = await updateReturning(
+      this.ds,
+      `WITH attached AS (
+         SELECT EXISTS (SELECT 1 FROM volume_attachments
+                         WHERE volume_id = ${id} AND NOT deleted AND attach_status = ${p.add(attach.to)}) AS any)
+       UPDATE volumes
+          SET status = CASE WHEN attached.any THEN ${p.add(volumeMoves.detachOne.to)} ELSE ${p.add(volumeMoves.detach.to)} END,
+              attach_status = CASE WHEN attached.any THEN 'attached' ELSE 'detached' END,
+              updated_at = now()
+         FROM attached
+        WHERE id = ${id} AND NOT deleted AND status = ANY(${p.add(volumeMoves.detach.from)})
+        RETURNING status`,
+      p.values,
+    );
+    return row?.status as 'available' | 'in-use' | undefined;
   }
 
   async live(volumeId: string): Promise<AttachmentRecord[]> {
@@ -98,5 +157,6 @@ function toAttachment(r: Record<string, unknown>): AttachmentRecord {
     instanceUuid: (r.instance_uuid as string | null) ?? null,
     mountpoint: (r.mountpoint as string | null) ?? null,
     attachStatus: r.attach_status as AttachmentRecord['attachStatus'],
+    attachedAt: r.attach_status === 'attached' ? new Date(String(r.updated_at)) : null,
   };
 }

@@ -10,6 +10,12 @@ import { AllocateTargetFromGaps1764000000005 } from './migrations/0005-allocate-
 import { QuotaLimitsInCheck1764000000006 } from './migrations/0006-quota-limits-in-check';
 import { ExtendTo1764000000007 } from './migrations/0007-extend-to';
 import { StateChecks1764000000008 } from './migrations/0008-state-checks';
+import { UserMessages1764000000040 } from './migrations/0040-user-messages';
+import { QuotaClasses1764000000041 } from './migrations/0041-quota-classes';
+import { VolumePool1764000000042 } from './migrations/0042-volume-pool';
+import { MaintenanceStatus1764000000043 } from './migrations/0043-maintenance-status';
+import { VolumeTypes1764000000044 } from './migrations/0044-volume-types';
+import { VolumeTransfers1764000000045 } from './migrations/0045-volume-transfers';
 import { migrationSecretBoxes, SealProviderAuth1764000000050 } from './migrations/0050-seal-provider-auth';
 import type { SecretBox } from './secret-box';
 
@@ -23,6 +29,12 @@ export const migrations = [
   QuotaLimitsInCheck1764000000006,
   ExtendTo1764000000007,
   StateChecks1764000000008,
+  UserMessages1764000000040,
+  QuotaClasses1764000000041,
+  VolumePool1764000000042,
+  MaintenanceStatus1764000000043,
+  VolumeTypes1764000000044,
+  VolumeTransfers1764000000045,
   SealProviderAuth1764000000050,
 ];
 

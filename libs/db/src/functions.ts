@@ -7,6 +7,8 @@ export const SQL_FUNCTIONS = [
   'volume_backend_name',
   'check_volume_quota',
   'create_volume_within_quota',
+  'volume_error_message',
+  'quota_limit',
 ] as const;
 export type SqlFunction = (typeof SQL_FUNCTIONS)[number];
 

@@ -37,6 +37,7 @@ export interface ServiceStatus {
   readonly topic: string;
   readonly availabilityZone: string;
   readonly disabled: boolean;
+  readonly disabledReason: string | null;
   readonly up: boolean;
   readonly lastHeartbeatAt: Date;
 }
@@ -44,7 +45,7 @@ export interface ServiceStatus {
 /** Every service with whether it is up: a heartbeat within `downAfterSec`, judged by the database clock. */
 export async function listServices(ds: DataSource, downAfterSec: number): Promise<ServiceStatus[]> {
   const rows: Array<Record<string, unknown>> = await ds.query(
-    `SELECT id, host, "binary", topic, availability_zone, disabled, last_heartbeat_at,
+    `SELECT id, host, "binary", topic, availability_zone, disabled, disabled_reason, last_heartbeat_at,
             last_heartbeat_at > now() - make_interval(secs => $1) AS up
        FROM services ORDER BY "binary", host`,
     [downAfterSec],
@@ -56,9 +57,29 @@ export async function listServices(ds: DataSource, downAfterSec: number): Promis
     topic: String(r.topic),
     availabilityZone: String(r.availability_zone),
     disabled: r.disabled === true,
+    disabledReason: (r.disabled_reason as string | null) ?? null,
     up: r.up === true,
     lastHeartbeatAt: new Date(String(r.last_heartbeat_at)),
   }));
+}
+
+/**
+ * An operator's enable or disable (Cinder's os-services): a disabled volume service gets no new
+ * volumes. Answers whether there is such a service.
+ */
+export async function setServiceDisabled(
+  ds: DataSource,
+  host: string,
+  binary: string,
+  disabled: boolean,
+  reason: string | null,
+): Promise<boolean> {
+  const [, count] = await ds.query(
+    `UPDATE services SET disabled = $3, disabled_reason = $4, updated_at = now()
+      WHERE host = $1 AND "binary" = $2`,
+    [host, binary, disabled, reason],
+  );
+  return Number(count) > 0;
 }
 
 /**
@@ -83,5 +104,20 @@ export class ServiceDirectory {
       });
     }
     return this.cached.services;
+  }
+
+  /** The table as it is now, for an operator's view. */
+  current(): Promise<ServiceStatus[]> {
+    return listServices(this.ds, this.downAfterSec);
+  }
+
+  async setDisabled(
+    host: string,
+    binary: string,
+    disabled: boolean,
+    reason: string | null,
+  ): Promise<boolean> {
+    this.cached = undefined;
+    return setServiceDisabled(this.ds, host, binary, disabled, reason);
   }
 }

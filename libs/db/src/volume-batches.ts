@@ -17,14 +17,17 @@ const { place, failCreate, claimCreate, finishCreate, finishDelete } = VOLUME_ST
  */
 export function placeOnHosts(
   db: Db,
-  placements: readonly { id: string; host: string }[],
+  placements: readonly { id: string; host: string; pool?: string }[],
 ): Promise<boolean[]> {
   return compareAndSwapEach(
     db,
     VOLUMES,
     place,
     placements,
-    [{ column: 'host', type: 'varchar', of: (x) => x.host }],
+    [
+      { column: 'host', type: 'varchar', of: (x) => x.host },
+      { column: 'pool', type: 'varchar', of: (x) => x.pool ?? null },
+    ],
     {
       set: ['scheduled_at = now()'],
       where: ['t.host IS NULL'],

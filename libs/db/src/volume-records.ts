@@ -10,12 +10,19 @@ export interface VolumeRecord {
   readonly statusReason: string | null;
   readonly attachStatus: AttachStatus;
   readonly host: string | null;
+  /** `backend#pool` on `host`, as the scheduler placed it. */
+  readonly pool: string | null;
   readonly availabilityZone: string;
   readonly projectId: string;
   readonly userId: string;
   readonly displayName: string | null;
   readonly displayDescription: string | null;
   readonly volumeType: string | null;
+  /** Cinder's user metadata: string keys and values the owner sets. */
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly bootable: boolean;
+  /** Null until os-update_readonly_flag first sets it. */
+  readonly readOnly: boolean | null;
   readonly providerLocation: string | null;
   /** `CHAP <user> <password>`: a secret, never logged or shown to users. */
   readonly providerAuth: string | null;
@@ -40,6 +47,9 @@ export interface VolumeChanges {
   readonly launchedAt?: Date;
   readonly displayName?: string | null;
   readonly displayDescription?: string | null;
+  readonly volumeType?: string;
+  readonly projectId?: string;
+  readonly userId?: string;
 }
 
 /** The volumes table as compare-and-swap sees it. */
@@ -59,6 +69,9 @@ export const VOLUMES: StatefulTable<VolumeChanges> = {
     launchedAt: 'launched_at',
     displayName: 'display_name',
     displayDescription: 'display_description',
+    volumeType: 'volume_type',
+    projectId: 'project_id',
+    userId: 'user_id',
   },
 };
 
@@ -76,6 +89,7 @@ export interface NewVolume {
   readonly displayName: string | null;
   readonly displayDescription: string | null;
   readonly volumeType: string | null;
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export function toVolume(r: Row): VolumeRecord {
@@ -88,12 +102,16 @@ export function toVolume(r: Row): VolumeRecord {
     statusReason: (r.status_reason as string | null) ?? null,
     attachStatus: r.attach_status as AttachStatus,
     host: (r.host as string | null) ?? null,
+    pool: (r.pool as string | null) ?? null,
     availabilityZone: String(r.availability_zone),
     projectId: String(r.project_id),
     userId: String(r.user_id),
     displayName: (r.display_name as string | null) ?? null,
     displayDescription: (r.display_description as string | null) ?? null,
     volumeType: (r.volume_type as string | null) ?? null,
+    metadata: (r.metadata as Record<string, string> | undefined) ?? {},
+    bootable: r.bootable === true,
+    readOnly: r.read_only === null || r.read_only === undefined ? null : r.read_only === true,
     providerLocation: (r.provider_location as string | null) ?? null,
     providerAuth: (r.provider_auth as string | null) ?? null,
     extendTo: r.extend_to === null || r.extend_to === undefined ? null : Number(r.extend_to),

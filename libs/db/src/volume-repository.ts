@@ -5,7 +5,7 @@ import { keysetPage, type Listing, type Page } from './pagination';
 import { resealProviderAuth } from './provider-auth';
 import { type QuotaLimits, quotaRefusal } from './quotas';
 import type { SecretBox } from './secret-box';
-import { compareAndSwap, liveRows, updateReturning } from './sql';
+import { compareAndSwap, liveRows, type Row, updateReturning } from './sql';
 import type { Move } from './states';
 import * as batches from './volume-batches';
 import {
@@ -23,6 +23,8 @@ export interface VolumeFilter {
   readonly status?: string;
   readonly name?: string;
   readonly host?: string;
+  /** Volumes whose metadata holds all of these pairs. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export type SortKey = 'created_at' | 'updated_at' | 'size' | 'status' | 'name' | 'id';
@@ -67,7 +69,7 @@ export class VolumeRepository {
   ): Promise<VolumeRecord> {
     try {
       const [row] = await this.ds.query(
-        'SELECT * FROM create_volume_within_quota($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+        'SELECT * FROM create_volume_within_quota($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
         [
           randomUUID(),
           input.size,
@@ -79,12 +81,14 @@ export class VolumeRepository {
           input.volumeType,
           defaults.volumes,
           defaults.gigabytes,
+          defaults.per_volume_gigabytes,
           nameTemplate,
+          JSON.stringify(input.metadata ?? {}),
         ],
       );
       return toVolume(row);
     } catch (error) {
-      throw quotaRefusal(error, input.size);
+      throw quotaRefusal(error, input.size, input.size);
     }
   }
 
@@ -93,14 +97,16 @@ export class VolumeRepository {
     const growth = newSize - volume.size;
     await this.ds.transaction(async (tx) => {
       try {
-        await tx.query('SELECT check_volume_quota($1, 0, $2, $3, $4)', [
+        await tx.query('SELECT check_volume_quota($1, 0, $2, $3, $4, $5, $6)', [
           volume.projectId,
           growth,
           defaults.volumes,
           defaults.gigabytes,
+          newSize,
+          defaults.per_volume_gigabytes,
         ]);
       } catch (error) {
-        throw quotaRefusal(error, growth);
+        throw quotaRefusal(error, growth, newSize);
       }
       if (!(await compareAndSwap(tx, VOLUMES, volume.id, beginExtend, { extendTo: newSize }))) {
         throw new InvalidStateError(
@@ -173,6 +179,74 @@ export class VolumeRepository {
     return toVolume(row);
   }
 
+  /**
+   * Sets metadata keys (all of them, with `replace`: keys not given are dropped) and deletes
+   * `remove`; answers the metadata as it then is. Metadata is not state: any status will do.
+   */
+  async updateMetadata(
+    id: string,
+    changes: {
+      readonly set?: Readonly<Record<string, string>>;
+      readonly replace?: boolean;
+      readonly remove?: string;
+    },
+  ): Promise<VolumeRecord> {
+    const [row] = await updateReturning(
+      this.ds,
+      `UPDATE volumes SET metadata = (CASE WHEN $3 THEN $2::jsonb ELSE metadata || $2::jsonb END) - $4::text,
+                          updated_at = now()
+        WHERE id = $1 AND NOT deleted RETURNING *`,
+      [id, JSON.stringify(changes.set ?? {}), changes.replace === true, changes.remove ?? ''],
+    );
+    if (!row) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
+    return toVolume(row);
+  }
+
+  /** Flags that are no state (bootable, read-only): set in any status. */
+  async setFlags(
+    id: string,
+    flags: { readonly bootable?: boolean; readonly readOnly?: boolean },
+  ): Promise<void> {
+    const [row] = await updateReturning(
+      this.ds,
+      `UPDATE volumes SET bootable = coalesce($2, bootable), read_only = coalesce($3, read_only), updated_at = now()
+        WHERE id = $1 AND NOT deleted RETURNING id`,
+      [id, flags.bootable ?? null, flags.readOnly ?? null],
+    );
+    if (!row) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
+  }
+
+  /** How many live volumes of how many gigabytes each project has on `host`. */
+  async usageOnHost(host: string): Promise<Array<{ projectId: string; count: number; gigabytes: number }>> {
+    const rows: Row[] = await this.ds.query(
+      `SELECT project_id, count(*)::int AS count, sum(size)::int AS gigabytes FROM volumes
+        WHERE host = $1 AND NOT deleted GROUP BY project_id ORDER BY project_id`,
+      [host],
+    );
+    return rows.map((r) => ({
+      projectId: String(r.project_id),
+      count: Number(r.count),
+      gigabytes: Number(r.gigabytes),
+    }));
+  }
+
+  /** Cinder's volumes summary: how many, how large, and every metadata value by key. */
+  async summary(
+    projectId: string | undefined,
+  ): Promise<{ count: number; size: number; metadata: Record<string, string[]> }> {
+    const [row] = await this.ds.query(
+      `SELECT count(*)::int AS count, coalesce(sum(size), 0)::int AS size,
+              (SELECT coalesce(jsonb_object_agg(k, vs), '{}') FROM (
+                 SELECT m.key AS k, jsonb_agg(DISTINCT m.value) AS vs
+                   FROM volumes v2, jsonb_each_text(v2.metadata) m
+                  WHERE NOT v2.deleted AND ($1::varchar IS NULL OR v2.project_id = $1) GROUP BY m.key) keys
+              ) AS metadata
+         FROM volumes WHERE NOT deleted AND ($1::varchar IS NULL OR project_id = $1)`,
+      [projectId ?? null],
+    );
+    return { count: Number(row.count), size: Number(row.size), metadata: row.metadata };
+  }
+
   async list(filter: VolumeFilter, page: VolumePage): Promise<VolumeRecord[]> {
     const scope: Array<readonly [string, unknown?]> = liveRows(VOLUMES).map((sql) => [sql] as const);
     if (filter.projectId !== undefined) scope.push(['project_id = ?', filter.projectId]);
@@ -180,6 +254,8 @@ export class VolumeRepository {
     if (filter.status !== undefined) filters.push(['status = ?', filter.status]);
     if (filter.name !== undefined) filters.push(['display_name = ?', filter.name]);
     if (filter.host !== undefined) filters.push(['host = ?', filter.host]);
+    if (filter.metadata !== undefined)
+      filters.push(['metadata @> ?::jsonb', JSON.stringify(filter.metadata)]);
     const rows = await keysetPage(this.ds, LISTING, { scope, filters }, page);
     return rows.map(toVolume);
   }
@@ -204,7 +280,7 @@ export class VolumeRepository {
     return rows.map(toVolume);
   }
 
-  placeOnHosts(placements: readonly { id: string; host: string }[]): Promise<boolean[]> {
+  placeOnHosts(placements: readonly { id: string; host: string; pool?: string }[]): Promise<boolean[]> {
     return batches.placeOnHosts(this.ds, placements);
   }
 

@@ -12,6 +12,9 @@ export const VOLUME_STATUSES = [
   'error_deleting',
   'extending',
   'error_extending',
+  // an operator's hold, set only through os-reset_status
+  'maintenance',
+  'awaiting-transfer',
   'deleted',
 ] as const;
 export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
@@ -21,6 +24,15 @@ const LIVE = VOLUME_STATUSES.filter((s): s is Exclude<VolumeStatus, 'deleted'> =
 
 /** Statuses from which a volume may be deleted (Cinder's list, less what Basalt has no notion of). */
 const DELETABLE = ['available', 'error', 'error_extending', 'error_deleting'] as const;
+/** What an admin's os-force_delete takes besides: a volume stuck in a transitional or held state. */
+const FORCE_DELETABLE = [
+  ...DELETABLE,
+  'creating',
+  'attaching',
+  'extending',
+  'deleting',
+  'maintenance',
+] as const;
 
 /**
  * The volume's moves, each a compare-and-swap on `status`. A move from a state to itself is a
@@ -37,6 +49,8 @@ export const VOLUME_STATES = stateTable('volume', VOLUME_STATUSES, {
   /** A volume that never reached a host has nothing to clean up: it goes at once. */
   deleteUnplaced: { from: DELETABLE, to: 'deleted', by: ['api'] },
   beginDelete: { from: DELETABLE, to: 'deleting', by: ['api'] },
+  forceDeleteUnplaced: { from: FORCE_DELETABLE, to: 'deleted', by: ['api'] },
+  beginForceDelete: { from: FORCE_DELETABLE, to: 'deleting', by: ['api'] },
   failDelete: { from: ['deleting'], to: 'error_deleting', by: ['api', 'volume-worker'] },
   finishDelete: { from: ['deleting'], to: 'deleted', by: ['volume-worker'] },
   beginExtend: { from: ['available'], to: 'extending', by: ['api'] },
@@ -46,7 +60,19 @@ export const VOLUME_STATES = stateTable('volume', VOLUME_STATUSES, {
   failExtend: { from: ['extending'], to: 'error_extending', by: ['volume-worker'] },
   /** A repeated attach finds the volume in-use and leaves it so. */
   attach: { from: ['attaching', 'in-use'], to: 'in-use', by: ['volume-worker'] },
-  detach: { from: ['detaching', 'available'], to: 'available', by: ['volume-worker'] },
+  /** No connection is attached any more; from attaching, an attach that failed rolls back. */
+  detach: { from: ['detaching', 'attaching'], to: 'available', by: ['volume-worker'] },
+  /** Another connection is still attached: the volume stays in use. */
+  detachOne: { from: ['detaching', 'attaching'], to: 'in-use', by: ['volume-worker'] },
+  /** os-reserve holds a volume for an attach that has not begun; os-unreserve lets it go. */
+  reserve: { from: ['available'], to: 'attaching', by: ['api'] },
+  unreserve: { from: ['attaching'], to: 'available', by: ['api'] },
+  /** os-retype without migration: the type changes, the status stays. */
+  retypeAvailable: { from: ['available'], to: 'available', by: ['api'] },
+  retypeInUse: { from: ['in-use'], to: 'in-use', by: ['api'] },
+  /** A transfer offers the volume to another project; cancelled or accepted, it is available again. */
+  offerTransfer: { from: ['available'], to: 'awaiting-transfer', by: ['api'] },
+  endTransfer: { from: ['awaiting-transfer'], to: 'available', by: ['api'] },
   /** An admin's os-reset_status: any live status to any live status. */
   reset: { from: LIVE, to: LIVE, by: ['api'] },
 });

@@ -50,7 +50,7 @@ export class CommandError extends BasaltError {
   ): CommandError {
     const hide = (s: string) => redact(s, command.secrets);
     return new CommandError(
-      `${hide(command.argv.join(' '))} ${what}`,
+      hide(`${command.argv.join(' ')} ${what}`),
       command.argv.map(hide),
       exitCode,
       hide(stderr),

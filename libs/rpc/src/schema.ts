@@ -66,6 +66,26 @@ export const s = {
       parse: (value, path) => (value === undefined || value === null ? undefined : schema.parse(value, path)),
     };
   },
+  /** A list whose every item has the schema. */
+  array<T>(items: Schema<T>): Schema<T[]> {
+    return {
+      parse(value, path) {
+        if (!Array.isArray(value)) throw new SchemaError(path, 'an array');
+        return value.map((item, i) => items.parse(item, `${path}[${i}]`));
+      },
+    };
+  },
+  /** An object of any keys whose every value has the schema (extra specs, metadata). */
+  record<T>(values: Schema<T>): Schema<Readonly<Record<string, T>>> {
+    return {
+      parse(value, path) {
+        if (!isObject(value)) throw new SchemaError(path, 'an object');
+        return Object.fromEntries(
+          Object.entries(value).map(([k, v]) => [k, values.parse(v, path ? `${path}.${k}` : k)]),
+        );
+      },
+    };
+  },
   /** An object with these keys; keys it does not declare are dropped (a newer caller may send more). */
   object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
     const keys = Object.keys(shape);

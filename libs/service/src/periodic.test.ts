@@ -25,7 +25,8 @@ describe('startPeriodic', () => {
       },
       log,
     );
-    await sleep(150);
+    // the evidence, not a guess at how long two runs take on a busy machine
+    for (const deadline = Date.now() + 10_000; runs < 2 && Date.now() < deadline; ) await sleep(10);
     await task.stop();
     expect(most).toBe(1);
     expect(runs).toBeGreaterThanOrEqual(2);

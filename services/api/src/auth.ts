@@ -11,9 +11,16 @@ export interface Caller {
 
 const SAFE_ID = /^[A-Za-z0-9_.@-]{1,255}$/;
 
+/** One way of turning an `X-Auth-Token` into a caller; `[api] auth_strategy` picks it. */
 export interface Authenticator {
-  authenticate(token: string | undefined): Caller;
+  /** The caller, else an UnauthorizedError (401), or a retryable error when the check itself failed. */
+  authenticate(token: string | undefined): Promise<Caller>;
+  /** The `WWW-Authenticate` value a 401 carries: where to get a token, as keystonemiddleware says it. */
+  challenge(): string | undefined;
 }
+
+/** keystonemiddleware's challenge: `Keystone uri="<identity URL>"`. */
+export const keystoneChallenge = (uri: string) => `Keystone uri="${uri}"`;
 
 /**
  * Development mode, as python-cinderclient's noauth plugin speaks it: `X-Auth-Token: user:project`
@@ -21,7 +28,7 @@ export interface Authenticator {
  * project it names.
  */
 export class NoAuthAuthenticator implements Authenticator {
-  authenticate(token: string | undefined): Caller {
+  async authenticate(token: string | undefined): Promise<Caller> {
     if (!token) throw new UnauthorizedError('Authentication required: send X-Auth-Token user:project.');
     const [userId, project, ...rest] = token.split(':');
     const projectId = project ?? userId;
@@ -30,13 +37,20 @@ export class NoAuthAuthenticator implements Authenticator {
     }
     return { userId, projectId, roles: ['admin'], isAdmin: true };
   }
+
+  challenge(): undefined {
+    return undefined;
+  }
 }
 
-/** Tokens issued by the built-in identity API. */
-export class TokenAuthenticator implements Authenticator {
-  constructor(private readonly signer: TokenSigner) {}
+/** Tokens issued by the built-in identity API, checked by their signature alone. */
+export class BuiltinAuthenticator implements Authenticator {
+  constructor(
+    private readonly signer: TokenSigner,
+    private readonly identityUrl: () => string,
+  ) {}
 
-  authenticate(token: string | undefined): Caller {
+  async authenticate(token: string | undefined): Promise<Caller> {
     if (!token) throw new UnauthorizedError('Authentication required.');
     const claims = this.signer.verify(token);
     if (!claims) throw new UnauthorizedError('The request you have made requires authentication.');
@@ -46,5 +60,9 @@ export class TokenAuthenticator implements Authenticator {
       roles: claims.roles,
       isAdmin: claims.roles.includes('admin'),
     };
+  }
+
+  challenge(): string {
+    return keystoneChallenge(`${this.identityUrl()}/v3`);
   }
 }

@@ -32,7 +32,6 @@ export function faultFor(error: unknown): Fault {
   if (fastify.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     return fastifyFault(415, 'The request body must be application/json.');
   }
-  if (fastify.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return fastifyFault(400, 'The request body is empty.');
   if (fastify instanceof SyntaxError || fastify.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
     return fastifyFault(400, `Malformed request body: ${fastify.message}`);
   }

@@ -15,9 +15,9 @@ declare module 'fastify' {
 
 /**
  * A Fastify instance with what every Basalt HTTP endpoint shares: the gateway's request id kept
- * (else a new `req-<uuid>`) and echoed, the client's request rate limited, a trace span per
- * request, one log line per response, and
- * every error turned into Cinder's fault body — a 5xx only for a real server fault.
+ * (else a new `req-<uuid>`) and echoed, the client's request rate limited, the caller's W3C trace
+ * context continued (or a new one begun) for the messages the request sends, one log line per
+ * response, and every error turned into Cinder's fault body — a 5xx only for a real server fault.
  */
 export function createHttpApp(log: Logger, bodyLimit: number, limiter?: RateLimiter): FastifyInstance {
   const app = Fastify({
@@ -35,6 +35,12 @@ export function createHttpApp(log: Logger, bodyLimit: number, limiter?: RateLimi
   });
   // JSON only: a text body is refused with 415 instead of reaching a handler as a string
   app.removeContentTypeParser('text/plain');
+  // an empty JSON body is no body, as Cinder takes it (clients send the header on DELETE too)
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) =>
+    body === '' ? done(null, undefined) : json(req, body as string, done),
+  );
   app.decorateRequest('basalt', null as unknown as RequestContext);
   app.decorateRequest('basaltLog', null as unknown as Logger);
   app.addHook('onRequest', async (req, reply) => {

@@ -1,12 +1,21 @@
 import type { AddressInfo } from 'node:net';
 import { schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
-import { AttachmentRepository, QuotaRepository, ServiceDirectory, VolumeRepository } from '@basalt/db';
+import {
+  AttachmentRepository,
+  MessageRepository,
+  QuotaRepository,
+  ServiceDirectory,
+  TransferRepository,
+  VolumeRepository,
+  VolumeTypeRepository,
+} from '@basalt/db';
 import { runService } from '@basalt/service';
 import type { FastifyInstance } from 'fastify';
-import { type Authenticator, NoAuthAuthenticator, TokenAuthenticator } from './auth';
+import { type Authenticator, BuiltinAuthenticator, NoAuthAuthenticator } from './auth';
 import { createHttpApp } from './http';
 import { registerIdentityRoutes } from './identity-app';
 import { IdentityStore } from './identity-store';
+import { KeystoneAuthenticator, keystoneAuthOptions } from './keystone-authenticator';
 import { loadPolicyFile, Policy } from './policy';
 import { POLICY_DEFAULTS } from './policy-defaults';
 import { RateLimiter } from './rate-limit';
@@ -19,14 +28,6 @@ void runService({
   topic: 'api',
   async build({ config, log, db, rpc }) {
     const a = config.api;
-    const signer = new TokenSigner(config.identity.token_secret);
-    const authenticator: Authenticator =
-      a.auth_strategy === 'noauth' ? new NoAuthAuthenticator() : new TokenAuthenticator(signer);
-    const store = new IdentityStore(config.identity.users);
-    const policyFile = config.oslo_policy.policy_file;
-    const policy = new Policy(POLICY_DEFAULTS, policyFile ? loadPolicyFile(policyFile) : {});
-    // one limiter for every API of the process: a client's requests count together
-    const rateLimiter = new RateLimiter({ ratePerSec: a.rate_limit, burst: a.rate_limit_burst });
     // asked for in every volume view: the port is read once, after the server listens
     const urlOf = (app: FastifyInstance, configured: string) => {
       let url: string | undefined;
@@ -34,9 +35,27 @@ void runService({
         (url ??=
           configured || `http://${a.osapi_volume_listen}:${(app.server.address() as AddressInfo).port}`);
     };
-    const quotaDefaults = { volumes: config.quota.volumes, gigabytes: config.quota.gigabytes };
+    const policyFile = config.oslo_policy.policy_file;
+    const policy = new Policy(POLICY_DEFAULTS, policyFile ? loadPolicyFile(policyFile) : {});
+    // one limiter for every API of the process: a client's requests count together
+    const rateLimiter = new RateLimiter({ ratePerSec: a.rate_limit, burst: a.rate_limit_burst });
+    // the built-in identity API is served unless a real Keystone is the identity service
+    const identityApp =
+      a.auth_strategy === 'keystone' ? undefined : createHttpApp(log, a.max_request_body_size, rateLimiter);
+    const identityUrl = identityApp ? urlOf(identityApp, a.identity_public_endpoint) : undefined;
+    const signer = new TokenSigner(config.identity.token_secret);
+    const authenticators: Record<typeof a.auth_strategy, () => Authenticator> = {
+      noauth: () => new NoAuthAuthenticator(),
+      builtin: () => new BuiltinAuthenticator(signer, identityUrl as () => string),
+      keystone: () => new KeystoneAuthenticator(keystoneAuthOptions(config.keystone_authtoken), log),
+    };
+    const authenticator = authenticators[a.auth_strategy]();
+    const quotaDefaults = { ...config.quota };
     const volumes = new VolumeRepository(db);
     const quotas = new QuotaRepository(db);
+    const types = new VolumeTypeRepository(db);
+    const services = new ServiceDirectory(db, config.DEFAULT.service_down_time);
+    const scheduler = schedulerRpcApi(rpc.client);
 
     let volumeUrl = () => a.public_endpoint;
     const volumeApp = await buildVolumeApp(
@@ -56,9 +75,10 @@ void runService({
       {
         api: new VolumeApi(
           {
-            services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
+            services,
             volumes,
-            scheduler: schedulerRpcApi(rpc.client),
+            types,
+            scheduler,
             volumeRpc: volumeRpcApi(rpc.client),
             log,
           },
@@ -66,11 +86,17 @@ void runService({
             nameTemplate: config.volume.volume_name_template,
             defaultZone: config.DEFAULT.storage_availability_zone,
             quotaDefaults,
+            defaultVolumeType: config.DEFAULT.default_volume_type,
           },
         ),
         volumes,
         attachments: new AttachmentRepository(db),
         quotas,
+        messages: new MessageRepository(db, config.DEFAULT.message_ttl),
+        types,
+        transfers: new TransferRepository(db),
+        scheduler,
+        services,
         quotaDefaults,
         maxLimit: a.osapi_max_limit,
         baseUrl: () => volumeUrl(),
@@ -78,30 +104,34 @@ void runService({
     );
     volumeUrl = urlOf(volumeApp, a.public_endpoint);
 
-    const identityApp = createHttpApp(log, a.max_request_body_size, rateLimiter);
-    const identityUrl = urlOf(identityApp, a.identity_public_endpoint);
-    registerIdentityRoutes(
-      identityApp,
-      { store, signer },
-      {
-        identityUrl,
-        volumeUrl,
-        computeUrl: () => volumeUrl().replace(/:\d+$/, ':8774'),
-        expirationSec: config.identity.token_expiration,
-      },
-    );
+    if (identityApp && identityUrl) {
+      registerIdentityRoutes(
+        identityApp,
+        { store: new IdentityStore(config.identity.users), signer },
+        {
+          identityUrl,
+          volumeUrl,
+          computeUrl: () => volumeUrl().replace(/:\d+$/, ':8774'),
+          expirationSec: config.identity.token_expiration,
+        },
+      );
+    }
 
     return {
       async start() {
         await volumeApp.listen({ host: a.osapi_volume_listen, port: a.osapi_volume_listen_port });
-        await identityApp.listen({ host: a.osapi_volume_listen, port: a.identity_listen_port });
+        await identityApp?.listen({ host: a.osapi_volume_listen, port: a.identity_listen_port });
         log.info(
-          { volume_api: volumeUrl(), identity_api: identityUrl(), auth_strategy: a.auth_strategy },
+          {
+            volume_api: volumeUrl(),
+            identity_api: identityUrl?.() ?? config.keystone_authtoken.auth_url,
+            auth_strategy: a.auth_strategy,
+          },
           'listening',
         );
       },
       async stop() {
-        await Promise.all([volumeApp.close(), identityApp.close()]);
+        await Promise.all([volumeApp.close(), identityApp?.close()]);
       },
     };
   },

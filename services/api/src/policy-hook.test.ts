@@ -15,7 +15,8 @@ const log = pino({ level: 'silent' });
 const policy = new Policy(POLICY_DEFAULTS);
 /** `X-Auth-Token: role:project` names the caller. */
 const authenticator: Authenticator = {
-  authenticate(token) {
+  challenge: () => undefined,
+  async authenticate(token) {
     const [role, projectId] = (token ?? '').split(':') as [string, string];
     return { userId: `${role}-user`, projectId, roles: [role], isAdmin: role === 'admin' };
   },

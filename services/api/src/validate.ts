@@ -58,6 +58,8 @@ export interface ListQuery {
   readonly sort: Array<{ key: SortKey; dir: 'asc' | 'desc' }>;
   readonly status?: string;
   readonly name?: string;
+  readonly metadata?: Record<string, string>;
+  readonly projectId?: string;
   readonly allTenants: boolean;
 }
 
@@ -67,15 +69,18 @@ export function isUuid(value: string): boolean {
   return UUID.test(value);
 }
 
+/** `limit`, at most `maxLimit` (Cinder's osapi_max_limit), which is also the default. */
+export function listLimit(query: Record<string, unknown>, maxLimit: number): number {
+  const limitText = query.limit;
+  if (limitText === undefined) return maxLimit;
+  if (typeof limitText !== 'string' || !/^\d+$/.test(limitText))
+    throw new InvalidInputError(`limit must be a non-negative integer, not "${String(limitText)}".`);
+  return Math.min(Number(limitText), maxLimit);
+}
+
 export function listQuery(query: Record<string, unknown>, maxLimit: number): ListQuery {
   const str = (k: string) => (typeof query[k] === 'string' ? (query[k] as string) : undefined);
-  const limitText = str('limit');
-  let limit = maxLimit;
-  if (limitText !== undefined) {
-    if (!/^\d+$/.test(limitText))
-      throw new InvalidInputError(`limit must be a non-negative integer, not "${limitText}".`);
-    limit = Math.min(Number(limitText), maxLimit);
-  }
+  const limit = listLimit(query, maxLimit);
   const marker = str('marker');
   if (marker !== undefined && !isUuid(marker)) throw new InvalidInputError(`Invalid marker "${marker}".`);
   const sort: ListQuery['sort'] = [];
@@ -89,7 +94,20 @@ export function listQuery(query: Record<string, unknown>, maxLimit: number): Lis
     sort.push({ key: key as SortKey, dir });
   }
   const allTenants = ['1', 'true', 'True'].includes(str('all_tenants') ?? '');
+  const metadataText = str('metadata');
+  let metadata: Record<string, string> | undefined;
+  if (metadataText !== undefined) {
+    try {
+      // Cinder's clients send a dict's repr or JSON; single quotes are the repr's
+      metadata = metadataBody('metadata', JSON.parse(metadataText.replace(/'/g, '"')));
+    } catch (error) {
+      if (error instanceof InvalidInputError) throw error;
+      throw new InvalidInputError(`Invalid metadata filter "${metadataText}".`);
+    }
+  }
   return {
+    ...(metadata ? { metadata } : {}),
+    ...(str('project_id') ? { projectId: str('project_id') } : {}),
     limit,
     sort,
     allTenants,
@@ -97,4 +115,26 @@ export function listQuery(query: Record<string, unknown>, maxLimit: number): Lis
     ...(str('status') ? { status: str('status') } : {}),
     ...(str('name') ? { name: str('name') } : {}),
   };
+}
+
+/** Cinder's metadata: an object of string values, keys of 1–255 characters, values of at most 255. */
+export function metadataBody(field: string, value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalid(field, value, 'Must be an object.');
+  }
+  for (const [key, item] of Object.entries(value)) {
+    if (key.length < 1 || key.length > 255) throw invalid(field, key, 'Keys must be 1 to 255 characters.');
+    if (typeof item !== 'string') throw invalid(field, item, `The value of ${key} must be a string.`);
+    if (item.length > 255) throw invalid(field, item.slice(0, 32), 'Values must be at most 255 characters.');
+  }
+  return value as Record<string, string>;
+}
+
+/** Cinder's boolean parameters: a JSON boolean or one of its strings. */
+export function booleanParam(field: string, value: unknown): boolean {
+  if (typeof value === 'boolean') return value;
+  const text = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
+  if (text !== undefined && ['true', 't', '1', 'yes', 'y', 'on'].includes(text)) return true;
+  if (text !== undefined && ['false', 'f', '0', 'no', 'n', 'off'].includes(text)) return false;
+  throw invalid(field, value, 'Must be a boolean.');
 }

@@ -11,6 +11,11 @@ const compare = (a: string, b: string) => {
   return a1 - b1 || a2 - b2;
 };
 
+/** Whether microversion `version` is `min` or later. */
+export function atLeast(version: string, min: string): boolean {
+  return compare(version, min) >= 0;
+}
+
 /** The microversion a request asks for (`OpenStack-API-Version: volume 3.x`), checked against what is served. */
 export function negotiateVersion(header: string | string[] | undefined): string {
   const value = Array.isArray(header) ? header.join(',') : (header ?? '');

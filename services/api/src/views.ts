@@ -1,49 +1,68 @@
 import type { AttachmentRecord, VolumeRecord } from '@basalt/db';
+import { atLeast } from './versions';
 
-/** The volume as Cinder v3 shows it; admins also see the host and owning project. */
+/** Who asks and at which microversion: what decides the fields a view carries. */
+export interface ViewContext {
+  readonly isAdmin: boolean;
+  readonly version: string;
+}
+
+/**
+ * The volume as Cinder v3's view builder shows it at the request's microversion (cinder/api/v3/
+ * views/volumes.py). `extended` adds what Cinder's controller extensions add to show and list (the
+ * project; for admins the host and migration attributes) — not to create or update answers.
+ */
 export function volumeDetail(
   v: VolumeRecord,
+  typeName: string | null,
   attachments: readonly AttachmentRecord[],
   links: (id: string) => unknown[],
-  isAdmin: boolean,
+  view: ViewContext,
+  extended: { readonly host: string | null } | undefined,
 ) {
+  const at = (version: string) => atLeast(view.version, version);
   return {
     id: v.id,
-    name: v.displayName,
-    description: v.displayDescription,
     status: v.status,
     size: v.size,
     availability_zone: v.availabilityZone,
     created_at: v.createdAt.toISOString(),
     updated_at: v.updatedAt.toISOString(),
-    volume_type: v.volumeType,
+    name: v.displayName,
+    description: v.displayDescription,
+    volume_type: typeName,
     snapshot_id: null,
     source_volid: null,
-    metadata: {},
+    // Cinder shows its visible admin metadata (the read-only flag) among the user's, once set
+    metadata: v.readOnly === null ? v.metadata : { ...v.metadata, readonly: v.readOnly ? 'True' : 'False' },
     links: links(v.id),
     user_id: v.userId,
-    bootable: 'false',
+    bootable: String(v.bootable),
     encrypted: false,
-    multiattach: false,
     replication_status: null,
     consistencygroup_id: null,
-    migration_status: null,
+    multiattach: false,
     attachments: attachments
-      .filter((a) => a.instanceUuid)
+      .filter((a) => a.attachStatus === 'attached')
       .map((a) => ({
-        id: a.id,
+        id: v.id,
         attachment_id: a.id,
         volume_id: v.id,
         server_id: a.instanceUuid,
-        host_name: a.connectorHost,
+        host_name: view.isAdmin ? a.connectorHost : null,
         device: a.mountpoint,
+        attached_at: a.attachedAt?.toISOString() ?? null,
       })),
-    // why a volume is in error, in words a user can act on
-    status_reason: v.statusReason,
-    ...(isAdmin
+    ...(view.isAdmin ? { migration_status: null } : {}),
+    ...(at('3.13') ? { group_id: null } : {}),
+    ...(view.isAdmin && at('3.21') ? { provider_id: null } : {}),
+    // one target per volume: no target is shared between volumes
+    ...(at('3.48') ? { shared_targets: false, service_uuid: null } : {}),
+    // Cinder's policies: the project is the project's to read, host and migration an admin's
+    ...(extended ? { 'os-vol-tenant-attr:tenant_id': v.projectId } : {}),
+    ...(view.isAdmin && extended
       ? {
-          'os-vol-host-attr:host': v.host,
-          'os-vol-tenant-attr:tenant_id': v.projectId,
+          'os-vol-host-attr:host': extended.host,
           'os-vol-mig-status-attr:migstat': null,
           'os-vol-mig-status-attr:name_id': null,
         }

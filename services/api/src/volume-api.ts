@@ -6,14 +6,22 @@ import {
   VOLUME_STATES,
   type VolumeRecord,
   type VolumeRepository,
+  type VolumeTypeRepository,
 } from '@basalt/db';
-import { errorMessage, ForbiddenError, InvalidInputError, NotFoundError } from '@basalt/errors';
+import {
+  errorMessage,
+  ForbiddenError,
+  InvalidInputError,
+  InvalidStateError,
+  NotFoundError,
+} from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 
 export interface VolumeApiOptions {
   readonly nameTemplate: string;
   readonly defaultZone: string;
   readonly quotaDefaults: QuotaLimits;
+  readonly defaultVolumeType: string;
 }
 
 export interface CreateVolumeRequest {
@@ -21,10 +29,25 @@ export interface CreateVolumeRequest {
   readonly name: string | null;
   readonly description: string | null;
   readonly availabilityZone: string | null;
+  readonly metadata: Readonly<Record<string, string>>;
+  /** A type's id or name; the default type when null. */
+  readonly volumeType: string | null;
 }
 
-const { failCreate, deleteUnplaced, beginDelete, failDelete, cancelExtend, reset } =
-  VOLUME_STATES.movesOf('api');
+const {
+  failCreate,
+  deleteUnplaced,
+  beginDelete,
+  forceDeleteUnplaced,
+  beginForceDelete,
+  failDelete,
+  cancelExtend,
+  reset,
+  reserve,
+  unreserve,
+  retypeAvailable,
+  retypeInUse,
+} = VOLUME_STATES.movesOf('api');
 
 /**
  * The volume API's decisions (Cinder's volume/api.py): check, write the first state change, then
@@ -35,6 +58,7 @@ export class VolumeApi {
     private readonly deps: {
       readonly services: ServiceDirectory;
       readonly volumes: VolumeRepository;
+      readonly types: VolumeTypeRepository;
       readonly scheduler: SchedulerRpcApi;
       readonly volumeRpc: VolumeRpcApi;
       readonly log: Logger;
@@ -47,6 +71,10 @@ export class VolumeApi {
     const zone = request.availabilityZone ?? this.options.defaultZone;
     if (!(await this.zones()).has(zone))
       throw new InvalidInputError(`Availability zone '${zone}' is invalid.`);
+    const type = await this.deps.types.get(
+      request.volumeType ?? this.options.defaultVolumeType,
+      ctx.isAdmin ? undefined : projectId,
+    );
     const volume = await this.deps.volumes.createWithinQuota(
       {
         size: request.size,
@@ -55,7 +83,8 @@ export class VolumeApi {
         availabilityZone: zone,
         displayName: request.name,
         displayDescription: request.description,
-        volumeType: null,
+        volumeType: type.id,
+        metadata: request.metadata,
       },
       this.options.nameTemplate,
       this.options.quotaDefaults,
@@ -65,6 +94,7 @@ export class VolumeApi {
         volume_id: volume.id,
         size: volume.size,
         availability_zone: zone,
+        extra_specs: type.extraSpecs,
       });
     } catch (error) {
       await this.deps.volumes.transition(volume.id, failCreate, {
@@ -75,22 +105,25 @@ export class VolumeApi {
     return volume;
   }
 
-  /** A volume the caller may see: its own project's, or any for an admin who asks across projects. */
+  /** A volume the caller may see: its own project's, or any for an admin (as Cinder's policy). */
   async get(ctx: RequestContext, id: string): Promise<VolumeRecord> {
     const volume = await this.deps.volumes.find(id);
-    if (!volume || volume.projectId !== requireProject(ctx)) {
+    if (!volume || (!ctx.isAdmin && volume.projectId !== requireProject(ctx))) {
       throw new NotFoundError(`Volume ${id} could not be found.`);
     }
     return volume;
   }
 
-  async delete(ctx: RequestContext, id: string): Promise<void> {
+  /** `force`: an admin's os-force_delete, which also takes a volume stuck in a transitional state. */
+  async delete(ctx: RequestContext, id: string, force = false): Promise<void> {
     const volume = await this.get(ctx, id);
     if (!volume.host) {
       // never reached a host: nothing to clean up on a worker
-      if (await this.deps.volumes.transition(id, deleteUnplaced)) return;
+      if (await this.deps.volumes.transition(id, force ? forceDeleteUnplaced : deleteUnplaced)) return;
     }
-    await this.deps.volumes.transitionOrThrow(id, beginDelete, { statusReason: null });
+    await this.deps.volumes.transitionOrThrow(id, force ? beginForceDelete : beginDelete, {
+      statusReason: null,
+    });
     try {
       await this.deps.volumeRpc.delete_volume(ctx, volume.host as string, { volume_id: id });
     } catch (error) {
@@ -99,6 +132,58 @@ export class VolumeApi {
       });
       throw error;
     }
+  }
+
+  /** Cinder's os-force_delete: an admin deletes from any state but an attached or transitional one. */
+  async forceDelete(ctx: RequestContext, id: string): Promise<void> {
+    requireAdmin(ctx);
+    await this.delete(ctx, id, true);
+  }
+
+  /** os-reserve / os-unreserve: a volume held for an attach that has not begun, and let go. */
+  async reserve(ctx: RequestContext, id: string, hold: boolean): Promise<void> {
+    await this.get(ctx, id);
+    await this.deps.volumes.transitionOrThrow(id, hold ? reserve : unreserve);
+  }
+
+  /**
+   * os-retype without migration: the new type is taken when the volume's host satisfies it, as
+   * the scheduler judges; a volume that would have to move is refused (no migration yet).
+   */
+  async retype(ctx: RequestContext, id: string, newType: string, migrationPolicy: string): Promise<void> {
+    const volume = await this.get(ctx, id);
+    const type = await this.deps.types.get(newType, ctx.isAdmin ? undefined : requireProject(ctx));
+    if (type.id === volume.volumeType) {
+      throw new InvalidInputError(
+        `Retype cannot change the type: volume ${id} is already of type ${type.name}.`,
+      );
+    }
+    if (volume.status !== 'available' && volume.status !== 'in-use') {
+      throw new InvalidStateError(
+        `Invalid volume: Volume ${id} status must be available or in-use, but current status is: ${volume.status}.`,
+      );
+    }
+    const fits =
+      volume.host !== null &&
+      (await this.deps.scheduler.backend_passes_filters(ctx, {
+        host: volume.host,
+        availability_zone: volume.availabilityZone,
+        extra_specs: type.extraSpecs,
+      }));
+    if (!fits) {
+      throw new InvalidInputError(
+        migrationPolicy === 'on-demand'
+          ? `Volume ${id} would have to migrate to take type ${type.name}, and Basalt does not migrate volumes.`
+          : `No valid host was found for volume ${id} of type ${type.name} without migration.`,
+      );
+    }
+    await this.deps.volumes.transitionOrThrow(
+      id,
+      volume.status === 'available' ? retypeAvailable : retypeInUse,
+      {
+        volumeType: type.id,
+      },
+    );
   }
 
   async extend(ctx: RequestContext, id: string, newSize: number): Promise<void> {

@@ -1,15 +1,23 @@
-import { InvalidInputError } from '@basalt/errors';
+import { NotFoundError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from './auth';
+import { registerAuthHook } from './auth-hook';
 import { createHttpApp } from './http';
 import type { Policy } from './policy';
 import { registerPolicy } from './policy-hook';
 import { VOLUME_ROUTE_POLICIES } from './policy-routes';
 import type { RateLimiter } from './rate-limit';
-import { negotiateVersion, versionDocument } from './versions';
+import { atLeast, MIN_VERSION, negotiateVersion, versionDocument } from './versions';
 import { registerVolumeRoutes, type VolumeRouteDeps } from './volume-routes';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The microversion the request asked for (`OpenStack-API-Version: volume 3.x`), else 3.0. */
+    apiVersion: string;
+  }
+}
 
 export interface VolumeAppOptions {
   readonly log: Logger;
@@ -34,30 +42,25 @@ export async function buildVolumeApp(
     },
   });
 
+  // everything under /v3/ but the version document itself needs a caller
+  registerAuthHook(app, {
+    authenticator: options.authenticator,
+    protects: (route) => route.startsWith('/v3/') && route.length > 4,
+  });
+  app.decorateRequest('apiVersion', MIN_VERSION);
   app.addHook('preHandler', async (req, reply) => {
-    const params = req.params as { project_id?: string };
     if (req.url.startsWith('/v3/')) {
       const version = negotiateVersion(req.headers['openstack-api-version']);
+      req.apiVersion = version;
+      // a resource newer than the asked microversion does not exist at it (Cinder's 404)
+      const minVersion = (req.routeOptions.config as { minVersion?: string }).minVersion;
+      if (minVersion && !atLeast(version, minVersion)) {
+        throw new NotFoundError(`The resource could not be found at microversion ${version}.`);
+      }
       reply.header('OpenStack-API-Version', `volume ${version}`).header('Vary', 'OpenStack-API-Version');
     }
-    // everything under /v3/ but the version document itself needs a caller
-    const route = req.routeOptions.url ?? '';
-    if (!route.startsWith('/v3/') || route.length <= 4) return;
-    const caller = options.authenticator.authenticate(headerValue(req.headers['x-auth-token']));
-    if (params.project_id !== undefined && caller.projectId !== params.project_id) {
-      throw new InvalidInputError(
-        `Malformed request URL: URL's project_id '${params.project_id}' doesn't match Context's project_id '${caller.projectId}'`,
-      );
-    }
-    req.basalt = {
-      ...req.basalt,
-      userId: caller.userId,
-      projectId: caller.projectId,
-      roles: caller.roles,
-      isAdmin: caller.isAdmin,
-    };
-    req.basaltLog = req.basaltLog.child({ project_id: caller.projectId, user_id: caller.userId });
   });
+
   registerPolicy(app, options.policy, VOLUME_ROUTE_POLICIES);
 
   app.get('/', { schema: { hide: true } }, async (_req, reply) => {
@@ -78,8 +81,4 @@ export async function buildVolumeApp(
 
   registerVolumeRoutes(app, { ...routes, context: (req) => req.basalt });
   return app;
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }

@@ -1,26 +1,62 @@
 import type { RequestContext } from '@basalt/context';
+import type { SchedulerRpcApi } from '@basalt/contracts';
 import type {
   AttachmentRepository,
+  MessageRepository,
   QuotaLimits,
   QuotaRepository,
+  ServiceDirectory,
+  TransferRepository,
   VolumeRecord,
   VolumeRepository,
+  VolumeTypeRepository,
 } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isUuid, listQuery, objectBody, optionalText, positiveInt, quotaLimit } from './validate';
-import { volumeDetail, volumeSummary } from './views';
-import { requireAdmin, requireProject, type VolumeApi } from './volume-api';
+import { registerMessageRoutes } from './message-routes';
+import { registerMetadataRoutes } from './metadata-routes';
+import { registerOperatorRoutes } from './operator-routes';
+import { registerQuotaRoutes } from './quota-routes';
+import { registerServiceRoutes } from './service-routes';
+import { registerTransferRoutes } from './transfer-routes';
+import { registerTypeRoutes } from './type-routes';
+import {
+  booleanParam,
+  isUuid,
+  listQuery,
+  metadataBody,
+  objectBody,
+  optionalText,
+  positiveInt,
+} from './validate';
+import { type ViewContext, volumeDetail, volumeSummary } from './views';
+import { requireProject, type VolumeApi } from './volume-api';
 
 export interface VolumeRouteDeps {
   readonly api: VolumeApi;
   readonly volumes: VolumeRepository;
   readonly attachments: AttachmentRepository;
   readonly quotas: QuotaRepository;
+  readonly messages: MessageRepository;
+  readonly types: VolumeTypeRepository;
+  readonly transfers: TransferRepository;
+  readonly scheduler: SchedulerRpcApi;
+  readonly services: ServiceDirectory;
   readonly quotaDefaults: QuotaLimits;
   readonly maxLimit: number;
   readonly baseUrl: () => string;
   readonly context: (req: FastifyRequest) => RequestContext;
+}
+
+/** What every resource's routes share: who asks, at which version, and how links are made. */
+export interface RouteContext {
+  readonly context: (req: FastifyRequest) => RequestContext;
+  readonly project: (req: FastifyRequest) => string;
+  readonly view: (req: FastifyRequest) => ViewContext;
+  /** Cinder's `self` and `bookmark` links to one resource of a collection. */
+  readonly links: (req: FastifyRequest, collection: string, id: string) => unknown[];
+  readonly maxLimit: number;
+  readonly baseUrl: () => string;
 }
 
 type Params = { project_id: string; volume_id: string; target_project_id: string };
@@ -37,6 +73,7 @@ const volumeBodySchema = {
         name: { type: ['string', 'null'], maxLength: 255 },
         description: { type: ['string', 'null'], maxLength: 255 },
         availability_zone: { type: ['string', 'null'] },
+        metadata: { type: 'object' },
       },
     },
   },
@@ -47,22 +84,75 @@ const volumeBodySchema = {
  * allows) under `/v3` with the project taken from the token.
  */
 export function registerVolumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps): void {
-  for (const prefix of ['/v3/:project_id', '/v3']) registerUnder(app, deps, prefix);
+  const project = (req: FastifyRequest) => requireProject(deps.context(req));
+  const shared: RouteContext = {
+    context: deps.context,
+    project,
+    view: (req) => ({ isAdmin: deps.context(req).isAdmin, version: req.apiVersion }),
+    links: (req, collection, id) => [
+      { rel: 'self', href: `${deps.baseUrl()}/v3/${project(req)}/${collection}/${id}` },
+      { rel: 'bookmark', href: `${deps.baseUrl()}/${project(req)}/${collection}/${id}` },
+    ],
+    maxLimit: deps.maxLimit,
+    baseUrl: deps.baseUrl,
+  };
+  for (const prefix of ['/v3/:project_id', '/v3']) {
+    registerUnder(app, deps, shared, prefix);
+    registerQuotaRoutes(app, deps, prefix);
+    registerMessageRoutes(app, { ...shared, messages: deps.messages }, prefix);
+    registerOperatorRoutes(app, { ...shared, ...deps }, prefix);
+    registerTypeRoutes(app, { ...shared, types: deps.types }, prefix);
+    registerTransferRoutes(
+      app,
+      { ...shared, api: deps.api, transfers: deps.transfers, quotaDefaults: deps.quotaDefaults },
+      prefix,
+    );
+    registerServiceRoutes(
+      app,
+      { ...shared, services: deps.services, scheduler: deps.scheduler, volumes: deps.volumes },
+      prefix,
+    );
+  }
 }
 
-function registerUnder(app: FastifyInstance, deps: VolumeRouteDeps, prefix: string): void {
-  const project = (req: FastifyRequest) => requireProject(deps.context(req));
-  const links = (req: FastifyRequest) => (id: string) => [
-    { rel: 'self', href: `${deps.baseUrl()}/v3/${project(req)}/volumes/${id}` },
-    { rel: 'bookmark', href: `${deps.baseUrl()}/${project(req)}/volumes/${id}` },
-  ];
+function registerUnder(
+  app: FastifyInstance,
+  deps: VolumeRouteDeps,
+  shared: RouteContext,
+  prefix: string,
+): void {
+  const project = shared.project;
+  const links = (req: FastifyRequest) => (id: string) => shared.links(req, 'volumes', id);
   const volumeId = (req: FastifyRequest) => {
     const id = (req.params as Params).volume_id;
     if (!isUuid(id)) throw new NotFoundError(`Volume ${id} could not be found.`);
     return id;
   };
-  const detail = async (req: FastifyRequest, volume: VolumeRecord) =>
-    volumeDetail(volume, await deps.attachments.live(volume.id), links(req), deps.context(req).isAdmin);
+  /** `extended`: as show and list answer, with the admin-only attributes. */
+  // a list shows each type's name once read: one lookup per type per request
+  const typeNames = new WeakMap<FastifyRequest, Map<string, Promise<string | null>>>();
+  const typeName = (req: FastifyRequest, id: string | null) => {
+    if (!id) return null;
+    const names = typeNames.get(req) ?? new Map<string, Promise<string | null>>();
+    typeNames.set(req, names);
+    if (!names.has(id))
+      names.set(
+        id,
+        deps.types.find(id, undefined).then((t) => t?.name ?? null),
+      );
+    return names.get(id) as Promise<string | null>;
+  };
+  const detail = async (req: FastifyRequest, volume: VolumeRecord, extended = false) =>
+    volumeDetail(
+      volume,
+      await typeName(req, volume.volumeType),
+      await deps.attachments.live(volume.id),
+      links(req),
+      shared.view(req),
+      extended
+        ? { host: volume.host && volume.pool ? `${volume.host}@${volume.pool}` : volume.host }
+        : undefined,
+    );
 
   app.post(
     `${prefix}/volumes`,
@@ -70,14 +160,15 @@ function registerUnder(app: FastifyInstance, deps: VolumeRouteDeps, prefix: stri
     async (req, reply) => {
       const body = objectBody(req.body, 'volume');
       const zone = optionalText('availability_zone', body.availability_zone);
-      if (body.volume_type !== undefined && body.volume_type !== null) {
-        throw new NotFoundError(`Volume type ${String(body.volume_type)} could not be found.`);
-      }
+      const volumeType = optionalText('volume_type', body.volume_type) ?? null;
+      await refuseSources(deps, req, body);
       const volume = await deps.api.create(deps.context(req), {
         size: positiveInt('size', body.size),
         name: optionalText('name', body.name ?? body.display_name) ?? null,
         description: optionalText('description', body.description ?? body.display_description) ?? null,
         availabilityZone: zone ?? null,
+        metadata: body.metadata === undefined ? {} : metadataBody('metadata', body.metadata),
+        volumeType,
       });
       reply.code(202);
       return { volume: await detail(req, volume) };
@@ -91,14 +182,20 @@ function registerUnder(app: FastifyInstance, deps: VolumeRouteDeps, prefix: stri
     const acrossProjects = q.allTenants && ctx.isAdmin;
     const volumes = await deps.volumes.list(
       {
-        ...(acrossProjects ? {} : { projectId: requireProject(ctx) }),
+        // an admin across projects may narrow the list to one (Cinder's project_id filter)
+        ...(acrossProjects
+          ? q.projectId
+            ? { projectId: q.projectId }
+            : {}
+          : { projectId: requireProject(ctx) }),
         ...(q.status ? { status: q.status } : {}),
         ...(q.name ? { name: q.name } : {}),
+        ...(q.metadata ? { metadata: q.metadata } : {}),
       },
       { limit: q.limit, sort: q.sort, ...(q.marker ? { marker: q.marker } : {}) },
     );
     const items = detailed
-      ? await Promise.all(volumes.map((v) => detail(req, v)))
+      ? await Promise.all(volumes.map((v) => detail(req, v, true)))
       : volumes.map((v) => volumeSummary(v, links(req)));
     const last = volumes.at(-1);
     const next =
@@ -116,7 +213,7 @@ function registerUnder(app: FastifyInstance, deps: VolumeRouteDeps, prefix: stri
   app.get(`${prefix}/volumes/detail`, { schema: { tags: ['volumes'] } }, list(true));
 
   app.get(`${prefix}/volumes/:volume_id`, { schema: { tags: ['volumes'] } }, async (req) => ({
-    volume: await detail(req, await deps.api.get(deps.context(req), volumeId(req))),
+    volume: await detail(req, await deps.api.get(deps.context(req), volumeId(req)), true),
   }));
 
   app.put(`${prefix}/volumes/:volume_id`, { schema: { tags: ['volumes'] } }, async (req) => {
@@ -130,13 +227,15 @@ function registerUnder(app: FastifyInstance, deps: VolumeRouteDeps, prefix: stri
       'description',
       'description' in body ? body.description : body.display_description,
     );
-    if (name === undefined && description === undefined) {
-      throw new InvalidInputError('Nothing to update: give name and/or description.');
+    const metadata = body.metadata === undefined ? undefined : metadataBody('metadata', body.metadata);
+    if (name === undefined && description === undefined && metadata === undefined) {
+      throw new InvalidInputError('Nothing to update: give name, description and/or metadata.');
     }
-    const volume = await deps.volumes.rename(id, {
+    let volume = await deps.volumes.rename(id, {
       ...(name !== undefined ? { displayName: name } : {}),
       ...(description !== undefined ? { displayDescription: description } : {}),
     });
+    if (metadata) volume = await deps.volumes.updateMetadata(id, { set: metadata, replace: true });
     return { volume: await detail(req, volume) };
   });
 
@@ -166,6 +265,31 @@ function registerUnder(app: FastifyInstance, deps: VolumeRouteDeps, prefix: stri
         args.status,
         typeof args.attach_status === 'string' ? args.attach_status : undefined,
       );
+    } else if (action === 'os-set_bootable') {
+      const args = objectBody(body, 'os-set_bootable');
+      await deps.api.get(ctx, id);
+      await deps.volumes.setFlags(id, { bootable: booleanParam('bootable', args.bootable) });
+      // Cinder answers this one action with 200
+      reply.code(200);
+      return '';
+    } else if (action === 'os-update_readonly_flag') {
+      const args = objectBody(body, 'os-update_readonly_flag');
+      await deps.api.get(ctx, id);
+      await deps.volumes.setFlags(id, { readOnly: booleanParam('readonly', args.readonly) });
+    } else if (action === 'os-retype') {
+      const args = objectBody(body, 'os-retype');
+      if (typeof args.new_type !== 'string') throw new InvalidInputError('os-retype needs new_type.');
+      const policy = args.migration_policy ?? 'never';
+      if (policy !== 'never' && policy !== 'on-demand') {
+        throw new InvalidInputError(
+          `Invalid migration_policy '${String(policy)}'; must be never or on-demand.`,
+        );
+      }
+      await deps.api.retype(ctx, id, args.new_type, policy);
+    } else if (action === 'os-force_delete') {
+      await deps.api.forceDelete(ctx, id);
+    } else if (action === 'os-reserve' || action === 'os-unreserve') {
+      await deps.api.reserve(ctx, id, action === 'os-reserve');
     } else {
       throw new InvalidInputError(`There is no such action: ${action}`);
     }
@@ -173,7 +297,31 @@ function registerUnder(app: FastifyInstance, deps: VolumeRouteDeps, prefix: stri
     return '';
   });
 
-  registerQuotaRoutes(app, deps, prefix);
+  registerMetadataRoutes(app, { ...shared, api: deps.api, volumes: deps.volumes, volumeId }, prefix);
+}
+
+/**
+ * Sources Basalt cannot create from yet: a snapshot or volume that does not exist is a 404, as in
+ * Cinder; one that does is refused, as is an image (there is no image service to read it from).
+ */
+async function refuseSources(deps: VolumeRouteDeps, req: FastifyRequest, body: Record<string, unknown>) {
+  const ctx = deps.context(req);
+  if (body.snapshot_id !== undefined && body.snapshot_id !== null) {
+    throw new NotFoundError(`Snapshot ${String(body.snapshot_id)} could not be found.`);
+  }
+  if (body.source_volid !== undefined && body.source_volid !== null) {
+    const source = String(body.source_volid);
+    if (!isUuid(source)) throw new NotFoundError(`Volume ${source} could not be found.`);
+    await deps.api.get(ctx, source);
+    throw new InvalidInputError('Creating a volume from another volume is not supported.');
+  }
+  for (const image of ['imageRef', 'image_id']) {
+    if (body[image] !== undefined && body[image] !== null) {
+      throw new InvalidInputError(
+        'Creating a volume from an image is not supported: there is no image service.',
+      );
+    }
+  }
 }
 
 /** The same list request (filters and sort kept) from after `marker`. */
@@ -185,60 +333,4 @@ function nextQuery(req: FastifyRequest, limit: number, marker: string): string {
   query.set('limit', String(limit));
   query.set('marker', marker);
   return query.toString();
-}
-
-function registerQuotaRoutes(app: FastifyInstance, deps: VolumeRouteDeps, prefix: string): void {
-  const target = (req: FastifyRequest) => {
-    const ctx = deps.context(req);
-    const project = (req.params as Params).target_project_id;
-    if (!ctx.isAdmin && project !== requireProject(ctx)) requireAdmin(ctx);
-    return project;
-  };
-  const show = async (project: string, usage: boolean) => {
-    const limits = await deps.quotas.limits(project, deps.quotaDefaults);
-    if (!usage) return { quota_set: { id: project, ...limits } };
-    const used = await deps.quotas.usage(project);
-    const entry = (limit: number, inUse: number) => ({ limit, in_use: inUse, reserved: 0, allocated: 0 });
-    return {
-      quota_set: {
-        id: project,
-        volumes: entry(limits.volumes, used.volumes),
-        gigabytes: entry(limits.gigabytes, used.gigabytes),
-      },
-    };
-  };
-  app.get(`${prefix}/os-quota-sets/:target_project_id`, { schema: { tags: ['quotas'] } }, async (req) =>
-    show(target(req), ['1', 'true', 'True'].includes(String((req.query as { usage?: string }).usage))),
-  );
-  app.get(
-    `${prefix}/os-quota-sets/:target_project_id/defaults`,
-    { schema: { tags: ['quotas'] } },
-    async (req) => {
-      target(req);
-      return { quota_set: { id: (req.params as Params).target_project_id, ...deps.quotaDefaults } };
-    },
-  );
-  app.put(`${prefix}/os-quota-sets/:target_project_id`, { schema: { tags: ['quotas'] } }, async (req) => {
-    requireAdmin(deps.context(req));
-    const project = (req.params as Params).target_project_id;
-    const body = objectBody(req.body, 'quota_set');
-    const values: { -readonly [K in keyof QuotaLimits]?: number } = {};
-    for (const [key, value] of Object.entries(body)) {
-      if (key === 'volumes' || key === 'gigabytes') values[key] = quotaLimit(key, value);
-      else if (key !== 'tenant_id' && key !== 'id')
-        throw new InvalidInputError(`Bad key(s) in quota set: ${key}`);
-    }
-    await deps.quotas.set(project, values);
-    return show(project, false);
-  });
-  app.delete(
-    `${prefix}/os-quota-sets/:target_project_id`,
-    { schema: { tags: ['quotas'] } },
-    async (req, reply) => {
-      requireAdmin(deps.context(req));
-      await deps.quotas.reset((req.params as Params).target_project_id);
-      reply.code(200);
-      return '';
-    },
-  );
 }

@@ -1,9 +1,12 @@
 import type { VolumeCapabilities } from '@basalt/contracts';
-import { placeVolume } from './filter-scheduler';
+import { placeVolume, specMatches } from './filter-scheduler';
 import { HostManager, usableGb } from './host-manager';
 
 const caps = (free: number, zone = 'nova', total = 100, reserved = 0): VolumeCapabilities => ({
   volume_backend_name: 'file',
+  pool_name: 'file',
+  vendor_name: 'Open Source',
+  driver_version: '1.0.0',
   storage_protocol: 'iSCSI',
   total_capacity_gb: total,
   free_capacity_gb: free,
@@ -82,5 +85,44 @@ describe('placeVolume', () => {
     expect(placeVolume([], { sizeGb: 1, availabilityZone: 'nova' }, options([]))).toEqual({
       reason: 'No valid host was found. No volume host is up and reporting its capacity.',
     });
+  });
+});
+
+describe('extra specs (CapabilitiesFilter)', () => {
+  const now = 1_000_000;
+  const options = { upHosts: new Set(['file-host', 'lvm-host']), maxAgeMs: 60_000, now };
+  const hosts = () => {
+    const manager = new HostManager();
+    manager.update('file-host', caps(50), now);
+    manager.update('lvm-host', { ...caps(40), volume_backend_name: 'lvm', pool_name: 'nova-volumes' }, now);
+    return manager.all();
+  };
+  const place = (extraSpecs: Record<string, string>) =>
+    placeVolume(hosts(), { sizeGb: 1, availabilityZone: 'nova', extraSpecs }, options);
+
+  test('a host must report every unscoped or capabilities: spec; other scopes are ignored', () => {
+    expect(place({ volume_backend_name: 'lvm' })).toEqual({ host: 'lvm-host' });
+    expect(place({ 'capabilities:pool_name': 'nova-volumes' })).toEqual({ host: 'lvm-host' });
+    expect(place({ 'RESKEY:availability_zones': 'elsewhere', storage_protocol: 'iSCSI' })).toEqual({
+      host: 'file-host',
+    });
+    const refused = place({ vendor_name: 'Nobody' });
+    expect(refused).toEqual({
+      reason: expect.stringMatching(/^No valid host was found. CapabilitiesFilter/),
+    });
+    expect(place({ no_such_capability: 'x' })).toHaveProperty('reason');
+  });
+
+  test("Cinder's operators", () => {
+    expect(specMatches('True', '<is> true')).toBe(true);
+    expect(specMatches('False', '<is> True')).toBe(false);
+    expect(specMatches('nova-volumes', '<in> volumes')).toBe(true);
+    expect(specMatches('lvm', '<or> file <or> lvm')).toBe(true);
+    expect(specMatches('ceph', '<or> file <or> lvm')).toBe(false);
+    expect(specMatches('100', '>= 50')).toBe(true);
+    expect(specMatches('10', '>= 50')).toBe(false);
+    expect(specMatches('10', '== 10.0')).toBe(true);
+    expect(specMatches('iSCSI', 's== iSCSI')).toBe(true);
+    expect(specMatches('iSCSI', 'iscsi')).toBe(false);
   });
 });

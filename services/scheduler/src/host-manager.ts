@@ -29,6 +29,12 @@ export class HostManager {
   all(): HostState[] {
     return [...this.hosts.values()];
   }
+
+  /** The host's pool as Cinder names its part after the host: `backend#pool`. */
+  poolOf(host: string): string | undefined {
+    const c = this.hosts.get(host)?.capabilities;
+    return c && `${c.volume_backend_name}#${c.pool_name}`;
+  }
 }
 
 /**

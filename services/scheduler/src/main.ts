@@ -1,6 +1,6 @@
 import { adminContext } from '@basalt/context';
 import { volumeRpcApi } from '@basalt/contracts';
-import { ServiceDirectory, VolumeRepository } from '@basalt/db';
+import { ServiceDirectory, VolumeRepository, VolumeTypeRepository } from '@basalt/db';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
 import { HostManager } from './host-manager';
 import { SchedulerManager } from './manager';
@@ -13,7 +13,8 @@ void runService({
       {
         services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
         volumes: new VolumeRepository(db),
-        volumeApi: volumeRpcApi(rpc.client),
+        volumeTypes: new VolumeTypeRepository(db),
+        volumeRpc: volumeRpcApi(rpc.client),
         hosts: new HostManager(),
       },
       {

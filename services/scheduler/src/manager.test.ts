@@ -1,6 +1,6 @@
 import { adminContext } from '@basalt/context';
 import type { VolumeCapabilities, VolumeRpcApi } from '@basalt/contracts';
-import type { ServiceDirectory, VolumeRecord, VolumeRepository } from '@basalt/db';
+import type { ServiceDirectory, VolumeRecord, VolumeRepository, VolumeTypeRepository } from '@basalt/db';
 import pino from 'pino';
 import { HostManager, usableGb } from './host-manager';
 import { SchedulerManager } from './manager';
@@ -8,6 +8,9 @@ import { SchedulerManager } from './manager';
 const log = pino({ level: 'silent' });
 const caps: VolumeCapabilities = {
   volume_backend_name: 'file',
+  pool_name: 'file',
+  vendor_name: 'Open Source',
+  driver_version: '1.0.0',
   storage_protocol: 'iSCSI',
   total_capacity_gb: 100,
   free_capacity_gb: 100,
@@ -44,13 +47,13 @@ function fixture(volume: Partial<VolumeRecord>, placed: boolean | Error = true) 
   const services = {
     list: async () => [{ binary: 'basalt-volume', host: 'host-a', up: true, disabled: false }],
   } as unknown as ServiceDirectory;
-  const volumeApi = {
+  const volumeRpc = {
     create_volume: async (_ctx: unknown, host: string) => {
       casts.push(host);
     },
   } as unknown as VolumeRpcApi;
   const manager = new SchedulerManager(
-    { services, volumes, volumeApi, hosts },
+    { services, volumes, volumeTypes: {} as VolumeTypeRepository, volumeRpc, hosts },
     { capabilitiesMaxAgeMs: 60_000, resumeStalledAfterSec: 300 },
   );
   const request = (size: number, zone = 'nova') => ({ volume_id: 'v1', size, availability_zone: zone });

@@ -1,10 +1,16 @@
 import { adminContext, type RequestContext } from '@basalt/context';
 import { SCHEDULER_CONTRACT, type ScheduleVolumeRequest, type VolumeRpcApi } from '@basalt/contracts';
-import { Batcher, type ServiceDirectory, VOLUME_STATES, type VolumeRepository } from '@basalt/db';
+import {
+  Batcher,
+  type ServiceDirectory,
+  VOLUME_STATES,
+  type VolumeRepository,
+  type VolumeTypeRepository,
+} from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { contractEndpoint, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
-import { placeVolume } from './filter-scheduler';
+import { availabilityZoneFilter, capabilitiesFilter, placeVolume } from './filter-scheduler';
 import type { HostManager } from './host-manager';
 
 const { place, failCreate } = VOLUME_STATES.movesOf('scheduler');
@@ -18,13 +24,14 @@ export interface SchedulerManagerOptions {
 /** The scheduler's RPC methods: keep host capabilities, place new volumes, hand them to their host. */
 export class SchedulerManager {
   /** Placements made meanwhile are written in one statement (group commit). */
-  private readonly placements: Batcher<{ id: string; host: string }, boolean>;
+  private readonly placements: Batcher<{ id: string; host: string; pool?: string }, boolean>;
 
   constructor(
     private readonly deps: {
       readonly services: ServiceDirectory;
       readonly volumes: VolumeRepository;
-      readonly volumeApi: VolumeRpcApi;
+      readonly volumeTypes: VolumeTypeRepository;
+      readonly volumeRpc: VolumeRpcApi;
       readonly hosts: HostManager;
     },
     private readonly options: SchedulerManagerOptions,
@@ -35,6 +42,25 @@ export class SchedulerManager {
   endpoint(): RpcEndpoint {
     return contractEndpoint(SCHEDULER_CONTRACT, {
       update_service_capabilities: async (args) => this.deps.hosts.update(args.host, args.capabilities),
+      get_pools: async () =>
+        this.deps.hosts.all().map((h) => ({
+          name: `${h.host}@${this.deps.hosts.poolOf(h.host)}`,
+          capabilities: { ...h.capabilities, timestamp: new Date(h.receivedAt).toISOString() },
+        })),
+      backend_passes_filters: async (args) => {
+        const placement = placeVolume(
+          this.deps.hosts.all().filter((h) => h.host === args.host),
+          { sizeGb: 0, availabilityZone: args.availability_zone, extraSpecs: args.extra_specs },
+          {
+            upHosts: await this.upVolumeHosts(),
+            maxAgeMs: this.options.capabilitiesMaxAgeMs,
+            now: Date.now(),
+          },
+          // the volume is there already: only where it is and what the host is, not its room
+          [availabilityZoneFilter, capabilitiesFilter],
+        );
+        return 'host' in placement;
+      },
       create_volume: (args, inv) => this.createVolume(inv.context, args, inv.log),
     });
   }
@@ -50,7 +76,7 @@ export class SchedulerManager {
     const host = await this.place(request, log);
     if (!host) return;
     try {
-      await this.deps.volumeApi.create_volume(ctx, host, { volume_id: volumeId });
+      await this.deps.volumeRpc.create_volume(ctx, host, { volume_id: volumeId });
       log.info({ volume_id: volumeId, host }, 'volume scheduled');
     } catch (error) {
       const reason =
@@ -70,9 +96,15 @@ export class SchedulerManager {
     const stalled = await this.deps.volumes.unplaced(this.options.resumeStalledAfterSec);
     for (const v of stalled) {
       log.warn({ volume_id: v.id, since: v.updatedAt }, 'placing a volume whose request was lost');
+      const type = v.volumeType ? await this.deps.volumeTypes.find(v.volumeType, undefined) : undefined;
       await this.createVolume(
         adminContext(),
-        { volume_id: v.id, size: v.size, availability_zone: v.availabilityZone },
+        {
+          volume_id: v.id,
+          size: v.size,
+          availability_zone: v.availabilityZone,
+          ...(type ? { extra_specs: type.extraSpecs } : {}),
+        },
         log,
       );
     }
@@ -85,7 +117,11 @@ export class SchedulerManager {
     const id = request.volume_id;
     const placement = placeVolume(
       hosts.all(),
-      { sizeGb: request.size, availabilityZone: request.availability_zone },
+      {
+        sizeGb: request.size,
+        availabilityZone: request.availability_zone,
+        ...(request.extra_specs ? { extraSpecs: request.extra_specs } : {}),
+      },
       { upHosts: await this.upVolumeHosts(), maxAgeMs: this.options.capabilitiesMaxAgeMs, now: Date.now() },
     );
     if ('host' in placement) {
@@ -93,7 +129,8 @@ export class SchedulerManager {
       hosts.consume(placement.host, request.size);
       let placed = false;
       try {
-        placed = await this.placements.submit({ id, host: placement.host });
+        const pool = hosts.poolOf(placement.host);
+        placed = await this.placements.submit({ id, host: placement.host, ...(pool ? { pool } : {}) });
       } finally {
         if (!placed) hosts.consume(placement.host, -request.size);
       }

@@ -8,7 +8,7 @@ import { FileDriver } from './drivers/file-driver';
 import { LvmDriver } from './drivers/lvm-driver';
 import type { VolumeDriver } from './drivers/volume-driver';
 import { VolumeManager } from './manager';
-import { TgtAdmTarget } from './targets/tgtadm';
+import { TgtTarget } from './targets/tgt-target';
 import { TgtdControl } from './targets/tgtd-control';
 
 void runService({
@@ -37,7 +37,11 @@ void runService({
           )
         : new FileDriver(v.volumes_path);
     await driver.checkForSetup();
-    const target = new TgtAdmTarget(new TgtdControl(v.tgt_control_port), { volumesDir: v.volumes_dir }, log);
+    const target = new TgtTarget(
+      new TgtdControl(v.tgt_control_port),
+      { volumesDir: v.volumes_dir, portal: { ip: v.iscsi_ip_address, port: v.iscsi_port } },
+      log,
+    );
     await target.checkForSetup();
     const manager = new VolumeManager(
       {
@@ -53,9 +57,8 @@ void runService({
       {
         host: config.DEFAULT.host,
         availabilityZone: config.DEFAULT.storage_availability_zone,
-        backendName: v.volume_driver,
+        volumeBackendName: v.volume_driver,
         iqnPrefix: v.iscsi_target_prefix,
-        portal: { ip: v.iscsi_ip_address, port: v.iscsi_port },
         maxTargets: v.max_targets,
         reservedPercentage: v.reserved_percentage,
         maxOverSubscriptionRatio: v.max_over_subscription_ratio,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { KeyedLock } from '@basalt/concurrency';
 import { adminContext, type RequestContext } from '@basalt/context';
 import {
   type ConnectionInfo,
@@ -27,18 +28,17 @@ import {
 } from '@basalt/db';
 import { ConflictError, errorMessage, InvalidInputError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
+import { assertAddress, assertInitiator, assertMountpoint, assertUuid } from '@basalt/naming';
 import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeDriver } from './drivers/volume-driver';
-import { KeyedLock } from './keyed-lock';
-import { assertAddress, assertInitiator, assertMountpoint, assertUuid } from './names';
-import type { ExportSpec, TgtAdmTarget } from './targets/tgtadm';
+import type { ExportSpec, IscsiTarget } from './targets/iscsi-target';
 
 export interface VolumeManagerOptions {
   readonly host: string;
   readonly availabilityZone: string;
-  readonly backendName: string;
+  /** The driver's name, `volume_backend_name` in the capabilities the scheduler filters on. */
+  readonly volumeBackendName: string;
   readonly iqnPrefix: string;
-  readonly portal: { readonly ip: string; readonly port: number };
   readonly maxTargets: number;
   readonly reservedPercentage: number;
   readonly maxOverSubscriptionRatio: number;
@@ -51,18 +51,36 @@ export interface VolumeManagerDeps {
   readonly targets: IscsiTargetRepository;
   readonly attachments: AttachmentRepository;
   readonly driver: VolumeDriver;
-  readonly target: TgtAdmTarget;
+  readonly target: IscsiTarget;
   readonly scheduler: SchedulerRpcApi;
   /** Seals the CHAP secrets this worker stores and opens them when it exports. */
   readonly secrets: SecretBox;
   readonly log: Logger;
 }
 
-const { failCreate, finishCreate, failDelete, finishDelete, finishExtend, failExtend, attach, detach } =
+const { failCreate, finishCreate, failDelete, finishDelete, finishExtend, failExtend } =
   VOLUME_STATES.movesOf('volume-worker');
 
 /** The states of an operation a worker must finish once it has begun: where its finishing moves start. */
 const UNFINISHED = VOLUME_STATES.sourcesOf(finishCreate, finishDelete, finishExtend);
+
+/** What `attach_volume` records: which instance uses the connection an initiator made, and where. */
+export interface AttachRequest {
+  readonly instanceUuid: string;
+  readonly mountpoint: string;
+  /** The connector given to `initialize_connection`: its initiator names the connection. */
+  readonly connector: Connector;
+  /** The compute host, when it is not the connector's. */
+  readonly hostName?: string;
+}
+
+/** One operation on one volume: the move its failure makes (from the state it runs in). */
+interface Operation {
+  readonly volumeId: string;
+  readonly what: string;
+  readonly failed: Move<VolumeStatus>;
+  readonly log: Logger;
+}
 
 const chapSecret = (length: number) => {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -104,9 +122,18 @@ export class VolumeManager {
         this.initializeConnection(args.volume_id, checkedConnector(args.connector)),
       terminate_connection: (args) =>
         this.terminateConnection(args.volume_id, checkedConnector(args.connector)),
-      attach_volume: (args) =>
-        this.attachVolume(args.volume_id, assertUuid(args.instance_uuid), assertMountpoint(args.mountpoint)),
-      detach_volume: (args) => this.detachVolume(args.volume_id),
+      attach_volume: (args, inv) =>
+        this.attachVolume(
+          args.volume_id,
+          {
+            instanceUuid: assertUuid(args.instance_uuid),
+            mountpoint: assertMountpoint(args.mountpoint),
+            connector: checkedConnector(args.connector),
+            ...(args.host_name === undefined ? {} : { hostName: args.host_name }),
+          },
+          inv.log,
+        ),
+      detach_volume: (args, inv) => this.detachVolume(args.volume_id, inv.log),
       publish_service_capabilities: async (_args, inv) => {
         await this.reportCapabilities(inv.context);
       },
@@ -170,7 +197,7 @@ export class VolumeManager {
         try {
           const v = await volumes.find(candidate.id);
           if (!v || !EXPORTED_STATUSES.includes(v.status) || v.host !== this.options.host) return;
-          const spec = await this.exportSpec(v);
+          const spec = this.exportSpec(v, await this.targetNumber(v), await this.connected(v.id));
           if (live.get(spec.iqn) === spec.tid) return;
           await target.createExport(spec);
           restored++;
@@ -186,7 +213,10 @@ export class VolumeManager {
   async reportCapabilities(ctx: RequestContext = adminContext()): Promise<VolumeCapabilities> {
     const capacity = await this.deps.driver.capacity();
     const capabilities: VolumeCapabilities = {
-      volume_backend_name: this.options.backendName,
+      volume_backend_name: this.options.volumeBackendName,
+      pool_name: this.deps.driver.poolName,
+      vendor_name: 'Open Source',
+      driver_version: '1.0.0',
       storage_protocol: 'iSCSI',
       total_capacity_gb: capacity.totalGb,
       free_capacity_gb: capacity.freeGb,
@@ -222,16 +252,16 @@ export class VolumeManager {
         log.info({ volume_id: volumeId }, 'nothing to create');
         return;
       }
-      await this.recordingFailure(volumeId, 'create', failCreate, log, async () => {
+      await this.recordingFailure({ volumeId, what: 'create', failed: failCreate, log }, async () => {
         const { volume, targetNum } = claim;
         if (targetNum === null) throw noFreeTarget(this.options.host, this.options.maxTargets);
         await driver.createVolume(volume.backendName, volume.size);
         // a volume being created has no connections yet
-        const spec = await this.exportSpec(volume, [], targetNum);
+        const spec = this.exportSpec(volume, targetNum, []);
         await target.createExport(spec);
         const done = await this.created.submit({
           id: volumeId,
-          providerLocation: `${this.options.portal.ip}:${this.options.portal.port},${spec.tid} ${spec.iqn} 1`,
+          providerLocation: target.providerLocation(spec),
         });
         log.info({ volume_id: volumeId, request_id: ctx.requestId, ok: done }, 'volume created');
       });
@@ -246,7 +276,7 @@ export class VolumeManager {
         log.info({ volume_id: volumeId }, 'nothing to delete');
         return;
       }
-      await this.recordingFailure(volumeId, 'delete', failDelete, log, async () => {
+      await this.recordingFailure({ volumeId, what: 'delete', failed: failDelete, log }, async () => {
         const { volume, targetNum } = claim;
         const chap = this.chapOf(volume);
         if (targetNum !== null && chap)
@@ -260,11 +290,13 @@ export class VolumeManager {
 
   extendVolume(volumeId: string, newSize: number, log: Logger): Promise<void> {
     const { volumes, driver, target } = this.deps;
-    return this.operate(volumeId, 'extend', failExtend, log, async (volume) => {
+    return this.operate({ volumeId, what: 'extend', failed: failExtend, log }, async (volume) => {
       if (newSize <= volume.size)
         throw new InvalidInputError(`new size ${newSize} must exceed ${volume.size}`);
       await driver.extendVolume(volume.backendName, newSize);
-      await target.refreshLun(await this.exportSpec(volume));
+      await target.extendExport(
+        this.exportSpec(volume, await this.targetNumber(volume), await this.connected(volumeId)),
+      );
       await volumes.transition(volumeId, finishExtend, {
         size: newSize,
         extendTo: null,
@@ -279,17 +311,11 @@ export class VolumeManager {
    * instead): one per volume at a time, only on a volume this host owns in the state the
    * operation expects (where `failed` starts), and a failure recorded along `failed` with its reason.
    */
-  private operate(
-    volumeId: string,
-    what: string,
-    failed: Move<VolumeStatus>,
-    log: Logger,
-    work: (volume: VolumeRecord) => Promise<void>,
-  ): Promise<void> {
-    return this.lock.run(volumeId, async () => {
-      const volume = await this.deps.volumes.find(volumeId);
-      if (!this.owns(volume, failed.from, log, what)) return;
-      await this.recordingFailure(volumeId, what, failed, log, () => work(volume));
+  private operate(op: Operation, work: (volume: VolumeRecord) => Promise<void>): Promise<void> {
+    return this.lock.run(op.volumeId, async () => {
+      const volume = await this.deps.volumes.find(op.volumeId);
+      if (!this.owns(volume, op.failed.from, op.log, op.what)) return;
+      await this.recordingFailure(op, () => work(volume));
     });
   }
 
@@ -297,21 +323,15 @@ export class VolumeManager {
    * Runs `work`; if it throws, the volume moves along `failed` with the reason, unless the error
    * was the database's passing trouble, which is thrown on for the retry.
    */
-  private async recordingFailure(
-    volumeId: string,
-    what: string,
-    failed: Move<VolumeStatus>,
-    log: Logger,
-    work: () => Promise<void>,
-  ): Promise<void> {
+  private async recordingFailure(op: Operation, work: () => Promise<void>): Promise<void> {
     try {
       await work();
     } catch (error) {
       // a dropped connection or a lost race is not the volume's failure: the handler runs again
       if (isTransientDatabaseError(error)) throw error;
-      log.error({ volume_id: volumeId, err: errorMessage(error) }, `${what} failed`);
-      await this.deps.volumes.transition(volumeId, failed, {
-        statusReason: `${what} failed: ${errorMessage(error)}`,
+      op.log.error({ volume_id: op.volumeId, err: errorMessage(error) }, `${op.what} failed`);
+      await this.deps.volumes.transition(op.volumeId, op.failed, {
+        statusReason: `${op.what} failed: ${errorMessage(error)}`,
       });
     }
   }
@@ -326,24 +346,10 @@ export class VolumeManager {
     if (!CONNECTABLE_STATUSES.includes(volume.status)) {
       throw new ConflictError(`volume ${volumeId} is ${volume.status}; it cannot be connected`);
     }
-    const previous = await attachments.liveAddresses(volumeId);
+    const previous = await this.connected(volumeId);
     await attachments.connect(volumeId, connector);
-    const spec = await this.exportSpec(volume);
-    if (await target.exportExists(spec)) await target.setInitiators(spec, previous);
-    else await target.createExport(spec);
-    return {
-      driver_volume_type: 'iscsi',
-      data: {
-        target_portal: `${this.options.portal.ip}:${this.options.portal.port}`,
-        target_iqn: spec.iqn,
-        target_lun: 1,
-        target_discovered: false,
-        volume_id: volumeId,
-        auth_method: 'CHAP',
-        auth_username: spec.chapUser,
-        auth_password: spec.chapPassword,
-      },
-    };
+    const spec = this.exportSpec(volume, await this.targetNumber(volume), await this.connected(volumeId));
+    return target.initializeConnection(spec, previous);
   }
 
   terminateConnection(volumeId: string, connector: Connector): Promise<void> {
@@ -353,19 +359,74 @@ export class VolumeManager {
   private async doTerminateConnection(volumeId: string, connector: Connector): Promise<void> {
     const { volumes, attachments, target } = this.deps;
     const volume = await volumes.get(volumeId);
-    const previous = await attachments.liveAddresses(volumeId);
-    await attachments.disconnect(volumeId, connector.initiator);
-    await target.setInitiators(await this.exportSpec(volume), previous);
+    const previous = await this.connected(volumeId);
+    const remaining = await attachments.disconnect(volumeId, connector.initiator);
+    await target.terminateConnection(
+      this.exportSpec(volume, await this.targetNumber(volume), remaining),
+      previous,
+    );
   }
 
-  async attachVolume(volumeId: string, instanceUuid: string, mountpoint: string): Promise<void> {
+  /**
+   * The compute host plugged the volume in: the connection its initiator made becomes the
+   * instance's attachment and the volume, reserved (`attaching`) by the caller, is `in-use`.
+   * Again for the same instance it succeeds and changes nothing.
+   */
+  attachVolume(volumeId: string, request: AttachRequest, log: Logger): Promise<void> {
     const { volumes, attachments } = this.deps;
-    await volumes.transitionOrThrow(volumeId, attach, { attachStatus: 'attached' });
-    await attachments.markAttached(volumeId, instanceUuid, mountpoint);
+    const { initiator } = request.connector;
+    return this.lock.run(volumeId, async () => {
+      const attached = await attachments.markAttached(volumeId, {
+        initiator,
+        instanceUuid: request.instanceUuid,
+        mountpoint: request.mountpoint,
+        host: request.hostName ?? request.connector.host ?? null,
+      });
+      if (attached) {
+        log.info({ volume_id: volumeId, instance_uuid: request.instanceUuid }, 'volume attached');
+        return;
+      }
+      const volume = await volumes.get(volumeId);
+      const connection = (await attachments.live(volumeId)).find((a) => a.initiator === initiator);
+      if (!connection)
+        throw new ConflictError(
+          `volume ${volumeId} has no connection from ${initiator}; initialize it first`,
+          {
+            data: { volume_id: volumeId },
+          },
+        );
+      if (connection.attachStatus === 'attached')
+        throw new ConflictError(
+          `volume ${volumeId} is already attached through ${initiator} to instance ${connection.instanceUuid}`,
+          { data: { volume_id: volumeId } },
+        );
+      throw new ConflictError(
+        `Invalid volume: Volume ${volumeId} status must be attaching, but current status is: ${volume.status}.`,
+        { data: { volume_id: volumeId, status: volume.status } },
+      );
+    });
   }
 
-  async detachVolume(volumeId: string): Promise<void> {
-    await this.deps.volumes.transitionOrThrow(volumeId, detach, { attachStatus: 'detached' });
+  /**
+   * After `terminate_connection`: a `detaching` volume is `available` again once no connection of
+   * it is attached (else back `in-use`); an `attaching` one whose attach failed goes back the same
+   * way. Again once `available` it succeeds and changes nothing.
+   */
+  detachVolume(volumeId: string, log: Logger): Promise<void> {
+    const { volumes, attachments } = this.deps;
+    return this.lock.run(volumeId, async () => {
+      const status = await attachments.markDetached(volumeId);
+      if (status) {
+        log.info({ volume_id: volumeId, status }, 'volume detached');
+        return;
+      }
+      const volume = await volumes.get(volumeId);
+      if (volume.status === 'available') return;
+      throw new ConflictError(
+        `Invalid volume: Volume ${volumeId} status must be detaching or attaching, but current status is: ${volume.status}.`,
+        { data: { volume_id: volumeId, status: volume.status } },
+      );
+    });
   }
 
   /** True when this host should act on the volume; a stale or foreign request is logged and dropped. */
@@ -389,23 +450,28 @@ export class VolumeManager {
     return `${this.options.iqnPrefix}${volume.backendName}`;
   }
 
-  private async exportSpec(
-    volume: VolumeRecord,
-    initiators?: readonly string[],
-    targetNum?: number,
-  ): Promise<ExportSpec> {
+  /** The volume's target number: the one it got at create (allocated now if it has none). */
+  private targetNumber(volume: VolumeRecord): Promise<number> {
+    return this.deps.targets.allocate(this.options.host, volume.id, this.options.maxTargets);
+  }
+
+  /** The addresses with a live connection to the volume: its export's ACL. */
+  private connected(volumeId: string): Promise<string[]> {
+    return this.deps.attachments.liveAddresses(volumeId);
+  }
+
+  private exportSpec(volume: VolumeRecord, tid: number, initiators: readonly string[]): ExportSpec {
     const chap = this.chapOf(volume);
     if (!chap) throw new ConflictError(`volume ${volume.id} has no CHAP credentials`);
     return {
+      volumeId: volume.id,
       name: volume.backendName,
       iqn: this.iqn(volume),
-      tid:
-        targetNum ??
-        (await this.deps.targets.allocate(this.options.host, volume.id, this.options.maxTargets)),
+      tid,
       backingPath: this.deps.driver.backingPath(volume.backendName),
       chapUser: chap.user,
       chapPassword: chap.password,
-      initiators: initiators ?? (await this.deps.attachments.liveAddresses(volume.id)),
+      initiators,
     };
   }
 }

@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BasaltError } from '@basalt/errors';
-import { assertSafeName, assertSize, GiB } from '../names';
+import { assertSafeName, assertSize, GiB } from '@basalt/naming';
 import type { Capacity, VolumeDriver } from './volume-driver';
 
 /**
@@ -10,6 +10,7 @@ import type { Capacity, VolumeDriver } from './volume-driver';
  */
 export class FileDriver implements VolumeDriver {
   readonly thin = true;
+  readonly poolName = 'file';
   constructor(private readonly directory: string) {}
 
   async checkForSetup(): Promise<void> {

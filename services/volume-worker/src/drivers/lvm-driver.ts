@@ -1,7 +1,7 @@
 import { BasaltError } from '@basalt/errors';
 import type { Command, CommandRunner } from '@basalt/exec';
 import type { Logger } from '@basalt/log';
-import { assertSafeName, assertSize } from '../names';
+import { assertSafeName, assertSize } from '@basalt/naming';
 import type { Capacity, VolumeDriver } from './volume-driver';
 
 export interface LvmOptions {
@@ -16,6 +16,10 @@ const LVM_NOT_FOUND = 5;
 /** Logical volumes in one volume group (`nova-volumes` by default), as nova-volume kept them. */
 export class LvmDriver implements VolumeDriver {
   readonly thin = false;
+
+  get poolName(): string {
+    return this.options.volumeGroup;
+  }
 
   constructor(
     private readonly runner: CommandRunner,

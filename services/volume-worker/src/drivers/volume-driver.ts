@@ -2,6 +2,8 @@
 export interface VolumeDriver {
   /** Whether volumes take space only as they are written (so capacity may be oversubscribed). */
   readonly thin: boolean;
+  /** The pool volumes go to: the volume group, or the file backend itself. */
+  readonly poolName: string;
   /** Fails with a clear message when the backend cannot work (no volume group, no directory). */
   checkForSetup(): Promise<void>;
   createVolume(name: string, sizeGb: number): Promise<void>;

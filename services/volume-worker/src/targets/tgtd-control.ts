@@ -7,8 +7,8 @@ import { BasaltError } from '@basalt/errors';
  * tgtd's management protocol, the one `tgtadm` speaks: a fixed request header, a `key=value,…`
  * parameter string, and an answer of an error code plus text, over the unix socket
  * `/var/run/tgtd/socket.<control port>`, one request per connection. Speaking it directly costs
- * tgtd's own work and one local round trip; each `tgtadm` run is a process besides (~12 ms on a
- * virtual machine), the cost that bounded how fast volumes could be exported.
+ * tgtd's own work and one local round trip; each `tgtadm` run is a process besides (`npm run
+ * bench:volumes` times both), the cost that bounded how fast volumes could be exported.
  *
  * The layout is tgt's `struct tgtadm_req` since 1.0.3x (checked byte for byte against what
  * tgtadm 1.0.85 sends); `probe()` refuses a tgtd that does not read it the same way.

@@ -7,7 +7,7 @@ import {
   assertSafeName,
   assertSize,
   assertUuid,
-} from './names';
+} from './index';
 
 /** What may reach a command line, tgtd's ACL or a guest's disk name: each check refuses the hostile forms. */
 describe('names before they reach a command', () => {

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ConnectionInfo } from '@basalt/contracts';
 import { BasaltError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
-import { assertAddress, assertIqn, assertSafeName } from '../names';
+import { assertAddress, assertIqn, assertSafeName } from '@basalt/naming';
+import type { ExportSpec, IscsiTarget } from './iscsi-target';
 import {
   type TgtdControl,
   type TgtdRequest,
@@ -13,31 +15,21 @@ import {
   tgtdErrorMessage,
 } from './tgtd-control';
 
-/** Everything tgt needs to serve one volume. */
-export interface ExportSpec {
-  readonly name: string;
-  readonly iqn: string;
-  readonly tid: number;
-  readonly backingPath: string;
-  readonly chapUser: string;
-  readonly chapPassword: string;
-  /** Initiator addresses allowed in (the ACL); none means nobody can log in yet. */
-  readonly initiators: readonly string[];
-}
-
 export interface TgtOptions {
   /** One tgt-admin config file per target lives here, so `tgt-admin -e` can restore every export. */
   readonly volumesDir: string;
+  /** Where tgtd listens for initiators: the portal of every export. */
+  readonly portal: { readonly ip: string; readonly port: number };
 }
 
 /**
  * Exports volumes with tgt (Cinder's tgtadm target helper). The live target is changed through
  * tgtd's management socket, in the requests `tgtadm` would send, rather than by running `tgtadm`
- * (a process per change) or `tgt-admin` (a Perl program, ~90 ms of CPU a run); each change is also
- * written to a per-target file in tgt-admin's format, so a restarted tgtd can be restored by the
- * worker or by an operator with `tgt-admin -e`.
+ * (a process per change) or `tgt-admin` (a Perl program started for each change); each change is
+ * also written to a per-target file in tgt-admin's format, so a restarted tgtd can be restored by
+ * the worker or by an operator with `tgt-admin -e`.
  */
-export class TgtAdmTarget {
+export class TgtTarget implements IscsiTarget {
   constructor(
     private readonly tgtd: TgtdControl,
     private readonly options: TgtOptions,
@@ -84,7 +76,6 @@ export class TgtAdmTarget {
     if (spec.initiators.length > 0) await this.admit(spec, spec.initiators);
   }
 
-  /** What tgtd serves now: the target number of each IQN. */
   async liveExports(): Promise<Map<string, number>> {
     const text = await this.send('list targets', { mode: TgtMode.target, op: TgtOp.show });
     const live = new Map<string, number>();
@@ -98,6 +89,36 @@ export class TgtAdmTarget {
   /** Whether tgtd currently serves this target number with this IQN. */
   async exportExists(spec: Pick<ExportSpec, 'tid' | 'iqn'>): Promise<boolean> {
     return (await this.liveExports()).get(spec.iqn) === spec.tid;
+  }
+
+  providerLocation(spec: Pick<ExportSpec, 'tid' | 'iqn'>): string {
+    return `${this.portal()},${spec.tid} ${spec.iqn} 1`;
+  }
+
+  async initializeConnection(spec: ExportSpec, previous: readonly string[]): Promise<ConnectionInfo> {
+    if (await this.exportExists(spec)) await this.setInitiators(spec, previous);
+    else await this.createExport(spec);
+    return {
+      driver_volume_type: 'iscsi',
+      data: {
+        target_portal: this.portal(),
+        target_iqn: spec.iqn,
+        target_lun: 1,
+        target_discovered: false,
+        volume_id: spec.volumeId,
+        auth_method: 'CHAP',
+        auth_username: spec.chapUser,
+        auth_password: spec.chapPassword,
+      },
+    };
+  }
+
+  terminateConnection(spec: ExportSpec, previous: readonly string[]): Promise<void> {
+    return this.setInitiators(spec, previous);
+  }
+
+  private portal(): string {
+    return `${this.options.portal.ip}:${this.options.portal.port}`;
   }
 
   /** Makes the ACL exactly `initiators`. */
@@ -142,7 +163,7 @@ export class TgtAdmTarget {
   }
 
   /** tgt reads a backing store's size when the LUN is added: re-add LUN 1 after the volume grew. */
-  async refreshLun(spec: ExportSpec): Promise<void> {
+  async extendExport(spec: ExportSpec): Promise<void> {
     this.check(spec);
     await this.send(
       `remove LUN 1 of target ${spec.tid}`,

@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
 import { InvalidInputError } from '@basalt/errors';
 
+// What may reach a command line or a config file: volume names, IQNs, initiator addresses, sizes.
+
 /** What may reach a command line as a volume name: no path separators, no option-like leading dash. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
 const SAFE_IQN = /^iqn\.\d{4}-\d{2}\.[A-Za-z0-9.-]+(:[A-Za-z0-9_.:-]+)?$/;

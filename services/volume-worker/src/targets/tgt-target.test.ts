@@ -2,11 +2,14 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@basalt/log';
-import { type ExportSpec, TgtAdmTarget } from './tgtadm';
+import type { ExportSpec } from './iscsi-target';
+import { TgtTarget } from './tgt-target';
 import { type TgtdAnswer, TgtdControl, type TgtdRequest, TgtErrno, TgtMode, TgtOp } from './tgtd-control';
 
 const log = createLogger({ name: 'test', level: 'silent' });
+const portal = { ip: '192.0.2.10', port: 3260 };
 const spec = (over: Partial<ExportSpec> = {}): ExportSpec => ({
+  volumeId: 'c2ab0e0f-3f5c-4c4b-9d47-2f0a8f3a2b10',
   name: 'volume-0000000a',
   iqn: 'iqn.2010-10.org.openstack:volume-0000000a',
   tid: 7,
@@ -39,7 +42,7 @@ class ScriptedTgtd extends TgtdControl {
   }
 }
 
-describe('TgtAdmTarget', () => {
+describe('TgtTarget', () => {
   const dirs: string[] = [];
   afterAll(() => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -48,7 +51,7 @@ describe('TgtAdmTarget', () => {
     const tgtd = new ScriptedTgtd();
     const dir = mkdtempSync(join(tmpdir(), 'basalt-tgt-'));
     dirs.push(dir);
-    return { tgtd, dir, target: new TgtAdmTarget(tgtd, { volumesDir: dir }, log) };
+    return { tgtd, dir, target: new TgtTarget(tgtd, { volumesDir: dir, portal }, log) };
   };
 
   test('createExport: target and LUN 1; CHAP and ACL once an initiator is let in', async () => {
@@ -161,7 +164,7 @@ describe('TgtAdmTarget', () => {
     const tgtd = new ScriptedTgtd();
     const dir = mkdtempSync(join(tmpdir(), 'basalt-tgt-'));
     dirs.push(dir);
-    await new TgtAdmTarget(tgtd, { volumesDir: dir }, debugLog).createExport(
+    await new TgtTarget(tgtd, { volumesDir: dir, portal }, debugLog).createExport(
       spec({ initiators: ['10.0.0.5'] }),
     );
     expect(lines).toHaveLength(5);
@@ -177,5 +180,48 @@ describe('TgtAdmTarget', () => {
     });
     expect(await target.exportExists(spec())).toBe(true);
     expect(await target.exportExists(spec({ tid: 8 }))).toBe(false);
+  });
+
+  test('providerLocation names the portal, the target number and the IQN with LUN 1', () => {
+    const { target } = setup();
+    expect(target.providerLocation(spec())).toBe(
+      '192.0.2.10:3260,7 iqn.2010-10.org.openstack:volume-0000000a 1',
+    );
+  });
+
+  test('initializeConnection changes the ACL of a live export and answers os-brick connection properties', async () => {
+    const { tgtd, target } = setup();
+    const listing = { code: 0, text: 'Target 7: iqn.2010-10.org.openstack:volume-0000000a\n' };
+    tgtd.answer = (r) => (r.op === TgtOp.show ? listing : { code: 0, text: '' });
+    const info = await target.initializeConnection(spec({ initiators: ['10.0.0.1', '10.0.0.2'] }), [
+      '10.0.0.1',
+    ]);
+    expect(tgtd.ops).toEqual(['show target', 'new account', 'bind account', 'bind target']);
+    expect(tgtd.requests[3]?.params?.['initiator-address']).toBe('10.0.0.2');
+    expect(info).toEqual({
+      driver_volume_type: 'iscsi',
+      data: {
+        target_portal: '192.0.2.10:3260',
+        target_iqn: 'iqn.2010-10.org.openstack:volume-0000000a',
+        target_lun: 1,
+        target_discovered: false,
+        volume_id: 'c2ab0e0f-3f5c-4c4b-9d47-2f0a8f3a2b10',
+        auth_method: 'CHAP',
+        auth_username: 'UserName1234',
+        auth_password: 'Secret1234567890',
+      },
+    });
+  });
+
+  test('initializeConnection makes the export again when tgtd lost it', async () => {
+    const { tgtd, target } = setup();
+    await target.initializeConnection(spec({ initiators: ['10.0.0.1'] }), []);
+    expect(tgtd.ops.slice(0, 3)).toEqual(['show target', 'new target', 'new logicalunit']);
+  });
+
+  test('terminateConnection unbinds the initiators no longer connected', async () => {
+    const { tgtd, target } = setup();
+    await target.terminateConnection(spec({ initiators: [] }), ['10.0.0.1']);
+    expect(tgtd.ops).toEqual(['unbind target']);
   });
 });

@@ -1,0 +1,145 @@
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { InvalidInputError, InvalidStateError, NotFoundError } from '@basalt/errors';
+import type { DataSource } from 'typeorm';
+import { type QuotaLimits, quotaRefusal } from './quotas';
+import { compareAndSwap, type Row, updateReturning } from './sql';
+import { toVolume, VOLUMES, type VolumeRecord } from './volume-records';
+import { VOLUME_STATES } from './volume-states';
+
+export interface TransferRecord {
+  readonly id: string;
+  readonly volumeId: string;
+  readonly name: string | null;
+  readonly sourceProjectId: string;
+  readonly destinationProjectId: string | null;
+  readonly accepted: boolean;
+  readonly noSnapshots: boolean;
+  readonly createdAt: Date;
+}
+
+const { offerTransfer, endTransfer } = VOLUME_STATES.moves;
+
+/** Cinder's transfer secret: a salted HMAC of the key is kept, the key itself shown once. */
+const cryptHash = (salt: string, key: string) => createHmac('sha1', salt).update(key).digest('hex');
+
+/**
+ * Volume transfers. Each step is one transaction: the volume's compare-and-swap and the transfer
+ * row change together, so a volume is awaiting transfer exactly while it has a live transfer.
+ */
+export class TransferRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  /** Offers an available volume; answers the transfer and its key (never stored). */
+  async create(
+    volume: VolumeRecord,
+    name: string | null,
+    noSnapshots: boolean,
+  ): Promise<{ transfer: TransferRecord; authKey: string }> {
+    const salt = randomBytes(4).toString('hex');
+    const authKey = randomBytes(8).toString('hex');
+    const transfer = await this.ds.transaction(async (tx) => {
+      if (!(await compareAndSwap(tx, VOLUMES, volume.id, offerTransfer, {}))) {
+        throw new InvalidStateError(
+          `Invalid volume: Volume ${volume.id} status must be available to transfer.`,
+        );
+      }
+      const [row] = await tx.query(
+        `INSERT INTO transfers (id, volume_id, display_name, salt, crypt_hash, source_project_id, no_snapshots)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+        [randomUUID(), volume.id, name, salt, cryptHash(salt, authKey), volume.projectId, noSnapshots],
+      );
+      return toTransfer(row);
+    });
+    return { transfer, authKey };
+  }
+
+  /** A live transfer; `projectId` undefined: whoever holds its id (an acceptor, an admin). */
+  async find(id: string, projectId: string | undefined): Promise<TransferRecord | undefined> {
+    const rows = await this.ds.query(
+      'SELECT * FROM transfers WHERE id = $1 AND NOT deleted AND ($2::varchar IS NULL OR source_project_id = $2)',
+      [id, projectId ?? null],
+    );
+    return rows[0] ? toTransfer(rows[0]) : undefined;
+  }
+
+  async list(projectId: string | undefined, limit: number): Promise<TransferRecord[]> {
+    const rows = await this.ds.query(
+      `SELECT * FROM transfers WHERE NOT deleted AND ($1::varchar IS NULL OR source_project_id = $1)
+        ORDER BY created_at DESC, id LIMIT $2`,
+      [projectId ?? null, limit],
+    );
+    return rows.map(toTransfer);
+  }
+
+  /** Withdraws the offer: the transfer is gone and the volume available again. */
+  async cancel(transfer: TransferRecord): Promise<void> {
+    await this.ds.transaction(async (tx) => {
+      const rows = await updateReturning(
+        tx,
+        'UPDATE transfers SET deleted = true, deleted_at = now(), updated_at = now() WHERE id = $1 AND NOT deleted RETURNING id',
+        [transfer.id],
+      );
+      if (rows.length === 0) throw new NotFoundError(`Transfer ${transfer.id} could not be found.`);
+      await compareAndSwap(tx, VOLUMES, transfer.volumeId, endTransfer, {});
+    });
+  }
+
+  /**
+   * Hands the volume to the acceptor's project if the key matches and the acceptor's quota takes
+   * it (checked under the project's quota lock, in the same transaction).
+   */
+  async accept(
+    id: string,
+    authKey: string,
+    acceptor: { readonly projectId: string; readonly userId: string },
+    defaults: QuotaLimits,
+  ): Promise<{ transfer: TransferRecord; volume: VolumeRecord }> {
+    return this.ds.transaction(async (tx) => {
+      const [row] = await tx.query('SELECT * FROM transfers WHERE id = $1 AND NOT deleted FOR UPDATE', [id]);
+      if (!row) throw new NotFoundError(`Transfer ${id} could not be found.`);
+      if (cryptHash(String(row.salt), authKey) !== String(row.crypt_hash)) {
+        throw new InvalidInputError(`Invalid auth key: Attempt to transfer ${id} with invalid auth key.`);
+      }
+      const [volumeRow] = await tx.query('SELECT size FROM volumes WHERE id = $1', [row.volume_id]);
+      const size = Number(volumeRow?.size ?? 0);
+      try {
+        await tx.query('SELECT check_volume_quota($1, 1, $2, $3, $4, $2, $5)', [
+          acceptor.projectId,
+          size,
+          defaults.volumes,
+          defaults.gigabytes,
+          defaults.per_volume_gigabytes,
+        ]);
+      } catch (error) {
+        throw quotaRefusal(error, size, size);
+      }
+      const moved = await compareAndSwap(tx, VOLUMES, String(row.volume_id), endTransfer, {
+        projectId: acceptor.projectId,
+        userId: acceptor.userId,
+      });
+      if (!moved)
+        throw new InvalidStateError(`Invalid volume: volume ${row.volume_id} is not awaiting transfer.`);
+      const [done] = await updateReturning(
+        tx,
+        `UPDATE transfers SET accepted = true, destination_project_id = $2, deleted = true, deleted_at = now(),
+                              updated_at = now()
+          WHERE id = $1 RETURNING *`,
+        [id, acceptor.projectId],
+      );
+      return { transfer: toTransfer(done as Row), volume: toVolume(moved) };
+    });
+  }
+}
+
+function toTransfer(r: Row): TransferRecord {
+  return {
+    id: String(r.id),
+    volumeId: String(r.volume_id),
+    name: (r.display_name as string | null) ?? null,
+    sourceProjectId: String(r.source_project_id),
+    destinationProjectId: (r.destination_project_id as string | null) ?? null,
+    accepted: r.accepted === true,
+    noSnapshots: r.no_snapshots === true,
+    createdAt: new Date(String(r.created_at)),
+  };
+}

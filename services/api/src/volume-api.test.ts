@@ -1,0 +1,271 @@
+import { adminContext, type RequestContext } from '@basalt/context';
+import {
+  type Move,
+  type QuotaLimits,
+  VOLUME_STATES,
+  type VolumeChanges,
+  type VolumeRecord,
+  type VolumeStatus,
+} from '@basalt/db';
+import { BasaltError, NotFoundError } from '@basalt/errors';
+import pino from 'pino';
+import { VolumeApi } from './volume-api';
+
+const member = adminContext({ isAdmin: false, projectId: 'p1', userId: 'u1' });
+const admin = adminContext({ isAdmin: true, projectId: 'p1', userId: 'admin' });
+const quota = { volumes: 10, gigabytes: 100 };
+
+const row = (over: Partial<VolumeRecord> = {}): VolumeRecord =>
+  ({ id: 'v1', projectId: 'p1', size: 1, status: 'available', host: 'host-a', ...over }) as VolumeRecord;
+
+/** The API over in-memory volumes that change state as the SQL does, with a record of every step. */
+function fixture(initial: VolumeRecord[] = [row()]) {
+  const rows = new Map(initial.map((v) => [v.id, v]));
+  const done: string[] = [];
+  const unreachable: { scheduler?: Error; volume?: Error } = {};
+  const move = (id: string, m: Move<VolumeStatus>, changes: VolumeChanges = {}) => {
+    const v = rows.get(id);
+    if (!v || !m.from.includes(v.status)) return undefined;
+    const next = { ...v, ...changes, status: m.to } as VolumeRecord;
+    rows.set(id, next);
+    done.push(`${m.to}${changes.statusReason ? `: ${changes.statusReason}` : ''}`);
+    return next;
+  };
+  const volumes = {
+    find: async (id: string) => rows.get(id),
+    createWithinQuota: async (
+      input: { size: number; availabilityZone: string; volumeType: string },
+      template: string,
+    ) => {
+      const v = row({
+        id: 'new',
+        status: 'creating',
+        host: null,
+        size: input.size,
+        availabilityZone: input.availabilityZone,
+      });
+      rows.set(v.id, v);
+      done.push(
+        `inserted ${input.size}G in ${input.availabilityZone} as ${template}` +
+          (input.volumeType === 'default-id' ? '' : ` of type ${input.volumeType}`),
+      );
+      return v;
+    },
+    transition: async (id: string, m: Move<VolumeStatus>, changes?: VolumeChanges) => move(id, m, changes),
+    transitionOrThrow: async (id: string, m: Move<VolumeStatus>, changes?: VolumeChanges) => {
+      const moved = move(id, m, changes);
+      if (!moved) throw new BasaltError(`Invalid volume: status is ${rows.get(id)?.status}`);
+      return moved;
+    },
+    beginExtendWithinQuota: async (v: VolumeRecord, newSize: number) => {
+      move(v.id, VOLUME_STATES.moves.beginExtend, { extendTo: newSize });
+    },
+  };
+  const deps = {
+    services: {
+      list: async () => [
+        { binary: 'basalt-volume', availabilityZone: 'zone-b' },
+        { binary: 'basalt-scheduler', availabilityZone: 'internal' },
+      ],
+    },
+    volumes,
+    types: {
+      // the default type, and a private one only its project (or an admin) may use
+      get: async (idOrName: string, project: string | undefined) => {
+        if (idOrName === '__DEFAULT__') return { id: 'default-id', name: '__DEFAULT__', extraSpecs: {} };
+        if (idOrName === 'gold' && (project === undefined || project === 'p1')) {
+          return { id: 'gold-id', name: 'gold', extraSpecs: { volume_backend_name: 'lvm' } };
+        }
+        throw new NotFoundError(`Volume type ${idOrName} could not be found.`);
+      },
+    },
+    scheduler: {
+      create_volume: async (
+        _ctx: RequestContext,
+        spec: {
+          volume_id: string;
+          size: number;
+          availability_zone: string;
+          extra_specs: Record<string, string>;
+        },
+      ) => {
+        if (unreachable.scheduler) throw unreachable.scheduler;
+        const specs = Object.entries(spec.extra_specs).map(([k, v]) => ` ${k}=${v}`);
+        done.push(
+          `scheduler.create_volume ${spec.volume_id} ${spec.size}G ${spec.availability_zone}${specs.join('')}`,
+        );
+      },
+    },
+    volumeRpc: {
+      delete_volume: async (_ctx: RequestContext, host: string, args: { volume_id: string }) => {
+        if (unreachable.volume) throw unreachable.volume;
+        done.push(`volume.${host}.delete_volume ${args.volume_id}`);
+      },
+      extend_volume: async (
+        _ctx: RequestContext,
+        host: string,
+        args: { volume_id: string; new_size: number },
+      ) => {
+        if (unreachable.volume) throw unreachable.volume;
+        done.push(`volume.${host}.extend_volume ${args.volume_id} ${args.new_size}`);
+      },
+    },
+    log: pino({ level: 'silent' }),
+  } as unknown as ConstructorParameters<typeof VolumeApi>[0];
+  const api = new VolumeApi(deps, {
+    nameTemplate: 'volume-%08x',
+    defaultZone: 'nova',
+    quotaDefaults: quota as unknown as QuotaLimits,
+    defaultVolumeType: '__DEFAULT__',
+  });
+  return { api, done, rows, unreachable };
+}
+
+const request = (
+  over: Partial<{ size: number; availabilityZone: string | null; volumeType: string | null }> = {},
+) => ({
+  size: 2,
+  name: 'data',
+  description: null,
+  availabilityZone: null,
+  metadata: {},
+  volumeType: null,
+  ...over,
+});
+
+describe('VolumeApi.create', () => {
+  test('inserts the volume in the default zone, then casts to the scheduler with its size and zone', async () => {
+    const f = fixture([]);
+    const volume = await f.api.create(member, request());
+    expect(volume.id).toBe('new');
+    expect(f.done).toEqual(['inserted 2G in nova as volume-%08x', 'scheduler.create_volume new 2G nova']);
+  });
+
+  test("a type asked for by name is the volume's, and its extra specs go to the scheduler", async () => {
+    const f = fixture([]);
+    await f.api.create(member, request({ volumeType: 'gold' }));
+    expect(f.done).toEqual([
+      'inserted 2G in nova as volume-%08x of type gold-id',
+      'scheduler.create_volume new 2G nova volume_backend_name=lvm',
+    ]);
+    await expect(f.api.create(member, request({ volumeType: 'silver' }))).rejects.toThrow(
+      'Volume type silver could not be found.',
+    );
+    expect(f.done).toHaveLength(2);
+  });
+
+  test('a zone no volume service is in is refused before anything is written', async () => {
+    const f = fixture([]);
+    await expect(f.api.create(member, request({ availabilityZone: 'internal' }))).rejects.toThrow(
+      "Availability zone 'internal' is invalid.",
+    );
+    await f.api.create(member, request({ availabilityZone: 'zone-b' }));
+    expect(f.done).toEqual(['inserted 2G in zone-b as volume-%08x', 'scheduler.create_volume new 2G zone-b']);
+  });
+
+  test('a scheduler that cannot be reached leaves the volume in error with the reason, and the caller told', async () => {
+    const f = fixture([]);
+    f.unreachable.scheduler = new BasaltError('broker gone', { retryable: true });
+    await expect(f.api.create(member, request())).rejects.toThrow('broker gone');
+    expect(f.rows.get('new')?.status).toBe('error');
+    expect(f.done.at(-1)).toBe('error: could not reach the scheduler: broker gone');
+  });
+
+  test('a token without a project is refused', async () => {
+    const f = fixture([]);
+    await expect(f.api.create(adminContext({ isAdmin: false }), request())).rejects.toThrow(
+      'A project-scoped token is required.',
+    );
+  });
+});
+
+describe('VolumeApi.get', () => {
+  test("another project's volume is as missing as one that does not exist", async () => {
+    const f = fixture([row({ projectId: 'p2' })]);
+    await expect(f.api.get(member, 'v1')).rejects.toThrow('Volume v1 could not be found.');
+    await expect(f.api.get(member, 'nope')).rejects.toThrow('Volume nope could not be found.');
+  });
+});
+
+describe('VolumeApi.delete', () => {
+  test('a volume on a host goes deleting and its host is told', async () => {
+    const f = fixture();
+    await f.api.delete(member, 'v1');
+    expect(f.done).toEqual(['deleting', 'volume.host-a.delete_volume v1']);
+  });
+
+  test('a volume that never reached a host is deleted at once, nothing cast', async () => {
+    const f = fixture([row({ status: 'error', host: null })]);
+    await f.api.delete(member, 'v1');
+    expect(f.done).toEqual(['deleted']);
+  });
+
+  test('a volume in a state that forbids deleting is refused and left as it is', async () => {
+    const f = fixture([row({ status: 'in-use' })]);
+    await expect(f.api.delete(member, 'v1')).rejects.toThrow('Invalid volume');
+    expect(f.rows.get('v1')?.status).toBe('in-use');
+    expect(f.done).toEqual([]);
+  });
+
+  test('a delete that cannot be sent leaves error_deleting with the reason', async () => {
+    const f = fixture();
+    f.unreachable.volume = new BasaltError('no route');
+    await expect(f.api.delete(member, 'v1')).rejects.toThrow('no route');
+    expect(f.done).toEqual(['deleting', 'error_deleting: the delete could not be sent to host-a: no route']);
+  });
+});
+
+describe('VolumeApi.extend', () => {
+  test('a size that does not grow the volume is refused before anything is written', async () => {
+    const f = fixture([row({ size: 3 })]);
+    await expect(f.api.extend(member, 'v1', 3)).rejects.toThrow(
+      'New size for extend must be greater than current size. (current: 3, extended: 3).',
+    );
+    expect(f.done).toEqual([]);
+  });
+
+  test('growth starts the extend with its target size and tells the host', async () => {
+    const f = fixture();
+    await f.api.extend(member, 'v1', 4);
+    expect(f.rows.get('v1')).toMatchObject({ status: 'extending', extendTo: 4 });
+    expect(f.done).toEqual(['extending', 'volume.host-a.extend_volume v1 4']);
+  });
+
+  test('an extend that cannot be sent puts the volume back as it was', async () => {
+    const f = fixture();
+    f.unreachable.volume = new BasaltError('no route');
+    await expect(f.api.extend(member, 'v1', 4)).rejects.toThrow('no route');
+    expect(f.rows.get('v1')).toMatchObject({ status: 'available', extendTo: null });
+  });
+});
+
+describe('VolumeApi.resetStatus', () => {
+  test('admins only', async () => {
+    const f = fixture();
+    await expect(f.api.resetStatus(member, 'v1', 'error')).rejects.toThrow(
+      'Policy does not allow this action to be performed.',
+    );
+    expect(f.done).toEqual([]);
+  });
+
+  test('an unknown status or attach status is refused with the choices', async () => {
+    const f = fixture();
+    await expect(f.api.resetStatus(admin, 'v1', 'broken')).rejects.toThrow(
+      /Invalid status 'broken'; must be one of creating, available/,
+    );
+    await expect(f.api.resetStatus(admin, 'v1', 'error', 'half')).rejects.toThrow(
+      "Invalid attach_status 'half'; must be attached or detached.",
+    );
+    expect(f.done).toEqual([]);
+  });
+
+  test('sets the status from any state and clears the reason', async () => {
+    const f = fixture([row({ status: 'error_deleting', statusReason: 'old' })]);
+    await f.api.resetStatus(admin, 'v1', 'available', 'detached');
+    expect(f.rows.get('v1')).toMatchObject({
+      status: 'available',
+      statusReason: null,
+      attachStatus: 'detached',
+    });
+  });
+});

@@ -1,0 +1,60 @@
+import type { BasaltConfig } from '@basalt/config';
+import type { CommandRunner } from '@basalt/exec';
+import { initiatorName } from './connectors/initiator-name';
+import { IscsiadmConnector } from './connectors/iscsiadm-connector';
+import { QemuConnector } from './connectors/qemu-connector';
+import type { VolumeConnector } from './connectors/volume-connector';
+import { ImageCache } from './imagecache/image-cache';
+import { InstanceDisks } from './imagecache/instance-disks';
+import type { InstanceStorage } from './imagecache/instance-storage';
+import { DomainNotFoundError } from './virt/errors';
+import type { Hypervisor, SecretStore } from './virt/hypervisor';
+import { LibvirtDriver } from './virt/libvirt-driver';
+import { LibvirtSecrets } from './virt/libvirt-secrets';
+import { Virsh } from './virt/virsh';
+
+/** The compute host's drivers, as `[compute]` chooses them: what the compute manager is given. */
+export interface ComputeDrivers {
+  readonly hypervisor: Hypervisor;
+  readonly secrets: SecretStore;
+  readonly connector: VolumeConnector;
+  readonly storage: InstanceStorage;
+}
+
+export function createComputeDrivers(config: BasaltConfig, runner: CommandRunner): ComputeDrivers {
+  const compute = config.compute;
+  const virsh = new Virsh(runner, compute.libvirt_uri);
+  const hypervisor = new LibvirtDriver(virsh);
+  const secrets = new LibvirtSecrets(virsh);
+  const properties = {
+    ip: compute.my_ip,
+    initiator: initiatorName(compute.initiator_iqn, config.DEFAULT.host),
+    host: config.DEFAULT.host,
+  };
+  const connector =
+    compute.volume_connector === 'qemu'
+      ? new QemuConnector(secrets, properties)
+      : new IscsiadmConnector(runner, properties, {
+          deviceTimeoutMs: compute.volume_device_timeout * 1000,
+          deviceInUse: (path) => deviceInUse(hypervisor, path),
+        });
+  const storage = new InstanceDisks(
+    runner,
+    new ImageCache(runner, compute.instances_path),
+    compute.instances_path,
+  );
+  return { hypervisor, secrets, connector, storage };
+}
+
+/** Whether any domain on this host has `path` as a disk. */
+async function deviceInUse(hypervisor: Hypervisor, path: string): Promise<boolean> {
+  for (const name of await hypervisor.listDomains()) {
+    // a domain undefined since the listing uses nothing
+    const devices = await hypervisor.blockDevices(name).catch((error: unknown) => {
+      if (error instanceof DomainNotFoundError) return [];
+      throw error;
+    });
+    if (devices.some((d) => d.source === path)) return true;
+  }
+  return false;
+}
