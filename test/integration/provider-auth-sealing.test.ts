@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createDataSource, type DataSource, SecretBox, VolumeRepository } from '@basalt/db';
-import { createTestDatabase } from '../support/db';
+import { createTestDatabase, NO_QUOTA, PLAIN_VOLUME } from '../support/db';
 
 const key = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
 
@@ -36,19 +36,7 @@ describe('provider_auth sealing', () => {
         [1, 'h1'],
         [2, 'h2'],
       ] as const) {
-        const v = await repo.createWithinQuota(
-          {
-            size: 1,
-            projectId: 'p',
-            userId: 'u',
-            availabilityZone: 'nova',
-            displayName: null,
-            displayDescription: null,
-            volumeType: null,
-          },
-          'volume-%08x',
-          { volumes: -1, gigabytes: -1 },
-        );
+        const v = await repo.createWithinQuota(PLAIN_VOLUME, 'volume-%08x', NO_QUOTA);
         await ds.query('UPDATE volumes SET provider_auth = $1, host = $2 WHERE id = $3', [
           `CHAP user${n}name pass${n}word0123456789`,
           host,

@@ -166,22 +166,17 @@ export function parseCheckString(text: string): Check {
   if (tokens.length === 0) return { kind: 'true' };
   let at = 0;
   const peek = () => tokens[at];
-  const orExpr = (): Check => {
-    const checks = [andExpr()];
-    while (peek() === 'or') {
+  // one level of the grammar: operands joined by `op`, and binds looser than `next`
+  const joined = (op: 'and' | 'or', next: () => Check) => (): Check => {
+    const checks = [next()];
+    while (peek() === op) {
       at++;
-      checks.push(andExpr());
+      checks.push(next());
     }
-    return checks.length === 1 ? (checks[0] as Check) : { kind: 'or', checks };
+    return checks.length === 1 ? (checks[0] as Check) : { kind: op, checks };
   };
-  const andExpr = (): Check => {
-    const checks = [notExpr()];
-    while (peek() === 'and') {
-      at++;
-      checks.push(notExpr());
-    }
-    return checks.length === 1 ? (checks[0] as Check) : { kind: 'and', checks };
-  };
+  const andExpr = (): Check => joined('and', notExpr)();
+  const orExpr = joined('or', andExpr);
   const notExpr = (): Check => {
     const token = tokens[at++];
     if (token === undefined) throw new Error(`"${text}" ends where a check was expected`);
