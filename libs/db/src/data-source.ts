@@ -53,20 +53,16 @@ export class DatabaseUnavailableError extends BasaltError {}
 export function createDataSource(
   options: Pick<DatabaseOptions, 'url' | 'poolSize' | 'idleTimeoutSec' | 'secretBox'>,
 ): DataSource {
-  const url = new URL(options.url);
-  if (!url.username)
-    throw new DatabaseUnavailableError('database.connection must name the user (postgres://user@host/db)');
-  const password = decodeURIComponent(url.password);
   const dataSource = new DataSource({
     type: 'postgres',
-    url: options.url,
+    ...connectionFields(options.url),
     entities,
     migrations,
     migrationsTableName: 'schema_migrations',
     synchronize: false,
     extra: {
-      // the URL's password, also when it has none: never PGPASSWORD or ~/.pgpass
-      password: () => password,
+      // the URL's password, also when it has none: pg would fall back to PGPASSWORD or ~/.pgpass
+      password: () => passwordOf(options.url),
       max: options.poolSize,
       ...(options.idleTimeoutSec === undefined ? {} : { idleTimeoutMillis: options.idleTimeoutSec * 1000 }),
     },
@@ -74,6 +70,30 @@ export function createDataSource(
   if (options.secretBox) migrationSecretBoxes.set(dataSource, options.secretBox);
   return dataSource;
 }
+
+/**
+ * The server, user and database of `[database] connection`, each given to pg explicitly: from a
+ * connection string pg would take what the URL leaves out from PGHOST, PGUSER, PGPASSWORD and the
+ * like, so credentials could come from somewhere other than the configuration.
+ */
+function connectionFields(connection: string) {
+  const url = new URL(connection);
+  const database = decodeURIComponent(url.pathname.slice(1));
+  if (!url.hostname || !url.username || !database) {
+    throw new DatabaseUnavailableError(
+      'database.connection must name the user, host and database (postgres://user@host/db)',
+    );
+  }
+  if (url.search) throw new DatabaseUnavailableError('database.connection takes no query parameters');
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port ? Number(url.port) : 5432,
+    username: decodeURIComponent(url.username),
+    database,
+  };
+}
+
+const passwordOf = (connection: string) => decodeURIComponent(new URL(connection).password);
 
 /** Opens the pool, retrying a few times; throws a clear error when the database stays unreachable. */
 export async function connectDatabase(options: DatabaseOptions): Promise<DataSource> {
