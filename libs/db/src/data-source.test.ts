@@ -31,6 +31,7 @@ describe('createDataSource credentials', () => {
       'postgres://127.0.0.1:5432/basalt',
       'postgres://u@127.0.0.1:5432',
       'postgres://u@127.0.0.1/db?host=/tmp',
+      'postgres://u@127.0.0.1/db?password=x',
     ]) {
       expect(() => createDataSource({ url, poolSize: 1 })).toThrow(DatabaseUnavailableError);
     }

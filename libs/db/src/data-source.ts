@@ -84,12 +84,18 @@ function connectionFields(connection: string) {
       'database.connection must name the user, host and database (postgres://user@host/db)',
     );
   }
-  if (url.search) throw new DatabaseUnavailableError('database.connection takes no query parameters');
+  for (const key of url.searchParams.keys()) {
+    if (key !== 'application_name') {
+      throw new DatabaseUnavailableError(`database.connection: the parameter "${key}" is not supported`);
+    }
+  }
+  const applicationName = url.searchParams.get('application_name');
   return {
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: url.port ? Number(url.port) : 5432,
     username: decodeURIComponent(url.username),
     database,
+    ...(applicationName === null ? {} : { applicationName }),
   };
 }
 
