@@ -1,5 +1,6 @@
-// Three tiers, each its own script: unit (pure logic, next to the code), integration (real
-// RabbitMQ, PostgreSQL and system tools) and e2e (the services as separate processes).
+// Four tiers, each its own script: unit (pure logic, next to the code), integration (real
+// RabbitMQ, PostgreSQL and system tools), e2e (the services as separate processes) and faults
+// (the services under load while processes and dependencies fail on purpose).
 const swc = [
   '@swc/jest',
   {
@@ -21,5 +22,6 @@ module.exports = {
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{libs,services}/*/src/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.test.ts'] },
   ],
 };

@@ -8,12 +8,12 @@
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createDataSource } from '@basalt/db';
 import { TgtdControl, TgtMode, TgtOp } from '../../services/volume-worker/src/targets/tgtd-control';
 import { KeystoneFixture } from '../support/keystone';
+import { LoadClient } from '../support/load';
 import { VolumeStack } from '../support/stack';
 import { cpuByProcess, cpuMsOf, cpuPer, percentile } from './stats';
 
@@ -27,51 +27,6 @@ const PACED_SHARES = [0.5, 0.8, 1];
 /** Volume shows per round of the identity phase, and rounds per identity mode. */
 const AUTH_REQUESTS = 4000;
 const AUTH_ROUNDS = 3;
-
-/**
- * The clients share the machine with what they measure, so they are plain keep-alive HTTP/1.1
- * requests (fetch costs several times the CPU per request).
- */
-const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
-function send(
-  method: string,
-  url: string,
-  token: string,
-  body?: unknown,
-): Promise<{ status: number; body: string }> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      url,
-      {
-        method,
-        agent,
-        headers: {
-          'X-Auth-Token': token,
-          ...(payload
-            ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }
-            : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-async function inParallel(total: number, clients: number, op: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (next < total) await op(next++);
-    }),
-  );
-}
 
 async function main() {
   // sparse files: promise up to 20x the disk, so 200 volumes fit on a small test disk
@@ -93,11 +48,11 @@ async function main() {
     await stack.stop();
     throw error;
   }
+  const load = new LoadClient(CLIENTS, 'bench:bench');
   const db = createDataSource({ url: stack.database.url, poolSize: 2 });
   await db.initialize();
   try {
     const api = `${stack.volumeUrl}/v3/bench`;
-    const token = 'bench:bench';
     // one query per poll, every 25 ms: the poller shares the machine with what it measures, and
     // the latencies come from the rows' own timestamps
     const counts = async (): Promise<Record<string, number>> => {
@@ -123,7 +78,7 @@ async function main() {
         const due = start + (i * 1000) / rate;
         await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
         posts.push(
-          send('POST', `${api}/volumes`, token, { volume: { size: 1, name: `${prefix}${i}` } }).then((r) => {
+          load.send('POST', `${api}/volumes`, { volume: { size: 1, name: `${prefix}${i}` } }).then((r) => {
             if (r.status !== 202) throw new Error(`create ${prefix}${i} answered ${r.status}`);
             return JSON.parse(r.body).volume.id as string;
           }),
@@ -136,15 +91,15 @@ async function main() {
         [ids],
       );
       const deletedBefore = (await counts()).deleted ?? 0;
-      await Promise.all(ids.map((id) => send('DELETE', `${api}/volumes/${id}`, token)));
+      await Promise.all(ids.map((id) => load.send('DELETE', `${api}/volumes/${id}`)));
       await waitUntil((c) => (c.deleted ?? 0) >= deletedBefore + PACED);
       return rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
     };
 
     const cpuBefore = cpuByProcess();
     const started = performance.now();
-    await inParallel(VOLUMES, CLIENTS, async (i) => {
-      const { status } = await send('POST', `${api}/volumes`, token, { volume: { size: 1, name: `b${i}` } });
+    await load.inParallel(VOLUMES, async (i) => {
+      const { status } = await load.send('POST', `${api}/volumes`, { volume: { size: 1, name: `b${i}` } });
       if (status !== 202) throw new Error(`create ${i} answered ${status}`);
     });
     const acceptedSeconds = (performance.now() - started) / 1000;
@@ -164,8 +119,8 @@ async function main() {
       (r: { id: string }) => r.id,
     );
     const deleteStarted = performance.now();
-    await inParallel(ids.length, CLIENTS, async (i) => {
-      const { status } = await send('DELETE', `${api}/volumes/${ids[i]}`, token);
+    await load.inParallel(ids.length, async (i) => {
+      const { status } = await load.send('DELETE', `${api}/volumes/${ids[i]}`);
       if (status !== 202) throw new Error(`delete ${ids[i]} answered ${status}`);
     });
     await waitUntil((c) => (c.deleted ?? 0) >= VOLUMES);
@@ -185,7 +140,7 @@ async function main() {
     // the same pipeline with nothing queued: one client, one volume at a time
     const alone: number[] = [];
     for (let i = 0; i < SOLO; i++) {
-      const created = await send('POST', `${api}/volumes`, token, { volume: { size: 1, name: `solo${i}` } });
+      const created = await load.send('POST', `${api}/volumes`, { volume: { size: 1, name: `solo${i}` } });
       if (created.status !== 202) throw new Error(`create solo${i} answered ${created.status}`);
       const id = JSON.parse(created.body).volume.id as string;
       for (;;) {
@@ -200,7 +155,7 @@ async function main() {
         if (row.status === 'error') throw new Error(`solo${i} went to error`);
         await new Promise((r) => setTimeout(r, 2));
       }
-      await send('DELETE', `${api}/volumes/${id}`, token);
+      await load.send('DELETE', `${api}/volumes/${id}`);
     }
     alone.sort((a, b) => a - b);
 
@@ -233,9 +188,9 @@ async function main() {
     console.log(
       `making one export on a live tgtd: tgt-admin --update ${costs.tgtAdmin.toFixed(1)} ms, four tgtadm runs ${costs.tgtadm.toFixed(1)} ms, the same four requests on tgtd's socket ${costs.socket.toFixed(1)} ms (the worker's way; ${(costs.tgtadm / costs.socket).toFixed(0)}x cheaper than tgtadm)`,
     );
-    await identityCost(stack);
+    await identityCost(stack, load);
   } finally {
-    agent.destroy();
+    load.close();
     await db.destroy();
     await stack.stop();
   }
@@ -247,7 +202,7 @@ async function main() {
  * way, with its cache), in alternating rounds so both see the same machine; and what a token's
  * first check costs.
  */
-async function identityCost(stack: VolumeStack): Promise<void> {
+async function identityCost(stack: VolumeStack, load: LoadClient): Promise<void> {
   const keystone = await KeystoneFixture.start();
   try {
     const service = await keystone.createServiceUser();
@@ -267,7 +222,12 @@ async function identityCost(stack: VolumeStack): Promise<void> {
     const keystoneApi = `${keystoneApiProcess.url}/v3/${user.projectId}`;
     const keystoneToken = await keystone.token(user);
     const volumeIn = async (base: string, tok: string) => {
-      const created = await send('POST', `${base}/volumes`, tok, { volume: { size: 1, name: 'auth-bench' } });
+      const created = await load.send(
+        'POST',
+        `${base}/volumes`,
+        { volume: { size: 1, name: 'auth-bench' } },
+        tok,
+      );
       if (created.status !== 202) throw new Error(`create answered ${created.status}: ${created.body}`);
       return JSON.parse(created.body).volume.id as string;
     };
@@ -288,8 +248,8 @@ async function identityCost(stack: VolumeStack): Promise<void> {
     const round = async (target: { url: string; token: string; pid: number }, mode?: keyof typeof cpu) => {
       const cpuBefore = cpuMsOf(target.pid);
       const started = performance.now();
-      await inParallel(AUTH_REQUESTS, CLIENTS, async () => {
-        const { status } = await send('GET', target.url, target.token);
+      await load.inParallel(AUTH_REQUESTS, async () => {
+        const { status } = await load.send('GET', target.url, undefined, target.token);
         if (status !== 200) throw new Error(`show answered ${status}`);
       });
       const rate = AUTH_REQUESTS / ((performance.now() - started) / 1000);
@@ -308,7 +268,7 @@ async function identityCost(stack: VolumeStack): Promise<void> {
     for (let i = 0; i < 20; i++) {
       const fresh = await keystone.token(user);
       const started = performance.now();
-      const { status } = await send('GET', targets.keystone.url, fresh);
+      const { status } = await load.send('GET', targets.keystone.url, undefined, fresh);
       first.push(performance.now() - started);
       if (status !== 200) throw new Error(`show with a fresh token answered ${status}`);
     }

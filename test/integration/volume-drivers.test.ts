@@ -16,6 +16,8 @@ interface DriverFixture {
   readonly driver: VolumeDriver;
   /** Size in bytes of the stored volume, as the backend itself reports it (undefined: absent). */
   storedSize(name: string): Promise<number | undefined>;
+  /** Makes a volume on the backend as someone else would (no Basalt marker), where a backend can tell. */
+  foreign?(name: string): Promise<void>;
   teardown(): Promise<void>;
 }
 
@@ -72,6 +74,16 @@ function complianceSuite(name: string, setup: () => Promise<DriverFixture>) {
       }
     });
 
+    test('inventory lists what it made, marked; what others made, unmarked', async () => {
+      await f.driver.createVolume('volume-c0000004', 1);
+      await f.foreign?.('someone-elses');
+      const inventory = await f.driver.inventory();
+      expect(inventory).toContainEqual({ name: 'volume-c0000004', marked: true });
+      if (f.foreign) expect(inventory).toContainEqual({ name: 'someone-elses', marked: false });
+      await f.driver.deleteVolume('volume-c0000004');
+      expect(await f.driver.inventory()).not.toContainEqual({ name: 'volume-c0000004', marked: true });
+    });
+
     test('unsafe names and sizes are refused before any command', async () => {
       await expect(f.driver.createVolume('../escape', 1)).rejects.toThrow(/unsafe volume name/);
       await expect(f.driver.createVolume('volume-c0000003', -1)).rejects.toThrow(/invalid size/);
@@ -125,6 +137,9 @@ complianceSuite('lvm', async () => {
         },
       ).catch(() => undefined);
       return out ? Number(out.stdout.trim()) : undefined;
+    },
+    foreign: async (name) => {
+      await run('lvcreate', ['--yes', '-L', '4M', '-n', name, vg], { env });
     },
     teardown: async () => {
       await run('vgremove', ['-q', '-f', vg], { env }).catch(() => undefined);

@@ -3,10 +3,12 @@ import { uniqueName } from './rpc';
 
 export const POSTGRES_URL = process.env.BASALT_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432';
 
-/** A database of the test's own, created fresh and migrated; `drop()` removes it. */
-export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+/** A database of the test's own on `server`, created fresh and migrated; `drop()` removes it. */
+export async function createTestDatabase(
+  server = POSTGRES_URL,
+): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = uniqueName('basalt_test');
-  const url = `${POSTGRES_URL}/${name}`;
+  const url = `${server}/${name}`;
   await ensureDatabase(url);
   const ds = createDataSource({ url, poolSize: 1 });
   await ds.initialize();
@@ -18,7 +20,7 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
   return {
     url,
     drop: async () => {
-      const admin = createDataSource({ url: `${POSTGRES_URL}/postgres`, poolSize: 1 });
+      const admin = createDataSource({ url: `${server}/postgres`, poolSize: 1 });
       await admin.initialize();
       try {
         await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);

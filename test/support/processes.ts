@@ -50,6 +50,13 @@ export class ServiceProcess {
     }
   }
 
+  /** A crash: SIGKILL, nothing finishes, and the exit is awaited. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
   /** SIGTERM, and the exit code; SIGKILL if it has not exited in `graceMs`. */
   async stop(graceMs = 15_000): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
@@ -69,4 +76,14 @@ export function serviceScript(name: ServiceName): string {
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `${prefix}-`));
+}
+
+/** The uid and gid of a system user (postgres, rabbitmq), for the directories its daemons write. */
+export function userIds(name: string): [number, number] {
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`));
+  const [, , uid, gid] = (line ?? '').split(':');
+  if (!uid || !gid) throw new Error(`no ${name} user: run ./stack.sh deps`);
+  return [Number(uid), Number(gid)];
 }

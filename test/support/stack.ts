@@ -9,6 +9,10 @@ import { TgtdFixture } from './tgtd';
 export interface StackOptions {
   readonly authStrategy?: 'noauth' | 'builtin' | 'keystone';
   readonly extraEnv?: Record<string, string>;
+  /** A PostgreSQL server of the test's own (else the machine's): the stack's database is made there. */
+  readonly postgresUrl?: string;
+  /** A broker of the test's own, used as it is (else a vhost of the machine's broker). */
+  readonly brokerUrl?: string;
 }
 
 export const TEST_USERS =
@@ -28,6 +32,8 @@ export class VolumeStack {
   readonly volumesDir = join(this.dir, 'tgt');
   private readonly processes = new Map<ServiceName, ServiceProcess>();
   private readonly extraApis: ServiceProcess[] = [];
+  /** Processes started so far: each gets a log file of its own. */
+  private started = 0;
   database!: Awaited<ReturnType<typeof createTestDatabase>>;
   tgtd!: TgtdFixture;
   /** The key the worker seals CHAP secrets with. */
@@ -67,9 +73,12 @@ export class VolumeStack {
 
   async start(): Promise<void> {
     mkdirSync(this.volumesPath, { recursive: true });
-    this.vhost = await createVhost();
-    this.rpc = testRpcOptions({ url: this.vhost.url });
-    this.database = await createTestDatabase();
+    if (this.options.brokerUrl) this.rpc = testRpcOptions({ url: this.options.brokerUrl });
+    else {
+      this.vhost = await createVhost();
+      this.rpc = testRpcOptions({ url: this.vhost.url });
+    }
+    this.database = await createTestDatabase(this.options.postgresUrl);
     this.tgtd = await TgtdFixture.start();
     await Promise.all(
       (['volume-worker', 'scheduler', 'api'] as const).map((name) => this.startService(name)),
@@ -82,9 +91,10 @@ export class VolumeStack {
     this.identityUrl = listening[2] as string;
   }
 
+  /** Starts the service (again, after it died or was stopped); ready once it says it started. */
   async startService(name: ServiceName): Promise<ServiceProcess> {
     const process = new ServiceProcess(
-      `${name}-${this.processes.size}`,
+      `${name}-${this.started++}`,
       serviceScript(name),
       this.env(),
       this.dir,
@@ -118,7 +128,7 @@ export class VolumeStack {
   async stop(): Promise<void> {
     await Promise.all([...this.processes.values(), ...this.extraApis].map((p) => p.stop()));
     await this.tgtd?.stop();
-    await this.broker.cleanup();
+    if (!this.options.brokerUrl) await this.broker.cleanup();
     await this.vhost?.drop();
     await this.database?.drop();
     rmSync(this.dir, { recursive: true, force: true });

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { type BasaltConfig, loadProcessConfig, renderSample, schema } from '@basalt/config';
+import { adminContext } from '@basalt/context';
+import { type ReconcileReport, volumeRpcApi } from '@basalt/contracts';
 import {
   AttachmentRepository,
   connectDatabase,
@@ -11,6 +13,9 @@ import {
   VolumeTypeRepository,
 } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
+import { createLogger } from '@basalt/log';
+import { type RpcClient, RpcTransport } from '@basalt/rpc';
+import { rpcOptionsFrom } from '@basalt/service';
 import { renderTable } from './table';
 
 const USAGE = `usage: basalt [--config-file PATH] COMMAND
@@ -19,7 +24,28 @@ commands:
   db migrate        create the database if needed and apply every pending migration
   service list      the services table: host, binary, zone, status, state, last heartbeat
   volume list       every volume of every project: ID, Status, Display Name, Size, Volume Type, Attached to
+  reconcile [--dry-run] [--host HOST]
+                    have each live worker (or HOST's) compare the database with what its host holds:
+                    the orphans it made are removed (--dry-run: only shown), the rest is reported
   config sample     print every option with its default and meaning`;
+
+/** Options given after the command words. */
+interface Flags {
+  readonly dryRun: boolean;
+  readonly host?: string;
+}
+
+/**
+ * The workers that reconcile their host, by the binary in the services table, and how each is
+ * asked over RPC (a compute worker's domains, secrets and instance folders join here).
+ */
+const RECONCILERS: Record<
+  string,
+  (rpc: RpcClient, host: string, dryRun: boolean) => Promise<ReconcileReport>
+> = {
+  'basalt-volume': (rpc, host, dryRun) =>
+    volumeRpcApi(rpc).reconcile(adminContext(), host, { dry_run: dryRun }),
+};
 
 class UsageError extends Error {}
 
@@ -40,7 +66,18 @@ async function withDatabase<T>(config: BasaltConfig, fn: (ds: DataSource) => Pro
   }
 }
 
-const commands: Record<string, (config: BasaltConfig) => Promise<string>> = {
+/** Runs `fn` with a broker connection that is closed afterwards, whatever happens. */
+async function withRpc<T>(config: BasaltConfig, fn: (client: RpcClient) => Promise<T>): Promise<T> {
+  const log = createLogger({ name: 'basalt-cli', host: config.DEFAULT.host, level: 'error' });
+  const transport = await RpcTransport.connect(rpcOptionsFrom(config, log));
+  try {
+    return await fn(transport.client);
+  } finally {
+    await transport.close();
+  }
+}
+
+const commands: Record<string, (config: BasaltConfig, flags: Flags) => Promise<string>> = {
   'db migrate': async (config) => {
     await ensureDatabase(config.database.connection);
     const applied = await withDatabase(config, (ds) => ds.runMigrations({ transaction: 'each' }));
@@ -85,11 +122,60 @@ const commands: Record<string, (config: BasaltConfig) => Promise<string>> = {
       );
       return renderTable(['ID', 'Status', 'Display Name', 'Size', 'Volume Type', 'Attached to'], rows);
     }),
+  reconcile: async (config, flags) => {
+    const services = await withDatabase(config, (ds) => listServices(ds, config.DEFAULT.service_down_time));
+    const workers = services.filter(
+      (s) => s.binary in RECONCILERS && (flags.host === undefined ? s.up : s.host === flags.host),
+    );
+    if (workers.length === 0) {
+      throw new Error(
+        flags.host ? `no worker that reconciles runs on host ${flags.host}` : 'no worker is up',
+      );
+    }
+    const reports = await withRpc(config, (rpc) =>
+      Promise.all(
+        workers.map((w) =>
+          (RECONCILERS[w.binary] as (typeof RECONCILERS)[string])(rpc, w.host, flags.dryRun),
+        ),
+      ),
+    );
+    const rows = reports.flatMap((r) =>
+      r.findings.map((f) => [
+        r.host,
+        f.kind,
+        f.name,
+        f.action === 'remove' ? (r.dry_run ? 'would remove' : 'removed') : 'reported',
+        f.reason,
+      ]),
+    );
+    const total = `${rows.length} finding(s) on ${reports.length} host(s)${flags.dryRun ? ' (dry run: nothing changed)' : ''}`;
+    return rows.length === 0
+      ? total
+      : `${renderTable(['Host', 'Kind', 'Name', 'Action', 'Reason'], rows)}\n${total}`;
+  },
 };
+
+/** Splits `--dry-run` and `--host HOST` from the command words. */
+function parseFlags(words: string[]): { command: string; flags: Flags } {
+  const rest: string[] = [];
+  let dryRun = false;
+  let host: string | undefined;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i] as string;
+    if (word === '--dry-run') dryRun = true;
+    else if (word === '--host') {
+      host = words[++i];
+      if (!host) throw new UsageError('--host needs a host name');
+    } else if (word.startsWith('--') && word !== '--help')
+      throw new UsageError(`unknown option ${word}\n${USAGE}`);
+    else rest.push(word);
+  }
+  return { command: rest.join(' '), flags: { dryRun, ...(host === undefined ? {} : { host }) } };
+}
 
 async function main(argv: string[]): Promise<void> {
   const words = argv.filter((a, i) => a !== '--config-file' && argv[i - 1] !== '--config-file');
-  const command = words.join(' ');
+  const { command, flags } = parseFlags(words);
   if (command === 'config sample') {
     process.stdout.write(renderSample(schema));
     return;
@@ -100,7 +186,9 @@ async function main(argv: string[]): Promise<void> {
   }
   const run = commands[command];
   if (!run) throw new UsageError(`unknown command "${command}"\n${USAGE}`);
-  process.stdout.write(`${await run(loadProcessConfig(argv))}\n`);
+  if ((flags.dryRun || flags.host) && command !== 'reconcile')
+    throw new UsageError(`--dry-run and --host go with reconcile\n${USAGE}`);
+  process.stdout.write(`${await run(loadProcessConfig(argv), flags)}\n`);
 }
 
 main(process.argv.slice(2)).catch((error) => {

@@ -27,9 +27,9 @@ export const schema = {
       min: 0,
     }),
     resume_stalled_after: opt.number(
-      300,
-      "Seconds a volume may sit in creating, deleting or extending untouched before the service responsible resumes the operation (its message was lost to an outage longer than the handler's retries).",
-      { min: 1 },
+      20,
+      'Seconds an unfinished create, delete or extend may sit untouched, with no process working on it, before the service responsible resumes it (its message was lost with the process that was to send it). With periodic_interval, this bounds how long a volume stays in a transitional state once its services and their dependencies are back.',
+      { min: 0.1 },
     ),
     default_volume_type: opt.string(
       '__DEFAULT__',
@@ -39,7 +39,7 @@ export const schema = {
       min: 1,
     }),
     periodic_interval: opt.number(
-      60,
+      10,
       'Seconds between runs of the tasks that finish what a lost message left: the scheduler places volumes left without a host, each volume worker resumes its stalled creates, deletes and extends.',
       { min: 0.1 },
     ),
@@ -195,6 +195,11 @@ export const schema = {
     groups: opt.int(10, 'Default number of volume groups a project may have (-1: unlimited).', { min: -1 }),
   },
   scheduler: {
+    capabilities_wait: opt.number(
+      10,
+      "Seconds a scheduler that just started waits for every live volume host's first capability report before placing a volume on what it has heard so far (requests queued while it was down must not fail for want of a report).",
+      { min: 0 },
+    ),
     capabilities_max_age: opt.number(
       60,
       "Seconds after which a host's reported capabilities are too old to use.",
@@ -233,6 +238,11 @@ export const schema = {
       30,
       'Seconds between checks that tgtd still serves every available and in-use volume; a tgtd that restarted gets its exports back within this time.',
       { min: 0.1 },
+    ),
+    reconcile_interval: opt.number(
+      600,
+      'Seconds between comparisons of the database with the backend and tgtd (also made at start): orphans this host made are removed, anything else is reported in the log.',
+      { min: 1 },
     ),
     iscsi_target_prefix: opt.string('iqn.2010-10.org.openstack:', 'Prefix of target IQNs.'),
     iscsi_ip_address: opt.string('127.0.0.1', "Address initiators reach this host's iSCSI portal at."),

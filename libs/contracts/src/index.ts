@@ -1,2 +1,3 @@
+export * from './reconcile';
 export * from './scheduler-rpcapi';
 export * from './volume-rpcapi';

@@ -1,4 +1,5 @@
 import { call, cast, defineContract, type Infer, type RpcApi, type RpcClient, rpcApi, s } from '@basalt/rpc';
+import { reconcileReport } from './reconcile';
 
 const connector = s.object({
   ip: s.string(),
@@ -38,6 +39,7 @@ export const VOLUME_CONTRACT = defineContract({
   history: [
     '1.0 - Initial version: create, delete, extend, initialize/terminate connection, attach, detach, ' +
       'publish_service_capabilities.',
+    '1.1 - reconcile: the host compared with the database, its own orphans removed.',
   ],
   methods: {
     create_volume: cast({ since: '1.0', to: 'server', args: volume }),
@@ -79,6 +81,13 @@ export const VOLUME_CONTRACT = defineContract({
     detach_volume: call({ since: '1.0', to: 'server', args: volume, result: s.none() }),
     /** Asks every volume host to report its capabilities now (a scheduler that just started knows none). */
     publish_service_capabilities: cast({ since: '1.0', to: 'fanout', args: s.object({}) }),
+    /** The host's backend and tgtd compared with the database; with dry_run nothing is changed. */
+    reconcile: call({
+      since: '1.1',
+      to: 'server',
+      args: s.object({ dry_run: s.boolean() }),
+      result: reconcileReport,
+    }),
   },
 });
 

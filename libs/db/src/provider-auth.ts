@@ -8,6 +8,16 @@ export const sealProviderAuth = (box: SecretBox, volumeId: string, providerAuth:
 export const openProviderAuth = (box: SecretBox, volumeId: string, stored: string) =>
   SecretBox.isSealed(stored) ? box.open(stored, `volumes.provider_auth:${volumeId}`) : stored;
 
+/** The CHAP user and password a volume's `provider_auth` holds (`CHAP <user> <password>`), opened. */
+export function chapCredentials(
+  box: SecretBox,
+  volume: { readonly id: string; readonly providerAuth: string | null },
+): { user: string; password: string } | undefined {
+  if (volume.providerAuth === null) return undefined;
+  const [method, user, password] = openProviderAuth(box, volume.id, volume.providerAuth).split(' ');
+  return method === 'CHAP' && user && password ? { user, password } : undefined;
+}
+
 /**
  * Seals every stored CHAP secret that is in clear or under an older key with the current key
  * (of one host's volumes, or all): each row a compare-and-swap on the value read, so a secret

@@ -28,6 +28,15 @@ export class IscsiTargetRepository {
     if (row?.target_num === null || row?.target_num === undefined) throw noFreeTarget(host, maxTargets);
     return Number(row.target_num);
   }
+
+  /** Every target number the host has handed out, by volume id. */
+  async ofHost(host: string): Promise<Map<string, number>> {
+    const rows: { volume_id: string; target_num: number }[] = await this.ds.query(
+      'SELECT volume_id, target_num FROM iscsi_targets WHERE host = $1',
+      [host],
+    );
+    return new Map(rows.map((r) => [r.volume_id, Number(r.target_num)]));
+  }
 }
 
 /**

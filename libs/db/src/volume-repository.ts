@@ -92,9 +92,14 @@ export class VolumeRepository {
     }
   }
 
-  /** Starts an extend (available → extending) if the project's gigabytes quota takes the growth. */
+  /**
+   * Starts an extend (available → extending) if the project's gigabytes quota takes the growth.
+   * The swap also requires the size the growth was counted from: of two extends racing from one
+   * size, the second finds the volume grown and is refused rather than shrinking it.
+   */
   async beginExtendWithinQuota(volume: VolumeRecord, newSize: number, defaults: QuotaLimits): Promise<void> {
     const growth = newSize - volume.size;
+    if (!Number.isSafeInteger(volume.size)) throw new InvalidStateError(`volume ${volume.id} has no size`);
     await this.ds.transaction(async (tx) => {
       try {
         await tx.query('SELECT check_volume_quota($1, 0, $2, $3, $4, $5, $6)', [
@@ -108,11 +113,17 @@ export class VolumeRepository {
       } catch (error) {
         throw quotaRefusal(error, growth, newSize);
       }
-      if (!(await compareAndSwap(tx, VOLUMES, volume.id, beginExtend, { extendTo: newSize }))) {
+      const guard = [`size = ${volume.size}`];
+      if (await compareAndSwap(tx, VOLUMES, volume.id, beginExtend, { extendTo: newSize }, guard)) return;
+      const [now] = await tx.query('SELECT status, size FROM volumes WHERE id = $1', [volume.id]);
+      if (now && beginExtend.from.includes(now.status) && now.size !== volume.size) {
         throw new InvalidStateError(
-          `Invalid volume: Volume ${volume.id} status must be available to extend, but current status is: ${volume.status}.`,
+          `Invalid volume: Volume ${volume.id} was extended to ${now.size} GB meanwhile; ask for more than that.`,
         );
       }
+      throw new InvalidStateError(
+        `Invalid volume: Volume ${volume.id} status must be available to extend, but current status is: ${now?.status ?? volume.status}.`,
+      );
     });
   }
 

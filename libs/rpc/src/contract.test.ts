@@ -135,3 +135,21 @@ describe('schemas', () => {
     expect(s.literal('iSCSI').parse('iSCSI', 'protocol')).toBe('iSCSI');
   });
 });
+
+describe('choice schemas in lists', () => {
+  const report = s.object({ findings: s.array(s.object({ action: s.oneOf('remove', 'report') })) });
+
+  test('a list of items of their shape, and one of the choices', () => {
+    expect(report.parse({ findings: [{ action: 'remove' }, { action: 'report' }] }, '')).toEqual({
+      findings: [{ action: 'remove' }, { action: 'report' }],
+    });
+    expect(report.parse({ findings: [] }, '')).toEqual({ findings: [] });
+  });
+
+  test('anything else names the path that is wrong and what it must be', () => {
+    expect(() => report.parse({ findings: {} }, '')).toThrow(new SchemaError('findings', 'an array'));
+    expect(() => report.parse({ findings: [{ action: 'keep' }] }, '')).toThrow(
+      'findings[0].action must be "remove" or "report"',
+    );
+  });
+});

@@ -61,3 +61,12 @@ export class RemoteError extends RpcError {
     super(message, { retryable, data });
   }
 }
+
+/**
+ * Whether a cast failed for want of the broker (the connection is down, or the broker did not take
+ * the message in time) rather than for want of a server. The sender's state change is already in
+ * the database, where the receiver's periodic sweep finds it once the broker is back.
+ */
+export function isBrokerOutage(error: unknown): boolean {
+  return error instanceof RpcConnectionError || error instanceof RpcTimeoutError;
+}

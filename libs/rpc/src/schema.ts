@@ -56,6 +56,10 @@ export const s = {
   literal<const T extends string>(literal: T): Schema<T> {
     return check(`"${literal}"`, (v): v is T => v === literal)();
   },
+  /** One of a few strings. */
+  oneOf<const T extends string>(...values: T[]): Schema<T> {
+    return check(values.map((v) => `"${v}"`).join(' or '), (v): v is T => values.includes(v as T))();
+  },
   /** What a method without a result answers: nothing is read from the reply. */
   none(): Schema<void> {
     return { parse: () => undefined };

@@ -5,6 +5,9 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { faultFor } from './faults';
 import { type RateLimiter, registerRateLimit } from './rate-limit';
 
+/** Seconds a client is told to wait after a 503: the database or broker is expected back soon. */
+export const RETRY_AFTER_SEC = 2;
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Who is asking and how to trace it; set before any handler runs. */
@@ -66,7 +69,11 @@ export function createHttpApp(log: Logger, bodyLimit: number, limiter?: RateLimi
   });
   app.setErrorHandler(async (error, req, reply) => {
     const fault = faultFor(error);
-    if (fault.status >= 500)
+    if (fault.status === 503) {
+      // passing trouble: said once per request at warn, not as a server fault
+      req.basaltLog.warn({ err: errorMessage(error) }, 'service unavailable');
+      reply.header('retry-after', String(RETRY_AFTER_SEC));
+    } else if (fault.status >= 500)
       req.basaltLog.error({ err: errorMessage(error), stack: (error as Error).stack }, 'request failed');
     reply.code(fault.status).send(fault.body);
   });

@@ -8,6 +8,7 @@ import {
   type VolumeStatus,
 } from '@basalt/db';
 import { BasaltError, NotFoundError } from '@basalt/errors';
+import { RpcConnectionError, RpcTimeoutError } from '@basalt/rpc';
 import pino from 'pino';
 import { VolumeApi } from './volume-api';
 
@@ -171,6 +172,16 @@ describe('VolumeApi.create', () => {
     expect(f.done.at(-1)).toBe('error: could not reach the scheduler: broker gone');
   });
 
+  test("a cast the broker did not take is left to the scheduler's sweep: the volume stays creating and the request stands", async () => {
+    const f = fixture([]);
+    f.unreachable.scheduler = new RpcTimeoutError(
+      'cast scheduler.create_volume: broker did not take the message',
+    );
+    expect((await f.api.create(member, request())).id).toBe('new');
+    expect(f.rows.get('new')?.status).toBe('creating');
+    expect(f.done).toEqual(['inserted 2G in nova as volume-%08x']);
+  });
+
   test('a token without a project is refused', async () => {
     const f = fixture([]);
     await expect(f.api.create(adminContext({ isAdmin: false }), request())).rejects.toThrow(
@@ -212,6 +223,18 @@ describe('VolumeApi.delete', () => {
     f.unreachable.volume = new BasaltError('no route');
     await expect(f.api.delete(member, 'v1')).rejects.toThrow('no route');
     expect(f.done).toEqual(['deleting', 'error_deleting: the delete could not be sent to host-a: no route']);
+  });
+});
+
+describe('VolumeApi during a broker outage', () => {
+  test("a delete or an extend whose cast found the broker down stays in transit for the host's sweep", async () => {
+    const f = fixture([row(), row({ id: 'v2' })]);
+    f.unreachable.volume = new RpcConnectionError('broker connection closed');
+    await f.api.delete(member, 'v1');
+    await f.api.extend(member, 'v2', 4);
+    expect(f.rows.get('v1')?.status).toBe('deleting');
+    expect(f.rows.get('v2')).toMatchObject({ status: 'extending', extendTo: 4 });
+    expect(f.done).toEqual(['deleting', 'extending']);
   });
 });
 

@@ -16,6 +16,7 @@ import {
   NotFoundError,
 } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
+import { isBrokerOutage } from '@basalt/rpc';
 
 export interface VolumeApiOptions {
   readonly nameTemplate: string;
@@ -97,10 +98,12 @@ export class VolumeApi {
         extra_specs: type.extraSpecs,
       });
     } catch (error) {
-      await this.deps.volumes.transition(volume.id, failCreate, {
-        statusReason: `could not reach the scheduler: ${errorMessage(error)}`,
-      });
-      throw error;
+      if (!this.leftToSweep(volume.id, 'create', error)) {
+        await this.deps.volumes.transition(volume.id, failCreate, {
+          statusReason: `could not reach the scheduler: ${errorMessage(error)}`,
+        });
+        throw error;
+      }
     }
     return volume;
   }
@@ -127,6 +130,7 @@ export class VolumeApi {
     try {
       await this.deps.volumeRpc.delete_volume(ctx, volume.host as string, { volume_id: id });
     } catch (error) {
+      if (this.leftToSweep(id, 'delete', error)) return;
       await this.deps.volumes.transition(id, failDelete, {
         statusReason: `the delete could not be sent to ${volume.host}: ${errorMessage(error)}`,
       });
@@ -200,10 +204,25 @@ export class VolumeApi {
         new_size: newSize,
       });
     } catch (error) {
+      if (this.leftToSweep(id, 'extend', error)) return;
       // nothing was changed on the host: the volume is as it was
       await this.deps.volumes.transition(id, cancelExtend, { extendTo: null });
       throw error;
     }
+  }
+
+  /**
+   * Whether a cast that failed for want of the broker is left to the receiver's sweep: the state
+   * change is committed (with what the operation needs: size and zone, the extend's size), so the
+   * request stands and is carried out once the broker is back.
+   */
+  private leftToSweep(id: string, what: string, error: unknown): boolean {
+    if (!isBrokerOutage(error)) return false;
+    this.deps.log.warn(
+      { volume_id: id, err: errorMessage(error) },
+      `${what} accepted, its cast left to the sweep`,
+    );
+    return true;
   }
 
   async resetStatus(ctx: RequestContext, id: string, status: string, attachStatus?: string): Promise<void> {

@@ -171,7 +171,11 @@ function registerUnder(
         volumeType,
       });
       reply.code(202);
-      return { volume: await detail(req, volume) };
+      // the volume exists: the answer must not become a 503 (a client would retry it into a
+      // twin) if the database has gone away since, so a new volume's attachments (none) are not
+      // read and its type's name, if it cannot be read, is what the request gave
+      const type = await Promise.resolve(typeName(req, volume.volumeType)).catch(() => volumeType);
+      return { volume: volumeDetail(volume, type, [], links(req), shared.view(req), undefined) };
     },
   );
 

@@ -15,9 +15,33 @@ export interface HostState {
  */
 export class HostManager {
   private readonly hosts = new Map<string, HostState>();
+  private readonly waiters = new Set<() => void>();
 
   update(host: string, capabilities: VolumeCapabilities, now = Date.now()): void {
     this.hosts.set(host, { host, capabilities, receivedAt: now, consumedGb: 0 });
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+  }
+
+  /**
+   * Resolves once each of `hosts` has reported within `maxAgeMs`, or at `deadline` (epoch ms),
+   * whichever comes first: a scheduler that just started waits for the reports it asked for.
+   */
+  async reportsFrom(hosts: ReadonlySet<string>, maxAgeMs: number, deadline: number): Promise<void> {
+    const missing = () =>
+      [...hosts].some((h) => {
+        const state = this.hosts.get(h);
+        return !state || Date.now() - state.receivedAt > maxAgeMs;
+      });
+    while (Date.now() < deadline && missing()) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadline - Date.now());
+        this.waiters.add(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
   }
 
   /** Counts `sizeGb` as placed on the host (a negative size gives it back). */

@@ -19,6 +19,7 @@ void runService({
       },
       {
         capabilitiesMaxAgeMs: config.scheduler.capabilities_max_age * 1000,
+        capabilitiesWaitMs: config.scheduler.capabilities_wait * 1000,
         resumeStalledAfterSec: config.DEFAULT.resume_stalled_after,
       },
     );

@@ -1,6 +1,7 @@
 import { adminContext } from '@basalt/context';
 import type { VolumeCapabilities, VolumeRpcApi } from '@basalt/contracts';
 import type { ServiceDirectory, VolumeRecord, VolumeRepository, VolumeTypeRepository } from '@basalt/db';
+import { RpcConnectionError, RpcUndeliverableError } from '@basalt/rpc';
 import pino from 'pino';
 import { HostManager, usableGb } from './host-manager';
 import { SchedulerManager } from './manager';
@@ -25,11 +26,15 @@ const caps: VolumeCapabilities = {
  * A scheduler over an in-memory volume whose placement write answers `placed` (or throws), and a
  * record of where it cast and what it wrote.
  */
-function fixture(volume: Partial<VolumeRecord>, placed: boolean | Error = true) {
+function fixture(
+  volume: Partial<VolumeRecord>,
+  placed: boolean | Error = true,
+  options: { reported?: boolean; capabilitiesWaitMs?: number; castError?: Error } = {},
+) {
   const casts: string[] = [];
   const writes: string[] = [];
   const hosts = new HostManager();
-  hosts.update('host-a', caps);
+  if (options.reported ?? true) hosts.update('host-a', caps);
   const volumes = {
     placeOnHosts: async (placements: { id: string; host: string }[]) => {
       if (placed instanceof Error) throw placed;
@@ -42,23 +47,31 @@ function fixture(volume: Partial<VolumeRecord>, placed: boolean | Error = true) 
       return true;
     },
     find: async () => ({ id: 'v1', status: 'creating', host: null, ...volume }) as VolumeRecord,
-    transition: async () => undefined,
+    transition: async (_id: string, move: { to: string }, changes: { statusReason?: string }) => {
+      writes.push(`${move.to}: ${changes.statusReason}`);
+      return undefined;
+    },
   } as unknown as VolumeRepository;
   const services = {
     list: async () => [{ binary: 'basalt-volume', host: 'host-a', up: true, disabled: false }],
   } as unknown as ServiceDirectory;
   const volumeRpc = {
     create_volume: async (_ctx: unknown, host: string) => {
+      if (options.castError) throw options.castError;
       casts.push(host);
     },
   } as unknown as VolumeRpcApi;
   const manager = new SchedulerManager(
     { services, volumes, volumeTypes: {} as VolumeTypeRepository, volumeRpc, hosts },
-    { capabilitiesMaxAgeMs: 60_000, resumeStalledAfterSec: 300 },
+    {
+      capabilitiesMaxAgeMs: 60_000,
+      capabilitiesWaitMs: options.capabilitiesWaitMs ?? 0,
+      resumeStalledAfterSec: 300,
+    },
   );
   const request = (size: number, zone = 'nova') => ({ volume_id: 'v1', size, availability_zone: zone });
   const usable = () => usableGb(hosts.all()[0]!);
-  return { manager, casts, writes, request, usable };
+  return { manager, casts, writes, request, usable, hosts };
 }
 
 describe('SchedulerManager.createVolume', () => {
@@ -106,5 +119,39 @@ describe('SchedulerManager.createVolume', () => {
     const f = fixture({ status: 'deleted' }, false);
     await f.manager.createVolume(adminContext(), f.request(10), log);
     expect(f.casts).toEqual([]);
+  });
+});
+
+describe('SchedulerManager after a restart and during a broker outage', () => {
+  test('a request that arrives before the hosts reported waits for their report instead of failing', async () => {
+    const f = fixture({}, true, { reported: false, capabilitiesWaitMs: 10_000 });
+    const created = f.manager.createVolume(adminContext(), f.request(10), log);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(f.writes).toEqual([]);
+    f.hosts.update('host-a', caps);
+    await created;
+    expect(f.writes).toEqual(['placed on host-a']);
+    expect(f.casts).toEqual(['host-a']);
+  });
+
+  test('past the wait with no report, the volume fails with the reason', async () => {
+    const f = fixture({}, true, { reported: false, capabilitiesWaitMs: 100 });
+    await f.manager.createVolume(adminContext(), f.request(10), log);
+    expect(f.writes).toEqual([expect.stringMatching(/^error: No valid host was found/)]);
+  });
+
+  test("a cast lost to the broker's outage leaves the placed volume to the host's sweep", async () => {
+    const f = fixture({}, true, { castError: new RpcConnectionError('broker connection closed') });
+    await f.manager.createVolume(adminContext(), f.request(10), log);
+    expect(f.writes).toEqual(['placed on host-a']);
+  });
+
+  test('a host that never listened fails the volume with the reason', async () => {
+    const f = fixture({}, true, { castError: new RpcUndeliverableError('no server is listening') });
+    await f.manager.createVolume(adminContext(), f.request(10), log);
+    expect(f.writes).toEqual([
+      'placed on host-a',
+      expect.stringMatching(/^error: volume host host-a is not listening/),
+    ]);
   });
 });

@@ -9,7 +9,7 @@ import {
 } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
-import { contractEndpoint, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
+import { contractEndpoint, isBrokerOutage, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
 import { availabilityZoneFilter, capabilitiesFilter, placeVolume } from './filter-scheduler';
 import type { HostManager } from './host-manager';
 
@@ -17,6 +17,8 @@ const { place, failCreate } = VOLUME_STATES.movesOf('scheduler');
 
 export interface SchedulerManagerOptions {
   readonly capabilitiesMaxAgeMs: number;
+  /** How long after start placements wait for the live hosts' first reports. */
+  readonly capabilitiesWaitMs: number;
   /** Seconds a volume may wait unplaced, untouched, before `resumeStalled` places it. */
   readonly resumeStalledAfterSec: number;
 }
@@ -25,6 +27,7 @@ export interface SchedulerManagerOptions {
 export class SchedulerManager {
   /** Placements made meanwhile are written in one statement (group commit). */
   private readonly placements: Batcher<{ id: string; host: string; pool?: string }, boolean>;
+  private readonly reportsDeadline: number;
 
   constructor(
     private readonly deps: {
@@ -37,6 +40,7 @@ export class SchedulerManager {
     private readonly options: SchedulerManagerOptions,
   ) {
     this.placements = new Batcher((placements) => deps.volumes.placeOnHosts(placements));
+    this.reportsDeadline = Date.now() + options.capabilitiesWaitMs;
   }
 
   endpoint(): RpcEndpoint {
@@ -79,6 +83,14 @@ export class SchedulerManager {
       await this.deps.volumeRpc.create_volume(ctx, host, { volume_id: volumeId });
       log.info({ volume_id: volumeId, host }, 'volume scheduled');
     } catch (error) {
+      if (isBrokerOutage(error)) {
+        // the placement is recorded: the host's sweep creates the volume when the broker is back
+        log.warn(
+          { volume_id: volumeId, host, err: errorMessage(error) },
+          'volume placed, cast left to the sweep',
+        );
+        return;
+      }
       const reason =
         error instanceof RpcUndeliverableError
           ? `volume host ${host} is not listening`
@@ -115,6 +127,8 @@ export class SchedulerManager {
   private async place(request: ScheduleVolumeRequest, log: Logger): Promise<string | undefined> {
     const { volumes, hosts } = this.deps;
     const id = request.volume_id;
+    const upHosts = await this.upVolumeHosts();
+    await hosts.reportsFrom(upHosts, this.options.capabilitiesMaxAgeMs, this.reportsDeadline);
     const placement = placeVolume(
       hosts.all(),
       {
@@ -122,7 +136,7 @@ export class SchedulerManager {
         availabilityZone: request.availability_zone,
         ...(request.extra_specs ? { extraSpecs: request.extra_specs } : {}),
       },
-      { upHosts: await this.upVolumeHosts(), maxAgeMs: this.options.capabilitiesMaxAgeMs, now: Date.now() },
+      { upHosts, maxAgeMs: this.options.capabilitiesMaxAgeMs, now: Date.now() },
     );
     if ('host' in placement) {
       // counted before the write, so the placements of a burst see each other

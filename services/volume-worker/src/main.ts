@@ -8,6 +8,7 @@ import { FileDriver } from './drivers/file-driver';
 import { LvmDriver } from './drivers/lvm-driver';
 import type { VolumeDriver } from './drivers/volume-driver';
 import { VolumeManager } from './manager';
+import { VolumeReconciler } from './reconciler';
 import { TgtTarget } from './targets/tgt-target';
 import { TgtdControl } from './targets/tgtd-control';
 
@@ -43,11 +44,14 @@ void runService({
       log,
     );
     await target.checkForSetup();
+    const volumes = new VolumeRepository(db);
+    const targets = new IscsiTargetRepository(db);
+    const attachments = new AttachmentRepository(db);
     const manager = new VolumeManager(
       {
-        volumes: new VolumeRepository(db),
-        targets: new IscsiTargetRepository(db),
-        attachments: new AttachmentRepository(db),
+        volumes,
+        targets,
+        attachments,
         driver,
         target,
         scheduler: schedulerRpcApi(rpc.client),
@@ -65,16 +69,27 @@ void runService({
         resumeStalledAfterSec: config.DEFAULT.resume_stalled_after,
       },
     );
+    const reconciler = new VolumeReconciler(
+      { volumes, targets, attachments, driver, target, secrets, log },
+      { host: config.DEFAULT.host, iqnPrefix: v.iscsi_target_prefix, nameTemplate: v.volume_name_template },
+    );
     const report = () => manager.reportCapabilities();
     const tasks: PeriodicTask[] = [];
     return {
-      endpoints: [manager.endpoint()],
+      endpoints: [manager.endpoint((dryRun) => reconciler.reconcile(dryRun))],
       async start() {
         await manager.recover();
+        // an audit that fails (tgtd busy, a file unreadable) is told and tried again later
+        await reconciler
+          .reconcile(false)
+          .catch((error) => log.warn({ err: errorMessage(error) }, 'reconcile failed'));
+        // messages may have been lost with the broker's connections: look at every unfinished row
+        rpc.connection.onDown(() => manager.resumeAllSoon());
         await report().catch((error) => log.warn({ err: errorMessage(error) }, 'capability report failed'));
         tasks.push(
           startPeriodic('capability report', v.report_capabilities_interval, report, log),
           startPeriodic('export check', v.export_check_interval, () => manager.ensureExports(), log),
+          startPeriodic('reconcile', v.reconcile_interval, () => reconciler.reconcile(false), log),
           startPeriodic(
             'resuming stalled operations',
             config.DEFAULT.periodic_interval,

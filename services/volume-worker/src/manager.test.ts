@@ -6,6 +6,7 @@ import { BasaltError, NotFoundError } from '@basalt/errors';
 import pino from 'pino';
 import { VolumeManager, type VolumeManagerDeps } from './manager';
 import type { ExportSpec } from './targets/iscsi-target';
+import { TgtdUnavailableError } from './targets/tgtd-control';
 
 const log = pino({ level: 'silent' });
 const IQN = 'iqn.2010-10.org.openstack:volume-00000001';
@@ -46,7 +47,7 @@ function fixture(initial: VolumeRecord[] = [volumeRow()]) {
   const live = new Map<string, string>(); // initiator → ip
   const served = new Map<string, number>(); // IQN → tid tgtd serves
   const targetNums = new Map<string, number | null>([['v1', 7]]);
-  const fail: { storage?: Error; export?: Error; markCreated?: Error[] } = {};
+  const fail: { storage?: Error; export?: Error; markCreated?: Error[]; onHost?: Error[] } = {};
   let attachResult = true;
   let detachResult: 'available' | 'in-use' | undefined = 'available';
   let storageGate: Promise<void> | undefined;
@@ -67,8 +68,13 @@ function fixture(initial: VolumeRecord[] = [volumeRow()]) {
       return v;
     },
     resealSecrets: async () => 0,
-    onHost: async (_host: string, statuses: readonly string[]) =>
-      [...rows.values()].filter((v) => statuses.includes(v.status)),
+    onHost: async (_host: string, statuses: readonly string[], idleForSec = 0) => {
+      const error = fail.onHost?.shift();
+      if (error) throw error;
+      return [...rows.values()].filter(
+        (v) => statuses.includes(v.status) && v.updatedAt.getTime() <= Date.now() - idleForSec * 1000,
+      );
+    },
     claimForCreate: async (_host: string, claims: { id: string; providerAuth: string }[]) =>
       claims.map((c) => {
         offered.push(c.providerAuth);
@@ -352,20 +358,56 @@ describe('VolumeManager.extendVolume', () => {
   });
 });
 
+describe('VolumeManager when tgtd is away', () => {
+  test("it is not the volume's failure: the create stays creating, is thrown for the retry, and the sweep finishes it", async () => {
+    const f = fixture();
+    f.fail.export = new TgtdUnavailableError(
+      'cannot reach tgtd at /var/run/tgtd/socket.1: connect ECONNREFUSED',
+    );
+    await expect(f.manager.createVolume(adminContext(), 'v1', log)).rejects.toThrow('cannot reach tgtd');
+    expect(f.status('v1')).toBe('creating');
+    expect(f.done.some((d) => d.startsWith('error'))).toBe(false);
+    delete f.fail.export;
+    expect(await f.manager.resumeStalled()).toBe(1);
+    expect(f.status('v1')).toBe('available');
+  });
+});
+
 describe('VolumeManager.resumeStalled and recover', () => {
-  test('finish each unfinished operation; an extend without its target size is skipped', async () => {
+  test('finish each unfinished operation; an extend without its target size fails with the reason', async () => {
     const f = fixture([
       volumeRow({ id: 'v1', status: 'creating' }),
       volumeRow({ id: 'v2', status: 'deleting', backendName: 'volume-00000002' }),
       volumeRow({ id: 'v3', status: 'extending', extendTo: 4, backendName: 'volume-00000003' }),
       volumeRow({ id: 'v4', status: 'extending', extendTo: null, backendName: 'volume-00000004' }),
     ]);
-    expect(await f.manager.resumeStalled()).toBe(3);
+    expect(await f.manager.resumeStalled()).toBe(4);
     expect(f.status('v1')).toBe('available');
     expect(f.rows.has('v2')).toBe(false);
     expect(f.rows.get('v3')).toMatchObject({ status: 'available', size: 4 });
-    expect(f.status('v4')).toBe('extending');
-    expect(f.done.join('\n')).not.toContain('volume-00000004');
+    expect(f.rows.get('v4')).toMatchObject({
+      status: 'error_extending',
+      statusReason: 'extend failed: its new size was not recorded',
+    });
+    expect(f.done.join('\n')).not.toContain('storage volume-00000004');
+  });
+
+  test('the first sweep takes up every unfinished row; later ones only those untouched for resume_stalled_after, all again after an outage', async () => {
+    const fresh = () => new Date();
+    const f = fixture([volumeRow({ id: 'v1', status: 'creating', updatedAt: fresh() })]);
+    expect(await f.manager.resumeStalled()).toBe(1);
+    expect(f.status('v1')).toBe('available');
+    f.rows.set('v2', volumeRow({ id: 'v2', status: 'deleting', updatedAt: fresh() }));
+    expect(await f.manager.resumeStalled()).toBe(0);
+    // the database was away for a sweep: the next one looks at every unfinished row
+    f.fail.onHost = [new Error('Connection terminated unexpectedly')];
+    await expect(f.manager.resumeStalled()).rejects.toThrow('Connection terminated');
+    expect(await f.manager.resumeStalled()).toBe(1);
+    expect(f.rows.has('v2')).toBe(false);
+    // so does the one after the broker's connection dropped
+    f.rows.set('v3', volumeRow({ id: 'v3', status: 'deleting', updatedAt: fresh() }));
+    f.manager.resumeAllSoon();
+    expect(await f.manager.resumeStalled()).toBe(1);
   });
 
   test('a volume this process is working on is not resumed alongside', async () => {

@@ -4,6 +4,7 @@ import { adminContext, type RequestContext } from '@basalt/context';
 import {
   type ConnectionInfo,
   type Connector,
+  type ReconcileReport,
   type SchedulerRpcApi,
   VOLUME_CONTRACT,
   type VolumeCapabilities,
@@ -12,12 +13,12 @@ import {
   type AttachmentRepository,
   Batcher,
   CONNECTABLE_STATUSES,
+  chapCredentials,
   EXPORTED_STATUSES,
   type IscsiTargetRepository,
   isTransientDatabaseError,
   type Move,
   noFreeTarget,
-  openProviderAuth,
   type SecretBox,
   sealProviderAuth,
   VOLUME_STATES,
@@ -32,6 +33,7 @@ import { assertAddress, assertInitiator, assertMountpoint, assertUuid } from '@b
 import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeDriver } from './drivers/volume-driver';
 import type { ExportSpec, IscsiTarget } from './targets/iscsi-target';
+import { TgtdUnavailableError } from './targets/tgtd-control';
 
 export interface VolumeManagerOptions {
   readonly host: string;
@@ -42,7 +44,10 @@ export interface VolumeManagerOptions {
   readonly maxTargets: number;
   readonly reservedPercentage: number;
   readonly maxOverSubscriptionRatio: number;
-  /** Seconds in creating/deleting, untouched, after which `resumeStalled` takes a volume up. */
+  /**
+   * Seconds in creating/deleting/extending, untouched and not being worked on here, after which
+   * `resumeStalled` takes a volume up (its message was lost with the process that was to send it).
+   */
   readonly resumeStalledAfterSec: number;
 }
 
@@ -82,6 +87,18 @@ interface Operation {
   readonly log: Logger;
 }
 
+/** Resumed operations run this many at a time, so their round trips are group-committed too. */
+const RESUME_CONCURRENCY = 16;
+
+/**
+ * A dependency that is away (the database, tgtd) is not the volume's failure: the operation stays
+ * in its transitional state, is retried by the handler and, past its retries, resumed by the sweep
+ * once the dependency answers again.
+ */
+function isOutage(error: unknown): boolean {
+  return isTransientDatabaseError(error) || error instanceof TgtdUnavailableError;
+}
+
 const chapSecret = (length: number) => {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   return [...randomBytes(length)].map((b) => alphabet[b % alphabet.length]).join('');
@@ -100,6 +117,11 @@ export class VolumeManager {
   private readonly created: Batcher<{ id: string; providerLocation: string }, boolean>;
   private readonly deleteClaims: Batcher<string, VolumeClaim | undefined>;
   private readonly deleted: Batcher<string, boolean>;
+  /**
+   * Set at start, after a sweep that failed (the database was away) and when the broker came back:
+   * the next sweep takes up every unfinished operation not in progress here, however recent.
+   */
+  private resumeAllNext = true;
 
   constructor(
     private readonly deps: VolumeManagerDeps,
@@ -113,7 +135,8 @@ export class VolumeManager {
     this.deleted = new Batcher((ids) => deps.volumes.markDeleted(ids));
   }
 
-  endpoint(): RpcEndpoint {
+  /** The volume topic's methods; `reconcile` is the reconciler's, which looks at the whole host. */
+  endpoint(reconcile: (dryRun: boolean) => Promise<ReconcileReport>): RpcEndpoint {
     return contractEndpoint(VOLUME_CONTRACT, {
       create_volume: (args, inv) => this.createVolume(inv.context, args.volume_id, inv.log),
       delete_volume: (args, inv) => this.deleteVolume(args.volume_id, inv.log),
@@ -137,6 +160,7 @@ export class VolumeManager {
       publish_service_capabilities: async (_args, inv) => {
         await this.reportCapabilities(inv.context);
       },
+      reconcile: (args) => reconcile(args.dry_run),
     });
   }
 
@@ -147,37 +171,61 @@ export class VolumeManager {
     if (resealed > 0) this.deps.log.info({ volumes: resealed }, 'CHAP secrets resealed with the current key');
     // a message of these may come back from the broker too: the lock and the state checks make
     // the second run find nothing to do; attaching/detaching belong to the compute flow
-    await this.resume(await this.deps.volumes.onHost(this.options.host, UNFINISHED));
+    await this.resumeStalled();
     await this.ensureExports();
   }
 
-  /**
-   * Resumes the creates, deletes and extends of this host that stalled: untouched for
-   * `resumeStalledAfterSec` with nothing in this process working on them (their message was lost
-   * to an outage longer than the handler's retries). Run periodically.
-   */
-  async resumeStalled(): Promise<number> {
-    const stalled = await this.deps.volumes.onHost(
-      this.options.host,
-      UNFINISHED,
-      this.options.resumeStalledAfterSec,
-    );
-    return this.resume(stalled.filter((v) => !this.lock.busy(v.id)));
+  /** The next sweep resumes every unfinished operation not in progress (a connection came back). */
+  resumeAllSoon(): void {
+    this.resumeAllNext = true;
   }
 
-  private async resume(volumes: readonly VolumeRecord[]): Promise<number> {
-    const { log } = this.deps;
-    let resumed = 0;
-    for (const v of volumes) {
-      // an extend begun before its target size was recorded cannot be finished from the row
-      if (finishExtend.from.includes(v.status) && v.extendTo === null) continue;
-      log.warn({ volume_id: v.id, status: v.status, since: v.updatedAt }, 'resuming an unfinished operation');
-      if (finishCreate.from.includes(v.status)) await this.createVolume(adminContext(), v.id, log);
-      else if (finishDelete.from.includes(v.status)) await this.deleteVolume(v.id, log);
-      else await this.extendVolume(v.id, v.extendTo as number, log);
-      resumed++;
+  /**
+   * Resumes the creates, deletes and extends of this host that nothing in this process is working
+   * on (its KeyedLock says which are): those untouched for `resumeStalledAfterSec`, or all of them
+   * at start and after an outage. Run periodically; returns how many it took up.
+   */
+  async resumeStalled(): Promise<number> {
+    const all = this.resumeAllNext;
+    this.resumeAllNext = false;
+    let candidates: VolumeRecord[];
+    try {
+      candidates = await this.deps.volumes.onHost(
+        this.options.host,
+        UNFINISHED,
+        all ? 0 : this.options.resumeStalledAfterSec,
+      );
+    } catch (error) {
+      this.resumeAllNext = true;
+      throw error;
     }
-    return resumed;
+    const idle = candidates.filter((v) => !this.lock.busy(v.id));
+    let next = 0;
+    const runners = Array.from({ length: Math.min(RESUME_CONCURRENCY, idle.length) }, async () => {
+      while (next < idle.length) await this.resume(idle[next++] as VolumeRecord);
+    });
+    const results = await Promise.allSettled(runners);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      this.resumeAllNext = true;
+      throw failed.reason;
+    }
+    return idle.length;
+  }
+
+  private async resume(v: VolumeRecord): Promise<void> {
+    const { log } = this.deps;
+    log.warn({ volume_id: v.id, status: v.status, since: v.updatedAt }, 'resuming an unfinished operation');
+    if (finishCreate.from.includes(v.status)) await this.createVolume(adminContext(), v.id, log);
+    else if (finishDelete.from.includes(v.status)) await this.deleteVolume(v.id, log);
+    else if (v.extendTo !== null) await this.extendVolume(v.id, v.extendTo, log);
+    // an extend begun before its target size was recorded cannot be finished from the row
+    else
+      await this.lock.run(v.id, () =>
+        this.deps.volumes.transition(v.id, failExtend, {
+          statusReason: 'extend failed: its new size was not recorded',
+        }),
+      );
   }
 
   /**
@@ -327,8 +375,8 @@ export class VolumeManager {
     try {
       await work();
     } catch (error) {
-      // a dropped connection or a lost race is not the volume's failure: the handler runs again
-      if (isTransientDatabaseError(error)) throw error;
+      // a dropped connection, a lost race, tgtd restarting: the handler runs again, later the sweep
+      if (isOutage(error)) throw error;
       op.log.error({ volume_id: op.volumeId, err: errorMessage(error) }, `${op.what} failed`);
       await this.deps.volumes.transition(op.volumeId, op.failed, {
         statusReason: `${op.what} failed: ${errorMessage(error)}`,
@@ -442,8 +490,7 @@ export class VolumeManager {
   }
 
   private chapOf(volume: VolumeRecord): { user: string; password: string } | undefined {
-    if (volume.providerAuth === null) return undefined;
-    return parseChap(openProviderAuth(this.deps.secrets, volume.id, volume.providerAuth));
+    return chapCredentials(this.deps.secrets, volume);
   }
 
   private iqn(volume: VolumeRecord): string {
@@ -474,11 +521,6 @@ export class VolumeManager {
       initiators,
     };
   }
-}
-
-function parseChap(providerAuth: string): { user: string; password: string } | undefined {
-  const [method, user, password] = providerAuth.split(' ');
-  return method === 'CHAP' && user && password ? { user, password } : undefined;
 }
 
 /** The connector's address goes into tgt's ACL and its initiator into the database: only well-formed ones pass. */

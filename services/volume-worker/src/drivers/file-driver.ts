@@ -2,7 +2,7 @@ import { mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BasaltError } from '@basalt/errors';
 import { assertSafeName, assertSize, GiB } from '@basalt/naming';
-import type { Capacity, VolumeDriver } from './volume-driver';
+import type { BackendVolume, Capacity, VolumeDriver } from './volume-driver';
 
 /**
  * Sparse raw files in one directory, for hosts without a spare disk. The files are thin: the
@@ -53,6 +53,14 @@ export class FileDriver implements VolumeDriver {
     } finally {
       await file.close();
     }
+  }
+
+  /** The directory is Basalt's own (made 0700 at start): every file in it is marked. */
+  async inventory(): Promise<BackendVolume[]> {
+    const entries = await readdir(this.directory, { withFileTypes: true });
+    return entries
+      .filter((e) => e.isFile() && !e.name.startsWith('.'))
+      .map((e) => ({ name: e.name, marked: true }));
   }
 
   async capacity(): Promise<Capacity> {

@@ -8,12 +8,12 @@ describe('LvmDriver commands', () => {
   const driver = (runner: ScriptedRunner, systemDir?: string) =>
     new LvmDriver(runner, { volumeGroup: 'nova-volumes', ...(systemDir ? { systemDir } : {}) }, log);
 
-  test('create checks for the LV, then lvcreate -L <size>G -n <name> <vg>; LVM_SYSTEM_DIR is passed', async () => {
+  test('create checks for the LV, then lvcreate -L <size>G -n <name> --addtag basalt <vg>; LVM_SYSTEM_DIR is passed', async () => {
     const runner = new ScriptedRunner().on(['lvs'], { exitCode: 5, stderr: 'Failed to find logical volume' });
     await driver(runner, '/etc/basalt/lvm').createVolume('volume-00000001', 10);
     expect(runner.argvs).toEqual([
       ['lvs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'lv_size', 'nova-volumes/volume-00000001'],
-      ['lvcreate', '--yes', '-L', '10G', '-n', 'volume-00000001', 'nova-volumes'],
+      ['lvcreate', '--yes', '-L', '10G', '-n', 'volume-00000001', '--addtag', 'basalt', 'nova-volumes'],
     ]);
     expect(runner.calls[1]?.env).toEqual({
       LVM_SUPPRESS_FD_WARNINGS: '1',

@@ -2,7 +2,7 @@ import { BasaltError } from '@basalt/errors';
 import type { Command, CommandRunner } from '@basalt/exec';
 import type { Logger } from '@basalt/log';
 import { assertSafeName, assertSize } from '@basalt/naming';
-import type { Capacity, VolumeDriver } from './volume-driver';
+import { BASALT_TAG, type BackendVolume, type Capacity, type VolumeDriver } from './volume-driver';
 
 export interface LvmOptions {
   readonly volumeGroup: string;
@@ -83,6 +83,8 @@ export class LvmDriver implements VolumeDriver {
         `${sizeGb}G`,
         '-n',
         assertSafeName(name),
+        '--addtag',
+        BASALT_TAG,
         this.options.volumeGroup,
       ]),
       this.log,
@@ -100,6 +102,29 @@ export class LvmDriver implements VolumeDriver {
     if (current === undefined) throw new BasaltError(`logical volume ${this.lv(name)} does not exist`);
     if (current >= newSizeGb * 1024 ** 3) return;
     await this.runner.run(this.command(['lvextend', '-L', `${newSizeGb}G`, this.lv(name)]), this.log);
+  }
+
+  async inventory(): Promise<BackendVolume[]> {
+    const result = await this.runner.run(
+      this.command([
+        'lvs',
+        '--noheadings',
+        '--separator',
+        '|',
+        '-o',
+        'lv_name,lv_tags',
+        this.options.volumeGroup,
+      ]),
+      this.log,
+    );
+    return result.stdout
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean)
+      .map((line) => {
+        const [name = '', tags = ''] = line.split('|');
+        return { name, marked: tags.split(',').includes(BASALT_TAG) };
+      });
   }
 
   async capacity(): Promise<Capacity> {

@@ -13,7 +13,18 @@ export interface VolumeDriver {
   /** The block device or file tgt exports for the volume. */
   backingPath(name: string): string;
   capacity(): Promise<Capacity>;
+  /** Every volume the backend holds, and whether it carries Basalt's marker (for the reconciler). */
+  inventory(): Promise<BackendVolume[]>;
 }
+
+export interface BackendVolume {
+  readonly name: string;
+  /** Made by Basalt: in its own volumes directory, or tagged `basalt` in the volume group. */
+  readonly marked: boolean;
+}
+
+/** The LVM tag every logical volume Basalt creates carries. */
+export const BASALT_TAG = 'basalt';
 
 export interface Capacity {
   readonly totalGb: number;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConnectionInfo } from '@basalt/contracts';
 import { BasaltError } from '@basalt/errors';
@@ -14,6 +14,13 @@ import {
   TgtOp,
   tgtdErrorMessage,
 } from './tgtd-control';
+
+export interface TgtInventory {
+  readonly targets: { readonly tid: number; readonly iqn: string; readonly acl: string[] }[];
+  readonly accounts: string[];
+  /** Files of the config directory; `user` is the CHAP account a target config names. */
+  readonly configs: { readonly file: string; readonly user?: string }[];
+}
 
 export interface TgtOptions {
   /** One tgt-admin config file per target lives here, so `tgt-admin -e` can restore every export. */
@@ -84,6 +91,70 @@ export class TgtTarget implements IscsiTarget {
       if (target) live.set(target[2] as string, Number(target[1]));
     }
     return live;
+  }
+
+  /**
+   * Everything this tgtd and the config directory hold, for the reconciler: each target with its
+   * ACL, each CHAP account, and each config file with the account it names.
+   */
+  async inventory(): Promise<TgtInventory> {
+    const targets: TgtInventory['targets'] = [];
+    let inAcl = false;
+    for (const line of (await this.send('list targets', { mode: TgtMode.target, op: TgtOp.show })).split(
+      '\n',
+    )) {
+      const target = /^Target (\d+): (\S+)$/.exec(line);
+      if (target) {
+        targets.push({ tid: Number(target[1]), iqn: target[2] as string, acl: [] });
+        inAcl = false;
+      } else if (/^ {4}ACL information:/.test(line)) inAcl = true;
+      else if (inAcl && /^ {8}\S/.test(line)) targets.at(-1)?.acl.push(line.trim());
+      else if (/^ {4}\S/.test(line)) inAcl = false;
+    }
+    const accounts = (await this.send('list accounts', { mode: TgtMode.account, op: TgtOp.show }))
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && l !== 'Account list:');
+    const configs: TgtInventory['configs'] = [];
+    for (const file of await readdir(this.options.volumesDir)) {
+      const text = await readFile(join(this.options.volumesDir, file), 'utf8').catch(() => '');
+      const user = /^\s*incominguser (\S+) /m.exec(text)?.[1];
+      configs.push({ file, ...(user ? { user } : {}) });
+    }
+    return { targets, accounts, configs };
+  }
+
+  /** Removes a target by number, whatever it serves (the reconciler's orphans). */
+  async removeTarget(tid: number): Promise<void> {
+    await this.send(`delete target ${tid}`, { mode: TgtMode.target, op: TgtOp.delete, tid, force: true }, [
+      TgtErrno.noTarget,
+    ]);
+  }
+
+  async removeInitiator(tid: number, address: string): Promise<void> {
+    await this.send(
+      `remove ${address} from the ACL of target ${tid}`,
+      {
+        mode: TgtMode.target,
+        op: TgtOp.unbind,
+        tid,
+        params: { 'initiator-address': assertAddress(address) },
+      },
+      [TgtErrno.aclNotFound],
+    );
+  }
+
+  async removeAccount(user: string): Promise<void> {
+    await this.send(`delete account ${user}`, { mode: TgtMode.account, op: TgtOp.delete, params: { user } }, [
+      TgtErrno.noAccount,
+    ]);
+  }
+
+  /** Removes a file of the config directory (a target's config, or a temporary one left by a crash). */
+  async removeConfig(file: string): Promise<void> {
+    // a name of the directory (writeConfig's temporaries start with a dot), never a path
+    assertSafeName(file.startsWith('.') ? file.slice(1) : file);
+    await rm(join(this.options.volumesDir, file), { force: true });
   }
 
   /** Whether tgtd currently serves this target number with this IQN. */

@@ -60,6 +60,16 @@ const MESSAGES: Record<number, string> = {
 
 export const tgtdErrorMessage = (code: number) => MESSAGES[code] ?? `tgtd error ${code}`;
 
+/**
+ * tgtd is not answering (not running, restarting): not the volume's failure. The operation waits
+ * in its transitional state for tgtd to come back instead of ending in `error`.
+ */
+export class TgtdUnavailableError extends BasaltError {
+  constructor(message: string) {
+    super(message, { retryable: true });
+  }
+}
+
 export interface TgtdRequest {
   readonly mode: (typeof TgtMode)[keyof typeof TgtMode];
   readonly op: (typeof TgtOp)[keyof typeof TgtOp];
@@ -160,17 +170,13 @@ export class TgtdControl {
       const socket = createConnection(this.socketPath);
       socket.setTimeout(this.timeoutMs, () =>
         settle(
-          new BasaltError(`tgtd (control port ${this.controlPort}) did not answer in ${this.timeoutMs} ms`, {
-            retryable: true,
-          }),
+          new TgtdUnavailableError(
+            `tgtd (control port ${this.controlPort}) did not answer in ${this.timeoutMs} ms`,
+          ),
         ),
       );
       socket.on('error', (error) =>
-        settle(
-          new BasaltError(`cannot reach tgtd at ${this.socketPath}: ${error.message}`, {
-            retryable: true,
-          }),
-        ),
+        settle(new TgtdUnavailableError(`cannot reach tgtd at ${this.socketPath}: ${error.message}`)),
       );
       socket.on('connect', () => socket.write(body));
       socket.on('data', (chunk: Buffer) => {
@@ -185,7 +191,7 @@ export class TgtdControl {
         }
       });
       socket.on('end', () =>
-        settle(new BasaltError(`tgtd closed the management connection mid-answer`, { retryable: true })),
+        settle(new TgtdUnavailableError('tgtd closed the management connection mid-answer')),
       );
     });
   }

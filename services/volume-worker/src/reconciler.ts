@@ -1,0 +1,213 @@
+import type { ReconcileFinding, ReconcileReport } from '@basalt/contracts';
+import {
+  type AttachmentRepository,
+  chapCredentials,
+  EXPORTED_STATUSES,
+  type IscsiTargetRepository,
+  type SecretBox,
+  VOLUME_STATUSES,
+  type VolumeRecord,
+  type VolumeRepository,
+  type VolumeStatus,
+} from '@basalt/db';
+import { errorMessage } from '@basalt/errors';
+import type { Logger } from '@basalt/log';
+import type { VolumeDriver } from './drivers/volume-driver';
+import type { TgtTarget } from './targets/tgt-target';
+
+export interface ReconcilerOptions {
+  readonly host: string;
+  readonly iqnPrefix: string;
+  /** `[volume] volume_name_template`: the names this host's volumes are given. */
+  readonly nameTemplate: string;
+}
+
+export interface ReconcilerDeps {
+  readonly volumes: VolumeRepository;
+  readonly targets: IscsiTargetRepository;
+  readonly attachments: AttachmentRepository;
+  readonly driver: VolumeDriver;
+  readonly target: TgtTarget;
+  /** Opens the live volumes' CHAP secrets, for the accounts they keep. */
+  readonly secrets: SecretBox;
+  readonly log: Logger;
+}
+
+const LIVE = VOLUME_STATUSES.filter((s): s is Exclude<VolumeStatus, 'deleted'> => s !== 'deleted');
+/** The throw-away account tgtd's probe makes at start; a crash mid-probe leaves it. */
+const PROBE_ACCOUNT = /^basaltprobe[0-9a-f]{12}$/;
+
+/**
+ * The name pattern of `volume_name_template`: `%08x` the sequence number in hex, `%s` the id.
+ * A name that fits and carries the backend's marker is Basalt's to remove.
+ */
+export function templatePattern(template: string): RegExp {
+  const parts = template.split(/(%0?\d*x|%s)/).map((part) => {
+    if (/^%0?\d*x$/.test(part)) {
+      const width = /\d+/.exec(part)?.[0];
+      return width ? `[0-9a-f]{${Number(width)},}` : '[0-9a-f]+';
+    }
+    if (part === '%s') return '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+    return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  });
+  return new RegExp(`^${parts.join('')}$`);
+}
+
+/**
+ * Compares one volume host's rows with what the host holds — the backend's volumes, tgtd's
+ * targets, accounts and ACLs, the target config files — and removes what Basalt made there that
+ * no row needs (recognised by its name pattern and marker: the volumes directory or the `basalt`
+ * LV tag, the IQN prefix, a config file it wrote), reporting everything else. What is read first
+ * is the host, then the database: a volume is in the database before it is on the host, so a
+ * create running meanwhile is never taken for an orphan.
+ */
+export class VolumeReconciler {
+  private readonly ours: RegExp;
+
+  constructor(
+    private readonly deps: ReconcilerDeps,
+    private readonly options: ReconcilerOptions,
+  ) {
+    this.ours = templatePattern(options.nameTemplate);
+  }
+
+  async reconcile(dryRun: boolean): Promise<ReconcileReport> {
+    const { driver, target, volumes, targets } = this.deps;
+    const stored = await driver.inventory();
+    const tgt = await target.inventory();
+    // ACL entries are read before the attachments (reconcileAcl), as a connect writes its row first
+    const live = await volumes.onHost(this.options.host, LIVE);
+    const numbers = await targets.ofHost(this.options.host);
+    const byName = new Map(live.map((v) => [v.backendName, v]));
+    const findings: ReconcileFinding[] = [];
+    const act = async (finding: ReconcileFinding, removal: () => Promise<void>) => {
+      findings.push(finding);
+      if (dryRun || finding.action !== 'remove') return;
+      try {
+        await removal();
+        this.deps.log.warn(
+          { kind: finding.kind, name: finding.name, reason: finding.reason },
+          'orphan removed',
+        );
+      } catch (error) {
+        this.deps.log.error(
+          { kind: finding.kind, name: finding.name, err: errorMessage(error) },
+          'orphan left',
+        );
+      }
+    };
+
+    for (const v of stored) {
+      if (byName.has(v.name)) continue;
+      const mine = v.marked && this.ours.test(v.name);
+      await act(
+        {
+          kind: 'volume',
+          name: v.name,
+          action: mine ? 'remove' : 'report',
+          reason: mine ? 'no live volume has this name' : 'not made by Basalt',
+        },
+        () => driver.deleteVolume(v.name),
+      );
+    }
+    const storedNames = new Set(stored.map((v) => v.name));
+    for (const v of live) {
+      if (EXPORTED_STATUSES.includes(v.status) && !storedNames.has(v.backendName)) {
+        findings.push({
+          kind: 'volume',
+          name: v.backendName,
+          action: 'report',
+          reason: `volume ${v.id} is ${v.status} but its storage is missing`,
+        });
+      }
+    }
+
+    const configUsers = new Map(tgt.configs.flatMap((c) => (c.user ? [[c.file, c.user] as const] : [])));
+    const keptUsers = new Set<string>();
+    for (const t of tgt.targets) {
+      const name = t.iqn.startsWith(this.options.iqnPrefix) ? t.iqn.slice(this.options.iqnPrefix.length) : '';
+      const volume = byName.get(name);
+      if (volume && numbers.get(volume.id) === t.tid) {
+        await this.reconcileAcl(volume, t, act);
+        continue;
+      }
+      const mine = name !== '' && (configUsers.has(name) || this.ours.test(name));
+      await act(
+        {
+          kind: 'target',
+          name: `${t.tid} ${t.iqn}`,
+          action: mine ? 'remove' : 'report',
+          reason: !mine
+            ? 'not made by Basalt'
+            : volume
+              ? `volume ${volume.id} is exported under another target number`
+              : 'no live volume has this name',
+        },
+        // unless the number went to a new volume since the listing (a delete and a create meanwhile)
+        async () => {
+          if ((await target.liveExports()).get(t.iqn) === t.tid) await target.removeTarget(t.tid);
+        },
+      );
+    }
+    for (const v of live) {
+      const user = chapCredentials(this.deps.secrets, v)?.user;
+      if (user) keptUsers.add(user);
+    }
+    const orphanConfigUsers = new Set(
+      [...configUsers].filter(([file]) => !byName.has(file)).map(([, user]) => user),
+    );
+    for (const account of tgt.accounts) {
+      if (keptUsers.has(account)) continue;
+      const mine = orphanConfigUsers.has(account) || PROBE_ACCOUNT.test(account);
+      await act(
+        {
+          kind: 'account',
+          name: account,
+          action: mine ? 'remove' : 'report',
+          reason: mine ? 'no live volume uses this CHAP account' : 'not made by Basalt',
+        },
+        () => target.removeAccount(account),
+      );
+    }
+    for (const { file } of tgt.configs) {
+      const temporary = file.startsWith('.');
+      if (!temporary && byName.has(file)) continue;
+      await act(
+        {
+          kind: 'config',
+          name: file,
+          action: 'remove',
+          reason: temporary ? 'a config write that never finished' : 'no live volume has this name',
+        },
+        () => target.removeConfig(file),
+      );
+    }
+    if (findings.length > 0) {
+      this.deps.log.warn(
+        { dry_run: dryRun, removed: findings.filter((f) => f.action === 'remove').length, findings },
+        'reconciled the host with the database',
+      );
+    }
+    return { host: this.options.host, dry_run: dryRun, findings };
+  }
+
+  /** An exported volume's ACL entries that no live attachment holds are let go. */
+  private async reconcileAcl(
+    volume: VolumeRecord,
+    live: { tid: number; iqn: string; acl: string[] },
+    act: (finding: ReconcileFinding, removal: () => Promise<void>) => Promise<void>,
+  ): Promise<void> {
+    const allowed = await this.deps.attachments.liveAddresses(volume.id);
+    for (const address of live.acl.filter((a) => !allowed.includes(a))) {
+      await act(
+        {
+          kind: 'acl',
+          name: `${live.tid} ${address}`,
+          action: 'remove',
+          reason: `no live attachment of volume ${volume.id} connects from ${address}`,
+        },
+        () => this.deps.target.removeInitiator(live.tid, address),
+      );
+    }
+  }
+}
