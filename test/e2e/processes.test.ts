@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { adminContext } from '@basalt/context';
 import { connectDatabase, listServices } from '@basalt/db';
 import { createTestDatabase } from '../support/db';
@@ -133,6 +133,30 @@ describe('the four services as separate processes', () => {
       );
       expect(await noKey.exited).toBe(2);
       expect(noKey.log).toContain(message);
+    }
+
+    // a policy file naming a rule that does not exist, or a check string that does not parse
+    for (const [rules, message] of [
+      ['"volume:crate": "role:admin"', 'policy: unknown rule "volume:crate"'],
+      [
+        '"volume:create": "role:admin or"',
+        'policy: rule "volume:create": "role:admin or" ends where a check was expected',
+      ],
+    ] as const) {
+      const file = `${logDir}/policy.yaml`;
+      writeFileSync(file, `${rules}\n`);
+      const badPolicy = new ServiceProcess(
+        'bad-policy',
+        serviceScript('api'),
+        env({
+          BASALT__OSLO_POLICY__POLICY_FILE: file,
+          BASALT__API__OSAPI_VOLUME_LISTEN_PORT: '0',
+          BASALT__API__IDENTITY_LISTEN_PORT: '0',
+        }),
+        logDir,
+      );
+      expect(await badPolicy.exited).toBe(2);
+      expect(badPolicy.log).toContain(message);
     }
 
     const noVolumeGroup = new ServiceProcess(
