@@ -11,9 +11,9 @@
 #                             on its own port and database; idempotent (the tests start it this way)
 #   ./stack.sh keystone-stop  stops it (KEYSTONE_PURGE=1 also drops its database and state)
 #
-# BASALT_AUTH picks the API's identity when the configuration is first written: noauth (default),
-# builtin (the api's own Keystone v3 subset) or keystone (the real one, given Basalt's service user
-# and catalog entries).
+# BASALT_AUTH picks the API's identity when the configuration is first written: builtin (default:
+# the api's own Keystone v3 subset, what .stack/openrc logs python-openstackclient in to), noauth,
+# or keystone (the real one, given Basalt's service user and catalog entries).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -30,7 +30,7 @@ PACKAGES=(
 SERVICES=(api scheduler volume-worker compute-worker)
 TGT_CONTROL=${BASALT_TGT_CONTROL:-0}
 TGT_PORT=${BASALT_TGT_PORT:-3260}
-AUTH=${BASALT_AUTH:-noauth}
+AUTH=${BASALT_AUTH:-builtin}
 KEYSTONE_PORT=${KEYSTONE_PORT:-35357}
 KEYSTONE_DB=${KEYSTONE_DB:-basalt_keystone}
 KEYSTONE_DIR=${KEYSTONE_DIR:-/var/lib/basalt-keystone/$KEYSTONE_PORT}
@@ -87,6 +87,12 @@ start_rabbitmq() {
 
 # libvirt 9.0 in Debian 12 is the monolithic libvirtd; machines without systemd start it by hand
 start_libvirt() {
+  # without udev /dev/kvm stays root-only: libvirtd then finds its QEMU capabilities outdated on
+  # every lookup ("KVM was enabled when probing … not available now") and probes QEMU again each
+  # time, seconds per define; udev's rule gives it to the kvm group
+  if [ -c /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" != kvm ] && getent group kvm >/dev/null; then
+    chgrp kvm /dev/kvm && chmod 660 /dev/kvm
+  fi
   if ! { [ -S /run/libvirt/virtlogd-sock ] && [ -f /run/virtlogd.pid ] && kill -0 "$(cat /run/virtlogd.pid)" 2>/dev/null; }; then
     say "starting virtlogd"
     virtlogd -d
@@ -271,14 +277,26 @@ keystone_register_basalt() {
 }
 
 write_config() {
-  mkdir -p "$STATE/logs" "$STATE/volumes" "$STATE/tgt"
+  mkdir -p "$STATE/logs" "$STATE/volumes" "$STATE/tgt" "$STATE/images"
+  # QEMU runs as libvirt-qemu: it must reach the instance folders
+  mkdir -p -m 0755 "$STATE/instances"
   [ -f "$STATE/basalt.conf" ] && return
   local auth
   case $AUTH in
     noauth) auth='# development mode: X-Auth-Token user:project, the caller is admin of that project
-auth_strategy = noauth' ;;
+auth_strategy = noauth
+
+[service_user]
+# the compute worker reaches the image API with the noauth token nova:service' ;;
     builtin) auth='# tokens from the api'"'"'s own identity API on :5000, users from [identity] users
-auth_strategy = builtin' ;;
+auth_strategy = builtin
+
+[service_user]
+# the compute worker'"'"'s token for the image API
+auth_url = http://127.0.0.1:5000/v3
+username = admin
+password = admin
+project_name = admin' ;;
     keystone)
       local password; password=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
       keystone_up
@@ -288,6 +306,13 @@ auth_strategy = keystone
 
 [keystone_authtoken]
 www_authenticate_uri = $KEYSTONE_URL
+auth_url = $KEYSTONE_URL
+username = basalt
+password = $password
+project_name = service
+
+[service_user]
+# the compute worker's token for the image API
 auth_url = $KEYSTONE_URL
 username = basalt
 password = $password
@@ -323,7 +348,48 @@ tgt_control_port = $TGT_CONTROL
 max_over_subscription_ratio = 20
 # seals the CHAP secrets in the database; put a new key first to rotate
 secret_keys = k1:$(head -c 32 /dev/urandom | base64)
+
+[glance_store]
+filesystem_store_datadir = $STATE/images
+
+[compute]
+# this kind of machine has no usable KVM and no kernel iSCSI initiator: TCG guests, and QEMU's
+# own initiator reaches the volumes
+virt_type = qemu
+volume_connector = qemu
+instances_path = $STATE/instances
+my_ip = 127.0.0.1
+# the flavors ask for 512 MB to 16 GB; the test image needs far less, and this host is small
+max_guest_memory_mb = 256
 CONF
+}
+
+write_openrc() {
+  case $AUTH in
+    builtin) cat >"$STATE/openrc" <<RC
+# source .stack/openrc: python-openstackclient (and cinder) as the demo user of the built-in identity
+export OS_AUTH_URL=http://127.0.0.1:5000/v3
+export OS_IDENTITY_API_VERSION=3
+export OS_USERNAME=demo
+export OS_PASSWORD=demo
+export OS_PROJECT_NAME=demo
+export OS_USER_DOMAIN_NAME=Default
+export OS_PROJECT_DOMAIN_NAME=Default
+export BASALT_CONFIG=$STATE/basalt.conf
+RC
+      ;;
+    keystone) printf 'source %s/admin-openrc\nexport BASALT_CONFIG=%s/basalt.conf\n' "$KEYSTONE_DIR" "$STATE" >"$STATE/openrc" ;;
+    *) printf '# noauth: python-openstackclient needs a token; run the stack with BASALT_AUTH=builtin\nexport BASALT_CONFIG=%s/basalt.conf\n' "$STATE" >"$STATE/openrc" ;;
+  esac
+}
+
+# the BIOS-bootable test image (test/guest/build-image.sh), registered once as basalt-test
+register_test_image() {
+  export BASALT_CONFIG=$STATE/basalt.conf
+  node libs/cli/dist/main.js image list | grep -q '| basalt-test ' && return
+  say "building and registering the test image"
+  local image; image=$(bash test/guest/build-image.sh | tail -n1)
+  node libs/cli/dist/main.js image create --file "$image" --name basalt-test
 }
 
 start_tgtd() {
@@ -378,14 +444,16 @@ case "${1:-up}" in
     [ -d node_modules ] || npm ci --no-audit --no-fund
     npm run build
     write_config
+    write_openrc
     start_tgtd
     start_services
+    register_test_image
     say "Basalt is up. Config: $STATE/basalt.conf"
     say "Logs: $STATE/logs/{api,scheduler,volume-worker,compute-worker}.log"
     say "Services: ./stack.sh status    Volumes: BASALT_CONFIG=$STATE/basalt.conf npx basalt volume list    Stop: ./stack.sh stop"
     case $AUTH in
       noauth) say "Try: cinder --os-auth-type noauth --os-user-id demo --os-project-id demo --os-endpoint http://127.0.0.1:8776/v3 create --name volume1 10" ;;
-      builtin) say "Try: cinder --os-auth-url http://127.0.0.1:5000/v3 --os-username demo --os-password demo --os-project-name demo --os-user-domain-name Default --os-project-domain-name Default create --name volume1 10" ;;
+      builtin) say "Try: source $STATE/openrc; openstack volume create --size 1 volume1; openstack server create --flavor m1.small --image basalt-test --wait vm2" ;;
       keystone) say "Try: source $KEYSTONE_DIR/admin-openrc; cinder create --name volume1 10" ;;
     esac
     ;;

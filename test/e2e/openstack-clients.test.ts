@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { request, waitForVolume } from '../support/http';
+import { passwordToken, request, waitForVolume } from '../support/http';
 import { VolumeStack } from '../support/stack';
 
 const run = promisify(execFile);
@@ -146,20 +146,9 @@ describe('python-openstackclient (password auth against the built-in identity)',
   });
 
   async function tokenFor(user: string, password: string, project: string): Promise<string> {
-    const res = await request(`${stack.identityUrl}/v3/auth/tokens`, {
-      method: 'POST',
-      body: {
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: user, password, domain: { name: 'Default' } } },
-          },
-          scope: { project: { name: project, domain: { name: 'Default' } } },
-        },
-      },
-    });
-    expect(res.status).toBe(201);
-    return res.headers.get('x-subject-token') as string;
+    const { token, status } = await passwordToken(stack.identityUrl, user, password, project);
+    expect(status).toBe(201);
+    return token;
   }
 
   async function projectId(token: string): Promise<string> {

@@ -4,6 +4,8 @@ import {
   createDataSource,
   type DataSource,
   functionSource,
+  INSTANCE_STATES,
+  MAPPING_STATES,
   SQL_FUNCTIONS,
   VOLUME_STATES,
 } from '@basalt/db';
@@ -38,6 +40,9 @@ describe('the migrated schema', () => {
     expect(await allowed('volumes_status_check')).toEqual(VOLUME_STATES.states);
     expect(await allowed('volumes_attach_status_check')).toEqual(ATTACH_STATUSES);
     expect(await allowed('volume_attachments_attach_status_check')).toEqual(ATTACHMENT_STATES.states);
+    // the pair's check starts with the literals that join it: '/' and the empty task
+    expect((await allowed('instances_state_check')).slice(2)).toEqual(INSTANCE_STATES.states);
+    expect(await allowed('block_device_mappings_status_check')).toEqual(MAPPING_STATES.states);
   });
 
   test('a state outside the table, or deleted without its flag, is refused', async () => {

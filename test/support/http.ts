@@ -49,3 +49,29 @@ export async function waitForVolume(
   }
   throw new Error(`volume ${id} never reached ${statuses.join('|')}: ${JSON.stringify(last?.body)}`);
 }
+
+/** A project-scoped token of the built-in identity, by password, and the project's id. */
+export async function passwordToken(
+  identityUrl: string,
+  user: string,
+  password: string,
+  project: string,
+): Promise<{ token: string; projectId: string; status: number }> {
+  const res = await request(`${identityUrl}/v3/auth/tokens`, {
+    method: 'POST',
+    body: {
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: user, password, domain: { name: 'Default' } } },
+        },
+        scope: { project: { name: project, domain: { name: 'Default' } } },
+      },
+    },
+  });
+  return {
+    token: res.headers.get('x-subject-token') ?? '',
+    projectId: res.body?.token?.project?.id ?? '',
+    status: res.status,
+  };
+}

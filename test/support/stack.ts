@@ -1,19 +1,28 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createDataSource } from '@basalt/db';
 import { createTestDatabase } from './db';
-import { type ServiceName, ServiceProcess, serviceScript, tempDir } from './processes';
+import { testImage } from './guest';
+import { LibvirtFixture } from './libvirt';
+import { ROOT, type ServiceName, ServiceProcess, serviceScript, tempDir } from './processes';
 import { BrokerFixture, createVhost, testRpcOptions, uniqueName } from './rpc';
 import { TgtdFixture } from './tgtd';
 
 export interface StackOptions {
   readonly authStrategy?: 'noauth' | 'builtin' | 'keystone';
   readonly extraEnv?: Record<string, string>;
+  /** Also run a compute worker (real libvirtd, QEMU under TCG) and register the test image. */
+  readonly compute?: boolean;
   /** A PostgreSQL server of the test's own (else the machine's): the stack's database is made there. */
   readonly postgresUrl?: string;
   /** A broker of the test's own, used as it is (else a vhost of the machine's broker). */
   readonly brokerUrl?: string;
 }
+
+const run = promisify(execFile);
 
 export const TEST_USERS =
   'admin:adminpass:admin:admin,alice:alicepass:demo:member,bob:bobpass:other:member,carol:carolpass:demo:reader';
@@ -40,6 +49,15 @@ export class VolumeStack {
   readonly secretKey = `test:${randomBytes(32).toString('base64')}`;
   volumeUrl = '';
   identityUrl = '';
+  computeUrl = '';
+  imageUrl = '';
+  /** The shared libvirtd, with a domain-name prefix of this stack's own (compute stacks). */
+  libvirt?: LibvirtFixture;
+  readonly instancesPath = join(this.dir, 'instances');
+  readonly imagesPath = join(this.dir, 'images');
+  readonly initiatorIqn = `iqn.2010-10.org.basalt:${this.host.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`;
+  /** The image registered with `basalt image create` (compute stacks). */
+  imageId = '';
 
   constructor(private readonly options: StackOptions = {}) {}
 
@@ -67,6 +85,25 @@ export class VolumeStack {
       BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '0.5',
       BASALT__VOLUME__EXPORT_CHECK_INTERVAL: '0.5',
       BASALT__VOLUME__SECRET_KEYS: this.secretKey,
+      BASALT__API__OSAPI_COMPUTE_LISTEN_PORT: '0',
+      BASALT__API__IMAGE_LISTEN_PORT: '0',
+      BASALT__GLANCE_STORE__FILESYSTEM_STORE_DATADIR: this.imagesPath,
+      BASALT__GLANCE__API_SERVERS: this.imageUrl || 'http://127.0.0.1:9',
+      BASALT__SERVICE_USER__USERNAME: 'admin',
+      BASALT__SERVICE_USER__PASSWORD: 'adminpass',
+      BASALT__SERVICE_USER__PROJECT_NAME: 'admin',
+      ...(this.options.authStrategy === 'builtin' && this.identityUrl
+        ? { BASALT__SERVICE_USER__AUTH_URL: `${this.identityUrl}/v3` }
+        : {}),
+      BASALT__COMPUTE__VIRT_TYPE: 'qemu',
+      BASALT__COMPUTE__INSTANCES_PATH: this.instancesPath,
+      BASALT__COMPUTE__INSTANCE_NAME_TEMPLATE: this.instanceNameTemplate(),
+      BASALT__COMPUTE__VOLUME_CONNECTOR: 'qemu',
+      BASALT__COMPUTE__INITIATOR_IQN: this.initiatorIqn,
+      BASALT__COMPUTE__SERIAL_SHELL: 'true',
+      BASALT__COMPUTE__MAX_GUEST_MEMORY_MB: '192',
+      BASALT__COMPUTE__DEVICE_DETACH_TIMEOUT: '30',
+      BASALT__COMPUTE__REPORT_CAPABILITIES_INTERVAL: '0.5',
       ...this.options.extraEnv,
     };
   }
@@ -80,15 +117,58 @@ export class VolumeStack {
     }
     this.database = await createTestDatabase(this.options.postgresUrl);
     this.tgtd = await TgtdFixture.start();
+    if (this.options.compute) this.libvirt = await LibvirtFixture.start();
     await Promise.all(
       (['volume-worker', 'scheduler', 'api'] as const).map((name) => this.startService(name)),
     );
     // ready for requests once the scheduler has heard from the volume host
     await this.service('scheduler').waitForLog(/"method":"update_service_capabilities".*"rpc handled"/);
-    const listening = /"volume_api":"([^"]+)","identity_api":"([^"]+)"/.exec(this.service('api').log);
+    const listening =
+      /"volume_api":"([^"]+)","identity_api":"([^"]+)","compute_api":"([^"]+)","image_api":"([^"]+)"/.exec(
+        this.service('api').log,
+      );
     if (!listening) throw new Error(`api did not say where it listens:\n${this.service('api').log}`);
     this.volumeUrl = listening[1] as string;
     this.identityUrl = listening[2] as string;
+    this.computeUrl = listening[3] as string;
+    this.imageUrl = listening[4] as string;
+    if (this.options.compute) await this.startCompute();
+  }
+
+  /** The compute worker (told where the image API listens) and the test image, registered. */
+  private async startCompute(): Promise<void> {
+    // QEMU runs as libvirt-qemu: it must reach the instance folders inside the private temp dir
+    chmodSync(this.dir, 0o755);
+    mkdirSync(this.instancesPath, { recursive: true });
+    const image = await testImage();
+    const created = await this.basalt('image', 'create', '--file', image, '--name', 'basalt-test');
+    this.imageId = /\| id +\| (\S+) +\|/.exec(created)?.[1] ?? '';
+    if (!this.imageId) throw new Error(`basalt image create said:\n${created}`);
+    await this.startService('compute-worker');
+    await this.service('scheduler').waitForLog(
+      new RegExp(`"host":"${this.host}".*"compute host joined"`),
+      30_000,
+    );
+  }
+
+  /** One query on the stack's database. */
+  async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const ds = createDataSource({ url: this.database.url, poolSize: 1 });
+    await ds.initialize();
+    try {
+      return await ds.query(sql, params);
+    } finally {
+      await ds.destroy();
+    }
+  }
+
+  /** Runs the operators' `basalt` command against this stack. */
+  async basalt(...args: string[]): Promise<string> {
+    const { stdout } = await run(process.execPath, [join(ROOT, 'libs', 'cli', 'dist', 'main.js'), ...args], {
+      env: { ...process.env, ...this.env() },
+      timeout: 60_000,
+    });
+    return stdout;
   }
 
   /** Starts the service (again, after it died or was stopped); ready once it says it started. */
@@ -102,6 +182,19 @@ export class VolumeStack {
     this.processes.set(name, process);
     await process.waitForLog(/started"/);
     return process;
+  }
+
+  /** `<prefix>-%08x`: domains of parallel runs on the shared libvirtd never collide. */
+  instanceNameTemplate(): string {
+    return `${this.libvirt?.prefix ?? 'instance'}-%08x`;
+  }
+
+  /** Whatever a failed test left on the shared libvirtd: this stack's domains and its volumes' secrets. */
+  private async removeGuests(libvirt: LibvirtFixture): Promise<void> {
+    for (const { id } of await this.query<{ id: string }>('SELECT id FROM volumes')) {
+      libvirt.trackSecret(`basalt-volume-${id}`);
+    }
+    await libvirt.cleanUp();
   }
 
   /** One more api process on the same database and broker, configured apart (e.g. another auth_strategy), and its volume API URL. */
@@ -127,6 +220,7 @@ export class VolumeStack {
 
   async stop(): Promise<void> {
     await Promise.all([...this.processes.values(), ...this.extraApis].map((p) => p.stop()));
+    if (this.libvirt) await this.removeGuests(this.libvirt);
     await this.tgtd?.stop();
     if (!this.options.brokerUrl) await this.broker.cleanup();
     await this.vhost?.drop();

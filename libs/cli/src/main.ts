@@ -7,6 +7,7 @@ import {
   connectDatabase,
   type DataSource,
   ensureDatabase,
+  ImageRepository,
   listServices,
   SecretBox,
   VolumeRepository,
@@ -16,6 +17,7 @@ import { errorMessage } from '@basalt/errors';
 import { createLogger } from '@basalt/log';
 import { type RpcClient, RpcTransport } from '@basalt/rpc';
 import { rpcOptionsFrom } from '@basalt/service';
+import { createImage } from './image-create';
 import { renderTable } from './table';
 
 const USAGE = `usage: basalt [--config-file PATH] COMMAND
@@ -24,6 +26,9 @@ commands:
   db migrate        create the database if needed and apply every pending migration
   service list      the services table: host, binary, zone, status, state, last heartbeat
   volume list       every volume of every project: ID, Status, Display Name, Size, Volume Type, Attached to
+  image create --file PATH --name NAME [--private --project ID]
+                    register a disk image (raw or qcow2) that servers boot from
+  image list        every image: ID, Name, Status, Disk Format, Size
   reconcile [--dry-run] [--host HOST]
                     have each live worker (or HOST's) compare the database with what its host holds:
                     the orphans it made are removed (--dry-run: only shown), the rest is reported
@@ -33,6 +38,11 @@ commands:
 interface Flags {
   readonly dryRun: boolean;
   readonly host?: string;
+  /** `image create`'s: the file, the name, and a private image's owner. */
+  readonly file?: string;
+  readonly name?: string;
+  readonly project?: string;
+  readonly private: boolean;
 }
 
 /**
@@ -122,6 +132,36 @@ const commands: Record<string, (config: BasaltConfig, flags: Flags) => Promise<s
       );
       return renderTable(['ID', 'Status', 'Display Name', 'Size', 'Volume Type', 'Attached to'], rows);
     }),
+  'image create': (config, flags) =>
+    withDatabase(config, async (ds) => {
+      if (!flags.file || !flags.name) throw new UsageError('image create needs --file PATH and --name NAME');
+      if (flags.private && !flags.project) throw new UsageError('--private needs --project ID (the owner)');
+      const image = await createImage(ds, config.glance_store.filesystem_store_datadir, {
+        file: flags.file,
+        name: flags.name,
+        visibility: flags.private ? 'private' : 'public',
+        owner: flags.project ?? null,
+      });
+      return renderTable(
+        ['Field', 'Value'],
+        [
+          ['id', image.id],
+          ['name', image.name ?? ''],
+          ['status', image.status],
+          ['disk_format', image.diskFormat],
+          ['size', String(image.size)],
+          ['checksum', image.checksum ?? ''],
+        ],
+      );
+    }),
+  'image list': (config) =>
+    withDatabase(config, async (ds) => {
+      const images = await new ImageRepository(ds).listVisible(null);
+      return renderTable(
+        ['ID', 'Name', 'Status', 'Disk Format', 'Size'],
+        images.map((i) => [i.id, i.name ?? '', i.status, i.diskFormat, String(i.size ?? '')]),
+      );
+    }),
   reconcile: async (config, flags) => {
     const services = await withDatabase(config, (ds) => listServices(ds, config.DEFAULT.service_down_time));
     const workers = services.filter(
@@ -155,22 +195,28 @@ const commands: Record<string, (config: BasaltConfig, flags: Flags) => Promise<s
   },
 };
 
-/** Splits `--dry-run` and `--host HOST` from the command words. */
+/** Options that take a value, by their name in `Flags`. */
+const VALUED = { '--host': 'host', '--file': 'file', '--name': 'name', '--project': 'project' } as const;
+
+/** Splits the options (`--dry-run`, `--private` and those of VALUED) from the command words. */
 function parseFlags(words: string[]): { command: string; flags: Flags } {
   const rest: string[] = [];
+  const values: { -readonly [K in (typeof VALUED)[keyof typeof VALUED]]?: string } = {};
   let dryRun = false;
-  let host: string | undefined;
+  let isPrivate = false;
   for (let i = 0; i < words.length; i++) {
     const word = words[i] as string;
     if (word === '--dry-run') dryRun = true;
-    else if (word === '--host') {
-      host = words[++i];
-      if (!host) throw new UsageError('--host needs a host name');
+    else if (word === '--private') isPrivate = true;
+    else if (word in VALUED) {
+      const value = words[++i];
+      if (!value) throw new UsageError(`${word} needs a value`);
+      values[VALUED[word as keyof typeof VALUED]] = value;
     } else if (word.startsWith('--') && word !== '--help')
       throw new UsageError(`unknown option ${word}\n${USAGE}`);
     else rest.push(word);
   }
-  return { command: rest.join(' '), flags: { dryRun, ...(host === undefined ? {} : { host }) } };
+  return { command: rest.join(' '), flags: { dryRun, private: isPrivate, ...values } };
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -188,6 +234,8 @@ async function main(argv: string[]): Promise<void> {
   if (!run) throw new UsageError(`unknown command "${command}"\n${USAGE}`);
   if ((flags.dryRun || flags.host) && command !== 'reconcile')
     throw new UsageError(`--dry-run and --host go with reconcile\n${USAGE}`);
+  if ((flags.file || flags.name || flags.project || flags.private) && command !== 'image create')
+    throw new UsageError(`--file, --name, --private and --project go with image create\n${USAGE}`);
   process.stdout.write(`${await run(loadProcessConfig(argv), flags)}\n`);
 }
 

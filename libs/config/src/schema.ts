@@ -123,6 +123,26 @@ export const schema = {
       min: 1,
     }),
     osapi_max_limit: opt.int(1000, 'Most items one list request returns.', { min: 1 }),
+    osapi_compute_listen_port: opt.int(
+      8774,
+      'Port of the compute API (Nova v2.1 subset; 0 picks a free one).',
+      {
+        min: 0,
+        max: 65535,
+      },
+    ),
+    image_listen_port: opt.int(9292, 'Port of the image API (Glance v2 subset; 0 picks a free one).', {
+      min: 0,
+      max: 65535,
+    }),
+    compute_public_endpoint: opt.string(
+      '',
+      'Base URL clients reach the compute API at (default: http://<listen>:<port>).',
+    ),
+    image_public_endpoint: opt.string(
+      '',
+      'Base URL clients reach the image API at (default: http://<listen>:<port>).',
+    ),
   },
   identity: {
     token_secret: opt.string(
@@ -195,6 +215,13 @@ export const schema = {
     groups: opt.int(10, 'Default number of volume groups a project may have (-1: unlimited).', { min: -1 }),
   },
   scheduler: {
+    ram_allocation_ratio: opt.number(1.5, "Times a compute host's RAM may be promised to instances.", {
+      min: 0.01,
+    }),
+    cpu_allocation_ratio: opt.number(16, 'Virtual CPUs per physical CPU of a compute host.', { min: 0.01 }),
+    disk_allocation_ratio: opt.number(1, "Times a compute host's instance disk space may be promised.", {
+      min: 0.01,
+    }),
     capabilities_wait: opt.number(
       10,
       "Seconds a scheduler that just started waits for every live volume host's first capability report before placing a volume on what it has heard so far (requests queued while it was down must not fail for want of a report).",
@@ -263,6 +290,27 @@ export const schema = {
       { secret: true },
     ),
   },
+  glance_store: {
+    filesystem_store_datadir: opt.string(
+      '/var/lib/basalt/images',
+      'Directory of the image files the image API serves (one file per image, named by its id).',
+    ),
+  },
+  glance: {
+    api_servers: opt.string(
+      'http://127.0.0.1:9292',
+      'URL of the image API (Glance v2) compute workers download images from; a real Glance will do.',
+    ),
+  },
+  service_user: {
+    auth_url: opt.string(
+      '',
+      'Keystone v3 URL the compute worker takes its token for the image API from (empty: the noauth token username:project_name).',
+    ),
+    username: opt.string('nova', 'User the compute worker authenticates to the image API as.'),
+    password: opt.string('', "That user's password.", { secret: true }),
+    project_name: opt.string('service', "That user's project."),
+  },
   compute: {
     virt_type: opt.choice(
       ['kvm', 'qemu'],
@@ -309,6 +357,14 @@ export const schema = {
       'Seconds the iscsiadm connector waits for /dev/disk/by-path/... to appear after login.',
       { min: 0.1 },
     ),
+    max_guest_memory_mb: opt.int(
+      0,
+      "Caps every guest's memory at this many MB whatever its flavor says (0: the flavor's); for test hosts smaller than the flavors. The scheduler still counts the flavor's RAM.",
+      { min: 0 },
+    ),
+    report_capabilities_interval: opt.number(10, 'Seconds between resource reports to the schedulers.', {
+      min: 0.1,
+    }),
   },
   database: {
     connection: opt.string('postgres://postgres@127.0.0.1:5432/basalt', 'PostgreSQL URL.', { secret: true }),

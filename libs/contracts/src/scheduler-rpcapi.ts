@@ -1,4 +1,5 @@
 import { call, cast, defineContract, type Infer, type RpcApi, type RpcClient, rpcApi, s } from '@basalt/rpc';
+import { computeCapabilities } from './compute-rpcapi';
 
 const capabilityFields = {
   volume_backend_name: s.string(),
@@ -39,12 +40,24 @@ const pool = s.object({
 /** One pool as the scheduler knows it: Cinder's `host@backend#pool` and its host's last report. */
 export type PoolInfo = Infer<typeof pool>;
 
+const scheduleInstanceRequest = s.object({
+  instance_uuid: s.string(),
+  memory_mb: s.int(),
+  vcpus: s.int(),
+  root_gb: s.int(),
+  ephemeral_gb: s.int(),
+});
+
+/** What placing an instance needs: its flavor's resources (nova's request spec, in small). */
+export type ScheduleInstanceRequest = Infer<typeof scheduleInstanceRequest>;
+
 /** The `scheduler` topic: Cinder's scheduler/rpcapi.py; `history` is its version history. */
 export const SCHEDULER_CONTRACT = defineContract({
   topic: 'scheduler',
   history: [
     '1.0 - Initial version: create_volume, update_service_capabilities.',
     "1.1 - get_pools, backend_passes_filters; create_volume takes the volume type's extra_specs.",
+    '1.2 - run_instance, update_compute_capabilities.',
   ],
   methods: {
     create_volume: cast({ since: '1.0', to: 'topic', args: scheduleVolumeRequest }),
@@ -65,6 +78,13 @@ export const SCHEDULER_CONTRACT = defineContract({
       to: 'topic',
       args: s.object({ host: s.string(), availability_zone: s.string(), extra_specs: s.record(s.string()) }),
       result: s.boolean(),
+    }),
+    run_instance: cast({ since: '1.2', to: 'topic', args: scheduleInstanceRequest }),
+    /** Sent by compute workers to every scheduler at once (their resources, not a volume host's). */
+    update_compute_capabilities: cast({
+      since: '1.2',
+      to: 'fanout',
+      args: s.object({ host: s.string(), capabilities: computeCapabilities }),
     }),
   },
 });

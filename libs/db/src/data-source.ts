@@ -10,6 +10,7 @@ import { AllocateTargetFromGaps1764000000005 } from './migrations/0005-allocate-
 import { QuotaLimitsInCheck1764000000006 } from './migrations/0006-quota-limits-in-check';
 import { ExtendTo1764000000007 } from './migrations/0007-extend-to';
 import { StateChecks1764000000008 } from './migrations/0008-state-checks';
+import { CreateCompute1764000000030 } from './migrations/0030-compute';
 import { UserMessages1764000000040 } from './migrations/0040-user-messages';
 import { QuotaClasses1764000000041 } from './migrations/0041-quota-classes';
 import { VolumePool1764000000042 } from './migrations/0042-volume-pool';
@@ -29,6 +30,7 @@ export const migrations = [
   QuotaLimitsInCheck1764000000006,
   ExtendTo1764000000007,
   StateChecks1764000000008,
+  CreateCompute1764000000030,
   UserMessages1764000000040,
   QuotaClasses1764000000041,
   VolumePool1764000000042,

@@ -58,13 +58,20 @@ export const VOLUME_STATES = stateTable('volume', VOLUME_STATUSES, {
   cancelExtend: { from: ['extending'], to: 'available', by: ['api'] },
   finishExtend: { from: ['extending'], to: 'available', by: ['volume-worker'] },
   failExtend: { from: ['extending'], to: 'error_extending', by: ['volume-worker'] },
+  /** A detach asked for by the API, or the compute host letting go of a deleted instance's volumes. */
+  beginDetach: { from: ['in-use'], to: 'detaching', by: ['api', 'compute-worker'] },
+  /** A detach that could not be sent, or the guest would not release the disk: still attached. */
+  rollDetaching: { from: ['detaching'], to: 'in-use', by: ['api', 'compute-worker'] },
   /** A repeated attach finds the volume in-use and leaves it so. */
   attach: { from: ['attaching', 'in-use'], to: 'in-use', by: ['volume-worker'] },
   /** No connection is attached any more; from attaching, an attach that failed rolls back. */
   detach: { from: ['detaching', 'attaching'], to: 'available', by: ['volume-worker'] },
   /** Another connection is still attached: the volume stays in use. */
   detachOne: { from: ['detaching', 'attaching'], to: 'in-use', by: ['volume-worker'] },
-  /** os-reserve holds a volume for an attach that has not begun; os-unreserve lets it go. */
+  /**
+   * os-reserve, or the compute API's attach, holds a volume for an attach that has not begun;
+   * os-unreserve (or an attach that could not be sent) lets it go.
+   */
   reserve: { from: ['available'], to: 'attaching', by: ['api'] },
   unreserve: { from: ['attaching'], to: 'available', by: ['api'] },
   /** os-retype without migration: the type changes, the status stays. */

@@ -8,6 +8,7 @@ export interface IdentityOptions {
   readonly identityUrl: () => string;
   readonly volumeUrl: () => string;
   readonly computeUrl: () => string;
+  readonly imageUrl: () => string;
   readonly expirationSec: number;
 }
 
@@ -41,19 +42,6 @@ export function registerIdentityRoutes(
   });
   app.get('/v3', async () => ({ version: V3(options.identityUrl()) }));
   app.get('/v3/', async () => ({ version: V3(options.identityUrl()) }));
-
-  app.get('/image', async (_req, reply) => {
-    reply.code(300);
-    return {
-      versions: [
-        {
-          id: 'v2.9',
-          status: 'CURRENT',
-          links: [{ rel: 'self', href: `${options.identityUrl()}/image/v2/` }],
-        },
-      ],
-    };
-  });
 
   app.post('/v3/auth/tokens', async (req, reply) => {
     const { name, password, project } = readPasswordAuth(req.body);
@@ -115,9 +103,7 @@ function tokenBody(claims: TokenClaims, options: IdentityOptions) {
       endpoints('volumev3', 'cinderv3', volume),
       endpoints('block-storage', 'cinder', volume),
       endpoints('compute', 'nova', `${options.computeUrl()}/v2.1`),
-      // python-openstackclient builds (and version-discovers) an image client on every `volume
-      // create`, even without --image: the catalog names one, whose only resource is its versions
-      endpoints('image', 'glance', `${options.identityUrl()}/image`),
+      endpoints('image', 'glance', options.imageUrl()),
     ],
   };
 }

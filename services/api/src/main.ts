@@ -1,7 +1,10 @@
 import type { AddressInfo } from 'node:net';
-import { schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
+import { computeRpcApi, schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
 import {
   AttachmentRepository,
+  BlockDeviceMappingRepository,
+  ImageRepository,
+  InstanceRepository,
   MessageRepository,
   QuotaRepository,
   ServiceDirectory,
@@ -12,9 +15,12 @@ import {
 import { runService } from '@basalt/service';
 import type { FastifyInstance } from 'fastify';
 import { type Authenticator, BuiltinAuthenticator, NoAuthAuthenticator } from './auth';
+import { ComputeApi } from './compute-api';
+import { buildComputeApp } from './compute-app';
 import { createHttpApp } from './http';
 import { registerIdentityRoutes } from './identity-app';
 import { IdentityStore } from './identity-store';
+import { buildImageApp } from './image-app';
 import { KeystoneAuthenticator, keystoneAuthOptions } from './keystone-authenticator';
 import { loadPolicyFile, Policy } from './policy';
 import { POLICY_DEFAULTS } from './policy-defaults';
@@ -104,6 +110,33 @@ void runService({
     );
     volumeUrl = urlOf(volumeApp, a.public_endpoint);
 
+    const images = new ImageRepository(db);
+    const instances = new InstanceRepository(db);
+    let computeUrl = () => a.compute_public_endpoint;
+    const listener = { log, bodyLimit: a.max_request_body_size, authenticator, policy, rateLimiter };
+    const computeApp = buildComputeApp(listener, {
+      api: new ComputeApi({
+        instances,
+        images,
+        volumes,
+        mappings: new BlockDeviceMappingRepository(db),
+        scheduler,
+        compute: computeRpcApi(rpc.client),
+      }),
+      instances,
+      maxLimit: a.osapi_max_limit,
+      nameTemplate: config.compute.instance_name_template,
+      baseUrl: () => computeUrl(),
+    });
+    computeUrl = urlOf(computeApp, a.compute_public_endpoint);
+    let imageUrl = () => a.image_public_endpoint;
+    const imageApp = buildImageApp(listener, {
+      images,
+      dataDir: config.glance_store.filesystem_store_datadir,
+      baseUrl: () => imageUrl(),
+    });
+    imageUrl = urlOf(imageApp, a.image_public_endpoint);
+
     if (identityApp && identityUrl) {
       registerIdentityRoutes(
         identityApp,
@@ -111,7 +144,8 @@ void runService({
         {
           identityUrl,
           volumeUrl,
-          computeUrl: () => volumeUrl().replace(/:\d+$/, ':8774'),
+          computeUrl,
+          imageUrl,
           expirationSec: config.identity.token_expiration,
         },
       );
@@ -121,17 +155,21 @@ void runService({
       async start() {
         await volumeApp.listen({ host: a.osapi_volume_listen, port: a.osapi_volume_listen_port });
         await identityApp?.listen({ host: a.osapi_volume_listen, port: a.identity_listen_port });
+        await computeApp.listen({ host: a.osapi_volume_listen, port: a.osapi_compute_listen_port });
+        await imageApp.listen({ host: a.osapi_volume_listen, port: a.image_listen_port });
         log.info(
           {
             volume_api: volumeUrl(),
             identity_api: identityUrl?.() ?? config.keystone_authtoken.auth_url,
+            compute_api: computeUrl(),
+            image_api: imageUrl(),
             auth_strategy: a.auth_strategy,
           },
           'listening',
         );
       },
       async stop() {
-        await Promise.all([volumeApp.close(), identityApp?.close()]);
+        await Promise.all([volumeApp.close(), identityApp?.close(), computeApp.close(), imageApp.close()]);
       },
     };
   },

@@ -1,7 +1,19 @@
 import { InvalidInputError, UnauthorizedError } from '@basalt/errors';
+import type { Logger } from '@basalt/log';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Authenticator } from './auth';
 import type { Policy } from './policy';
 import type { ApiRoutePolicies, RouteRule } from './policy-routes';
+import type { RateLimiter } from './rate-limit';
+
+/** What every API listener of the api process is built with. */
+export interface ListenerOptions {
+  readonly log: Logger;
+  readonly bodyLimit: number;
+  readonly authenticator: Authenticator;
+  readonly policy: Policy;
+  readonly rateLimiter: RateLimiter;
+}
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -16,19 +16,32 @@ export function atLeast(version: string, min: string): boolean {
   return compare(version, min) >= 0;
 }
 
-/** The microversion a request asks for (`OpenStack-API-Version: volume 3.x`), checked against what is served. */
-export function negotiateVersion(header: string | string[] | undefined): string {
+/**
+ * The microversion `header` asks of `service` (`OpenStack-API-Version: <service> X.Y`), checked
+ * against `[min, max]`; the minimum when it asks for none.
+ */
+export function negotiateMicroversion(
+  header: string | string[] | undefined,
+  service: string,
+  min: string,
+  max: string,
+): string {
   const value = Array.isArray(header) ? header.join(',') : (header ?? '');
-  const match = /(?:^|,)\s*volume\s+(latest|\d+\.\d+)\s*(?:,|$)/i.exec(value);
-  if (!match) return MIN_VERSION;
+  const match = new RegExp(`(?:^|,)\\s*${service}\\s+(latest|\\d+\\.\\d+)\\s*(?:,|$)`, 'i').exec(value);
+  if (!match) return min;
   const asked = (match[1] as string).toLowerCase();
-  if (asked === 'latest') return MAX_VERSION;
-  if (compare(asked, MIN_VERSION) < 0 || compare(asked, MAX_VERSION) > 0) {
+  if (asked === 'latest') return max;
+  if (compare(asked, min) < 0 || compare(asked, max) > 0) {
     throw new VersionNotAcceptableError(
-      `Version ${asked} is not supported by the API. Minimum is ${MIN_VERSION} and maximum is ${MAX_VERSION}.`,
+      `Version ${asked} is not supported by the API. Minimum is ${min} and maximum is ${max}.`,
     );
   }
   return asked;
+}
+
+/** The microversion a request asks for (`OpenStack-API-Version: volume 3.x`), checked against what is served. */
+export function negotiateVersion(header: string | string[] | undefined): string {
+  return negotiateMicroversion(header, 'volume', MIN_VERSION, MAX_VERSION);
 }
 
 export function versionDocument(baseUrl: string) {

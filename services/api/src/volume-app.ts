@@ -1,14 +1,10 @@
 import { NotFoundError } from '@basalt/errors';
-import type { Logger } from '@basalt/log';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
-import type { Authenticator } from './auth';
 import { registerAuthHook } from './auth-hook';
 import { createHttpApp } from './http';
-import type { Policy } from './policy';
-import { registerPolicy } from './policy-hook';
+import { type ListenerOptions, registerPolicy } from './policy-hook';
 import { VOLUME_ROUTE_POLICIES } from './policy-routes';
-import type { RateLimiter } from './rate-limit';
 import { atLeast, MIN_VERSION, negotiateVersion, versionDocument } from './versions';
 import { registerVolumeRoutes, type VolumeRouteDeps } from './volume-routes';
 
@@ -19,12 +15,7 @@ declare module 'fastify' {
   }
 }
 
-export interface VolumeAppOptions {
-  readonly log: Logger;
-  readonly bodyLimit: number;
-  readonly authenticator: Authenticator;
-  readonly policy: Policy;
-  readonly rateLimiter: RateLimiter;
+export interface VolumeAppOptions extends ListenerOptions {
   readonly ready: () => Promise<boolean>;
 }
 

@@ -1,7 +1,9 @@
 import { adminContext } from '@basalt/context';
-import { volumeRpcApi } from '@basalt/contracts';
-import { ServiceDirectory, VolumeRepository, VolumeTypeRepository } from '@basalt/db';
+import { computeRpcApi, volumeRpcApi } from '@basalt/contracts';
+import { InstanceRepository, ServiceDirectory, VolumeRepository, VolumeTypeRepository } from '@basalt/db';
+import { errorMessage } from '@basalt/errors';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
+import { ComputeHostManager } from './compute-placement';
 import { HostManager } from './host-manager';
 import { SchedulerManager } from './manager';
 
@@ -16,11 +18,19 @@ void runService({
         volumeTypes: new VolumeTypeRepository(db),
         volumeRpc: volumeRpcApi(rpc.client),
         hosts: new HostManager(),
+        instances: new InstanceRepository(db),
+        computeApi: computeRpcApi(rpc.client),
+        computeHosts: new ComputeHostManager(),
       },
       {
         capabilitiesMaxAgeMs: config.scheduler.capabilities_max_age * 1000,
         capabilitiesWaitMs: config.scheduler.capabilities_wait * 1000,
         resumeStalledAfterSec: config.DEFAULT.resume_stalled_after,
+        allocationRatios: {
+          ram: config.scheduler.ram_allocation_ratio,
+          cpu: config.scheduler.cpu_allocation_ratio,
+          disk: config.scheduler.disk_allocation_ratio,
+        },
       },
     );
     let stalled: PeriodicTask | undefined;
@@ -29,6 +39,10 @@ void runService({
       async start() {
         // a fresh scheduler knows no host: ask them all to report now rather than at their next interval
         await volumeRpcApi(rpc.client).publish_service_capabilities(adminContext(), {});
+        // a stack without compute hosts has no compute fanout exchange to send to
+        await computeRpcApi(rpc.client)
+          .publish_service_capabilities(adminContext(), {})
+          .catch((error) => log.info({ err: errorMessage(error) }, 'no compute host to ask for resources'));
         stalled = startPeriodic(
           'placing stalled volumes',
           config.DEFAULT.periodic_interval,

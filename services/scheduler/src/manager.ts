@@ -1,7 +1,15 @@
 import { adminContext, type RequestContext } from '@basalt/context';
-import { SCHEDULER_CONTRACT, type ScheduleVolumeRequest, type VolumeRpcApi } from '@basalt/contracts';
+import {
+  type ComputeRpcApi,
+  SCHEDULER_CONTRACT,
+  type ScheduleInstanceRequest,
+  type ScheduleVolumeRequest,
+  type VolumeRpcApi,
+} from '@basalt/contracts';
 import {
   Batcher,
+  INSTANCE_STATES,
+  type InstanceRepository,
   type ServiceDirectory,
   VOLUME_STATES,
   type VolumeRepository,
@@ -10,10 +18,12 @@ import {
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { contractEndpoint, isBrokerOutage, type RpcEndpoint, RpcUndeliverableError } from '@basalt/rpc';
+import { type AllocationRatios, type ComputeHostManager, placeInstance } from './compute-placement';
 import { availabilityZoneFilter, capabilitiesFilter, placeVolume } from './filter-scheduler';
 import type { HostManager } from './host-manager';
 
 const { place, failCreate } = VOLUME_STATES.movesOf('scheduler');
+const moves = INSTANCE_STATES.movesOf('scheduler');
 
 export interface SchedulerManagerOptions {
   readonly capabilitiesMaxAgeMs: number;
@@ -21,6 +31,7 @@ export interface SchedulerManagerOptions {
   readonly capabilitiesWaitMs: number;
   /** Seconds a volume may wait unplaced, untouched, before `resumeStalled` places it. */
   readonly resumeStalledAfterSec: number;
+  readonly allocationRatios: AllocationRatios;
 }
 
 /** The scheduler's RPC methods: keep host capabilities, place new volumes, hand them to their host. */
@@ -36,6 +47,9 @@ export class SchedulerManager {
       readonly volumeTypes: VolumeTypeRepository;
       readonly volumeRpc: VolumeRpcApi;
       readonly hosts: HostManager;
+      readonly instances: InstanceRepository;
+      readonly computeApi: ComputeRpcApi;
+      readonly computeHosts: ComputeHostManager;
     },
     private readonly options: SchedulerManagerOptions,
   ) {
@@ -56,7 +70,7 @@ export class SchedulerManager {
           this.deps.hosts.all().filter((h) => h.host === args.host),
           { sizeGb: 0, availabilityZone: args.availability_zone, extraSpecs: args.extra_specs },
           {
-            upHosts: await this.upVolumeHosts(),
+            upHosts: await this.upHosts('basalt-volume'),
             maxAgeMs: this.options.capabilitiesMaxAgeMs,
             now: Date.now(),
           },
@@ -66,6 +80,12 @@ export class SchedulerManager {
         return 'host' in placement;
       },
       create_volume: (args, inv) => this.createVolume(inv.context, args, inv.log),
+      run_instance: (args, inv) => this.runInstance(inv.context, args, inv.log),
+      update_compute_capabilities: async (args, inv) => {
+        if (this.deps.computeHosts.update(args.host, args.capabilities)) {
+          inv.log.info({ host: args.host, capabilities: args.capabilities }, 'compute host joined');
+        }
+      },
     });
   }
 
@@ -100,11 +120,81 @@ export class SchedulerManager {
   }
 
   /**
+   * Places an instance on a compute host with room for its flavor and casts `run_instance` to
+   * it; no such host ends the instance in `ERROR` with the reason as its fault. The placement is
+   * a compare-and-swap (`scheduling` → `spawning` with the host), so a redelivered request hands
+   * the instance to the host chosen the first time.
+   */
+  async runInstance(ctx: RequestContext, request: ScheduleInstanceRequest, log: Logger): Promise<void> {
+    const { instances, computeHosts, computeApi } = this.deps;
+    const id = request.instance_uuid;
+    const want = {
+      memoryMb: request.memory_mb,
+      vcpus: request.vcpus,
+      diskGb: request.root_gb + request.ephemeral_gb,
+    };
+    const placement = placeInstance(computeHosts.all(), want, {
+      upHosts: await this.upHosts('basalt-compute'),
+      maxAgeMs: this.options.capabilitiesMaxAgeMs,
+      now: Date.now(),
+      ratios: this.options.allocationRatios,
+    });
+    let host: string | undefined;
+    if ('host' in placement) {
+      computeHosts.claim(placement.host, want);
+      const placed = await instances
+        .transition(id, moves.schedule, { host: placement.host })
+        .catch((error) => {
+          computeHosts.claim(placement.host, want, -1);
+          throw error;
+        });
+      if (placed) host = placement.host;
+      else computeHosts.claim(placement.host, want, -1);
+    } else if (await instances.transition(id, moves.fail, { faultMessage: placement.reason })) {
+      log.warn({ instance_uuid: id, reason: placement.reason }, 'no host for instance');
+      return;
+    }
+    if (!host) {
+      // placed by an earlier delivery that may have stopped before handing the instance over
+      const instance = await instances.find(id);
+      if (instance?.vmState !== 'building' || instance.taskState !== 'spawning' || !instance.host) {
+        log.info({ instance_uuid: id, vm_state: instance?.vmState }, 'nothing to schedule');
+        return;
+      }
+      host = instance.host;
+    }
+    try {
+      await computeApi.run_instance(ctx, host, { instance_uuid: id });
+      log.info({ instance_uuid: id, host }, 'instance scheduled');
+    } catch (error) {
+      const reason =
+        error instanceof RpcUndeliverableError
+          ? `compute host ${host} is not listening`
+          : `could not reach compute host ${host}: ${errorMessage(error)}`;
+      await instances.transition(id, moves.fail, { faultMessage: reason });
+    }
+  }
+
+  /**
    * Places the volumes left `creating` without a host for `resumeStalledAfterSec`: their request
    * was lost to an outage longer than the handler's retries. Run periodically; if several
    * schedulers do it at once, one placement wins and the others hand over to its host.
    */
   async resumeStalled(log: Logger): Promise<number> {
+    for (const i of await this.deps.instances.unplaced(this.options.resumeStalledAfterSec)) {
+      log.warn({ instance_uuid: i.id, since: i.updatedAt }, 'placing an instance whose request was lost');
+      await this.runInstance(
+        adminContext(),
+        {
+          instance_uuid: i.id,
+          memory_mb: i.memoryMb,
+          vcpus: i.vcpus,
+          root_gb: i.rootGb,
+          ephemeral_gb: i.ephemeralGb,
+        },
+        log,
+      );
+    }
     const stalled = await this.deps.volumes.unplaced(this.options.resumeStalledAfterSec);
     for (const v of stalled) {
       log.warn({ volume_id: v.id, since: v.updatedAt }, 'placing a volume whose request was lost');
@@ -127,7 +217,7 @@ export class SchedulerManager {
   private async place(request: ScheduleVolumeRequest, log: Logger): Promise<string | undefined> {
     const { volumes, hosts } = this.deps;
     const id = request.volume_id;
-    const upHosts = await this.upVolumeHosts();
+    const upHosts = await this.upHosts('basalt-volume');
     await hosts.reportsFrom(upHosts, this.options.capabilitiesMaxAgeMs, this.reportsDeadline);
     const placement = placeVolume(
       hosts.all(),
@@ -161,10 +251,8 @@ export class SchedulerManager {
     return undefined;
   }
 
-  private async upVolumeHosts(): Promise<Set<string>> {
+  private async upHosts(binary: string): Promise<Set<string>> {
     const services = await this.deps.services.list();
-    return new Set(
-      services.filter((s) => s.binary === 'basalt-volume' && s.up && !s.disabled).map((s) => s.host),
-    );
+    return new Set(services.filter((s) => s.binary === binary && s.up && !s.disabled).map((s) => s.host));
   }
 }

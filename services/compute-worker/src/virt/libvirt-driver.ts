@@ -91,8 +91,7 @@ export class LibvirtDriver implements Hypervisor {
 
   async attachDisk(name: string, diskXml: string): Promise<void> {
     const target = targetOf(diskXml);
-    const [live, persistent] = await this.presence(name, target);
-    const running = await this.isRunning(name);
+    const [running, live, persistent] = await this.presence(name, target);
     const flags = [...(running && !live ? ['--live'] : []), ...(persistent ? [] : ['--config'])];
     if (flags.length === 0) return;
     await this.virsh.withFile(diskXml, (path) => this.virsh.run(['attach-device', name, path, ...flags]));
@@ -100,7 +99,7 @@ export class LibvirtDriver implements Hypervisor {
 
   async detachDisk(name: string, target: string, diskXml: string, timeoutMs: number): Promise<void> {
     if (!TARGET.test(target)) throw new InvalidInputError(`Bad disk target ${target}`);
-    const [live, persistent] = await this.presence(name, target);
+    const [, live, persistent] = await this.presence(name, target);
     const flags = [...(live ? ['--live'] : []), ...(persistent ? ['--config'] : [])];
     if (flags.length > 0) {
       await this.virsh.withFile(diskXml, (path) => this.virsh.run(['detach-device', name, path, ...flags]));
@@ -123,10 +122,10 @@ export class LibvirtDriver implements Hypervisor {
       .filter((line) => line.length > 0);
   }
 
-  /** Whether the disk is in the live domain and in its persistent definition. */
-  private async presence(name: string, target: string): Promise<[boolean, boolean]> {
+  /** Whether the domain runs, and whether the disk is in the live domain and in its persistent definition. */
+  private async presence(name: string, target: string): Promise<[boolean, boolean, boolean]> {
     const running = await this.isRunning(name);
-    return [running && (await this.has(name, target, false)), await this.has(name, target, true)];
+    return [running, running && (await this.has(name, target, false)), await this.has(name, target, true)];
   }
 
   private async has(name: string, target: string, inactive: boolean): Promise<boolean> {

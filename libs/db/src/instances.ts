@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto';
+import { InvalidInputError, NotFoundError } from '@basalt/errors';
+import type { DataSource } from 'typeorm';
+import { compareAndSwap, type StatefulTable } from './sql';
+import { type Move, stateTable } from './states';
+
+export const VM_STATES = ['building', 'active', 'error', 'deleted'] as const;
+export type VmState = (typeof VM_STATES)[number];
+export const TASK_STATES = ['scheduling', 'spawning', 'rebooting', 'rebooting_hard', 'deleting'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+/** An instance's state as Nova keeps it: the VM's stable state and the task under way, if any. */
+export interface InstanceState {
+  readonly vmState: VmState;
+  readonly taskState: TaskState | null;
+}
+
+/** Every `<vm_state>/<task_state>` pair an instance can be in (an empty task meaning none). */
+export const INSTANCE_STATUSES = [
+  'building/scheduling',
+  'building/spawning',
+  'building/deleting',
+  'active/',
+  'active/rebooting',
+  'active/rebooting_hard',
+  'active/deleting',
+  'error/',
+  'error/rebooting_hard',
+  'error/deleting',
+  'deleted/',
+] as const;
+export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
+
+/**
+ * Every move an instance may make, each a compare-and-swap on the pair (vm_state, task_state):
+ * of two requests racing for one instance exactly one wins. A delete keeps the VM's state and
+ * sets the task, as nova does, so it is one move per VM state.
+ */
+export const INSTANCE_STATES = stateTable('instance', INSTANCE_STATUSES, {
+  /** The scheduler records the host it chose and hands the instance over. */
+  schedule: { from: ['building/scheduling'], to: 'building/spawning', by: ['scheduler'] },
+  spawned: { from: ['building/spawning'], to: 'active/', by: ['compute-worker'] },
+  /** No host, a spawn, reboot or delete that failed: ERROR with the reason as the fault. */
+  fail: {
+    from: [
+      'building/scheduling',
+      'building/spawning',
+      'active/rebooting',
+      'active/rebooting_hard',
+      'error/rebooting_hard',
+      'building/deleting',
+      'active/deleting',
+      'error/deleting',
+    ],
+    to: 'error/',
+    by: ['api', 'scheduler', 'compute-worker'],
+  },
+  reboot: { from: ['active/'], to: 'active/rebooting', by: ['api'] },
+  // a hard reboot may take over a soft one that hangs, and may revive an instance in error
+  rebootHard: { from: ['active/', 'active/rebooting'], to: 'active/rebooting_hard', by: ['api'] },
+  rebootHardFromError: { from: ['error/'], to: 'error/rebooting_hard', by: ['api'] },
+  rebooted: {
+    from: ['active/rebooting', 'active/rebooting_hard', 'error/rebooting_hard'],
+    to: 'active/',
+    by: ['api', 'compute-worker'],
+  },
+  deleteBuilding: {
+    from: ['building/scheduling', 'building/spawning'],
+    to: 'building/deleting',
+    by: ['api'],
+  },
+  deleteActive: {
+    from: ['active/', 'active/rebooting', 'active/rebooting_hard'],
+    to: 'active/deleting',
+    by: ['api'],
+  },
+  deleteError: { from: ['error/'], to: 'error/deleting', by: ['api'] },
+  /** Nothing of it is left on any host: the row stays, soft-deleted, so the API can show it DELETED. */
+  finishDelete: {
+    from: ['building/deleting', 'active/deleting', 'error/deleting'],
+    to: 'deleted/',
+    by: ['api', 'compute-worker'],
+  },
+});
+
+export type InstanceMove = Move<InstanceStatus>;
+
+/** The columns a move may set besides the state. */
+export interface InstanceChanges {
+  readonly host?: string;
+  readonly faultMessage?: string | null;
+  readonly launchedAt?: Date;
+}
+
+const INSTANCES: StatefulTable<InstanceChanges> = {
+  table: 'instances',
+  stateColumn: ['vm_state', 'task_state'],
+  columns: { host: 'host', faultMessage: 'fault_message', launchedAt: 'launched_at' },
+  deletedState: 'deleted/',
+};
+
+/** The API's `status` of an instance (nova/api/openstack/common.py's state map). */
+export function serverStatus(s: InstanceState, deleted = false): string {
+  if (deleted || s.vmState === 'deleted') return 'DELETED';
+  if (s.vmState === 'building') return 'BUILD';
+  if (s.taskState === 'rebooting') return 'REBOOT';
+  if (s.taskState === 'rebooting_hard') return 'HARD_REBOOT';
+  if (s.vmState === 'error') return 'ERROR';
+  return 'ACTIVE';
+}
+
+export interface InstanceRecord extends InstanceState {
+  readonly id: string;
+  readonly seq: number;
+  readonly projectId: string;
+  readonly userId: string;
+  readonly displayName: string;
+  readonly flavorId: string;
+  readonly memoryMb: number;
+  readonly vcpus: number;
+  readonly rootGb: number;
+  readonly ephemeralGb: number;
+  readonly imageId: string;
+  readonly host: string | null;
+  readonly faultMessage: string | null;
+  readonly launchedAt: Date | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly deleted: boolean;
+}
+
+export type NewInstance = Pick<
+  InstanceRecord,
+  | 'projectId'
+  | 'userId'
+  | 'displayName'
+  | 'flavorId'
+  | 'memoryMb'
+  | 'vcpus'
+  | 'rootGb'
+  | 'ephemeralGb'
+  | 'imageId'
+>;
+
+/**
+ * An instance's hypervisor and folder name from its sequence number and `[compute]
+ * instance_name_template` (`instance-%08x`), as the API shows it and the compute host names it.
+ */
+export function instanceName(template: string, seq: number): string {
+  if (!Number.isSafeInteger(seq) || seq < 0) throw new InvalidInputError(`Bad instance number ${seq}`);
+  return template.replace(/%(0?)(\d*)x/, (_m, zero: string, width: string) =>
+    seq.toString(16).padStart(Number(width || 0), zero === '0' ? '0' : ' '),
+  );
+}
+
+/** The instances table; every state change through `transition`. */
+export class InstanceRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  async create(input: NewInstance): Promise<InstanceRecord> {
+    const [row] = await this.ds.query(
+      `INSERT INTO instances (id, project_id, user_id, display_name, flavor_id, memory_mb, vcpus, root_gb,
+                              ephemeral_gb, image_id, vm_state, task_state)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'building', 'scheduling') RETURNING *`,
+      [
+        randomUUID(),
+        input.projectId,
+        input.userId,
+        input.displayName,
+        input.flavorId,
+        input.memoryMb,
+        input.vcpus,
+        input.rootGb,
+        input.ephemeralGb,
+        input.imageId,
+      ],
+    );
+    return toInstance(row);
+  }
+
+  /** A live instance, or (with `withDeleted`) one deleted already. */
+  async find(id: string, withDeleted = false): Promise<InstanceRecord | undefined> {
+    const rows = await this.ds.query(
+      `SELECT * FROM instances WHERE id = $1 ${withDeleted ? '' : 'AND NOT deleted'}`,
+      [id],
+    );
+    return rows[0] ? toInstance(rows[0]) : undefined;
+  }
+
+  async get(id: string): Promise<InstanceRecord> {
+    const instance = await this.find(id);
+    if (!instance) throw new NotFoundError(`Instance ${id} could not be found.`);
+    return instance;
+  }
+
+  /**
+   * Moves the instance along `move`, setting `changes` in the same statement; undefined when it
+   * was not in one of the move's sources (someone else won, or it moved on).
+   */
+  async transition(
+    id: string,
+    move: InstanceMove,
+    changes: InstanceChanges = {},
+  ): Promise<InstanceRecord | undefined> {
+    const row = await compareAndSwap(this.ds, INSTANCES, id, move, changes);
+    return row ? toInstance(row) : undefined;
+  }
+
+  async list(filter: { projectId?: string; name?: string }, limit: number): Promise<InstanceRecord[]> {
+    const rows = await this.ds.query(
+      `SELECT * FROM instances WHERE NOT deleted AND ($1::varchar IS NULL OR project_id = $1)
+          AND ($2::varchar IS NULL OR strpos(display_name, $2) > 0)
+        ORDER BY created_at DESC, id DESC LIMIT $3`,
+      [filter.projectId ?? null, filter.name ?? null, limit],
+    );
+    return rows.map(toInstance);
+  }
+
+  /** The live instances placed on `host` (what a compute worker owns). */
+  async onHost(host: string): Promise<InstanceRecord[]> {
+    const rows = await this.ds.query('SELECT * FROM instances WHERE host = $1 AND NOT deleted ORDER BY seq', [
+      host,
+    ]);
+    return rows.map(toInstance);
+  }
+
+  /** Live instances that never left `scheduling` for `idleForSec` (their request was lost). */
+  async unplaced(idleForSec: number): Promise<InstanceRecord[]> {
+    const rows = await this.ds.query(
+      `SELECT * FROM instances WHERE NOT deleted AND vm_state = 'building' AND task_state = 'scheduling'
+          AND host IS NULL AND updated_at < now() - make_interval(secs => $1) ORDER BY seq`,
+      [idleForSec],
+    );
+    return rows.map(toInstance);
+  }
+}
+
+function toInstance(r: Record<string, unknown>): InstanceRecord {
+  const date = (v: unknown) => (v === null || v === undefined ? null : new Date(String(v)));
+  return {
+    id: String(r.id),
+    seq: Number(r.seq),
+    projectId: String(r.project_id),
+    userId: String(r.user_id),
+    displayName: String(r.display_name),
+    flavorId: String(r.flavor_id),
+    memoryMb: Number(r.memory_mb),
+    vcpus: Number(r.vcpus),
+    rootGb: Number(r.root_gb),
+    ephemeralGb: Number(r.ephemeral_gb),
+    imageId: String(r.image_id),
+    host: (r.host as string | null) ?? null,
+    vmState: r.vm_state as VmState,
+    taskState: (r.task_state as TaskState | null) ?? null,
+    faultMessage: (r.fault_message as string | null) ?? null,
+    launchedAt: date(r.launched_at),
+    createdAt: date(r.created_at) as Date,
+    updatedAt: date(r.updated_at) as Date,
+    deleted: r.deleted === true,
+  };
+}

@@ -1,0 +1,247 @@
+import type { RequestContext } from '@basalt/context';
+import type { ComputeRpcApi, RebootType, SchedulerRpcApi } from '@basalt/contracts';
+import {
+  type BlockDeviceMapping,
+  type BlockDeviceMappingRepository,
+  type ImageRepository,
+  INSTANCE_STATES,
+  type InstanceMove,
+  type InstanceRecord,
+  type InstanceRepository,
+  MAPPING_STATES,
+  VOLUME_STATES,
+  type VolumeRepository,
+} from '@basalt/db';
+import {
+  ConflictError,
+  errorMessage,
+  InvalidInputError,
+  InvalidStateError,
+  NotFoundError,
+} from '@basalt/errors';
+import { findFlavor } from './flavors';
+import { requireProject } from './volume-api';
+
+export interface CreateServerRequest {
+  readonly name: string;
+  readonly flavorRef: string;
+  readonly imageRef: string;
+}
+
+const DEVICE = /^\/dev\/vd[b-z]$/;
+const moves = INSTANCE_STATES.movesOf('api');
+const volumeMoves = VOLUME_STATES.movesOf('api');
+/** The delete of an instance keeps its VM state: one move per state it may be deleted from. */
+const DELETE_FROM = {
+  building: moves.deleteBuilding,
+  active: moves.deleteActive,
+  error: moves.deleteError,
+} as const;
+
+/**
+ * The compute API's decisions (nova's compute/api.py): check, write the first state change by
+ * compare-and-swap, then cast; a cast that cannot be sent undoes the state change.
+ */
+export class ComputeApi {
+  constructor(
+    private readonly deps: {
+      readonly instances: InstanceRepository;
+      readonly images: ImageRepository;
+      readonly volumes: VolumeRepository;
+      readonly mappings: BlockDeviceMappingRepository;
+      readonly scheduler: SchedulerRpcApi;
+      readonly compute: ComputeRpcApi;
+    },
+  ) {}
+
+  async create(ctx: RequestContext, request: CreateServerRequest): Promise<InstanceRecord> {
+    const projectId = requireProject(ctx);
+    const flavor = findFlavor(request.flavorRef);
+    if (!flavor) throw new InvalidInputError(`Flavor ${request.flavorRef} could not be found.`);
+    const image = await this.deps.images.findVisible(request.imageRef, projectId);
+    if (!image) throw new InvalidInputError(`Image ${request.imageRef} could not be found.`);
+    if (image.status !== 'active') {
+      throw new InvalidInputError(`Image ${image.id} is not active.`);
+    }
+    const instance = await this.deps.instances.create({
+      projectId,
+      userId: ctx.userId ?? projectId,
+      displayName: request.name,
+      flavorId: flavor.id,
+      memoryMb: flavor.ram,
+      vcpus: flavor.vcpus,
+      rootGb: flavor.disk,
+      ephemeralGb: flavor.ephemeral,
+      imageId: image.id,
+    });
+    try {
+      await this.deps.scheduler.run_instance(ctx, {
+        instance_uuid: instance.id,
+        memory_mb: flavor.ram,
+        vcpus: flavor.vcpus,
+        // a 0 GB root is the image's size: at least one GB of the host's disk
+        root_gb: Math.max(flavor.disk, Math.ceil((image.virtualSize ?? 0) / 2 ** 30)),
+        ephemeral_gb: flavor.ephemeral,
+      });
+    } catch (error) {
+      await this.deps.instances.transition(instance.id, moves.fail, {
+        faultMessage: `could not reach the scheduler: ${errorMessage(error)}`,
+      });
+      throw error;
+    }
+    return instance;
+  }
+
+  /** A server of the caller's project (an admin's, of any project); any other is not found. */
+  async get(ctx: RequestContext, id: string): Promise<InstanceRecord> {
+    const instance = await this.deps.instances.find(id);
+    if (!instance || (instance.projectId !== requireProject(ctx) && !ctx.isAdmin)) {
+      throw new NotFoundError(`Instance ${id} could not be found.`);
+    }
+    return instance;
+  }
+
+  async delete(ctx: RequestContext, id: string): Promise<void> {
+    const current = await this.get(ctx, id);
+    const move = current.vmState === 'deleted' ? undefined : DELETE_FROM[current.vmState];
+    const instance = await this.move(current, move, 'delete');
+    // never placed: no host holds anything of it
+    if (!instance.host) {
+      await this.deps.instances.transition(id, moves.finishDelete);
+      return;
+    }
+    // a delete that cannot be sent stays `deleting`; the compute host finishes it when it starts
+    await this.deps.compute.terminate_instance(ctx, instance.host, { instance_uuid: id });
+  }
+
+  async reboot(ctx: RequestContext, id: string, type: RebootType): Promise<void> {
+    const instance = await this.get(ctx, id);
+    const move =
+      type === 'SOFT'
+        ? moves.reboot
+        : instance.vmState === 'error'
+          ? moves.rebootHardFromError
+          : moves.rebootHard;
+    const moved = await this.move(instance, move, 'reboot');
+    try {
+      await this.deps.compute.reboot_instance(ctx, moved.host as string, {
+        instance_uuid: id,
+        reboot_type: type,
+      });
+    } catch (error) {
+      await this.deps.instances.transition(id, moves.rebooted);
+      throw error;
+    }
+  }
+
+  async attachVolume(
+    ctx: RequestContext,
+    serverId: string,
+    volumeId: string,
+    device: string | undefined,
+  ): Promise<BlockDeviceMapping> {
+    const instance = await this.get(ctx, serverId);
+    this.requireIdle(instance, 'attach_volume');
+    const volume = await this.deps.volumes.find(volumeId);
+    if (!volume || volume.projectId !== instance.projectId) {
+      throw new NotFoundError(`Volume ${volumeId} could not be found.`);
+    }
+    if (volume.status !== 'available') {
+      throw new InvalidStateError(
+        `Invalid volume: volume ${volumeId} status must be 'available', but it is '${volume.status}'.`,
+      );
+    }
+    const mappings = await this.deps.mappings.forInstance(serverId);
+    if (
+      device !== undefined &&
+      (!DEVICE.test(device) || (device === '/dev/vdb' && instance.ephemeralGb > 0))
+    ) {
+      throw new InvalidInputError(`The supplied device path (${device}) is invalid.`);
+    }
+    const mapping = await this.deps.mappings.reserve({
+      instanceUuid: serverId,
+      volumeId,
+      deviceName: device ?? nextDevice(instance, mappings),
+    });
+    try {
+      await this.deps.compute.attach_volume(ctx, instance.host as string, {
+        instance_uuid: serverId,
+        volume_id: volumeId,
+        mountpoint: mapping.deviceName,
+      });
+    } catch (error) {
+      await this.deps.mappings.remove(mapping.id);
+      await this.deps.volumes.transition(volumeId, volumeMoves.unreserve, { attachStatus: 'detached' });
+      throw error;
+    }
+    return mapping;
+  }
+
+  async detachVolume(ctx: RequestContext, serverId: string, volumeId: string): Promise<void> {
+    const instance = await this.get(ctx, serverId);
+    const mapping = await this.mapping(serverId, volumeId);
+    this.requireIdle(instance, 'detach_volume');
+    await this.deps.mappings.beginDetach(mapping);
+    try {
+      await this.deps.compute.detach_volume(ctx, instance.host as string, {
+        instance_uuid: serverId,
+        volume_id: volumeId,
+      });
+    } catch (error) {
+      await this.deps.mappings.transition(mapping.id, MAPPING_STATES.moves.rollDetaching);
+      await this.deps.volumes.transition(volumeId, volumeMoves.rollDetaching, { attachStatus: 'attached' });
+      throw error;
+    }
+  }
+
+  async mappings(ctx: RequestContext, serverId: string): Promise<BlockDeviceMapping[]> {
+    await this.get(ctx, serverId);
+    return this.deps.mappings.forInstance(serverId);
+  }
+
+  async mapping(serverId: string, volumeId: string): Promise<BlockDeviceMapping> {
+    const mapping = await this.deps.mappings.forVolume(serverId, volumeId);
+    if (!mapping) {
+      throw new NotFoundError(`Volume ${volumeId} is not attached to the server ${serverId}.`);
+    }
+    return mapping;
+  }
+
+  /** The move, or nova's 409 when the instance is not in a state it starts from. */
+  private async move(
+    instance: InstanceRecord,
+    move: InstanceMove | undefined,
+    action: string,
+  ): Promise<InstanceRecord> {
+    const moved = move && (await this.deps.instances.transition(instance.id, move));
+    if (moved) return moved;
+    const now = (await this.deps.instances.find(instance.id)) ?? instance;
+    throw invalidState(now, action);
+  }
+
+  /** Volumes come and go only on a running instance with no task under way. */
+  private requireIdle(instance: InstanceRecord, action: string): void {
+    if (instance.vmState !== 'active' || instance.taskState !== null || !instance.host) {
+      throw invalidState(instance, action);
+    }
+  }
+}
+
+function invalidState(instance: InstanceRecord, action: string): ConflictError {
+  return new ConflictError(
+    `Cannot '${action}' instance ${instance.id} while it is in ${
+      instance.taskState ? `task_state ${instance.taskState}` : `vm_state ${instance.vmState}`
+    }`,
+  );
+}
+
+/** The first `/dev/vdX` after the instance's own disks and its volumes. */
+function nextDevice(instance: InstanceRecord, mappings: readonly BlockDeviceMapping[]): string {
+  const taken = new Set(['/dev/vda', ...mappings.map((m) => m.deviceName)]);
+  if (instance.ephemeralGb > 0) taken.add('/dev/vdb');
+  for (let c = 'b'.charCodeAt(0); c <= 'z'.charCodeAt(0); c++) {
+    const name = `/dev/vd${String.fromCharCode(c)}`;
+    if (!taken.has(name)) return name;
+  }
+  throw new InvalidInputError(`Server ${instance.id} has no free device name left.`);
+}

@@ -1,0 +1,182 @@
+import { createHash } from 'node:crypto';
+import type { BlockDeviceMapping, ImageRecord, InstanceRecord } from '@basalt/db';
+import { instanceName, serverStatus } from '@basalt/db';
+import type { Flavor } from './flavors';
+import { atLeast as versionAtLeast } from './versions';
+
+/** What a view needs of the request: where links point, the microversion, who asks. */
+export interface ViewContext {
+  readonly baseUrl: string;
+  readonly projectId: string;
+  readonly version: string;
+  readonly isAdmin: boolean;
+  /** `[compute] instance_name_template`. */
+  readonly nameTemplate: string;
+}
+
+const atLeast = (v: ViewContext, min: string) => versionAtLeast(v.version, min);
+/** Nova's timestamps: seconds, `Z`. */
+const stamp = (d: Date) => `${d.toISOString().slice(0, 19)}Z`;
+
+export function links(v: ViewContext, collection: string, id: string) {
+  return [
+    { rel: 'self', href: `${v.baseUrl}/v2.1/${v.projectId}/${collection}/${id}` },
+    { rel: 'bookmark', href: `${v.baseUrl}/${v.projectId}/${collection}/${id}` },
+  ];
+}
+
+export function flavorSummary(v: ViewContext, f: Flavor) {
+  return { id: f.id, name: f.name, links: links(v, 'flavors', f.id) };
+}
+
+export function flavorDetail(v: ViewContext, f: Flavor) {
+  return {
+    id: f.id,
+    name: f.name,
+    ram: f.ram,
+    disk: f.disk,
+    vcpus: f.vcpus,
+    links: links(v, 'flavors', f.id),
+    'OS-FLV-EXT-DATA:ephemeral': f.ephemeral,
+    'OS-FLV-DISABLED:disabled': false,
+    'os-flavor-access:is_public': true,
+    swap: '',
+    rxtx_factor: 1.0,
+  };
+}
+
+export function serverSummary(v: ViewContext, i: InstanceRecord) {
+  return { id: i.id, name: i.displayName, links: links(v, 'servers', i.id) };
+}
+
+/** A server as nova's `servers/{id}` shows it at the request's microversion (2.1 … 2.47). */
+export function serverDetail(
+  v: ViewContext,
+  i: InstanceRecord,
+  flavor: Flavor | undefined,
+  mappings: readonly BlockDeviceMapping[],
+) {
+  const status = serverStatus(i, i.deleted);
+  const bookmark = (collection: string, id: string) => [
+    { rel: 'bookmark', href: `${v.baseUrl}/${v.projectId}/${collection}/${id}` },
+  ];
+  const flavorView = atLeast(v, '2.47')
+    ? flavor
+      ? {
+          original_name: flavor.name,
+          vcpus: flavor.vcpus,
+          ram: flavor.ram,
+          disk: flavor.disk,
+          ephemeral: flavor.ephemeral,
+          swap: 0,
+          extra_specs: {},
+        }
+      : {}
+    : { id: i.flavorId, links: bookmark('flavors', i.flavorId) };
+  const server: Record<string, unknown> = {
+    id: i.id,
+    name: i.displayName,
+    status,
+    tenant_id: i.projectId,
+    user_id: i.userId,
+    metadata: {},
+    hostId: i.host ? hostId(i.projectId, i.host) : '',
+    image: { id: i.imageId, links: bookmark('images', i.imageId) },
+    flavor: flavorView,
+    created: stamp(i.createdAt),
+    updated: stamp(i.updatedAt),
+    addresses: {},
+    accessIPv4: '',
+    accessIPv6: '',
+    links: links(v, 'servers', i.id),
+    'OS-DCF:diskConfig': 'MANUAL',
+    key_name: null,
+    config_drive: '',
+    'OS-EXT-AZ:availability_zone': 'nova',
+    'OS-EXT-STS:vm_state': i.vmState,
+    'OS-EXT-STS:task_state': i.taskState,
+    'OS-EXT-STS:power_state': i.vmState === 'active' ? 1 : 0,
+    'OS-SRV-USG:launched_at': i.launchedAt ? i.launchedAt.toISOString().replace('Z', '') : null,
+    'OS-SRV-USG:terminated_at': null,
+    'os-extended-volumes:volumes_attached': mappings.map((m) => ({
+      id: m.volumeId,
+      ...(atLeast(v, '2.3') ? { delete_on_termination: false } : {}),
+    })),
+  };
+  if (status === 'ACTIVE' || status === 'BUILD') server.progress = 0;
+  if (status === 'ERROR' && i.faultMessage) {
+    server.fault = { code: 500, created: stamp(i.updatedAt), message: i.faultMessage };
+  }
+  // nova names security groups only for servers with ports; these have no network
+  if (v.isAdmin) {
+    server['OS-EXT-SRV-ATTR:host'] = i.host;
+    server['OS-EXT-SRV-ATTR:instance_name'] = instanceName(v.nameTemplate, i.seq);
+    server['OS-EXT-SRV-ATTR:hypervisor_hostname'] = i.host;
+    if (atLeast(v, '2.3')) {
+      server['OS-EXT-SRV-ATTR:reservation_id'] = `r-${i.id.slice(0, 8)}`;
+      server['OS-EXT-SRV-ATTR:launch_index'] = 0;
+      server['OS-EXT-SRV-ATTR:kernel_id'] = '';
+      server['OS-EXT-SRV-ATTR:ramdisk_id'] = '';
+      server['OS-EXT-SRV-ATTR:hostname'] = hostname(i.displayName);
+      server['OS-EXT-SRV-ATTR:root_device_name'] = '/dev/vda';
+      server['OS-EXT-SRV-ATTR:user_data'] = null;
+    }
+  }
+  if (atLeast(v, '2.9')) server.locked = false;
+  if (atLeast(v, '2.16') && v.isAdmin && i.host) server.host_status = 'UP';
+  if (atLeast(v, '2.19')) server.description = null;
+  if (atLeast(v, '2.26')) server.tags = [];
+  return server;
+}
+
+export function volumeAttachment(m: BlockDeviceMapping) {
+  return {
+    id: m.volumeId,
+    device: m.deviceName,
+    serverId: m.instanceUuid,
+    volumeId: m.volumeId,
+  };
+}
+
+/** nova's hostId: a hash of project and host, so users can tell co-located servers apart without learning host names. */
+function hostId(projectId: string, host: string): string {
+  return createHash('sha224').update(`${projectId}${host}`).digest('hex');
+}
+
+function hostname(name: string): string {
+  return (
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 63) || 'server'
+  );
+}
+
+/** Glance v2's image document (only what a stored image has). */
+export function imageView(i: ImageRecord) {
+  return {
+    id: i.id,
+    name: i.name,
+    status: i.status,
+    visibility: i.visibility,
+    protected: false,
+    os_hidden: false,
+    checksum: i.checksum,
+    os_hash_algo: i.osHashValue ? 'sha512' : null,
+    os_hash_value: i.osHashValue,
+    owner: i.owner,
+    size: i.size,
+    virtual_size: i.virtualSize,
+    min_disk: i.minDisk,
+    min_ram: i.minRam,
+    container_format: i.containerFormat,
+    disk_format: i.diskFormat,
+    created_at: stamp(i.createdAt),
+    updated_at: stamp(i.updatedAt),
+    tags: [],
+    self: `/v2/images/${i.id}`,
+    file: `/v2/images/${i.id}/file`,
+    schema: '/v2/schemas/image',
+  };
+}

@@ -1,0 +1,117 @@
+import { Readable } from 'node:stream';
+import { BasaltError, NotFoundError } from '@basalt/errors';
+import type { ImageSource } from './imagecache/image-source';
+
+export interface ImageApiOptions {
+  /** `[glance] api_servers`: the image API's base URL. */
+  readonly url: string;
+  /** A token for it (the service user's), asked for again when it is refused. */
+  readonly token: (renew: boolean) => Promise<string>;
+}
+
+/** The image API failed in a way a retry may mend (down, 5xx). */
+export class ImageApiError extends BasaltError {}
+
+/**
+ * The compute worker's client of the image API (Glance v2, ours or a real one): an image's
+ * metadata, and its file as the download the image cache calls once.
+ */
+export class ImageApi {
+  constructor(private readonly options: ImageApiOptions) {}
+
+  async source(imageId: string): Promise<ImageSource> {
+    const meta = (await (await this.get(`/v2/images/${encodeURIComponent(imageId)}`)).json()) as {
+      status?: string;
+      disk_format?: string;
+      size?: number | null;
+      checksum?: string | null;
+    };
+    if (meta.status !== 'active') throw new NotFoundError(`Image ${imageId} is not active`);
+    if (meta.disk_format !== 'raw' && meta.disk_format !== 'qcow2') {
+      throw new NotFoundError(`Image ${imageId} is ${meta.disk_format}: only raw and qcow2 boot here`);
+    }
+    return {
+      id: imageId,
+      diskFormat: meta.disk_format,
+      ...(typeof meta.size === 'number' ? { size: meta.size } : {}),
+      ...(typeof meta.checksum === 'string' ? { checksum: meta.checksum } : {}),
+      download: async () => {
+        const response = await this.get(`/v2/images/${encodeURIComponent(imageId)}/file`);
+        if (!response.body) throw new ImageApiError(`Image ${imageId} has no data`);
+        return Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
+      },
+    };
+  }
+
+  private async get(path: string): Promise<Response> {
+    let response = await this.fetch(path, false);
+    if (response.status === 401) response = await this.fetch(path, true);
+    if (response.status === 404) throw new NotFoundError(`The image API has no ${path}`);
+    if (!response.ok) {
+      throw new ImageApiError(`The image API answered ${response.status} to GET ${path}`, {
+        retryable: response.status >= 500,
+      });
+    }
+    return response;
+  }
+
+  private async fetch(path: string, renew: boolean): Promise<Response> {
+    const token = await this.options.token(renew);
+    return fetch(`${this.options.url.replace(/\/+$/, '')}${path}`, {
+      headers: { 'X-Auth-Token': token, Accept: 'application/json' },
+    }).catch((error: unknown) => {
+      throw new ImageApiError(`The image API at ${this.options.url} cannot be reached: ${String(error)}`, {
+        retryable: true,
+        cause: error,
+      });
+    });
+  }
+}
+
+/**
+ * The service user's token: with `auth_url` a Keystone v3 password authentication (ours or a real
+ * Keystone), kept until renewed; without, the noauth token `user:project`.
+ */
+export function serviceToken(user: {
+  authUrl: string;
+  username: string;
+  password: string;
+  projectName: string;
+}): (renew: boolean) => Promise<string> {
+  if (!user.authUrl) return async () => `${user.username}:${user.projectName}`;
+  let token: Promise<string> | undefined;
+  return (renew) => {
+    if (!token || renew) {
+      const pending = (async () => {
+        const response = await fetch(`${user.authUrl.replace(/\/+$/, '')}/auth/tokens`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({
+            auth: {
+              identity: {
+                methods: ['password'],
+                password: {
+                  user: { name: user.username, password: user.password, domain: { id: 'default' } },
+                },
+              },
+              scope: { project: { name: user.projectName, domain: { id: 'default' } } },
+            },
+          }),
+        });
+        const subject = response.headers.get('x-subject-token');
+        if (response.status !== 201 || !subject) {
+          throw new ImageApiError(
+            `The identity API refused the service user ${user.username} (${response.status})`,
+          );
+        }
+        return subject;
+      })();
+      // a refused or failed authentication is asked again next time
+      pending.catch(() => {
+        if (token === pending) token = undefined;
+      });
+      token = pending;
+    }
+    return token;
+  };
+}
