@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import type { Authenticator } from './auth';
+import { buildComputeApp } from './compute-app';
 import { createHttpApp } from './http';
 import { Policy } from './policy';
 import { POLICY_DEFAULTS } from './policy-defaults';
@@ -148,6 +149,46 @@ describe('every route checks its rule', () => {
     });
     expect(create.status).toBe(403);
     expect((await request('DELETE', `/v3/p1/volumes/${volume.id}`, { token: 'reader:p1' })).status).toBe(202);
+  });
+});
+
+describe('the compute API checks Nova’s rules through the same policy', () => {
+  test('readers list flavors and servers but create nothing; no server of theirs is touched', async () => {
+    const compute = buildComputeApp({ log, bodyLimit: 4096, authenticator, policy, rateLimiter: unlimited }, {
+      api: { list: async () => [] },
+      instances: { list: async () => [] },
+      maxLimit: 10,
+      nameTemplate: 'instance-%08x',
+      baseUrl: () => 'http://x',
+    } as never);
+    const request = await serve(compute);
+    const as = (role: string) => ({ token: `${role}:p1` });
+    expect((await request('GET', '/v2.1/p1/flavors', as('reader'))).status).toBe(200);
+    const create = await request('POST', '/v2.1/p1/servers', {
+      ...as('reader'),
+      body: { server: { name: 'x' } },
+    });
+    expect([create.status, create.body]).toEqual([
+      403,
+      {
+        forbidden: {
+          code: 403,
+          message: "Policy doesn't allow os_compute_api:servers:create to be performed.",
+        },
+      },
+    ]);
+    const attach = await request('POST', '/v2.1/p1/servers/s1/os-volume_attachments', {
+      ...as('reader'),
+      body: { volumeAttachment: { volumeId: 'v' } },
+    });
+    expect(attach.body.forbidden.message).toBe(
+      "Policy doesn't allow os_compute_api:os-volumes-attachments:create to be performed.",
+    );
+    const reboot = await request('POST', '/v2.1/p1/servers/s1/action', {
+      ...as('reader'),
+      body: { reboot: { type: 'HARD' } },
+    });
+    expect(reboot.status).toBe(403);
   });
 });
 
