@@ -26,6 +26,7 @@ PACKAGES=(
   python3-oslo.messaging python3-cinderclient python3-openstackclient
   keystone uwsgi-core uwsgi-plugin-python3 python3-psycopg2 curl
   tempest cinder-tempest-plugin python3-stestr
+  chromium
 )
 SERVICES=(api scheduler volume-worker compute-worker)
 TGT_CONTROL=${BASALT_TGT_CONTROL:-0}
@@ -413,10 +414,13 @@ stop_tgtd() {
 start_services() {
   export BASALT_CONFIG=$STATE/basalt.conf
   node libs/cli/dist/main.js db migrate
+  # each process's /metrics on a port of its own: 9101 api, 9102 scheduler, 9103 volume-worker, 9104 compute-worker
+  local metrics_port=9100
   for s in "${SERVICES[@]}"; do
+    metrics_port=$((metrics_port + 1))
     local pidfile=$STATE/$s.pid
     if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then continue; fi
-    nohup node "services/$s/dist/main.js" >>"$STATE/logs/$s.log" 2>&1 </dev/null &
+    BASALT__METRICS__LISTEN_PORT=$metrics_port nohup node "services/$s/dist/main.js" >>"$STATE/logs/$s.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
   done
   for s in "${SERVICES[@]}"; do

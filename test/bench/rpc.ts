@@ -2,6 +2,8 @@
  * npm run bench:rpc — Basalt's RPC against the thinnest amqplib request/reply on the same broker,
  * in the same run, plus oslo.messaging's figures when Debian's python3-oslo.messaging is present.
  * Ratios are Basalt relative to the baseline (> 1 is better); the target is ≥ 0.8 for every call figure.
+ * Basalt runs twice besides, with tracing off and on at both ends (spans exported to PostgreSQL
+ * as a Basalt process does); that ratio's target is ≥ 0.95.
  *
  * A third contender, "same guarantees", is amqplib hand-written to do exactly what Basalt's wire
  * does and nothing more: oslo's envelope with a context, the topic exchange, a durable queue,
@@ -13,17 +15,24 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { adminContext } from '@basalt/context';
+import { createDataSource } from '@basalt/db';
 import { createLogger } from '@basalt/log';
 import {
+  clientMetrics,
+  clientTracing,
   contextFields,
   decodeEnvelope,
   encodeEnvelope,
   MESSAGE_PROPERTIES,
   messageId,
   RpcTransport,
+  serverMetrics,
+  serverTracing,
 } from '@basalt/rpc';
+import { startTracing, type Tracing } from '@basalt/trace';
 import * as amqp from 'amqplib';
-import { printTable, type Row, timeConcurrent, timeSequential } from './stats';
+import { createTestDatabase } from '../support/db';
+import { printTable, printTracingTable, type Row, timeConcurrent, timeSequential } from './stats';
 
 const URL = process.env.BASALT_BENCH_BROKER ?? 'amqp://guest:guest@127.0.0.1:5672/';
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
@@ -46,6 +55,27 @@ interface Names {
   osloQueue: string;
   exchange: string;
   topic: string;
+  /** Basalt's server with tracing on: its spans exported, in batches, to PostgreSQL */
+  tracedTopic: string;
+  /** Where the traced side's spans go, as in production: a database of the run's own */
+  database: string;
+}
+
+const benchLog = createLogger({ name: 'bench', level: 'silent' });
+
+/** The tracer provider of a bench process, exporting to the bench's database like a Basalt process. */
+async function tracing(
+  serviceName: string,
+  url: string,
+): Promise<{ tracing: Tracing; close: () => Promise<void> }> {
+  const db = createDataSource({ url, poolSize: 2 });
+  await db.initialize();
+  return {
+    tracing: startTracing({ serviceName, host: 'bench', db }),
+    close: async () => {
+      await db.destroy();
+    },
+  };
 }
 
 function basaltOptions(exchange: string) {
@@ -60,7 +90,7 @@ function basaltOptions(exchange: string) {
     deadLetterQueue: `${exchange}_dead_letter`,
     connectRetries: 1,
     reconnectDelayMaxMs: 1000,
-    log: createLogger({ name: 'bench', level: 'silent' }),
+    log: benchLog,
   };
 }
 
@@ -108,24 +138,35 @@ async function serve(names: Names): Promise<void> {
     } else osloCasts++;
     guaranteed.ack(msg);
   });
+  const traced = await tracing('bench-server', names.database);
   const server = await RpcTransport.connect(basaltOptions(names.exchange));
-  await server.serve({
-    topic: names.topic,
-    host: 'h',
-    endpoints: [
-      {
-        version: '1.0',
-        methods: {
-          echo: async (args) => args,
-          note: async () => {
-            basaltCasts++;
-            return null;
+  for (const [topic, withTracing] of [
+    [names.topic, false],
+    [names.tracedTopic, true],
+  ] as const) {
+    await server.serve({
+      topic,
+      host: 'h',
+      // what runService puts around every handler, tracing only on the traced side
+      middlewares: [...(withTracing ? [serverTracing(topic, benchLog)] : []), serverMetrics(topic)],
+      endpoints: [
+        {
+          version: '1.0',
+          methods: {
+            echo: async (args) => args,
+            note: async () => {
+              basaltCasts++;
+              return null;
+            },
           },
         },
-      },
-    ],
-  });
+      ],
+    });
+  }
   setInterval(() => process.send?.({ rawCasts, basaltCasts, osloCasts }), 5);
+  process.on('message', (m) => {
+    if (m === 'flush') void traced.tracing.flush().then(() => process.send?.('flushed'));
+  });
   process.on('SIGTERM', () => process.exit(0));
   // if the bench itself dies, its server goes with it
   process.on('disconnect', () => process.exit(0));
@@ -156,7 +197,7 @@ async function measure(
   };
 }
 
-async function clients(names: Names, counts: () => CastCounts) {
+async function clients(names: Names, counts: () => CastCounts, flushServer: () => Promise<void>) {
   const conn = await amqp.connect(URL, { noDelay: true });
   const ch = await conn.createChannel();
   const { queue: replyQueue } = await ch.assertQueue('', { exclusive: true });
@@ -176,8 +217,20 @@ async function clients(names: Names, counts: () => CastCounts) {
         correlationId: id,
       });
     });
-  const transport = await RpcTransport.connect(basaltOptions(names.exchange));
+  const transport = await RpcTransport.connect(basaltOptions(names.exchange), [clientMetrics()]);
+  const tracedTransport = await RpcTransport.connect(basaltOptions(names.exchange), [
+    clientTracing(),
+    clientMetrics(),
+  ]);
+  const traced = await tracing('bench-client', names.database);
   const ctx = adminContext();
+  const basalt = (t: RpcTransport, topic: string) =>
+    measure(
+      () => t.client.call(ctx, { topic }, 'echo', { n: 1 }),
+      () =>
+        Promise.all(Array.from({ length: CASTS }, (_, i) => t.client.cast(ctx, { topic }, 'note', { n: i }))),
+      () => counts().basaltCasts,
+    );
 
   // the "same guarantees" contender's client: oslo envelope, topic exchange, mandatory + expiring calls
   const oslo = await conn.createChannel();
@@ -244,19 +297,18 @@ async function clients(names: Names, counts: () => CastCounts) {
         },
         () => counts().rawCasts,
       ),
-    basalt: () =>
-      measure(
-        () => transport.client.call(ctx, { topic: names.topic }, 'echo', { n: 1 }),
-        () =>
-          Promise.all(
-            Array.from({ length: CASTS }, (_, i) =>
-              transport.client.cast(ctx, { topic: names.topic }, 'note', { n: i }),
-            ),
-          ),
-        () => counts().basaltCasts,
-      ),
+    basalt: () => basalt(transport, names.topic),
+    /** The same with tracing on at both ends; its spans are exported before the next contender runs. */
+    basaltTraced: async () => {
+      const figures = await basalt(tracedTransport, names.tracedTopic);
+      await Promise.all([traced.tracing.flush(), flushServer()]);
+      return figures;
+    },
     close: async () => {
       await transport.close();
+      await tracedTransport.close();
+      await traced.tracing.shutdown();
+      await traced.close();
       await conn.close();
     },
   };
@@ -291,11 +343,14 @@ function oslo(): Figures | undefined {
 async function main() {
   if (process.argv[2] === 'serve') return serve(JSON.parse(process.argv[3] as string) as Names);
   const id = randomBytes(4).toString('hex');
+  const database = await createTestDatabase();
   const names: Names = {
     rawQueue: `bench_raw_${id}`,
     osloQueue: `bench_oslo_${id}`,
     exchange: `bench_${id}`,
     topic: `bench_${id}`,
+    tracedTopic: `bench_traced_${id}`,
+    database: database.url,
   };
   console.log(
     `bench:rpc — ${CALLS} calls, ${CASTS} casts, ${ROUNDS} rounds (medians), server in its own process`,
@@ -309,29 +364,45 @@ async function main() {
     ],
   });
   let counts: CastCounts = { rawCasts: 0, basaltCasts: 0, osloCasts: 0 };
+  let flushed: (() => void) | undefined;
   await new Promise<void>((resolve) =>
     server.on('message', (m: unknown) => {
       if (m === 'ready') resolve();
+      else if (m === 'flushed') flushed?.();
       else counts = m as CastCounts;
     }),
   );
-  const bench = await clients(names, () => counts);
+  const flushServer = () =>
+    new Promise<void>((resolve) => {
+      flushed = resolve;
+      server.send('flush');
+    });
+  const bench = await clients(names, () => counts, flushServer);
   const base: Figures[] = [];
   const same: Figures[] = [];
   const ours: Figures[] = [];
+  const oursTraced: Figures[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     // alternate, so a noisy neighbour hurts every side alike
     base.push(await bench.baseline());
     same.push(await bench.sameGuarantees());
-    ours.push(await bench.basalt());
+    if (round % 2 === 0) {
+      ours.push(await bench.basalt());
+      oursTraced.push(await bench.basaltTraced());
+    } else {
+      oursTraced.push(await bench.basaltTraced());
+      ours.push(await bench.basalt());
+    }
   }
   await bench.close();
   server.kill('SIGTERM');
   await new Promise((resolve) => server.on('exit', resolve));
   await cleanup(names);
+  await database.drop();
   const b = medianFigures(base);
   const g = medianFigures(same);
   const o = medianFigures(ours);
+  const t = medianFigures(oursTraced);
   const theirs = oslo();
   const figure = (name: string, key: keyof Figures, higherIsBetter: boolean): Row => ({
     figure: name,
@@ -359,12 +430,33 @@ async function main() {
   console.log(
     "Basalt's casts are persistent, publisher-confirmed and acknowledged after the handler; the baseline's are none of these.",
   );
+  console.log('\nBasalt with tracing off and on (spans of both ends exported in batches to PostgreSQL):');
+  const traced = (name: string, key: keyof Figures, higherIsBetter: boolean) => ({
+    figure: name,
+    off: o[key],
+    on: t[key],
+    higherIsBetter,
+  });
+  printTracingTable([
+    traced('call p50 (ms)', 'p50', false),
+    traced('call p99 (ms)', 'p99', false),
+    traced('calls/s sequential', 'callsPerSec', true),
+    traced('calls/s, 8 in flight', 'calls8PerSec', true),
+    traced('casts/s (sent to handled)', 'castsPerSec', true),
+  ]);
 }
 
 async function cleanup(names: Names): Promise<void> {
   const conn = await amqp.connect(URL);
   const ch = await conn.createChannel();
-  for (const q of [names.topic, `${names.topic}.h`, `${names.exchange}_dead_letter`, names.osloQueue])
+  for (const q of [
+    names.topic,
+    `${names.topic}.h`,
+    names.tracedTopic,
+    `${names.tracedTopic}.h`,
+    `${names.exchange}_dead_letter`,
+    names.osloQueue,
+  ])
     await ch.deleteQueue(q);
   await ch.deleteExchange(names.exchange);
   await conn.close();

@@ -81,6 +81,26 @@ export function printTable(rows: readonly Row[], extraName?: string): void {
   }
 }
 
+export interface TracingRow {
+  readonly figure: string;
+  readonly off: number;
+  readonly on: number;
+  readonly higherIsBetter: boolean;
+}
+
+/** Each figure with tracing off and on, and on relative to off (> 1 better; the target is >= 0.95). */
+export function printTracingTable(rows: readonly TracingRow[]): void {
+  const fmt = (v: number) => (Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(2));
+  console.log(`${'figure'.padEnd(28)} ${'off'.padStart(10)} ${'on'.padStart(10)} ${'ratio'.padStart(7)}`);
+  for (const r of rows) {
+    const ratio = r.higherIsBetter ? r.on / r.off : r.off / r.on;
+    console.log(
+      `${r.figure.padEnd(28)} ${fmt(r.off).padStart(10)} ${fmt(r.on).padStart(10)} ${ratio.toFixed(2).padStart(7)}`,
+    );
+  }
+  console.log('ratio = tracing on relative to off (>1 better); target >= 0.95 for every figure.');
+}
+
 /**
  * CPU time (ms) every process on the machine has used so far, summed by what it is: a Basalt
  * service by its name, anything else by its command (postgres, tgtd, beam.smp, …).

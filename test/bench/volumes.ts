@@ -5,6 +5,8 @@
  * of the pipeline itself when nothing queues behind an API that accepts faster than storage works. Also what each way
  * of changing a live tgt target costs, measured in the same run. Last, the API's throughput with
  * every token validated by a real Keystone (its answers cached) against the same API in noauth mode.
+ * The volume phases run twice, with tracing off and on in every process (`[trace] enabled`), and
+ * the table gives each figure's ratio.
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -15,7 +17,7 @@ import { TgtdControl, TgtMode, TgtOp } from '../../services/volume-worker/src/ta
 import { KeystoneFixture } from '../support/keystone';
 import { LoadClient } from '../support/load';
 import { VolumeStack } from '../support/stack';
-import { cpuByProcess, cpuMsOf, cpuPer, percentile } from './stats';
+import { cpuByProcess, cpuMsOf, cpuPer, percentile, printTracingTable } from './stats';
 
 const run = promisify(execFile);
 const VOLUMES = Number(process.env.BENCH_VOLUMES ?? 200);
@@ -27,8 +29,27 @@ const PACED_SHARES = [0.5, 0.8, 1];
 /** Volume shows per round of the identity phase, and rounds per identity mode. */
 const AUTH_REQUESTS = 4000;
 const AUTH_ROUNDS = 3;
+/** Runs of the volume phases with tracing off and on each (medians). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 
-async function main() {
+interface Run {
+  readonly createPerSec: number;
+  readonly acceptedPerSec: number;
+  readonly createP50: number;
+  readonly createP90: number;
+  readonly queuedP50: number;
+  readonly workerP50: number;
+  readonly soloP50: number;
+  readonly soloP90: number;
+  readonly paced: ReadonlyArray<{ share: number; rate: number; p50: number; p90: number }>;
+  readonly deletePerSec: number;
+  readonly targetsLeft: number;
+  readonly createCpu: string;
+  readonly costs?: { tgtAdmin: number; tgtadm: number; socket: number };
+}
+
+/** One full run on a stack of its own, with tracing on or off in every process. */
+async function runOnce(traced: boolean, extras: boolean): Promise<Run> {
   // sparse files: promise up to 20x the disk, so 200 volumes fit on a small test disk
   const stack = new VolumeStack({
     extraEnv: {
@@ -39,6 +60,7 @@ async function main() {
       // production intervals, not the tests' fast ones
       BASALT__DEFAULT__REPORT_INTERVAL: '10',
       BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '10',
+      BASALT__TRACE__ENABLED: String(traced),
     },
   });
   // stop the stack whatever happens, so no process, tgtd or database outlives the run
@@ -159,40 +181,79 @@ async function main() {
     }
     alone.sort((a, b) => a - b);
 
-    console.log(`bench:volumes — ${VOLUMES} volumes, ${CLIENTS} concurrent clients, file backend, real tgtd`);
-    console.log(
-      `create: all available in ${createSeconds.toFixed(2)} s = ${(VOLUMES / createSeconds).toFixed(1)} volumes/s (target >= 33)`,
-    );
-    console.log(
-      `  the API accepted all ${VOLUMES} in ${acceptedSeconds.toFixed(2)} s (${(VOLUMES / acceptedSeconds).toFixed(1)}/s)`,
-    );
-    console.log(`  CPU ms per created volume, by process: ${createCpu}`);
-    console.log(
-      `create→available: p50 ${percentile(latencies, 50).toFixed(0)} ms (target <= 50), p90 ${percentile(latencies, 90).toFixed(0)} ms, max ${percentile(latencies, 100).toFixed(0)} ms`,
-    );
-    console.log(
-      `  of which created→scheduled p50 ${percentile(sorted('queued'), 50).toFixed(0)} ms, scheduled→available p50 ${percentile(sorted('worker'), 50).toFixed(0)} ms`,
-    );
-    console.log(
-      `one client, one volume at a time (nothing queued): create→available p50 ${percentile(alone, 50).toFixed(0)} ms, p90 ${percentile(alone, 90).toFixed(0)} ms over ${SOLO}`,
-    );
-    for (const p of paced) {
-      console.log(
-        `paced arrivals, ${p.rate}/s (${(p.share * 100).toFixed(0)}% of the burst's rate), ${PACED} volumes: create→available p50 ${p.p50.toFixed(0)} ms, p90 ${p.p90.toFixed(0)} ms`,
-      );
-    }
-    console.log(
-      `delete: all gone in ${deleteSeconds.toFixed(2)} s = ${(VOLUMES / deleteSeconds).toFixed(1)} volumes/s; targets left: ${leftover === '' ? 0 : leftover.split('\n').filter((l) => l.startsWith('Target')).length}`,
-    );
-    const costs = await targetChangeCosts(stack);
-    console.log(
-      `making one export on a live tgtd: tgt-admin --update ${costs.tgtAdmin.toFixed(1)} ms, four tgtadm runs ${costs.tgtadm.toFixed(1)} ms, the same four requests on tgtd's socket ${costs.socket.toFixed(1)} ms (the worker's way; ${(costs.tgtadm / costs.socket).toFixed(0)}x cheaper than tgtadm)`,
-    );
-    await identityCost(stack, load);
+    const costs = extras ? await targetChangeCosts(stack) : undefined;
+    if (extras) await identityCost(stack, load);
+    return {
+      createPerSec: VOLUMES / createSeconds,
+      acceptedPerSec: VOLUMES / acceptedSeconds,
+      createP50: percentile(latencies, 50),
+      createP90: percentile(latencies, 90),
+      queuedP50: percentile(sorted('queued'), 50),
+      workerP50: percentile(sorted('worker'), 50),
+      soloP50: percentile(alone, 50),
+      soloP90: percentile(alone, 90),
+      paced,
+      deletePerSec: VOLUMES / deleteSeconds,
+      targetsLeft: leftover === '' ? 0 : leftover.split('\n').filter((l) => l.startsWith('Target')).length,
+      createCpu,
+      ...(costs ? { costs } : {}),
+    };
   } finally {
     load.close();
     await db.destroy();
     await stack.stop();
+  }
+}
+
+async function main() {
+  const runs: Record<'on' | 'off', Run[]> = { on: [], off: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    // alternate which goes first, so a warmer machine favours neither
+    for (const traced of round % 2 === 0 ? [false, true] : [true, false]) {
+      runs[traced ? 'on' : 'off'].push(await runOnce(traced, round === 0 && !traced));
+    }
+  }
+  const median = (side: 'on' | 'off', of: (r: Run) => number) => {
+    const values = runs[side].map(of).sort((a, b) => a - b);
+    return values[Math.floor(values.length / 2)] as number;
+  };
+  const figure = (name: string, of: (r: Run) => number, higherIsBetter: boolean) => ({
+    figure: name,
+    off: median('off', of),
+    on: median('on', of),
+    higherIsBetter,
+  });
+  const [off] = runs.off as [Run];
+  const [on] = runs.on as [Run];
+  console.log(
+    `bench:volumes — ${VOLUMES} volumes, ${CLIENTS} concurrent clients, file backend, real tgtd; tracing off and on, ${ROUNDS} round(s) each (medians)`,
+  );
+  printTracingTable([
+    figure('create volumes/s (burst)', (r) => r.createPerSec, true),
+    figure('API accepted/s (burst)', (r) => r.acceptedPerSec, true),
+    figure('create→available p50 ms', (r) => r.createP50, false),
+    figure('create→available p90 ms', (r) => r.createP90, false),
+    figure('  created→scheduled p50', (r) => r.queuedP50, false),
+    figure('  scheduled→available p50', (r) => r.workerP50, false),
+    figure('one at a time p50 ms', (r) => r.soloP50, false),
+    figure('one at a time p90 ms', (r) => r.soloP90, false),
+    ...PACED_SHARES.map((share, i) =>
+      figure(`paced ${(share * 100).toFixed(0)}% p50 ms`, (r) => r.paced[i]?.p50 ?? Number.NaN, false),
+    ),
+    figure('delete volumes/s (burst)', (r) => r.deletePerSec, true),
+  ]);
+  console.log('targets: create >= 33 volumes/s, create→available p50 <= 50 ms, in either column.');
+  console.log(`CPU ms per created volume, tracing off: ${off.createCpu}`);
+  console.log(`CPU ms per created volume, tracing on:  ${on.createCpu}`);
+  console.log(
+    `paced rates (off/on): ${off.paced.map((p) => p.rate).join(', ')} / ${on.paced.map((p) => p.rate).join(', ')} per s`,
+  );
+  console.log(`targets left after the deletes: ${off.targetsLeft} / ${on.targetsLeft}`);
+  const costs = off.costs;
+  if (costs) {
+    console.log(
+      `making one export on a live tgtd: tgt-admin --update ${costs.tgtAdmin.toFixed(1)} ms, four tgtadm runs ${costs.tgtadm.toFixed(1)} ms, the same four requests on tgtd's socket ${costs.socket.toFixed(1)} ms (the worker's way; ${(costs.tgtadm / costs.socket).toFixed(0)}x cheaper than tgtadm)`,
+    );
   }
 }
 

@@ -313,7 +313,11 @@ describe('the volume API refuses bad input cleanly', () => {
     const volume = await waitForVolume(bigApi, admin, created.body.volume.id, ['error']);
     expect(volume).not.toHaveProperty('status_reason');
     const message = await messageFor(bigApi, admin, volume.id);
+    const requestId = created.headers.get('x-openstack-request-id');
+    expect(requestId).toMatch(/^req-[0-9a-f-]{36}$/);
     expect(message).toMatchObject({
+      // the request that failed: the create's, carried from the API through the scheduler
+      request_id: requestId,
       event_id: 'VOLUME_VOLUME_001_003',
       resource_type: 'VOLUME',
       message_level: 'ERROR',

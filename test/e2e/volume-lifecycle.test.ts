@@ -228,6 +228,40 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
     expect(stack.service('volume-worker').log.slice(logFrom)).not.toMatch(/"level":50/);
   }, 60_000);
 
+  test('force deletes racing their creates leave every volume deleted and no storage or export behind', async () => {
+    const files = async () => (await run('ls', [stack.volumesPath])).stdout.trim();
+    const [filesBefore, targetsBefore] = [await files(), await stack.tgtd.targets()];
+    // each force delete is sent the moment its create is answered: unplaced, being placed,
+    // being created on the host, or created, whichever the race makes it
+    const ids = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const created = await request(`${api}/volumes`, {
+          method: 'POST',
+          token,
+          body: { volume: { size: 1, name: `race-${i}` } },
+        });
+        expect(created.status).toBe(202);
+        const forced = await request(`${api}/volumes/${created.body.volume.id}/action`, {
+          method: 'POST',
+          token,
+          body: { 'os-force_delete': {} },
+        });
+        expect(forced.status).toBe(202);
+        return created.body.volume.id as string;
+      }),
+    );
+    for (const id of ids) await waitForVolume(api, token, id, ['deleted']);
+    // the worker's sweep may still be removing what a lost create made: poll for the evidence
+    const deadline = Date.now() + 20_000;
+    while (
+      Date.now() < deadline &&
+      ((await files()) !== filesBefore || (await stack.tgtd.targets()) !== targetsBefore)
+    )
+      await new Promise((r) => setTimeout(r, 200));
+    expect(await files()).toBe(filesBefore);
+    expect(await stack.tgtd.targets()).toBe(targetsBefore);
+  }, 60_000);
+
   test('a create sent while the volume worker is down waits in its queue and completes when it returns', async () => {
     await stack.service('volume-worker').stop();
     const created = await request(`${api}/volumes`, {

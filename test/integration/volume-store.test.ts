@@ -1,14 +1,18 @@
+import { adminContext, type RequestContext } from '@basalt/context';
 import {
   AttachmentRepository,
+  Batcher,
   createDataSource,
   type DataSource,
   IscsiTargetRepository,
   NoFreeTargetError,
   QuotaRepository,
   VOLUME_STATES,
+  type VolumeRecord,
   VolumeRepository,
 } from '@basalt/db';
 import { QuotaExceededError } from '@basalt/errors';
+import { contextOfRequest, recordSpans, type SpanRecorder, SpanStatusCode, withSpan } from '@basalt/trace';
 import { createTestDatabase } from '../support/db';
 
 const { finishCreate, failCreate, beginDelete, beginExtend, reset } = VOLUME_STATES.moves;
@@ -254,5 +258,63 @@ describe('volume state in PostgreSQL under concurrency', () => {
     expect(await attachments.live(a)).toEqual([]);
     expect(await ds.query('SELECT 1 FROM iscsi_targets WHERE volume_id = $1', [a])).toEqual([]);
     expect(await volumes.markDeleted([a])).toEqual([false]);
+  });
+
+  describe('status changes as spans', () => {
+    let recorder: SpanRecorder;
+    beforeEach(() => {
+      recorder = recordSpans();
+    });
+    afterEach(() => recorder.stop());
+
+    const create = () => volumes.createWithinQuota(newVolume('spans'), 'volume-%08x', unlimited);
+
+    test('a batched move is a span per volume, each in the trace of the request that asked for it', async () => {
+      const [a, b] = [await create(), await create()];
+      const placements = new Batcher((batch: readonly { id: string; host: string }[]) =>
+        volumes.placeOnHosts(batch),
+      );
+      const [ctxA, ctxB] = [adminContext(), adminContext()];
+      // two handlers asking in the same turn: one statement for both
+      await Promise.all(
+        [
+          [ctxA, a],
+          [ctxB, b],
+        ].map(([ctx, v]) =>
+          withSpan('handler', { parent: contextOfRequest(ctx as RequestContext) }, () =>
+            placements.submit({ id: (v as VolumeRecord).id, host: 'h1' }),
+          ),
+        ),
+      );
+      const spans = recorder.spans();
+      const handlers = spans.filter((s) => s.name === 'handler');
+      const moves = spans.filter((s) => s.name === 'volume place');
+      expect(moves).toHaveLength(2);
+      for (const [i, v] of [a, b].entries()) {
+        const move = moves.find((m) => m.attributes['basalt.volume.id'] === v?.id);
+        const handler = handlers.find(
+          (h) => h.attributes['basalt.request_id'] === [ctxA, ctxB][i]?.requestId,
+        );
+        expect(move?.parentSpanContext?.spanId).toBe(handler?.spanContext().spanId);
+        expect(move?.spanContext().traceId).toBe(handler?.spanContext().traceId);
+        expect(move?.attributes).toMatchObject({
+          'basalt.status.from': 'creating',
+          'basalt.status.to': 'creating',
+          'basalt.status.changed': true,
+          'basalt.request_id': [ctxA, ctxB][i]?.requestId,
+        });
+      }
+    });
+
+    test('a move into an error state marks its span failed with the reason; a lost race is a plain span', async () => {
+      const v = await create();
+      await volumes.transition(v.id, failCreate, { statusReason: 'No valid host was found.' });
+      await volumes.transition(v.id, failCreate, { statusReason: 'again' });
+      const [won, lost] = recorder.spans().filter((s) => s.name === 'volume failCreate');
+      expect(won?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'No valid host was found.' });
+      expect(won?.attributes['basalt.status.changed']).toBe(true);
+      expect(lost?.status.code).toBe(SpanStatusCode.UNSET);
+      expect(lost?.attributes['basalt.status.changed']).toBe(false);
+    });
   });
 });

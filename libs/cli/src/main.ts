@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { writeFileSync } from 'node:fs';
 import { type BasaltConfig, loadProcessConfig, renderSample, schema } from '@basalt/config';
 import { adminContext } from '@basalt/context';
 import { type ReconcileReport, volumeRpcApi } from '@basalt/contracts';
@@ -17,8 +18,10 @@ import { errorMessage } from '@basalt/errors';
 import { createLogger } from '@basalt/log';
 import { type RpcClient, RpcTransport } from '@basalt/rpc';
 import { rpcOptionsFrom } from '@basalt/service';
+import { TraceStore } from '@basalt/trace';
 import { createImage } from './image-create';
 import { renderTable } from './table';
+import { renderSlowest, renderTraceHtml, renderTraceText } from './trace-view';
 
 const USAGE = `usage: basalt [--config-file PATH] COMMAND
 
@@ -32,7 +35,12 @@ commands:
   reconcile [--dry-run] [--host HOST]
                     have each live worker (or HOST's) compare the database with what its host holds:
                     the orphans it made are removed (--dry-run: only shown), the rest is reported
-  config sample     print every option with its default and meaning`;
+  config sample     print every option with its default and meaning
+  trace REQUEST_ID [--html FILE]
+                    every span the request caused, in every process, as an indented tree
+                    (host, process, operation, duration, outcome); --html writes a waterfall page
+  trace --slowest N [--since DURATION]
+                    the N longest traces begun in the last DURATION (30s, 15m, 1h, 2d; default 1h)`;
 
 /** Options given after the command words. */
 interface Flags {
@@ -116,7 +124,15 @@ const commands: Record<string, (config: BasaltConfig, flags: Flags) => Promise<s
       );
       const attachments = new AttachmentRepository(ds);
       // by name, as cinder list shows the type
-      const types = new Map((await new VolumeTypeRepository(ds).list(undefined)).map((t) => [t.id, t.name]));
+      const types = new Map(
+        (
+          await new VolumeTypeRepository(ds).list(
+            undefined,
+            {},
+            { limit: 100_000, sort: [{ key: 'name', dir: 'asc' }] },
+          )
+        ).map((t) => [t.id, t.name]),
+      );
       const rows = await Promise.all(
         volumes.map(async (v) => [
           v.id,
@@ -219,8 +235,61 @@ function parseFlags(words: string[]): { command: string; flags: Flags } {
   return { command: rest.join(' '), flags: { dryRun, private: isPrivate, ...values } };
 }
 
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `30s`, `15m`, `1h`, `2d` in seconds. */
+function parseDuration(text: string): number {
+  const match = /^(\d+)([smhd])$/.exec(text);
+  if (!match) throw new UsageError(`"${text}" is not a duration like 30s, 15m, 1h or 2d`);
+  return Number(match[1]) * (UNITS[match[2] as string] as number);
+}
+
+/** `basalt trace …`: options are `--name value` pairs after the request id, if any. */
+async function trace(config: BasaltConfig, args: readonly string[]): Promise<string> {
+  const options = new Map<string, string>();
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (!arg.startsWith('--')) {
+      positional.push(arg);
+      continue;
+    }
+    const value = args[++i];
+    if (!['--html', '--slowest', '--since'].includes(arg) || value === undefined) {
+      throw new UsageError(
+        `trace: ${value === undefined ? `${arg} needs a value` : `unknown option ${arg}`}\n${USAGE}`,
+      );
+    }
+    options.set(arg, value);
+  }
+  const slowest = options.get('--slowest');
+  if (slowest !== undefined) {
+    if (!/^[1-9]\d{0,3}$/.test(slowest))
+      throw new UsageError(`--slowest takes a count from 1 to 9999, not "${slowest}"`);
+    if (positional.length > 0 || options.has('--html'))
+      throw new UsageError(`--slowest takes no request id nor --html\n${USAGE}`);
+    const since = parseDuration(options.get('--since') ?? '1h');
+    return withDatabase(config, async (ds) =>
+      renderSlowest(await new TraceStore(ds).slowest(Number(slowest), since)),
+    );
+  }
+  if (positional.length !== 1 || options.has('--since'))
+    throw new UsageError(`trace: one request id, please\n${USAGE}`);
+  const requestId = positional[0] as string;
+  const found = await withDatabase(config, (ds) => new TraceStore(ds).forRequest(requestId));
+  if (found.traces.length === 0) throw new Error(`no trace of request ${requestId} was found`);
+  const html = options.get('--html');
+  if (html === undefined) return renderTraceText(found);
+  writeFileSync(html, renderTraceHtml(found));
+  return `wrote ${html}`;
+}
+
 async function main(argv: string[]): Promise<void> {
   const words = argv.filter((a, i) => a !== '--config-file' && argv[i - 1] !== '--config-file');
+  if (words[0] === 'trace') {
+    process.stdout.write(`${await trace(loadProcessConfig(argv), words.slice(1))}\n`);
+    return;
+  }
   const { command, flags } = parseFlags(words);
   if (command === 'config sample') {
     process.stdout.write(renderSample(schema));

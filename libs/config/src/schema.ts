@@ -38,6 +38,11 @@ export const schema = {
     message_ttl: opt.int(2592000, 'Seconds a user message is kept and shown after it was written.', {
       min: 1,
     }),
+    message_reap_interval: opt.number(
+      86400,
+      "Seconds between the scheduler's deletions of the user messages older than message_ttl (until then they are only hidden).",
+      { min: 0.1 },
+    ),
     periodic_interval: opt.number(
       10,
       'Seconds between runs of the tasks that finish what a lost message left: the scheduler places volumes left without a host, each volume worker resumes its stalled creates, deletes and extends.',
@@ -365,6 +370,35 @@ export const schema = {
     report_capabilities_interval: opt.number(10, 'Seconds between resource reports to the schedulers.', {
       min: 0.1,
     }),
+  },
+  trace: {
+    enabled: opt.bool(
+      true,
+      'Record a span for every HTTP request, RPC message sent and handled, status change, command and tgtd request.',
+    ),
+    retention: opt.number(
+      604800,
+      'Seconds stored spans are kept in the trace_spans table; older ones are purged.',
+      { min: 60 },
+    ),
+    otlp_endpoint: opt.string(
+      '',
+      'OTLP/HTTP traces URL (http://collector:4318/v1/traces) that gets the same spans besides the database (empty: none).',
+    ),
+    max_queue_size: opt.int(
+      8192,
+      'Finished spans a process holds for export at most; beyond that they are dropped and counted (basalt_trace_spans_dropped_total).',
+      { min: 1 },
+    ),
+  },
+  metrics: {
+    enabled: opt.bool(true, "Serve this process's Prometheus metrics on /metrics."),
+    listen: opt.string('127.0.0.1', 'Address the metrics endpoint listens on.'),
+    listen_port: opt.int(
+      0,
+      "Port of this process's metrics endpoint, one per process on a host (0 picks a free one, logged at start).",
+      { min: 0, max: 65535 },
+    ),
   },
   database: {
     connection: opt.string('postgres://postgres@127.0.0.1:5432/basalt', 'PostgreSQL URL.', { secret: true }),

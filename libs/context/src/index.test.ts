@@ -50,3 +50,8 @@ test('trace and span ids stay valid and distinct across many pool refills', () =
   }
   expect(seen.size).toBe(4000);
 });
+
+test('the time a message was sent comes back from the wire as sentAt; anything but a number is ignored', () => {
+  expect(contextFromWire({ request_id: newRequestId(), sent_at: 1764000000123 }).sentAt).toBe(1764000000123);
+  expect(contextFromWire({ request_id: newRequestId(), sent_at: '1764000000123' }).sentAt).toBeUndefined();
+});

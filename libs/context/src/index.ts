@@ -15,6 +15,11 @@ export interface RequestContext {
   readonly isAdmin: boolean;
   /** W3C trace context of the span that sent the message. */
   readonly traceparent?: string;
+  /**
+   * When the message that brought this context was sent (ms since the epoch, the sender's
+   * clock): the receiver's measure of how long it waited in the queue. Stamped at encoding.
+   */
+  readonly sentAt?: number;
 }
 
 const REQUEST_ID = /^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -125,5 +130,6 @@ export function contextFromWire(wire: Record<string, unknown>): RequestContext {
     roles,
     isAdmin: wire.is_admin === true,
     traceparent: parseTraceparent(str(wire.traceparent)) ? str(wire.traceparent) : undefined,
+    ...(typeof wire.sent_at === 'number' && Number.isFinite(wire.sent_at) ? { sentAt: wire.sent_at } : {}),
   };
 }

@@ -23,7 +23,11 @@ BEGIN
     ELSE '001' END;
   INSERT INTO messages (id, project_id, request_id, resource_type, resource_uuid, event_id,
                         message_level, user_message)
-  VALUES (gen_random_uuid(), NEW.project_id, 'req-' || gen_random_uuid(), 'VOLUME', NEW.id,
+  VALUES (gen_random_uuid(), NEW.project_id,
+          -- the request that failed, when the failing statement named it (an older one's id stays behind)
+          coalesce(CASE WHEN NEW.status_request_id IS DISTINCT FROM OLD.status_request_id
+                        THEN NEW.status_request_id END, 'req-' || gen_random_uuid()),
+          'VOLUME', NEW.id,
           'VOLUME_VOLUME_' || action_id || '_' || detail_id, 'ERROR',
           action || ': ' || coalesce(NEW.status_reason, 'An unknown error occurred.'));
   RETURN NULL;

@@ -1,5 +1,9 @@
+import { type Context, currentContext, inBatch } from '@basalt/trace';
+
 interface Waiting<I, O> {
   readonly input: I;
+  /** Where the request was made: what the batch records for this input belongs to its trace. */
+  readonly context: Context;
   readonly resolve: (output: O) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -25,7 +29,7 @@ export class Batcher<I, O> {
 
   submit(input: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      this.waiting.push({ input, resolve, reject });
+      this.waiting.push({ input, context: currentContext(), resolve, reject });
       // requests made in the same turn leave together
       if (!this.scheduled) {
         this.scheduled = true;
@@ -41,7 +45,10 @@ export class Batcher<I, O> {
     while (this.inFlight < this.options.maxInFlight && this.waiting.length > 0) {
       const batch = this.waiting.splice(0, this.options.maxBatch);
       this.inFlight++;
-      this.run(batch.map((w) => w.input))
+      inBatch(
+        batch.map((w) => w.context),
+        () => this.run(batch.map((w) => w.input)),
+      )
         .then((outputs) => {
           if (outputs.length !== batch.length)
             throw new Error(`a batch of ${batch.length} was answered with ${outputs.length} results`);

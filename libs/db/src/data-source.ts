@@ -10,6 +10,7 @@ import { AllocateTargetFromGaps1764000000005 } from './migrations/0005-allocate-
 import { QuotaLimitsInCheck1764000000006 } from './migrations/0006-quota-limits-in-check';
 import { ExtendTo1764000000007 } from './migrations/0007-extend-to';
 import { StateChecks1764000000008 } from './migrations/0008-state-checks';
+import { TraceSpans1764000000020 } from './migrations/0020-trace-spans';
 import { CreateCompute1764000000030 } from './migrations/0030-compute';
 import { UserMessages1764000000040 } from './migrations/0040-user-messages';
 import { QuotaClasses1764000000041 } from './migrations/0041-quota-classes';
@@ -18,6 +19,9 @@ import { MaintenanceStatus1764000000043 } from './migrations/0043-maintenance-st
 import { VolumeTypes1764000000044 } from './migrations/0044-volume-types';
 import { VolumeTransfers1764000000045 } from './migrations/0045-volume-transfers';
 import { migrationSecretBoxes, SealProviderAuth1764000000050 } from './migrations/0050-seal-provider-auth';
+import { MessageRequestId1764000000070 } from './migrations/0070-message-request-id';
+import { ServiceUuid1764000000071 } from './migrations/0071-service-uuid';
+import { BackfillVolumePool1764000000072 } from './migrations/0072-backfill-volume-pool';
 import type { SecretBox } from './secret-box';
 
 export const entities: Array<new () => object> = [];
@@ -30,6 +34,7 @@ export const migrations = [
   QuotaLimitsInCheck1764000000006,
   ExtendTo1764000000007,
   StateChecks1764000000008,
+  TraceSpans1764000000020,
   CreateCompute1764000000030,
   UserMessages1764000000040,
   QuotaClasses1764000000041,
@@ -38,6 +43,9 @@ export const migrations = [
   VolumeTypes1764000000044,
   VolumeTransfers1764000000045,
   SealProviderAuth1764000000050,
+  MessageRequestId1764000000070,
+  ServiceUuid1764000000071,
+  BackfillVolumePool1764000000072,
 ];
 
 export interface DatabaseOptions {

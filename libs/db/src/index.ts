@@ -15,6 +15,7 @@ export * from './secret-box';
 export * from './services';
 export * from './sql';
 export * from './states';
+export * from './status-counts';
 export * from './targets';
 export * from './transient';
 export * from './volume-records';

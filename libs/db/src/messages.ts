@@ -1,4 +1,38 @@
 import type { DataSource } from 'typeorm';
+import { keysetPage, type Listing, type Page } from './pagination';
+
+export type MessageSortKey =
+  | 'created_at'
+  | 'id'
+  | 'event_id'
+  | 'message_level'
+  | 'request_id'
+  | 'resource_type'
+  | 'resource_uuid';
+
+const LISTING: Listing<MessageSortKey> = {
+  table: 'messages',
+  sortColumns: {
+    created_at: 'created_at',
+    id: 'id',
+    event_id: 'event_id',
+    message_level: 'message_level',
+    request_id: 'request_id',
+    resource_type: 'resource_type',
+    resource_uuid: "coalesce(resource_uuid::text, '')",
+  },
+  notFound: (id) => `Message ${id} could not be found.`,
+};
+
+/** The columns a message list may be filtered on (Cinder's resource_filters.json `message`). */
+export const MESSAGE_FILTERS = [
+  'resource_uuid',
+  'resource_type',
+  'event_id',
+  'request_id',
+  'message_level',
+] as const;
+export type MessageFilter = { readonly [K in (typeof MESSAGE_FILTERS)[number]]?: string };
 
 /** A user message (Cinder's messages API): what failed on one of the project's resources, and why. */
 export interface MessageRecord {
@@ -24,14 +58,21 @@ export class MessageRepository {
     readonly ttlSec: number,
   ) {}
 
-  /** The messages of `projectId` (of every project when undefined), newest first. */
-  async list(projectId: string | undefined, limit: number): Promise<MessageRecord[]> {
-    const rows = await this.ds.query(
-      `SELECT * FROM messages WHERE ($1::varchar IS NULL OR project_id = $1)
-          AND created_at > now() - make_interval(secs => $2)
-        ORDER BY created_at DESC, id LIMIT $3`,
-      [projectId ?? null, this.ttlSec, limit],
+  /** One page of the messages of `projectId` (of every project when undefined) still shown. */
+  async list(
+    projectId: string | undefined,
+    filter: MessageFilter,
+    page: Page<MessageSortKey>,
+  ): Promise<MessageRecord[]> {
+    const scope: Array<readonly [string, unknown?]> = [
+      ['created_at > now() - make_interval(secs => ?)', this.ttlSec],
+    ];
+    if (projectId !== undefined) scope.push(['project_id = ?', projectId]);
+    const filters = MESSAGE_FILTERS.filter((column) => filter[column] !== undefined).map(
+      (column) =>
+        [column === 'resource_uuid' ? 'resource_uuid::text = ?' : `${column} = ?`, filter[column]] as const,
     );
+    const rows = await keysetPage(this.ds, LISTING, { scope, filters }, page);
     return rows.map(toMessage);
   }
 
@@ -42,6 +83,15 @@ export class MessageRepository {
       [id, projectId ?? null, this.ttlSec],
     );
     return rows[0] ? toMessage(rows[0]) : undefined;
+  }
+
+  /** Deletes the messages past their guarantee (Cinder's cleanup_expired_messages); answers how many. */
+  async reapExpired(): Promise<number> {
+    const [, count] = await this.ds.query(
+      'DELETE FROM messages WHERE created_at <= now() - make_interval(secs => $1)',
+      [this.ttlSec],
+    );
+    return Number(count);
   }
 
   /** Whether there was such a message to delete. */

@@ -32,6 +32,7 @@ export async function heartbeat(ds: DataSource, serviceId: number): Promise<void
 
 export interface ServiceStatus {
   readonly id: number;
+  readonly uuid: string;
   readonly host: string;
   readonly binary: string;
   readonly topic: string;
@@ -45,13 +46,14 @@ export interface ServiceStatus {
 /** Every service with whether it is up: a heartbeat within `downAfterSec`, judged by the database clock. */
 export async function listServices(ds: DataSource, downAfterSec: number): Promise<ServiceStatus[]> {
   const rows: Array<Record<string, unknown>> = await ds.query(
-    `SELECT id, host, "binary", topic, availability_zone, disabled, disabled_reason, last_heartbeat_at,
+    `SELECT id, uuid, host, "binary", topic, availability_zone, disabled, disabled_reason, last_heartbeat_at,
             last_heartbeat_at > now() - make_interval(secs => $1) AS up
        FROM services ORDER BY "binary", host`,
     [downAfterSec],
   );
   return rows.map((r) => ({
     id: Number(r.id),
+    uuid: String(r.uuid),
     host: String(r.host),
     binary: String(r.binary),
     topic: String(r.topic),

@@ -1,3 +1,4 @@
+import { ATTR, endSpan, SpanStatusCode, startItemSpans } from '@basalt/trace';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Move } from './states';
 
@@ -81,12 +82,58 @@ export async function compareAndSwap<S extends string, C extends object>(
   for (const [key, value] of Object.entries(changes)) {
     if (value !== undefined) sets.push(`${table.columns[key as keyof C]} = ${p.add(value)}`);
   }
-  const [row] = await updateReturning(
-    db,
-    `UPDATE ${table.table} SET ${sets.join(', ')} WHERE ${where.join(' AND ')} RETURNING *`,
-    p.values,
+  const reason = (changes as { statusReason?: unknown }).statusReason;
+  const [row] = await tracingMoves(
+    move,
+    [id],
+    typeof reason === 'string' ? reason : undefined,
+    () =>
+      updateReturning(
+        db,
+        `UPDATE ${table.table} SET ${sets.join(', ')} WHERE ${where.join(' AND ')} RETURNING *`,
+        p.values,
+      ),
+    (rows) => [rows.length > 0],
   );
   return row;
+}
+
+/**
+ * Runs `statement`, which moves rows `ids` along `move`, with a span per row named
+ * `<resource> <move>`, in the trace of the request that asked for that row (a batch keeps them
+ * apart); `took` says from the result which rows moved. A move into an error state is where a
+ * request failed: its span is marked failed, with `reason`.
+ */
+export async function tracingMoves<T>(
+  move: Move,
+  ids: readonly string[],
+  reason: string | undefined,
+  statement: () => Promise<T>,
+  took: (result: T) => readonly boolean[],
+): Promise<T> {
+  const spans = startItemSpans(`${move.resource} ${move.name}`, ids.length, (i) => ({
+    [`basalt.${move.resource}.id`]: ids[i] as string,
+    [ATTR.fromStatus]: move.from.join(','),
+    [ATTR.toStatus]: move.to,
+  }));
+  try {
+    const result = await statement();
+    const moved = took(result);
+    for (const [i, span] of spans.entries()) {
+      span.setAttribute(ATTR.changed, moved[i] === true);
+      if (moved[i] && move.to.startsWith('error')) {
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: reason ?? `${move.resource} went to ${move.to}`,
+        });
+      }
+      span.end();
+    }
+    return result;
+  } catch (error) {
+    for (const span of spans) endSpan(span, error);
+    throw error;
+  }
 }
 
 /** A column a many-row move sets to each row's own value (`type` the Postgres type of the values). */
@@ -123,14 +170,23 @@ export async function compareAndSwapEach<S extends string, R extends { readonly 
     stateIn(table, 't.', move.from, p),
     ...(extra.where ?? []),
   ];
-  const changed = await updateReturning(
-    db,
-    `UPDATE ${table.table} t SET ${sets.join(', ')}
-       FROM unnest(${unnest.join(', ')}) AS x(id${values.map((v) => `, ${v.column}`).join('')})
-      WHERE ${where.join(' AND ')} RETURNING t.id`,
-    p.values,
+  return tracingMoves(
+    move,
+    ids,
+    undefined,
+    async () =>
+      tookPart(
+        ids,
+        await updateReturning(
+          db,
+          `UPDATE ${table.table} t SET ${sets.join(', ')}
+             FROM unnest(${unnest.join(', ')}) AS x(id${values.map((v) => `, ${v.column}`).join('')})
+            WHERE ${where.join(' AND ')} RETURNING t.id`,
+          p.values,
+        ),
+      ),
+    (moved) => moved,
   );
-  return tookPart(ids, changed);
 }
 
 /**

@@ -1,5 +1,14 @@
 import { closeAttachments } from './attachments';
-import { compareAndSwap, compareAndSwapEach, type Db, Params, type Row, rowsInOrder, tookPart } from './sql';
+import {
+  compareAndSwap,
+  compareAndSwapEach,
+  type Db,
+  Params,
+  type Row,
+  rowsInOrder,
+  tookPart,
+  tracingMoves,
+} from './sql';
 import { allocateTarget, freeTargetsOf } from './targets';
 import { toClaim, VOLUMES, type VolumeClaim } from './volume-records';
 import { VOLUME_STATES } from './volume-states';
@@ -35,12 +44,10 @@ export function placeOnHosts(
   );
 }
 
-/** No host can take the volume: `error` with the reason, unless a scheduler placed it already. */
-export async function failUnplaced(db: Db, id: string, reason: string): Promise<boolean> {
-  return (
-    (await compareAndSwap(db, VOLUMES, id, failCreate, { statusReason: reason }, ['host IS NULL'])) !==
-    undefined
-  );
+/** No host can take the volume: `error` with the reason and the failing request, unless a scheduler placed it already. */
+export async function failUnplaced(db: Db, id: string, reason: string, requestId: string): Promise<boolean> {
+  const changes = { statusReason: reason, statusRequestId: requestId };
+  return (await compareAndSwap(db, VOLUMES, id, failCreate, changes, ['host IS NULL'])) !== undefined;
 }
 
 /**
@@ -57,19 +64,24 @@ export async function claimForCreate(
 ): Promise<Array<VolumeClaim | undefined>> {
   const p = new Params();
   const h = p.add(host);
-  const rows: Row[] = await db.query(
-    `WITH claimed AS (
+  const ids = claims.map((c) => c.id);
+  const rows: Row[] = await tracingMoves(
+    claimCreate,
+    ids,
+    undefined,
+    () =>
+      db.query(
+        `WITH claimed AS (
        UPDATE volumes v SET status = ${p.add(claimCreate.to)}, provider_auth = coalesce(v.provider_auth, c.auth), updated_at = now()
          FROM unnest(${p.add(claims.map((c) => c.id))}::uuid[], ${p.add(claims.map((c) => c.providerAuth))}::text[]) AS c(id, auth)
         WHERE v.id = c.id AND v.host = ${h} AND NOT v.deleted AND v.status = ANY(${p.add(claimCreate.from)})
         RETURNING v.*)
      SELECT claimed.*, ${allocateTarget(h, 'claimed.id', p.add(maxTargets))} AS target_num FROM claimed`,
-    p.values,
+        p.values,
+      ),
+    (claimed) => tookPart(ids, claimed),
   );
-  return rowsInOrder(
-    claims.map((c) => c.id),
-    rows,
-  ).map((row) => row && toClaim(row));
+  return rowsInOrder(ids, rows).map((row) => row && toClaim(row));
 }
 
 /** The last step of many creates: `creating` → `available` with where each is exported. */
@@ -112,15 +124,22 @@ export async function claimForDelete(
  */
 export async function markDeleted(db: Db, ids: readonly string[]): Promise<boolean[]> {
   const p = new Params();
-  const rows: Row[] = await db.query(
-    `WITH gone AS (
+  const rows: Row[] = await tracingMoves(
+    finishDelete,
+    ids,
+    undefined,
+    () =>
+      db.query(
+        `WITH gone AS (
        UPDATE volumes SET deleted = true, deleted_at = now(), updated_at = now(), status = ${p.add(finishDelete.to)}
         WHERE id = ANY(${p.add(ids)}::uuid[]) AND NOT deleted AND status = ANY(${p.add(finishDelete.from)})
         RETURNING id),
      freed AS (${freeTargetsOf('SELECT id FROM gone')}),
      closed AS (${closeAttachments('volume_id IN (SELECT id FROM gone)', p)})
      SELECT id FROM gone`,
-    p.values,
+        p.values,
+      ),
+    (gone) => tookPart(ids, gone),
   );
   return tookPart(ids, rows);
 }

@@ -38,6 +38,8 @@ export interface VolumeRecord {
 export interface VolumeChanges {
   readonly size?: number;
   readonly statusReason?: string | null;
+  /** The request whose failure `statusReason` tells, for its user message. */
+  readonly statusRequestId?: string;
   readonly attachStatus?: AttachStatus;
   readonly host?: string | null;
   readonly providerLocation?: string | null;
@@ -60,6 +62,7 @@ export const VOLUMES: StatefulTable<VolumeChanges> = {
   columns: {
     size: 'size',
     statusReason: 'status_reason',
+    statusRequestId: 'status_request_id',
     attachStatus: 'attach_status',
     host: 'host',
     providerLocation: 'provider_location',

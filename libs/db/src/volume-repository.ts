@@ -23,8 +23,13 @@ export interface VolumeFilter {
   readonly status?: string;
   readonly name?: string;
   readonly host?: string;
+  readonly availabilityZone?: string;
+  readonly bootable?: boolean;
+  readonly size?: number;
   /** Volumes whose metadata holds all of these pairs. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /** A filter no volume can meet (Cinder answers it with an empty list). */
+  readonly matchesNothing?: boolean;
 }
 
 export type SortKey = 'created_at' | 'updated_at' | 'size' | 'status' | 'name' | 'id';
@@ -37,7 +42,11 @@ export const SORT_COLUMNS: Record<SortKey, string> = {
   name: "coalesce(display_name, '')",
   id: 'id',
 };
-const LISTING: Listing<SortKey> = { table: 'volumes', sortColumns: SORT_COLUMNS };
+const LISTING: Listing<SortKey> = {
+  table: 'volumes',
+  sortColumns: SORT_COLUMNS,
+  notFound: (id) => `Volume ${id} could not be found.`,
+};
 
 export type VolumePage = Page<SortKey>;
 
@@ -151,6 +160,19 @@ export class VolumeRepository {
     return row ? toVolume(row) : undefined;
   }
 
+  /**
+   * Deletes a volume no scheduler placed, at once (`deleteUnplaced`, `forceDeleteUnplaced`): the
+   * swap holds only while the row has no host, so a volume placed since the caller read it (its
+   * worker may be creating it) is left to the delete that goes through its host: false. A row
+   * without a host in a state the move does not start from is refused.
+   */
+  async deleteUnplaced(id: string, move: Move<VolumeStatus>): Promise<boolean> {
+    if (await compareAndSwap(this.ds, VOLUMES, id, move, {}, ['host IS NULL'])) return true;
+    const current = await this.get(id);
+    if (current.host !== null) return false;
+    throw invalidState(id, move, current.status);
+  }
+
   /** Like `transition`, but a lost race is an error naming the state the volume is really in. */
   async transitionOrThrow(
     id: string,
@@ -159,11 +181,7 @@ export class VolumeRepository {
   ): Promise<VolumeRecord> {
     const updated = await this.transition(id, move, changes);
     if (updated) return updated;
-    const current = await this.get(id);
-    throw new InvalidStateError(
-      `Invalid volume: Volume ${id} status must be ${move.from.join(' or ')}, but current status is: ${current.status}.`,
-      { data: { volume_id: id, status: current.status } },
-    );
+    throw invalidState(id, move, (await this.get(id)).status);
   }
 
   /** Name and description: no status change, any state. */
@@ -261,10 +279,15 @@ export class VolumeRepository {
   async list(filter: VolumeFilter, page: VolumePage): Promise<VolumeRecord[]> {
     const scope: Array<readonly [string, unknown?]> = liveRows(VOLUMES).map((sql) => [sql] as const);
     if (filter.projectId !== undefined) scope.push(['project_id = ?', filter.projectId]);
-    const filters: Array<readonly [string, unknown]> = [];
+    const filters: Array<readonly [string, unknown?]> = [];
     if (filter.status !== undefined) filters.push(['status = ?', filter.status]);
     if (filter.name !== undefined) filters.push(['display_name = ?', filter.name]);
     if (filter.host !== undefined) filters.push(['host = ?', filter.host]);
+    if (filter.availabilityZone !== undefined)
+      filters.push(['availability_zone = ?', filter.availabilityZone]);
+    if (filter.bootable !== undefined) filters.push(['bootable = ?', filter.bootable]);
+    if (filter.size !== undefined) filters.push(['size = ?', filter.size]);
+    if (filter.matchesNothing) filters.push(['false']);
     if (filter.metadata !== undefined)
       filters.push(['metadata @> ?::jsonb', JSON.stringify(filter.metadata)]);
     const rows = await keysetPage(this.ds, LISTING, { scope, filters }, page);
@@ -295,8 +318,8 @@ export class VolumeRepository {
     return batches.placeOnHosts(this.ds, placements);
   }
 
-  failUnplaced(id: string, reason: string): Promise<boolean> {
-    return batches.failUnplaced(this.ds, id, reason);
+  failUnplaced(id: string, reason: string, requestId: string): Promise<boolean> {
+    return batches.failUnplaced(this.ds, id, reason, requestId);
   }
 
   claimForCreate(
@@ -318,4 +341,11 @@ export class VolumeRepository {
   markDeleted(ids: readonly string[]): Promise<boolean[]> {
     return batches.markDeleted(this.ds, ids);
   }
+}
+
+function invalidState(id: string, move: Move<VolumeStatus>, status: VolumeStatus): InvalidStateError {
+  return new InvalidStateError(
+    `Invalid volume: Volume ${id} status must be ${move.from.join(' or ')}, but current status is: ${status}.`,
+    { data: { volume_id: id, status } },
+  );
 }

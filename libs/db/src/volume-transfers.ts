@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { InvalidInputError, InvalidStateError, NotFoundError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
+import { keysetPage, type Listing, type Page } from './pagination';
 import { type QuotaLimits, quotaRefusal } from './quotas';
 import { compareAndSwap, type Row, updateReturning } from './sql';
 import { toVolume, VOLUMES, type VolumeRecord } from './volume-records';
@@ -18,6 +19,32 @@ export interface TransferRecord {
 }
 
 const { offerTransfer, endTransfer } = VOLUME_STATES.moves;
+
+export type TransferSortKey = 'created_at' | 'updated_at' | 'id' | 'volume_id' | 'display_name';
+
+const LISTING: Listing<TransferSortKey> = {
+  table: 'transfers',
+  sortColumns: {
+    created_at: 'created_at',
+    updated_at: 'updated_at',
+    id: 'id',
+    volume_id: 'volume_id',
+    display_name: "coalesce(display_name, '')",
+  },
+  notFound: (id) => `Transfer ${id} could not be found.`,
+};
+
+/** The columns a transfer list may be filtered on (Cinder filters on the model's columns). */
+export const TRANSFER_FILTERS = [
+  'id',
+  'volume_id',
+  'display_name',
+  'source_project_id',
+  'destination_project_id',
+  'accepted',
+  'no_snapshots',
+] as const;
+export type TransferFilter = { readonly [K in (typeof TRANSFER_FILTERS)[number]]?: string | boolean };
 
 /** Cinder's transfer secret: a salted HMAC of the key is kept, the key itself shown once. */
 const cryptHash = (salt: string, key: string) => createHmac('sha1', salt).update(key).digest('hex');
@@ -62,12 +89,18 @@ export class TransferRepository {
     return rows[0] ? toTransfer(rows[0]) : undefined;
   }
 
-  async list(projectId: string | undefined, limit: number): Promise<TransferRecord[]> {
-    const rows = await this.ds.query(
-      `SELECT * FROM transfers WHERE NOT deleted AND ($1::varchar IS NULL OR source_project_id = $1)
-        ORDER BY created_at DESC, id LIMIT $2`,
-      [projectId ?? null, limit],
+  /** One page of the live transfers offered by `projectId` (by every project when undefined). */
+  async list(
+    projectId: string | undefined,
+    filter: TransferFilter,
+    page: Page<TransferSortKey>,
+  ): Promise<TransferRecord[]> {
+    const scope: Array<readonly [string, unknown?]> = [['NOT deleted']];
+    if (projectId !== undefined) scope.push(['source_project_id = ?', projectId]);
+    const filters = TRANSFER_FILTERS.filter((column) => filter[column] !== undefined).map(
+      (column) => [`${column}${column.endsWith('id') ? '::text' : ''} = ?`, filter[column]] as const,
     );
+    const rows = await keysetPage(this.ds, LISTING, { scope, filters }, page);
     return rows.map(toTransfer);
   }
 

@@ -1,7 +1,35 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError, InvalidStateError, NotFoundError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
+import { keysetPage, type Listing, type Page } from './pagination';
 import { type Row, updateReturning } from './sql';
+
+export type TypeSortKey = 'created_at' | 'updated_at' | 'id' | 'name' | 'description' | 'is_public';
+
+const LISTING: Listing<TypeSortKey> = {
+  table: 'volume_types t',
+  sortColumns: {
+    created_at: 'created_at',
+    updated_at: 'updated_at',
+    id: 'id',
+    name: 'name',
+    description: "coalesce(description, '')",
+    is_public: 'is_public',
+  },
+  notFound: (id) => `Volume type ${id} could not be found.`,
+};
+
+/** What a type list may be narrowed by (Cinder's `is_public`, `extra_specs` and, for admins, columns). */
+export interface TypeFilter {
+  /** true: the public types and, with `withShared`, the private ones shared with the project; false: the private ones. */
+  readonly isPublic?: boolean;
+  readonly withShared?: boolean;
+  readonly name?: string;
+  readonly description?: string;
+  readonly id?: string;
+  /** Types holding all these specs; `RESKEY:availability_zones` matches a zone within the list, as Cinder's LIKE. */
+  readonly extraSpecs?: Readonly<Record<string, string>>;
+}
 
 export interface VolumeTypeRecord {
   readonly id: string;
@@ -54,22 +82,31 @@ export class VolumeTypeRepository {
     return type;
   }
 
-  /**
-   * The types a project may see (all for an admin, `projectId` undefined), by name. `isPublic`
-   * narrows them as Cinder's filter does: true keeps the public ones and, with `withShared`, the
-   * private ones shared with the project; false keeps the private ones; undefined keeps all.
-   */
+  /** One page of the types a project may see (all for an admin, `projectId` undefined). */
   async list(
     projectId: string | undefined,
-    isPublic?: boolean,
-    withShared = false,
+    filter: TypeFilter,
+    page: Page<TypeSortKey>,
   ): Promise<VolumeTypeRecord[]> {
-    const rows = await this.ds.query(
-      `SELECT * FROM volume_types t WHERE NOT t.deleted AND ${visible('$1')}
-          AND ($2::boolean IS NULL OR t.is_public = $2 OR ($3 AND $2))
-        ORDER BY t.name`,
-      [projectId ?? null, isPublic ?? null, withShared],
-    );
+    const shared = `EXISTS (SELECT 1 FROM volume_type_projects a WHERE a.volume_type_id = t.id AND a.project_id = ?)`;
+    const scope: Array<readonly [string, unknown?]> = [['NOT t.deleted']];
+    if (projectId !== undefined) scope.push([`(t.is_public OR ${shared})`, projectId]);
+    const filters: Array<readonly [string, unknown?]> = [];
+    if (filter.isPublic === false) filters.push(['NOT t.is_public']);
+    else if (filter.isPublic === true && filter.withShared && projectId !== undefined)
+      filters.push([`(t.is_public OR ${shared})`, projectId]);
+    else if (filter.isPublic === true) filters.push(['t.is_public']);
+    if (filter.name !== undefined) filters.push(['t.name = ?', filter.name]);
+    if (filter.description !== undefined) filters.push(['t.description = ?', filter.description]);
+    if (filter.id !== undefined) filters.push(['t.id::text = ?', filter.id]);
+    for (const [key, value] of Object.entries(filter.extraSpecs ?? {})) {
+      filters.push(
+        key === 'RESKEY:availability_zones'
+          ? ["t.extra_specs ->> 'RESKEY:availability_zones' LIKE ?", `%${value}%`]
+          : ['t.extra_specs @> ?::jsonb', JSON.stringify({ [key]: value })],
+      );
+    }
+    const rows = await keysetPage(this.ds, LISTING, { scope, filters }, page);
     return rows.map(toType);
   }
 

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@basalt/log';
+import { metrics, recordSpans, type SpanRecorder, SpanStatusCode, withSpan } from '@basalt/trace';
 import { CommandError, ExecaRunner, redact } from './runner';
 import { ScriptedRunner } from './scripted-runner';
 
@@ -83,5 +84,49 @@ describe('ScriptedRunner', () => {
       ['vgs', '--noheadings'],
       ['lvcreate', '-L', '1G'],
     ]);
+  });
+});
+
+describe('ExecaRunner spans', () => {
+  let recorder: SpanRecorder;
+  const runner = new ExecaRunner(createLogger({ name: 'test', level: 'silent' }));
+  beforeEach(() => {
+    recorder = recordSpans();
+  });
+  afterEach(() => recorder.stop());
+
+  test('each run is a span with its redacted argv and exit code, a child of the active span', async () => {
+    await withSpan('handler', {}, async () => {
+      await runner.run({ argv: ['sh', '-c', 'exit 0', 'pw-s3cret'], secrets: ['s3cret'] });
+    });
+    const [command, handler] = recorder.spans();
+    expect(command?.name).toBe('exec sh');
+    expect(command?.attributes['process.command_args']).toEqual(['sh', '-c', 'exit 0', 'pw-***']);
+    expect(command?.attributes['process.exit.code']).toBe(0);
+    expect(command?.status.code).toBe(SpanStatusCode.UNSET);
+    expect(command?.parentSpanContext?.spanId).toBe(handler?.spanContext().spanId);
+    expect(JSON.stringify(recorder.spans().map((s) => s.attributes))).not.toContain('s3cret');
+  });
+
+  test('a failed run is a failed span saying why; a retried one is a span per attempt', async () => {
+    await runner
+      .run({ argv: ['sh', '-c', 'echo busy >&2; exit 5'], retryExitCodes: [5], retries: 1 })
+      .catch(() => undefined);
+    const spans = recorder.spans();
+    expect(spans).toHaveLength(2);
+    for (const span of spans) {
+      expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'exited with 5: busy' });
+      expect(span.attributes['process.exit.code']).toBe(5);
+    }
+  });
+
+  test('command durations are counted by command and outcome', async () => {
+    const count = async () =>
+      ((await metrics.commandSeconds.get()).values.find(
+        (v) => v.metricName === 'basalt_command_seconds_count' && v.labels.command === 'true',
+      )?.value ?? 0) as number;
+    const before = await count();
+    await runner.run({ argv: ['true'] });
+    expect(await count()).toBe(before + 1);
   });
 });

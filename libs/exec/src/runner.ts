@@ -1,5 +1,6 @@
 import { BasaltError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
+import { ATTR, endSpan, metrics, SpanKind, SpanStatusCode, startSpan } from '@basalt/trace';
 
 /** One external command: always an argv array, never a shell line. */
 export interface Command {
@@ -65,6 +66,10 @@ export function redact(text: string, secrets: readonly string[] = []): string {
   return out;
 }
 
+/** Whether `exitCode` counts as success for `command`. */
+export const succeeded = (command: Command, exitCode: number) =>
+  exitCode === 0 || (command.okExitCodes ?? []).includes(exitCode);
+
 export const DEFAULT_TIMEOUT_MS = 120_000;
 const RETRY_DELAY_MS = 200;
 
@@ -77,8 +82,8 @@ export class ExecaRunner implements CommandRunner {
   async run(command: Command, log: Logger = this.log): Promise<CommandResult> {
     const attempts = 1 + (command.retries ?? 0);
     for (let attempt = 1; ; attempt++) {
-      const result = await this.once(command, log);
-      const ok = result.exitCode === 0 || (command.okExitCodes ?? []).includes(result.exitCode);
+      const result = await this.traced(command, log);
+      const ok = succeeded(command, result.exitCode);
       if (ok) return result;
       const shown = redact(command.argv.join(' '), command.secrets);
       const retry = (command.retryExitCodes ?? []).includes(result.exitCode);
@@ -97,6 +102,41 @@ export class ExecaRunner implements CommandRunner {
           retryable: retry,
         },
       );
+    }
+  }
+
+  /** One run in a span of its own (redacted argv, exit code), timed by command. */
+  private async traced(command: Command, log: Logger): Promise<CommandResult> {
+    const name = command.argv[0].split('/').pop() as string;
+    const span = startSpan(`exec ${name}`, {
+      kind: SpanKind.CLIENT,
+      attributes: { [ATTR.argv]: command.argv.map((a) => redact(a, command.secrets)) },
+    });
+    const started = performance.now();
+    try {
+      const result = await this.once(command, log);
+      const ok = succeeded(command, result.exitCode);
+      span.setAttribute(ATTR.exitCode, result.exitCode);
+      if (!ok) {
+        const detail = (result.stderr.trim() || result.stdout.trim()).slice(0, 500);
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: `exited with ${result.exitCode}: ${redact(detail, command.secrets)}`,
+        });
+      }
+      span.end();
+      metrics.commandSeconds.observe(
+        { command: name, outcome: ok ? 'ok' : 'error' },
+        (performance.now() - started) / 1000,
+      );
+      return result;
+    } catch (error) {
+      endSpan(span, error);
+      metrics.commandSeconds.observe(
+        { command: name, outcome: 'error' },
+        (performance.now() - started) / 1000,
+      );
+      throw error;
     }
   }
 

@@ -1,4 +1,4 @@
-import { type Command, CommandError, type CommandResult, type CommandRunner } from './runner';
+import { type Command, CommandError, type CommandResult, type CommandRunner, succeeded } from './runner';
 
 type Reply = Partial<CommandResult> | ((argv: readonly string[]) => Partial<CommandResult>);
 
@@ -24,7 +24,7 @@ export class ScriptedRunner implements CommandRunner {
     const match = this.replies.find((r) => r.prefix.every((word, i) => command.argv[i] === word));
     const given = typeof match?.reply === 'function' ? match.reply(command.argv) : (match?.reply ?? {});
     const result = { exitCode: 0, stdout: '', stderr: '', durationMs: 0, ...given };
-    if (result.exitCode !== 0 && !(command.okExitCodes ?? []).includes(result.exitCode)) {
+    if (!succeeded(command, result.exitCode)) {
       throw CommandError.of(
         command,
         `exited with ${result.exitCode}: ${result.stderr}`,

@@ -3,6 +3,7 @@ export * from './connection';
 export * from './contract';
 export * from './errors';
 export * from './middleware';
+export * from './observe';
 export * from './options';
 export * from './schema';
 export * from './server';

@@ -37,9 +37,10 @@ export interface ReplyMessage {
 export const messageId = () => randomUUID().replaceAll('-', '');
 
 /**
- * The context as oslo's `_context_<key>` fields. Spelled out rather than prefixed in a loop: an
- * object built with computed keys is a dictionary, several times dearer to make and serialize, and
- * this is on every message.
+ * The context as oslo's `_context_<key>` fields, with the time it is sent (the receiver's queue
+ * wait; oslo peers ignore the key). Spelled out rather than prefixed in a loop: an object built
+ * with computed keys is a dictionary, several times dearer to make and serialize, and this is on
+ * every message.
  */
 export function contextFields(ctx: RequestContext) {
   const wire = contextToWire(ctx);
@@ -51,6 +52,7 @@ export function contextFields(ctx: RequestContext) {
     _context_roles: wire.roles,
     _context_is_admin: wire.is_admin,
     _context_traceparent: wire.traceparent,
+    _context_sent_at: Date.now(),
   };
 }
 

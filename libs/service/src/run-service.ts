@@ -9,12 +9,18 @@ import {
 import { errorMessage, isRetryable } from '@basalt/errors';
 import { createLogger, type Logger } from '@basalt/log';
 import {
+  clientMetrics,
+  clientTracing,
   loggingMiddleware,
   type Middleware,
   type RpcEndpoint,
   RpcTransport,
   retryMiddleware,
+  serverMetrics,
+  serverTracing,
 } from '@basalt/rpc';
+import { type MetricsServer, startMetricsServer, startTracing, type Tracing } from '@basalt/trace';
+import { registerClusterGauges } from './cluster-gauges';
 import { rpcOptionsFrom } from './rpc-options';
 
 /** What every process is given once the broker and the database are reachable. */
@@ -40,6 +46,8 @@ export interface ServiceDefinition {
   readonly binary: string;
   /** The RPC topic this process serves (and names its services row with). */
   readonly topic: string;
+  /** Whether this process reports the deployment-wide gauges (one process type does). */
+  readonly clusterGauges?: boolean;
   build(deps: ServiceDeps): Promise<ServiceParts> | ServiceParts;
 }
 
@@ -67,6 +75,8 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
   });
   let db: DataSource | undefined;
   let rpc: RpcTransport | undefined;
+  let tracing: Tracing | undefined;
+  let metrics: MetricsServer | undefined;
   try {
     db = await connectDatabase({
       url: config.database.connection,
@@ -77,11 +87,32 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
     if (await db.showMigrations()) {
       throw new Error('the database schema is not up to date: run `basalt db migrate` first');
     }
-    rpc = await RpcTransport.connect(rpcOptionsFrom(config, log));
+    tracing = config.trace.enabled
+      ? startTracing({
+          serviceName: definition.binary,
+          host: config.DEFAULT.host,
+          db,
+          otlpEndpoint: config.trace.otlp_endpoint,
+          retentionSec: config.trace.retention,
+          buffer: { maxQueueSize: config.trace.max_queue_size },
+          onError: (what, error) => log.warn({ err: errorMessage(error) }, `tracing: ${what} failed`),
+        })
+      : undefined;
+    // what every call and cast this process sends passes through, the first the outermost
+    rpc = await RpcTransport.connect(rpcOptionsFrom(config, log), [
+      ...(tracing ? [clientTracing()] : []),
+      ...(config.metrics.enabled ? [clientMetrics()] : []),
+    ]);
+    if (config.metrics.enabled) {
+      if (definition.clusterGauges) registerClusterGauges(db);
+      metrics = await startMetricsServer(config.metrics.listen, config.metrics.listen_port);
+    }
   } catch (error) {
     log.fatal({ err: errorMessage(error) }, 'cannot start');
     process.stderr.write(`${definition.binary}: ${errorMessage(error)}\n`);
+    await metrics?.close().catch(() => undefined);
     await rpc?.close().catch(() => undefined);
+    await tracing?.shutdown().catch(() => undefined);
     await db?.destroy().catch(() => undefined);
     process.exit(EXIT_UNAVAILABLE);
   }
@@ -105,6 +136,9 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
         host: config.DEFAULT.host,
         endpoints: parts.endpoints,
         middlewares: [
+          // outermost, so the log lines and everything the handler does name its span
+          ...(tracing ? [serverTracing(definition.topic, log)] : []),
+          ...(config.metrics.enabled ? [serverMetrics(definition.topic)] : []),
           loggingMiddleware(log),
           retryMiddleware({
             attempts: config.DEFAULT.handler_attempts,
@@ -121,7 +155,7 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
     process.stderr.write(`${definition.binary}: ${errorMessage(error)}\n`);
     process.exit(error instanceof ConfigError ? EXIT_CONFIG : EXIT_UNAVAILABLE);
   }
-  log.info({ topic: definition.topic }, `${definition.binary} started`);
+  log.info({ topic: definition.topic, metrics: metrics?.url }, `${definition.binary} started`);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -132,6 +166,9 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
     try {
       await parts.stop?.();
       await rpc.close(config.DEFAULT.shutdown_timeout * 1000);
+      await metrics?.close();
+      // the spans of the last handlers go out while the database is still there
+      await tracing?.shutdown();
       await db.destroy();
       log.info('stopped');
       process.exit(0);

@@ -1,7 +1,19 @@
 import { isRequestId, newRequestId, newTraceparent, type RequestContext } from '@basalt/context';
 import { errorMessage, InvalidInputError, NotFoundError } from '@basalt/errors';
 import { type Logger, requestLogger } from '@basalt/log';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import {
+  type Context,
+  context,
+  contextOfRequest,
+  contextWithSpan,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  startSpan,
+  traceparentOf,
+  withRequest,
+} from '@basalt/trace';
+import Fastify, { type FastifyInstance, type FastifyReply, type RouteHandlerMethod } from 'fastify';
 import { faultFor } from './faults';
 import { type RateLimiter, registerRateLimit } from './rate-limit';
 
@@ -13,13 +25,17 @@ declare module 'fastify' {
     /** Who is asking and how to trace it; set before any handler runs. */
     basalt: RequestContext;
     basaltLog: Logger;
+    /** The request's span, and the context its handler runs in (what it starts is the span's child). */
+    traceSpan: Span;
+    traceContext: Context;
+    traceFailed: boolean;
   }
 }
 
 /**
  * A Fastify instance with what every Basalt HTTP endpoint shares: the gateway's request id kept
- * (else a new `req-<uuid>`) and echoed, the client's request rate limited, the caller's W3C trace
- * context continued (or a new one begun) for the messages the request sends, one log line per
+ * (else a new `req-<uuid>`) and echoed, the client's request rate limited, a span per request continuing the caller's W3C trace
+ * context (or beginning one), the parent of what its handler does and sends, one log line per
  * response, and every error turned into Cinder's fault body — a 5xx only for a real server fault.
  */
 export function createHttpApp(log: Logger, bodyLimit: number, limiter?: RateLimiter): FastifyInstance {
@@ -46,22 +62,48 @@ export function createHttpApp(log: Logger, bodyLimit: number, limiter?: RateLimi
   );
   app.decorateRequest('basalt', null as unknown as RequestContext);
   app.decorateRequest('basaltLog', null as unknown as Logger);
+  app.decorateRequest('traceSpan', null as unknown as Span);
+  app.decorateRequest('traceContext', null as unknown as Context);
+  app.decorateRequest('traceFailed', false);
+  // every handler runs in its request's span, whatever route it is
+  app.addHook('onRoute', (route) => {
+    const handler = route.handler as RouteHandlerMethod;
+    route.handler = function (req, reply) {
+      return context.with(withRequest(req.traceContext, req.basalt), handler, this, req, reply);
+    };
+  });
   app.addHook('onRequest', async (req, reply) => {
     const given = req.headers['x-openstack-request-id'];
     const gateway = typeof given === 'string' && isRequestId(given) ? given : undefined;
     const traceparent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+    const requestId = gateway ?? newRequestId();
+    const incoming = { requestId, roles: [], isAdmin: false, traceparent };
+    const parent = contextOfRequest(incoming);
+    req.traceSpan = startSpan(`${req.method} ${req.routeOptions.url ?? 'unknown route'}`, {
+      kind: SpanKind.SERVER,
+      parent,
+      attributes: { 'http.request.method': req.method, 'url.path': req.url.split('?')[0] as string },
+    });
+    req.traceContext = contextWithSpan(parent, req.traceSpan);
     req.basalt = {
-      requestId: gateway ?? newRequestId(),
+      requestId,
       ...(gateway ? { globalRequestId: gateway } : {}),
       roles: [],
       isAdmin: false,
-      traceparent: newTraceparent(traceparent),
+      traceparent: req.traceSpan.isRecording() ? traceparentOf(req.traceSpan) : newTraceparent(traceparent),
     };
     req.basaltLog = requestLogger(log, req.basalt);
     reply.header('x-openstack-request-id', req.basalt.requestId);
   });
   if (limiter) registerRateLimit(app, limiter);
   app.addHook('onResponse', async (req, reply) => {
+    const span = req.traceSpan;
+    span.setAttribute('http.response.status_code', reply.statusCode);
+    // a refused request is where a user's action failed: the span says so, with the fault's message
+    if (reply.statusCode >= 400 && !req.traceFailed) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${reply.statusCode}` });
+    }
+    span.end();
     req.basaltLog.info(
       { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'http request',
@@ -69,6 +111,11 @@ export function createHttpApp(log: Logger, bodyLimit: number, limiter?: RateLimi
   });
   app.setErrorHandler(async (error, req, reply) => {
     const fault = faultFor(error);
+    req.traceFailed = true;
+    req.traceSpan.setStatus({
+      code: SpanStatusCode.ERROR,
+      message: `HTTP ${fault.status}: ${errorMessage(error)}`,
+    });
     if (fault.status === 503) {
       // passing trouble: said once per request at warn, not as a server fault
       req.basaltLog.warn({ err: errorMessage(error) }, 'service unavailable');

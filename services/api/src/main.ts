@@ -13,6 +13,7 @@ import {
   VolumeTypeRepository,
 } from '@basalt/db';
 import { runService } from '@basalt/service';
+import { TraceStore } from '@basalt/trace';
 import type { FastifyInstance } from 'fastify';
 import { type Authenticator, BuiltinAuthenticator, NoAuthAuthenticator } from './auth';
 import { ComputeApi } from './compute-api';
@@ -104,6 +105,7 @@ void runService({
         scheduler,
         services,
         quotaDefaults,
+        traces: new TraceStore(db),
         maxLimit: a.osapi_max_limit,
         baseUrl: () => volumeUrl(),
       },

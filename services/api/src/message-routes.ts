@@ -1,7 +1,14 @@
-import type { MessageRecord, MessageRepository } from '@basalt/db';
+import {
+  MESSAGE_FILTERS,
+  type MessageFilter,
+  type MessageRecord,
+  type MessageRepository,
+  type MessageSortKey,
+} from '@basalt/db';
 import { NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isUuid, listLimit } from './validate';
+import { type ListSpec, parseList } from './list-query';
+import { isUuid } from './validate';
 import type { RouteContext } from './volume-routes';
 
 /** Cinder's user messages (3.3+): list, show and delete what failed on the caller's resources. */
@@ -35,9 +42,14 @@ export function registerMessageRoutes(
   const tags = { schema: { tags: ['messages'] }, config: { minVersion: '3.3' } };
 
   app.get(`${prefix}/messages`, tags, async (req) => {
-    const limit = listLimit(req.query as Record<string, unknown>, deps.maxLimit);
-    const messages = await deps.messages.list(scope(req), limit);
-    return { messages: messages.map((m) => view(req, m)) };
+    const q = parseList(req.query as Record<string, unknown>, MESSAGE_LIST, deps.maxLimit, deps.view(req));
+    const filter: MessageFilter = q.filters;
+    const messages = q.matchesNothing ? [] : await deps.messages.list(scope(req), filter, q.page);
+    const ids = messages.map((m) => m.id);
+    return {
+      messages: messages.map((m) => view(req, m)),
+      ...deps.listLinks(req, 'messages', 'messages', ids, q.page.limit),
+    };
   });
   app.get(`${prefix}/messages/:message_id`, tags, async (req) => {
     const id = messageId(req);
@@ -54,3 +66,10 @@ export function registerMessageRoutes(
     return '';
   });
 }
+
+/** Cinder's message list: paginated, sorted and filtered from 3.5 (MESSAGES_PAGINATION). */
+const MESSAGE_LIST: ListSpec<MessageSortKey> = {
+  sortKeys: ['created_at', 'id', 'event_id', 'message_level', 'request_id', 'resource_type', 'resource_uuid'],
+  filters: MESSAGE_FILTERS,
+  paginatedFrom: '3.5',
+};

@@ -116,6 +116,7 @@ export const VOLUME_ROUTE_POLICIES: ApiRoutePolicies = {
     'GET /volume-transfers/:transfer_id': 'volume:get_transfer',
     'DELETE /volume-transfers/:transfer_id': 'volume:delete_transfer',
     'POST /volume-transfers/:transfer_id/accept': 'volume:accept_transfer',
+    'GET /traces/:request_id': 'basalt:traces:get',
     'GET /os-availability-zone': { none: 'Cinder lists availability zones to any caller' },
     'GET /extensions': { none: 'Cinder lists extensions to any caller' },
   },

@@ -1,7 +1,15 @@
-import type { QuotaLimits, TransferRecord, TransferRepository } from '@basalt/db';
+import {
+  type QuotaLimits,
+  TRANSFER_FILTERS,
+  type TransferFilter,
+  type TransferRecord,
+  type TransferRepository,
+  type TransferSortKey,
+} from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { booleanParam, isUuid, listLimit, objectBody, optionalText } from './validate';
+import { type ListSpec, parseList } from './list-query';
+import { booleanParam, isUuid, objectBody, optionalText } from './validate';
 import { atLeast } from './versions';
 import { requireProject, type VolumeApi } from './volume-api';
 import type { RouteContext } from './volume-routes';
@@ -72,9 +80,16 @@ export function registerTransferRoutes(
       return { transfer: { ...detail(req, transfer), auth_key: authKey } };
     });
     const list = async (req: FastifyRequest, detailed: boolean) => {
-      const limit = listLimit(req.query as Record<string, unknown>, deps.maxLimit);
-      const transfers = await deps.transfers.list(scope(req), limit);
-      return { transfers: transfers.map((t) => (detailed ? detail(req, t) : summary(req, t))) };
+      const q = parseList(req.query as Record<string, unknown>, TRANSFER_LIST, deps.maxLimit, deps.view(req));
+      const transfers = q.matchesNothing
+        ? []
+        : await deps.transfers.list(scope(req), transferFilter(q.filters), q.page);
+      // Cinder's view builder links every transfer list, detailed or not, to os-volume-transfer
+      const ids = transfers.map((t) => t.id);
+      return {
+        transfers: transfers.map((t) => (detailed ? detail(req, t) : summary(req, t))),
+        ...deps.listLinks(req, 'transfers', 'os-volume-transfer', ids, q.page.limit),
+      };
     };
     app.get(base, options, (req) => list(req, false));
     app.get(`${base}/detail`, options, (req) => list(req, true));
@@ -107,4 +122,29 @@ export function registerTransferRoutes(
       return { transfer: summary(req, transfer) };
     });
   }
+}
+
+/**
+ * Cinder's transfer list: paginated and sorted from 3.59 (before it, oldest first); filters on
+ * the transfer's columns, `name` for `display_name`.
+ */
+const TRANSFER_LIST: ListSpec<TransferSortKey> = {
+  sortKeys: ['created_at', 'updated_at', 'id', 'volume_id', 'display_name'],
+  filters: ['name', ...TRANSFER_FILTERS],
+  paginatedFrom: '3.59',
+  legacySort: [
+    { key: 'created_at', dir: 'asc' },
+    { key: 'id', dir: 'asc' },
+  ],
+  lenient: true,
+};
+
+function transferFilter(filters: Readonly<Record<string, string>>): TransferFilter {
+  const { name, accepted, no_snapshots, ...rest } = filters;
+  return {
+    ...rest,
+    ...(name !== undefined ? { display_name: name } : {}),
+    ...(accepted !== undefined ? { accepted: booleanParam('accepted', accepted) } : {}),
+    ...(no_snapshots !== undefined ? { no_snapshots: booleanParam('no_snapshots', no_snapshots) } : {}),
+  };
 }

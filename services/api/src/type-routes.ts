@@ -1,8 +1,10 @@
-import type { VolumeTypeRecord, VolumeTypeRepository } from '@basalt/db';
+import type { TypeSortKey, VolumeTypeRecord, VolumeTypeRepository } from '@basalt/db';
 import { DEFAULT_VOLUME_TYPE } from '@basalt/db';
 import { ConflictError, InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { dictFilter, type ListSpec, parseList } from './list-query';
 import { booleanParam, metadataBody, objectBody, optionalText } from './validate';
+import { atLeast } from './versions';
 import { requireAdmin } from './volume-api';
 import type { RouteContext } from './volume-routes';
 
@@ -47,15 +49,30 @@ export function registerTypeRoutes(
   };
 
   app.get(base, tags, async (req) => {
-    const given = (req.query as { is_public?: string }).is_public;
-    // Cinder's is_public filter: public by default, `none` for all, else the boolean asked for
-    const isPublic =
-      given === undefined
-        ? true
-        : given.toLowerCase() === 'none'
-          ? undefined
-          : booleanParam('is_public', given);
-    const types = await deps.types.list(scope(req), isPublic, scope(req) !== undefined);
+    const caller = deps.view(req);
+    const q = parseList(req.query as Record<string, unknown>, TYPE_LIST, deps.maxLimit, caller);
+    const { is_public, extra_specs, name, description, id } = q.filters;
+    // a member lists the public types and those shared with the project, whatever is asked
+    const isPublic = !caller.isAdmin || is_public === undefined ? true : publicFilter(is_public);
+    // before 3.52 a member's only filter is is_public
+    const specsAllowed = caller.isAdmin || atLeast(caller.version, '3.52');
+    const specs =
+      extra_specs === undefined || !specsAllowed ? undefined : dictFilter('extra_specs', extra_specs);
+    // Cinder: a member filtering on a spec they may not read finds no type at all
+    const hidden = !caller.isAdmin && Object.keys(specs ?? {}).some((k) => !USER_VISIBLE_SPECS.includes(k));
+    if (q.matchesNothing || hidden) return { volume_types: [] };
+    const types = await deps.types.list(
+      scope(req),
+      {
+        ...(isPublic !== undefined ? { isPublic, withShared: scope(req) !== undefined } : {}),
+        ...(name !== undefined ? { name } : {}),
+        ...(description !== undefined ? { description } : {}),
+        ...(id !== undefined ? { id } : {}),
+        ...(specs !== undefined ? { extraSpecs: specs } : {}),
+      },
+      q.page,
+    );
+    // Cinder's type list has no next links
     return { volume_types: types.map((t) => view(req, t)) };
   });
   app.get(`${base}/default`, tags, async (req) => ({
@@ -182,4 +199,23 @@ function typeName(value: unknown): string {
   const name = optionalText('name', value);
   if (!name || name.trim().length === 0) throw new InvalidInputError('Volume type name can not be empty.');
   return name.trim();
+}
+
+/** Cinder's type list: sorted and paginated; members filter on `is_public` and `extra_specs`. */
+const TYPE_LIST: ListSpec<TypeSortKey> = {
+  sortKeys: ['created_at', 'updated_at', 'id', 'name', 'description', 'is_public'],
+  filters: ['is_public', 'extra_specs'],
+  adminFilters: ['name', 'description', 'id'],
+  // SUPPORT_VOLUME_TYPE_FILTER
+  strictFrom: '3.52',
+};
+
+/** Cinder's `is_public`: a boolean, or `none` for public and private alike. */
+function publicFilter(given: string): boolean | undefined {
+  if (given.toLowerCase() === 'none') return undefined;
+  try {
+    return booleanParam('is_public', given);
+  } catch {
+    throw new InvalidInputError(`Invalid is_public filter [${given}]`);
+  }
 }

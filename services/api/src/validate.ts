@@ -1,4 +1,3 @@
-import { SORT_COLUMNS, type SortKey } from '@basalt/db';
 import { InvalidInputError } from '@basalt/errors';
 
 const MAX_INT = 2 ** 31 - 1;
@@ -52,69 +51,10 @@ function isControlCharacter(char: string): boolean {
   return code < 0x20 && char !== '\t' && char !== '\n' && char !== '\r';
 }
 
-export interface ListQuery {
-  readonly limit: number;
-  readonly marker?: string;
-  readonly sort: Array<{ key: SortKey; dir: 'asc' | 'desc' }>;
-  readonly status?: string;
-  readonly name?: string;
-  readonly metadata?: Record<string, string>;
-  readonly projectId?: string;
-  readonly allTenants: boolean;
-}
-
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function isUuid(value: string): boolean {
   return UUID.test(value);
-}
-
-/** `limit`, at most `maxLimit` (Cinder's osapi_max_limit), which is also the default. */
-export function listLimit(query: Record<string, unknown>, maxLimit: number): number {
-  const limitText = query.limit;
-  if (limitText === undefined) return maxLimit;
-  if (typeof limitText !== 'string' || !/^\d+$/.test(limitText))
-    throw new InvalidInputError(`limit must be a non-negative integer, not "${String(limitText)}".`);
-  return Math.min(Number(limitText), maxLimit);
-}
-
-export function listQuery(query: Record<string, unknown>, maxLimit: number): ListQuery {
-  const str = (k: string) => (typeof query[k] === 'string' ? (query[k] as string) : undefined);
-  const limit = listLimit(query, maxLimit);
-  const marker = str('marker');
-  if (marker !== undefined && !isUuid(marker)) throw new InvalidInputError(`Invalid marker "${marker}".`);
-  const sort: ListQuery['sort'] = [];
-  const sortText =
-    str('sort') ?? (str('sort_key') ? `${str('sort_key')}:${str('sort_dir') ?? 'desc'}` : 'created_at:desc');
-  for (const part of sortText.split(',')) {
-    const [key = '', dir = 'desc'] = part.trim().split(':');
-    // own keys only: "constructor" or "__proto__" would name Object's, not a column
-    if (!Object.hasOwn(SORT_COLUMNS, key)) throw new InvalidInputError(`Invalid sort key "${key}".`);
-    if (dir !== 'asc' && dir !== 'desc') throw new InvalidInputError(`Invalid sort direction "${dir}".`);
-    sort.push({ key: key as SortKey, dir });
-  }
-  const allTenants = ['1', 'true', 'True'].includes(str('all_tenants') ?? '');
-  const metadataText = str('metadata');
-  let metadata: Record<string, string> | undefined;
-  if (metadataText !== undefined) {
-    try {
-      // Cinder's clients send a dict's repr or JSON; single quotes are the repr's
-      metadata = metadataBody('metadata', JSON.parse(metadataText.replace(/'/g, '"')));
-    } catch (error) {
-      if (error instanceof InvalidInputError) throw error;
-      throw new InvalidInputError(`Invalid metadata filter "${metadataText}".`);
-    }
-  }
-  return {
-    ...(metadata ? { metadata } : {}),
-    ...(str('project_id') ? { projectId: str('project_id') } : {}),
-    limit,
-    sort,
-    allTenants,
-    ...(marker ? { marker } : {}),
-    ...(str('status') ? { status: str('status') } : {}),
-    ...(str('name') ? { name: str('name') } : {}),
-  };
 }
 
 /** Cinder's metadata: an object of string values, keys of 1–255 characters, values of at most 255. */

@@ -19,6 +19,7 @@ export function volumeDetail(
   links: (id: string) => unknown[],
   view: ViewContext,
   extended: { readonly host: string | null } | undefined,
+  serviceUuid: string | null,
 ) {
   const at = (version: string) => atLeast(view.version, version);
   return {
@@ -56,8 +57,11 @@ export function volumeDetail(
     ...(view.isAdmin ? { migration_status: null } : {}),
     ...(at('3.13') ? { group_id: null } : {}),
     ...(view.isAdmin && at('3.21') ? { provider_id: null } : {}),
-    // one target per volume: no target is shared between volumes
-    ...(at('3.48') ? { shared_targets: false, service_uuid: null } : {}),
+    // shared_targets tells a compute host whether to serialise its attach and detach of volumes
+    // behind one target (one iSCSI session shared by several volumes). Basalt's tgt target
+    // exports each volume as a target of its own (iqn…volume-%08x, LUN 1), so no two volumes ever
+    // share one: false is the truth for this target driver, as it is for Cinder's tgt.
+    ...(at('3.48') ? { shared_targets: false, service_uuid: serviceUuid } : {}),
     // Cinder's policies: the project is the project's to read, host and migration an admin's
     ...(extended ? { 'os-vol-tenant-attr:tenant_id': v.projectId } : {}),
     ...(view.isAdmin && extended

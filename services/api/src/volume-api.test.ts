@@ -53,6 +53,12 @@ function fixture(initial: VolumeRecord[] = [row()]) {
       return v;
     },
     transition: async (id: string, m: Move<VolumeStatus>, changes?: VolumeChanges) => move(id, m, changes),
+    // as the SQL: the swap holds only while the row has no host
+    deleteUnplaced: async (id: string, m: Move<VolumeStatus>) => {
+      if (rows.get(id)?.host) return false;
+      if (move(id, m)) return true;
+      throw new BasaltError(`Invalid volume: status is ${rows.get(id)?.status}`);
+    },
     transitionOrThrow: async (id: string, m: Move<VolumeStatus>, changes?: VolumeChanges) => {
       const moved = move(id, m, changes);
       if (!moved) throw new BasaltError(`Invalid volume: status is ${rows.get(id)?.status}`);
@@ -119,7 +125,7 @@ function fixture(initial: VolumeRecord[] = [row()]) {
     quotaDefaults: quota as unknown as QuotaLimits,
     defaultVolumeType: '__DEFAULT__',
   });
-  return { api, done, rows, unreachable };
+  return { api, done, rows, unreachable, volumes };
 }
 
 const request = (
@@ -209,6 +215,16 @@ describe('VolumeApi.delete', () => {
     const f = fixture([row({ status: 'error', host: null })]);
     await f.api.delete(member, 'v1');
     expect(f.done).toEqual(['deleted']);
+  });
+
+  test('a force delete that read no host, of a volume placed since, goes through the host that is creating it', async () => {
+    const f = fixture([row({ status: 'creating', host: null })]);
+    const read = f.rows.get('v1') as VolumeRecord;
+    // the scheduler places the volume between the API's read and its swap
+    f.rows.set('v1', { ...read, host: 'host-a' });
+    f.volumes.find = async () => read;
+    await f.api.delete(admin, 'v1', true);
+    expect(f.done).toEqual(['deleting', 'volume.host-a.delete_volume v1']);
   });
 
   test('a volume in a state that forbids deleting is refused and left as it is', async () => {

@@ -101,6 +101,7 @@ export class VolumeApi {
       if (!this.leftToSweep(volume.id, 'create', error)) {
         await this.deps.volumes.transition(volume.id, failCreate, {
           statusReason: `could not reach the scheduler: ${errorMessage(error)}`,
+          statusRequestId: ctx.requestId,
         });
         throw error;
       }
@@ -121,18 +122,23 @@ export class VolumeApi {
   async delete(ctx: RequestContext, id: string, force = false): Promise<void> {
     const volume = await this.get(ctx, id);
     if (!volume.host) {
-      // never reached a host: nothing to clean up on a worker
-      if (await this.deps.volumes.transition(id, force ? forceDeleteUnplaced : deleteUnplaced)) return;
+      // never reached a host: nothing to clean up on a worker (false: placed since the read)
+      if (await this.deps.volumes.deleteUnplaced(id, force ? forceDeleteUnplaced : deleteUnplaced)) return;
     }
-    await this.deps.volumes.transitionOrThrow(id, force ? beginForceDelete : beginDelete, {
+    // a host, once recorded, stays: the delete goes to the host the swap found. A create in
+    // progress there loses its finishCreate swap to this one, and the delete, run after it under
+    // the worker's per-volume lock, removes what it made
+    const deleting = await this.deps.volumes.transitionOrThrow(id, force ? beginForceDelete : beginDelete, {
       statusReason: null,
     });
+    const host = deleting.host as string;
     try {
-      await this.deps.volumeRpc.delete_volume(ctx, volume.host as string, { volume_id: id });
+      await this.deps.volumeRpc.delete_volume(ctx, host, { volume_id: id });
     } catch (error) {
       if (this.leftToSweep(id, 'delete', error)) return;
       await this.deps.volumes.transition(id, failDelete, {
-        statusReason: `the delete could not be sent to ${volume.host}: ${errorMessage(error)}`,
+        statusReason: `the delete could not be sent to ${host}: ${errorMessage(error)}`,
+        statusRequestId: ctx.requestId,
       });
       throw error;
     }

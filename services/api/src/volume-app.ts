@@ -5,6 +5,7 @@ import { registerAuthHook } from './auth-hook';
 import { createHttpApp } from './http';
 import { type ListenerOptions, registerPolicy } from './policy-hook';
 import { VOLUME_ROUTE_POLICIES } from './policy-routes';
+import { registerTraceRoutes, type TraceRouteDeps } from './trace-routes';
 import { atLeast, MIN_VERSION, negotiateVersion, versionDocument } from './versions';
 import { registerVolumeRoutes, type VolumeRouteDeps } from './volume-routes';
 
@@ -22,7 +23,7 @@ export interface VolumeAppOptions extends ListenerOptions {
 /** The volume API (Cinder v3 subset) with health endpoints and its OpenAPI document. */
 export async function buildVolumeApp(
   options: VolumeAppOptions,
-  routes: Omit<VolumeRouteDeps, 'context'>,
+  routes: Omit<VolumeRouteDeps, 'context'> & Omit<TraceRouteDeps, 'context'>,
 ): Promise<FastifyInstance> {
   const app = createHttpApp(options.log, options.bodyLimit, options.rateLimiter);
   await app.register(swagger, {
@@ -71,5 +72,6 @@ export async function buildVolumeApp(
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   registerVolumeRoutes(app, { ...routes, context: (req) => req.basalt });
+  registerTraceRoutes(app, { traces: routes.traces, context: (req) => req.basalt });
   return app;
 }

@@ -7,12 +7,15 @@ import type {
   QuotaRepository,
   ServiceDirectory,
   TransferRepository,
+  VolumeFilter,
   VolumeRecord,
   VolumeRepository,
   VolumeTypeRepository,
 } from '@basalt/db';
+import { SORT_COLUMNS, type SortKey } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { dictFilter, type ListSpec, nextLinks, parseList } from './list-query';
 import { registerMessageRoutes } from './message-routes';
 import { registerMetadataRoutes } from './metadata-routes';
 import { registerOperatorRoutes } from './operator-routes';
@@ -20,15 +23,7 @@ import { registerQuotaRoutes } from './quota-routes';
 import { registerServiceRoutes } from './service-routes';
 import { registerTransferRoutes } from './transfer-routes';
 import { registerTypeRoutes } from './type-routes';
-import {
-  booleanParam,
-  isUuid,
-  listQuery,
-  metadataBody,
-  objectBody,
-  optionalText,
-  positiveInt,
-} from './validate';
+import { booleanParam, isUuid, metadataBody, objectBody, optionalText, positiveInt } from './validate';
 import { type ViewContext, volumeDetail, volumeSummary } from './views';
 import { requireProject, type VolumeApi } from './volume-api';
 
@@ -55,6 +50,14 @@ export interface RouteContext {
   readonly view: (req: FastifyRequest) => ViewContext;
   /** Cinder's `self` and `bookmark` links to one resource of a collection. */
   readonly links: (req: FastifyRequest, collection: string, id: string) => unknown[];
+  /** Cinder's `<key>_links` of a list page whose items are `ids` (nothing when there is no next page). */
+  readonly listLinks: (
+    req: FastifyRequest,
+    key: string,
+    collection: string,
+    ids: readonly string[],
+    limit: number,
+  ) => Record<string, unknown>;
   readonly maxLimit: number;
   readonly baseUrl: () => string;
 }
@@ -93,6 +96,10 @@ export function registerVolumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps
       { rel: 'self', href: `${deps.baseUrl()}/v3/${project(req)}/${collection}/${id}` },
       { rel: 'bookmark', href: `${deps.baseUrl()}/${project(req)}/${collection}/${id}` },
     ],
+    listLinks: (req, key, collection, ids, limit) => {
+      const next = nextLinks(req, deps.baseUrl(), deps.context(req).projectId, collection, ids, limit);
+      return next.length ? { [`${key}_links`]: next } : {};
+    },
     maxLimit: deps.maxLimit,
     baseUrl: deps.baseUrl,
   };
@@ -121,7 +128,6 @@ function registerUnder(
   shared: RouteContext,
   prefix: string,
 ): void {
-  const project = shared.project;
   const links = (req: FastifyRequest) => (id: string) => shared.links(req, 'volumes', id);
   const volumeId = (req: FastifyRequest) => {
     const id = (req.params as Params).volume_id;
@@ -142,6 +148,12 @@ function registerUnder(
       );
     return names.get(id) as Promise<string | null>;
   };
+  /** Cinder's service_uuid: the uuid of the volume service on the volume's host. */
+  const serviceUuid = async (volume: VolumeRecord) =>
+    volume.host === null
+      ? null
+      : ((await deps.services.list()).find((s) => s.binary === 'basalt-volume' && s.host === volume.host)
+          ?.uuid ?? null);
   const detail = async (req: FastifyRequest, volume: VolumeRecord, extended = false) =>
     volumeDetail(
       volume,
@@ -152,6 +164,7 @@ function registerUnder(
       extended
         ? { host: volume.host && volume.pool ? `${volume.host}@${volume.pool}` : volume.host }
         : undefined,
+      await serviceUuid(volume),
     );
 
   app.post(
@@ -173,45 +186,36 @@ function registerUnder(
       reply.code(202);
       // the volume exists: the answer must not become a 503 (a client would retry it into a
       // twin) if the database has gone away since, so a new volume's attachments (none) are not
-      // read and its type's name, if it cannot be read, is what the request gave
+      // read and its type's name, if it cannot be read, is what the request gave; a new volume has
+      // no host yet, so no service uuid
       const type = await Promise.resolve(typeName(req, volume.volumeType)).catch(() => volumeType);
-      return { volume: volumeDetail(volume, type, [], links(req), shared.view(req), undefined) };
+      return { volume: volumeDetail(volume, type, [], links(req), shared.view(req), undefined, null) };
     },
   );
 
   const list = (detailed: boolean) => async (req: FastifyRequest) => {
     const ctx = deps.context(req);
-    const q = listQuery(req.query as Record<string, unknown>, deps.maxLimit);
+    const q = parseList(req.query as Record<string, unknown>, VOLUME_LIST, deps.maxLimit, shared.view(req));
     // as in Cinder, all_tenants widens an admin's view and is ignored for everyone else
     const acrossProjects = q.allTenants && ctx.isAdmin;
     const volumes = await deps.volumes.list(
       {
         // an admin across projects may narrow the list to one (Cinder's project_id filter)
         ...(acrossProjects
-          ? q.projectId
-            ? { projectId: q.projectId }
+          ? q.filters.project_id
+            ? { projectId: q.filters.project_id }
             : {}
           : { projectId: requireProject(ctx) }),
-        ...(q.status ? { status: q.status } : {}),
-        ...(q.name ? { name: q.name } : {}),
-        ...(q.metadata ? { metadata: q.metadata } : {}),
+        ...volumeFilter(q.filters, q.matchesNothing),
       },
-      { limit: q.limit, sort: q.sort, ...(q.marker ? { marker: q.marker } : {}) },
+      q.page,
     );
     const items = detailed
       ? await Promise.all(volumes.map((v) => detail(req, v, true)))
       : volumes.map((v) => volumeSummary(v, links(req)));
-    const last = volumes.at(-1);
-    const next =
-      last && q.limit > 0 && volumes.length === q.limit
-        ? [
-            {
-              rel: 'next',
-              href: `${deps.baseUrl()}/v3/${project(req)}/volumes${detailed ? '/detail' : ''}?${nextQuery(req, q.limit, last.id)}`,
-            },
-          ]
-        : [];
-    return { volumes: items, ...(next.length ? { volumes_links: next } : {}) };
+    const collection = detailed ? 'volumes/detail' : 'volumes';
+    const ids = volumes.map((v) => v.id);
+    return { volumes: items, ...shared.listLinks(req, 'volumes', collection, ids, q.page.limit) };
   };
   app.get(`${prefix}/volumes`, { schema: { tags: ['volumes'] } }, list(false));
   app.get(`${prefix}/volumes/detail`, { schema: { tags: ['volumes'] } }, list(true));
@@ -328,13 +332,34 @@ async function refuseSources(deps: VolumeRouteDeps, req: FastifyRequest, body: R
   }
 }
 
-/** The same list request (filters and sort kept) from after `marker`. */
-function nextQuery(req: FastifyRequest, limit: number, marker: string): string {
-  const query = new URLSearchParams();
-  for (const [key, value] of Object.entries(req.query as Record<string, unknown>)) {
-    if (typeof value === 'string' && key !== 'marker' && key !== 'limit') query.set(key, value);
-  }
-  query.set('limit', String(limit));
-  query.set('marker', marker);
-  return query.toString();
+/** Cinder's volume list: its sort keys and the filters of resource_filters.json's `volume`. */
+const VOLUME_LIST: ListSpec<SortKey> = {
+  sortKeys: Object.keys(SORT_COLUMNS) as SortKey[],
+  filters: [
+    'name',
+    'status',
+    'metadata',
+    'bootable',
+    'availability_zone',
+    'size',
+    'migration_status',
+    'group_id',
+  ],
+  adminFilters: ['project_id', 'host'],
+};
+
+/** The list's filters as the repository takes them. */
+function volumeFilter(filters: Readonly<Record<string, string>>, matchesNothing: boolean): VolumeFilter {
+  const { name, status, metadata, bootable, availability_zone, size, host } = filters;
+  return {
+    // no volume is in a group or migrating: naming either matches nothing
+    matchesNothing: matchesNothing || 'group_id' in filters || 'migration_status' in filters,
+    ...(name !== undefined ? { name } : {}),
+    ...(status !== undefined ? { status } : {}),
+    ...(host !== undefined ? { host } : {}),
+    ...(availability_zone !== undefined ? { availabilityZone: availability_zone } : {}),
+    ...(bootable !== undefined ? { bootable: booleanParam('bootable', bootable) } : {}),
+    ...(size !== undefined ? { size: positiveInt('size', size) } : {}),
+    ...(metadata !== undefined ? { metadata: dictFilter('metadata', metadata) } : {}),
+  };
 }

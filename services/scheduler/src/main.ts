@@ -1,6 +1,12 @@
 import { adminContext } from '@basalt/context';
 import { computeRpcApi, volumeRpcApi } from '@basalt/contracts';
-import { InstanceRepository, ServiceDirectory, VolumeRepository, VolumeTypeRepository } from '@basalt/db';
+import {
+  InstanceRepository,
+  MessageRepository,
+  ServiceDirectory,
+  VolumeRepository,
+  VolumeTypeRepository,
+} from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
 import { ComputeHostManager } from './compute-placement';
@@ -10,6 +16,7 @@ import { SchedulerManager } from './manager';
 void runService({
   binary: 'basalt-scheduler',
   topic: 'scheduler',
+  clusterGauges: true,
   build({ config, log, db, rpc }) {
     const manager = new SchedulerManager(
       {
@@ -33,7 +40,8 @@ void runService({
         },
       },
     );
-    let stalled: PeriodicTask | undefined;
+    const messages = new MessageRepository(db, config.DEFAULT.message_ttl);
+    const periodic: PeriodicTask[] = [];
     return {
       endpoints: [manager.endpoint()],
       async start() {
@@ -43,14 +51,28 @@ void runService({
         await computeRpcApi(rpc.client)
           .publish_service_capabilities(adminContext(), {})
           .catch((error) => log.info({ err: errorMessage(error) }, 'no compute host to ask for resources'));
-        stalled = startPeriodic(
-          'placing stalled volumes',
-          config.DEFAULT.periodic_interval,
-          () => manager.resumeStalled(log),
-          log,
+        periodic.push(
+          startPeriodic(
+            'placing stalled volumes',
+            config.DEFAULT.periodic_interval,
+            () => manager.resumeStalled(log),
+            log,
+          ),
+          // as Cinder's scheduler does: expired messages are hidden at once, deleted here
+          startPeriodic(
+            'deleting expired messages',
+            config.DEFAULT.message_reap_interval,
+            async () => {
+              const reaped = await messages.reapExpired();
+              if (reaped > 0) log.info({ reaped }, 'expired user messages deleted');
+            },
+            log,
+          ),
         );
       },
-      stop: async () => stalled?.stop(),
+      stop: async () => {
+        await Promise.all(periodic.map((p) => p.stop()));
+      },
     };
   },
 });

@@ -97,7 +97,7 @@ export class SchedulerManager {
    */
   async createVolume(ctx: RequestContext, request: ScheduleVolumeRequest, log: Logger): Promise<void> {
     const volumeId = request.volume_id;
-    const host = await this.place(request, log);
+    const host = await this.place(ctx, request, log);
     if (!host) return;
     try {
       await this.deps.volumeRpc.create_volume(ctx, host, { volume_id: volumeId });
@@ -115,7 +115,10 @@ export class SchedulerManager {
         error instanceof RpcUndeliverableError
           ? `volume host ${host} is not listening`
           : `could not reach volume host ${host}: ${errorMessage(error)}`;
-      await this.deps.volumes.transition(volumeId, failCreate, { statusReason: reason });
+      await this.deps.volumes.transition(volumeId, failCreate, {
+        statusReason: reason,
+        statusRequestId: ctx.requestId,
+      });
     }
   }
 
@@ -214,7 +217,11 @@ export class SchedulerManager {
   }
 
   /** The volume's host: chosen now, or by an earlier delivery of the same request; none when there is nothing to hand over. */
-  private async place(request: ScheduleVolumeRequest, log: Logger): Promise<string | undefined> {
+  private async place(
+    ctx: RequestContext,
+    request: ScheduleVolumeRequest,
+    log: Logger,
+  ): Promise<string | undefined> {
     const { volumes, hosts } = this.deps;
     const id = request.volume_id;
     const upHosts = await this.upHosts('basalt-volume');
@@ -239,7 +246,7 @@ export class SchedulerManager {
         if (!placed) hosts.consume(placement.host, -request.size);
       }
       if (placed) return placement.host;
-    } else if (await volumes.failUnplaced(id, placement.reason)) {
+    } else if (await volumes.failUnplaced(id, placement.reason, ctx.requestId)) {
       log.warn({ volume_id: id, reason: placement.reason }, 'no host for volume');
       return undefined;
     }

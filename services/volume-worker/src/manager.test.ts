@@ -309,27 +309,27 @@ describe('VolumeManager CHAP secrets', () => {
 describe('VolumeManager.deleteVolume', () => {
   test('removes the export with its target number and CHAP user, then the storage, then the row', async () => {
     const f = fixture([volumeRow({ status: 'deleting' })]);
-    await f.manager.deleteVolume('v1', log);
+    await f.manager.deleteVolume(adminContext(), 'v1', log);
     expect(f.done).toEqual(['unexport 7 UserName1234', 'storage volume-00000001 removed', 'deleted']);
   });
 
   test('a volume that never got a target number has no export to remove', async () => {
     const f = fixture([volumeRow({ status: 'deleting' })]);
     f.targetNums.delete('v1');
-    await f.manager.deleteVolume('v1', log);
+    await f.manager.deleteVolume(adminContext(), 'v1', log);
     expect(f.done).toEqual(['storage volume-00000001 removed', 'deleted']);
   });
 
   test('a volume not being deleted here is left alone', async () => {
     const f = fixture([volumeRow({ status: 'available' })]);
-    await f.manager.deleteVolume('v1', log);
+    await f.manager.deleteVolume(adminContext(), 'v1', log);
     expect(f.done).toEqual([]);
   });
 
   test('a storage failure leaves the volume error_deleting with the reason', async () => {
     const f = fixture([volumeRow({ status: 'deleting' })]);
     f.fail.storage = new BasaltError('lvremove failed');
-    await f.manager.deleteVolume('v1', log);
+    await f.manager.deleteVolume(adminContext(), 'v1', log);
     expect(f.done).toEqual(['unexport 7 UserName1234', 'error_deleting: delete failed: lvremove failed']);
   });
 });
@@ -337,13 +337,13 @@ describe('VolumeManager.deleteVolume', () => {
 describe('VolumeManager.extendVolume', () => {
   test('grows the storage, re-reads the LUN and records the size', async () => {
     const f = fixture([volumeRow({ status: 'extending', extendTo: 3 })]);
-    await f.manager.extendVolume('v1', 3, log);
+    await f.manager.extendVolume(adminContext(), 'v1', 3, log);
     expect(f.done).toEqual(['storage volume-00000001 3G', 'lun refreshed on 7', 'available size 3']);
   });
 
   test('a size that does not grow the volume is its failure, before any storage is touched', async () => {
     const f = fixture([volumeRow({ status: 'extending', size: 2 })]);
-    await f.manager.extendVolume('v1', 2, log);
+    await f.manager.extendVolume(adminContext(), 'v1', 2, log);
     expect(f.done).toEqual(['error_extending: extend failed: new size 2 must exceed 2']);
   });
 
@@ -352,8 +352,8 @@ describe('VolumeManager.extendVolume', () => {
       volumeRow({ status: 'available' }),
       volumeRow({ id: 'v2', status: 'extending', host: 'host-b' }),
     ]);
-    await f.manager.extendVolume('v1', 3, log);
-    await f.manager.extendVolume('v2', 3, log);
+    await f.manager.extendVolume(adminContext(), 'v1', 3, log);
+    await f.manager.extendVolume(adminContext(), 'v2', 3, log);
     expect(f.done).toEqual([]);
   });
 });

@@ -82,6 +82,8 @@ export interface AttachRequest {
 /** One operation on one volume: the move its failure makes (from the state it runs in). */
 interface Operation {
   readonly volumeId: string;
+  /** The request being served: a failure's user message names it. */
+  readonly requestId: string;
   readonly what: string;
   readonly failed: Move<VolumeStatus>;
   readonly log: Logger;
@@ -139,8 +141,8 @@ export class VolumeManager {
   endpoint(reconcile: (dryRun: boolean) => Promise<ReconcileReport>): RpcEndpoint {
     return contractEndpoint(VOLUME_CONTRACT, {
       create_volume: (args, inv) => this.createVolume(inv.context, args.volume_id, inv.log),
-      delete_volume: (args, inv) => this.deleteVolume(args.volume_id, inv.log),
-      extend_volume: (args, inv) => this.extendVolume(args.volume_id, args.new_size, inv.log),
+      delete_volume: (args, inv) => this.deleteVolume(inv.context, args.volume_id, inv.log),
+      extend_volume: (args, inv) => this.extendVolume(inv.context, args.volume_id, args.new_size, inv.log),
       initialize_connection: (args) =>
         this.initializeConnection(args.volume_id, checkedConnector(args.connector)),
       terminate_connection: (args) =>
@@ -216,14 +218,17 @@ export class VolumeManager {
   private async resume(v: VolumeRecord): Promise<void> {
     const { log } = this.deps;
     log.warn({ volume_id: v.id, status: v.status, since: v.updatedAt }, 'resuming an unfinished operation');
-    if (finishCreate.from.includes(v.status)) await this.createVolume(adminContext(), v.id, log);
-    else if (finishDelete.from.includes(v.status)) await this.deleteVolume(v.id, log);
-    else if (v.extendTo !== null) await this.extendVolume(v.id, v.extendTo, log);
+    // the request that began it is gone with its message: the resumed work is a request of its own
+    const ctx = adminContext();
+    if (finishCreate.from.includes(v.status)) await this.createVolume(ctx, v.id, log);
+    else if (finishDelete.from.includes(v.status)) await this.deleteVolume(ctx, v.id, log);
+    else if (v.extendTo !== null) await this.extendVolume(ctx, v.id, v.extendTo, log);
     // an extend begun before its target size was recorded cannot be finished from the row
     else
       await this.lock.run(v.id, () =>
         this.deps.volumes.transition(v.id, failExtend, {
           statusReason: 'extend failed: its new size was not recorded',
+          statusRequestId: ctx.requestId,
         }),
       );
   }
@@ -300,23 +305,26 @@ export class VolumeManager {
         log.info({ volume_id: volumeId }, 'nothing to create');
         return;
       }
-      await this.recordingFailure({ volumeId, what: 'create', failed: failCreate, log }, async () => {
-        const { volume, targetNum } = claim;
-        if (targetNum === null) throw noFreeTarget(this.options.host, this.options.maxTargets);
-        await driver.createVolume(volume.backendName, volume.size);
-        // a volume being created has no connections yet
-        const spec = this.exportSpec(volume, targetNum, []);
-        await target.createExport(spec);
-        const done = await this.created.submit({
-          id: volumeId,
-          providerLocation: target.providerLocation(spec),
-        });
-        log.info({ volume_id: volumeId, request_id: ctx.requestId, ok: done }, 'volume created');
-      });
+      await this.recordingFailure(
+        { volumeId, requestId: ctx.requestId, what: 'create', failed: failCreate, log },
+        async () => {
+          const { volume, targetNum } = claim;
+          if (targetNum === null) throw noFreeTarget(this.options.host, this.options.maxTargets);
+          await driver.createVolume(volume.backendName, volume.size);
+          // a volume being created has no connections yet
+          const spec = this.exportSpec(volume, targetNum, []);
+          await target.createExport(spec);
+          const done = await this.created.submit({
+            id: volumeId,
+            providerLocation: target.providerLocation(spec),
+          });
+          log.info({ volume_id: volumeId, request_id: ctx.requestId, ok: done }, 'volume created');
+        },
+      );
     });
   }
 
-  deleteVolume(volumeId: string, log: Logger): Promise<void> {
+  deleteVolume(ctx: RequestContext, volumeId: string, log: Logger): Promise<void> {
     const { driver, target } = this.deps;
     return this.lock.run(volumeId, async () => {
       const claim = await this.deleteClaims.submit(volumeId);
@@ -324,34 +332,40 @@ export class VolumeManager {
         log.info({ volume_id: volumeId }, 'nothing to delete');
         return;
       }
-      await this.recordingFailure({ volumeId, what: 'delete', failed: failDelete, log }, async () => {
-        const { volume, targetNum } = claim;
-        const chap = this.chapOf(volume);
-        if (targetNum !== null && chap)
-          await target.removeExport({ name: volume.backendName, tid: targetNum, chapUser: chap.user });
-        await driver.deleteVolume(volume.backendName);
-        await this.deleted.submit(volumeId);
-        log.info({ volume_id: volumeId }, 'volume deleted');
-      });
+      await this.recordingFailure(
+        { volumeId, requestId: ctx.requestId, what: 'delete', failed: failDelete, log },
+        async () => {
+          const { volume, targetNum } = claim;
+          const chap = this.chapOf(volume);
+          if (targetNum !== null && chap)
+            await target.removeExport({ name: volume.backendName, tid: targetNum, chapUser: chap.user });
+          await driver.deleteVolume(volume.backendName);
+          await this.deleted.submit(volumeId);
+          log.info({ volume_id: volumeId }, 'volume deleted');
+        },
+      );
     });
   }
 
-  extendVolume(volumeId: string, newSize: number, log: Logger): Promise<void> {
+  extendVolume(ctx: RequestContext, volumeId: string, newSize: number, log: Logger): Promise<void> {
     const { volumes, driver, target } = this.deps;
-    return this.operate({ volumeId, what: 'extend', failed: failExtend, log }, async (volume) => {
-      if (newSize <= volume.size)
-        throw new InvalidInputError(`new size ${newSize} must exceed ${volume.size}`);
-      await driver.extendVolume(volume.backendName, newSize);
-      await target.extendExport(
-        this.exportSpec(volume, await this.targetNumber(volume), await this.connected(volumeId)),
-      );
-      await volumes.transition(volumeId, finishExtend, {
-        size: newSize,
-        extendTo: null,
-        statusReason: null,
-      });
-      log.info({ volume_id: volumeId, size: newSize }, 'volume extended');
-    });
+    return this.operate(
+      { volumeId, requestId: ctx.requestId, what: 'extend', failed: failExtend, log },
+      async (volume) => {
+        if (newSize <= volume.size)
+          throw new InvalidInputError(`new size ${newSize} must exceed ${volume.size}`);
+        await driver.extendVolume(volume.backendName, newSize);
+        await target.extendExport(
+          this.exportSpec(volume, await this.targetNumber(volume), await this.connected(volumeId)),
+        );
+        await volumes.transition(volumeId, finishExtend, {
+          size: newSize,
+          extendTo: null,
+          statusReason: null,
+        });
+        log.info({ volume_id: volumeId, size: newSize }, 'volume extended');
+      },
+    );
   }
 
   /**
@@ -380,6 +394,7 @@ export class VolumeManager {
       op.log.error({ volume_id: op.volumeId, err: errorMessage(error) }, `${op.what} failed`);
       await this.deps.volumes.transition(op.volumeId, op.failed, {
         statusReason: `${op.what} failed: ${errorMessage(error)}`,
+        statusRequestId: op.requestId,
       });
     }
   }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { recordSpans, SpanStatusCode } from '@basalt/trace';
 import { encodeRequest, TgtdControl, TgtMode, TgtOp } from './tgtd-control';
 
 // the bytes tgtadm 1.0.85 writes to tgtd's socket for the same requests (captured with strace on x86_64)
@@ -117,6 +118,29 @@ describe('probe', () => {
       await expect(tgtd.control.probe()).rejects.toThrow(/does not speak tgtadm's protocol/);
     } finally {
       tgtd.close();
+    }
+  });
+
+  test('each request is a span naming the operation and the answer, never the parameter values', async () => {
+    const recorder = recordSpans();
+    const tgtd = await fakeTgtd((_mode, op) => (op === TgtOp.delete ? [15, ''] : [0, '']));
+    try {
+      await tgtd.control.request({
+        mode: TgtMode.account,
+        op: TgtOp.new,
+        params: { user: 'u1', password: 'Sekrit123' },
+      });
+      await tgtd.control.request({ mode: TgtMode.account, op: TgtOp.delete, params: { user: 'u1' } });
+      const [created, deleted] = recorder.spans();
+      expect(created?.name).toBe('tgtd new account');
+      expect(created?.attributes).toMatchObject({ 'tgtd.code': 0, 'tgtd.params': ['user', 'password'] });
+      expect(created?.status.code).toBe(SpanStatusCode.UNSET);
+      expect(deleted?.name).toBe('tgtd delete account');
+      expect(deleted?.status).toEqual({ code: SpanStatusCode.ERROR, message: "can't find the account" });
+      expect(JSON.stringify(recorder.spans().map((s) => s.attributes))).not.toContain('Sekrit123');
+    } finally {
+      tgtd.close();
+      await recorder.stop();
     }
   });
 

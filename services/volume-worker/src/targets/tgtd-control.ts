@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { endianness } from 'node:os';
 import { BasaltError } from '@basalt/errors';
+import { SpanKind, SpanStatusCode, withSpan } from '@basalt/trace';
 
 /**
  * tgtd's management protocol, the one `tgtadm` speaks: a fixed request header, a `key=value,…`
@@ -27,6 +28,12 @@ export const TgtOp = {
   bind: 3,
   unbind: 4,
 } as const;
+
+const MODE_NAMES = Object.fromEntries(Object.entries(TgtMode).map(([k, v]) => [v, k])) as Record<
+  number,
+  string
+>;
+const OP_NAMES = Object.fromEntries(Object.entries(TgtOp).map(([k, v]) => [v, k])) as Record<number, string>;
 
 /** The answers (tgt's `enum tgtadm_errno`) callers act on. */
 export const TgtErrno = {
@@ -141,7 +148,29 @@ export class TgtdControl {
     this.socketPath = options.socketPath ?? `/var/run/tgtd/socket.${controlPort}`;
   }
 
-  async request(request: TgtdRequest): Promise<TgtdAnswer> {
+  /** One request in a span: operation, target and the answer's code; parameter values stay out (they hold CHAP secrets). */
+  request(request: TgtdRequest): Promise<TgtdAnswer> {
+    const attributes = {
+      'tgtd.control_port': this.controlPort,
+      ...(request.tid === undefined ? {} : { 'tgtd.tid': request.tid }),
+      ...(request.lun === undefined ? {} : { 'tgtd.lun': request.lun }),
+      ...(request.params ? { 'tgtd.params': Object.keys(request.params) } : {}),
+    };
+    return withSpan(
+      `tgtd ${OP_NAMES[request.op]} ${MODE_NAMES[request.mode]}`,
+      { kind: SpanKind.CLIENT, attributes },
+      async (span) => {
+        const answer = await this.queued(request);
+        span.setAttribute('tgtd.code', answer.code);
+        if (answer.code !== TgtErrno.success) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: tgtdErrorMessage(answer.code) });
+        }
+        return answer;
+      },
+    );
+  }
+
+  private async queued(request: TgtdRequest): Promise<TgtdAnswer> {
     const body = encodeRequest(request);
     // a finished request hands its slot straight to the next waiting one
     if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => this.waiting.push(resolve));
