@@ -139,6 +139,14 @@ describe('projects never see each other', () => {
       ['GET /os-hosts/{host}', 'GET', `/os-hosts/${stack.host}`, undefined, admin],
       ['GET /scheduler-stats/get_pools', 'GET', '/scheduler-stats/get_pools?detail=true', undefined, admin],
       ['GET /capabilities/{host}', 'GET', `/capabilities/${stack.host}`, undefined, admin],
+      // served under /v3/{project_id} only: under /v3 it is not found
+      [
+        'GET /traces/{request_id}',
+        'GET',
+        '/traces/req-00000000-0000-4000-8000-000000000000',
+        undefined,
+        [403, 404],
+      ],
       ['GET /os-availability-zone', 'GET', '/os-availability-zone', undefined, 200],
       ['GET /limits', 'GET', '/limits', undefined, 200],
       ['GET /extensions', 'GET', '/extensions', undefined, 200],
