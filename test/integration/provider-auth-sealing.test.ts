@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createDataSource, type DataSource, SecretBox, VolumeRepository } from '@basalt/db';
+import { SealProviderAuth1764000000050 } from '../../libs/db/src/migrations/0050-seal-provider-auth';
 import { createTestDatabase, NO_QUOTA, PLAIN_VOLUME } from '../support/db';
 
 const key = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
@@ -29,8 +30,7 @@ describe('provider_auth sealing', () => {
     const k1 = new SecretBox([k1Key]);
     let ds = await open(k1);
     try {
-      // back to before 0050, with two volumes holding secrets in clear as they used to
-      await ds.undoLastMigration({ transaction: 'each' });
+      // two volumes holding secrets in clear, as they did before 0050
       const repo = new VolumeRepository(ds);
       for (const [n, host] of [
         [1, 'h1'],
@@ -47,9 +47,18 @@ describe('provider_auth sealing', () => {
       await ds.destroy();
     }
 
+    // migration 0050 run again over them (the later migrations do not touch provider_auth)
+    const seal = async (source: DataSource) => {
+      const runner = source.createQueryRunner();
+      try {
+        await new SealProviderAuth1764000000050().up(runner);
+      } finally {
+        await runner.release();
+      }
+    };
     ds = await open();
     try {
-      await expect(ds.runMigrations({ transaction: 'each' })).rejects.toThrow(
+      await expect(seal(ds)).rejects.toThrow(
         '2 volume(s) hold CHAP secrets in clear: set [volume] secret_keys and run basalt db migrate again',
       );
       expect((await stored(ds)).map((r) => r.provider_auth)).toEqual([
@@ -62,7 +71,7 @@ describe('provider_auth sealing', () => {
 
     ds = await open(k1);
     try {
-      await ds.runMigrations({ transaction: 'each' });
+      await seal(ds);
       const rows = await stored(ds);
       for (const row of rows) {
         expect(row.provider_auth).toMatch(/^enc:v1:k1:/);
