@@ -1,4 +1,4 @@
-import { request, waitForVolume } from '../support/http';
+import { request, waitForResource, waitForVolume } from '../support/http';
 import { VolumeStack } from '../support/stack';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -15,6 +15,7 @@ describe('projects never see each other', () => {
   const tokens: Record<string, string> = {};
   const projects: Record<string, string> = {};
   let volumeId = '';
+  let snapshotId = '';
 
   async function login(user: string, password: string, project: string): Promise<void> {
     const res = await request(`${stack.identityUrl}/v3/auth/tokens`, {
@@ -47,6 +48,20 @@ describe('projects never see each other', () => {
     await waitForVolume(`${stack.volumeUrl}/v3/${projects.alice}`, tokens.alice as string, volumeId, [
       'available',
     ]);
+    const snapshot = await request(`${stack.volumeUrl}/v3/${projects.alice}/snapshots`, {
+      method: 'POST',
+      token: tokens.alice,
+      body: { snapshot: { volume_id: volumeId, name: marker, metadata: { owner: 'alice' } } },
+    });
+    expect(snapshot.status).toBe(202);
+    snapshotId = snapshot.body.snapshot.id;
+    await waitForResource(
+      `${stack.volumeUrl}/v3/${projects.alice}`,
+      tokens.alice as string,
+      'snapshot',
+      snapshotId,
+      ['available'],
+    );
   }, 90_000);
   afterAll(() => stack.stop(), 60_000);
 
@@ -56,6 +71,7 @@ describe('projects never see each other', () => {
   const routes = () => {
     const owner = projects.alice as string;
     const v = `/volumes/${volumeId}`;
+    const s = `/snapshots/${snapshotId}`;
     const nowhere = '00000000-0000-4000-8000-000000000000';
     const admin = 403;
     const service = { host: 'x', binary: 'cinder-volume' };
@@ -96,6 +112,39 @@ describe('projects never see each other', () => {
         404,
       ],
       ['DELETE /volumes/{volume_id}/metadata/{key}', 'DELETE', `${v}/metadata/owner`, undefined, 404],
+      ['POST /snapshots', 'POST', '/snapshots', { snapshot: { volume_id: volumeId, name: 'steal' } }, 404],
+      ['GET /snapshots', 'GET', '/snapshots?all_tenants=1', undefined, 200],
+      ['GET /snapshots/detail', 'GET', '/snapshots/detail?all_tenants=1', undefined, 200],
+      ['GET /snapshots/{snapshot_id}', 'GET', s, undefined, 404],
+      ['PUT /snapshots/{snapshot_id}', 'PUT', s, { snapshot: { name: 'taken' } }, 404],
+      ['DELETE /snapshots/{snapshot_id}', 'DELETE', s, undefined, 404],
+      [
+        'POST /snapshots/{snapshot_id}/action',
+        'POST',
+        `${s}/action`,
+        { 'os-update_snapshot_status': { status: 'error' } },
+        404,
+      ],
+      [
+        'POST /snapshots/{snapshot_id}/action',
+        'POST',
+        `${s}/action`,
+        { 'os-reset_status': { status: 'error' } },
+        admin,
+      ],
+      ['POST /snapshots/{snapshot_id}/action', 'POST', `${s}/action`, { 'os-force_delete': {} }, admin],
+      ['GET /snapshots/{snapshot_id}/metadata', 'GET', `${s}/metadata`, undefined, 404],
+      ['POST /snapshots/{snapshot_id}/metadata', 'POST', `${s}/metadata`, { metadata: { k: 'v' } }, 404],
+      ['PUT /snapshots/{snapshot_id}/metadata', 'PUT', `${s}/metadata`, { metadata: { k: 'v' } }, 404],
+      ['GET /snapshots/{snapshot_id}/metadata/{key}', 'GET', `${s}/metadata/owner`, undefined, 404],
+      [
+        'PUT /snapshots/{snapshot_id}/metadata/{key}',
+        'PUT',
+        `${s}/metadata/owner`,
+        { meta: { owner: 'bob' } },
+        404,
+      ],
+      ['DELETE /snapshots/{snapshot_id}/metadata/{key}', 'DELETE', `${s}/metadata/owner`, undefined, 404],
       ['GET /os-quota-sets/{target_project_id}', 'GET', `/os-quota-sets/${owner}?usage=true`, undefined, 403],
       [
         'GET /os-quota-sets/{target_project_id}/defaults',
@@ -265,9 +314,15 @@ describe('projects never see each other', () => {
       expect([r.route, res.status]).toEqual([r.route, 400]);
       expect(JSON.stringify(res.body)).not.toContain(marker);
     }
-    // nothing bob tried changed alice's volume or quotas
+    // nothing bob tried changed alice's volume, snapshot or quotas
     const volume = await call('alice', 'GET', `/v3/${projects.alice}/volumes/${volumeId}`);
     expect(volume.body.volume).toMatchObject({ name: marker, size: 1, status: 'available' });
+    const snapshot = await call('alice', 'GET', `/v3/${projects.alice}/snapshots/${snapshotId}`);
+    expect(snapshot.body.snapshot).toMatchObject({
+      name: marker,
+      status: 'available',
+      metadata: { owner: 'alice' },
+    });
     const quota = await call('alice', 'GET', `/v3/${projects.alice}/os-quota-sets/${projects.alice}`);
     expect(quota.body.quota_set.volumes).toBe(10);
   }, 60_000);
@@ -284,6 +339,8 @@ describe('projects never see each other', () => {
       ['PUT', `/v3/${p}/volumes/${volumeId}`, { volume: { name: 'x' } }, 'volume:update'],
       ['DELETE', `/v3/${p}/volumes/${volumeId}`, undefined, 'volume:delete'],
       ['POST', `/v3/${p}/volumes/${volumeId}/action`, { 'os-extend': { new_size: 2 } }, 'volume:extend'],
+      ['POST', `/v3/${p}/snapshots`, { snapshot: { volume_id: volumeId } }, 'volume:create_snapshot'],
+      ['DELETE', `/v3/${p}/snapshots/${snapshotId}`, undefined, 'volume:delete_snapshot'],
     ] as const) {
       const res = await call('carol', method, path, body);
       expect([method, path, res.status, res.body]).toEqual([

@@ -6,6 +6,7 @@ import {
   functionSource,
   INSTANCE_STATES,
   MAPPING_STATES,
+  SNAPSHOT_STATES,
   SQL_FUNCTIONS,
   VOLUME_STATES,
 } from '@basalt/db';
@@ -43,11 +44,12 @@ describe('the migrated schema', () => {
     // the pair's check starts with the literals that join it: '/' and the empty task
     expect((await allowed('instances_state_check')).slice(2)).toEqual(INSTANCE_STATES.states);
     expect(await allowed('block_device_mappings_status_check')).toEqual(MAPPING_STATES.states);
+    expect(await allowed('snapshots_status_check')).toEqual(SNAPSHOT_STATES.states);
   });
 
   test('a state outside the table, or deleted without its flag, is refused', async () => {
     const [row] = await ds.query(
-      "SELECT * FROM create_volume_within_quota(gen_random_uuid(), 1, 'nova', 'p', 'u', NULL, NULL, NULL, -1, -1, -1, 'volume-%08x', '{}')",
+      "SELECT * FROM create_volume_within_quota(gen_random_uuid(), 1, 'nova', 'p', 'u', NULL, NULL, NULL, -1, -1, -1, 'volume-%08x', '{}', NULL, NULL)",
     );
     await expect(ds.query("UPDATE volumes SET status = 'lost' WHERE id = $1", [row.id])).rejects.toThrow(
       /volumes_status_check/,

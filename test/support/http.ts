@@ -32,9 +32,21 @@ export async function request<T = any>(
   return { status: response.status, headers: response.headers, body: parsed as T };
 }
 
-export async function waitForVolume(
+export function waitForVolume(
   url: string,
   token: string,
+  id: string,
+  statuses: readonly string[],
+  timeoutMs = 20_000,
+): Promise<any> {
+  return waitForResource(url, token, 'volume', id, statuses, timeoutMs);
+}
+
+/** Polls `<url>/<kind>s/<id>` until its status is one of `statuses` (`deleted`: until it is a 404). */
+export async function waitForResource(
+  url: string,
+  token: string,
+  kind: 'volume' | 'snapshot',
   id: string,
   statuses: readonly string[],
   timeoutMs = 20_000,
@@ -42,12 +54,12 @@ export async function waitForVolume(
   const deadline = Date.now() + timeoutMs;
   let last: ApiResponse | undefined;
   while (Date.now() < deadline) {
-    last = await request(`${url}/volumes/${id}`, { token });
-    if (last.status === 200 && statuses.includes(last.body.volume.status)) return last.body.volume;
+    last = await request(`${url}/${kind}s/${id}`, { token });
+    if (last.status === 200 && statuses.includes(last.body[kind].status)) return last.body[kind];
     if (statuses.includes('deleted') && last.status === 404) return undefined;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`volume ${id} never reached ${statuses.join('|')}: ${JSON.stringify(last?.body)}`);
+  throw new Error(`${kind} ${id} never reached ${statuses.join('|')}: ${JSON.stringify(last?.body)}`);
 }
 
 /** A project-scoped token of the built-in identity, by password, and the project's id. */

@@ -27,6 +27,8 @@ const scheduleVolumeRequest = s.object({
   availability_zone: s.string(),
   /** The volume type's extra specs, which a host's capabilities must satisfy. */
   extra_specs: s.optional(s.record(s.string())),
+  /** The only host the volume may go to: its source's, for a volume made from a snapshot or a volume. */
+  resource_backend: s.optional(s.string()),
 });
 
 /** What the API sends the scheduler about a new volume (Cinder's request spec). */
@@ -58,6 +60,7 @@ export const SCHEDULER_CONTRACT = defineContract({
     '1.0 - Initial version: create_volume, update_service_capabilities.',
     "1.1 - get_pools, backend_passes_filters; create_volume takes the volume type's extra_specs.",
     '1.2 - run_instance, update_compute_capabilities.',
+    '1.3 - create_volume takes resource_backend, the host a volume made from a source must go to.',
   ],
   methods: {
     create_volume: cast({ since: '1.0', to: 'topic', args: scheduleVolumeRequest }),

@@ -40,6 +40,7 @@ export const VOLUME_CONTRACT = defineContract({
     '1.0 - Initial version: create, delete, extend, initialize/terminate connection, attach, detach, ' +
       'publish_service_capabilities.',
     '1.1 - reconcile: the host compared with the database, its own orphans removed.',
+    '1.2 - Adds create_snapshot and delete_snapshot; create_volume makes a volume from the source its row names.',
   ],
   methods: {
     create_volume: cast({ since: '1.0', to: 'server', args: volume }),
@@ -79,6 +80,9 @@ export const VOLUME_CONTRACT = defineContract({
     }),
     /** After terminate_connection: a `detaching` volume is `available` once no attachment remains. */
     detach_volume: call({ since: '1.0', to: 'server', args: volume, result: s.none() }),
+    /** The snapshot, `creating` on the volume's host, is taken (a point-in-time copy of the volume). */
+    create_snapshot: cast({ since: '1.2', to: 'server', args: s.object({ snapshot_id: s.string() }) }),
+    delete_snapshot: cast({ since: '1.2', to: 'server', args: s.object({ snapshot_id: s.string() }) }),
     /** Asks every volume host to report its capabilities now (a scheduler that just started knows none). */
     publish_service_capabilities: cast({ since: '1.0', to: 'fanout', args: s.object({}) }),
     /** The host's backend and tgtd compared with the database; with dry_run nothing is changed. */

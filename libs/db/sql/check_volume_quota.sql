@@ -1,4 +1,5 @@
 -- Refuses, with SQLSTATE BQ001 and the resource in the detail, growth the project's quota does not take.
+-- Gigabytes count the live volumes' sizes and the live snapshots' (Cinder's default).
 -- The function as the database has it now: a change is a new migration carrying this text.
 CREATE OR REPLACE FUNCTION check_volume_quota(
   p_project varchar, p_more_volumes integer, p_more_gigabytes integer,
@@ -25,6 +26,8 @@ BEGIN
   END IF;
   SELECT count(*), coalesce(sum(size), 0) INTO used_volumes, used_gigabytes
     FROM volumes WHERE project_id = p_project AND NOT deleted;
+  used_gigabytes := used_gigabytes + (SELECT coalesce(sum(volume_size), 0)
+    FROM snapshots WHERE project_id = p_project AND NOT deleted);
   IF max_volumes >= 0 AND used_volumes + p_more_volumes > max_volumes THEN
     RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
       DETAIL = json_build_object('resource', 'volumes', 'limit', max_volumes, 'in_use', used_volumes)::text;

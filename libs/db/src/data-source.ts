@@ -22,6 +22,7 @@ import { migrationSecretBoxes, SealProviderAuth1764000000050 } from './migration
 import { MessageRequestId1764000000070 } from './migrations/0070-message-request-id';
 import { ServiceUuid1764000000071 } from './migrations/0071-service-uuid';
 import { BackfillVolumePool1764000000072 } from './migrations/0072-backfill-volume-pool';
+import { Snapshots1764000000073 } from './migrations/0073-snapshots';
 import type { SecretBox } from './secret-box';
 
 export const entities: Array<new () => object> = [];
@@ -46,6 +47,7 @@ export const migrations = [
   MessageRequestId1764000000070,
   ServiceUuid1764000000071,
   BackfillVolumePool1764000000072,
+  Snapshots1764000000073,
 ];
 
 export interface DatabaseOptions {

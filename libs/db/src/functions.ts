@@ -9,6 +9,7 @@ export const SQL_FUNCTIONS = [
   'create_volume_within_quota',
   'volume_error_message',
   'quota_limit',
+  'create_snapshot_within_quota',
 ] as const;
 export type SqlFunction = (typeof SQL_FUNCTIONS)[number];
 

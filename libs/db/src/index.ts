@@ -13,6 +13,8 @@ export * from './provider-auth';
 export * from './quotas';
 export * from './secret-box';
 export * from './services';
+export * from './snapshot-states';
+export * from './snapshots';
 export * from './sql';
 export * from './states';
 export * from './status-counts';

@@ -18,7 +18,7 @@ export type QuotaLimits = Readonly<Record<QuotaResource, number>>;
 /** What a project uses of each resource. */
 export type QuotaUsage = Readonly<Record<QuotaResource, number>>;
 
-/** The SQLSTATE check_volume_quota raises when the quota refuses. */
+/** The SQLSTATE check_volume_quota (and create_snapshot_within_quota) raises when the quota refuses. */
 const QUOTA_REFUSED = 'BQ001';
 
 /** A refusal by check_volume_quota in Cinder's words; any other error as it was. */
@@ -34,6 +34,12 @@ export function quotaRefusal(error: unknown, requestedGigabytes: number, volumeS
   if (resource === 'per_volume_gigabytes') {
     return new QuotaExceededError(
       `VolumeSizeExceedsLimit: Requested volume size ${volumeSize}G is larger than maximum allowed limit ${limit}G.`,
+      { data },
+    );
+  }
+  if (resource === 'snapshots') {
+    return new QuotaExceededError(
+      `SnapshotLimitExceeded: Maximum number of snapshots allowed (${limit}) exceeded.`,
       { data },
     );
   }
@@ -87,13 +93,18 @@ export class QuotaRepository {
 
   /** What the project uses now, as os-quota-sets shows it (the check itself is check_volume_quota). */
   async usage(projectId: string): Promise<QuotaUsage> {
+    // gigabytes as check_volume_quota counts them: the volumes' and the snapshots'
     const [row] = await this.ds.query(
-      'SELECT count(*)::int AS volumes, coalesce(sum(size), 0)::int AS gigabytes FROM volumes WHERE project_id = $1 AND NOT deleted',
+      `SELECT v.volumes, s.snapshots, v.gigabytes + s.gigabytes AS gigabytes
+         FROM (SELECT count(*)::int AS volumes, coalesce(sum(size), 0)::int AS gigabytes
+                 FROM volumes WHERE project_id = $1 AND NOT deleted) v,
+              (SELECT count(*)::int AS snapshots, coalesce(sum(volume_size), 0)::int AS gigabytes
+                 FROM snapshots WHERE project_id = $1 AND NOT deleted) s`,
       [projectId],
     );
     return {
       volumes: Number(row.volumes),
-      snapshots: 0,
+      snapshots: Number(row.snapshots),
       gigabytes: Number(row.gigabytes),
       backups: 0,
       backup_gigabytes: 0,

@@ -28,6 +28,10 @@ export interface VolumeRecord {
   readonly providerAuth: string | null;
   /** While `extending`: the size the extend grows the volume to. */
   readonly extendTo: number | null;
+  /** The snapshot the volume was made from, if any. */
+  readonly snapshotId: string | null;
+  /** The volume this one is a clone of, if any. */
+  readonly sourceVolid: string | null;
   readonly scheduledAt: Date | null;
   readonly launchedAt: Date | null;
   readonly createdAt: Date;
@@ -93,6 +97,8 @@ export interface NewVolume {
   readonly displayDescription: string | null;
   readonly volumeType: string | null;
   readonly metadata?: Readonly<Record<string, string>>;
+  readonly snapshotId?: string;
+  readonly sourceVolid?: string;
 }
 
 export function toVolume(r: Row): VolumeRecord {
@@ -118,6 +124,8 @@ export function toVolume(r: Row): VolumeRecord {
     providerLocation: (r.provider_location as string | null) ?? null,
     providerAuth: (r.provider_auth as string | null) ?? null,
     extendTo: r.extend_to === null || r.extend_to === undefined ? null : Number(r.extend_to),
+    snapshotId: (r.snapshot_id as string | null) ?? null,
+    sourceVolid: (r.source_volid as string | null) ?? null,
     scheduledAt: date(r.scheduled_at),
     launchedAt: date(r.launched_at),
     createdAt: date(r.created_at) as Date,

@@ -5,6 +5,8 @@ import { keysetPage, type Listing, type Page } from './pagination';
 import { resealProviderAuth } from './provider-auth';
 import { type QuotaLimits, quotaRefusal } from './quotas';
 import type { SecretBox } from './secret-box';
+import { type SnapshotStatus } from './snapshot-states';
+import { SNAPSHOTS } from './snapshots';
 import { compareAndSwap, liveRows, type Row, updateReturning } from './sql';
 import type { Move } from './states';
 import * as batches from './volume-batches';
@@ -78,7 +80,7 @@ export class VolumeRepository {
   ): Promise<VolumeRecord> {
     try {
       const [row] = await this.ds.query(
-        'SELECT * FROM create_volume_within_quota($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+        'SELECT * FROM create_volume_within_quota($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)',
         [
           randomUUID(),
           input.size,
@@ -93,6 +95,8 @@ export class VolumeRepository {
           defaults.per_volume_gigabytes,
           nameTemplate,
           JSON.stringify(input.metadata ?? {}),
+          input.snapshotId ?? null,
+          input.sourceVolid ?? null,
         ],
       );
       return toVolume(row);
@@ -181,6 +185,47 @@ export class VolumeRepository {
   ): Promise<VolumeRecord> {
     const updated = await this.transition(id, move, changes);
     if (updated) return updated;
+    throw invalidState(id, move, (await this.get(id)).status);
+  }
+
+  /**
+   * Begins a delete along `move`, unless the volume has live snapshots; with `cascade` (a move
+   * of the snapshots' table) its snapshots begin deleting too, in the same transaction. The
+   * volume's row is locked first, as create_snapshot_within_quota locks it, so no snapshot
+   * slips in between the check and the move. A volume not in `move.from` is an error.
+   */
+  async beginDelete(
+    id: string,
+    move: Move<VolumeStatus>,
+    cascade?: Move<SnapshotStatus>,
+  ): Promise<VolumeRecord> {
+    const moved = await this.ds.transaction(async (tx) => {
+      await tx.query('SELECT 1 FROM volumes WHERE id = $1 FOR UPDATE', [id]);
+      const snapshots: Row[] = await tx.query(
+        'SELECT id, status FROM snapshots WHERE volume_id = $1 AND NOT deleted',
+        [id],
+      );
+      if (snapshots.length > 0 && !cascade) {
+        throw new InvalidStateError(
+          `Invalid volume: Volume ${id} still has ${snapshots.length} dependent snapshots.`,
+          { data: { volume_id: id } },
+        );
+      }
+      const row = await compareAndSwap(tx, VOLUMES, id, move, { statusReason: null });
+      if (!row) return undefined;
+      for (const snapshot of snapshots) {
+        if (
+          !(await compareAndSwap(tx, SNAPSHOTS, String(snapshot.id), cascade as Move<SnapshotStatus>, {}))
+        ) {
+          throw new InvalidStateError(
+            `Invalid volume: Snapshot ${String(snapshot.id)} of volume ${id} is ${String(snapshot.status)}; a cascade delete takes snapshots ${(cascade as Move<SnapshotStatus>).from.join(', ')}.`,
+            { data: { volume_id: id } },
+          );
+        }
+      }
+      return toVolume(row);
+    });
+    if (moved) return moved;
     throw invalidState(id, move, (await this.get(id)).status);
   }
 

@@ -8,6 +8,7 @@ import {
   MessageRepository,
   QuotaRepository,
   ServiceDirectory,
+  SnapshotRepository,
   TransferRepository,
   VolumeRepository,
   VolumeTypeRepository,
@@ -26,6 +27,7 @@ import { KeystoneAuthenticator, keystoneAuthOptions } from './keystone-authentic
 import { loadPolicyFile, Policy } from './policy';
 import { POLICY_DEFAULTS } from './policy-defaults';
 import { RateLimiter } from './rate-limit';
+import { SnapshotApi } from './snapshot-api';
 import { TokenSigner } from './tokens';
 import { VolumeApi } from './volume-api';
 import { buildVolumeApp } from './volume-app';
@@ -59,10 +61,30 @@ void runService({
     const authenticator = authenticators[a.auth_strategy]();
     const quotaDefaults = { ...config.quota };
     const volumes = new VolumeRepository(db);
+    const snapshots = new SnapshotRepository(db);
+    const volumeRpc = volumeRpcApi(rpc.client);
     const quotas = new QuotaRepository(db);
     const types = new VolumeTypeRepository(db);
     const services = new ServiceDirectory(db, config.DEFAULT.service_down_time);
     const scheduler = schedulerRpcApi(rpc.client);
+
+    const volumeApi = new VolumeApi(
+      {
+        services,
+        volumes,
+        snapshots,
+        types,
+        scheduler,
+        volumeRpc,
+        log,
+      },
+      {
+        nameTemplate: config.volume.volume_name_template,
+        defaultZone: config.DEFAULT.storage_availability_zone,
+        quotaDefaults,
+        defaultVolumeType: config.DEFAULT.default_volume_type,
+      },
+    );
 
     let volumeUrl = () => a.public_endpoint;
     const volumeApp = await buildVolumeApp(
@@ -80,22 +102,9 @@ void runService({
           )),
       },
       {
-        api: new VolumeApi(
-          {
-            services,
-            volumes,
-            types,
-            scheduler,
-            volumeRpc: volumeRpcApi(rpc.client),
-            log,
-          },
-          {
-            nameTemplate: config.volume.volume_name_template,
-            defaultZone: config.DEFAULT.storage_availability_zone,
-            quotaDefaults,
-            defaultVolumeType: config.DEFAULT.default_volume_type,
-          },
-        ),
+        api: volumeApi,
+        snapshotApi: new SnapshotApi({ volumes: volumeApi, snapshots, volumeRpc, log }, { quotaDefaults }),
+        snapshots,
         volumes,
         attachments: new AttachmentRepository(db),
         quotas,

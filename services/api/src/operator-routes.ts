@@ -19,6 +19,8 @@ const EXTENSIONS = [
     'Expose migration_status as an attribute of a volume.',
   ],
   ['os-volume-actions', 'VolumeActions', 'Enable volume actions.'],
+  ['os-extended-snapshot-attributes', 'ExtendedSnapshotAttributes', 'Extended SnapshotAttributes support.'],
+  ['os-snapshot-actions', 'SnapshotActions', 'Enable snapshot manager actions.'],
   ['os-admin-actions', 'AdminActions', 'Enable admin actions.'],
   ['os-quota-sets', 'Quotas', 'Quota management support.'],
   ['os-quota-class-sets', 'QuotaClasses', 'Quota classes management support.'],

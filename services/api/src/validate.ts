@@ -18,6 +18,14 @@ export function objectBody(body: unknown, key: string): Record<string, unknown> 
   return inner as Record<string, unknown>;
 }
 
+/** The one action an action body names (`{"os-extend": {…}}`). */
+export function actionName(body: unknown): string {
+  if (typeof body !== 'object' || body === null || Object.keys(body).length !== 1) {
+    throw new InvalidInputError('An action body names exactly one action.');
+  }
+  return Object.keys(body)[0] as string;
+}
+
 /** Cinder accepts sizes as integers or digit strings; anything else, or below 1, is refused. */
 export function positiveInt(field: string, value: unknown): number {
   const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value.trim()) : value;

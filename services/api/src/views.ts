@@ -1,4 +1,4 @@
-import type { AttachmentRecord, VolumeRecord } from '@basalt/db';
+import type { AttachmentRecord, SnapshotRecord, VolumeRecord } from '@basalt/db';
 import { atLeast } from './versions';
 
 /** Who asks and at which microversion: what decides the fields a view carries. */
@@ -32,8 +32,8 @@ export function volumeDetail(
     name: v.displayName,
     description: v.displayDescription,
     volume_type: typeName,
-    snapshot_id: null,
-    source_volid: null,
+    snapshot_id: v.snapshotId,
+    source_volid: v.sourceVolid,
     // Cinder shows its visible admin metadata (the read-only flag) among the user's, once set
     metadata: v.readOnly === null ? v.metadata : { ...v.metadata, readonly: v.readOnly ? 'True' : 'False' },
     links: links(v.id),
@@ -76,4 +76,32 @@ export function volumeDetail(
 
 export function volumeSummary(v: VolumeRecord, links: (id: string) => unknown[]) {
   return { id: v.id, name: v.displayName, links: links(v.id) };
+}
+
+/**
+ * The snapshot as Cinder v3's view builder shows it (cinder/api/v3/views/snapshots.py): `summary`
+ * for the plain list; create, update and show add `group_snapshot_id` from 3.14 and `user_id` from
+ * 3.41; `extended` (show and the detailed list) adds the extended attributes (progress, project).
+ */
+export function snapshotView(s: SnapshotRecord, view: ViewContext | undefined, extended = false) {
+  const at = (version: string) => view !== undefined && atLeast(view.version, version);
+  return {
+    id: s.id,
+    created_at: s.createdAt.toISOString(),
+    updated_at: s.updatedAt.toISOString(),
+    name: s.displayName,
+    description: s.displayDescription,
+    volume_id: s.volumeId,
+    status: s.status,
+    size: s.volumeSize,
+    metadata: s.metadata,
+    ...(at('3.14') ? { group_snapshot_id: null } : {}),
+    ...(at('3.41') ? { user_id: s.userId } : {}),
+    ...(extended
+      ? {
+          'os-extended-snapshot-attributes:progress': s.progress,
+          'os-extended-snapshot-attributes:project_id': s.projectId,
+        }
+      : {}),
+  };
 }

@@ -2,6 +2,8 @@ import { adminContext, type RequestContext } from '@basalt/context';
 import {
   type Move,
   type QuotaLimits,
+  SNAPSHOT_STATES,
+  type SnapshotRecord,
   VOLUME_STATES,
   type VolumeChanges,
   type VolumeRecord,
@@ -20,8 +22,9 @@ const row = (over: Partial<VolumeRecord> = {}): VolumeRecord =>
   ({ id: 'v1', projectId: 'p1', size: 1, status: 'available', host: 'host-a', ...over }) as VolumeRecord;
 
 /** The API over in-memory volumes that change state as the SQL does, with a record of every step. */
-function fixture(initial: VolumeRecord[] = [row()]) {
+function fixture(initial: VolumeRecord[] = [row()], snapshotList: SnapshotRecord[] = []) {
   const rows = new Map(initial.map((v) => [v.id, v]));
+  const snapshotRows = new Map(snapshotList.map((x) => [x.id, x]));
   const done: string[] = [];
   const unreachable: { scheduler?: Error; volume?: Error } = {};
   const move = (id: string, m: Move<VolumeStatus>, changes: VolumeChanges = {}) => {
@@ -35,7 +38,13 @@ function fixture(initial: VolumeRecord[] = [row()]) {
   const volumes = {
     find: async (id: string) => rows.get(id),
     createWithinQuota: async (
-      input: { size: number; availabilityZone: string; volumeType: string },
+      input: {
+        size: number;
+        availabilityZone: string;
+        volumeType: string;
+        snapshotId?: string;
+        sourceVolid?: string;
+      },
       template: string,
     ) => {
       const v = row({
@@ -48,7 +57,9 @@ function fixture(initial: VolumeRecord[] = [row()]) {
       rows.set(v.id, v);
       done.push(
         `inserted ${input.size}G in ${input.availabilityZone} as ${template}` +
-          (input.volumeType === 'default-id' ? '' : ` of type ${input.volumeType}`),
+          (input.volumeType === 'default-id' ? '' : ` of type ${input.volumeType}`) +
+          (input.snapshotId ? ` from snapshot ${input.snapshotId}` : '') +
+          (input.sourceVolid ? ` from volume ${input.sourceVolid}` : ''),
       );
       return v;
     },
@@ -64,6 +75,16 @@ function fixture(initial: VolumeRecord[] = [row()]) {
       if (!moved) throw new BasaltError(`Invalid volume: status is ${rows.get(id)?.status}`);
       return moved;
     },
+    get: async (id: string) => rows.get(id) as VolumeRecord,
+    beginDelete: async (id: string, m: Move<VolumeStatus>, cascade?: Move<string>) => {
+      const snapshots = [...snapshotRows.values()].filter((x) => x.volumeId === id);
+      if (snapshots.length > 0 && !cascade)
+        throw new BasaltError(`Invalid volume: ${snapshots.length} dependent snapshots`);
+      const moved = move(id, m);
+      if (!moved) throw new BasaltError(`Invalid volume: status is ${rows.get(id)?.status}`);
+      for (const x of snapshots) done.push(`snapshot ${x.id} ${cascade?.to}`);
+      return moved;
+    },
     beginExtendWithinQuota: async (v: VolumeRecord, newSize: number) => {
       move(v.id, VOLUME_STATES.moves.beginExtend, { extendTo: newSize });
     },
@@ -76,11 +97,12 @@ function fixture(initial: VolumeRecord[] = [row()]) {
       ],
     },
     volumes,
+    snapshots: { find: async (id: string) => snapshotRows.get(id) },
     types: {
       // the default type, and a private one only its project (or an admin) may use
       get: async (idOrName: string, project: string | undefined) => {
         if (idOrName === '__DEFAULT__') return { id: 'default-id', name: '__DEFAULT__', extraSpecs: {} };
-        if (idOrName === 'gold' && (project === undefined || project === 'p1')) {
+        if ((idOrName === 'gold' || idOrName === 'gold-id') && (project === undefined || project === 'p1')) {
           return { id: 'gold-id', name: 'gold', extraSpecs: { volume_backend_name: 'lvm' } };
         }
         throw new NotFoundError(`Volume type ${idOrName} could not be found.`);
@@ -94,12 +116,14 @@ function fixture(initial: VolumeRecord[] = [row()]) {
           size: number;
           availability_zone: string;
           extra_specs: Record<string, string>;
+          resource_backend?: string;
         },
       ) => {
         if (unreachable.scheduler) throw unreachable.scheduler;
         const specs = Object.entries(spec.extra_specs).map(([k, v]) => ` ${k}=${v}`);
         done.push(
-          `scheduler.create_volume ${spec.volume_id} ${spec.size}G ${spec.availability_zone}${specs.join('')}`,
+          `scheduler.create_volume ${spec.volume_id} ${spec.size}G ${spec.availability_zone}${specs.join('')}` +
+            (spec.resource_backend ? ` on ${spec.resource_backend}` : ''),
         );
       },
     },
@@ -223,7 +247,7 @@ describe('VolumeApi.delete', () => {
     // the scheduler places the volume between the API's read and its swap
     f.rows.set('v1', { ...read, host: 'host-a' });
     f.volumes.find = async () => read;
-    await f.api.delete(admin, 'v1', true);
+    await f.api.delete(admin, 'v1', { force: true });
     expect(f.done).toEqual(['deleting', 'volume.host-a.delete_volume v1']);
   });
 
@@ -251,6 +275,70 @@ describe('VolumeApi during a broker outage', () => {
     expect(f.rows.get('v1')?.status).toBe('deleting');
     expect(f.rows.get('v2')).toMatchObject({ status: 'extending', extendTo: 4 });
     expect(f.done).toEqual(['deleting', 'extending']);
+  });
+});
+
+describe('VolumeApi: volumes from a snapshot or a volume', () => {
+  const snapshot = (over: Partial<SnapshotRecord> = {}) =>
+    ({
+      id: 's1',
+      volumeId: 'v1',
+      projectId: 'p1',
+      volumeSize: 2,
+      status: 'available',
+      host: 'host-a',
+      ...over,
+    }) as SnapshotRecord;
+  const origin = row({ size: 2, volumeType: 'gold-id', availabilityZone: 'zone-b' });
+
+  test("from a snapshot: the source's size, type and zone by default, and its host for the scheduler", async () => {
+    const f = fixture([origin], [snapshot()]);
+    await f.api.create(member, { ...request(), size: null, snapshotId: 's1' });
+    expect(f.done).toEqual([
+      'inserted 2G in zone-b as volume-%08x of type gold-id from snapshot s1',
+      'scheduler.create_volume new 2G zone-b volume_backend_name=lvm on host-a',
+    ]);
+  });
+
+  test('a clone may be larger than its source, never smaller', async () => {
+    const f = fixture([origin]);
+    await expect(f.api.create(member, { ...request({ size: 1 }), sourceVolid: 'v1' })).rejects.toThrow(
+      "Volume size '1'GB cannot be smaller than original volume size 2GB. They must be >= original volume size.",
+    );
+    await expect(f.api.create(member, { ...request({ size: 1 }), snapshotId: 's1' })).rejects.toThrow(
+      'Snapshot s1 could not be found.',
+    );
+    expect(f.done).toEqual([]);
+    await f.api.create(member, { ...request({ size: 5 }), sourceVolid: 'v1' });
+    expect(f.done[0]).toBe('inserted 5G in zone-b as volume-%08x of type gold-id from volume v1');
+  });
+
+  test("a snapshot smaller than asked, not available, or another project's is refused", async () => {
+    const f = fixture(
+      [origin],
+      [snapshot(), snapshot({ id: 's2', status: 'creating' }), snapshot({ id: 's3', projectId: 'p2' })],
+    );
+    await expect(f.api.create(member, { ...request({ size: 1 }), snapshotId: 's1' })).rejects.toThrow(
+      "Volume size '1'GB cannot be smaller than the snapshot size 2GB.",
+    );
+    await expect(f.api.create(member, { ...request(), snapshotId: 's2' })).rejects.toThrow(
+      /Originating snapshot status must be/,
+    );
+    await expect(f.api.create(member, { ...request(), snapshotId: 's3' })).rejects.toThrow(
+      'Snapshot s3 could not be found.',
+    );
+    expect(f.done).toEqual([]);
+  });
+
+  test('a volume with snapshots is deleted only with cascade, its snapshots with it', async () => {
+    const f = fixture([origin], [snapshot()]);
+    await expect(f.api.delete(member, 'v1')).rejects.toThrow('dependent snapshots');
+    await f.api.delete(member, 'v1', { cascade: true });
+    expect(f.done).toEqual([
+      'deleting',
+      `snapshot s1 ${SNAPSHOT_STATES.moves.beginCascadeDelete.to}`,
+      'volume.host-a.delete_volume v1',
+    ]);
   });
 });
 

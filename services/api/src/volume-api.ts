@@ -3,6 +3,8 @@ import type { SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
 import {
   type QuotaLimits,
   type ServiceDirectory,
+  SNAPSHOT_STATES,
+  type SnapshotRepository,
   VOLUME_STATES,
   type VolumeRecord,
   type VolumeRepository,
@@ -26,14 +28,33 @@ export interface VolumeApiOptions {
 }
 
 export interface CreateVolumeRequest {
-  readonly size: number;
+  /** In GiB; null takes the source's size (a volume with no source must give one). */
+  readonly size: number | null;
   readonly name: string | null;
   readonly description: string | null;
   readonly availabilityZone: string | null;
   readonly metadata: Readonly<Record<string, string>>;
-  /** A type's id or name; the default type when null. */
+  /** A type's id or name; the source's type, else the default type, when null. */
   readonly volumeType: string | null;
+  /** The snapshot whose data the volume starts with. */
+  readonly snapshotId?: string;
+  /** The volume this one is a clone of. */
+  readonly sourceVolid?: string;
 }
+
+/** A new volume's source as the API checked it: what it gives the new volume by default. */
+interface CheckedSource {
+  readonly fields: { readonly snapshotId?: string; readonly sourceVolid?: string };
+  readonly size: number;
+  readonly host: string;
+  readonly volumeType: string | null;
+  readonly availabilityZone: string;
+}
+
+/** The statuses a volume may be cloned in, and a snapshot a volume made from. */
+const CLONABLE = ['available', 'in-use'];
+
+const { beginCascadeDelete } = SNAPSHOT_STATES.movesOf('api');
 
 const {
   failCreate,
@@ -59,6 +80,7 @@ export class VolumeApi {
     private readonly deps: {
       readonly services: ServiceDirectory;
       readonly volumes: VolumeRepository;
+      readonly snapshots: SnapshotRepository;
       readonly types: VolumeTypeRepository;
       readonly scheduler: SchedulerRpcApi;
       readonly volumeRpc: VolumeRpcApi;
@@ -69,16 +91,25 @@ export class VolumeApi {
 
   async create(ctx: RequestContext, request: CreateVolumeRequest): Promise<VolumeRecord> {
     const projectId = requireProject(ctx);
-    const zone = request.availabilityZone ?? this.options.defaultZone;
+    const source = await this.source(ctx, request);
+    const zone = request.availabilityZone ?? source?.availabilityZone ?? this.options.defaultZone;
     if (!(await this.zones()).has(zone))
       throw new InvalidInputError(`Availability zone '${zone}' is invalid.`);
+    if (source && zone !== source.availabilityZone) {
+      throw new InvalidInputError(
+        `Invalid input received: Availability zone '${zone}' differs from the source's, '${source.availabilityZone}'.`,
+      );
+    }
     const type = await this.deps.types.get(
-      request.volumeType ?? this.options.defaultVolumeType,
+      request.volumeType ?? source?.volumeType ?? this.options.defaultVolumeType,
       ctx.isAdmin ? undefined : projectId,
     );
+    const size = request.size ?? source?.size;
+    if (size === undefined) throw new InvalidInputError('The size of the volume is required.');
     const volume = await this.deps.volumes.createWithinQuota(
       {
-        size: request.size,
+        ...source?.fields,
+        size,
         projectId,
         userId: ctx.userId ?? projectId,
         availabilityZone: zone,
@@ -96,6 +127,7 @@ export class VolumeApi {
         size: volume.size,
         availability_zone: zone,
         extra_specs: type.extraSpecs,
+        ...(source ? { resource_backend: source.host } : {}),
       });
     } catch (error) {
       if (!this.leftToSweep(volume.id, 'create', error)) {
@@ -109,6 +141,63 @@ export class VolumeApi {
     return volume;
   }
 
+  /**
+   * The snapshot or volume a new volume is made from, if the request names one: visible to the
+   * caller, in a status it can be copied in, no larger than the new volume.
+   */
+  private async source(
+    ctx: RequestContext,
+    request: CreateVolumeRequest,
+  ): Promise<CheckedSource | undefined> {
+    if (request.snapshotId !== undefined && request.sourceVolid !== undefined) {
+      throw new InvalidInputError('Give snapshot_id or source_volid, not both.');
+    }
+    if (request.snapshotId !== undefined) {
+      const snapshot = await this.deps.snapshots.find(request.snapshotId);
+      if (!snapshot || (!ctx.isAdmin && snapshot.projectId !== requireProject(ctx)))
+        throw new NotFoundError(`Snapshot ${request.snapshotId} could not be found.`);
+      if (snapshot.status !== 'available') {
+        throw new InvalidStateError(
+          `Invalid snapshot: Originating snapshot status must be one of 'available' values, but is ${snapshot.status}.`,
+        );
+      }
+      if (request.size !== null && request.size < snapshot.volumeSize) {
+        throw new InvalidInputError(
+          `Volume size '${request.size}'GB cannot be smaller than the snapshot size ${snapshot.volumeSize}GB. They must be >= original snapshot size.`,
+        );
+      }
+      const origin = await this.deps.volumes.get(snapshot.volumeId);
+      return {
+        fields: { snapshotId: snapshot.id },
+        size: snapshot.volumeSize,
+        host: snapshot.host,
+        volumeType: origin.volumeType,
+        availabilityZone: origin.availabilityZone,
+      };
+    }
+    if (request.sourceVolid !== undefined) {
+      const origin = await this.get(ctx, request.sourceVolid);
+      if (!CLONABLE.includes(origin.status) || !origin.host) {
+        throw new InvalidStateError(
+          `Invalid volume: Volume ${origin.id} status must be ${CLONABLE.join(' or ')}, but current status is: ${origin.status}.`,
+        );
+      }
+      if (request.size !== null && request.size < origin.size) {
+        throw new InvalidInputError(
+          `Volume size '${request.size}'GB cannot be smaller than original volume size ${origin.size}GB. They must be >= original volume size.`,
+        );
+      }
+      return {
+        fields: { sourceVolid: origin.id },
+        size: origin.size,
+        host: origin.host,
+        volumeType: origin.volumeType,
+        availabilityZone: origin.availabilityZone,
+      };
+    }
+    return undefined;
+  }
+
   /** A volume the caller may see: its own project's, or any for an admin (as Cinder's policy). */
   async get(ctx: RequestContext, id: string): Promise<VolumeRecord> {
     const volume = await this.deps.volumes.find(id);
@@ -118,19 +207,31 @@ export class VolumeApi {
     return volume;
   }
 
-  /** `force`: an admin's os-force_delete, which also takes a volume stuck in a transitional state. */
-  async delete(ctx: RequestContext, id: string, force = false): Promise<void> {
+  /**
+   * `force`: an admin's os-force_delete, which also takes a volume stuck in a transitional state.
+   * A volume with snapshots is refused, unless `cascade`: then its snapshots go with it.
+   */
+  async delete(
+    ctx: RequestContext,
+    id: string,
+    options: { force?: boolean; cascade?: boolean } = {},
+  ): Promise<void> {
+    const { force = false, cascade = false } = options;
     const volume = await this.get(ctx, id);
     if (!volume.host) {
-      // never reached a host: nothing to clean up on a worker (false: placed since the read)
+      // never reached a host: nothing to clean up on a worker (false: placed since the read; no
+      // snapshot either: they need a host)
       if (await this.deps.volumes.deleteUnplaced(id, force ? forceDeleteUnplaced : deleteUnplaced)) return;
     }
     // a host, once recorded, stays: the delete goes to the host the swap found. A create in
     // progress there loses its finishCreate swap to this one, and the delete, run after it under
-    // the worker's per-volume lock, removes what it made
-    const deleting = await this.deps.volumes.transitionOrThrow(id, force ? beginForceDelete : beginDelete, {
-      statusReason: null,
-    });
+    // the worker's per-volume lock, removes what it made. A volume with snapshots is refused
+    // unless the cascade takes them too, in the same transaction
+    const deleting = await this.deps.volumes.beginDelete(
+      id,
+      force ? beginForceDelete : beginDelete,
+      cascade ? beginCascadeDelete : undefined,
+    );
     const host = deleting.host as string;
     try {
       await this.deps.volumeRpc.delete_volume(ctx, host, { volume_id: id });
@@ -146,7 +247,7 @@ export class VolumeApi {
 
   /** Cinder's os-force_delete: an admin deletes from any state but an attached or transitional one. */
   async forceDelete(ctx: RequestContext, id: string): Promise<void> {
-    await this.delete(ctx, id, true);
+    await this.delete(ctx, id, { force: true });
   }
 
   /** os-reserve / os-unreserve: a volume held for an attach that has not begun, and let go. */
@@ -222,12 +323,7 @@ export class VolumeApi {
    * request stands and is carried out once the broker is back.
    */
   private leftToSweep(id: string, what: string, error: unknown): boolean {
-    if (!isBrokerOutage(error)) return false;
-    this.deps.log.warn(
-      { volume_id: id, err: errorMessage(error) },
-      `${what} accepted, its cast left to the sweep`,
-    );
-    return true;
+    return leftToSweep(this.deps.log, { volume_id: id }, what, error);
   }
 
   async resetStatus(ctx: RequestContext, id: string, status: string, attachStatus?: string): Promise<void> {
@@ -253,6 +349,18 @@ export class VolumeApi {
       ...services.filter((s) => s.binary === 'basalt-volume').map((s) => s.availabilityZone),
     ]);
   }
+}
+
+/** A cast that failed for want of the broker, logged as left to the receiver's sweep; false for any other failure. */
+export function leftToSweep(
+  log: Logger,
+  subject: Readonly<Record<string, string>>,
+  what: string,
+  error: unknown,
+): boolean {
+  if (!isBrokerOutage(error)) return false;
+  log.warn({ ...subject, err: errorMessage(error) }, `${what} accepted, its cast left to the sweep`);
+  return true;
 }
 
 export function requireProject(ctx: RequestContext): string {

@@ -6,6 +6,7 @@ import type {
   QuotaLimits,
   QuotaRepository,
   ServiceDirectory,
+  SnapshotRepository,
   TransferRepository,
   VolumeFilter,
   VolumeRecord,
@@ -21,15 +22,27 @@ import { registerMetadataRoutes } from './metadata-routes';
 import { registerOperatorRoutes } from './operator-routes';
 import { registerQuotaRoutes } from './quota-routes';
 import { registerServiceRoutes } from './service-routes';
+import type { SnapshotApi } from './snapshot-api';
+import { registerSnapshotRoutes } from './snapshot-routes';
 import { registerTransferRoutes } from './transfer-routes';
 import { registerTypeRoutes } from './type-routes';
-import { booleanParam, isUuid, metadataBody, objectBody, optionalText, positiveInt } from './validate';
+import {
+  actionName,
+  booleanParam,
+  isUuid,
+  metadataBody,
+  objectBody,
+  optionalText,
+  positiveInt,
+} from './validate';
 import { type ViewContext, volumeDetail, volumeSummary } from './views';
 import { requireProject, type VolumeApi } from './volume-api';
 
 export interface VolumeRouteDeps {
   readonly api: VolumeApi;
+  readonly snapshotApi: SnapshotApi;
   readonly volumes: VolumeRepository;
+  readonly snapshots: SnapshotRepository;
   readonly attachments: AttachmentRepository;
   readonly quotas: QuotaRepository;
   readonly messages: MessageRepository;
@@ -70,9 +83,13 @@ const volumeBodySchema = {
   properties: {
     volume: {
       type: 'object',
-      required: ['size'],
       properties: {
-        size: { description: 'Size in GiB: an integer of at least 1 (or a string of digits).' },
+        size: {
+          description:
+            "Size in GiB: an integer of at least 1 (or a string of digits); the source's size when a snapshot_id or source_volid is given.",
+        },
+        snapshot_id: { type: ['string', 'null'] },
+        source_volid: { type: ['string', 'null'] },
         name: { type: ['string', 'null'], maxLength: 255 },
         description: { type: ['string', 'null'], maxLength: 255 },
         availability_zone: { type: ['string', 'null'] },
@@ -119,6 +136,7 @@ export function registerVolumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps
       { ...shared, services: deps.services, scheduler: deps.scheduler, volumes: deps.volumes },
       prefix,
     );
+    registerSnapshotRoutes(app, { ...shared, api: deps.snapshotApi, snapshots: deps.snapshots }, prefix);
   }
 }
 
@@ -174,9 +192,14 @@ function registerUnder(
       const body = objectBody(req.body, 'volume');
       const zone = optionalText('availability_zone', body.availability_zone);
       const volumeType = optionalText('volume_type', body.volume_type) ?? null;
-      await refuseSources(deps, req, body);
+      refuseImages(body);
+      const snapshotId = sourceId(body.snapshot_id, 'Snapshot');
+      const sourceVolid = sourceId(body.source_volid, 'Volume');
+      const hasSource = snapshotId !== undefined || sourceVolid !== undefined;
       const volume = await deps.api.create(deps.context(req), {
-        size: positiveInt('size', body.size),
+        size: hasSource && body.size === undefined ? null : positiveInt('size', body.size ?? null),
+        ...(snapshotId === undefined ? {} : { snapshotId }),
+        ...(sourceVolid === undefined ? {} : { sourceVolid }),
         name: optionalText('name', body.name ?? body.display_name) ?? null,
         description: optionalText('description', body.description ?? body.display_description) ?? null,
         availabilityZone: zone ?? null,
@@ -248,7 +271,10 @@ function registerUnder(
   });
 
   app.delete(`${prefix}/volumes/:volume_id`, { schema: { tags: ['volumes'] } }, async (req, reply) => {
-    await deps.api.delete(deps.context(req), volumeId(req));
+    const { cascade } = req.query as { cascade?: string };
+    await deps.api.delete(deps.context(req), volumeId(req), {
+      cascade: cascade !== undefined && booleanParam('cascade', cascade),
+    });
     reply.code(202);
     return '';
   });
@@ -257,10 +283,7 @@ function registerUnder(
     const ctx = deps.context(req);
     const id = volumeId(req);
     const body = req.body;
-    if (typeof body !== 'object' || body === null || Object.keys(body).length !== 1) {
-      throw new InvalidInputError('An action body names exactly one action.');
-    }
-    const [action] = Object.keys(body);
+    const action = actionName(body);
     if (action === 'os-extend') {
       const args = objectBody(body, 'os-extend');
       await deps.api.extend(ctx, id, positiveInt('new_size', args.new_size));
@@ -305,24 +328,20 @@ function registerUnder(
     return '';
   });
 
-  registerMetadataRoutes(app, { ...shared, api: deps.api, volumes: deps.volumes, volumeId }, prefix);
+  registerMetadataRoutes(
+    app,
+    {
+      path: 'volumes/:volume_id',
+      tag: 'volumes',
+      read: (req) => deps.api.get(deps.context(req), volumeId(req)),
+      update: async (id, changes) => (await deps.volumes.updateMetadata(id, changes)).metadata,
+    },
+    prefix,
+  );
 }
 
-/**
- * Sources Basalt cannot create from yet: a snapshot or volume that does not exist is a 404, as in
- * Cinder; one that does is refused, as is an image (there is no image service to read it from).
- */
-async function refuseSources(deps: VolumeRouteDeps, req: FastifyRequest, body: Record<string, unknown>) {
-  const ctx = deps.context(req);
-  if (body.snapshot_id !== undefined && body.snapshot_id !== null) {
-    throw new NotFoundError(`Snapshot ${String(body.snapshot_id)} could not be found.`);
-  }
-  if (body.source_volid !== undefined && body.source_volid !== null) {
-    const source = String(body.source_volid);
-    if (!isUuid(source)) throw new NotFoundError(`Volume ${source} could not be found.`);
-    await deps.api.get(ctx, source);
-    throw new InvalidInputError('Creating a volume from another volume is not supported.');
-  }
+/** An image is a source Basalt cannot create from: there is no image service to read it from. */
+function refuseImages(body: Record<string, unknown>): void {
   for (const image of ['imageRef', 'image_id']) {
     if (body[image] !== undefined && body[image] !== null) {
       throw new InvalidInputError(
@@ -330,6 +349,14 @@ async function refuseSources(deps: VolumeRouteDeps, req: FastifyRequest, body: R
       );
     }
   }
+}
+
+/** A source's id as the body gives it; one that cannot be an id names nothing that exists (404). */
+function sourceId(value: unknown, kind: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || !isUuid(value))
+    throw new NotFoundError(`${kind} ${String(value)} could not be found.`);
+  return value;
 }
 
 /** Cinder's volume list: its sort keys and the filters of resource_filters.json's `volume`. */

@@ -4,6 +4,7 @@ import {
   InstanceRepository,
   MessageRepository,
   ServiceDirectory,
+  SnapshotRepository,
   VolumeRepository,
   VolumeTypeRepository,
 } from '@basalt/db';
@@ -22,6 +23,7 @@ void runService({
       {
         services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
         volumes: new VolumeRepository(db),
+        snapshots: new SnapshotRepository(db),
         volumeTypes: new VolumeTypeRepository(db),
         volumeRpc: volumeRpcApi(rpc.client),
         hosts: new HostManager(),

@@ -1,6 +1,12 @@
 import { adminContext } from '@basalt/context';
 import type { VolumeCapabilities, VolumeRpcApi } from '@basalt/contracts';
-import type { ServiceDirectory, VolumeRecord, VolumeRepository, VolumeTypeRepository } from '@basalt/db';
+import type {
+  ServiceDirectory,
+  SnapshotRepository,
+  VolumeRecord,
+  VolumeRepository,
+  VolumeTypeRepository,
+} from '@basalt/db';
 import { RpcConnectionError, RpcUndeliverableError } from '@basalt/rpc';
 import pino from 'pino';
 import { HostManager, usableGb } from './host-manager';
@@ -53,7 +59,11 @@ function fixture(
     },
   } as unknown as VolumeRepository;
   const services = {
-    list: async () => [{ binary: 'basalt-volume', host: 'host-a', up: true, disabled: false }],
+    // host-a is up from the start; another host once a test makes it report
+    list: async () =>
+      ['host-a', ...hosts.all().map((h) => h.host)]
+        .filter((host, i, all) => all.indexOf(host) === i)
+        .map((host) => ({ binary: 'basalt-volume', host, up: true, disabled: false })),
   } as unknown as ServiceDirectory;
   const volumeRpc = {
     create_volume: async (_ctx: unknown, host: string) => {
@@ -62,7 +72,14 @@ function fixture(
     },
   } as unknown as VolumeRpcApi;
   const manager = new SchedulerManager(
-    { services, volumes, volumeTypes: {} as VolumeTypeRepository, volumeRpc, hosts },
+    {
+      services,
+      volumes,
+      snapshots: {} as SnapshotRepository,
+      volumeTypes: {} as VolumeTypeRepository,
+      volumeRpc,
+      hosts,
+    },
     {
       capabilitiesMaxAgeMs: 60_000,
       capabilitiesWaitMs: options.capabilitiesWaitMs ?? 0,
@@ -81,6 +98,27 @@ describe('SchedulerManager.createVolume', () => {
     expect(f.writes).toEqual(['placed on host-a']);
     expect(f.casts).toEqual(['host-a']);
     expect(f.usable()).toBe(90);
+  });
+
+  test("a volume made from a source goes to the source's host, though another has more room", async () => {
+    const f = fixture({});
+    f.hosts.update('host-b', { ...caps, free_capacity_gb: 500, total_capacity_gb: 500 });
+    await f.manager.createVolume(adminContext(), { ...f.request(10), volume_id: 'v0' }, log);
+    expect(f.casts).toEqual(['host-b']);
+    f.casts.length = 0;
+    f.writes.length = 0;
+    await f.manager.createVolume(adminContext(), { ...f.request(10), resource_backend: 'host-a' }, log);
+    expect(f.writes).toEqual(['placed on host-a']);
+    expect(f.casts).toEqual(['host-a']);
+    expect(f.usable()).toBe(90);
+  });
+
+  test("no room on the source's host: error, even though another host has room", async () => {
+    const f = fixture({});
+    f.hosts.update('host-b', { ...caps, free_capacity_gb: 500, total_capacity_gb: 500 });
+    await f.manager.createVolume(adminContext(), { ...f.request(200), resource_backend: 'host-a' }, log);
+    expect(f.writes).toEqual([expect.stringMatching(/^error: No valid host was found/)]);
+    expect(f.casts).toEqual([]);
   });
 
   test('a redelivered request hands the volume to the host chosen the first time and counts no space twice', async () => {

@@ -11,7 +11,9 @@ import {
   INSTANCE_STATES,
   type InstanceRepository,
   type ServiceDirectory,
+  type SnapshotRepository,
   VOLUME_STATES,
+  type VolumeRecord,
   type VolumeRepository,
   type VolumeTypeRepository,
 } from '@basalt/db';
@@ -44,6 +46,7 @@ export class SchedulerManager {
     private readonly deps: {
       readonly services: ServiceDirectory;
       readonly volumes: VolumeRepository;
+      readonly snapshots: SnapshotRepository;
       readonly volumeTypes: VolumeTypeRepository;
       readonly volumeRpc: VolumeRpcApi;
       readonly hosts: HostManager;
@@ -209,6 +212,7 @@ export class SchedulerManager {
           size: v.size,
           availability_zone: v.availabilityZone,
           ...(type ? { extra_specs: type.extraSpecs } : {}),
+          ...(await this.sourceHost(v)),
         },
         log,
       );
@@ -226,8 +230,12 @@ export class SchedulerManager {
     const id = request.volume_id;
     const upHosts = await this.upHosts('basalt-volume');
     await hosts.reportsFrom(upHosts, this.options.capabilitiesMaxAgeMs, this.reportsDeadline);
+    // a volume made from a snapshot or a volume goes to its source's host, or nowhere
+    const candidates = request.resource_backend
+      ? hosts.all().filter((h) => h.host === request.resource_backend)
+      : hosts.all();
     const placement = placeVolume(
-      hosts.all(),
+      candidates,
       {
         sizeGb: request.size,
         availabilityZone: request.availability_zone,
@@ -256,6 +264,16 @@ export class SchedulerManager {
     if (volume && place.from.includes(volume.status) && volume.host) return volume.host;
     log.info({ volume_id: id, status: volume?.status }, 'nothing to schedule');
     return undefined;
+  }
+
+  /** The host of a volume's source (snapshot or volume), which the volume must go to. */
+  private async sourceHost(v: VolumeRecord): Promise<{ resource_backend?: string }> {
+    const host = v.snapshotId
+      ? (await this.deps.snapshots.find(v.snapshotId))?.host
+      : v.sourceVolid
+        ? (await this.deps.volumes.find(v.sourceVolid))?.host
+        : undefined;
+    return host ? { resource_backend: host } : {};
   }
 
   private async upHosts(binary: string): Promise<Set<string>> {

@@ -1,6 +1,12 @@
 import { ConfigError } from '@basalt/config';
 import { schedulerRpcApi } from '@basalt/contracts';
-import { AttachmentRepository, IscsiTargetRepository, SecretBox, VolumeRepository } from '@basalt/db';
+import {
+  AttachmentRepository,
+  IscsiTargetRepository,
+  SecretBox,
+  SnapshotRepository,
+  VolumeRepository,
+} from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
@@ -36,7 +42,7 @@ void runService({
             { volumeGroup: v.volume_group, ...(v.lvm_system_dir ? { systemDir: v.lvm_system_dir } : {}) },
             log,
           )
-        : new FileDriver(v.volumes_path);
+        : new FileDriver(v.volumes_path, runner, log);
     await driver.checkForSetup();
     const target = new TgtTarget(
       new TgtdControl(v.tgt_control_port),
@@ -47,11 +53,13 @@ void runService({
     const volumes = new VolumeRepository(db);
     const targets = new IscsiTargetRepository(db);
     const attachments = new AttachmentRepository(db);
+    const snapshots = new SnapshotRepository(db);
     const manager = new VolumeManager(
       {
         volumes,
         targets,
         attachments,
+        snapshots,
         driver,
         target,
         scheduler: schedulerRpcApi(rpc.client),
@@ -70,7 +78,7 @@ void runService({
       },
     );
     const reconciler = new VolumeReconciler(
-      { volumes, targets, attachments, driver, target, secrets, log },
+      { volumes, snapshots, targets, attachments, driver, target, secrets, log },
       { host: config.DEFAULT.host, iqnPrefix: v.iscsi_target_prefix, nameTemplate: v.volume_name_template },
     );
     const report = () => manager.reportCapabilities();

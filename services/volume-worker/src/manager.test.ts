@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { adminContext } from '@basalt/context';
 import type { ConnectionInfo } from '@basalt/contracts';
-import { type Move, SecretBox, type VolumeChanges, type VolumeRecord, type VolumeStatus } from '@basalt/db';
+import {
+  type Move,
+  SecretBox,
+  type SnapshotRecord,
+  type SnapshotStatus,
+  type VolumeChanges,
+  type VolumeRecord,
+  type VolumeStatus,
+} from '@basalt/db';
 import { BasaltError, NotFoundError } from '@basalt/errors';
 import pino from 'pino';
 import { VolumeManager, type VolumeManagerDeps } from './manager';
@@ -26,6 +34,18 @@ const volumeRow = (over: Partial<VolumeRecord> = {}): VolumeRecord =>
     ...over,
   }) as VolumeRecord;
 
+const snapshotRow = (over: Partial<SnapshotRecord> = {}): SnapshotRecord =>
+  ({
+    id: 's1',
+    volumeId: 'v1',
+    backendName: 'snapshot-s1',
+    volumeSize: 1,
+    status: 'creating',
+    host: 'host-a',
+    updatedAt: new Date(0),
+    ...over,
+  }) as SnapshotRecord;
+
 /** Resolves when `release` is called: holds a step of the manager's in flight. */
 const gate = () => {
   let release = () => {};
@@ -39,8 +59,9 @@ const gate = () => {
  * A manager on host-a over in-memory repositories that move states the way the SQL does, and a
  * record (`done`) of every change it made to storage, exports and rows.
  */
-function fixture(initial: VolumeRecord[] = [volumeRow()]) {
+function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: SnapshotRecord[] = []) {
   const rows = new Map(initial.map((v) => [v.id, v]));
+  const snapshotRows = new Map(initialSnapshots.map((s) => [s.id, s]));
   const done: string[] = [];
   const offered: string[] = [];
   const exported: ExportSpec[] = [];
@@ -125,6 +146,25 @@ function fixture(initial: VolumeRecord[] = [volumeRow()]) {
       return next;
     },
   };
+  const snapshots = {
+    find: async (id: string) => snapshotRows.get(id),
+    get: async (id: string) => {
+      const found = snapshotRows.get(id);
+      if (!found) throw new NotFoundError(`Snapshot ${id} could not be found.`);
+      return found;
+    },
+    ofVolume: async (volumeId: string) => [...snapshotRows.values()].filter((x) => x.volumeId === volumeId),
+    onHost: async (_host: string, statuses: readonly string[]) =>
+      [...snapshotRows.values()].filter((x) => statuses.includes(x.status)),
+    transition: async (id: string, move: Move<SnapshotStatus>, changes: { statusReason?: string } = {}) => {
+      const found = snapshotRows.get(id);
+      if (!found || !move.from.includes(found.status)) return undefined;
+      if (move.to === 'deleted') snapshotRows.delete(id);
+      else snapshotRows.set(id, { ...found, ...changes, status: move.to } as SnapshotRecord);
+      done.push(`snapshot ${move.to}${changes.statusReason ? `: ${changes.statusReason}` : ''}`);
+      return snapshotRows.get(id);
+    },
+  };
   const attachments = {
     liveAddresses: async () => [...new Set(live.values())].sort(),
     connect: async (_id: string, c: { ip: string; initiator: string }) => {
@@ -187,12 +227,27 @@ function fixture(initial: VolumeRecord[] = [volumeRow()]) {
     extendVolume: async (name: string, size: number) => {
       done.push(`storage ${name} ${size}G`);
     },
+    createSnapshot: async (name: string, volumeName: string, size: number) => {
+      if (fail.storage) throw fail.storage;
+      done.push(`storage ${name} of ${volumeName} ${size}G`);
+    },
+    deleteSnapshot: async (name: string) => {
+      done.push(`storage ${name} removed`);
+    },
+    createVolumeFrom: async (
+      name: string,
+      size: number,
+      source: { kind: string; name: string; sizeGb: number },
+    ) => {
+      done.push(`storage ${name} ${size}G from ${source.kind} ${source.name} ${source.sizeGb}G`);
+    },
     backingPath: (name: string) => `/v/${name}`,
     capacity: async () => ({ totalGb: 100, freeGb: 60, provisionedGb: 70 }),
   };
   const reports: unknown[] = [];
   const deps = {
     volumes,
+    snapshots,
     targets: { allocate: async (_host: string, id: string) => targetNums.get(id) ?? 9 },
     attachments,
     driver,
@@ -227,6 +282,7 @@ function fixture(initial: VolumeRecord[] = [volumeRow()]) {
     reports,
     reads,
     status: (id = 'v1') => rows.get(id)?.status,
+    snapshotStatus: (id = 's1') => snapshotRows.get(id)?.status,
     holdStorage(until: Promise<void>) {
       storageGate = until;
     },
@@ -250,6 +306,7 @@ describe('VolumeManager.createVolume', () => {
 
   test('a volume not being created here is left alone', async () => {
     const f = fixture([volumeRow({ host: 'host-b' }), volumeRow({ id: 'v2', status: 'available' })]);
+    f.targetNums.set('v2', 8);
     await f.manager.createVolume(adminContext(), 'v1', log);
     await f.manager.createVolume(adminContext(), 'v2', log);
     await f.manager.createVolume(adminContext(), 'missing', log);
@@ -494,10 +551,8 @@ describe('VolumeManager attach and detach', () => {
 
   test('the endpoint refuses an instance id that is no UUID and a mountpoint that is no device name', async () => {
     const f = fixture([volumeRow({ status: 'attaching' })]);
-    const attach = f.manager.endpoint().methods.attach_volume as unknown as (
-      args: object,
-      invocation: object,
-    ) => Promise<unknown>;
+    const attach = f.manager.endpoint(() => Promise.reject(new Error('no reconcile in this test'))).methods
+      .attach_volume as unknown as (args: object, invocation: object) => Promise<unknown>;
     const args = {
       volume_id: 'v1',
       instance_uuid: '8f0e9c1a-0d3c-4a57-9d5e-4a1c2b3d4e5f',
@@ -567,5 +622,88 @@ test('reportCapabilities sends the driver name and the capacity, oversubscriptio
     reserved_percentage: 5,
     thin_provisioning_support: true,
     max_over_subscription_ratio: 20,
+  });
+});
+
+describe('VolumeManager snapshots', () => {
+  test('a snapshot is taken of its volume and becomes available; again, nothing more is done', async () => {
+    const f = fixture([volumeRow({ status: 'available' })], [snapshotRow()]);
+    await f.manager.createSnapshot('s1', log);
+    await f.manager.createSnapshot('s1', log);
+    expect(f.done).toEqual(['storage snapshot-s1 of volume-00000001 1G', 'snapshot available']);
+  });
+
+  test("a snapshot the driver cannot take goes to error with the driver's reason", async () => {
+    const f = fixture([volumeRow({ status: 'available' })], [snapshotRow()]);
+    f.fail.storage = new BasaltError("Can't create snapshot without using device-mapper kernel driver.");
+    await f.manager.createSnapshot('s1', log);
+    expect(f.snapshotStatus()).toBe('error');
+    expect(f.done).toEqual([
+      "snapshot error: create snapshot failed: Can't create snapshot without using device-mapper kernel driver.",
+    ]);
+  });
+
+  test("another host's snapshot is left alone", async () => {
+    const f = fixture([volumeRow({ status: 'available' })], [snapshotRow({ host: 'host-b' })]);
+    await f.manager.createSnapshot('s1', log);
+    expect(f.done).toEqual([]);
+  });
+
+  test('a deleting snapshot is removed from storage, then deleted', async () => {
+    const f = fixture([volumeRow({ status: 'available' })], [snapshotRow({ status: 'deleting' })]);
+    await f.manager.deleteSnapshot('s1', log);
+    expect(f.done).toEqual(['storage snapshot-s1 removed', 'snapshot deleted']);
+    expect(f.snapshotStatus()).toBeUndefined();
+  });
+
+  test("a cascade delete removes the volume's snapshots before the volume", async () => {
+    const f = fixture([volumeRow({ status: 'deleting' })], [snapshotRow({ status: 'deleting' })]);
+    await f.manager.deleteVolume(adminContext(), 'v1', log);
+    expect(f.done).toEqual([
+      'storage snapshot-s1 removed',
+      'snapshot deleted',
+      'unexport 7 UserName1234',
+      'storage volume-00000001 removed',
+      'deleted',
+    ]);
+  });
+
+  test('a volume whose snapshot is not being deleted is not deleted: error_deleting', async () => {
+    const f = fixture([volumeRow({ status: 'deleting' })], [snapshotRow({ status: 'available' })]);
+    await f.manager.deleteVolume(adminContext(), 'v1', log);
+    expect(f.status()).toBe('error_deleting');
+    expect(f.done).toEqual([
+      expect.stringMatching(/^error_deleting: delete failed: volume v1 still has snapshot s1/),
+    ]);
+  });
+
+  test('a volume from a snapshot or a volume gets its data from the source its row names', async () => {
+    const f = fixture(
+      [
+        volumeRow({ status: 'available', id: 'v0', backendName: 'volume-00000000', size: 1 }),
+        volumeRow({ size: 3, snapshotId: 's1' }),
+        volumeRow({ id: 'v2', backendName: 'volume-00000002', size: 2, sourceVolid: 'v0' }),
+      ],
+      [snapshotRow({ status: 'available', volumeId: 'v0' })],
+    );
+    f.targetNums.set('v2', 8);
+    await f.manager.createVolume(adminContext(), 'v1', log);
+    await f.manager.createVolume(adminContext(), 'v2', log);
+    expect(f.done.filter((d) => d.startsWith('storage'))).toEqual([
+      'storage volume-00000001 3G from snapshot snapshot-s1 1G',
+      'storage volume-00000002 2G from volume volume-00000000 1G',
+    ]);
+    expect(f.status('v1')).toBe('available');
+    expect(f.status('v2')).toBe('available');
+  });
+
+  test('a restarted worker finishes the snapshots it had in flight', async () => {
+    const f = fixture(
+      [volumeRow({ status: 'available' })],
+      [snapshotRow(), snapshotRow({ id: 's2', backendName: 'snapshot-s2', status: 'deleting' })],
+    );
+    await f.manager.recover();
+    expect(f.snapshotStatus('s1')).toBe('available');
+    expect(f.snapshotStatus('s2')).toBeUndefined();
   });
 });

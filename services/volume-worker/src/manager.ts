@@ -20,6 +20,9 @@ import {
   type Move,
   noFreeTarget,
   type SecretBox,
+  SNAPSHOT_STATES,
+  type SnapshotRecord,
+  type SnapshotRepository,
   sealProviderAuth,
   VOLUME_STATES,
   type VolumeClaim,
@@ -31,7 +34,7 @@ import { ConflictError, errorMessage, InvalidInputError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { assertAddress, assertInitiator, assertMountpoint, assertUuid } from '@basalt/naming';
 import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
-import type { VolumeDriver } from './drivers/volume-driver';
+import type { VolumeDriver, VolumeSource } from './drivers/volume-driver';
 import type { ExportSpec, IscsiTarget } from './targets/iscsi-target';
 import { TgtdUnavailableError } from './targets/tgtd-control';
 
@@ -53,6 +56,7 @@ export interface VolumeManagerOptions {
 
 export interface VolumeManagerDeps {
   readonly volumes: VolumeRepository;
+  readonly snapshots: SnapshotRepository;
   readonly targets: IscsiTargetRepository;
   readonly attachments: AttachmentRepository;
   readonly driver: VolumeDriver;
@@ -66,8 +70,14 @@ export interface VolumeManagerDeps {
 const { failCreate, finishCreate, failDelete, finishDelete, finishExtend, failExtend } =
   VOLUME_STATES.movesOf('volume-worker');
 
+const snapshotMoves = SNAPSHOT_STATES.movesOf('volume-worker');
+
 /** The states of an operation a worker must finish once it has begun: where its finishing moves start. */
 const UNFINISHED = VOLUME_STATES.sourcesOf(finishCreate, finishDelete, finishExtend);
+const UNFINISHED_SNAPSHOTS = SNAPSHOT_STATES.sourcesOf(
+  snapshotMoves.finishCreate,
+  snapshotMoves.finishDelete,
+);
 
 /** What `attach_volume` records: which instance uses the connection an initiator made, and where. */
 export interface AttachRequest {
@@ -159,6 +169,8 @@ export class VolumeManager {
           inv.log,
         ),
       detach_volume: (args, inv) => this.detachVolume(args.volume_id, inv.log),
+      create_snapshot: (args, inv) => this.createSnapshot(args.snapshot_id, inv.log),
+      delete_snapshot: (args, inv) => this.deleteSnapshot(args.snapshot_id, inv.log),
       publish_service_capabilities: async (_args, inv) => {
         await this.reportCapabilities(inv.context);
       },
@@ -191,12 +203,11 @@ export class VolumeManager {
     const all = this.resumeAllNext;
     this.resumeAllNext = false;
     let candidates: VolumeRecord[];
+    let snapshots: SnapshotRecord[];
     try {
-      candidates = await this.deps.volumes.onHost(
-        this.options.host,
-        UNFINISHED,
-        all ? 0 : this.options.resumeStalledAfterSec,
-      );
+      const idleFor = all ? 0 : this.options.resumeStalledAfterSec;
+      candidates = await this.deps.volumes.onHost(this.options.host, UNFINISHED, idleFor);
+      snapshots = await this.deps.snapshots.onHost(this.options.host, UNFINISHED_SNAPSHOTS, idleFor);
     } catch (error) {
       this.resumeAllNext = true;
       throw error;
@@ -207,12 +218,22 @@ export class VolumeManager {
       while (next < idle.length) await this.resume(idle[next++] as VolumeRecord);
     });
     const results = await Promise.allSettled(runners);
+    // snapshots after volumes: a snapshot's work waits on its volume's lock anyway
+    const idleSnapshots = snapshots.filter((x) => !this.lock.busy(x.volumeId));
+    results.push(...(await Promise.allSettled(idleSnapshots.map((x) => this.resumeSnapshot(x)))));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       this.resumeAllNext = true;
       throw failed.reason;
     }
-    return idle.length;
+    return idle.length + idleSnapshots.length;
+  }
+
+  private async resumeSnapshot(s: SnapshotRecord): Promise<void> {
+    const { log } = this.deps;
+    log.warn({ snapshot_id: s.id, status: s.status, since: s.updatedAt }, 'resuming an unfinished operation');
+    if (snapshotMoves.finishCreate.from.includes(s.status)) await this.createSnapshot(s.id, log);
+    else await this.deleteSnapshot(s.id, log);
   }
 
   private async resume(v: VolumeRecord): Promise<void> {
@@ -310,7 +331,9 @@ export class VolumeManager {
         async () => {
           const { volume, targetNum } = claim;
           if (targetNum === null) throw noFreeTarget(this.options.host, this.options.maxTargets);
-          await driver.createVolume(volume.backendName, volume.size);
+          const source = await this.sourceOf(volume);
+          if (source) await driver.createVolumeFrom(volume.backendName, volume.size, source);
+          else await driver.createVolume(volume.backendName, volume.size);
           // a volume being created has no connections yet
           const spec = this.exportSpec(volume, targetNum, []);
           await target.createExport(spec);
@@ -336,6 +359,14 @@ export class VolumeManager {
         { volumeId, requestId: ctx.requestId, what: 'delete', failed: failDelete, log },
         async () => {
           const { volume, targetNum } = claim;
+          // a cascade delete: the snapshots go first (an LV's snapshots go with it otherwise)
+          for (const snapshot of await this.deps.snapshots.ofVolume(volumeId)) {
+            if (!snapshotMoves.finishDelete.from.includes(snapshot.status))
+              throw new ConflictError(
+                `volume ${volumeId} still has snapshot ${snapshot.id} (${snapshot.status})`,
+              );
+            await this.removeSnapshot(snapshot, log);
+          }
           const chap = this.chapOf(volume);
           if (targetNum !== null && chap)
             await target.removeExport({ name: volume.backendName, tid: targetNum, chapUser: chap.user });
@@ -345,6 +376,73 @@ export class VolumeManager {
         },
       );
     });
+  }
+
+  /**
+   * Takes a snapshot `creating` on this host: under its volume's lock (no extend or delete of
+   * the origin meanwhile), the driver's point-in-time copy, then `available`.
+   */
+  async createSnapshot(snapshotId: string, log: Logger): Promise<void> {
+    await this.onSnapshot(snapshotId, snapshotMoves.failCreate, 'create snapshot', log, async (snapshot) => {
+      const volume = await this.deps.volumes.get(snapshot.volumeId);
+      await this.deps.driver.createSnapshot(snapshot.backendName, volume.backendName, snapshot.volumeSize);
+      await this.deps.snapshots.transition(snapshotId, snapshotMoves.finishCreate, { progress: '100%' });
+      log.info({ snapshot_id: snapshotId, volume_id: volume.id }, 'snapshot created');
+    });
+  }
+
+  async deleteSnapshot(snapshotId: string, log: Logger): Promise<void> {
+    await this.onSnapshot(snapshotId, snapshotMoves.failDelete, 'delete snapshot', log, (snapshot) =>
+      this.removeSnapshot(snapshot, log),
+    );
+  }
+
+  private async removeSnapshot(snapshot: SnapshotRecord, log: Logger): Promise<void> {
+    await this.deps.driver.deleteSnapshot(snapshot.backendName);
+    await this.deps.snapshots.transition(snapshot.id, snapshotMoves.finishDelete);
+    log.info({ snapshot_id: snapshot.id }, 'snapshot deleted');
+  }
+
+  /**
+   * The frame of snapshot operations: under the origin volume's lock, only on a snapshot of this
+   * host in the state `failed` starts from, a failure recorded along `failed` with its reason.
+   */
+  private async onSnapshot(
+    snapshotId: string,
+    failed: Move<SnapshotRecord['status']>,
+    what: string,
+    log: Logger,
+    work: (snapshot: SnapshotRecord) => Promise<void>,
+  ): Promise<void> {
+    const first = await this.deps.snapshots.find(snapshotId);
+    if (!first) return;
+    await this.lock.run(first.volumeId, async () => {
+      const snapshot = await this.deps.snapshots.find(snapshotId);
+      if (!snapshot || snapshot.host !== this.options.host || !failed.from.includes(snapshot.status)) {
+        log.info({ snapshot_id: snapshotId, status: snapshot?.status }, `nothing to ${what}`);
+        return;
+      }
+      await this.recording({ snapshot_id: snapshotId }, what, log, work.bind(this, snapshot), (reason) =>
+        this.deps.snapshots.transition(snapshotId, failed, { statusReason: reason }),
+      );
+    });
+  }
+
+  /** Where a new volume's data comes from: the snapshot or the volume its row names, if any. */
+  private async sourceOf(volume: VolumeRecord): Promise<VolumeSource | undefined> {
+    if (volume.snapshotId) {
+      const snapshot = await this.deps.snapshots.get(volume.snapshotId);
+      if (snapshot.host !== this.options.host)
+        throw new ConflictError(`snapshot ${snapshot.id} is on ${snapshot.host}, not on this host`);
+      return { kind: 'snapshot', name: snapshot.backendName, sizeGb: snapshot.volumeSize };
+    }
+    if (volume.sourceVolid) {
+      const source = await this.deps.volumes.get(volume.sourceVolid);
+      if (source.host !== this.options.host)
+        throw new ConflictError(`volume ${source.id} is on ${source.host}, not on this host`);
+      return { kind: 'volume', name: source.backendName, sizeGb: source.size };
+    }
+    return undefined;
   }
 
   extendVolume(ctx: RequestContext, volumeId: string, newSize: number, log: Logger): Promise<void> {
@@ -385,17 +483,30 @@ export class VolumeManager {
    * Runs `work`; if it throws, the volume moves along `failed` with the reason, unless the error
    * was the database's passing trouble, which is thrown on for the retry.
    */
-  private async recordingFailure(op: Operation, work: () => Promise<void>): Promise<void> {
+  private recordingFailure(op: Operation, work: () => Promise<void>): Promise<void> {
+    return this.recording({ volume_id: op.volumeId }, op.what, op.log, work, (reason) =>
+      this.deps.volumes.transition(op.volumeId, op.failed, {
+        statusReason: reason,
+        statusRequestId: op.requestId,
+      }),
+    );
+  }
+
+  /** Runs `work`; if it throws, `fail` records the reason, unless the database's passing trouble. */
+  private async recording(
+    subject: Readonly<Record<string, string>>,
+    what: string,
+    log: Logger,
+    work: () => Promise<void>,
+    fail: (reason: string) => Promise<unknown>,
+  ): Promise<void> {
     try {
       await work();
     } catch (error) {
       // a dropped connection, a lost race, tgtd restarting: the handler runs again, later the sweep
       if (isOutage(error)) throw error;
-      op.log.error({ volume_id: op.volumeId, err: errorMessage(error) }, `${op.what} failed`);
-      await this.deps.volumes.transition(op.volumeId, op.failed, {
-        statusReason: `${op.what} failed: ${errorMessage(error)}`,
-        statusRequestId: op.requestId,
-      });
+      log.error({ ...subject, err: errorMessage(error) }, `${what} failed`);
+      await fail(`${what} failed: ${errorMessage(error)}`);
     }
   }
 

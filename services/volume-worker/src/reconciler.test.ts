@@ -43,10 +43,15 @@ function fixture() {
           { name: 'volume-00000001', marked: true },
           { name: 'volume-000000ff', marked: true },
           { name: 'someone-elses', marked: false },
+          { name: 'snapshot-0b9e5b1e-6f3c-4b8e-9d52-2f1a4c7e9a10', marked: true },
+          { name: 'snapshot-1c9e5b1e-6f3c-4b8e-9d52-2f1a4c7e9a10', marked: true },
         ];
       },
       deleteVolume: async (name: string) => {
         removed.push(`volume ${name}`);
+      },
+      deleteSnapshot: async (name: string) => {
+        removed.push(`snapshot ${name}`);
       },
     },
     target: {
@@ -92,6 +97,9 @@ function fixture() {
         ];
       },
     },
+    snapshots: {
+      onHost: async () => [{ id: 's1', backendName: 'snapshot-0b9e5b1e-6f3c-4b8e-9d52-2f1a4c7e9a10' }],
+    },
     targets: { ofHost: async () => new Map([['v1', 1]]) },
     attachments: { liveAddresses: async () => ['10.0.0.2'] },
     secrets,
@@ -119,6 +127,8 @@ describe('VolumeReconciler', () => {
     expect(dry.findings.map((x) => `${x.action} ${x.kind} ${x.name}`)).toEqual([
       'remove volume volume-000000ff',
       'report volume someone-elses',
+      // a live snapshot is kept, one no row names is removed
+      'remove volume snapshot-1c9e5b1e-6f3c-4b8e-9d52-2f1a4c7e9a10',
       'remove acl 1 10.0.0.9',
       'remove target 2 iqn.2010-10.org.openstack:volume-000000ff',
       'remove account UserOfFFxxxxxxxxxxxx',
@@ -128,6 +138,7 @@ describe('VolumeReconciler', () => {
     expect(real.findings).toEqual(dry.findings);
     expect(f.removed).toEqual([
       'volume volume-000000ff',
+      'snapshot snapshot-1c9e5b1e-6f3c-4b8e-9d52-2f1a4c7e9a10',
       'acl 1 10.0.0.9',
       'target 2',
       'account UserOfFFxxxxxxxxxxxx',

@@ -5,6 +5,8 @@ import {
   EXPORTED_STATUSES,
   type IscsiTargetRepository,
   type SecretBox,
+  SNAPSHOT_STATUSES,
+  type SnapshotRepository,
   VOLUME_STATUSES,
   type VolumeRecord,
   type VolumeRepository,
@@ -24,6 +26,7 @@ export interface ReconcilerOptions {
 
 export interface ReconcilerDeps {
   readonly volumes: VolumeRepository;
+  readonly snapshots: SnapshotRepository;
   readonly targets: IscsiTargetRepository;
   readonly attachments: AttachmentRepository;
   readonly driver: VolumeDriver;
@@ -34,6 +37,10 @@ export interface ReconcilerDeps {
 }
 
 const LIVE = VOLUME_STATUSES.filter((s): s is Exclude<VolumeStatus, 'deleted'> => s !== 'deleted');
+const LIVE_SNAPSHOTS = SNAPSHOT_STATUSES.filter((s) => s !== 'deleted');
+/** A snapshot's name on the backend (Cinder's snapshot_name_template) and a clone's temporary one. */
+const SNAPSHOT_NAME =
+  /^(snapshot-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|clone-snap-[A-Za-z0-9_.+-]+)$/;
 /** The throw-away account tgtd's probe makes at start; a crash mid-probe leaves it. */
 const PROBE_ACCOUNT = /^basaltprobe[0-9a-f]{12}$/;
 
@@ -77,6 +84,9 @@ export class VolumeReconciler {
     const tgt = await target.inventory();
     // ACL entries are read before the attachments (reconcileAcl), as a connect writes its row first
     const live = await volumes.onHost(this.options.host, LIVE);
+    const snapshotNames = new Set(
+      (await this.deps.snapshots.onHost(this.options.host, LIVE_SNAPSHOTS)).map((s) => s.backendName),
+    );
     const numbers = await targets.ofHost(this.options.host);
     const byName = new Map(live.map((v) => [v.backendName, v]));
     const findings: ReconcileFinding[] = [];
@@ -98,7 +108,14 @@ export class VolumeReconciler {
     };
 
     for (const v of stored) {
-      if (byName.has(v.name)) continue;
+      if (byName.has(v.name) || snapshotNames.has(v.name)) continue;
+      if (v.marked && SNAPSHOT_NAME.test(v.name)) {
+        await act(
+          { kind: 'volume', name: v.name, action: 'remove', reason: 'no live snapshot has this name' },
+          () => driver.deleteSnapshot(v.name),
+        );
+        continue;
+      }
       const mine = v.marked && this.ours.test(v.name);
       await act(
         {

@@ -62,4 +62,113 @@ describe('LvmDriver commands', () => {
     await expect(driver(runner).createVolume('volume-1', 0)).rejects.toThrow(/invalid size/);
     expect(runner.calls).toHaveLength(0);
   });
+
+  const LVS = ['lvs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'lv_size'];
+  /** lvs answers for the LVs in `present`, "not found" for the rest. */
+  const lvsOf = (present: readonly string[]) =>
+    new ScriptedRunner().on(['lvs'], (argv) =>
+      present.includes(String(argv.at(-1))) ? { stdout: `${1024 ** 3}\n` } : { exitCode: 5 },
+    );
+
+  test('a snapshot is lvcreate --snapshot of its origin, its name escaped as lvm2 reserves "snapshot"', async () => {
+    const runner = lvsOf([]);
+    await driver(runner).createSnapshot('snapshot-4d2c', 'volume-00000001', 2);
+    expect(runner.argvs).toEqual([
+      [...LVS, 'nova-volumes/_snapshot-4d2c'],
+      [
+        'lvcreate',
+        '--name',
+        '_snapshot-4d2c',
+        '--snapshot',
+        'nova-volumes/volume-00000001',
+        '-L',
+        '2G',
+        '--addtag',
+        'basalt',
+      ],
+    ]);
+    const again = lvsOf(['nova-volumes/_snapshot-4d2c']);
+    await driver(again).createSnapshot('snapshot-4d2c', 'volume-00000001', 2);
+    expect(again.argvs.map((a) => a[0])).toEqual(['lvs']);
+  });
+
+  test('a snapshot is removed with lvremove, and a missing one is left alone', async () => {
+    const runner = lvsOf(['nova-volumes/_snapshot-4d2c']);
+    await driver(runner).deleteSnapshot('snapshot-4d2c');
+    expect(runner.argvs.at(-1)).toEqual(['lvremove', '-f', 'nova-volumes/_snapshot-4d2c']);
+    const missing = lvsOf([]);
+    await driver(missing).deleteSnapshot('snapshot-4d2c');
+    expect(missing.argvs.map((a) => a[0])).toEqual(['lvs']);
+  });
+
+  test("a volume from a snapshot: a new LV of the full size, then dd of the snapshot's size", async () => {
+    const runner = lvsOf(['nova-volumes/_snapshot-4d2c']);
+    await driver(runner).createVolumeFrom('volume-00000002', 3, {
+      kind: 'snapshot',
+      name: 'snapshot-4d2c',
+      sizeGb: 2,
+    });
+    expect(runner.argvs.slice(1)).toEqual([
+      ['lvcreate', '--yes', '-L', '3G', '-n', 'volume-00000002', '--addtag', 'basalt', 'nova-volumes'],
+      [
+        'dd',
+        'if=/dev/nova-volumes/_snapshot-4d2c',
+        'of=/dev/nova-volumes/volume-00000002',
+        'count=2048',
+        'bs=1M',
+        'iflag=direct',
+        'oflag=direct',
+        'conv=fdatasync',
+      ],
+    ]);
+  });
+
+  test('a clone copies from a temporary snapshot of its source, removed even when the copy fails', async () => {
+    const created: string[] = [];
+    const runner = new ScriptedRunner()
+      .on(['lvs'], (argv) =>
+        created.includes(String(argv.at(-1))) ? { stdout: `${1024 ** 3}\n` } : { exitCode: 5 },
+      )
+      .on(['lvcreate'], (argv) => {
+        const flag = argv.includes('--name') ? '--name' : '-n';
+        const name = argv[argv.indexOf(flag) + 1];
+        created.push(`nova-volumes/${name}`);
+        return {};
+      })
+      .on(['dd'], { exitCode: 1, stderr: 'dd: error reading: Input/output error' });
+    await expect(
+      driver(runner).createVolumeFrom('volume-00000003', 1, {
+        kind: 'volume',
+        name: 'volume-00000001',
+        sizeGb: 1,
+      }),
+    ).rejects.toThrow();
+    expect(runner.argvs.filter((a) => a[0] !== 'lvs')).toEqual([
+      ['lvcreate', '--yes', '-L', '1G', '-n', 'volume-00000003', '--addtag', 'basalt', 'nova-volumes'],
+      [
+        'lvcreate',
+        '--name',
+        'clone-snap-volume-00000003',
+        '--snapshot',
+        'nova-volumes/volume-00000001',
+        '-L',
+        '1G',
+        '--addtag',
+        'basalt',
+      ],
+      expect.arrayContaining(['dd', 'if=/dev/nova-volumes/clone-snap-volume-00000003']),
+      ['lvremove', '-f', 'nova-volumes/clone-snap-volume-00000003'],
+    ]);
+  });
+
+  test("the inventory names a snapshot as Basalt does, without lvm2's escape", async () => {
+    const runner = new ScriptedRunner().on(['lvs'], {
+      stdout: '  volume-00000001|basalt\n  _snapshot-4d2c|basalt\n  other|\n',
+    });
+    expect(await driver(runner).inventory()).toEqual([
+      { name: 'volume-00000001', marked: true },
+      { name: 'snapshot-4d2c', marked: true },
+      { name: 'other', marked: false },
+    ]);
+  });
 });

@@ -2,7 +2,13 @@ import { BasaltError } from '@basalt/errors';
 import type { Command, CommandRunner } from '@basalt/exec';
 import type { Logger } from '@basalt/log';
 import { assertSafeName, assertSize } from '@basalt/naming';
-import { BASALT_TAG, type BackendVolume, type Capacity, type VolumeDriver } from './volume-driver';
+import {
+  BASALT_TAG,
+  type BackendVolume,
+  type Capacity,
+  type VolumeDriver,
+  type VolumeSource,
+} from './volume-driver';
 
 export interface LvmOptions {
   readonly volumeGroup: string;
@@ -12,6 +18,18 @@ export interface LvmOptions {
 
 /** lvm2 reports "not found" for a missing LV or VG with exit code 5. */
 const LVM_NOT_FOUND = 5;
+
+/** A copy of a whole volume may take long: an hour before the runner gives up on dd. */
+const COPY_TIMEOUT_MS = 3_600_000;
+
+/**
+ * lvm2 reserves LV names starting with "snapshot": such a name gets a leading underscore, as
+ * Cinder's LVM driver escapes it.
+ */
+function lvName(name: string): string {
+  const safe = assertSafeName(name);
+  return safe.startsWith('snapshot') ? `_${safe}` : safe;
+}
 
 /** Logical volumes in one volume group (`nova-volumes` by default), as nova-volume kept them. */
 export class LvmDriver implements VolumeDriver {
@@ -40,7 +58,7 @@ export class LvmDriver implements VolumeDriver {
   }
 
   private lv(name: string): string {
-    return `${this.options.volumeGroup}/${assertSafeName(name)}`;
+    return `${this.options.volumeGroup}/${lvName(name)}`;
   }
 
   async checkForSetup(): Promise<void> {
@@ -82,7 +100,7 @@ export class LvmDriver implements VolumeDriver {
         '-L',
         `${sizeGb}G`,
         '-n',
-        assertSafeName(name),
+        lvName(name),
         '--addtag',
         BASALT_TAG,
         this.options.volumeGroup,
@@ -122,9 +140,75 @@ export class LvmDriver implements VolumeDriver {
       .map((line) => line.trim())
       .filter(Boolean)
       .map((line) => {
-        const [name = '', tags = ''] = line.split('|');
+        const [lv = '', tags = ''] = line.split('|');
+        // the name Basalt gave it, before lvm2's reserved prefix was escaped
+        const name = lv.startsWith('_snapshot') ? lv.slice(1) : lv;
         return { name, marked: tags.split(',').includes(BASALT_TAG) };
       });
+  }
+
+  /** A thick copy-on-write snapshot as large as its origin (Cinder's `lvcreate --snapshot`). */
+  async createSnapshot(name: string, volumeName: string, sizeGb: number): Promise<void> {
+    assertSize(sizeGb);
+    if ((await this.size(name)) !== undefined) return;
+    await this.runner.run(
+      this.command([
+        'lvcreate',
+        '--name',
+        lvName(name),
+        '--snapshot',
+        this.lv(volumeName),
+        '-L',
+        `${sizeGb}G`,
+        '--addtag',
+        BASALT_TAG,
+      ]),
+      this.log,
+    );
+  }
+
+  deleteSnapshot(name: string): Promise<void> {
+    return this.deleteVolume(name);
+  }
+
+  /**
+   * As Cinder's LVM driver: a new LV, the source's data copied in with dd (a clone copies from a
+   * temporary snapshot of its source, so the copy is of one instant), at the full new size.
+   */
+  async createVolumeFrom(name: string, sizeGb: number, source: VolumeSource): Promise<void> {
+    assertSize(source.sizeGb);
+    await this.createVolume(name, sizeGb);
+    if (source.kind === 'snapshot') {
+      await this.copy(source.name, name, source.sizeGb);
+      return;
+    }
+    const temporary = `clone-snap-${assertSafeName(name)}`;
+    await this.createSnapshot(temporary, source.name, source.sizeGb);
+    try {
+      await this.copy(temporary, name, source.sizeGb);
+    } finally {
+      await this.deleteSnapshot(temporary);
+    }
+  }
+
+  /** Cinder's copy_volume: `sizeGb` of data from one LV to another, direct I/O both ways. */
+  private async copy(from: string, to: string, sizeGb: number): Promise<void> {
+    await this.runner.run(
+      {
+        argv: [
+          'dd',
+          `if=${this.backingPath(from)}`,
+          `of=${this.backingPath(to)}`,
+          `count=${sizeGb * 1024}`,
+          'bs=1M',
+          'iflag=direct',
+          'oflag=direct',
+          'conv=fdatasync',
+        ],
+        timeoutMs: COPY_TIMEOUT_MS,
+      },
+      this.log,
+    );
   }
 
   async capacity(): Promise<Capacity> {

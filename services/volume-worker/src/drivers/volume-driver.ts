@@ -10,6 +10,12 @@ export interface VolumeDriver {
   /** Removing a volume that is already gone succeeds. */
   deleteVolume(name: string): Promise<void>;
   extendVolume(name: string, newSizeGb: number): Promise<void>;
+  /** A point-in-time copy of volume `volumeName` (of `sizeGb`), named `name`; again it changes nothing. */
+  createSnapshot(name: string, volumeName: string, sizeGb: number): Promise<void>;
+  /** Removing a snapshot that is already gone succeeds. */
+  deleteSnapshot(name: string): Promise<void>;
+  /** Volume `name` of `sizeGb` holding the data of `source` (of `sourceSizeGb`), then grown. */
+  createVolumeFrom(name: string, sizeGb: number, source: VolumeSource): Promise<void>;
   /** The block device or file tgt exports for the volume. */
   backingPath(name: string): string;
   capacity(): Promise<Capacity>;
@@ -25,6 +31,14 @@ export interface BackendVolume {
 
 /** The LVM tag every logical volume Basalt creates carries. */
 export const BASALT_TAG = 'basalt';
+
+/** What a new volume's data comes from: a snapshot, or another volume (a clone). */
+export interface VolumeSource {
+  readonly kind: 'snapshot' | 'volume';
+  /** The snapshot's or the volume's name on the backend. */
+  readonly name: string;
+  readonly sizeGb: number;
+}
 
 export interface Capacity {
   readonly totalGb: number;
