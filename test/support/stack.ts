@@ -75,6 +75,8 @@ export class VolumeStack {
       BASALT__API__OSAPI_VOLUME_LISTEN_PORT: '0',
       BASALT__API__IDENTITY_LISTEN_PORT: '0',
       BASALT__API__AUTH_STRATEGY: this.options.authStrategy ?? 'noauth',
+      // the limiter has a test of its own (request-limits); elsewhere a test's own bursts are not the point
+      BASALT__API__RATE_LIMIT: '0',
       BASALT__IDENTITY__USERS: TEST_USERS,
       BASALT__IDENTITY__TOKEN_SECRET: 'test-token-secret',
       BASALT__VOLUME__VOLUME_DRIVER: 'file',
