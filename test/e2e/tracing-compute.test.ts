@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { openProviderAuth, SecretBox, sealProviderAuth } from '@basalt/db';
 import type { SpanNode } from '@basalt/trace';
 import { GuestConsole } from '../support/guest';
 import { passwordToken, request, waitForVolume } from '../support/http';
@@ -191,11 +192,13 @@ describe('a create-and-attach followed through every process', () => {
       'SELECT provider_auth FROM volumes WHERE id = $1',
       [volumeId],
     );
-    const [method, user] = String(row?.provider_auth).split(' ');
+    // the stored secret is sealed for its row: a wrong one is sealed the same way
+    const box = new SecretBox([stack.secretKey]);
+    const [method, user] = openProviderAuth(box, volumeId, String(row?.provider_auth)).split(' ');
     const wrong = 'WrongSecret123456789';
     await stack.query('UPDATE volumes SET provider_auth = $2 WHERE id = $1', [
       volumeId,
-      `${method} ${user} ${wrong}`,
+      sealProviderAuth(box, volumeId, `${method} ${user} ${wrong}`),
     ]);
     const failedId = `req-${randomUUID()}`;
     try {
