@@ -58,6 +58,7 @@ void runService({
     const volumeRpc = volumeRpcApi(rpc.client);
     const quotas = new QuotaRepository(db);
     const types = new VolumeTypeRepository(db);
+    const attachments = new AttachmentRepository(db);
     const services = new ServiceDirectory(db, config.DEFAULT.service_down_time);
     const scheduler = schedulerRpcApi(rpc.client);
 
@@ -66,6 +67,7 @@ void runService({
         services,
         volumes,
         snapshots,
+        attachments,
         types,
         scheduler,
         volumeRpc,
@@ -97,7 +99,7 @@ void runService({
         snapshotApi: new SnapshotApi({ volumes: volumeApi, snapshots, volumeRpc, log }, { quotaDefaults }),
         snapshots,
         volumes,
-        attachments: new AttachmentRepository(db),
+        attachments,
         quotas,
         messages: new MessageRepository(db, config.DEFAULT.message_ttl),
         types,
