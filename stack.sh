@@ -347,6 +347,8 @@ iscsi_ip_address = 127.0.0.1
 iscsi_port = $TGT_PORT
 tgt_control_port = $TGT_CONTROL
 max_over_subscription_ratio = 20
+# seals the CHAP secrets in the database; put a new key first to rotate
+secret_keys = k1:$(head -c 32 /dev/urandom | base64)
 
 [glance_store]
 filesystem_store_datadir = $STATE/images

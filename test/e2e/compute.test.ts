@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { openProviderAuth, SecretBox, sealProviderAuth } from '@basalt/db';
 import { GuestConsole, GuestShell } from '../support/guest';
 import { type ApiResponse, passwordToken, request, waitForVolume } from '../support/http';
 import { waitFor } from '../support/rpc';
@@ -363,10 +364,12 @@ describe('instances and their volumes', () => {
       'SELECT provider_auth FROM volumes WHERE id = $1',
       [volume1],
     );
-    const [method, user] = String(row?.provider_auth).split(' ');
+    // the stored secret is sealed for its row: a wrong one is sealed the same way
+    const box = new SecretBox([stack.secretKey]);
+    const [method, user] = openProviderAuth(box, volume1, String(row?.provider_auth)).split(' ');
     await stack.query('UPDATE volumes SET provider_auth = $2 WHERE id = $1', [
       volume1,
-      `${method} ${user} WrongSecret123456789`,
+      sealProviderAuth(box, volume1, `${method} ${user} WrongSecret123456789`),
     ]);
     try {
       expect((await attach('alice', vm1, volume1)).status).toBe(200);

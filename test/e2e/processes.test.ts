@@ -1,4 +1,5 @@
-import { rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
 import { adminContext } from '@basalt/context';
 import { connectDatabase, listServices } from '@basalt/db';
 import { createTestDatabase } from '../support/db';
@@ -15,6 +16,7 @@ describe('the four services as separate processes', () => {
   const running: ServiceProcess[] = [];
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
   let tgtd: TgtdFixture;
+  const secretKey = `k1:${randomBytes(32).toString('base64')}`;
 
   const env = (overrides: Record<string, string> = {}) => ({
     BASALT__DEFAULT__HOST: host,
@@ -29,6 +31,7 @@ describe('the four services as separate processes', () => {
     BASALT__VOLUME__VOLUMES_PATH: `${logDir}/volumes`,
     BASALT__VOLUME__VOLUMES_DIR: `${logDir}/tgt`,
     BASALT__VOLUME__TGT_CONTROL_PORT: String(tgtd.controlPort),
+    BASALT__VOLUME__SECRET_KEYS: secretKey,
     ...overrides,
   });
 
@@ -116,6 +119,45 @@ describe('the four services as separate processes', () => {
     );
     expect(await badConfig.exited).toBe(2);
     expect(badConfig.log).toContain('rabbit.prefetch_count: "lots" is not an integer');
+
+    // no key to seal CHAP secrets with, or a key that is not 32 bytes: a configuration error, named
+    for (const [keys, message] of [
+      ['', 'volume.secret_keys is empty'],
+      [`k1:${randomBytes(16).toString('base64')}`, 'volume.secret_keys: secret key "k1" must be 32 bytes'],
+    ] as const) {
+      const noKey = new ServiceProcess(
+        'no-key',
+        serviceScript('volume-worker'),
+        env({ BASALT__VOLUME__SECRET_KEYS: keys }),
+        logDir,
+      );
+      expect(await noKey.exited).toBe(2);
+      expect(noKey.log).toContain(message);
+    }
+
+    // a policy file naming a rule that does not exist, or a check string that does not parse
+    for (const [rules, message] of [
+      ['"volume:crate": "role:admin"', 'policy: unknown rule "volume:crate"'],
+      [
+        '"volume:create": "role:admin or"',
+        'policy: rule "volume:create": "role:admin or" ends where a check was expected',
+      ],
+    ] as const) {
+      const file = `${logDir}/policy.yaml`;
+      writeFileSync(file, `${rules}\n`);
+      const badPolicy = new ServiceProcess(
+        'bad-policy',
+        serviceScript('api'),
+        env({
+          BASALT__OSLO_POLICY__POLICY_FILE: file,
+          BASALT__API__OSAPI_VOLUME_LISTEN_PORT: '0',
+          BASALT__API__IDENTITY_LISTEN_PORT: '0',
+        }),
+        logDir,
+      );
+      expect(await badPolicy.exited).toBe(2);
+      expect(badPolicy.log).toContain(message);
+    }
 
     const noVolumeGroup = new ServiceProcess(
       'no-vg',

@@ -6,7 +6,7 @@ import {
   VolumeRepository,
   type VolumeStatus,
 } from '@basalt/db';
-import { createTestDatabase } from '../support/db';
+import { createTestDatabase, NO_QUOTA, PLAIN_VOLUME } from '../support/db';
 
 /** attach_volume and detach_volume as statements: which connection they mark, which states they move. */
 describe('attachments in PostgreSQL', () => {
@@ -36,19 +36,7 @@ describe('attachments in PostgreSQL', () => {
     volumes.transitionOrThrow(id, VOLUME_STATES.toward(VOLUME_STATES.moves.reset, status));
   /** A volume in `status`, created through the API's statement and moved there. */
   const volumeIn = async (status: 'available' | 'attaching' | 'in-use' | 'detaching') => {
-    const volume = await volumes.createWithinQuota(
-      {
-        size: 1,
-        projectId: 'p',
-        userId: 'u',
-        availabilityZone: 'nova',
-        displayName: null,
-        displayDescription: null,
-        volumeType: null,
-      },
-      'volume-%08x',
-      { volumes: -1, gigabytes: -1 },
-    );
+    const volume = await volumes.createWithinQuota(PLAIN_VOLUME, 'volume-%08x', NO_QUOTA);
     await moveTo(volume.id, status);
     return volume.id;
   };

@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { chapCredentials, SecretBox } from '@basalt/db';
 import type { TgtdFixture } from './tgtd';
 
 const IQN_PREFIX = 'iqn.2010-10.org.openstack:';
@@ -30,16 +31,17 @@ export const isClean = (f: AuditFindings): boolean => Object.values(f).every((li
 export async function auditHost(
   db: { query<T>(sql: string, params?: unknown[]): Promise<T[]> },
   host: string,
-  paths: { readonly volumesPath: string; readonly volumesDir: string },
+  paths: { readonly volumesPath: string; readonly volumesDir: string; readonly secretKey: string },
   tgtd: TgtdFixture,
 ): Promise<AuditFindings> {
   const live: {
+    id: string;
     backend_name: string;
     status: string;
     provider_auth: string | null;
     target_num: number | null;
   }[] = await db.query(
-    `SELECT v.backend_name, v.status, v.provider_auth, t.target_num FROM volumes v
+    `SELECT v.id, v.backend_name, v.status, v.provider_auth, t.target_num FROM volumes v
          LEFT JOIN iscsi_targets t ON t.volume_id = v.id WHERE v.host = $1 AND NOT v.deleted`,
     [host],
   );
@@ -53,7 +55,11 @@ export async function auditHost(
   const files = readdirSync(paths.volumesPath).filter((f) => !f.startsWith('.'));
   const targets = parseTargets(await tgtd.targets());
   const expectedTargets = new Map(exported.map((v) => [`${IQN_PREFIX}${v.backend_name}`, v.target_num]));
-  const users = new Set(live.map((v) => (v.provider_auth ?? '').split(' ')[1]).filter(Boolean));
+  // the stored secrets are sealed: opened with the stack's key, as the worker opens them
+  const box = new SecretBox([paths.secretKey]);
+  const users = new Set(
+    live.map((v) => chapCredentials(box, { id: v.id, providerAuth: v.provider_auth })?.user).filter(Boolean),
+  );
   const accounts = (await tgtd.accounts())
     .split('\n')
     .map((l) => l.trim())

@@ -30,3 +30,15 @@ export async function createTestDatabase(
     },
   };
 }
+
+/** What the API's create statement takes for a plain 1 GiB volume of project `p`, with no quota. */
+export const PLAIN_VOLUME = {
+  size: 1,
+  projectId: 'p',
+  userId: 'u',
+  availabilityZone: 'nova',
+  displayName: null,
+  displayDescription: null,
+  volumeType: null,
+} as const;
+export const NO_QUOTA = { volumes: -1, gigabytes: -1 } as const;

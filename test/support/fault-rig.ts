@@ -83,6 +83,8 @@ export class FaultRig {
         BASALT__API__OSAPI_VOLUME_LISTEN_PORT: String(await freePort()),
         BASALT__QUOTA__VOLUMES: '-1',
         BASALT__QUOTA__GIGABYTES: '-1',
+        // bursts under one token: the rig measures faults, not the rate limit
+        BASALT__API__RATE_LIMIT: '0',
         // sparse files: promise far more than the disk holds
         BASALT__VOLUME__MAX_OVER_SUBSCRIPTION_RATIO: '1000',
         BASALT__DEFAULT__RESUME_STALLED_AFTER: String(RESUME_STALLED_AFTER_SEC),

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,7 +24,8 @@ export interface StackOptions {
 
 const run = promisify(execFile);
 
-export const TEST_USERS = 'admin:adminpass:admin:admin,alice:alicepass:demo:member,bob:bobpass:other:member';
+export const TEST_USERS =
+  'admin:adminpass:admin:admin,alice:alicepass:demo:member,bob:bobpass:other:member,carol:carolpass:demo:reader';
 
 /**
  * api + scheduler + volume-worker as separate OS processes, on a database, control exchange,
@@ -43,6 +45,8 @@ export class VolumeStack {
   private started = 0;
   database!: Awaited<ReturnType<typeof createTestDatabase>>;
   tgtd!: TgtdFixture;
+  /** The key the worker seals CHAP secrets with. */
+  readonly secretKey = `test:${randomBytes(32).toString('base64')}`;
   volumeUrl = '';
   identityUrl = '';
   computeUrl = '';
@@ -80,6 +84,7 @@ export class VolumeStack {
       BASALT__VOLUME__ISCSI_PORT: String(this.tgtd.port),
       BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '0.5',
       BASALT__VOLUME__EXPORT_CHECK_INTERVAL: '0.5',
+      BASALT__VOLUME__SECRET_KEYS: this.secretKey,
       BASALT__API__OSAPI_COMPUTE_LISTEN_PORT: '0',
       BASALT__API__IMAGE_LISTEN_PORT: '0',
       BASALT__GLANCE_STORE__FILESYSTEM_STORE_DATADIR: this.imagesPath,

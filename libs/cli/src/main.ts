@@ -10,6 +10,7 @@ import {
   ensureDatabase,
   ImageRepository,
   listServices,
+  SecretBox,
   VolumeRepository,
   VolumeTypeRepository,
 } from '@basalt/db';
@@ -70,10 +71,13 @@ class UsageError extends Error {}
 
 /** Runs `fn` on a database connection that is closed afterwards, whatever happens. */
 async function withDatabase<T>(config: BasaltConfig, fn: (ds: DataSource) => Promise<T>): Promise<T> {
+  const keys = config.volume.secret_keys;
   const ds = await connectDatabase({
     url: config.database.connection,
     poolSize: 2,
     connectRetries: config.database.connect_retries,
+    // the migration sealing CHAP secrets stored in clear needs the key
+    ...(keys.length > 0 ? { secretBox: new SecretBox(keys) } : {}),
   });
   try {
     return await fn(ds);

@@ -58,6 +58,11 @@ describe('configuration', () => {
       for (const key of Object.keys(options)) expect(sample).toMatch(new RegExp(`^#${key} = `, 'm'));
     }
     expect(sample).not.toContain('guest:guest');
-    expect(sample).toMatch(/^#transport_url = $/m);
+    // the broker's and the database's credentials, the token key, the users' passwords, the sealing keys
+    for (const key of ['transport_url', 'connection', 'token_secret', 'users', 'secret_keys']) {
+      expect(sample).toMatch(new RegExp(`^#${key} = $`, 'm'));
+    }
+    expect(sample).not.toContain('postgres://');
+    expect(sample).not.toContain('admin:admin');
   });
 });

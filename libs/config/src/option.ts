@@ -75,12 +75,17 @@ export const opt = {
       return raw as C;
     });
   },
-  list(def: readonly string[], help: string): Option<readonly string[]> {
-    return make('comma-separated list', def, help, (raw) =>
-      raw
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s.length > 0),
+  list(def: readonly string[], help: string, options: { secret?: boolean } = {}): Option<readonly string[]> {
+    return make(
+      'comma-separated list',
+      def,
+      help,
+      (raw) =>
+        raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0),
+      options.secret,
     );
   },
 };

@@ -114,7 +114,19 @@ export const schema = {
       'builtin',
       "builtin: tokens of the api's own identity API ([identity]); keystone: every token validated by the Keystone of [keystone_authtoken]; noauth: X-Auth-Token user:project, for development.",
     ),
-    max_request_body_size: opt.int(1048576, 'Largest request body accepted, in bytes.', { min: 1024 }),
+    max_request_body_size: opt.int(
+      1048576,
+      'Largest request body accepted, in bytes; a larger one is refused with 413.',
+      { min: 1024 },
+    ),
+    rate_limit: opt.number(
+      50,
+      'Requests per second each client (its token, else its address) may make on average; more are refused with 429 and Retry-After (0: no limit).',
+      { min: 0 },
+    ),
+    rate_limit_burst: opt.int(200, 'Requests a client may make at once before rate_limit applies.', {
+      min: 1,
+    }),
     osapi_max_limit: opt.int(1000, 'Most items one list request returns.', { min: 1 }),
     osapi_compute_listen_port: opt.int(
       8774,
@@ -148,7 +160,14 @@ export const schema = {
     token_expiration: opt.int(3600, 'Seconds a token is valid.', { min: 60 }),
     users: opt.list(
       ['admin:admin:admin:admin'],
-      'Users as name:password:project:role (role admin or member); passwords are secrets.',
+      'Users as name:password:project:role (role admin, member or reader).',
+      { secret: true },
+    ),
+  },
+  oslo_policy: {
+    policy_file: opt.string(
+      '',
+      'YAML or JSON file mapping policy rule names (volume:create, os_compute_api:servers:create, …) to check strings that replace their defaults; an unknown rule or a bad check string stops the api at start.',
     ),
   },
   keystone_authtoken: {
@@ -270,6 +289,11 @@ export const schema = {
       'Directory of per-target tgt config files (tgt-admin format).',
     ),
     max_targets: opt.int(1000, 'Highest iSCSI target number this host hands out.', { min: 1 }),
+    secret_keys: opt.list(
+      [],
+      "Keys that encrypt volumes' CHAP secrets in the database (AES-256-GCM), as id:base64 of 32 bytes; the first encrypts, every one listed decrypts, so a key is rotated by putting a new one first. The volume worker refuses to start without one.",
+      { secret: true },
+    ),
   },
   glance_store: {
     filesystem_store_datadir: opt.string(

@@ -18,11 +18,13 @@ import { VolumePool1764000000042 } from './migrations/0042-volume-pool';
 import { MaintenanceStatus1764000000043 } from './migrations/0043-maintenance-status';
 import { VolumeTypes1764000000044 } from './migrations/0044-volume-types';
 import { VolumeTransfers1764000000045 } from './migrations/0045-volume-transfers';
+import { migrationSecretBoxes, SealProviderAuth1764000000050 } from './migrations/0050-seal-provider-auth';
 import { MessageRequestId1764000000070 } from './migrations/0070-message-request-id';
 import { ServiceUuid1764000000071 } from './migrations/0071-service-uuid';
 import { BackfillVolumePool1764000000072 } from './migrations/0072-backfill-volume-pool';
 import { Snapshots1764000000073 } from './migrations/0073-snapshots';
 import { RecordedAttachments1764000000080 } from './migrations/0080-recorded-attachments';
+import type { SecretBox } from './secret-box';
 
 export const entities: Array<new () => object> = [];
 export const migrations = [
@@ -42,6 +44,7 @@ export const migrations = [
   MaintenanceStatus1764000000043,
   VolumeTypes1764000000044,
   VolumeTransfers1764000000045,
+  SealProviderAuth1764000000050,
   MessageRequestId1764000000070,
   ServiceUuid1764000000071,
   BackfillVolumePool1764000000072,
@@ -55,26 +58,62 @@ export interface DatabaseOptions {
   /** Seconds an unused pooled connection stays open (pg's default is 10). */
   readonly idleTimeoutSec?: number;
   readonly connectRetries: number;
+  /** Seals stored secrets in the migrations that need it (`[volume] secret_keys`). */
+  readonly secretBox?: SecretBox;
 }
 
 export class DatabaseUnavailableError extends BasaltError {}
 
 export function createDataSource(
-  options: Pick<DatabaseOptions, 'url' | 'poolSize' | 'idleTimeoutSec'>,
+  options: Pick<DatabaseOptions, 'url' | 'poolSize' | 'idleTimeoutSec' | 'secretBox'>,
 ): DataSource {
-  return new DataSource({
+  const dataSource = new DataSource({
     type: 'postgres',
-    url: options.url,
+    ...connectionFields(options.url),
     entities,
     migrations,
     migrationsTableName: 'schema_migrations',
     synchronize: false,
     extra: {
+      // the URL's password, also when it has none: pg would fall back to PGPASSWORD or ~/.pgpass
+      password: () => passwordOf(options.url),
       max: options.poolSize,
       ...(options.idleTimeoutSec === undefined ? {} : { idleTimeoutMillis: options.idleTimeoutSec * 1000 }),
     },
   });
+  if (options.secretBox) migrationSecretBoxes.set(dataSource, options.secretBox);
+  return dataSource;
 }
+
+/**
+ * The server, user and database of `[database] connection`, each given to pg explicitly: from a
+ * connection string pg would take what the URL leaves out from PGHOST, PGUSER, PGPASSWORD and the
+ * like, so credentials could come from somewhere other than the configuration.
+ */
+function connectionFields(connection: string) {
+  const url = new URL(connection);
+  const database = decodeURIComponent(url.pathname.slice(1));
+  if (!url.hostname || !url.username || !database) {
+    throw new DatabaseUnavailableError(
+      'database.connection must name the user, host and database (postgres://user@host/db)',
+    );
+  }
+  for (const key of url.searchParams.keys()) {
+    if (key !== 'application_name') {
+      throw new DatabaseUnavailableError(`database.connection: the parameter "${key}" is not supported`);
+    }
+  }
+  const applicationName = url.searchParams.get('application_name');
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port ? Number(url.port) : 5432,
+    username: decodeURIComponent(url.username),
+    database,
+    ...(applicationName === null ? {} : { applicationName }),
+  };
+}
+
+const passwordOf = (connection: string) => decodeURIComponent(new URL(connection).password);
 
 /** Opens the pool, retrying a few times; throws a clear error when the database stays unreachable. */
 export async function connectDatabase(options: DatabaseOptions): Promise<DataSource> {

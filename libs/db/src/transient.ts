@@ -18,7 +18,10 @@ const TRANSIENT_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', '
  * dropped connection without a code.
  */
 export function isTransientDatabaseError(error: unknown): boolean {
-  if ((error as Error | undefined)?.name === 'QueryRunnerAlreadyReleasedError') return true;
+  // a transaction's connection that dropped is released: TypeORM says so under either name
+  const name = (error as Error | undefined)?.name;
+  if (name === 'QueryRunnerAlreadyReleasedError' || name === 'QueryRunnerProviderAlreadyReleasedError')
+    return true;
   const driverError = (error as { driverError?: unknown } | undefined)?.driverError ?? error;
   const code = (driverError as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string') {

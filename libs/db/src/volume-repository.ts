@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { InvalidStateError, NotFoundError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
 import { keysetPage, type Listing, type Page } from './pagination';
+import { resealProviderAuth } from './provider-auth';
 import { type QuotaLimits, quotaRefusal } from './quotas';
+import type { SecretBox } from './secret-box';
 import { type SnapshotStatus } from './snapshot-states';
 import { SNAPSHOTS } from './snapshots';
 import { compareAndSwap, liveRows, type Row, updateReturning } from './sql';
@@ -59,6 +61,11 @@ const { beginExtend } = VOLUME_STATES.moves;
  */
 export class VolumeRepository {
   constructor(private readonly ds: DataSource) {}
+
+  /** Seals the host's stored CHAP secrets that are in clear or under a retired key; how many were. */
+  resealSecrets(host: string, box: SecretBox): Promise<number> {
+    return resealProviderAuth(this.ds, box, host);
+  }
 
   /**
    * Inserts a `creating` row if the project's quota allows it, named from `nameTemplate`. One

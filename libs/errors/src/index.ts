@@ -17,6 +17,8 @@ export const FAULTS = {
   notAcceptable: { status: 406, name: 'notAcceptable' },
   conflictingRequest: { status: 409, name: 'conflictingRequest' },
   overLimit: { status: 413, name: 'overLimit' },
+  // Cinder's and Nova's name for a 429 too
+  tooManyRequests: { status: 429, name: 'overLimit' },
   computeFault: {
     status: 500,
     name: 'computeFault',
@@ -82,6 +84,11 @@ export class ConflictError extends BasaltError {
 /** A limit on what may be asked for was reached. */
 export class OverLimitError extends BasaltError {
   static override readonly fault: FaultKind = FAULTS.overLimit;
+}
+
+/** The client asked too often; the same request may succeed after its wait. */
+export class TooManyRequestsError extends BasaltError {
+  static override readonly fault: FaultKind = FAULTS.tooManyRequests;
 }
 
 /** The project's quota does not allow the request (Cinder's `QuotaError`). */

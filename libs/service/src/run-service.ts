@@ -1,4 +1,4 @@
-import { type BasaltConfig, loadProcessConfig } from '@basalt/config';
+import { type BasaltConfig, ConfigError, loadProcessConfig } from '@basalt/config';
 import {
   connectDatabase,
   type DataSource,
@@ -153,7 +153,7 @@ export async function runService(definition: ServiceDefinition): Promise<void> {
   } catch (error) {
     log.fatal({ err: errorMessage(error) }, 'cannot start');
     process.stderr.write(`${definition.binary}: ${errorMessage(error)}\n`);
-    process.exit(EXIT_UNAVAILABLE);
+    process.exit(error instanceof ConfigError ? EXIT_CONFIG : EXIT_UNAVAILABLE);
   }
   log.info({ topic: definition.topic, metrics: metrics?.url }, `${definition.binary} started`);
 

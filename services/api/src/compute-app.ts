@@ -1,9 +1,9 @@
-import type { Logger } from '@basalt/log';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Authenticator } from './auth';
 import { registerAuthHook } from './auth-hook';
 import { type ComputeRouteDeps, registerComputeRoutes } from './compute-routes';
 import { createHttpApp } from './http';
+import { type ListenerOptions, registerPolicy } from './policy-hook';
+import { COMPUTE_ROUTE_POLICIES } from './policy-routes';
 import { negotiateMicroversion } from './versions';
 
 export const COMPUTE_MIN_VERSION = '2.1';
@@ -18,10 +18,10 @@ declare module 'fastify' {
 
 /** The compute API (Nova v2.1 subset): version discovery, flavors, servers and their volumes. */
 export function buildComputeApp(
-  options: { log: Logger; bodyLimit: number; authenticator: Authenticator },
+  options: ListenerOptions,
   routes: Omit<ComputeRouteDeps, 'context'>,
 ): FastifyInstance {
-  const app = createHttpApp(options.log, options.bodyLimit);
+  const app = createHttpApp(options.log, options.bodyLimit, options.rateLimiter);
   // everything under /v2.1/ but the version document itself needs a caller
   registerAuthHook(app, {
     authenticator: options.authenticator,
@@ -46,6 +46,7 @@ export function buildComputeApp(
     updated: '2013-07-23T11:33:21Z',
     links: [{ rel: 'self', href: `${routes.baseUrl()}/v2.1/` }],
   });
+  registerPolicy(app, options.policy, COMPUTE_ROUTE_POLICIES);
   app.get('/', async () => ({ versions: [version('CURRENT')] }));
   const document = async () => ({
     version: {

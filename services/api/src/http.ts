@@ -1,5 +1,5 @@
 import { isRequestId, newRequestId, newTraceparent, type RequestContext } from '@basalt/context';
-import { errorMessage } from '@basalt/errors';
+import { errorMessage, InvalidInputError, NotFoundError } from '@basalt/errors';
 import { type Logger, requestLogger } from '@basalt/log';
 import {
   type Context,
@@ -13,8 +13,9 @@ import {
   traceparentOf,
   withRequest,
 } from '@basalt/trace';
-import Fastify, { type FastifyInstance, type RouteHandlerMethod } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type RouteHandlerMethod } from 'fastify';
 import { faultFor } from './faults';
+import { type RateLimiter, registerRateLimit } from './rate-limit';
 
 /** Seconds a client is told to wait after a 503: the database or broker is expected back soon. */
 export const RETRY_AFTER_SEC = 2;
@@ -33,15 +34,23 @@ declare module 'fastify' {
 
 /**
  * A Fastify instance with what every Basalt HTTP endpoint shares: the gateway's request id kept
- * (else a new `req-<uuid>`) and echoed, a span per request continuing the caller's W3C trace
+ * (else a new `req-<uuid>`) and echoed, the client's request rate limited, a span per request continuing the caller's W3C trace
  * context (or beginning one), the parent of what its handler does and sends, one log line per
  * response, and every error turned into Cinder's fault body — a 5xx only for a real server fault.
  */
-export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
+export function createHttpApp(log: Logger, bodyLimit: number, limiter?: RateLimiter): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    // the router's own refusals (a malformed URL, an over-long path parameter) as Cinder's faults too
+    frameworkErrors: (error, _req, reply) => {
+      const fault =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? faultFor(new NotFoundError('The resource could not be found.'))
+          : faultFor(new InvalidInputError('Malformed request URL.'));
+      (reply as FastifyReply).code(fault.status).send(fault.body);
+    },
   });
   // JSON only: a text body is refused with 415 instead of reaching a handler as a string
   app.removeContentTypeParser('text/plain');
@@ -86,6 +95,7 @@ export function createHttpApp(log: Logger, bodyLimit: number): FastifyInstance {
     req.basaltLog = requestLogger(log, req.basalt);
     reply.header('x-openstack-request-id', req.basalt.requestId);
   });
+  if (limiter) registerRateLimit(app, limiter);
   app.addHook('onResponse', async (req, reply) => {
     const span = req.traceSpan;
     span.setAttribute('http.response.status_code', reply.statusCode);

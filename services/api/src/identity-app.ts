@@ -13,6 +13,12 @@ export interface IdentityOptions {
 }
 
 const DOMAIN = { id: 'default', name: 'Default' };
+/** A token names the user's role and those it implies, as Keystone's default roles do. */
+const IMPLIED_ROLES = {
+  admin: ['admin', 'member', 'reader'],
+  member: ['member', 'reader'],
+  reader: ['reader'],
+} as const;
 const V3 = (base: string) => ({
   id: 'v3.14',
   status: 'stable',
@@ -50,7 +56,7 @@ export function registerIdentityRoutes(
       user_name: user.name,
       project_id: user.projectId,
       project_name: user.projectName,
-      roles: user.role === 'admin' ? ['admin', 'member', 'reader'] : ['member', 'reader'],
+      roles: IMPLIED_ROLES[user.role],
       iat: now,
       exp: now + options.expirationSec,
       audit_id: randomBytes(16).toString('base64url'),

@@ -7,8 +7,11 @@ export interface IdentityUser {
   readonly password: string;
   readonly projectId: string;
   readonly projectName: string;
-  readonly role: 'admin' | 'member';
+  readonly role: Role;
 }
+
+const ROLES = ['admin', 'member', 'reader'] as const;
+type Role = (typeof ROLES)[number];
 
 /** Stable Keystone-style hex ids derived from names, so every api process agrees on them. */
 export const identityId = (kind: string, name: string) =>
@@ -21,8 +24,10 @@ export class IdentityStore {
   constructor(entries: readonly string[]) {
     for (const entry of entries) {
       const [name, password, project, role, ...rest] = entry.split(':');
-      if (!name || !password || !project || (role !== 'admin' && role !== 'member') || rest.length > 0) {
-        throw new ConfigError(`identity.users: "${name ?? ''}:…" must be name:password:project:admin|member`);
+      if (!name || !password || !project || !ROLES.includes(role as Role) || rest.length > 0) {
+        throw new ConfigError(
+          `identity.users: "${name ?? ''}:…" must be name:password:project:admin|member|reader`,
+        );
       }
       this.users.set(name, {
         id: identityId('user', name),
@@ -30,7 +35,7 @@ export class IdentityStore {
         password,
         projectId: identityId('project', project),
         projectName: project,
-        role,
+        role: role as Role,
       });
     }
   }

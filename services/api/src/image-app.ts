@@ -2,12 +2,12 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageRepository } from '@basalt/db';
 import { NotFoundError } from '@basalt/errors';
-import type { Logger } from '@basalt/log';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Authenticator } from './auth';
 import { registerAuthHook } from './auth-hook';
 import { imageView } from './compute-views';
 import { createHttpApp } from './http';
+import { type ListenerOptions, registerPolicy } from './policy-hook';
+import { IMAGE_ROUTE_POLICIES } from './policy-routes';
 import { isUuid } from './validate';
 
 export interface ImageAppDeps {
@@ -21,15 +21,13 @@ export interface ImageAppDeps {
  * The image API (Glance v2 subset): version discovery, list, show and file download of the
  * images operators registered with `basalt image create`.
  */
-export function buildImageApp(
-  options: { log: Logger; bodyLimit: number; authenticator: Authenticator },
-  deps: ImageAppDeps,
-): FastifyInstance {
-  const app = createHttpApp(options.log, options.bodyLimit);
+export function buildImageApp(options: ListenerOptions, deps: ImageAppDeps): FastifyInstance {
+  const app = createHttpApp(options.log, options.bodyLimit, options.rateLimiter);
   registerAuthHook(app, {
     authenticator: options.authenticator,
     protects: (route) => route.startsWith('/v2/'),
   });
+  registerPolicy(app, options.policy, IMAGE_ROUTE_POLICIES);
   const versions = () => ({
     versions: ['2.9', '2.8', '2.7', '2.6', '2.5', '2.4', '2.3', '2.2', '2.1', '2.0'].map((v, n) => ({
       id: `v${v}`,

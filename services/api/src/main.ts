@@ -24,6 +24,9 @@ import { registerIdentityRoutes } from './identity-app';
 import { IdentityStore } from './identity-store';
 import { buildImageApp } from './image-app';
 import { KeystoneAuthenticator, keystoneAuthOptions } from './keystone-authenticator';
+import { loadPolicyFile, Policy } from './policy';
+import { POLICY_DEFAULTS } from './policy-defaults';
+import { RateLimiter } from './rate-limit';
 import { SnapshotApi } from './snapshot-api';
 import { TokenSigner } from './tokens';
 import { VolumeApi } from './volume-api';
@@ -41,9 +44,13 @@ void runService({
         (url ??=
           configured || `http://${a.osapi_volume_listen}:${(app.server.address() as AddressInfo).port}`);
     };
+    const policyFile = config.oslo_policy.policy_file;
+    const policy = new Policy(POLICY_DEFAULTS, policyFile ? loadPolicyFile(policyFile) : {});
+    // one limiter for every API of the process: a client's requests count together
+    const rateLimiter = new RateLimiter({ ratePerSec: a.rate_limit, burst: a.rate_limit_burst });
     // the built-in identity API is served unless a real Keystone is the identity service
     const identityApp =
-      a.auth_strategy === 'keystone' ? undefined : createHttpApp(log, a.max_request_body_size);
+      a.auth_strategy === 'keystone' ? undefined : createHttpApp(log, a.max_request_body_size, rateLimiter);
     const identityUrl = identityApp ? urlOf(identityApp, a.identity_public_endpoint) : undefined;
     const signer = new TokenSigner(config.identity.token_secret);
     const authenticators: Record<typeof a.auth_strategy, () => Authenticator> = {
@@ -87,6 +94,8 @@ void runService({
         log,
         bodyLimit: a.max_request_body_size,
         authenticator,
+        policy,
+        rateLimiter,
         ready: async () =>
           rpc.connection.isUp &&
           (await db.query('SELECT 1').then(
@@ -117,29 +126,28 @@ void runService({
     const images = new ImageRepository(db);
     const instances = new InstanceRepository(db);
     let computeUrl = () => a.compute_public_endpoint;
-    const computeApp = buildComputeApp(
-      { log, bodyLimit: a.max_request_body_size, authenticator },
-      {
-        api: new ComputeApi({
-          instances,
-          images,
-          volumes,
-          mappings: new BlockDeviceMappingRepository(db),
-          scheduler,
-          compute: computeRpcApi(rpc.client),
-        }),
+    const listener = { log, bodyLimit: a.max_request_body_size, authenticator, policy, rateLimiter };
+    const computeApp = buildComputeApp(listener, {
+      api: new ComputeApi({
         instances,
-        maxLimit: a.osapi_max_limit,
-        nameTemplate: config.compute.instance_name_template,
-        baseUrl: () => computeUrl(),
-      },
-    );
+        images,
+        volumes,
+        mappings: new BlockDeviceMappingRepository(db),
+        scheduler,
+        compute: computeRpcApi(rpc.client),
+      }),
+      instances,
+      maxLimit: a.osapi_max_limit,
+      nameTemplate: config.compute.instance_name_template,
+      baseUrl: () => computeUrl(),
+    });
     computeUrl = urlOf(computeApp, a.compute_public_endpoint);
     let imageUrl = () => a.image_public_endpoint;
-    const imageApp = buildImageApp(
-      { log, bodyLimit: a.max_request_body_size, authenticator },
-      { images, dataDir: config.glance_store.filesystem_store_datadir, baseUrl: () => imageUrl() },
-    );
+    const imageApp = buildImageApp(listener, {
+      images,
+      dataDir: config.glance_store.filesystem_store_datadir,
+      baseUrl: () => imageUrl(),
+    });
     imageUrl = urlOf(imageApp, a.image_public_endpoint);
 
     if (identityApp && identityUrl) {

@@ -2,7 +2,6 @@ import { QUOTA_RESOURCES, type QuotaLimits, type QuotaResource } from '@basalt/d
 import { InvalidInputError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { objectBody, quotaLimit } from './validate';
-import { requireAdmin, requireProject } from './volume-api';
 import type { VolumeRouteDeps } from './volume-routes';
 
 type Params = { target_project_id: string; class_name: string };
@@ -10,13 +9,8 @@ type Params = { target_project_id: string; class_name: string };
 /** Cinder's os-quota-sets (a project's limits, its defaults, its usage) and os-quota-class-sets. */
 export function registerQuotaRoutes(app: FastifyInstance, deps: VolumeRouteDeps, prefix: string): void {
   const tags = { schema: { tags: ['quotas'] } };
-  // a member may read its own project's quotas; anything else is an admin's
-  const target = (req: FastifyRequest) => {
-    const ctx = deps.context(req);
-    const project = (req.params as Params).target_project_id;
-    if (!ctx.isAdmin && project !== requireProject(ctx)) requireAdmin(ctx);
-    return project;
-  };
+  // who may read or change which project's quotas is the policy's (the path's project is its target)
+  const target = (req: FastifyRequest) => (req.params as Params).target_project_id;
   const withUsage = async (project: string) => {
     const [limits, used] = await Promise.all([
       deps.quotas.limits(project, deps.quotaDefaults),
@@ -37,7 +31,6 @@ export function registerQuotaRoutes(app: FastifyInstance, deps: VolumeRouteDeps,
     return { quota_set: { id: project, ...(await deps.quotas.classLimits('default', deps.quotaDefaults)) } };
   });
   app.put(`${prefix}/os-quota-sets/:target_project_id`, tags, async (req) => {
-    requireAdmin(deps.context(req));
     const project = (req.params as Params).target_project_id;
     const values = quotaValues(objectBody(req.body, 'quota_set'));
     const used = await deps.quotas.usage(project);
@@ -52,19 +45,16 @@ export function registerQuotaRoutes(app: FastifyInstance, deps: VolumeRouteDeps,
     return { quota_set: await deps.quotas.limits(project, deps.quotaDefaults) };
   });
   app.delete(`${prefix}/os-quota-sets/:target_project_id`, tags, async (req, reply) => {
-    requireAdmin(deps.context(req));
     await deps.quotas.reset((req.params as Params).target_project_id);
     reply.code(200);
     return '';
   });
 
   app.get(`${prefix}/os-quota-class-sets/:class_name`, tags, async (req) => {
-    requireAdmin(deps.context(req));
     const name = (req.params as Params).class_name;
     return { quota_class_set: { id: name, ...(await deps.quotas.classLimits(name, deps.quotaDefaults)) } };
   });
   app.put(`${prefix}/os-quota-class-sets/:class_name`, tags, async (req) => {
-    requireAdmin(deps.context(req));
     const name = (req.params as Params).class_name;
     if (name.length === 0 || name.length > 255) throw new InvalidInputError('Invalid quota class name.');
     await deps.quotas.setClass(name, quotaValues(objectBody(req.body, 'quota_class_set')));

@@ -391,12 +391,15 @@ describe('VolumeApi.extend', () => {
 });
 
 describe('VolumeApi.resetStatus', () => {
-  test('admins only', async () => {
+  test("who may is the policy's (the route's rule, admin_api by default); the volume must be the caller's", async () => {
     const f = fixture();
-    await expect(f.api.resetStatus(member, 'v1', 'error')).rejects.toThrow(
-      'Policy does not allow this action to be performed.',
-    );
+    await expect(
+      f.api.resetStatus(adminContext({ isAdmin: false, projectId: 'p2', userId: 'u2' }), 'v1', 'error'),
+    ).rejects.toThrow('Volume v1 could not be found.');
     expect(f.done).toEqual([]);
+    // an operator whose policy lets members reset their own volumes is obeyed
+    await f.api.resetStatus(member, 'v1', 'error');
+    expect(f.rows.get('v1')?.status).toBe('error');
   });
 
   test('an unknown status or attach status is refused with the choices', async () => {

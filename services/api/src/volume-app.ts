@@ -1,10 +1,10 @@
 import { NotFoundError } from '@basalt/errors';
-import type { Logger } from '@basalt/log';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
-import type { Authenticator } from './auth';
 import { registerAuthHook } from './auth-hook';
 import { createHttpApp } from './http';
+import { type ListenerOptions, registerPolicy } from './policy-hook';
+import { VOLUME_ROUTE_POLICIES } from './policy-routes';
 import { registerTraceRoutes, type TraceRouteDeps } from './trace-routes';
 import { atLeast, MIN_VERSION, negotiateVersion, versionDocument } from './versions';
 import { registerVolumeRoutes, type VolumeRouteDeps } from './volume-routes';
@@ -16,10 +16,7 @@ declare module 'fastify' {
   }
 }
 
-export interface VolumeAppOptions {
-  readonly log: Logger;
-  readonly bodyLimit: number;
-  readonly authenticator: Authenticator;
+export interface VolumeAppOptions extends ListenerOptions {
   readonly ready: () => Promise<boolean>;
 }
 
@@ -28,7 +25,7 @@ export async function buildVolumeApp(
   options: VolumeAppOptions,
   routes: Omit<VolumeRouteDeps, 'context'> & Omit<TraceRouteDeps, 'context'>,
 ): Promise<FastifyInstance> {
-  const app = createHttpApp(options.log, options.bodyLimit);
+  const app = createHttpApp(options.log, options.bodyLimit, options.rateLimiter);
   await app.register(swagger, {
     openapi: {
       info: { title: 'Basalt volume API (Cinder v3 subset)', version: '3.0' },
@@ -55,6 +52,8 @@ export async function buildVolumeApp(
       reply.header('OpenStack-API-Version', `volume ${version}`).header('Vary', 'OpenStack-API-Version');
     }
   });
+
+  registerPolicy(app, options.policy, VOLUME_ROUTE_POLICIES);
 
   app.get('/', { schema: { hide: true } }, async (_req, reply) => {
     reply.code(300);

@@ -1,7 +1,9 @@
+import { ConfigError } from '@basalt/config';
 import { schedulerRpcApi } from '@basalt/contracts';
 import {
   AttachmentRepository,
   IscsiTargetRepository,
+  SecretBox,
   SnapshotRepository,
   VolumeRepository,
 } from '@basalt/db';
@@ -21,6 +23,17 @@ void runService({
   topic: 'volume',
   async build({ config, log, db, rpc }) {
     const v = config.volume;
+    if (v.secret_keys.length === 0) {
+      throw new ConfigError(
+        'volume.secret_keys is empty: the CHAP secrets stored in the database need a key (id:$(openssl rand -base64 32))',
+      );
+    }
+    let secrets: SecretBox;
+    try {
+      secrets = new SecretBox(v.secret_keys);
+    } catch (error) {
+      throw new ConfigError(`volume.secret_keys: ${errorMessage(error)}`);
+    }
     const runner = new ExecaRunner(log);
     const driver: VolumeDriver =
       v.volume_driver === 'lvm'
@@ -50,6 +63,7 @@ void runService({
         driver,
         target,
         scheduler: schedulerRpcApi(rpc.client),
+        secrets,
         log,
       },
       {
@@ -64,7 +78,7 @@ void runService({
       },
     );
     const reconciler = new VolumeReconciler(
-      { volumes, snapshots, targets, attachments, driver, target, log },
+      { volumes, snapshots, targets, attachments, driver, target, secrets, log },
       { host: config.DEFAULT.host, iqnPrefix: v.iscsi_target_prefix, nameTemplate: v.volume_name_template },
     );
     const report = () => manager.reportCapabilities();

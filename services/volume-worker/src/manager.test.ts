@@ -1,12 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { adminContext } from '@basalt/context';
 import type { ConnectionInfo } from '@basalt/contracts';
-import type {
-  Move,
-  SnapshotRecord,
-  SnapshotStatus,
-  VolumeChanges,
-  VolumeRecord,
-  VolumeStatus,
+import {
+  type Move,
+  SecretBox,
+  type SnapshotRecord,
+  type SnapshotStatus,
+  type VolumeChanges,
+  type VolumeRecord,
+  type VolumeStatus,
 } from '@basalt/db';
 import { BasaltError, NotFoundError } from '@basalt/errors';
 import pino from 'pino';
@@ -61,6 +63,8 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
   const rows = new Map(initial.map((v) => [v.id, v]));
   const snapshotRows = new Map(initialSnapshots.map((s) => [s.id, s]));
   const done: string[] = [];
+  const offered: string[] = [];
+  const exported: ExportSpec[] = [];
   const live = new Map<string, string>(); // initiator → ip
   const served = new Map<string, number>(); // IQN → tid tgtd serves
   const targetNums = new Map<string, number | null>([['v1', 7]]);
@@ -84,6 +88,7 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
       if (!v) throw new NotFoundError(`Volume ${id} could not be found.`);
       return v;
     },
+    resealSecrets: async () => 0,
     onHost: async (_host: string, statuses: readonly string[], idleForSec = 0) => {
       const error = fail.onHost?.shift();
       if (error) throw error;
@@ -93,6 +98,7 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
     },
     claimForCreate: async (_host: string, claims: { id: string; providerAuth: string }[]) =>
       claims.map((c) => {
+        offered.push(c.providerAuth);
         const v = at(c.id, ['creating']);
         return (
           v && {
@@ -188,6 +194,7 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
     liveExports: async () => served,
     createExport: async (spec: ExportSpec) => {
       if (fail.export) throw fail.export;
+      exported.push(spec);
       served.set(spec.iqn, spec.tid);
       done.push(`export ${spec.tid} for [${spec.initiators.join(' ')}]`);
     },
@@ -249,6 +256,7 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
       update_service_capabilities: async (_ctx: unknown, report: { host: string; capabilities: object }) =>
         reports.push({ host: report.host, ...report.capabilities }),
     },
+    secrets: new SecretBox([`k1:${randomBytes(32).toString('base64')}`]),
     log,
   } as unknown as VolumeManagerDeps;
   const manager = new VolumeManager(deps, {
@@ -264,6 +272,8 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
   return {
     manager,
     done,
+    offered,
+    exported,
     rows,
     live,
     served,
@@ -329,6 +339,27 @@ describe('VolumeManager.createVolume', () => {
     // the retry redoes the idempotent steps and finishes
     await f.manager.createVolume(adminContext(), 'v1', log);
     expect(f.status()).toBe('available');
+  });
+});
+
+describe('VolumeManager CHAP secrets', () => {
+  test('the secret goes to the database sealed for its row, and to the export in clear', async () => {
+    const f = fixture([volumeRow({ providerAuth: null })]);
+    await f.manager.createVolume(adminContext(), 'v1', log);
+    const [stored] = f.offered as [string];
+    const [spec] = f.exported as [ExportSpec];
+    expect(stored).toMatch(/^enc:v1:k1:/);
+    expect(spec.chapPassword).toMatch(/^[A-Za-z0-9]{20}$/);
+    expect(stored).not.toContain(spec.chapPassword);
+    expect(stored).not.toContain(spec.chapUser);
+  });
+
+  test('a secret stored before sealing still exports (until the worker reseals it)', async () => {
+    const f = fixture([volumeRow({ status: 'creating', providerAuth: AUTH })]);
+    await f.manager.createVolume(adminContext(), 'v1', log);
+    expect(f.exported.map((e) => `${e.chapUser} ${e.chapPassword}`)).toEqual([
+      'UserName1234 Secret1234567890',
+    ]);
   });
 });
 
@@ -517,6 +548,26 @@ describe('VolumeManager connections', () => {
 
 describe('VolumeManager attach and detach', () => {
   const attachment = { instanceUuid: 'i-1', mountpoint: '/dev/vdb', connector };
+
+  test('the endpoint refuses an instance id that is no UUID and a mountpoint that is no device name', async () => {
+    const f = fixture([volumeRow({ status: 'attaching' })]);
+    const attach = f.manager.endpoint(() => Promise.reject(new Error('no reconcile in this test'))).methods
+      .attach_volume as unknown as (args: object, invocation: object) => Promise<unknown>;
+    const args = {
+      volume_id: 'v1',
+      instance_uuid: '8f0e9c1a-0d3c-4a57-9d5e-4a1c2b3d4e5f',
+      mountpoint: '/dev/vdb',
+      connector,
+    };
+    await expect(attach({ ...args, instance_uuid: 'i-1; reboot' }, { log })).rejects.toThrow('invalid id');
+    await expect(attach({ ...args, mountpoint: '/dev/../etc/passwd' }, { log })).rejects.toThrow(
+      'invalid mountpoint',
+    );
+    await expect(attach({ ...args, connector: { ...connector, initiator: 'x y' } }, { log })).rejects.toThrow(
+      'invalid initiator name',
+    );
+    expect(f.done).toEqual([]);
+  });
 
   test('attach marks the connection of the connector that was initialized, on its host unless one is named', async () => {
     const f = fixture([volumeRow({ status: 'attaching' })]);

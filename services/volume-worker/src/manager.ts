@@ -13,14 +13,17 @@ import {
   type AttachmentRepository,
   Batcher,
   CONNECTABLE_STATUSES,
+  chapCredentials,
   EXPORTED_STATUSES,
   type IscsiTargetRepository,
   isTransientDatabaseError,
   type Move,
   noFreeTarget,
+  type SecretBox,
   SNAPSHOT_STATES,
   type SnapshotRecord,
   type SnapshotRepository,
+  sealProviderAuth,
   VOLUME_STATES,
   type VolumeClaim,
   type VolumeRecord,
@@ -29,7 +32,7 @@ import {
 } from '@basalt/db';
 import { ConflictError, errorMessage, InvalidInputError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
-import { assertAddress } from '@basalt/naming';
+import { assertAddress, assertInitiator, assertMountpoint, assertUuid } from '@basalt/naming';
 import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeDriver, VolumeSource } from './drivers/volume-driver';
 import type { ExportSpec, IscsiTarget } from './targets/iscsi-target';
@@ -59,6 +62,8 @@ export interface VolumeManagerDeps {
   readonly driver: VolumeDriver;
   readonly target: IscsiTarget;
   readonly scheduler: SchedulerRpcApi;
+  /** Seals the CHAP secrets this worker stores and opens them when it exports. */
+  readonly secrets: SecretBox;
   readonly log: Logger;
 }
 
@@ -156,8 +161,8 @@ export class VolumeManager {
         this.attachVolume(
           args.volume_id,
           {
-            instanceUuid: args.instance_uuid,
-            mountpoint: args.mountpoint,
+            instanceUuid: assertUuid(args.instance_uuid),
+            mountpoint: assertMountpoint(args.mountpoint),
             connector: checkedConnector(args.connector),
             ...(args.host_name === undefined ? {} : { hostName: args.host_name }),
           },
@@ -175,6 +180,9 @@ export class VolumeManager {
 
   /** After a restart of this worker: finish what was in flight, re-apply every export. */
   async recover(): Promise<void> {
+    // secrets in clear (stored before sealing) or under a retired key are sealed with the current one
+    const resealed = await this.deps.volumes.resealSecrets(this.options.host, this.deps.secrets);
+    if (resealed > 0) this.deps.log.info({ volumes: resealed }, 'CHAP secrets resealed with the current key');
     // a message of these may come back from the broker too: the lock and the state checks make
     // the second run find nothing to do; attaching/detaching belong to the compute flow
     await this.resumeStalled();
@@ -308,7 +316,11 @@ export class VolumeManager {
       // hence offered and kept only if it has none) and its target number
       const claim = await this.createClaims.submit({
         id: volumeId,
-        providerAuth: `CHAP ${chapSecret(20)} ${chapSecret(20)}`,
+        providerAuth: sealProviderAuth(
+          this.deps.secrets,
+          volumeId,
+          `CHAP ${chapSecret(20)} ${chapSecret(20)}`,
+        ),
       });
       if (!claim) {
         log.info({ volume_id: volumeId }, 'nothing to create');
@@ -355,7 +367,7 @@ export class VolumeManager {
               );
             await this.removeSnapshot(snapshot, log);
           }
-          const chap = parseChap(volume.providerAuth);
+          const chap = this.chapOf(volume);
           if (targetNum !== null && chap)
             await target.removeExport({ name: volume.backendName, tid: targetNum, chapUser: chap.user });
           await driver.deleteVolume(volume.backendName);
@@ -603,6 +615,10 @@ export class VolumeManager {
     return false;
   }
 
+  private chapOf(volume: VolumeRecord): { user: string; password: string } | undefined {
+    return chapCredentials(this.deps.secrets, volume);
+  }
+
   private iqn(volume: VolumeRecord): string {
     return `${this.options.iqnPrefix}${volume.backendName}`;
   }
@@ -618,7 +634,7 @@ export class VolumeManager {
   }
 
   private exportSpec(volume: VolumeRecord, tid: number, initiators: readonly string[]): ExportSpec {
-    const chap = parseChap(volume.providerAuth);
+    const chap = this.chapOf(volume);
     if (!chap) throw new ConflictError(`volume ${volume.id} has no CHAP credentials`);
     return {
       volumeId: volume.id,
@@ -633,12 +649,7 @@ export class VolumeManager {
   }
 }
 
-function parseChap(providerAuth: string | null): { user: string; password: string } | undefined {
-  const [method, user, password] = (providerAuth ?? '').split(' ');
-  return method === 'CHAP' && user && password ? { user, password } : undefined;
-}
-
-/** The connector's address goes into tgt's ACL: only a plain IP address is let through. */
+/** The connector's address goes into tgt's ACL and its initiator into the database: only well-formed ones pass. */
 function checkedConnector(connector: Connector): Connector {
-  return { ...connector, ip: assertAddress(connector.ip) };
+  return { ...connector, ip: assertAddress(connector.ip), initiator: assertInitiator(connector.initiator) };
 }

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { SecretBox, sealProviderAuth } from '@basalt/db';
 import { templatePattern } from '@basalt/naming';
 import pino from 'pino';
 import { type ReconcilerDeps, VolumeReconciler } from './reconciler';
@@ -27,6 +29,7 @@ describe('templatePattern', () => {
 
 /** A host holding a live volume (v1, target 1) and the leftovers a crash can leave. */
 function fixture() {
+  const secrets = new SecretBox([`k1:${randomBytes(32).toString('base64')}`]);
   const calls: string[] = [];
   const removed: string[] = [];
   const live = new Map([
@@ -89,7 +92,8 @@ function fixture() {
             id: 'v1',
             backendName: 'volume-00000001',
             status: 'available',
-            providerAuth: 'CHAP UserOfV1xxxxxxxxxxxx secret',
+            // sealed, as the worker stores it: the reconciler opens it to know the account is in use
+            providerAuth: sealProviderAuth(secrets, 'v1', 'CHAP UserOfV1xxxxxxxxxxxx secret'),
           },
         ];
       },
@@ -99,6 +103,7 @@ function fixture() {
     },
     targets: { ofHost: async () => new Map([['v1', 1]]) },
     attachments: { liveAddresses: async () => ['10.0.0.2'] },
+    secrets,
     log: pino({ level: 'silent' }),
   } as unknown as ReconcilerDeps;
   const reconciler = new VolumeReconciler(deps, {

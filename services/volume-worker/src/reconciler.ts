@@ -1,8 +1,10 @@
 import type { ReconcileFinding, ReconcileReport } from '@basalt/contracts';
 import {
   type AttachmentRepository,
+  chapCredentials,
   EXPORTED_STATUSES,
   type IscsiTargetRepository,
+  type SecretBox,
   SNAPSHOT_STATUSES,
   type SnapshotRepository,
   VOLUME_STATUSES,
@@ -30,6 +32,8 @@ export interface ReconcilerDeps {
   readonly attachments: AttachmentRepository;
   readonly driver: VolumeDriver;
   readonly target: TgtTarget;
+  /** Opens the live volumes' CHAP secrets, for the accounts they keep. */
+  readonly secrets: SecretBox;
   readonly log: Logger;
 }
 
@@ -133,7 +137,7 @@ export class VolumeReconciler {
       );
     }
     for (const v of live) {
-      const user = (v.providerAuth ?? '').split(' ')[1];
+      const user = chapCredentials(this.deps.secrets, v)?.user;
       if (user) keptUsers.add(user);
     }
     const orphanConfigUsers = new Set(

@@ -1,5 +1,5 @@
 import { withLibvirtSpan } from '@basalt/trace';
-import type { BlockDevice, DomainState, Hypervisor, SecretStore } from './hypervisor';
+import type { BlockDevice, DomainState, Hypervisor, SecretInventory, SecretStore } from './hypervisor';
 
 /**
  * A hypervisor whose every operation is a `libvirt <operation>` span naming its domain, so that a
@@ -51,11 +51,15 @@ export class TracedHypervisor implements Hypervisor {
   listDomains(): Promise<readonly string[]> {
     return withLibvirtSpan('list', {}, () => this.inner.listDomains());
   }
+
+  definition(name: string): Promise<string | undefined> {
+    return withLibvirtSpan('dumpxml', domain(name), () => this.inner.definition(name));
+  }
 }
 
 /** A secret store whose every operation is a `libvirt secret-…` span naming the secret's usage (never its value). */
-export class TracedSecretStore implements SecretStore {
-  constructor(private readonly inner: SecretStore) {}
+export class TracedSecretStore implements SecretStore, SecretInventory {
+  constructor(private readonly inner: SecretStore & SecretInventory) {}
 
   ensure(usage: string, value: string): Promise<string> {
     return withLibvirtSpan('secret-define-and-set', secret(usage), () => this.inner.ensure(usage, value));
@@ -67,6 +71,10 @@ export class TracedSecretStore implements SecretStore {
 
   lookup(usage: string): Promise<string | undefined> {
     return withLibvirtSpan('secret-lookup', secret(usage), () => this.inner.lookup(usage));
+  }
+
+  usages(): Promise<readonly string[]> {
+    return withLibvirtSpan('secret-list', {}, () => this.inner.usages());
   }
 }
 

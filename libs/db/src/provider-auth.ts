@@ -1,0 +1,43 @@
+import { SecretBox } from './secret-box';
+import { type Db, updateReturning } from './sql';
+
+/** `provider_auth` (CHAP user and password) as the worker stores it: sealed for its row. */
+export const sealProviderAuth = (box: SecretBox, volumeId: string, providerAuth: string) =>
+  box.seal(providerAuth, `volumes.provider_auth:${volumeId}`);
+
+export const openProviderAuth = (box: SecretBox, volumeId: string, stored: string) =>
+  SecretBox.isSealed(stored) ? box.open(stored, `volumes.provider_auth:${volumeId}`) : stored;
+
+/** The CHAP user and password a volume's `provider_auth` holds (`CHAP <user> <password>`), opened. */
+export function chapCredentials(
+  box: SecretBox,
+  volume: { readonly id: string; readonly providerAuth: string | null },
+): { user: string; password: string } | undefined {
+  if (volume.providerAuth === null) return undefined;
+  const [method, user, password] = openProviderAuth(box, volume.id, volume.providerAuth).split(' ');
+  return method === 'CHAP' && user && password ? { user, password } : undefined;
+}
+
+/**
+ * Seals every stored CHAP secret that is in clear or under an older key with the current key
+ * (of one host's volumes, or all): each row a compare-and-swap on the value read, so a secret
+ * written meanwhile is left as it is. Returns how many rows were resealed.
+ */
+export async function resealProviderAuth(db: Db, box: SecretBox, host?: string): Promise<number> {
+  const rows: { id: string; provider_auth: string }[] = await db.query(
+    `SELECT id, provider_auth FROM volumes
+      WHERE provider_auth IS NOT NULL AND provider_auth NOT LIKE $1 ${host === undefined ? '' : 'AND host = $2'}`,
+    [`enc:v1:${box.currentKeyId}:%`, ...(host === undefined ? [] : [host])],
+  );
+  let resealed = 0;
+  for (const row of rows) {
+    const sealed = sealProviderAuth(box, row.id, openProviderAuth(box, row.id, row.provider_auth));
+    const updated = await updateReturning(
+      db,
+      'UPDATE volumes SET provider_auth = $1 WHERE id = $2 AND provider_auth = $3 RETURNING id',
+      [sealed, row.id, row.provider_auth],
+    );
+    resealed += updated.length;
+  }
+  return resealed;
+}
