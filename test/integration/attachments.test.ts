@@ -132,4 +132,66 @@ describe('attachments in PostgreSQL', () => {
       expect((await volumes.get(id)).status).toBe(status);
     }
   });
+
+  describe("os-attach's recorded attachments (no connection behind them)", () => {
+    const record = (volumeId: string, instanceUuid: string | null = instance1) =>
+      attachments.record(volumeId, { instanceUuid, mountpoint: '/dev/vdb', host: 'host-x' });
+
+    test('record: from available or attaching the volume is in use at once, an attachment with no initiator', async () => {
+      for (const status of ['available', 'attaching'] as const) {
+        const id = await volumeIn(status);
+        const recorded = await record(id);
+        expect(recorded).toMatchObject({
+          initiator: null,
+          ip: null,
+          instanceUuid: instance1,
+          mountpoint: '/dev/vdb',
+          connectorHost: 'host-x',
+          attachStatus: 'attached',
+        });
+        expect(await volumes.get(id)).toMatchObject({ status: 'in-use', attachStatus: 'attached' });
+        // no address to export to
+        expect(await attachments.liveAddresses(id)).toEqual([]);
+      }
+    });
+
+    test('record refuses a volume in use or in any other state, and writes nothing', async () => {
+      const id = await volumeIn('available');
+      await record(id);
+      expect(await record(id, instance2)).toBeUndefined();
+      expect((await attachments.live(id)).map((a) => a.instanceUuid)).toEqual([instance1]);
+      const detaching = await volumeIn('detaching');
+      expect(await record(detaching)).toBeUndefined();
+      expect(await attachments.live(detaching)).toEqual([]);
+      expect((await volumes.get(detaching)).status).toBe('detaching');
+    });
+
+    test('endRecorded: available again and the attachment gone; again, nothing moves', async () => {
+      const id = await volumeIn('available');
+      const recorded = await record(id);
+      expect(await attachments.endRecorded(id, recorded?.id, false)).toBe('available');
+      expect(await volumes.get(id)).toMatchObject({ status: 'available', attachStatus: 'detached' });
+      expect(await attachments.live(id)).toEqual([]);
+      expect(await attachments.endRecorded(id, recorded?.id, false)).toBeUndefined();
+    });
+
+    test('endRecorded leaves a connection a compute host made alone', async () => {
+      const id = await volumeIn('attaching');
+      await attachments.connect(id, hostA);
+      await attach(id, hostA.initiator);
+      expect(await attachments.endRecorded(id, undefined, true)).toBeUndefined();
+      expect(await volumes.get(id)).toMatchObject({ status: 'in-use', attachStatus: 'attached' });
+      expect((await attachments.live(id))[0]?.attachStatus).toBe('attached');
+    });
+
+    test('a plain detach needs the volume in use; a forced one takes it from error too', async () => {
+      const id = await volumeIn('available');
+      const recorded = await record(id);
+      await moveTo(id, 'error');
+      expect(await attachments.endRecorded(id, recorded?.id, false)).toBeUndefined();
+      expect((await attachments.live(id)).length).toBe(1);
+      expect(await attachments.endRecorded(id, recorded?.id, true)).toBe('available');
+      expect(await volumes.get(id)).toMatchObject({ status: 'available', attachStatus: 'detached' });
+    });
+  });
 });

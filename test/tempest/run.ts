@@ -8,7 +8,7 @@
  *                                                  [--regex RE] [--concurrency N] [--exclude FILE]
  *
  * `--conf` is a tempest.conf template (default test/tempest/tempest.conf): `${WORKDIR}`,
- * `${IDENTITY_URI}`, `${VOLUME_URI}`, `${ACCOUNTS_FILE}`, `${REGION}` and `${ADMIN_USERNAME}`,
+ * `${IDENTITY_URI}`, `${VOLUME_URI}`, `${ACCOUNTS_FILE}`, `${REGION}`, `${IMAGE_REF}` and `${ADMIN_USERNAME}`,
  * `${ADMIN_PASSWORD}`, `${ADMIN_PROJECT}` are filled in from the stack, so another
  * template (another identity, other accounts) reuses the same runner. `--exclude` (default
  * test/tempest/exclude.txt) names the tests that no feature flag can skip. Exits non-zero on any
@@ -123,7 +123,13 @@ async function main(): Promise<number> {
             BASALT__KEYSTONE_AUTHTOKEN__PASSWORD: service.password,
           },
         }
-      : { authStrategy: 'builtin', extraEnv: { BASALT__IDENTITY__USERS: users } },
+      : // the compute worker and the test image, for the volume tests that attach to a server
+        // (the stack's service user, admin, fetches the image for the compute worker)
+        {
+          authStrategy: 'builtin',
+          compute: true,
+          extraEnv: { BASALT__IDENTITY__USERS: `${users},admin:adminpass:admin:admin` },
+        },
   );
   const cleanup = async () => {
     await stack.stop();
@@ -151,6 +157,7 @@ async function main(): Promise<number> {
         ADMIN_USERNAME: admin?.username ?? '',
         ADMIN_PASSWORD: admin?.password ?? '',
         ADMIN_PROJECT: admin?.project ?? '',
+        IMAGE_REF: stack.imageId,
       }),
     );
     console.log(`tempest: stack at ${stack.volumeUrl}, identity ${stack.identityUrl}, work dir ${workdir}`);

@@ -7,8 +7,9 @@ import { VOLUME_STATES } from './volume-states';
 export interface AttachmentRecord {
   readonly id: string;
   readonly volumeId: string;
-  readonly initiator: string;
-  readonly ip: string;
+  /** Null for an attachment os-attach recorded: no connection behind it. */
+  readonly initiator: string | null;
+  readonly ip: string | null;
   readonly connectorHost: string | null;
   readonly instanceUuid: string | null;
   readonly mountpoint: string | null;
@@ -17,7 +18,7 @@ export interface AttachmentRecord {
   readonly attachedAt: Date | null;
 }
 
-const { attach, close } = ATTACHMENT_STATES.moves;
+const { attach, close, closeRecorded } = ATTACHMENT_STATES.moves;
 const volumeMoves = VOLUME_STATES.moves;
 /** The volume status in which a connection may take an instance: reserved for it by the compute API. */
 const RESERVED = 'attaching';
@@ -71,7 +72,7 @@ export class AttachmentRepository {
 
   async liveAddresses(volumeId: string): Promise<string[]> {
     const rows = await this.ds.query(
-      'SELECT DISTINCT ip FROM volume_attachments WHERE volume_id = $1 AND NOT deleted ORDER BY ip',
+      'SELECT DISTINCT ip FROM volume_attachments WHERE volume_id = $1 AND NOT deleted AND ip IS NOT NULL ORDER BY ip',
       [volumeId],
     );
     return rows.map((r: { ip: string }) => r.ip);
@@ -138,6 +139,74 @@ export class AttachmentRepository {
     return row?.status as 'available' | 'in-use' | undefined;
   }
 
+  /**
+   * os-attach: an attachment without a connection, of `instanceUuid` (or of `host` alone) at
+   * `mountpoint`, and the volume `in-use`, in one statement. Undefined when the volume is not
+   * available or reserved.
+   */
+  async record(
+    volumeId: string,
+    attachment: { instanceUuid: string | null; mountpoint: string; host: string | null },
+  ): Promise<AttachmentRecord | undefined> {
+    const p = new Params();
+    const { recordAttach } = volumeMoves;
+    const rows: Array<Record<string, unknown>> = await this.ds.query(
+      `WITH v AS (
+         UPDATE volumes SET status = ${p.add(recordAttach.to)}, attach_status = 'attached', updated_at = now()
+          WHERE id = ${p.add(volumeId)} AND NOT deleted AND status = ANY(${p.add(recordAttach.from)})
+          RETURNING id)
+       INSERT INTO volume_attachments (id, volume_id, connector_host, instance_uuid, mountpoint, attach_status)
+       SELECT ${p.add(randomUUID())}, v.id, ${p.add(attachment.host)}, ${p.add(attachment.instanceUuid)},
+              ${p.add(attachment.mountpoint)}, ${p.add(attach.to)}
+         FROM v
+       RETURNING *`,
+      p.values,
+    );
+    return rows[0] ? toAttachment(rows[0]) : undefined;
+  }
+
+  /**
+   * os-detach (`force` false) or os-force_detach: ends the recorded attachment `attachmentId` (or
+   * the volume's recorded one when none is named) and moves the volume to `available`, or keeps it
+   * `in-use` while another attachment is attached, in one statement. Undefined when the volume is
+   * in no state to detach from or has no such recorded attachment.
+   */
+  async endRecorded(
+    volumeId: string,
+    attachmentId: string | undefined,
+    force: boolean,
+  ): Promise<'available' | 'in-use' | undefined> {
+    const p = new Params();
+    const id = p.add(volumeId);
+    const move = force ? volumeMoves.forceDetach : volumeMoves.recordDetach;
+    const [inUse, available] = [p.add('in-use'), p.add('available')];
+    const [row] = await updateReturning(
+      this.ds,
+      `WITH v AS (SELECT id FROM volumes WHERE id = ${id} AND NOT deleted AND status = ANY(${p.add(move.from)}) FOR UPDATE),
+       a AS (
+         UPDATE volume_attachments t
+            SET attach_status = ${p.add(closeRecorded.to)}, deleted = true, deleted_at = now(), updated_at = now()
+           FROM v
+          WHERE t.volume_id = v.id AND NOT t.deleted AND t.initiator IS NULL
+            AND t.attach_status = ANY(${p.add(closeRecorded.from)})
+            AND t.id = coalesce(${p.add(attachmentId ?? null)}::uuid, t.id)
+          RETURNING t.id),
+       others AS (
+         SELECT EXISTS (SELECT 1 FROM volume_attachments
+                         WHERE volume_id = ${id} AND NOT deleted AND attach_status = ${p.add(attach.to)}
+                           AND id NOT IN (SELECT id FROM a)) AS any)
+       UPDATE volumes
+          SET status = CASE WHEN others.any THEN ${inUse} ELSE ${available} END,
+              attach_status = CASE WHEN others.any THEN 'attached' ELSE 'detached' END,
+              updated_at = now()
+         FROM others
+        WHERE id = ${id} AND EXISTS (SELECT 1 FROM a)
+        RETURNING status`,
+      p.values,
+    );
+    return row?.status as 'available' | 'in-use' | undefined;
+  }
+
   async live(volumeId: string): Promise<AttachmentRecord[]> {
     const rows = await this.ds.query(
       'SELECT * FROM volume_attachments WHERE volume_id = $1 AND NOT deleted ORDER BY created_at',
@@ -151,8 +220,8 @@ function toAttachment(r: Record<string, unknown>): AttachmentRecord {
   return {
     id: String(r.id),
     volumeId: String(r.volume_id),
-    initiator: String(r.initiator),
-    ip: String(r.ip),
+    initiator: (r.initiator as string | null) ?? null,
+    ip: (r.ip as string | null) ?? null,
     connectorHost: (r.connector_host as string | null) ?? null,
     instanceUuid: (r.instance_uuid as string | null) ?? null,
     mountpoint: (r.mountpoint as string | null) ?? null,

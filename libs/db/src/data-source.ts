@@ -23,6 +23,7 @@ import { MessageRequestId1764000000070 } from './migrations/0070-message-request
 import { ServiceUuid1764000000071 } from './migrations/0071-service-uuid';
 import { BackfillVolumePool1764000000072 } from './migrations/0072-backfill-volume-pool';
 import { Snapshots1764000000073 } from './migrations/0073-snapshots';
+import { RecordedAttachments1764000000080 } from './migrations/0080-recorded-attachments';
 import type { SecretBox } from './secret-box';
 
 export const entities: Array<new () => object> = [];
@@ -48,6 +49,7 @@ export const migrations = [
   ServiceUuid1764000000071,
   BackfillVolumePool1764000000072,
   Snapshots1764000000073,
+  RecordedAttachments1764000000080,
 ];
 
 export interface DatabaseOptions {

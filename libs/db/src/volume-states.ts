@@ -34,6 +34,9 @@ const FORCE_DELETABLE = [
   'maintenance',
 ] as const;
 
+/** What an admin's os-force_detach takes: a volume in use, stuck attaching or detaching, or reset. */
+const FORCE_DETACHABLE = ['in-use', 'attaching', 'detaching', 'error', 'maintenance'] as const;
+
 /**
  * The volume's moves, each a compare-and-swap on `status`. A move from a state to itself is a
  * claim: the caller wins the row in that state (and may set other columns) without changing it.
@@ -68,6 +71,12 @@ export const VOLUME_STATES = stateTable('volume', VOLUME_STATUSES, {
   detach: { from: ['detaching', 'attaching'], to: 'available', by: ['volume-worker'] },
   /** Another connection is still attached: the volume stays in use. */
   detachOne: { from: ['detaching', 'attaching'], to: 'in-use', by: ['volume-worker'] },
+  /** os-attach records an attachment without a connection: the volume is in use at once. */
+  recordAttach: { from: ['available', 'attaching'], to: 'in-use', by: ['api'] },
+  /** os-detach ends a recorded attachment: available once none is attached, else still in use. */
+  recordDetach: { from: ['in-use'], to: ['available', 'in-use'], by: ['api'] },
+  /** An admin's os-force_detach: the same, from a volume stuck or reset as well. */
+  forceDetach: { from: FORCE_DETACHABLE, to: ['available', 'in-use'], by: ['api'] },
   /**
    * os-reserve, or the compute API's attach, holds a volume for an attach that has not begun;
    * os-unreserve (or an attach that could not be sent) lets it go.

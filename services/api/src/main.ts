@@ -65,6 +65,7 @@ void runService({
     const volumeRpc = volumeRpcApi(rpc.client);
     const quotas = new QuotaRepository(db);
     const types = new VolumeTypeRepository(db);
+    const attachments = new AttachmentRepository(db);
     const services = new ServiceDirectory(db, config.DEFAULT.service_down_time);
     const scheduler = schedulerRpcApi(rpc.client);
 
@@ -73,6 +74,7 @@ void runService({
         services,
         volumes,
         snapshots,
+        attachments,
         types,
         scheduler,
         volumeRpc,
@@ -106,7 +108,7 @@ void runService({
         snapshotApi: new SnapshotApi({ volumes: volumeApi, snapshots, volumeRpc, log }, { quotaDefaults }),
         snapshots,
         volumes,
-        attachments: new AttachmentRepository(db),
+        attachments,
         quotas,
         messages: new MessageRepository(db, config.DEFAULT.message_ttl),
         types,

@@ -89,7 +89,31 @@ function fixture(initial: VolumeRecord[] = [row()], snapshotList: SnapshotRecord
       move(v.id, VOLUME_STATES.moves.beginExtend, { extendTo: newSize });
     },
   };
+  /** Live attachments by volume: what os-attach records and os-detach ends, as the SQL does. */
+  const attached = new Map<string, Array<{ id: string; initiator: string | null; attachStatus: string }>>();
+  const attachments = {
+    live: async (id: string) => attached.get(id) ?? [],
+    record: async (id: string, a: { instanceUuid: string | null }) => {
+      const v = rows.get(id);
+      if (!v || !VOLUME_STATES.moves.recordAttach.from.includes(v.status)) return undefined;
+      rows.set(id, { ...v, status: 'in-use' });
+      const recorded = { id: `a-${id}`, initiator: null, attachStatus: 'attached' };
+      attached.set(id, [recorded]);
+      done.push(`recorded ${a.instanceUuid} on ${id}`);
+      return recorded;
+    },
+    endRecorded: async (id: string, attachmentId: string, force: boolean) => {
+      const v = rows.get(id);
+      const move = force ? VOLUME_STATES.moves.forceDetach : VOLUME_STATES.moves.recordDetach;
+      if (!v || !move.from.includes(v.status)) return undefined;
+      rows.set(id, { ...v, status: 'available' });
+      attached.set(id, []);
+      done.push(`ended ${attachmentId}${force ? ' (forced)' : ''}`);
+      return 'available';
+    },
+  };
   const deps = {
+    attachments,
     services: {
       list: async () => [
         { binary: 'basalt-volume', availabilityZone: 'zone-b' },
@@ -149,7 +173,7 @@ function fixture(initial: VolumeRecord[] = [row()], snapshotList: SnapshotRecord
     quotaDefaults: quota as unknown as QuotaLimits,
     defaultVolumeType: '__DEFAULT__',
   });
-  return { api, done, rows, unreachable, volumes };
+  return { api, done, rows, unreachable, volumes, attached };
 }
 
 const request = (
@@ -397,5 +421,66 @@ describe('VolumeApi.resetStatus', () => {
       statusReason: null,
       attachStatus: 'detached',
     });
+  });
+});
+
+describe('VolumeApi os-attach and os-detach', () => {
+  const instance = '11111111-1111-4111-8111-111111111111';
+  const attach = { instanceUuid: instance, hostName: null, mountpoint: '/dev/vdb', mode: 'rw' } as const;
+
+  test('os-attach records the attachment; os-detach ends it', async () => {
+    const f = fixture();
+    await f.api.attach(member, 'v1', attach);
+    expect(f.rows.get('v1')?.status).toBe('in-use');
+    await f.api.detach(member, 'v1', undefined, false);
+    expect(f.done).toEqual([`recorded ${instance} on v1`, 'ended a-v1']);
+    expect(f.rows.get('v1')?.status).toBe('available');
+    // again: nothing attached, nothing to do
+    await f.api.detach(member, 'v1', undefined, false);
+    expect(f.done).toHaveLength(2);
+  });
+
+  test('a read-only volume is attached read-only or not at all', async () => {
+    const f = fixture([row({ readOnly: true })]);
+    await expect(f.api.attach(member, 'v1', attach)).rejects.toThrow(
+      "Invalid attaching mode 'rw' for volume v1.",
+    );
+    expect(f.done).toEqual([]);
+    await f.api.attach(member, 'v1', { ...attach, mode: 'ro' });
+    expect(f.rows.get('v1')?.status).toBe('in-use');
+  });
+
+  test('a volume in no state to attach is refused with its status', async () => {
+    const f = fixture([row({ status: 'extending' })]);
+    await expect(f.api.attach(member, 'v1', attach)).rejects.toThrow(
+      'Volume v1 status must be available or attaching to attach, but current status is: extending.',
+    );
+  });
+
+  test("os-detach leaves a compute host's connection to the compute API, and names what it cannot find", async () => {
+    const f = fixture([row({ status: 'in-use' })]);
+    f.attached.set('v1', [{ id: 'c1', initiator: 'iqn.2026-11.test:host-a', attachStatus: 'attached' }]);
+    await expect(f.api.detach(member, 'v1', undefined, false)).rejects.toThrow(
+      /detach it through the compute API/,
+    );
+    await expect(f.api.detach(member, 'v1', '22222222-2222-4222-8222-222222222222', false)).rejects.toThrow(
+      'Volume attachment 22222222-2222-4222-8222-222222222222 could not be found.',
+    );
+    expect(f.done).toEqual([]);
+  });
+
+  test("os-force_detach is an admin's, and takes a volume reset to error", async () => {
+    const f = fixture();
+    await f.api.attach(member, 'v1', attach);
+    f.rows.set('v1', { ...(f.rows.get('v1') as VolumeRecord), status: 'error' });
+    await expect(f.api.detach(member, 'v1', 'a-v1', true)).rejects.toThrow(
+      'Policy does not allow this action to be performed.',
+    );
+    await expect(f.api.detach(member, 'v1', 'a-v1', false)).rejects.toThrow(
+      'Volume v1 status must be in-use to detach, but current status is: error.',
+    );
+    await f.api.detach(admin, 'v1', 'a-v1', true);
+    expect(f.done.at(-1)).toBe('ended a-v1 (forced)');
+    expect(f.rows.get('v1')?.status).toBe('available');
   });
 });

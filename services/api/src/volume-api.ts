@@ -1,6 +1,7 @@
 import type { RequestContext } from '@basalt/context';
 import type { SchedulerRpcApi, VolumeRpcApi } from '@basalt/contracts';
 import {
+  type AttachmentRepository,
   type QuotaLimits,
   type ServiceDirectory,
   SNAPSHOT_STATES,
@@ -81,6 +82,7 @@ export class VolumeApi {
       readonly services: ServiceDirectory;
       readonly volumes: VolumeRepository;
       readonly snapshots: SnapshotRepository;
+      readonly attachments: AttachmentRepository;
       readonly types: VolumeTypeRepository;
       readonly scheduler: SchedulerRpcApi;
       readonly volumeRpc: VolumeRpcApi;
@@ -254,6 +256,68 @@ export class VolumeApi {
   async reserve(ctx: RequestContext, id: string, hold: boolean): Promise<void> {
     await this.get(ctx, id);
     await this.deps.volumes.transitionOrThrow(id, hold ? reserve : unreserve);
+  }
+
+  /**
+   * Cinder's os-attach: the caller (not a compute host of Basalt's) says an instance or a host uses
+   * the volume at `mountpoint`; the attachment is recorded, with no connection behind it.
+   */
+  async attach(
+    ctx: RequestContext,
+    id: string,
+    request: { instanceUuid: string | null; hostName: string | null; mountpoint: string; mode: 'rw' | 'ro' },
+  ): Promise<void> {
+    const volume = await this.get(ctx, id);
+    if (volume.readOnly && request.mode === 'rw') {
+      throw new InvalidInputError(`Invalid attaching mode '${request.mode}' for volume ${id}.`);
+    }
+    const recorded = await this.deps.attachments.record(id, {
+      instanceUuid: request.instanceUuid,
+      mountpoint: request.mountpoint,
+      host: request.hostName,
+    });
+    if (!recorded) {
+      throw new InvalidStateError(
+        `Invalid volume: Volume ${id} status must be available or attaching to attach, but current status is: ${(await this.get(ctx, id)).status}.`,
+      );
+    }
+  }
+
+  /**
+   * os-detach, or an admin's os-force_detach (`force`): ends an attachment os-attach recorded. One
+   * a compute host connected is the compute API's to detach, which disconnects it first.
+   */
+  async detach(
+    ctx: RequestContext,
+    id: string,
+    attachmentId: string | undefined,
+    force: boolean,
+  ): Promise<void> {
+    if (force) requireAdmin(ctx);
+    const volume = await this.get(ctx, id);
+    const live = (await this.deps.attachments.live(id)).filter((a) => a.attachStatus === 'attached');
+    const named = attachmentId === undefined ? live : live.filter((a) => a.id === attachmentId);
+    if (named.length === 0) {
+      if (attachmentId !== undefined)
+        throw new NotFoundError(`Volume attachment ${attachmentId} could not be found.`);
+      // as in Cinder, detaching a volume that is attached to nothing succeeds (a repeated detach)
+      if (volume.status === 'available') return;
+      throw new InvalidStateError(`Invalid volume: Volume ${id} is not attached.`);
+    }
+    if (named.length > 1) {
+      throw new InvalidInputError(`Volume ${id} has more than one attachment: name one with attachment_id.`);
+    }
+    const [attachment] = named as [(typeof named)[number]];
+    if (attachment.initiator !== null) {
+      throw new InvalidStateError(
+        `Invalid volume: attachment ${attachment.id} of volume ${id} is a compute host's connection; detach it through the compute API.`,
+      );
+    }
+    if (!(await this.deps.attachments.endRecorded(id, attachment.id, force))) {
+      throw new InvalidStateError(
+        `Invalid volume: Volume ${id} status must be in-use to detach, but current status is: ${volume.status}.`,
+      );
+    }
   }
 
   /**

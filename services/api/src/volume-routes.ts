@@ -319,6 +319,15 @@ function registerUnder(
       await deps.api.retype(ctx, id, args.new_type, policy);
     } else if (action === 'os-force_delete') {
       await deps.api.forceDelete(ctx, id);
+    } else if (action === 'os-attach') {
+      await deps.api.attach(ctx, id, attachBody(objectBody(body, 'os-attach')));
+    } else if (action === 'os-detach' || action === 'os-force_detach') {
+      const args = objectBody(body, action);
+      const attachmentId = args.attachment_id ?? undefined;
+      if (attachmentId !== undefined && (typeof attachmentId !== 'string' || !isUuid(attachmentId))) {
+        throw new InvalidInputError(`Invalid attachment_id ${JSON.stringify(attachmentId)}: not a UUID.`);
+      }
+      await deps.api.detach(ctx, id, attachmentId, action === 'os-force_detach');
     } else if (action === 'os-reserve' || action === 'os-unreserve') {
       await deps.api.reserve(ctx, id, action === 'os-reserve');
     } else {
@@ -338,6 +347,35 @@ function registerUnder(
     },
     prefix,
   );
+}
+
+/** os-attach's arguments, as Cinder checks them: an instance or a host, a mount point, a mode. */
+function attachBody(args: Record<string, unknown>) {
+  const text = (field: string) => {
+    const value = args[field];
+    if (value === undefined || value === null) return null;
+    if (typeof value !== 'string' || value.length === 0 || value.length > 255) {
+      throw new InvalidInputError(`Invalid ${field}: a string of 1 to 255 characters.`);
+    }
+    return value;
+  };
+  const instanceUuid = text('instance_uuid');
+  const hostName = text('host_name');
+  if (instanceUuid !== null && !isUuid(instanceUuid)) {
+    throw new InvalidInputError(`Invalid instance_uuid ${instanceUuid}: not a UUID.`);
+  }
+  if (instanceUuid === null && hostName === null) {
+    throw new InvalidInputError(
+      'Invalid request to attach volume to an invalid target: give instance_uuid or host_name.',
+    );
+  }
+  const mountpoint = text('mountpoint');
+  if (mountpoint === null) throw new InvalidInputError('os-attach needs a mountpoint.');
+  const mode = args.mode ?? 'rw';
+  if (mode !== 'rw' && mode !== 'ro') {
+    throw new InvalidInputError(`Invalid attaching mode ${JSON.stringify(mode)}: must be rw or ro.`);
+  }
+  return { instanceUuid, hostName, mountpoint, mode } as const;
 }
 
 /** An image is a source Basalt cannot create from: there is no image service to read it from. */
