@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { GuestConsole, GuestShell } from '../support/guest';
 import { passwordToken, request, waitForVolume } from '../support/http';
+import { PrivateRabbitMq } from '../support/private-rabbitmq';
 import { waitFor } from '../support/rpc';
 import { VolumeStack } from '../support/stack';
 
@@ -20,12 +21,9 @@ const SETTLED = ['available', 'in-use', 'error', 'deleted'];
  * and the reconciler removes what Basalt left on the host and only reports what is not its own.
  */
 describe('the compute worker under faults', () => {
-  const stack = new VolumeStack({
-    authStrategy: 'builtin',
-    compute: true,
-    // a lost message is noticed within a few seconds, not the production twenty
-    extraEnv: { BASALT__DEFAULT__RESUME_STALLED_AFTER: '2' },
-  });
+  // a broker of the test's own, restarted without disturbing anyone else on the machine
+  let rabbit: PrivateRabbitMq;
+  let stack: VolumeStack;
   let token = '';
   let project = '';
   let server = '';
@@ -105,8 +103,21 @@ describe('the compute worker under faults', () => {
     expect(serials).not.toContain(volumeId);
   }
 
+  /** Detached through the API, with nothing of it left: the guest's disk slots are few. */
+  async function detachAndSettle(volumeId: string): Promise<void> {
+    const res = await compute(`/servers/${server}/os-volume_attachments/${volumeId}`, { method: 'DELETE' });
+    expect(res.status).toBe(202);
+    await expectNothingLeft(volumeId);
+  }
+
   /** A volume that ended attached: in-use, one attached mapping, its disk in the domain. */
   async function expectAttached(volumeId: string): Promise<void> {
+    // the volume host marks the volume in-use a moment before the mapping is marked attached
+    await waitFor(
+      async () => (await liveMappings(volumeId))[0]?.status !== 'attaching' || undefined,
+      'the attach to end',
+      60_000,
+    );
     expect((await settled(volumeId)).status).toBe('in-use');
     expect(await liveMappings(volumeId)).toEqual([{ status: 'attached' }]);
     expect(await virsh('dumpxml', domain)).toContain(volumeId);
@@ -114,10 +125,25 @@ describe('the compute worker under faults', () => {
   }
 
   beforeAll(async () => {
+    rabbit = await PrivateRabbitMq.start();
+    stack = new VolumeStack({
+      authStrategy: 'builtin',
+      compute: true,
+      brokerUrl: rabbit.url,
+      extraEnv: {
+        // a lost message is noticed within a few seconds, not the production twenty
+        BASALT__DEFAULT__RESUME_STALLED_AFTER: '2',
+        BASALT__RABBIT__RECONNECT_DELAY_MAX: '1',
+        BASALT__RABBIT__CONNECT_RETRIES: '20',
+      },
+    });
     await stack.start();
     ({ token, projectId: project } = await passwordToken(stack.identityUrl, 'alice', 'alicepass', 'demo'));
   }, 360_000);
-  afterAll(() => stack.stop(), 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await rabbit?.stop();
+  }, 120_000);
 
   test('kill -9 of the compute worker mid-boot: after its restart the server is ACTIVE, one domain', async () => {
     const created = await compute('/servers', {
@@ -232,7 +258,7 @@ describe('the compute worker under faults', () => {
     for (const name of [unmarkedDomain, foreignDomain]) await virsh('undefine', name);
   }, 120_000);
 
-  test('kill -9 of the compute worker mid-attach: after its restart the attach is whole or wholly undone', async () => {
+  test('kill -9 of the compute worker mid-attach: after its restart the attach is finished', async () => {
     const volumeId = await createVolume('crashed-attach');
     expect((await attach(volumeId)).status).toBe(200);
     // the connection is made (the target's ACL names this host): the hot-plug comes next
@@ -249,12 +275,27 @@ describe('the compute worker under faults', () => {
     );
     await stack.service('compute-worker').kill();
     await stack.startService('compute-worker');
-    const end = await settled(volumeId);
-    if (end.status === 'in-use') await expectAttached(volumeId);
-    else await expectNothingLeft(volumeId);
+    await expectAttached(volumeId);
   }, 120_000);
 
-  test('an attach whose message was lost is rolled back to available with nothing left', async () => {
+  test('RabbitMQ restarts over an attach it took but had not handed on: the attach is finished', async () => {
+    const volumeId = await createVolume('through-broker-restart');
+    const worker = stack.service('compute-worker').pid as number;
+    // the worker takes nothing until the broker is gone: the confirmed cast waits in its queue
+    process.kill(worker, 'SIGSTOP');
+    try {
+      expect((await attach(volumeId)).status).toBe(200);
+      await rabbit.stopNode();
+    } finally {
+      process.kill(worker, 'SIGCONT');
+    }
+    await rabbit.startNode();
+    await expectAttached(volumeId);
+    // and once the redelivered cast has come too, still one disk
+    await detachAndSettle(volumeId);
+  }, 120_000);
+
+  test('an attach whose message was lost is finished by the sweep', async () => {
     const volumeId = await createVolume('lost-attach');
     // what the API records before its cast, the cast never sent
     await stack.query(
@@ -267,7 +308,26 @@ describe('the compute worker under faults', () => {
        VALUES (gen_random_uuid(), $1, $2, '/dev/vdz', $3, 'attaching')`,
       [server, volumeId, host?.host],
     );
+    await waitFor(
+      async () => (await liveMappings(volumeId))[0]?.status === 'attached' || undefined,
+      'attached',
+    );
+    await expectAttached(volumeId);
+    await detachAndSettle(volumeId);
+  }, 60_000);
+
+  test('an attach of a volume whose stored CHAP secret no longer opens is rolled back, with the reason logged', async () => {
+    const volumeId = await createVolume('sealed-away');
+    // sealed under a key that is gone
+    await stack.query(
+      "UPDATE volumes SET provider_auth = regexp_replace(provider_auth, '^enc:v1:[^:]+:', 'enc:v1:gone:') WHERE id = $1",
+      [volumeId],
+    );
+    expect((await attach(volumeId)).status).toBe(200);
     await expectNothingLeft(volumeId);
+    expect(stack.service('compute-worker').log).toMatch(
+      new RegExp(`"volume_id":"${volumeId}".*stored CHAP secret cannot be opened.*"attach failed"`),
+    );
   }, 60_000);
 
   test('a detach whose message was lost is finished', async () => {

@@ -84,8 +84,14 @@ describe('provider_auth sealing', () => {
       // a new key first: h1's worker reseals its own rows, h2's stay under k1 until its worker does
       const rotated = new SecretBox([key('k2'), k1Key]);
       const repo = new VolumeRepository(ds);
-      expect(await repo.resealSecrets('h1', rotated)).toBe(1);
-      expect(await repo.resealSecrets('h1', rotated)).toBe(0);
+      const unopenable: string[] = [];
+      const skip = (id: string) => unopenable.push(id);
+      expect(await repo.resealSecrets('h1', rotated, skip)).toBe(1);
+      expect(await repo.resealSecrets('h1', rotated, skip)).toBe(0);
+      expect(unopenable).toEqual([]);
+      // a worker whose keys no longer open a row reports it and leaves it, and reseals the rest
+      expect(await repo.resealSecrets('h2', new SecretBox([key('k3')]), skip)).toBe(0);
+      expect(unopenable).toEqual([(await stored(ds))[1]?.id]);
       const after = await stored(ds);
       expect(after.map((r) => r.provider_auth.slice(0, 10))).toEqual(['enc:v1:k2:', 'enc:v1:k1:']);
       expect(rotated.open(after[0]!.provider_auth, `volumes.provider_auth:${after[0]!.id}`)).toBe(

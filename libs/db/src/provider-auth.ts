@@ -1,4 +1,4 @@
-import { SecretBox } from './secret-box';
+import { SecretBox, SecretBoxError } from './secret-box';
 import { type Db, updateReturning } from './sql';
 
 /** `provider_auth` (CHAP user and password) as the worker stores it: sealed for its row. */
@@ -21,9 +21,16 @@ export function chapCredentials(
 /**
  * Seals every stored CHAP secret that is in clear or under an older key with the current key
  * (of one host's volumes, or all): each row a compare-and-swap on the value read, so a secret
- * written meanwhile is left as it is. Returns how many rows were resealed.
+ * written meanwhile is left as it is. Returns how many rows were resealed. A row that does not open
+ * (sealed under a key no longer configured, or altered) is handed to `unopenable` and left as it
+ * is, when that is given; else it stops the whole run.
  */
-export async function resealProviderAuth(db: Db, box: SecretBox, host?: string): Promise<number> {
+export async function resealProviderAuth(
+  db: Db,
+  box: SecretBox,
+  host?: string,
+  unopenable?: (volumeId: string, error: SecretBoxError) => void,
+): Promise<number> {
   const rows: { id: string; provider_auth: string }[] = await db.query(
     `SELECT id, provider_auth FROM volumes
       WHERE provider_auth IS NOT NULL AND provider_auth NOT LIKE $1 ${host === undefined ? '' : 'AND host = $2'}`,
@@ -31,7 +38,15 @@ export async function resealProviderAuth(db: Db, box: SecretBox, host?: string):
   );
   let resealed = 0;
   for (const row of rows) {
-    const sealed = sealProviderAuth(box, row.id, openProviderAuth(box, row.id, row.provider_auth));
+    let opened: string;
+    try {
+      opened = openProviderAuth(box, row.id, row.provider_auth);
+    } catch (error) {
+      if (!unopenable || !(error instanceof SecretBoxError)) throw error;
+      unopenable(row.id, error);
+      continue;
+    }
+    const sealed = sealProviderAuth(box, row.id, opened);
     const updated = await updateReturning(
       db,
       'UPDATE volumes SET provider_auth = $1 WHERE id = $2 AND provider_auth = $3 RETURNING id',

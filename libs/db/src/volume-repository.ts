@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import { keysetPage, type Listing, type Page } from './pagination';
 import { resealProviderAuth } from './provider-auth';
 import { type QuotaLimits, quotaRefusal } from './quotas';
-import type { SecretBox } from './secret-box';
+import type { SecretBox, SecretBoxError } from './secret-box';
 import { type SnapshotStatus } from './snapshot-states';
 import { SNAPSHOTS } from './snapshots';
 import { compareAndSwap, liveRows, type Row, updateReturning } from './sql';
@@ -63,8 +63,12 @@ export class VolumeRepository {
   constructor(private readonly ds: DataSource) {}
 
   /** Seals the host's stored CHAP secrets that are in clear or under a retired key; how many were. */
-  resealSecrets(host: string, box: SecretBox): Promise<number> {
-    return resealProviderAuth(this.ds, box, host);
+  resealSecrets(
+    host: string,
+    box: SecretBox,
+    unopenable: (volumeId: string, error: SecretBoxError) => void,
+  ): Promise<number> {
+    return resealProviderAuth(this.ds, box, host, unopenable);
   }
 
   /**

@@ -23,7 +23,7 @@ import {
 } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
-import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
+import { contractEndpoint, isBrokerOutage, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeConnector } from './connectors/volume-connector';
 import type { HypervisorCapacity } from './hypervisor-capacity';
 import type { ImageApi } from './image-api';
@@ -183,9 +183,7 @@ export class ComputeManager {
 
   /**
    * Connects the volume the API reserved (`attaching`) and hot-plugs it live and into the
-   * persistent definition, then has the volume host mark it `in-use`. Any failure undoes every
-   * step: disk unplugged, connection and secret removed, the initiator out of the target's ACL,
-   * the volume `available` again and the mapping gone.
+   * persistent definition, then has the volume host mark it `in-use`.
    */
   attachVolume(ctx: RequestContext, instanceId: string, volumeId: string, log: Logger): Promise<void> {
     return this.lock.run(instanceId, async () => {
@@ -195,33 +193,47 @@ export class ComputeManager {
         log.info({ instance_uuid: instanceId, volume_id: volumeId }, 'nothing to attach');
         return;
       }
-      const timer = new PhaseTimer();
-      try {
-        const info = await this.connect(ctx, mapping);
-        timer.lap('target');
-        const name = this.name(instance);
-        await this.deps.hypervisor.attachDisk(name, this.diskXml(mapping, info));
-        timer.lap('libvirt');
-        await this.deps.volumeRpc.attach_volume(ctx, mapping.volumeHost, {
-          volume_id: volumeId,
-          instance_uuid: instanceId,
-          mountpoint: mapping.deviceName,
-          connector: this.deps.connector.properties(),
-        });
-        await this.deps.mappings.transition(mapping.id, MAPPING_STATES.moves.attached);
-        timer.lap('finish');
-        log.info(
-          { instance_uuid: instanceId, volume_id: volumeId, device: mapping.deviceName, ...timer.fields() },
-          'volume attached',
-        );
-      } catch (error) {
-        log.error(
-          { instance_uuid: instanceId, volume_id: volumeId, err: errorMessage(error) },
-          'attach failed',
-        );
-        await this.rollBackAttach(ctx, instance, mapping, log);
-      }
+      await this.attach(ctx, instance, mapping, log);
     });
+  }
+
+  /**
+   * The attach's steps, each of which may run again harmlessly. A failure for want of the broker,
+   * a volume host or the database leaves it `attaching`, to be retried and then resumed by the
+   * sweep: its request can still be met. Any other failure undoes every step: disk unplugged,
+   * connection and secret removed, the initiator out of the target's ACL, the volume `available`
+   * again and the mapping gone.
+   */
+  private async attach(
+    ctx: RequestContext,
+    instance: InstanceRecord,
+    mapping: BlockDeviceMapping,
+    log: Logger,
+  ): Promise<void> {
+    const subject = { instance_uuid: instance.id, volume_id: mapping.volumeId };
+    const timer = new PhaseTimer();
+    try {
+      const info = await this.connect(ctx, mapping);
+      timer.lap('target');
+      await this.deps.hypervisor.attachDisk(this.name(instance), this.diskXml(mapping, info));
+      timer.lap('libvirt');
+      await this.deps.volumeRpc.attach_volume(ctx, mapping.volumeHost, {
+        volume_id: mapping.volumeId,
+        instance_uuid: instance.id,
+        mountpoint: mapping.deviceName,
+        connector: this.deps.connector.properties(),
+      });
+      await this.deps.mappings.transition(mapping.id, MAPPING_STATES.moves.attached);
+      timer.lap('finish');
+      log.info({ ...subject, device: mapping.deviceName, ...timer.fields() }, 'volume attached');
+    } catch (error) {
+      if (isBrokerOutage(error) || isTransientDatabaseError(error)) {
+        log.warn({ ...subject, err: errorMessage(error) }, 'attach interrupted, left attaching to resume');
+        throw error;
+      }
+      log.error({ ...subject, err: errorMessage(error) }, 'attach failed');
+      await this.rollBackAttach(ctx, instance, mapping, log);
+    }
   }
 
   /**
@@ -331,7 +343,10 @@ export class ComputeManager {
     });
   }
 
-  /** An attach that never finished is undone; a detach that never finished is finished. */
+  /**
+   * An attach that never finished is finished while its instance can take it (running here with
+   * no task), and undone once it cannot; a detach that never finished is finished.
+   */
   private async resumeMapping(mapping: BlockDeviceMapping, log: Logger): Promise<void> {
     const ctx = adminContext();
     if (mapping.status === 'detaching') {
@@ -341,8 +356,16 @@ export class ComputeManager {
     await this.lock.run(mapping.instanceUuid, async () => {
       const now = await this.deps.mappings.find(mapping.id);
       const instance = await this.deps.instances.find(mapping.instanceUuid);
-      if (now?.status !== 'attaching' || !instance) return;
-      log.warn({ instance_uuid: instance.id, volume_id: mapping.volumeId }, 'undoing an unfinished attach');
+      if (now?.status !== 'attaching' || !instance || instance.host !== this.options.host) return;
+      const subject = { instance_uuid: instance.id, volume_id: mapping.volumeId };
+      if (instance.vmState === 'active' && instance.taskState === null) {
+        log.warn(subject, 'resuming an unfinished attach');
+        await this.attach(ctx, instance, now, log);
+        return;
+      }
+      // a reboot or a delete under way settles the instance first; a later sweep looks again
+      if (instance.taskState !== null) return;
+      log.warn({ ...subject, vm_state: instance.vmState }, 'undoing an attach its instance cannot take');
       await this.rollBackAttach(ctx, instance, now, log);
     });
   }
@@ -426,7 +449,7 @@ export class ComputeManager {
     const volumes: VolumeMapping[] = [];
     for (const mapping of await this.deps.mappings.forInstance(instance.id)) {
       // a volume half attached or half detached is not given to the rebuilt guest: the attach is
-      // undone, the detach finished
+      // resumed (or undone), the detach finished
       if (mapping.status !== 'attached') continue;
       volumes.push({
         volumeId: mapping.volumeId,

@@ -20,6 +20,7 @@ import {
   type Move,
   noFreeTarget,
   type SecretBox,
+  SecretBoxError,
   SNAPSHOT_STATES,
   type SnapshotRecord,
   type SnapshotRepository,
@@ -181,7 +182,13 @@ export class VolumeManager {
   /** After a restart of this worker: finish what was in flight, re-apply every export. */
   async recover(): Promise<void> {
     // secrets in clear (stored before sealing) or under a retired key are sealed with the current one
-    const resealed = await this.deps.volumes.resealSecrets(this.options.host, this.deps.secrets);
+    const resealed = await this.deps.volumes.resealSecrets(
+      this.options.host,
+      this.deps.secrets,
+      (id, error) =>
+        // its attaches are refused and rolled back; the worker serves every other volume
+        this.deps.log.error({ volume_id: id, err: error.message }, 'CHAP secret cannot be opened'),
+    );
     if (resealed > 0) this.deps.log.info({ volumes: resealed }, 'CHAP secrets resealed with the current key');
     // a message of these may come back from the broker too: the lock and the state checks make
     // the second run find nothing to do; attaching/detaching belong to the compute flow
@@ -520,6 +527,9 @@ export class VolumeManager {
     if (!CONNECTABLE_STATUSES.includes(volume.status)) {
       throw new ConflictError(`volume ${volumeId} is ${volume.status}; it cannot be connected`);
     }
+    // a secret that does not open refuses the connection before anything changes, so the
+    // caller's rollback has nothing to undo here
+    this.requireChap(volume);
     const previous = await this.connected(volumeId);
     await attachments.connect(volumeId, connector);
     const spec = this.exportSpec(volume, await this.targetNumber(volume), await this.connected(volumeId));
@@ -535,6 +545,8 @@ export class VolumeManager {
     const volume = await volumes.get(volumeId);
     const previous = await this.connected(volumeId);
     const remaining = await attachments.disconnect(volumeId, connector.initiator);
+    // the ACL stays as it is: nothing to do at the target (whose config needs the secret)
+    if (sameAddresses(previous, remaining)) return;
     await target.terminateConnection(
       this.exportSpec(volume, await this.targetNumber(volume), remaining),
       previous,
@@ -616,7 +628,20 @@ export class VolumeManager {
   }
 
   private chapOf(volume: VolumeRecord): { user: string; password: string } | undefined {
-    return chapCredentials(this.deps.secrets, volume);
+    try {
+      return chapCredentials(this.deps.secrets, volume);
+    } catch (error) {
+      if (!(error instanceof SecretBoxError)) throw error;
+      throw new ConflictError(`volume ${volume.id}'s stored CHAP secret cannot be opened: ${error.message}`, {
+        data: { volume_id: volume.id },
+      });
+    }
+  }
+
+  private requireChap(volume: VolumeRecord): { user: string; password: string } {
+    const chap = this.chapOf(volume);
+    if (!chap) throw new ConflictError(`volume ${volume.id} has no CHAP credentials`);
+    return chap;
   }
 
   private iqn(volume: VolumeRecord): string {
@@ -634,8 +659,7 @@ export class VolumeManager {
   }
 
   private exportSpec(volume: VolumeRecord, tid: number, initiators: readonly string[]): ExportSpec {
-    const chap = this.chapOf(volume);
-    if (!chap) throw new ConflictError(`volume ${volume.id} has no CHAP credentials`);
+    const chap = this.requireChap(volume);
     return {
       volumeId: volume.id,
       name: volume.backendName,
@@ -647,6 +671,10 @@ export class VolumeManager {
       initiators,
     };
   }
+}
+
+function sameAddresses(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
 }
 
 /** The connector's address goes into tgt's ACL and its initiator into the database: only well-formed ones pass. */
