@@ -494,6 +494,57 @@ describe('the compute worker under faults', () => {
     }
   }, 120_000);
 
+  test("kill -9 of the scheduler: restarted, it places a boot at once from the host's stored report", async () => {
+    await stack.service('scheduler').kill();
+    const worker = stack.service('compute-worker').pid as number;
+    // the compute host reports nothing meanwhile: only what the database keeps of it can place the boot
+    process.kill(worker, 'SIGSTOP');
+    let other = '';
+    try {
+      await stack.startService('scheduler');
+      const created = await compute('/servers', {
+        method: 'POST',
+        body: {
+          server: {
+            name: 'after-scheduler-restart',
+            flavorRef: '1',
+            imageRef: stack.imageId,
+            networks: 'none',
+          },
+        },
+        headers: { 'OpenStack-API-Version': 'compute 2.37' },
+      });
+      expect(created.status).toBe(202);
+      other = created.body.server.id;
+      const [placed] = await waitFor(
+        async () => {
+          const rows = await stack.query<{
+            vm_state: string;
+            task_state: string | null;
+            host: string | null;
+          }>(
+            "SELECT vm_state, task_state, host FROM instances WHERE id = $1 AND task_state IS DISTINCT FROM 'scheduling'",
+            [other],
+          );
+          return rows.length > 0 ? rows : undefined;
+        },
+        'the boot placed',
+        30_000,
+      );
+      expect(placed).toEqual({ vm_state: 'building', task_state: 'spawning', host: stack.host });
+      // not booted: one guest is all this file needs
+      expect((await compute(`/servers/${other}`, { method: 'DELETE' })).status).toBe(204);
+    } finally {
+      process.kill(worker, 'SIGCONT');
+    }
+    await waitFor(
+      async () => (await compute(`/servers/${other}`)).status === 404 || undefined,
+      'the second server gone',
+      60_000,
+    );
+    expect(await stack.libvirt?.domains()).toEqual([domain]);
+  }, 120_000);
+
   test('a delete whose message was lost is finished: nothing of the server is left, its volumes available', async () => {
     const attachedIds = (await liveAttachedVolumes()).map((r) => r.volume_id);
     expect(attachedIds.length).toBeGreaterThan(0);

@@ -84,6 +84,13 @@ export async function setServiceDisabled(
   return Number(count) > 0;
 }
 
+/** A host's last report as stored, and how old it is by the database's clock. */
+export interface StoredReport<T> {
+  readonly host: string;
+  readonly capabilities: T;
+  readonly ageMs: number;
+}
+
 /**
  * `listServices`, remembered for `ttlMs`: the table changes at the pace of heartbeats, not of
  * requests, so a burst of creates need not read it once each.
@@ -111,6 +118,24 @@ export class ServiceDirectory {
   /** The table as it is now, for an operator's view. */
   current(): Promise<ServiceStatus[]> {
     return listServices(this.ds, this.downAfterSec);
+  }
+
+  /** Keeps the host's latest report of what it has, for a scheduler that starts later. */
+  async recordCapabilities(host: string, binary: string, capabilities: object): Promise<void> {
+    await this.ds.query(
+      `UPDATE services SET capabilities = $3, capabilities_at = now() WHERE host = $1 AND "binary" = $2`,
+      [host, binary, JSON.stringify(capabilities)],
+    );
+  }
+
+  /** The last report of every service of `binary` that made one. */
+  async lastReports<T>(binary: string): Promise<StoredReport<T>[]> {
+    const rows: Array<{ host: string; capabilities: T; age_ms: number }> = await this.ds.query(
+      `SELECT host, capabilities, (extract(epoch FROM now() - capabilities_at) * 1000)::float8 AS age_ms
+         FROM services WHERE "binary" = $1 AND capabilities IS NOT NULL`,
+      [binary],
+    );
+    return rows.map((r) => ({ host: r.host, capabilities: r.capabilities, ageMs: Number(r.age_ms) }));
   }
 
   async setDisabled(

@@ -18,7 +18,7 @@ void runService({
   binary: 'basalt-scheduler',
   topic: 'scheduler',
   clusterGauges: true,
-  build({ config, log, db, rpc }) {
+  async build({ config, log, db, rpc }) {
     const manager = new SchedulerManager(
       {
         services: new ServiceDirectory(db, config.DEFAULT.service_down_time),
@@ -42,6 +42,8 @@ void runService({
         },
       },
     );
+    // before the first request: placement from the hosts' last reports, not an empty table
+    await manager.restoreReports(log);
     const messages = new MessageRepository(db, config.DEFAULT.message_ttl);
     const periodic: PeriodicTask[] = [];
     return {

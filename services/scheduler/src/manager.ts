@@ -1,9 +1,11 @@
 import { adminContext, type RequestContext } from '@basalt/context';
 import {
+  type ComputeCapabilities,
   type ComputeRpcApi,
   SCHEDULER_CONTRACT,
   type ScheduleInstanceRequest,
   type ScheduleVolumeRequest,
+  type VolumeCapabilities,
   type VolumeRpcApi,
 } from '@basalt/contracts';
 import {
@@ -62,7 +64,10 @@ export class SchedulerManager {
 
   endpoint(): RpcEndpoint {
     return contractEndpoint(SCHEDULER_CONTRACT, {
-      update_service_capabilities: async (args) => this.deps.hosts.update(args.host, args.capabilities),
+      update_service_capabilities: async (args, inv) => {
+        this.deps.hosts.update(args.host, args.capabilities);
+        await this.keep(args.host, 'basalt-volume', args.capabilities, inv.log);
+      },
       get_pools: async () =>
         this.deps.hosts.all().map((h) => ({
           name: `${h.host}@${this.deps.hosts.poolOf(h.host)}`,
@@ -88,8 +93,35 @@ export class SchedulerManager {
         if (this.deps.computeHosts.update(args.host, args.capabilities)) {
           inv.log.info({ host: args.host, capabilities: args.capabilities }, 'compute host joined');
         }
+        await this.keep(args.host, 'basalt-compute', args.capabilities, inv.log);
       },
     });
+  }
+
+  /**
+   * What every host reported last, from the services table, as if just heard at the time it was
+   * made (so reports too old for placement stay unused): a scheduler that starts places at once.
+   */
+  async restoreReports(log: Logger): Promise<void> {
+    const { services, hosts, computeHosts } = this.deps;
+    const now = Date.now();
+    const volumeHosts = await services.lastReports<VolumeCapabilities>('basalt-volume');
+    for (const r of volumeHosts) hosts.update(r.host, r.capabilities, now - r.ageMs);
+    const compute = await services.lastReports<ComputeCapabilities>('basalt-compute');
+    for (const r of compute) computeHosts.update(r.host, r.capabilities, now - r.ageMs);
+    log.info(
+      { volume_hosts: volumeHosts.length, compute_hosts: compute.length },
+      'last host reports restored',
+    );
+  }
+
+  /** The report stored for the next scheduler to start; placement works from memory, so a failed write only logs. */
+  private async keep(host: string, binary: string, capabilities: object, log: Logger): Promise<void> {
+    await this.deps.services
+      .recordCapabilities(host, binary, capabilities)
+      .catch((error: unknown) =>
+        log.warn({ host, err: errorMessage(error) }, 'could not store the host report'),
+      );
   }
 
   /**
