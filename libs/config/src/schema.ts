@@ -362,6 +362,10 @@ export const schema = {
       'Seconds the iscsiadm connector waits for /dev/disk/by-path/... to appear after login.',
       { min: 0.1 },
     ),
+    iscsi_nodes_dir: opt.string(
+      '/etc/iscsi/nodes',
+      "open-iscsi's node database: the iscsiadm connector writes each node record's CHAP settings into its file there (mode 0600), so the password is never on iscsiadm's command line.",
+    ),
     max_guest_memory_mb: opt.int(
       0,
       "Caps every guest's memory at this many MB whatever its flavor says (0: the flavor's); for test hosts smaller than the flavors. The scheduler still counts the flavor's RAM.",

@@ -144,6 +144,14 @@ export class VolumeRepository {
     });
   }
 
+  /** Whether this database ever had the volume, deleted since or not. */
+  async known(id: string): Promise<{ readonly deleted: boolean } | undefined> {
+    const rows: { deleted: boolean }[] = await this.ds.query('SELECT deleted FROM volumes WHERE id = $1', [
+      id,
+    ]);
+    return rows[0] && { deleted: rows[0].deleted };
+  }
+
   async find(id: string): Promise<VolumeRecord | undefined> {
     const rows = await this.ds.query('SELECT * FROM volumes WHERE id = $1 AND NOT deleted', [id]);
     return rows[0] ? toVolume(rows[0]) : undefined;

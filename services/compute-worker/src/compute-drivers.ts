@@ -38,6 +38,7 @@ export function createComputeDrivers(config: BasaltConfig, runner: CommandRunner
       ? new QemuConnector(secrets, properties)
       : new IscsiadmConnector(runner, properties, {
           deviceTimeoutMs: compute.volume_device_timeout * 1000,
+          nodesDir: compute.iscsi_nodes_dir,
           deviceInUse: (path) => deviceInUse(hypervisor, path),
         });
   const storage = new InstanceDisks(

@@ -23,7 +23,7 @@ export interface ComputeReconcilerOptions {
 export interface ComputeReconcilerDeps {
   readonly instances: InstanceRepository;
   readonly mappings: BlockDeviceMappingRepository;
-  readonly volumes: Pick<VolumeRepository, 'find'>;
+  readonly volumes: Pick<VolumeRepository, 'known'>;
   readonly hypervisor: Pick<Hypervisor, 'listDomains' | 'definition' | 'destroy'>;
   readonly secrets: Pick<SecretStore, 'remove'> & SecretInventory;
   readonly storage: Pick<InstanceStorage, 'folders' | 'removeInstance'>;
@@ -36,8 +36,8 @@ const VOLUME_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
  * Compares one compute host's rows with what the host holds — libvirt's domains and `iscsi`
  * secrets, the instance folders — and removes what Basalt made there that no row needs
  * (recognised by its name and marker: the template's name and the metadata element in the
- * domain, the secrets' usage prefix naming a volume of this database, the marker file in the
- * folder), reporting everything else. The host is read before the database: an instance or a
+ * domain, the secrets' usage prefix naming a volume of this database, live or deleted, that no
+ * domain's definition refers to, the marker file in the folder), reporting everything else. The host is read before the database: an instance or a
  * mapping is in the database before anything of it is on the host, so work under way is never
  * taken for an orphan.
  */
@@ -99,20 +99,36 @@ export class ComputeReconciler {
     for (const instance of live) {
       for (const m of await mappings.forInstance(instance.id)) mapped.add(m.volumeId);
     }
+    // the secrets some domain's disks name, whatever the domain: read only once a secret may go
+    let named: Set<string> | undefined;
+    const namedByDomains = async () => {
+      if (named) return named;
+      named = new Set();
+      for (const name of domains) {
+        const xml = (await hypervisor.definition(name)) ?? '';
+        for (const m of xml.matchAll(/<secret [^>]*usage=['"]([^'"]+)['"]/g)) named.add(m[1] as string);
+      }
+      return named;
+    };
     for (const usage of usages) {
       if (!usage.startsWith(SECRET_USAGE_PREFIX)) continue;
       const volumeId = usage.slice(SECRET_USAGE_PREFIX.length);
       if (mapped.has(volumeId)) continue;
       // a shared libvirtd holds the secrets of other deployments too: only this database's volumes are ours
-      const known = VOLUME_ID.test(volumeId) && (await this.deps.volumes.find(volumeId)) !== undefined;
+      const volume = VOLUME_ID.test(volumeId) ? await this.deps.volumes.known(volumeId) : undefined;
+      const inUse = volume !== undefined && (await namedByDomains()).has(usage);
       await found.act(
         {
           kind: 'secret',
           name: usage,
-          action: known ? 'remove' : 'report',
-          reason: known
-            ? `no live attachment on this host uses volume ${volumeId}`
-            : 'names no live volume of this database',
+          action: volume && !inUse ? 'remove' : 'report',
+          reason: !volume
+            ? 'names no volume of this database'
+            : inUse
+              ? 'a domain still refers to it'
+              : volume.deleted
+                ? `volume ${volumeId} is deleted`
+                : `no live attachment on this host uses volume ${volumeId}`,
         },
         () => secrets.remove(usage),
       );

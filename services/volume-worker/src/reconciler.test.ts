@@ -28,7 +28,7 @@ describe('templatePattern', () => {
 });
 
 /** A host holding a live volume (v1, target 1) and the leftovers a crash can leave. */
-function fixture() {
+function fixture(openWith?: SecretBox) {
   const secrets = new SecretBox([`k1:${randomBytes(32).toString('base64')}`]);
   const calls: string[] = [];
   const removed: string[] = [];
@@ -103,7 +103,7 @@ function fixture() {
     },
     targets: { ofHost: async () => new Map([['v1', 1]]) },
     attachments: { liveAddresses: async () => ['10.0.0.2'] },
-    secrets,
+    secrets: openWith ?? secrets,
     log: pino({ level: 'silent' }),
   } as unknown as ReconcilerDeps;
   const reconciler = new VolumeReconciler(deps, {
@@ -145,6 +145,19 @@ describe('VolumeReconciler', () => {
       'account UserOfFFxxxxxxxxxxxx',
       'config volume-000000ff',
     ]);
+  });
+
+  test('a live volume whose secret no key opens is reported, and its account kept', async () => {
+    const f = fixture(new SecretBox([`k1:${randomBytes(32).toString('base64')}`]));
+    const report = await f.reconciler.reconcile(false);
+    expect(report.findings).toContainEqual({
+      kind: 'volume',
+      name: 'volume-00000001',
+      action: 'report',
+      reason: 'its stored CHAP secret cannot be opened',
+    });
+    expect(f.removed).not.toContain('account UserOfV1xxxxxxxxxxxx');
+    expect(f.removed).toContain('account UserOfFFxxxxxxxxxxxx');
   });
 
   test('a target number that went to another volume since the listing is left alone', async () => {

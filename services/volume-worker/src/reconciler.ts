@@ -5,6 +5,7 @@ import {
   EXPORTED_STATUSES,
   type IscsiTargetRepository,
   type SecretBox,
+  SecretBoxError,
   SNAPSHOT_STATUSES,
   type SnapshotRepository,
   VOLUME_STATUSES,
@@ -137,8 +138,20 @@ export class VolumeReconciler {
       );
     }
     for (const v of live) {
-      const user = chapCredentials(this.deps.secrets, v)?.user;
-      if (user) keptUsers.add(user);
+      try {
+        const user = chapCredentials(this.deps.secrets, v)?.user;
+        if (user) keptUsers.add(user);
+      } catch (error) {
+        if (!(error instanceof SecretBoxError)) throw error;
+        // its account is the one its target config names; the volume itself needs an operator
+        const user = configUsers.get(v.backendName);
+        if (user) keptUsers.add(user);
+        found.tell({
+          kind: 'volume',
+          name: v.backendName,
+          reason: 'its stored CHAP secret cannot be opened',
+        });
+      }
     }
     const orphanConfigUsers = new Set(
       [...configUsers].filter(([file]) => !byName.has(file)).map(([, user]) => user),

@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig, schema } from '@basalt/config';
 import type { ConnectionInfo } from '@basalt/contracts';
 import { InvalidInputError } from '@basalt/errors';
@@ -84,6 +87,34 @@ describe('qemu connector', () => {
 
 describe('iscsiadm connector', () => {
   const node = ['iscsiadm', '-m', 'node', '-T', IQN, '-p', '127.0.0.1:3260'];
+  let nodesDir = '';
+  beforeEach(() => {
+    nodesDir = mkdtempSync(join(tmpdir(), 'basalt-nodes-'));
+  });
+  afterEach(() => rmSync(nodesDir, { recursive: true, force: true }));
+
+  /** What `iscsiadm -o new` leaves: the record of the target's portal group 1, default interface. */
+  function writeRecord(): string {
+    const dir = join(nodesDir, IQN, '127.0.0.1,3260,1');
+    mkdirSync(dir, { recursive: true });
+    const record = join(dir, 'default');
+    writeFileSync(
+      record,
+      [
+        '# BEGIN RECORD 2.1.8',
+        `node.name = ${IQN}`,
+        'node.tpgt = 1',
+        'node.startup = manual',
+        'node.session.auth.authmethod = None',
+        'node.conn[0].address = 127.0.0.1',
+        'node.conn[0].port = 3260',
+        '# END RECORD',
+        '',
+      ].join('\n'),
+      { mode: 0o644 },
+    );
+    return record;
+  }
 
   function connector(runner: ScriptedRunner, present: () => boolean, inUse = false, timeoutMs = 1000) {
     return new IscsiadmConnector(runner, host, {
@@ -91,16 +122,24 @@ describe('iscsiadm connector', () => {
       deviceInUse: async () => inUse,
       deviceExists: async () => present(),
       rescanIntervalMs: 10,
+      nodesDir,
     });
   }
 
-  test('connect: node record with CHAP, login, then the by-path device; the password only as a hidden secret', async () => {
+  test('connect: node record with CHAP in its file (0600), login, then the by-path device; the password on no command line', async () => {
     let loggedIn = false;
+    let record = '';
     const runner = new ScriptedRunner()
       .on(node, (argv) =>
         argv.length === node.length ? { exitCode: 21, stderr: 'iscsiadm: No records found' } : {},
       )
+      .on([...node, '--op', 'new'], () => {
+        record = writeRecord();
+        return {};
+      })
       .on([...node, '--login'], () => {
+        // iscsiadm reads the record at the login: the CHAP settings are there by then
+        expect(readFileSync(record, 'utf8')).toContain(`node.session.auth.password = ${PASSWORD}`);
         loggedIn = true;
         return {};
       });
@@ -110,12 +149,38 @@ describe('iscsiadm connector', () => {
       '',
       '--op new',
       '--op update -n node.startup -v automatic',
-      '--op update -n node.session.auth.authmethod -v CHAP',
-      '--op update -n node.session.auth.username -v vol7user',
-      `--op update -n node.session.auth.password -v ${PASSWORD}`,
       '--login',
     ]);
-    for (const call of runner.calls) expect(call.secrets).toEqual([PASSWORD]);
+    for (const argv of runner.argvs) expect(argv.join(' ')).not.toContain(PASSWORD);
+    expect(readFileSync(record, 'utf8')).toBe(
+      [
+        '# BEGIN RECORD 2.1.8',
+        `node.name = ${IQN}`,
+        'node.tpgt = 1',
+        'node.startup = manual',
+        'node.conn[0].address = 127.0.0.1',
+        'node.conn[0].port = 3260',
+        'node.session.auth.authmethod = CHAP',
+        'node.session.auth.username = vol7user',
+        `node.session.auth.password = ${PASSWORD}`,
+        '# END RECORD',
+        '',
+      ].join('\n'),
+    );
+    expect(statSync(record).mode & 0o777).toBe(0o600);
+  });
+
+  test('connect without a record where iscsiadm keeps them fails before the login, the password in no message', async () => {
+    const runner = new ScriptedRunner().on(node, (argv) =>
+      argv.length === node.length ? { exitCode: 21, stderr: 'iscsiadm: No records found' } : {},
+    );
+    const error = await connector(runner, () => true)
+      .connect(info)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VolumeConnectionError);
+    expect((error as Error).message).toContain(`no node record of ${IQN}`);
+    expect((error as Error).message).not.toContain(PASSWORD);
+    expect(runner.argvs.map((a) => a.slice(node.length).join(' '))).not.toContain('--login');
   });
 
   test('an existing record and session (exit 15) count as done; the device is waited for with rescans', async () => {
@@ -124,6 +189,7 @@ describe('iscsiadm connector', () => {
       exitCode: 15,
       stderr: 'iscsiadm: default: 1 session requested, but 1 already present.',
     });
+    writeRecord();
     await connector(runner, () => ++checks > 5).connect(info);
     const words = runner.argvs.map((a) => a.slice(node.length).join(' '));
     expect(words).not.toContain('--op new');
@@ -131,6 +197,7 @@ describe('iscsiadm connector', () => {
   });
 
   test('a device that never appears is a retryable VolumeConnectionError naming it', async () => {
+    writeRecord();
     const error = await connector(new ScriptedRunner(), () => false, false, 50)
       .connect(info)
       .catch((e: unknown) => e);
@@ -140,9 +207,10 @@ describe('iscsiadm connector', () => {
   });
 
   test('a refused login fails with the password hidden', async () => {
-    const runner = new ScriptedRunner().on([...node, '--op', 'update', '-n', 'node.session.auth.password'], {
-      exitCode: 6,
-      stderr: `iscsiadm: cannot set ${PASSWORD}`,
+    writeRecord();
+    const runner = new ScriptedRunner().on([...node, '--login'], {
+      exitCode: 24,
+      stderr: `iscsiadm: login failed for ${PASSWORD}`,
     });
     const error = await connector(runner, () => true)
       .connect(info)

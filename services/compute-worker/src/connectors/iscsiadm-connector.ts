@@ -5,6 +5,7 @@ import { exists } from '../exists';
 import { pollFor } from '../poll';
 import { VolumeConnectionError } from '../virt/errors';
 import { type IscsiTarget, iscsiTarget } from './iscsi-target';
+import { writeNodeAuth } from './node-record';
 import type { VolumeConnection, VolumeConnector } from './volume-connector';
 
 /** iscsiadm's ISCSI_ERR_SESS_EXISTS: already logged in. */
@@ -21,13 +22,15 @@ export interface IscsiadmConnectorOptions {
   readonly deviceExists?: (devicePath: string) => Promise<boolean>;
   /** Time between rescans while the device has not appeared. */
   readonly rescanIntervalMs?: number;
+  /** open-iscsi's node database (`/etc/iscsi/nodes`), where the record's CHAP settings are written. */
+  readonly nodesDir: string;
 }
 
 /**
  * The host's open-iscsi kernel initiator, as the seed attaches volumes: a node record with
  * CHAP, a login, then the SCSI disk `/dev/disk/by-path/ip-<portal>-iscsi-<iqn>-lun-<n>` handed
- * to libvirt as a block disk. The CHAP password is an argv word of iscsiadm, so it is passed
- * as a secret the runner hides from every log line and error.
+ * to libvirt as a block disk. The CHAP settings go into the node record's file, never into
+ * iscsiadm's argv; the runner still hides the password should iscsiadm print it.
  */
 export class IscsiadmConnector implements VolumeConnector {
   readonly kind = 'iscsiadm';
@@ -61,9 +64,13 @@ export class IscsiadmConnector implements VolumeConnector {
     if (shown.exitCode === NO_OBJECTS) await this.node(target, ['--op', 'new']);
     await this.update(target, 'node.startup', 'automatic');
     if (target.auth !== undefined) {
-      await this.update(target, 'node.session.auth.authmethod', 'CHAP');
-      await this.update(target, 'node.session.auth.username', target.auth.username);
-      await this.update(target, 'node.session.auth.password', target.auth.password);
+      await writeNodeAuth(this.options.nodesDir, target, target.auth).catch((error: unknown) => {
+        throw error instanceof VolumeConnectionError
+          ? error
+          : new VolumeConnectionError(`node record of ${target.iqn}: ${errorMessage(error)}`, {
+              cause: error,
+            });
+      });
     }
     await this.node(target, ['--login'], [SESSION_EXISTS]);
     const deviceExists = this.options.deviceExists ?? exists;
