@@ -136,6 +136,9 @@ describe('the compute worker under faults', () => {
         BASALT__DEFAULT__RESUME_STALLED_AFTER: '2',
         BASALT__RABBIT__RECONNECT_DELAY_MAX: '1',
         BASALT__RABBIT__CONNECT_RETRIES: '20',
+        // more volumes than the default quota's ten, each left where its test put it
+        BASALT__QUOTA__VOLUMES: '-1',
+        BASALT__QUOTA__GIGABYTES: '-1',
       },
     });
     await stack.start();
