@@ -35,7 +35,7 @@ const caps: VolumeCapabilities = {
 function fixture(
   volume: Partial<VolumeRecord>,
   placed: boolean | Error = true,
-  options: { reported?: boolean; capabilitiesWaitMs?: number; castError?: Error } = {},
+  options: { reported?: boolean; capabilitiesWaitMs?: number; castError?: Error; storedAgeMs?: number } = {},
 ) {
   const casts: string[] = [];
   const writes: string[] = [];
@@ -64,6 +64,11 @@ function fixture(
       ['host-a', ...hosts.all().map((h) => h.host)]
         .filter((host, i, all) => all.indexOf(host) === i)
         .map((host) => ({ binary: 'basalt-volume', host, up: true, disabled: false })),
+    // host-a's last report as the services table keeps it, when a test gives its age
+    lastReports: async (binary: string) =>
+      binary === 'basalt-volume' && options.storedAgeMs !== undefined
+        ? [{ host: 'host-a', capabilities: caps, ageMs: options.storedAgeMs }]
+        : [],
   } as unknown as ServiceDirectory;
   const volumeRpc = {
     create_volume: async (_ctx: unknown, host: string) => {
@@ -170,6 +175,21 @@ describe('SchedulerManager after a restart and during a broker outage', () => {
     await created;
     expect(f.writes).toEqual(['placed on host-a']);
     expect(f.casts).toEqual(['host-a']);
+  });
+
+  test("a restarted scheduler places at once from the host's stored report", async () => {
+    const f = fixture({}, true, { reported: false, capabilitiesWaitMs: 60_000, storedAgeMs: 5_000 });
+    await f.manager.restoreReports(log);
+    await f.manager.createVolume(adminContext(), f.request(10), log);
+    expect(f.writes).toEqual(['placed on host-a']);
+    expect(f.casts).toEqual(['host-a']);
+  });
+
+  test('a stored report older than capabilities_max_age is not placed on', async () => {
+    const f = fixture({}, true, { reported: false, capabilitiesWaitMs: 100, storedAgeMs: 120_000 });
+    await f.manager.restoreReports(log);
+    await f.manager.createVolume(adminContext(), f.request(10), log);
+    expect(f.writes).toEqual([expect.stringMatching(/^error: No valid host was found/)]);
   });
 
   test('past the wait with no report, the volume fails with the reason', async () => {
