@@ -1,3 +1,4 @@
+import { RpcTimeoutError } from '@basalt/rpc';
 import pino from 'pino';
 import { ComputeManager, type ComputeManagerDeps, type ComputeManagerOptions } from './manager';
 
@@ -67,5 +68,90 @@ describe('ComputeManager.resumeStalled', () => {
     expect(idleAsked).toEqual([0]);
     await manager.resumeStalled(log);
     expect(idleAsked).toEqual([0, 20]);
+  });
+});
+
+/** A host whose instance is running and has an attach that sat `attaching` with no message. */
+function stalledAttach(initialize: () => Promise<unknown>) {
+  const steps: string[] = [];
+  const instance = {
+    id: 'i1',
+    seq: 1,
+    host: 'h1',
+    vmState: 'active',
+    taskState: null,
+    updatedAt: new Date(0),
+  };
+  const mapping = {
+    id: 'm1',
+    instanceUuid: 'i1',
+    volumeId: 'v1',
+    volumeHost: 'vh',
+    deviceName: '/dev/vdb',
+    status: 'attaching',
+    connectionInfo: null,
+  };
+  const info = {
+    driver_volume_type: 'iscsi',
+    data: { target_portal: '127.0.0.1:3260', target_iqn: 'iqn.x:v1', target_lun: 1, auth_password: 'p' },
+  };
+  const deps = {
+    instances: { onHost: async () => [instance], find: async () => instance },
+    mappings: {
+      stalledOnHost: async () => [mapping],
+      find: async () => mapping,
+      recordConnection: async () => steps.push('record'),
+      transition: async () => steps.push('mapping attached'),
+      remove: async () => steps.push('mapping removed'),
+    },
+    volumes: { transition: async () => steps.push('volume detaching') },
+    volumeRpc: {
+      initialize_connection: async () => {
+        steps.push('initialize_connection');
+        await initialize();
+        return info;
+      },
+      attach_volume: async () => steps.push('attach_volume'),
+      terminate_connection: async () => steps.push('terminate_connection'),
+      detach_volume: async () => steps.push('detach_volume'),
+    },
+    hypervisor: { attachDisk: async () => steps.push('hot-plug') },
+    connector: {
+      properties: () => ({ ip: '127.0.0.1', initiator: 'iqn.x:h1', host: 'h1' }),
+      connect: async () => steps.push('connect'),
+      describe: () => ({ source: { type: 'block', path: '/dev/disk/by-path/v1' } }),
+    },
+    log: pino({ level: 'silent' }),
+  } as unknown as ComputeManagerDeps;
+  const options = {
+    host: 'h1',
+    instanceNameTemplate: 'inst-%08x',
+    resumeStalledAfterSec: 20,
+  } as unknown as ComputeManagerOptions;
+  return { manager: new ComputeManager(deps, options), steps };
+}
+
+describe('ComputeManager.resumeStalled and an attach whose message was lost', () => {
+  const log = pino({ level: 'silent' });
+
+  test('the attach is finished on the instance it was asked for, not undone', async () => {
+    const { manager, steps } = stalledAttach(async () => undefined);
+    await manager.resumeStalled(log);
+    expect(steps).toEqual([
+      'initialize_connection',
+      'record',
+      'connect',
+      'hot-plug',
+      'attach_volume',
+      'mapping attached',
+    ]);
+  });
+
+  test('with the volume host still unreachable it stays attaching for the next sweep', async () => {
+    const { manager, steps } = stalledAttach(async () => {
+      throw new RpcTimeoutError('no reply in 60000 ms');
+    });
+    await manager.resumeStalled(log);
+    expect(steps).toEqual(['initialize_connection']);
   });
 });

@@ -360,7 +360,10 @@ export class ComputeManager {
       const subject = { instance_uuid: instance.id, volume_id: mapping.volumeId };
       if (instance.vmState === 'active' && instance.taskState === null) {
         log.warn(subject, 'resuming an unfinished attach');
-        await this.attach(ctx, instance, now, log);
+        // still no broker or volume host: left attaching for the next sweep, the rest of this one goes on
+        await this.attach(ctx, instance, now, log).catch((error: unknown) => {
+          if (!isBrokerOutage(error)) throw error;
+        });
         return;
       }
       // a reboot or a delete under way settles the instance first; a later sweep looks again
