@@ -2,21 +2,33 @@ import { RpcTimeoutError } from '@basalt/rpc';
 import pino from 'pino';
 import { ComputeManager, type ComputeManagerDeps, type ComputeManagerOptions } from './manager';
 
+const OPTIONS = {
+  host: 'h1',
+  instanceNameTemplate: 'inst-%08x',
+  resumeStalledAfterSec: 20,
+  maxGuestMemoryMb: 0,
+  virtType: 'qemu',
+  serialShell: false,
+} as unknown as ComputeManagerOptions;
+
+/** Instance i1 (seq 1) on host h1, running, in `taskState` since `updatedAt`. */
+const instanceRow = (taskState: string | null, updatedAt: Date) => ({
+  id: 'i1',
+  seq: 1,
+  host: 'h1',
+  vmState: 'active',
+  taskState,
+  updatedAt,
+  memoryMb: 64,
+  vcpus: 1,
+  ephemeralGb: 0,
+});
+
 /** A host with one instance whose delete began just now and whose message never came. */
 function fixture() {
   const deleted: string[] = [];
   const idleAsked: number[] = [];
-  const instance = {
-    id: 'i1',
-    seq: 1,
-    host: 'h1',
-    vmState: 'active',
-    taskState: 'deleting',
-    updatedAt: new Date(),
-    memoryMb: 64,
-    vcpus: 1,
-    ephemeralGb: 0,
-  };
+  const instance = instanceRow('deleting', new Date());
   const deps = {
     instances: {
       onHost: async () => [instance],
@@ -39,15 +51,7 @@ function fixture() {
     connector: {},
     log: pino({ level: 'silent' }),
   } as unknown as ComputeManagerDeps;
-  const options = {
-    host: 'h1',
-    instanceNameTemplate: 'inst-%08x',
-    resumeStalledAfterSec: 20,
-    maxGuestMemoryMb: 0,
-    virtType: 'qemu',
-    serialShell: false,
-  } as unknown as ComputeManagerOptions;
-  return { manager: new ComputeManager(deps, options), deleted, idleAsked };
+  return { manager: new ComputeManager(deps, OPTIONS), deleted, idleAsked };
 }
 
 describe('ComputeManager.resumeStalled', () => {
@@ -74,14 +78,7 @@ describe('ComputeManager.resumeStalled', () => {
 /** A host whose instance is running and has an attach that sat `attaching` with no message. */
 function stalledAttach(initialize: () => Promise<unknown>) {
   const steps: string[] = [];
-  const instance = {
-    id: 'i1',
-    seq: 1,
-    host: 'h1',
-    vmState: 'active',
-    taskState: null,
-    updatedAt: new Date(0),
-  };
+  const instance = instanceRow(null, new Date(0));
   const mapping = {
     id: 'm1',
     instanceUuid: 'i1',
@@ -123,12 +120,7 @@ function stalledAttach(initialize: () => Promise<unknown>) {
     },
     log: pino({ level: 'silent' }),
   } as unknown as ComputeManagerDeps;
-  const options = {
-    host: 'h1',
-    instanceNameTemplate: 'inst-%08x',
-    resumeStalledAfterSec: 20,
-  } as unknown as ComputeManagerOptions;
-  return { manager: new ComputeManager(deps, options), steps };
+  return { manager: new ComputeManager(deps, OPTIONS), steps };
 }
 
 describe('ComputeManager.resumeStalled and an attach whose message was lost', () => {
