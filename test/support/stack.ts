@@ -7,6 +7,7 @@ import { createDataSource } from '@basalt/db';
 import { createTestDatabase } from './db';
 import { testImage } from './guest';
 import { LibvirtFixture } from './libvirt';
+import { freePort } from './ports';
 import { ROOT, type ServiceName, ServiceProcess, serviceScript, tempDir } from './processes';
 import { BrokerFixture, createVhost, testRpcOptions, uniqueName } from './rpc';
 import { TgtdFixture } from './tgtd';
@@ -51,6 +52,7 @@ export class VolumeStack {
   identityUrl = '';
   computeUrl = '';
   imageUrl = '';
+  private imagePort = 0;
   /** The shared libvirtd, with a domain-name prefix of this stack's own (compute stacks). */
   libvirt?: LibvirtFixture;
   readonly instancesPath = join(this.dir, 'instances');
@@ -88,9 +90,10 @@ export class VolumeStack {
       BASALT__VOLUME__EXPORT_CHECK_INTERVAL: '0.5',
       BASALT__VOLUME__SECRET_KEYS: this.secretKey,
       BASALT__API__OSAPI_COMPUTE_LISTEN_PORT: '0',
-      BASALT__API__IMAGE_LISTEN_PORT: '0',
+      // chosen before the api starts: the api and the workers reach the image API at that address
+      BASALT__API__IMAGE_LISTEN_PORT: String(this.imagePort),
       BASALT__GLANCE_STORE__FILESYSTEM_STORE_DATADIR: this.imagesPath,
-      BASALT__GLANCE__API_SERVERS: this.imageUrl || 'http://127.0.0.1:9',
+      BASALT__GLANCE__API_SERVERS: `http://127.0.0.1:${this.imagePort}`,
       BASALT__SERVICE_USER__USERNAME: 'admin',
       BASALT__SERVICE_USER__PASSWORD: 'adminpass',
       BASALT__SERVICE_USER__PROJECT_NAME: 'admin',
@@ -112,6 +115,7 @@ export class VolumeStack {
 
   async start(): Promise<void> {
     mkdirSync(this.volumesPath, { recursive: true });
+    this.imagePort = await freePort();
     if (this.options.brokerUrl) this.rpc = testRpcOptions({ url: this.options.brokerUrl });
     else {
       this.vhost = await createVhost();

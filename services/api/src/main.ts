@@ -146,6 +146,7 @@ void runService({
     const imageApp = buildImageApp(listener, {
       images,
       dataDir: config.glance_store.filesystem_store_datadir,
+      sizeCap: config.glance_store.image_size_cap,
       baseUrl: () => imageUrl(),
     });
     imageUrl = urlOf(imageApp, a.image_public_endpoint);

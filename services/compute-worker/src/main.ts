@@ -2,10 +2,11 @@ import { schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
 import { BlockDeviceMappingRepository, InstanceRepository, VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
+import { ImageApi, serviceToken } from '@basalt/images';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
 import { createComputeDrivers } from './compute-drivers';
 import { hypervisorCapacity } from './hypervisor-capacity';
-import { ImageApi, serviceToken } from './image-api';
+import { imageSourceOf } from './image-source-of';
 import { ComputeManager } from './manager';
 import { ComputeReconciler } from './reconciler';
 
@@ -17,6 +18,15 @@ void runService({
     const drivers = createComputeDrivers(config, new ExecaRunner(log));
     await drivers.hypervisor.checkForSetup();
     const user = config.service_user;
+    const imageApi = new ImageApi({
+      url: config.glance.api_servers,
+      token: serviceToken({
+        authUrl: user.auth_url,
+        username: user.username,
+        password: user.password,
+        projectName: user.project_name,
+      }),
+    });
     const instances = new InstanceRepository(db);
     const mappings = new BlockDeviceMappingRepository(db);
     const volumes = new VolumeRepository(db);
@@ -25,15 +35,7 @@ void runService({
         instances,
         mappings,
         volumes,
-        images: new ImageApi({
-          url: config.glance.api_servers,
-          token: serviceToken({
-            authUrl: user.auth_url,
-            username: user.username,
-            password: user.password,
-            projectName: user.project_name,
-          }),
-        }),
+        images: { source: (imageId) => imageSourceOf(imageApi, imageId) },
         hypervisor: drivers.hypervisor,
         connector: drivers.connector,
         storage: drivers.storage,
