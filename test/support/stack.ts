@@ -83,6 +83,7 @@ export class VolumeStack {
       BASALT__IDENTITY__TOKEN_SECRET: 'test-token-secret',
       BASALT__VOLUME__VOLUME_DRIVER: 'file',
       BASALT__VOLUME__VOLUMES_PATH: this.volumesPath,
+      BASALT__VOLUME__IMAGE_CONVERSION_DIR: join(this.dir, 'conversion'),
       BASALT__VOLUME__VOLUMES_DIR: this.volumesDir,
       BASALT__VOLUME__TGT_CONTROL_PORT: String(this.tgtd.controlPort),
       BASALT__VOLUME__ISCSI_PORT: String(this.tgtd.port),

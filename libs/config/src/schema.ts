@@ -251,6 +251,10 @@ export const schema = {
     }),
     lvm_system_dir: opt.string('', 'LVM_SYSTEM_DIR for LVM commands (e.g. an lvm.conf with activation = 0).'),
     volumes_path: opt.string('/var/lib/basalt/volumes', "Directory of the file backend's volume files."),
+    image_conversion_dir: opt.string(
+      '/var/lib/basalt/conversion',
+      'Directory where an image is downloaded before it is written into a new volume, and a volume converted before it is uploaded.',
+    ),
     volume_name_template: opt.string(
       'volume-%08x',
       'Backend name of a volume: %08x takes its sequence number, %s its id.',

@@ -42,6 +42,12 @@ export class ImageApi {
     ).json() as Promise<GlanceImage>;
   }
 
+  /** The images the caller sees whose name is `filter.name`. */
+  async list(filter: { name: string }): Promise<GlanceImage[]> {
+    const response = await this.request('GET', `/v2/images?name=${encodeURIComponent(filter.name)}`);
+    return ((await response.json()) as { images: GlanceImage[] }).images;
+  }
+
   /** The image's data; its bytes come as they arrive. */
   async download(imageId: string): Promise<Readable> {
     const response = await this.request('GET', `/v2/images/${encodeURIComponent(imageId)}/file`);

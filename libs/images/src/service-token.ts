@@ -1,4 +1,4 @@
-import { ImageApiError } from './image-api';
+import { ImageApi, ImageApiError } from './image-api';
 
 /**
  * The service user's token: with `auth_url` a Keystone v3 password authentication (ours or a real
@@ -46,4 +46,20 @@ export function serviceToken(user: {
     }
     return token;
   };
+}
+
+/** The image API at `url` as a service user (`[service_user]`) reaches it: what the workers use. */
+export function serviceImageApi(
+  url: string,
+  user: { auth_url: string; username: string; password: string; project_name: string },
+): ImageApi {
+  return new ImageApi({
+    url,
+    token: serviceToken({
+      authUrl: user.auth_url,
+      username: user.username,
+      password: user.password,
+      projectName: user.project_name,
+    }),
+  });
 }

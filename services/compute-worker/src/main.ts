@@ -2,7 +2,7 @@ import { schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
 import { BlockDeviceMappingRepository, InstanceRepository, VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
-import { ImageApi, serviceToken } from '@basalt/images';
+import { serviceImageApi } from '@basalt/images';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
 import { createComputeDrivers } from './compute-drivers';
 import { hypervisorCapacity } from './hypervisor-capacity';
@@ -17,16 +17,7 @@ void runService({
     const c = config.compute;
     const drivers = createComputeDrivers(config, new ExecaRunner(log));
     await drivers.hypervisor.checkForSetup();
-    const user = config.service_user;
-    const imageApi = new ImageApi({
-      url: config.glance.api_servers,
-      token: serviceToken({
-        authUrl: user.auth_url,
-        username: user.username,
-        password: user.password,
-        projectName: user.project_name,
-      }),
-    });
+    const imageApi = serviceImageApi(config.glance.api_servers, config.service_user);
     const instances = new InstanceRepository(db);
     const mappings = new BlockDeviceMappingRepository(db);
     const volumes = new VolumeRepository(db);

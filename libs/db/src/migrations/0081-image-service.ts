@@ -16,7 +16,7 @@ const IMAGE_STATUS_CHECK = (statuses: string) => `
  * Glance's image lifecycle (created `queued`, its data uploaded `saving`, then `active`;
  * `deactivated` by an admin; `killed` when an upload failed), its user properties, and Cinder's
  * images on volumes: a volume made from an image names it and keeps its volume_image_metadata;
- * a volume being copied into an image is `uploading`.
+ * a volume being copied into an image is `uploading`, and names the image it is copied into.
  */
 export class ImageService1764000000081 implements MigrationInterface {
   name = 'ImageService1764000000081';
@@ -34,7 +34,55 @@ export class ImageService1764000000081 implements MigrationInterface {
         ADD CONSTRAINT images_visibility_check
           CHECK (visibility IN ('public', 'private', 'shared', 'community'))`);
     await q.query(VOLUME_STATUS_CHECK(VOLUME_STATUSES("'uploading', ")));
-    await q.query('ALTER TABLE volumes ADD COLUMN image_id uuid, ADD COLUMN image_metadata jsonb');
+    await q.query(
+      'ALTER TABLE volumes ADD COLUMN image_id uuid, ADD COLUMN image_metadata jsonb, ADD COLUMN upload_image_id uuid',
+    );
+    // a failed copy into an image leaves the volume available, with a user message saying why
+    await q.query(`
+      CREATE OR REPLACE FUNCTION volume_error_message() RETURNS trigger
+      LANGUAGE plpgsql AS $$
+      DECLARE
+        action_id text;
+        action text;
+        detail_id text;
+      BEGIN
+        IF OLD.status = 'creating' AND NEW.host IS NULL THEN
+          action_id := '001'; action := 'schedule allocate volume';
+        ELSIF OLD.status = 'creating' THEN
+          action_id := '008'; action := 'create volume from backend';
+        ELSIF OLD.status = 'extending' THEN
+          action_id := '007'; action := 'extend volume';
+        ELSIF OLD.status = 'uploading' THEN
+          action_id := '003'; action := 'copy volume to image';
+        ELSE
+          action_id := '001'; action := 'delete volume';
+        END IF;
+        detail_id := CASE
+          WHEN NEW.status_reason LIKE 'No valid host%' THEN '003'
+          WHEN action_id = '008' THEN '012'
+          WHEN action_id = '007' THEN '010'
+          WHEN action_id = '003' THEN '004'
+          ELSE '001' END;
+        INSERT INTO messages (id, project_id, request_id, resource_type, resource_uuid, event_id,
+                              message_level, user_message)
+        VALUES (gen_random_uuid(), NEW.project_id,
+                -- the request that failed, when the failing statement named it (an older one's id stays behind)
+                coalesce(CASE WHEN NEW.status_request_id IS DISTINCT FROM OLD.status_request_id
+                              THEN NEW.status_request_id END, 'req-' || gen_random_uuid()),
+                'VOLUME', NEW.id,
+                'VOLUME_VOLUME_' || action_id || '_' || detail_id, 'ERROR',
+                action || ': ' || coalesce(NEW.status_reason, 'An unknown error occurred.'));
+        RETURN NULL;
+      END
+      $$;`);
+    await q.query('DROP TRIGGER volume_error_message ON volumes');
+    await q.query(`
+      CREATE TRIGGER volume_error_message AFTER UPDATE OF status ON volumes
+        FOR EACH ROW
+        WHEN ((NEW.status IN ('error', 'error_deleting', 'error_extending') AND OLD.status IS DISTINCT FROM NEW.status
+               AND OLD.status IN ('creating', 'deleting', 'extending'))
+              OR (OLD.status = 'uploading' AND NEW.status <> 'uploading' AND NEW.status_reason IS NOT NULL))
+        EXECUTE FUNCTION volume_error_message()`);
     await q.query(
       'DROP FUNCTION create_volume_within_quota(uuid, integer, varchar, varchar, varchar, varchar, text, varchar, integer, integer, integer, varchar, jsonb, uuid, uuid)',
     );
@@ -66,6 +114,47 @@ export class ImageService1764000000081 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TRIGGER volume_error_message ON volumes');
+    await q.query(`
+      CREATE TRIGGER volume_error_message AFTER UPDATE OF status ON volumes
+        FOR EACH ROW
+        WHEN (NEW.status IN ('error', 'error_deleting', 'error_extending') AND OLD.status IS DISTINCT FROM NEW.status
+              AND OLD.status IN ('creating', 'deleting', 'extending'))
+        EXECUTE FUNCTION volume_error_message()`);
+    await q.query(`
+      CREATE OR REPLACE FUNCTION volume_error_message() RETURNS trigger
+      LANGUAGE plpgsql AS $$
+      DECLARE
+        action_id text;
+        action text;
+        detail_id text;
+      BEGIN
+        IF OLD.status = 'creating' AND NEW.host IS NULL THEN
+          action_id := '001'; action := 'schedule allocate volume';
+        ELSIF OLD.status = 'creating' THEN
+          action_id := '008'; action := 'create volume from backend';
+        ELSIF OLD.status = 'extending' THEN
+          action_id := '007'; action := 'extend volume';
+        ELSE
+          action_id := '001'; action := 'delete volume';
+        END IF;
+        detail_id := CASE
+          WHEN NEW.status_reason LIKE 'No valid host%' THEN '003'
+          WHEN action_id = '008' THEN '012'
+          WHEN action_id = '007' THEN '010'
+          ELSE '001' END;
+        INSERT INTO messages (id, project_id, request_id, resource_type, resource_uuid, event_id,
+                              message_level, user_message)
+        VALUES (gen_random_uuid(), NEW.project_id,
+                -- the request that failed, when the failing statement named it (an older one's id stays behind)
+                coalesce(CASE WHEN NEW.status_request_id IS DISTINCT FROM OLD.status_request_id
+                              THEN NEW.status_request_id END, 'req-' || gen_random_uuid()),
+                'VOLUME', NEW.id,
+                'VOLUME_VOLUME_' || action_id || '_' || detail_id, 'ERROR',
+                action || ': ' || coalesce(NEW.status_reason, 'An unknown error occurred.'));
+        RETURN NULL;
+      END
+      $$;`);
     await q.query(
       'DROP FUNCTION create_volume_within_quota(uuid, integer, varchar, varchar, varchar, varchar, text, varchar, integer, integer, integer, varchar, jsonb, uuid, uuid, uuid, jsonb)',
     );
@@ -92,7 +181,9 @@ export class ImageService1764000000081 implements MigrationInterface {
       END
       $$`);
     await q.query("UPDATE volumes SET status = 'available' WHERE status = 'uploading'");
-    await q.query('ALTER TABLE volumes DROP COLUMN image_id, DROP COLUMN image_metadata');
+    await q.query(
+      'ALTER TABLE volumes DROP COLUMN image_id, DROP COLUMN image_metadata, DROP COLUMN upload_image_id',
+    );
     await q.query(VOLUME_STATUS_CHECK(VOLUME_STATUSES('')));
     await q.query(`
       UPDATE images SET status = 'deleted', deleted = true
