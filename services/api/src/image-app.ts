@@ -157,10 +157,13 @@ export function buildImageApp(options: ListenerOptions, deps: ImageAppDeps): Fas
     });
   }
 
-  app.put('/v2/images/:image_id/file', async (req, reply) => {
+  const octetStream = async (req: FastifyRequest) => {
     if (String(req.headers['content-type']).split(';')[0]?.trim() !== 'application/octet-stream') {
       throw new UnsupportedMediaTypeError('Unsupported Content-Type; use application/octet-stream.');
     }
+  };
+  // checked before the body is parsed: a JSON body is not image data
+  app.put('/v2/images/:image_id/file', { preParsing: octetStream }, async (req, reply) => {
     const image = await owned(req);
     if (!image.diskFormat || !image.containerFormat) {
       throw new InvalidInputError(
@@ -174,6 +177,8 @@ export function buildImageApp(options: ListenerOptions, deps: ImageAppDeps): Fas
     try {
       stored = await storeImage(deps.dataDir, image.id, req.body as Readable, deps.sizeCap);
     } catch (error) {
+      // the rest of the body is not read: the connection goes with this answer
+      reply.header('Connection', 'close');
       await deps.images.transition(image.id, failUpload);
       if (error instanceof ImageTooLargeError) throw new OverLimitError(error.message);
       throw error;

@@ -352,6 +352,7 @@ function registerUnder(
       const type = upload.volume.volumeType
         ? await deps.types.find(upload.volume.volumeType, undefined)
         : undefined;
+      reply.code(202);
       return { [action]: uploadView(upload, type ?? null, req.apiVersion) };
     } else if (action === 'os-set_image_metadata') {
       const args = objectBody(body, action);
