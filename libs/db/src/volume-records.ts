@@ -109,6 +109,8 @@ export interface NewVolume {
   readonly sourceVolid?: string;
   readonly imageId?: string;
   readonly imageMetadata?: Readonly<Record<string, string>>;
+  /** Made from an image, or from a bootable volume or its snapshot. */
+  readonly bootable?: boolean;
 }
 
 export function toVolume(r: Row): VolumeRecord {

@@ -80,7 +80,7 @@ export class VolumeRepository {
   ): Promise<VolumeRecord> {
     try {
       const [row] = await this.ds.query(
-        'SELECT * FROM create_volume_within_quota($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)',
+        'SELECT * FROM create_volume_within_quota($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)',
         [
           randomUUID(),
           input.size,
@@ -99,6 +99,7 @@ export class VolumeRepository {
           input.sourceVolid ?? null,
           input.imageId ?? null,
           input.imageMetadata === undefined ? null : JSON.stringify(input.imageMetadata),
+          input.bootable ?? false,
         ],
       );
       return toVolume(row);

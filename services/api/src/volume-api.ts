@@ -64,7 +64,13 @@ export interface Upload {
 
 /** A new volume's source as the API checked it: what it gives the new volume by default. */
 interface CheckedSource {
-  readonly fields: { readonly snapshotId?: string; readonly sourceVolid?: string };
+  /** The source named, and what the new volume takes from it (Cinder copies a source's image metadata and bootable flag). */
+  readonly fields: {
+    readonly snapshotId?: string;
+    readonly sourceVolid?: string;
+    readonly bootable: boolean;
+    readonly imageMetadata?: Readonly<Record<string, string>>;
+  };
   readonly size: number;
   readonly host: string;
   readonly volumeType: string | null;
@@ -163,7 +169,7 @@ export class VolumeApi {
         displayDescription: request.description,
         volumeType: type.id,
         metadata: request.metadata,
-        ...(image ? { imageId: image.id, imageMetadata: volumeImageMetadata(image) } : {}),
+        ...(image ? { imageId: image.id, imageMetadata: volumeImageMetadata(image), bootable: true } : {}),
       },
       this.options.nameTemplate,
       this.options.quotaDefaults,
@@ -215,7 +221,7 @@ export class VolumeApi {
       }
       const origin = await this.deps.volumes.get(snapshot.volumeId);
       return {
-        fields: { snapshotId: snapshot.id },
+        fields: { snapshotId: snapshot.id, ...inherited(origin) },
         size: snapshot.volumeSize,
         host: snapshot.host,
         volumeType: origin.volumeType,
@@ -235,7 +241,7 @@ export class VolumeApi {
         );
       }
       return {
-        fields: { sourceVolid: origin.id },
+        fields: { sourceVolid: origin.id, ...inherited(origin) },
         size: origin.size,
         host: origin.host,
         volumeType: origin.volumeType,
@@ -512,6 +518,14 @@ export class VolumeApi {
       ...services.filter((s) => s.binary === 'basalt-volume').map((s) => s.availabilityZone),
     ]);
   }
+}
+
+/** What a volume made from `origin` (or its snapshot) takes from it. */
+function inherited(origin: VolumeRecord) {
+  return {
+    bootable: origin.bootable,
+    ...(origin.imageMetadata ? { imageMetadata: origin.imageMetadata } : {}),
+  };
 }
 
 /** A cast that failed for want of the broker, logged as left to the receiver's sweep; false for any other failure. */

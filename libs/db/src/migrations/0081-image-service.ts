@@ -92,7 +92,7 @@ export class ImageService1764000000081 implements MigrationInterface {
         p_name varchar, p_description text, p_type varchar,
         p_default_volumes integer, p_default_gigabytes integer, p_default_per_volume integer,
         p_name_template varchar, p_metadata jsonb, p_snapshot_id uuid, p_source_volid uuid,
-        p_image_id uuid, p_image_metadata jsonb
+        p_image_id uuid, p_image_metadata jsonb, p_bootable boolean
       ) RETURNS SETOF volumes
       LANGUAGE plpgsql AS $$
       DECLARE
@@ -107,7 +107,7 @@ export class ImageService1764000000081 implements MigrationInterface {
                                source_volid, image_id, image_metadata, bootable)
           VALUES (p_id, new_seq, volume_backend_name(p_name_template, new_seq, p_id), p_size, 'creating',
                   p_zone, p_project, p_user, p_name, p_description, p_type, p_metadata, p_snapshot_id,
-                  p_source_volid, p_image_id, p_image_metadata, p_image_id IS NOT NULL)
+                  p_source_volid, p_image_id, p_image_metadata, coalesce(p_bootable, false))
           RETURNING *;
       END
       $$`);
@@ -156,7 +156,7 @@ export class ImageService1764000000081 implements MigrationInterface {
       END
       $$;`);
     await q.query(
-      'DROP FUNCTION create_volume_within_quota(uuid, integer, varchar, varchar, varchar, varchar, text, varchar, integer, integer, integer, varchar, jsonb, uuid, uuid, uuid, jsonb)',
+      'DROP FUNCTION create_volume_within_quota(uuid, integer, varchar, varchar, varchar, varchar, text, varchar, integer, integer, integer, varchar, jsonb, uuid, uuid, uuid, jsonb, boolean)',
     );
     await q.query(`
       CREATE FUNCTION create_volume_within_quota(
