@@ -288,10 +288,11 @@ describe('images: the image API, volumes from images and volumes into images', (
       token: tokens.alice as string,
       headers: { 'OpenStack-API-Version': 'volume 3.3' },
     });
+    // the image API refuses the data as it arrives: a 413, or the connection closed under the upload
     expect(
       messages.body.messages.find((m: { resource_uuid: string }) => m.resource_uuid === volume.id)
         ?.user_message,
-    ).toMatch(/^copy volume to image: copy volume to image failed: .*413/);
+    ).toMatch(/^copy volume to image: copy volume to image failed: .*(413|cannot be reached)/);
 
     // as qcow2 it fits: the image is the volume converted, with the volume's image properties
     const asQcow2 = await action('alice', volume.id, {
