@@ -342,6 +342,7 @@ users = admin:admin:admin:admin,demo:demo:demo:member
 [volume]
 volume_driver = file
 volumes_path = $STATE/volumes
+image_conversion_dir = $STATE/conversion
 volumes_dir = $STATE/tgt
 iscsi_ip_address = 127.0.0.1
 iscsi_port = $TGT_PORT

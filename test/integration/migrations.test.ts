@@ -30,7 +30,7 @@ describe('migrations', () => {
       expect(await applied()).toEqual(all);
       // the functions the last migrations left behind work after the round trip
       const [row] = await ds.query(
-        "SELECT * FROM create_volume_within_quota(gen_random_uuid(), 1, 'nova', 'p', 'u', NULL, NULL, NULL, -1, -1, -1, 'volume-%08x', '{}', NULL, NULL)",
+        "SELECT * FROM create_volume_within_quota(gen_random_uuid(), 1, 'nova', 'p', 'u', NULL, NULL, NULL, -1, -1, -1, 'volume-%08x', '{}', NULL, NULL, NULL, NULL, NULL)",
       );
       expect(row.backend_name).toBe('volume-00000001');
     } finally {

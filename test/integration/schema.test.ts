@@ -49,7 +49,7 @@ describe('the migrated schema', () => {
 
   test('a state outside the table, or deleted without its flag, is refused', async () => {
     const [row] = await ds.query(
-      "SELECT * FROM create_volume_within_quota(gen_random_uuid(), 1, 'nova', 'p', 'u', NULL, NULL, NULL, -1, -1, -1, 'volume-%08x', '{}', NULL, NULL)",
+      "SELECT * FROM create_volume_within_quota(gen_random_uuid(), 1, 'nova', 'p', 'u', NULL, NULL, NULL, -1, -1, -1, 'volume-%08x', '{}', NULL, NULL, NULL, NULL, NULL)",
     );
     await expect(ds.query("UPDATE volumes SET status = 'lost' WHERE id = $1", [row.id])).rejects.toThrow(
       /volumes_status_check/,

@@ -7,6 +7,7 @@ import { createDataSource } from '@basalt/db';
 import { createTestDatabase } from './db';
 import { testImage } from './guest';
 import { LibvirtFixture } from './libvirt';
+import { freePort } from './ports';
 import { ROOT, type ServiceName, ServiceProcess, serviceScript, tempDir } from './processes';
 import { BrokerFixture, createVhost, testRpcOptions, uniqueName } from './rpc';
 import { TgtdFixture } from './tgtd';
@@ -51,6 +52,8 @@ export class VolumeStack {
   identityUrl = '';
   computeUrl = '';
   imageUrl = '';
+  private imagePort = 0;
+  private identityPort = 0;
   /** The shared libvirtd, with a domain-name prefix of this stack's own (compute stacks). */
   libvirt?: LibvirtFixture;
   readonly instancesPath = join(this.dir, 'instances');
@@ -73,7 +76,7 @@ export class VolumeStack {
       BASALT__RABBIT__DEAD_LETTER_QUEUE: this.rpc.deadLetterQueue,
       BASALT__RABBIT__RPC_RESPONSE_TIMEOUT: '10',
       BASALT__API__OSAPI_VOLUME_LISTEN_PORT: '0',
-      BASALT__API__IDENTITY_LISTEN_PORT: '0',
+      BASALT__API__IDENTITY_LISTEN_PORT: String(this.identityPort),
       BASALT__API__AUTH_STRATEGY: this.options.authStrategy ?? 'noauth',
       // the limiter has a test of its own (request-limits); elsewhere a test's own bursts are not the point
       BASALT__API__RATE_LIMIT: '0',
@@ -81,6 +84,7 @@ export class VolumeStack {
       BASALT__IDENTITY__TOKEN_SECRET: 'test-token-secret',
       BASALT__VOLUME__VOLUME_DRIVER: 'file',
       BASALT__VOLUME__VOLUMES_PATH: this.volumesPath,
+      BASALT__VOLUME__IMAGE_CONVERSION_DIR: join(this.dir, 'conversion'),
       BASALT__VOLUME__VOLUMES_DIR: this.volumesDir,
       BASALT__VOLUME__TGT_CONTROL_PORT: String(this.tgtd.controlPort),
       BASALT__VOLUME__ISCSI_PORT: String(this.tgtd.port),
@@ -88,14 +92,16 @@ export class VolumeStack {
       BASALT__VOLUME__EXPORT_CHECK_INTERVAL: '0.5',
       BASALT__VOLUME__SECRET_KEYS: this.secretKey,
       BASALT__API__OSAPI_COMPUTE_LISTEN_PORT: '0',
-      BASALT__API__IMAGE_LISTEN_PORT: '0',
+      // chosen before the api starts: the api and the workers reach the image API at that address,
+      // and the workers take their service user's token from the identity API's
+      BASALT__API__IMAGE_LISTEN_PORT: String(this.imagePort),
       BASALT__GLANCE_STORE__FILESYSTEM_STORE_DATADIR: this.imagesPath,
-      BASALT__GLANCE__API_SERVERS: this.imageUrl || 'http://127.0.0.1:9',
+      BASALT__GLANCE__API_SERVERS: `http://127.0.0.1:${this.imagePort}`,
       BASALT__SERVICE_USER__USERNAME: 'admin',
       BASALT__SERVICE_USER__PASSWORD: 'adminpass',
       BASALT__SERVICE_USER__PROJECT_NAME: 'admin',
-      ...(this.options.authStrategy === 'builtin' && this.identityUrl
-        ? { BASALT__SERVICE_USER__AUTH_URL: `${this.identityUrl}/v3` }
+      ...(this.options.authStrategy === 'builtin'
+        ? { BASALT__SERVICE_USER__AUTH_URL: `http://127.0.0.1:${this.identityPort}/v3` }
         : {}),
       BASALT__COMPUTE__VIRT_TYPE: 'qemu',
       BASALT__COMPUTE__INSTANCES_PATH: this.instancesPath,
@@ -112,6 +118,8 @@ export class VolumeStack {
 
   async start(): Promise<void> {
     mkdirSync(this.volumesPath, { recursive: true });
+    this.imagePort = await freePort();
+    this.identityPort = await freePort();
     if (this.options.brokerUrl) this.rpc = testRpcOptions({ url: this.options.brokerUrl });
     else {
       this.vhost = await createVhost();

@@ -166,7 +166,7 @@ const commands: Record<string, (config: BasaltConfig, flags: Flags) => Promise<s
           ['id', image.id],
           ['name', image.name ?? ''],
           ['status', image.status],
-          ['disk_format', image.diskFormat],
+          ['disk_format', image.diskFormat ?? ''],
           ['size', String(image.size)],
           ['checksum', image.checksum ?? ''],
         ],
@@ -174,10 +174,10 @@ const commands: Record<string, (config: BasaltConfig, flags: Flags) => Promise<s
     }),
   'image list': (config) =>
     withDatabase(config, async (ds) => {
-      const images = await new ImageRepository(ds).listVisible(null);
+      const images = await new ImageRepository(ds).listVisible({ projectId: null, isAdmin: true });
       return renderTable(
         ['ID', 'Name', 'Status', 'Disk Format', 'Size'],
-        images.map((i) => [i.id, i.name ?? '', i.status, i.diskFormat, String(i.size ?? '')]),
+        images.map((i) => [i.id, i.name ?? '', i.status, i.diskFormat ?? '', String(i.size ?? '')]),
       );
     }),
   reconcile: async (config, flags) => {

@@ -251,6 +251,10 @@ export const schema = {
     }),
     lvm_system_dir: opt.string('', 'LVM_SYSTEM_DIR for LVM commands (e.g. an lvm.conf with activation = 0).'),
     volumes_path: opt.string('/var/lib/basalt/volumes', "Directory of the file backend's volume files."),
+    image_conversion_dir: opt.string(
+      '/var/lib/basalt/conversion',
+      'Directory where an image is downloaded before it is written into a new volume, and a volume converted before it is uploaded.',
+    ),
     volume_name_template: opt.string(
       'volume-%08x',
       'Backend name of a volume: %08x takes its sequence number, %s its id.',
@@ -300,19 +304,24 @@ export const schema = {
       '/var/lib/basalt/images',
       'Directory of the image files the image API serves (one file per image, named by its id).',
     ),
+    image_size_cap: opt.int(
+      1099511627776,
+      "Largest image data one upload stores, in bytes (Glance's image_size_cap); a larger upload is refused with 413.",
+      { min: 1 },
+    ),
   },
   glance: {
     api_servers: opt.string(
       'http://127.0.0.1:9292',
-      'URL of the image API (Glance v2) compute workers download images from; a real Glance will do.',
+      'URL of the image API (Glance v2) the api, the volume workers and the compute workers use; a real Glance will do.',
     ),
   },
   service_user: {
     auth_url: opt.string(
       '',
-      'Keystone v3 URL the compute worker takes its token for the image API from (empty: the noauth token username:project_name).',
+      'Keystone v3 URL the compute and volume workers take their token for the image API from (empty: the noauth token username:project_name).',
     ),
-    username: opt.string('nova', 'User the compute worker authenticates to the image API as.'),
+    username: opt.string('nova', 'User the compute and volume workers authenticate to the image API as.'),
     password: opt.string('', "That user's password.", { secret: true }),
     project_name: opt.string('service', "That user's project."),
   },

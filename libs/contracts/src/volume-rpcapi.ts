@@ -41,6 +41,7 @@ export const VOLUME_CONTRACT = defineContract({
       'publish_service_capabilities.',
     '1.1 - reconcile: the host compared with the database, its own orphans removed.',
     '1.2 - Adds create_snapshot and delete_snapshot; create_volume makes a volume from the source its row names.',
+    '1.3 - Adds copy_volume_to_image; create_volume also makes a volume from the image its row names.',
   ],
   methods: {
     create_volume: cast({ since: '1.0', to: 'server', args: volume }),
@@ -83,6 +84,18 @@ export const VOLUME_CONTRACT = defineContract({
     /** The snapshot, `creating` on the volume's host, is taken (a point-in-time copy of the volume). */
     create_snapshot: cast({ since: '1.2', to: 'server', args: s.object({ snapshot_id: s.string() }) }),
     delete_snapshot: cast({ since: '1.2', to: 'server', args: s.object({ snapshot_id: s.string() }) }),
+    /**
+     * The volume, `uploading`, is read into the image (created `queued` by the API) through the
+     * image API, then `available` again.
+     */
+    copy_volume_to_image: cast({
+      since: '1.3',
+      to: 'server',
+      args: s.object({
+        volume_id: s.string(),
+        image_meta: s.object({ id: s.string(), disk_format: s.string(), container_format: s.string() }),
+      }),
+    }),
     /** Asks every volume host to report its capabilities now (a scheduler that just started knows none). */
     publish_service_capabilities: cast({ since: '1.0', to: 'fanout', args: s.object({}) }),
     /** The host's backend and tgtd compared with the database; with dry_run nothing is changed. */

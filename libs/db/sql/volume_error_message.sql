@@ -13,6 +13,8 @@ BEGIN
     action_id := '008'; action := 'create volume from backend';
   ELSIF OLD.status = 'extending' THEN
     action_id := '007'; action := 'extend volume';
+  ELSIF OLD.status = 'uploading' THEN
+    action_id := '003'; action := 'copy volume to image';
   ELSE
     action_id := '001'; action := 'delete volume';
   END IF;
@@ -20,6 +22,7 @@ BEGIN
     WHEN NEW.status_reason LIKE 'No valid host%' THEN '003'
     WHEN action_id = '008' THEN '012'
     WHEN action_id = '007' THEN '010'
+    WHEN action_id = '003' THEN '004'
     ELSE '001' END;
   INSERT INTO messages (id, project_id, request_id, resource_type, resource_uuid, event_id,
                         message_level, user_message)

@@ -5,6 +5,7 @@ export * from './batcher';
 export * from './block-device-mappings';
 export * from './data-source';
 export * from './functions';
+export * from './image-states';
 export * from './images';
 export * from './instances';
 export * from './messages';

@@ -32,6 +32,12 @@ export interface VolumeRecord {
   readonly snapshotId: string | null;
   /** The volume this one is a clone of, if any. */
   readonly sourceVolid: string | null;
+  /** The image the volume was made from, if any. */
+  readonly imageId: string | null;
+  /** Cinder's volume_image_metadata: the image's attributes and properties, as strings; null if none. */
+  readonly imageMetadata: Readonly<Record<string, string>> | null;
+  /** While `uploading`: the image the volume is copied into. */
+  readonly uploadImageId: string | null;
   readonly scheduledAt: Date | null;
   readonly launchedAt: Date | null;
   readonly createdAt: Date;
@@ -56,6 +62,7 @@ export interface VolumeChanges {
   readonly volumeType?: string;
   readonly projectId?: string;
   readonly userId?: string;
+  readonly uploadImageId?: string | null;
 }
 
 /** The volumes table as compare-and-swap sees it. */
@@ -79,6 +86,7 @@ export const VOLUMES: StatefulTable<VolumeChanges> = {
     volumeType: 'volume_type',
     projectId: 'project_id',
     userId: 'user_id',
+    uploadImageId: 'upload_image_id',
   },
 };
 
@@ -99,6 +107,10 @@ export interface NewVolume {
   readonly metadata?: Readonly<Record<string, string>>;
   readonly snapshotId?: string;
   readonly sourceVolid?: string;
+  readonly imageId?: string;
+  readonly imageMetadata?: Readonly<Record<string, string>>;
+  /** Made from an image, or from a bootable volume or its snapshot. */
+  readonly bootable?: boolean;
 }
 
 export function toVolume(r: Row): VolumeRecord {
@@ -126,6 +138,9 @@ export function toVolume(r: Row): VolumeRecord {
     extendTo: r.extend_to === null || r.extend_to === undefined ? null : Number(r.extend_to),
     snapshotId: (r.snapshot_id as string | null) ?? null,
     sourceVolid: (r.source_volid as string | null) ?? null,
+    imageId: (r.image_id as string | null) ?? null,
+    imageMetadata: (r.image_metadata as Record<string, string> | null) ?? null,
+    uploadImageId: (r.upload_image_id as string | null) ?? null,
     scheduledAt: date(r.scheduled_at),
     launchedAt: date(r.launched_at),
     createdAt: date(r.created_at) as Date,

@@ -84,7 +84,7 @@ export class VolumeRepository {
   ): Promise<VolumeRecord> {
     try {
       const [row] = await this.ds.query(
-        'SELECT * FROM create_volume_within_quota($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)',
+        'SELECT * FROM create_volume_within_quota($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)',
         [
           randomUUID(),
           input.size,
@@ -101,6 +101,9 @@ export class VolumeRepository {
           JSON.stringify(input.metadata ?? {}),
           input.snapshotId ?? null,
           input.sourceVolid ?? null,
+          input.imageId ?? null,
+          input.imageMetadata === undefined ? null : JSON.stringify(input.imageMetadata),
+          input.bootable ?? false,
         ],
       );
       return toVolume(row);
@@ -283,6 +286,22 @@ export class VolumeRepository {
                           updated_at = now()
         WHERE id = $1 AND NOT deleted RETURNING *`,
       [id, JSON.stringify(changes.set ?? {}), changes.replace === true, changes.remove ?? ''],
+    );
+    if (!row) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
+    return toVolume(row);
+  }
+
+  /** Cinder's volume_image_metadata: pairs set (added or replaced) or one key removed. */
+  async updateImageMetadata(
+    id: string,
+    changes: { readonly set?: Readonly<Record<string, string>>; readonly remove?: string },
+  ): Promise<VolumeRecord> {
+    const [row] = await updateReturning(
+      this.ds,
+      `UPDATE volumes SET image_metadata = (coalesce(image_metadata, '{}'::jsonb) || $2::jsonb) - $3::text,
+                          updated_at = now()
+        WHERE id = $1 AND NOT deleted RETURNING *`,
+      [id, JSON.stringify(changes.set ?? {}), changes.remove ?? ''],
     );
     if (!row) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
     return toVolume(row);

@@ -15,6 +15,8 @@ export const VOLUME_STATUSES = [
   // an operator's hold, set only through os-reset_status
   'maintenance',
   'awaiting-transfer',
+  // copied into an image (os-volume_upload_image)
+  'uploading',
   'deleted',
 ] as const;
 export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
@@ -89,6 +91,12 @@ export const VOLUME_STATES = stateTable('volume', VOLUME_STATUSES, {
   /** A transfer offers the volume to another project; cancelled or accepted, it is available again. */
   offerTransfer: { from: ['available'], to: 'awaiting-transfer', by: ['api'] },
   endTransfer: { from: ['awaiting-transfer'], to: 'available', by: ['api'] },
+  /** os-volume_upload_image: the volume is read into an image, then available again, copied or not. */
+  beginUpload: { from: ['available'], to: 'uploading', by: ['api'] },
+  /** The upload could not be sent to the volume's host. */
+  cancelUpload: { from: ['uploading'], to: 'available', by: ['api'] },
+  finishUpload: { from: ['uploading'], to: 'available', by: ['volume-worker'] },
+  failUpload: { from: ['uploading'], to: 'available', by: ['volume-worker'] },
   /** An admin's os-reset_status: any live status to any live status. */
   reset: { from: LIVE, to: LIVE, by: ['api'] },
 });

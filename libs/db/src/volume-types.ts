@@ -37,6 +37,8 @@ export interface VolumeTypeRecord {
   readonly description: string | null;
   readonly isPublic: boolean;
   readonly extraSpecs: Readonly<Record<string, string>>;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
 }
 
 /** The name of the type volumes get when they ask for none (Cinder's default_volume_type). */
@@ -49,7 +51,7 @@ export const DEFAULT_VOLUME_TYPE = '__DEFAULT__';
 export class VolumeTypeRepository {
   constructor(private readonly ds: DataSource) {}
 
-  async create(input: Omit<VolumeTypeRecord, 'id'>): Promise<VolumeTypeRecord> {
+  async create(input: Omit<VolumeTypeRecord, 'id' | 'createdAt' | 'updatedAt'>): Promise<VolumeTypeRecord> {
     try {
       const [row] = await this.ds.query(
         `INSERT INTO volume_types (id, name, description, is_public, extra_specs)
@@ -213,5 +215,7 @@ function toType(r: Row): VolumeTypeRecord {
     description: (r.description as string | null) ?? null,
     isPublic: r.is_public === true,
     extraSpecs: (r.extra_specs as Record<string, string> | undefined) ?? {},
+    createdAt: new Date(String(r.created_at)),
+    updatedAt: new Date(String(r.updated_at)),
   };
 }

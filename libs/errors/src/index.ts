@@ -17,6 +17,7 @@ export const FAULTS = {
   notAcceptable: { status: 406, name: 'notAcceptable' },
   conflictingRequest: { status: 409, name: 'conflictingRequest' },
   overLimit: { status: 413, name: 'overLimit' },
+  badMediaType: { status: 415, name: 'badMediaType' },
   // Cinder's and Nova's name for a 429 too
   tooManyRequests: { status: 429, name: 'overLimit' },
   computeFault: {
@@ -111,6 +112,11 @@ export class UnauthorizedError extends BasaltError {
 /** The caller is known but may not do this. */
 export class ForbiddenError extends BasaltError {
   static override readonly fault: FaultKind = FAULTS.forbidden;
+}
+
+/** The body is not of the media type the resource takes. */
+export class UnsupportedMediaTypeError extends BasaltError {
+  static override readonly fault: FaultKind = FAULTS.badMediaType;
 }
 
 /** An API microversion this server does not serve. */

@@ -58,7 +58,7 @@ export class ComputeApi {
     const projectId = requireProject(ctx);
     const flavor = findFlavor(request.flavorRef);
     if (!flavor) throw new InvalidInputError(`Flavor ${request.flavorRef} could not be found.`);
-    const image = await this.deps.images.findVisible(request.imageRef, projectId);
+    const image = await this.deps.images.findVisible(request.imageRef, { projectId, isAdmin: ctx.isAdmin });
     if (!image) throw new InvalidInputError(`Image ${request.imageRef} could not be found.`);
     if (image.status !== 'active') {
       throw new InvalidInputError(`Image ${image.id} is not active.`);

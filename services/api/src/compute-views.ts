@@ -153,14 +153,15 @@ function hostname(name: string): string {
   );
 }
 
-/** Glance v2's image document (only what a stored image has). */
+/** Glance v2's image document: its core attributes, then its properties as attributes too. */
 export function imageView(i: ImageRecord) {
   return {
+    ...i.properties,
     id: i.id,
     name: i.name,
     status: i.status,
     visibility: i.visibility,
-    protected: false,
+    protected: i.protected,
     os_hidden: false,
     checksum: i.checksum,
     os_hash_algo: i.osHashValue ? 'sha512' : null,

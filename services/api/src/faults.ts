@@ -11,9 +11,7 @@ function faultBody(kind: FaultKind, message: string): Fault {
 
 /** Cinder's fault names by HTTP status (cinder/api/openstack/wsgi.py), for Fastify's own errors. */
 const FAULTS_BY_STATUS = new Map<number, FaultKind>(
-  [...Object.values(FAULTS), { status: 405, name: 'badMethod' }, { status: 415, name: 'badMediaType' }].map(
-    (kind) => [kind.status, kind],
-  ),
+  [...Object.values(FAULTS), { status: 405, name: 'badMethod' }].map((kind) => [kind.status, kind]),
 );
 
 const fastifyFault = (status: number, message: string) =>

@@ -13,6 +13,7 @@ import {
   VolumeRepository,
   VolumeTypeRepository,
 } from '@basalt/db';
+import { ImageApi } from '@basalt/images';
 import { runService } from '@basalt/service';
 import { TraceStore } from '@basalt/trace';
 import type { FastifyInstance } from 'fastify';
@@ -119,6 +120,7 @@ void runService({
         traces: new TraceStore(db),
         maxLimit: a.osapi_max_limit,
         baseUrl: () => volumeUrl(),
+        imagesFor: (token) => new ImageApi({ url: config.glance.api_servers, token: async () => token }),
       },
     );
     volumeUrl = urlOf(volumeApp, a.public_endpoint);
@@ -146,6 +148,7 @@ void runService({
     const imageApp = buildImageApp(listener, {
       images,
       dataDir: config.glance_store.filesystem_store_datadir,
+      sizeCap: config.glance_store.image_size_cap,
       baseUrl: () => imageUrl(),
     });
     imageUrl = urlOf(imageApp, a.image_public_endpoint);

@@ -241,4 +241,6 @@ export const POLICY_DEFAULTS: Readonly<Record<string, string>> = {
   upload_image: 'role:admin or (role:member and project_id:%(project_id)s)',
   delete_image: 'role:admin or (role:member and project_id:%(project_id)s)',
   publicize_image: 'role:admin',
+  deactivate: 'role:admin or (role:member and project_id:%(project_id)s)',
+  reactivate: 'role:admin or (role:member and project_id:%(project_id)s)',
 };

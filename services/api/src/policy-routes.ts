@@ -186,5 +186,7 @@ export const IMAGE_ROUTE_POLICIES: ApiRoutePolicies = {
     'DELETE /images/:image_id': 'delete_image',
     'GET /images/:image_id/file': 'download_image',
     'PUT /images/:image_id/file': 'upload_image',
+    'POST /images/:image_id/actions/deactivate': 'deactivate',
+    'POST /images/:image_id/actions/reactivate': 'reactivate',
   },
 };

@@ -1,4 +1,5 @@
-import type { AttachmentRecord, SnapshotRecord, VolumeRecord } from '@basalt/db';
+import type { AttachmentRecord, SnapshotRecord, VolumeRecord, VolumeTypeRecord } from '@basalt/db';
+import type { GlanceImage } from '@basalt/images';
 import { atLeast } from './versions';
 
 /** Who asks and at which microversion: what decides the fields a view carries. */
@@ -64,6 +65,10 @@ export function volumeDetail(
     ...(at('3.48') ? { shared_targets: false, service_uuid: serviceUuid } : {}),
     // Cinder's policies: the project is the project's to read, host and migration an admin's
     ...(extended ? { 'os-vol-tenant-attr:tenant_id': v.projectId } : {}),
+    // the volume image metadata extension adds it to show and list, when the volume has any
+    ...(extended && v.imageMetadata && Object.keys(v.imageMetadata).length > 0
+      ? { volume_image_metadata: v.imageMetadata }
+      : {}),
     ...(view.isAdmin && extended
       ? {
           'os-vol-host-attr:host': extended.host,
@@ -71,6 +76,43 @@ export function volumeDetail(
           'os-vol-mig-status-attr:name_id': null,
         }
       : {}),
+  };
+}
+
+/**
+ * os-volume_upload_image's answer (cinder/volume/api.py copy_volume_to_image): the volume, its
+ * type as the object Cinder serialises, and the image; visibility and protected from 3.1.
+ */
+export function uploadView(
+  upload: { readonly volume: VolumeRecord; readonly image: GlanceImage },
+  type: VolumeTypeRecord | null,
+  version: string,
+) {
+  const { volume, image } = upload;
+  return {
+    id: volume.id,
+    updated_at: volume.updatedAt.toISOString(),
+    status: 'uploading',
+    display_description: volume.displayDescription,
+    size: volume.size,
+    volume_type: type && {
+      created_at: type.createdAt.toISOString(),
+      updated_at: type.updatedAt.toISOString(),
+      deleted_at: null,
+      deleted: false,
+      id: type.id,
+      name: type.name,
+      description: type.description,
+      is_public: type.isPublic,
+      projects: [],
+      extra_specs: type.extraSpecs,
+      qos_specs_id: null,
+    },
+    image_id: image.id,
+    container_format: image.container_format,
+    disk_format: image.disk_format,
+    image_name: image.name ?? null,
+    ...(atLeast(version, '3.1') ? { visibility: image.visibility, protected: image.protected } : {}),
   };
 }
 

@@ -18,8 +18,10 @@ import {
   InvalidStateError,
   NotFoundError,
 } from '@basalt/errors';
+import type { GlanceImage, ImageApi } from '@basalt/images';
 import type { Logger } from '@basalt/log';
 import { isBrokerOutage } from '@basalt/rpc';
+import { checkImage, findImage, volumeImageMetadata } from './volume-images';
 
 export interface VolumeApiOptions {
   readonly nameTemplate: string;
@@ -41,11 +43,34 @@ export interface CreateVolumeRequest {
   readonly snapshotId?: string;
   /** The volume this one is a clone of. */
   readonly sourceVolid?: string;
+  /** The image (an id, a URL ending in one, or a name) written into the volume, found through `api`. */
+  readonly image?: { readonly ref: unknown; readonly api: ImageApi };
+}
+
+/** os-volume_upload_image's arguments, as the API checked them. */
+export interface UploadImageRequest {
+  readonly name: string;
+  readonly diskFormat: string;
+  readonly containerFormat: string;
+  readonly visibility: string;
+  readonly protected: boolean;
+}
+
+/** What os-volume_upload_image answers: the volume, `uploading`, and the image it is copied into. */
+export interface Upload {
+  readonly volume: VolumeRecord;
+  readonly image: GlanceImage;
 }
 
 /** A new volume's source as the API checked it: what it gives the new volume by default. */
 interface CheckedSource {
-  readonly fields: { readonly snapshotId?: string; readonly sourceVolid?: string };
+  /** The source named, and what the new volume takes from it (Cinder copies a source's image metadata and bootable flag). */
+  readonly fields: {
+    readonly snapshotId?: string;
+    readonly sourceVolid?: string;
+    readonly bootable: boolean;
+    readonly imageMetadata?: Readonly<Record<string, string>>;
+  };
   readonly size: number;
   readonly host: string;
   readonly volumeType: string | null;
@@ -70,7 +95,22 @@ const {
   unreserve,
   retypeAvailable,
   retypeInUse,
+  beginUpload,
+  cancelUpload,
 } = VOLUME_STATES.movesOf('api');
+
+/** What Cinder does not copy from a volume's volume_image_metadata into an image made from it. */
+const IMAGE_CORE_PROPERTIES = new Set([
+  'checksum',
+  'container_format',
+  'disk_format',
+  'image_name',
+  'image_id',
+  'min_disk',
+  'min_ram',
+  'name',
+  'size',
+]);
 
 /**
  * The volume API's decisions (Cinder's volume/api.py): check, write the first state change, then
@@ -93,6 +133,9 @@ export class VolumeApi {
 
   async create(ctx: RequestContext, request: CreateVolumeRequest): Promise<VolumeRecord> {
     const projectId = requireProject(ctx);
+    if (request.image && (request.snapshotId !== undefined || request.sourceVolid !== undefined)) {
+      throw new InvalidInputError('May specify only one of snapshot, imageRef, source_volume');
+    }
     const source = await this.source(ctx, request);
     const zone = request.availabilityZone ?? source?.availabilityZone ?? this.options.defaultZone;
     if (!(await this.zones()).has(zone))
@@ -102,12 +145,19 @@ export class VolumeApi {
         `Invalid input received: Availability zone '${zone}' differs from the source's, '${source.availabilityZone}'.`,
       );
     }
-    const type = await this.deps.types.get(
-      request.volumeType ?? source?.volumeType ?? this.options.defaultVolumeType,
-      ctx.isAdmin ? undefined : projectId,
-    );
     const size = request.size ?? source?.size;
     if (size === undefined) throw new InvalidInputError('The size of the volume is required.');
+    const image = request.image ? await findImage(request.image.api, request.image.ref) : undefined;
+    if (image) checkImage(image, size);
+    // an image may name the type of the volumes made from it (Cinder's cinder_img_volume_type)
+    const imageType = image?.cinder_img_volume_type;
+    const type = await this.deps.types.get(
+      request.volumeType ??
+        source?.volumeType ??
+        (typeof imageType === 'string' ? imageType : undefined) ??
+        this.options.defaultVolumeType,
+      ctx.isAdmin ? undefined : projectId,
+    );
     const volume = await this.deps.volumes.createWithinQuota(
       {
         ...source?.fields,
@@ -119,6 +169,7 @@ export class VolumeApi {
         displayDescription: request.description,
         volumeType: type.id,
         metadata: request.metadata,
+        ...(image ? { imageId: image.id, imageMetadata: volumeImageMetadata(image), bootable: true } : {}),
       },
       this.options.nameTemplate,
       this.options.quotaDefaults,
@@ -170,7 +221,7 @@ export class VolumeApi {
       }
       const origin = await this.deps.volumes.get(snapshot.volumeId);
       return {
-        fields: { snapshotId: snapshot.id },
+        fields: { snapshotId: snapshot.id, ...inherited(origin) },
         size: snapshot.volumeSize,
         host: snapshot.host,
         volumeType: origin.volumeType,
@@ -190,7 +241,7 @@ export class VolumeApi {
         );
       }
       return {
-        fields: { sourceVolid: origin.id },
+        fields: { sourceVolid: origin.id, ...inherited(origin) },
         size: origin.size,
         host: origin.host,
         volumeType: origin.volumeType,
@@ -198,6 +249,60 @@ export class VolumeApi {
       };
     }
     return undefined;
+  }
+
+  /**
+   * Cinder's copy_volume_to_image: the image is created through the image API (with the
+   * volume's image properties), the volume becomes `uploading` and its host is asked to copy it.
+   */
+  async uploadToImage(
+    ctx: RequestContext,
+    id: string,
+    request: UploadImageRequest,
+    images: ImageApi,
+  ): Promise<Upload> {
+    const volume = await this.get(ctx, id);
+    const refused = () =>
+      new InvalidStateError(
+        `Invalid volume: Volume ${id} status must be available, but current status is: ${volume.status}.`,
+      );
+    if (!beginUpload.from.includes(volume.status) || !volume.host) throw refused();
+    const properties = Object.fromEntries(
+      Object.entries(volume.imageMetadata ?? {}).filter(([key]) => !IMAGE_CORE_PROPERTIES.has(key)),
+    );
+    const image = await images.create({
+      ...properties,
+      name: request.name,
+      disk_format: request.diskFormat,
+      container_format: request.containerFormat,
+      visibility: request.visibility,
+      protected: request.protected,
+    });
+    const uploading = await this.deps.volumes.transition(id, beginUpload, {
+      uploadImageId: image.id,
+      statusReason: null,
+    });
+    if (!uploading) {
+      await images.delete(image.id);
+      throw refused();
+    }
+    try {
+      await this.deps.volumeRpc.copy_volume_to_image(ctx, volume.host, {
+        volume_id: id,
+        image_meta: {
+          id: image.id,
+          disk_format: String(image.disk_format),
+          container_format: String(image.container_format),
+        },
+      });
+    } catch (error) {
+      if (!this.leftToSweep(id, 'upload to image', error)) {
+        await this.deps.volumes.transition(id, cancelUpload, { uploadImageId: null });
+        await images.delete(image.id);
+        throw error;
+      }
+    }
+    return { volume: uploading, image };
   }
 
   /** A volume the caller may see: its own project's, or any for an admin (as Cinder's policy). */
@@ -413,6 +518,14 @@ export class VolumeApi {
       ...services.filter((s) => s.binary === 'basalt-volume').map((s) => s.availabilityZone),
     ]);
   }
+}
+
+/** What a volume made from `origin` (or its snapshot) takes from it. */
+function inherited(origin: VolumeRecord) {
+  return {
+    bootable: origin.bootable,
+    ...(origin.imageMetadata ? { imageMetadata: origin.imageMetadata } : {}),
+  };
 }
 
 /** A cast that failed for want of the broker, logged as left to the receiver's sweep; false for any other failure. */

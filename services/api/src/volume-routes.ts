@@ -15,6 +15,7 @@ import type {
 } from '@basalt/db';
 import { SORT_COLUMNS, type SortKey } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
+import type { ImageApi } from '@basalt/images';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { dictFilter, type ListSpec, nextLinks, parseList } from './list-query';
 import { registerMessageRoutes } from './message-routes';
@@ -35,8 +36,9 @@ import {
   optionalText,
   positiveInt,
 } from './validate';
-import { type ViewContext, volumeDetail, volumeSummary } from './views';
-import { requireProject, type VolumeApi } from './volume-api';
+import { atLeast } from './versions';
+import { uploadView, type ViewContext, volumeDetail, volumeSummary } from './views';
+import { requireProject, type UploadImageRequest, type VolumeApi } from './volume-api';
 
 export interface VolumeRouteDeps {
   readonly api: VolumeApi;
@@ -54,6 +56,8 @@ export interface VolumeRouteDeps {
   readonly maxLimit: number;
   readonly baseUrl: () => string;
   readonly context: (req: FastifyRequest) => RequestContext;
+  /** The image API (`[glance] api_servers`) as the caller reaches it: with the caller's own token. */
+  readonly imagesFor: (token: string) => ImageApi;
 }
 
 /** What every resource's routes share: who asks, at which version, and how links are made. */
@@ -90,6 +94,7 @@ const volumeBodySchema = {
         },
         snapshot_id: { type: ['string', 'null'] },
         source_volid: { type: ['string', 'null'] },
+        imageRef: { type: ['string', 'null'] },
         name: { type: ['string', 'null'], maxLength: 255 },
         description: { type: ['string', 'null'], maxLength: 255 },
         availability_zone: { type: ['string', 'null'] },
@@ -172,6 +177,10 @@ function registerUnder(
       ? null
       : ((await deps.services.list()).find((s) => s.binary === 'basalt-volume' && s.host === volume.host)
           ?.uuid ?? null);
+  const images = (req: FastifyRequest) => {
+    const token = req.headers['x-auth-token'];
+    return deps.imagesFor((Array.isArray(token) ? token[0] : token) ?? '');
+  };
   const detail = async (req: FastifyRequest, volume: VolumeRecord, extended = false) =>
     volumeDetail(
       volume,
@@ -192,7 +201,7 @@ function registerUnder(
       const body = objectBody(req.body, 'volume');
       const zone = optionalText('availability_zone', body.availability_zone);
       const volumeType = optionalText('volume_type', body.volume_type) ?? null;
-      refuseImages(body);
+      const imageRef = body.imageRef ?? body.image_id ?? undefined;
       const snapshotId = sourceId(body.snapshot_id, 'Snapshot');
       const sourceVolid = sourceId(body.source_volid, 'Volume');
       const hasSource = snapshotId !== undefined || sourceVolid !== undefined;
@@ -200,6 +209,9 @@ function registerUnder(
         size: hasSource && body.size === undefined ? null : positiveInt('size', body.size ?? null),
         ...(snapshotId === undefined ? {} : { snapshotId }),
         ...(sourceVolid === undefined ? {} : { sourceVolid }),
+        ...(imageRef === undefined || imageRef === null
+          ? {}
+          : { image: { ref: imageRef, api: images(req) } }),
         name: optionalText('name', body.name ?? body.display_name) ?? null,
         description: optionalText('description', body.description ?? body.display_description) ?? null,
         availabilityZone: zone ?? null,
@@ -330,6 +342,40 @@ function registerUnder(
       await deps.api.detach(ctx, id, attachmentId, action === 'os-force_detach');
     } else if (action === 'os-reserve' || action === 'os-unreserve') {
       await deps.api.reserve(ctx, id, action === 'os-reserve');
+    } else if (action === 'os-volume_upload_image') {
+      const upload = await deps.api.uploadToImage(
+        ctx,
+        id,
+        uploadBody(objectBody(body, action), req.apiVersion),
+        images(req),
+      );
+      const type = upload.volume.volumeType
+        ? await deps.types.find(upload.volume.volumeType, undefined)
+        : undefined;
+      reply.code(202);
+      return { [action]: uploadView(upload, type ?? null, req.apiVersion) };
+    } else if (action === 'os-set_image_metadata') {
+      const args = objectBody(body, action);
+      await deps.api.get(ctx, id);
+      const volume = await deps.volumes.updateImageMetadata(id, {
+        set: metadataBody('metadata', args.metadata),
+      });
+      reply.code(200);
+      return { metadata: volume.imageMetadata ?? {} };
+    } else if (action === 'os-unset_image_metadata') {
+      const args = objectBody(body, action);
+      if (typeof args.key !== 'string') throw new InvalidInputError('os-unset_image_metadata needs a key.');
+      const volume = await deps.api.get(ctx, id);
+      if (!(args.key in (volume.imageMetadata ?? {}))) {
+        throw new NotFoundError(`Glance metadata for volume ${id} with key ${args.key} could not be found.`);
+      }
+      await deps.volumes.updateImageMetadata(id, { remove: args.key });
+      reply.code(200);
+      return '';
+    } else if (action === 'os-show_image_metadata') {
+      const volume = await deps.api.get(ctx, id);
+      reply.code(200);
+      return { metadata: volume.imageMetadata ?? {} };
     } else {
       throw new InvalidInputError(`There is no such action: ${action}`);
     }
@@ -378,15 +424,27 @@ function attachBody(args: Record<string, unknown>) {
   return { instanceUuid, hostName, mountpoint, mode } as const;
 }
 
-/** An image is a source Basalt cannot create from: there is no image service to read it from. */
-function refuseImages(body: Record<string, unknown>): void {
-  for (const image of ['imageRef', 'image_id']) {
-    if (body[image] !== undefined && body[image] !== null) {
-      throw new InvalidInputError(
-        'Creating a volume from an image is not supported: there is no image service.',
-      );
-    }
+/** os-volume_upload_image's arguments as Cinder reads them (visibility and protected from 3.1). */
+function uploadBody(args: Record<string, unknown>, version: string): UploadImageRequest {
+  const name = args.image_name;
+  if (typeof name !== 'string' || name.length === 0 || name.length > 255) {
+    throw new InvalidInputError('os-volume_upload_image needs an image_name of 1 to 255 characters.');
   }
+  const text = (field: string, fallback: string) => {
+    const value = args[field] ?? fallback;
+    if (typeof value !== 'string') throw new InvalidInputError(`Invalid ${field}: a string is required.`);
+    return value;
+  };
+  // Cinder's enable_force_upload is off: force is checked, then ignored (the volume must be available)
+  if (args.force !== undefined) booleanParam('force', args.force);
+  const since31 = atLeast(version, '3.1');
+  return {
+    name,
+    diskFormat: text('disk_format', 'raw'),
+    containerFormat: text('container_format', 'bare'),
+    visibility: since31 ? text('visibility', 'private') : 'private',
+    protected: since31 && args.protected !== undefined ? booleanParam('protected', args.protected) : false,
+  };
 }
 
 /** A source's id as the body gives it; one that cannot be an id names nothing that exists (404). */

@@ -2,10 +2,11 @@ import { schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
 import { BlockDeviceMappingRepository, InstanceRepository, VolumeRepository } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
+import { serviceImageApi } from '@basalt/images';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
 import { createComputeDrivers } from './compute-drivers';
 import { hypervisorCapacity } from './hypervisor-capacity';
-import { ImageApi, serviceToken } from './image-api';
+import { imageSourceOf } from './image-source-of';
 import { ComputeManager } from './manager';
 import { ComputeReconciler } from './reconciler';
 
@@ -16,7 +17,7 @@ void runService({
     const c = config.compute;
     const drivers = createComputeDrivers(config, new ExecaRunner(log));
     await drivers.hypervisor.checkForSetup();
-    const user = config.service_user;
+    const imageApi = serviceImageApi(config.glance.api_servers, config.service_user);
     const instances = new InstanceRepository(db);
     const mappings = new BlockDeviceMappingRepository(db);
     const volumes = new VolumeRepository(db);
@@ -25,15 +26,7 @@ void runService({
         instances,
         mappings,
         volumes,
-        images: new ImageApi({
-          url: config.glance.api_servers,
-          token: serviceToken({
-            authUrl: user.auth_url,
-            username: user.username,
-            password: user.password,
-            projectName: user.project_name,
-          }),
-        }),
+        images: { source: (imageId) => imageSourceOf(imageApi, imageId) },
         hypervisor: drivers.hypervisor,
         connector: drivers.connector,
         storage: drivers.storage,

@@ -26,7 +26,7 @@ import type { Logger } from '@basalt/log';
 import { contractEndpoint, isBrokerOutage, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeConnector } from './connectors/volume-connector';
 import type { HypervisorCapacity } from './hypervisor-capacity';
-import type { ImageApi } from './image-api';
+import type { ImageSource } from './imagecache/image-source';
 import type { InstanceStorage } from './imagecache/instance-storage';
 import { PhaseTimer } from './phase-timer';
 import { buildDomainSpec, diskTarget, type VolumeMapping } from './virt/domain-spec';
@@ -55,7 +55,8 @@ export interface ComputeManagerDeps {
   readonly instances: InstanceRepository;
   readonly mappings: BlockDeviceMappingRepository;
   readonly volumes: VolumeRepository;
-  readonly images: Pick<ImageApi, 'source'>;
+  /** The image API's view of an image to boot from. */
+  readonly images: { source(imageId: string): Promise<ImageSource> };
   readonly hypervisor: Hypervisor;
   readonly connector: VolumeConnector;
   readonly storage: InstanceStorage;

@@ -9,10 +9,12 @@ import {
 } from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
+import { serviceImageApi } from '@basalt/images';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
 import { FileDriver } from './drivers/file-driver';
 import { LvmDriver } from './drivers/lvm-driver';
 import type { VolumeDriver } from './drivers/volume-driver';
+import { ImageTransfer } from './image-transfer';
 import { VolumeManager } from './manager';
 import { VolumeReconciler } from './reconciler';
 import { TgtTarget } from './targets/tgt-target';
@@ -62,6 +64,11 @@ void runService({
         snapshots,
         driver,
         target,
+        images: new ImageTransfer(
+          runner,
+          serviceImageApi(config.glance.api_servers, config.service_user),
+          v.image_conversion_dir,
+        ),
         scheduler: schedulerRpcApi(rpc.client),
         secrets,
         log,

@@ -36,6 +36,7 @@ import type { Logger } from '@basalt/log';
 import { assertAddress, assertInitiator, assertMountpoint, assertUuid } from '@basalt/naming';
 import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeDriver, VolumeSource } from './drivers/volume-driver';
+import type { ImageTransfer } from './image-transfer';
 import type { ExportSpec, IscsiTarget } from './targets/iscsi-target';
 import { TgtdUnavailableError } from './targets/tgtd-control';
 
@@ -62,19 +63,29 @@ export interface VolumeManagerDeps {
   readonly attachments: AttachmentRepository;
   readonly driver: VolumeDriver;
   readonly target: IscsiTarget;
+  /** Image downloads into new volumes and uploads of volumes, through the image API. */
+  readonly images: Pick<ImageTransfer, 'copyImageToVolume' | 'copyVolumeToImage' | 'discard'>;
   readonly scheduler: SchedulerRpcApi;
   /** Seals the CHAP secrets this worker stores and opens them when it exports. */
   readonly secrets: SecretBox;
   readonly log: Logger;
 }
 
-const { failCreate, finishCreate, failDelete, finishDelete, finishExtend, failExtend } =
-  VOLUME_STATES.movesOf('volume-worker');
+const {
+  failCreate,
+  finishCreate,
+  failDelete,
+  finishDelete,
+  finishExtend,
+  failExtend,
+  finishUpload,
+  failUpload,
+} = VOLUME_STATES.movesOf('volume-worker');
 
 const snapshotMoves = SNAPSHOT_STATES.movesOf('volume-worker');
 
 /** The states of an operation a worker must finish once it has begun: where its finishing moves start. */
-const UNFINISHED = VOLUME_STATES.sourcesOf(finishCreate, finishDelete, finishExtend);
+const UNFINISHED = VOLUME_STATES.sourcesOf(finishCreate, finishDelete, finishExtend, finishUpload);
 const UNFINISHED_SNAPSHOTS = SNAPSHOT_STATES.sourcesOf(
   snapshotMoves.finishCreate,
   snapshotMoves.finishDelete,
@@ -172,6 +183,8 @@ export class VolumeManager {
       detach_volume: (args, inv) => this.detachVolume(args.volume_id, inv.log),
       create_snapshot: (args, inv) => this.createSnapshot(args.snapshot_id, inv.log),
       delete_snapshot: (args, inv) => this.deleteSnapshot(args.snapshot_id, inv.log),
+      copy_volume_to_image: (args, inv) =>
+        this.copyVolumeToImage(inv.context, args.volume_id, args.image_meta, inv.log),
       publish_service_capabilities: async (_args, inv) => {
         await this.reportCapabilities(inv.context);
       },
@@ -250,6 +263,7 @@ export class VolumeManager {
     const ctx = adminContext();
     if (finishCreate.from.includes(v.status)) await this.createVolume(ctx, v.id, log);
     else if (finishDelete.from.includes(v.status)) await this.deleteVolume(ctx, v.id, log);
+    else if (finishUpload.from.includes(v.status)) await this.abandonUpload(v, log);
     else if (v.extendTo !== null) await this.extendVolume(ctx, v.id, v.extendTo, log);
     // an extend begun before its target size was recorded cannot be finished from the row
     else
@@ -341,6 +355,14 @@ export class VolumeManager {
           const source = await this.sourceOf(volume);
           if (source) await driver.createVolumeFrom(volume.backendName, volume.size, source);
           else await driver.createVolume(volume.backendName, volume.size);
+          if (volume.imageId) {
+            await this.deps.images.copyImageToVolume(
+              volume.imageId,
+              driver.backingPath(volume.backendName),
+              volume.size,
+              log,
+            );
+          }
           // a volume being created has no connections yet
           const spec = this.exportSpec(volume, targetNum, []);
           await target.createExport(spec);
@@ -471,6 +493,49 @@ export class VolumeManager {
         log.info({ volume_id: volumeId, size: newSize }, 'volume extended');
       },
     );
+  }
+
+  /**
+   * Copies an `uploading` volume into the image the API created for it (Cinder's
+   * copy_volume_to_image), then the volume is `available` again. A copy that fails deletes the
+   * image and leaves the volume available with a user message.
+   */
+  copyVolumeToImage(
+    ctx: RequestContext,
+    volumeId: string,
+    image: { id: string; disk_format: string },
+    log: Logger,
+  ): Promise<void> {
+    const { volumes, driver } = this.deps;
+    return this.operate(
+      { volumeId, requestId: ctx.requestId, what: 'copy volume to image', failed: failUpload, log },
+      async (volume) => {
+        if (volume.uploadImageId !== image.id)
+          throw new ConflictError(`volume ${volumeId} is being copied into image ${volume.uploadImageId}`);
+        try {
+          await this.deps.images.copyVolumeToImage(driver.backingPath(volume.backendName), image, log);
+        } catch (error) {
+          await this.deps.images.discard(image.id, log);
+          throw error;
+        }
+        await volumes.transition(volumeId, finishUpload, { uploadImageId: null, statusReason: null });
+        log.info({ volume_id: volumeId, image_id: image.id }, 'volume copied to image');
+      },
+    );
+  }
+
+  /**
+   * An upload whose worker went away (its message is gone with it): as Cinder's restart does, the
+   * volume is available again; the image it was copied into is deleted.
+   */
+  private abandonUpload(v: VolumeRecord, log: Logger): Promise<void> {
+    return this.lock.run(v.id, async () => {
+      if (v.uploadImageId) await this.deps.images.discard(v.uploadImageId, log);
+      await this.deps.volumes.transition(v.id, failUpload, {
+        uploadImageId: null,
+        statusReason: 'copy volume to image failed: the upload was interrupted',
+      });
+    });
   }
 
   /**

@@ -1,0 +1,3 @@
+export * from './image-api';
+export * from './image-store';
+export * from './service-token';
