@@ -1,4 +1,4 @@
-import { randomFillSync, randomUUID } from 'node:crypto';
+import { createHash, randomFillSync, randomUUID } from 'node:crypto';
 
 /**
  * Who asked for an operation and how to find it again: travels in every RPC message (as oslo's
@@ -85,6 +85,22 @@ export function newTraceparent(parent?: string): string {
     spanId: randomIdHex(8),
     sampled: parsed?.sampled ?? true,
   });
+}
+
+/**
+ * The trace every HTTP request carrying the gateway's request id `requestId` (and no
+ * `traceparent`) joins: its trace id a hash of the id, its parent the request's root — a span no
+ * process records, whose id `requestRootSpanId` gives — so that the requests of one user action
+ * are one tree, found without asking anyone.
+ */
+export function gatewayTraceparent(requestId: string): string {
+  const traceId = createHash('sha256').update(`basalt request ${requestId}`).digest('hex').slice(0, 32);
+  return formatTraceparent({ traceId, spanId: requestRootSpanId(traceId), sampled: true });
+}
+
+/** The span id of the root a gateway's request id stands for in the trace `traceId` (see `gatewayTraceparent`). */
+export function requestRootSpanId(traceId: string): string {
+  return traceId.slice(0, 16);
 }
 
 /** The same request continued in a new span: what a handler passes on to the messages it sends. */
