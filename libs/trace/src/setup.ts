@@ -21,7 +21,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { metrics, outcomeOf } from './metrics';
 import { PostgresSpanExporter, type SqlClient } from './pg-exporter';
-import { requestAttributes, requestOf } from './spans';
+import { installTracer, requestAttributes, requestOf } from './spans';
 import { TraceStore } from './store';
 
 export interface TracingOptions {
@@ -153,6 +153,7 @@ export function startTracing(options: TracingOptions): Tracing {
   const contextManager = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contextManager);
   trace.setGlobalTracerProvider(provider);
+  installTracer(provider.getTracer('basalt'));
 
   let purge: NodeJS.Timeout | undefined;
   if (options.db && options.retentionSec) {
@@ -171,6 +172,7 @@ export function startTracing(options: TracingOptions): Tracing {
     async shutdown() {
       if (purge) clearInterval(purge);
       await provider.shutdown();
+      installTracer(undefined);
       trace.disable();
       context.disable();
     },
