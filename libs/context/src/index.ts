@@ -50,11 +50,27 @@ export interface TraceIds {
   readonly sampled: boolean;
 }
 
+/** The last header parsed: a message's is read where it arrives, where its span starts and where it is sent on. */
+let lastHeader: string | undefined;
+let lastIds: TraceIds | undefined;
+
 export function parseTraceparent(header: string | undefined): TraceIds | undefined {
-  const match = header === undefined ? null : TRACEPARENT.exec(header.trim().toLowerCase());
+  if (header === lastHeader) return lastIds;
+  lastIds = parseHeader(header);
+  lastHeader = header;
+  return lastIds;
+}
+
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
+
+function parseHeader(header: string | undefined): TraceIds | undefined {
+  if (header === undefined) return undefined;
+  // as senders write it, else as a lenient reader takes it
+  const match = TRACEPARENT.exec(header) ?? TRACEPARENT.exec(header.trim().toLowerCase());
   if (!match) return undefined;
   const [, traceId, spanId, flags] = match as unknown as [string, string, string, string];
-  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
+  if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return undefined;
   return { traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1 };
 }
 

@@ -21,7 +21,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { metrics, outcomeOf } from './metrics';
 import { PostgresSpanExporter, type SqlClient } from './pg-exporter';
-import { installTracer, requestAttributes, requestOf } from './spans';
+import { ATTR, installTracer, requestOf } from './spans';
 import { TraceStore } from './store';
 
 export interface TracingOptions {
@@ -102,7 +102,10 @@ class CountingExporter implements SpanExporter {
 export class RequestIdSpanProcessor implements SpanProcessor {
   onStart(span: Span, parent: Context): void {
     const request = requestOf(parent);
-    if (request) span.setAttributes(requestAttributes(request));
+    if (!request) return;
+    span.setAttribute(ATTR.requestId, request.requestId);
+    if (request.globalRequestId && request.globalRequestId !== request.requestId)
+      span.setAttribute(ATTR.globalRequestId, request.globalRequestId);
   }
   onEnd(): void {}
   forceFlush(): Promise<void> {

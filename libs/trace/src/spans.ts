@@ -4,6 +4,7 @@ import {
   type Context,
   context,
   createContextKey,
+  ROOT_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
@@ -79,14 +80,15 @@ const ROOT: Context = new LinkedContext(undefined, Symbol('basalt.root'), undefi
  */
 export function contextOfRequest(ctx: RequestContext, parent: Context = ROOT): Context {
   const ids = parseTraceparent(ctx.traceparent);
+  const base = parent === ROOT_CONTEXT ? ROOT : parent;
   const withParent = ids
-    ? trace.setSpanContext(parent, {
+    ? trace.setSpanContext(base, {
         traceId: ids.traceId,
         spanId: ids.spanId,
         traceFlags: ids.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
         isRemote: true,
       })
-    : parent;
+    : base;
   return withRequest(withParent, ctx);
 }
 
@@ -98,13 +100,6 @@ export function withRequest(parent: Context, ctx: RequestContext): Context {
 /** The request whose work `ctx` is part of, if any. */
 export function requestOf(ctx: Context): RequestContext | undefined {
   return ctx.getValue(REQUEST_KEY) as RequestContext | undefined;
-}
-
-/** The request's ids as span attributes. */
-export function requestAttributes(ctx: RequestContext): Attributes {
-  return ctx.globalRequestId && ctx.globalRequestId !== ctx.requestId
-    ? { [ATTR.requestId]: ctx.requestId, [ATTR.globalRequestId]: ctx.globalRequestId }
-    : { [ATTR.requestId]: ctx.requestId };
 }
 
 /** The W3C `traceparent` naming `span` as the parent, for a message or a response to carry. */
@@ -128,14 +123,14 @@ export interface SpanOptions {
 
 /** Starts a span that the caller ends (see `endSpan`). */
 export function startSpan(name: string, options: SpanOptions = {}): Span {
-  return tracerOf().startSpan(
+  const span = tracerOf().startSpan(
     name,
-    {
-      kind: options.kind ?? SpanKind.INTERNAL,
-      ...(options.attributes ? { attributes: options.attributes } : {}),
-    },
+    { kind: options.kind ?? SpanKind.INTERNAL },
     options.parent ?? context.active(),
   );
+  // set once on the span: given at the start the SDK copies them twice for the sampler, which reads none
+  if (options.attributes) span.setAttributes(options.attributes);
+  return span;
 }
 
 /** Ends `span`, as failed with the error's message when there is one. */
