@@ -20,7 +20,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { metrics, outcomeOf } from './metrics';
-import { PostgresSpanExporter, type SqlClient } from './pg-exporter';
+import { PostgresSpanProcessor, type SqlClient } from './pg-exporter';
 import { ATTR, installTracer, requestOf } from './spans';
 import { TraceStore } from './store';
 
@@ -116,7 +116,7 @@ export class RequestIdSpanProcessor implements SpanProcessor {
   }
 }
 
-const DEFAULT_BUFFER: BufferConfig = {
+const DEFAULT_BUFFER: Required<BufferConfig> = {
   maxQueueSize: 8192,
   maxExportBatchSize: 2048,
   scheduledDelayMillis: 1000,
@@ -130,21 +130,26 @@ const DEFAULT_BUFFER: BufferConfig = {
 export function startTracing(options: TracingOptions): Tracing {
   const onError = options.onError ?? (() => undefined);
   const buffer = { ...DEFAULT_BUFFER, ...options.buffer };
-  const exporters: Array<[string, SpanExporter]> = [];
-  if (options.db) exporters.push(['postgresql', new PostgresSpanExporter(options.db)]);
-  if (options.otlpEndpoint) exporters.push(['otlp', new OTLPTraceExporter({ url: options.otlpEndpoint })]);
   // each exporter's series exist from the start, at zero: "nothing dropped" is a reading too
-  for (const [name] of exporters) metrics.spansDropped.inc({ exporter: name }, 0);
-  const processors: SpanProcessor[] = [
-    new RequestIdSpanProcessor(),
-    ...exporters.map(
-      ([name, exporter]) =>
-        new BatchSpanProcessor(new CountingExporter(name, exporter, onError), {
-          ...buffer,
-          selfObsMeterProvider: droppedSpansMeter(name),
-        } as BufferConfig),
-    ),
-  ];
+  const processors: SpanProcessor[] = [new RequestIdSpanProcessor()];
+  if (options.db) {
+    metrics.spansDropped.inc({ exporter: 'postgresql' }, 0);
+    processors.push(new PostgresSpanProcessor(options.db, buffer, onError));
+  }
+  if (options.otlpEndpoint) {
+    metrics.spansDropped.inc({ exporter: 'otlp' }, 0);
+    const exporter = new CountingExporter(
+      'otlp',
+      new OTLPTraceExporter({ url: options.otlpEndpoint }),
+      onError,
+    );
+    processors.push(
+      new BatchSpanProcessor(exporter, {
+        ...buffer,
+        selfObsMeterProvider: droppedSpansMeter('otlp'),
+      } as BufferConfig),
+    );
+  }
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({
       'service.name': options.serviceName,
