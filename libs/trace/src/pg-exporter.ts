@@ -57,8 +57,7 @@ function rowOf(span: ReadableSpan): string {
  * becomes its row as it ends and the SDK's span object is let go: held until its batch is written,
  * every span would outlive the young generation, and the collector's copying of them costs the
  * process more than the span itself. The buffer holds at most `maxQueueSize` rows, waiting or
- * being written; what does not fit is dropped and counted (`basalt_trace_spans_dropped_total`). A batch written twice is
- * harmless: the reader keeps one row per span.
+ * being written; what does not fit is dropped and counted (`basalt_trace_spans_dropped_total`).
  */
 export class PostgresSpanProcessor implements SpanProcessor {
   private rows: string[] = [];
