@@ -116,9 +116,13 @@ describe('a create-and-attach followed through every process', () => {
           spans.some((s) => s.name === n),
         ) && spans.filter((s) => s.process === 'basalt-api' && s.kind === 'server').length === 2,
     );
-    // one trace per HTTP request, both under the request id
-    expect(traces).toHaveLength(2);
-    const all = flatten(traces.flatMap((t) => t.roots));
+    // one tree: the request id's root over its two HTTP requests
+    expect(traces).toHaveLength(1);
+    const [tree] = traces;
+    expect(tree?.roots).toHaveLength(1);
+    const [root] = tree?.roots ?? [];
+    expect(root).toMatchObject({ name: requestId, kind: 'request', request_id: requestId, status: 'ok' });
+    const all = flatten(root?.children ?? []);
     expect(
       all.filter((s) => s.request_id !== requestId).map((s) => `${s.process} ${s.name} ${s.request_id}`),
     ).toEqual([]);
@@ -128,16 +132,23 @@ describe('a create-and-attach followed through every process', () => {
       'basalt-scheduler',
       'basalt-volume',
     ]);
-    for (const t of traces) {
-      expect(t.roots).toHaveLength(1);
-      for (const root of t.roots) {
-        expect(root).toMatchObject({ process: 'basalt-api', kind: 'server', status: 'ok' });
-        expectNested(root);
-      }
-    }
-    const attachTree = flatten(
-      traces.find((t) => t.roots[0]?.name.endsWith('/os-volume_attachments'))?.roots ?? [],
+    expect(root?.children.map((s) => s.name)).toEqual([
+      'POST /v3/:project_id/volumes',
+      'POST /v2.1/servers/:server_id/os-volume_attachments',
+    ]);
+    for (const http of root?.children ?? [])
+      expect(http).toMatchObject({ process: 'basalt-api', kind: 'server', status: 'ok' });
+    if (root) expectNested(root);
+    const [createRequest, attachRequest] = root?.children ?? [];
+    if (!createRequest || !attachRequest) throw new Error('the two HTTP requests are not under the root');
+    // the attach began after the create was answered; the root spans both
+    expect(attachRequest.offset_ms).toBeGreaterThanOrEqual(
+      createRequest.offset_ms + createRequest.duration_ms,
     );
+    expect((root?.offset_ms ?? 0) + (root?.duration_ms ?? 0)).toBeGreaterThanOrEqual(
+      attachRequest.offset_ms + attachRequest.duration_ms,
+    );
+    const attachTree = flatten([attachRequest]);
 
     // the compute worker's handler holds the volume host's handlers it called and the hot-plug
     const handler = named(attachTree, 'compute.attach_volume');
@@ -156,7 +167,7 @@ describe('a create-and-attach followed through every process', () => {
     ).toContain(true);
     expect(named(inHandler, 'volume.attach_volume').process).toBe('basalt-volume');
     // the create's tree holds the export, request by request on tgtd's socket, inside the volume worker's handler
-    const createTree = flatten(traces.find((t) => t.roots[0]?.name.endsWith('/volumes'))?.roots ?? []);
+    const createTree = flatten([createRequest]);
     const creating = named(createTree, 'volume.create_volume');
     expect(descendants(creating).some((s) => s.name.startsWith('tgtd '))).toBe(true);
   }, 120_000);

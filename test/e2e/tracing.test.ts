@@ -110,8 +110,12 @@ describe('one request followed through every process', () => {
     expect(found.request_id).toBe(requestId);
     expect(found.traces).toHaveLength(1);
     const [trace] = found.traces as Array<{ trace_id: string; roots: Span[] }>;
-    const [root] = trace?.roots ?? [];
+    // the gateway's id is the root, its one HTTP request under it
+    const [top] = trace?.roots ?? [];
     expect(trace?.roots).toHaveLength(1);
+    expect(top).toMatchObject({ name: requestId, kind: 'request', process: 'gateway', status: 'ok' });
+    expect(top?.children).toHaveLength(1);
+    const [root] = top?.children ?? [];
     expect(root).toMatchObject({ name: 'POST /v3/:project_id/volumes', process: 'basalt-api', status: 'ok' });
     expect(root?.request_id).toBe(requestId);
 
@@ -150,7 +154,7 @@ describe('one request followed through every process', () => {
 
     // every span begins within its parent; all but a cast's consumer end within it too
     for (const r of trace?.roots ?? []) expectNested(r);
-    expect(flatten(trace?.roots ?? []).every((s) => s.host === stack.host)).toBe(true);
+    expect(flatten(top?.children ?? []).every((s) => s.host === stack.host)).toBe(true);
   }, 60_000);
 
   test('the same spans reach the OTLP collector, from every process', async () => {
@@ -196,14 +200,15 @@ describe('one request followed through every process', () => {
       run(process.execPath, [join(ROOT, 'libs/cli/dist/main.js'), 'trace', ...args], { env });
     const text = (await cli(requestId)).stdout.split('\n');
     expect(text[0]).toMatch(new RegExp(`^trace [0-9a-f]{32} \\(${requestId}\\)`));
-    expect(text[1]).toMatch(/^POST \/v3\/:project_id\/volumes {2}\[\S+ basalt-api\] {2}[\d.]+ ms {2}ok$/);
+    expect(text[1]).toMatch(new RegExp(`^${requestId} {2}\\[gateway\\] {2}[\\d.]+ m?s {2}ok$`));
+    expect(text[2]).toMatch(/^ {2}POST \/v3\/:project_id\/volumes {2}\[\S+ basalt-api\] {2}[\d.]+ ms {2}ok$/);
     const line = (name: string) => text.find((l) => l.trimStart().startsWith(`${name}  `)) ?? '';
     expect(line('volume.create_volume')).toMatch(
       new RegExp(
-        `^ {8}volume\\.create_volume {2}\\[${stack.host} basalt-volume\\] {2}[\\d.]+ m?s \\(queued [\\d.]+ m?s\\) {2}ok$`,
+        `^ {10}volume\\.create_volume {2}\\[${stack.host} basalt-volume\\] {2}[\\d.]+ m?s \\(queued [\\d.]+ m?s\\) {2}ok$`,
       ),
     );
-    expect(line('tgtd new target')).toMatch(/^ {10,}tgtd new target {2}\[\S+ basalt-volume\]/);
+    expect(line('tgtd new target')).toMatch(/^ {12,}tgtd new target {2}\[\S+ basalt-volume\]/);
 
     const page = join(stack.dir, 'trace.html');
     await cli(requestId, '--html', page);
@@ -218,7 +223,7 @@ describe('one request followed through every process', () => {
       await tab.setContent(html);
       expect(await tab.locator('h1').textContent()).toBe(`Request ${requestId}`);
       const names = await tab.locator('td.op').allTextContents();
-      expect(names[0]).toBe('POST /v3/:project_id/volumes');
+      expect(names.slice(0, 2)).toEqual([requestId, 'POST /v3/:project_id/volumes']);
       expect(names).toEqual(
         expect.arrayContaining(['scheduler.create_volume', 'volume.create_volume', 'tgtd new target']),
       );

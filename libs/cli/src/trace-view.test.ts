@@ -68,3 +68,31 @@ test('the waterfall page escapes what spans say and fetches nothing', () => {
   expect(html).not.toMatch(/<script|src=|href=|url\(/);
   expect(html).toContain('left:40.000%;width:6.667%');
 });
+
+test("the HTTP requests of a gateway's request id hang under one root for that id", () => {
+  const root = 'a'.repeat(16);
+  const joined = {
+    request_id: 'req-1',
+    traces: buildTrees([
+      row('1', root, 'POST /v3/:project_id/volumes', T0, 8_000, { kind: 'server', process: 'basalt-api' }),
+      row('2', '1', 'volume.create_volume', T0 + 4_000, 20_000),
+      row('3', root, 'POST /v2.1/servers/:server_id/os-volume_attachments', T0 + 40_000, 10_000, {
+        kind: 'server',
+        process: 'basalt-api',
+        status: 'error',
+        status_message: 'HTTP 409',
+      }),
+    ]),
+  };
+  expect(joined.traces).toHaveLength(1);
+  expect(joined.traces[0]?.roots.map((r) => [r.name, r.kind, r.span_id, r.children.length])).toEqual([
+    ['req-1', 'request', root, 2],
+  ]);
+  expect(renderTraceText(joined).split('\n').slice(1)).toEqual([
+    'req-1  [gateway]  50.0 ms  error: POST /v2.1/servers/:server_id/os-volume_attachments: HTTP 409',
+    '  POST /v3/:project_id/volumes  [host-a basalt-api]  8.0 ms  ok',
+    '    volume.create_volume  [host-a basalt-volume]  20.0 ms  ok',
+    '  POST /v2.1/servers/:server_id/os-volume_attachments  [host-a basalt-api]  10.0 ms  error: HTTP 409',
+  ]);
+  expect(renderTraceHtml(joined)).toContain('<td class="where">gateway</td>');
+});

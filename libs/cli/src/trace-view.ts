@@ -12,6 +12,9 @@ const queued = (span: SpanNode) => {
   return typeof wait === 'number' ? ` (queued ${ms(wait)})` : '';
 };
 
+/** Where a span ran: host and process (the root of a gateway's request id has no host). */
+const where = (span: SpanNode, between: string) => [span.host, span.process].filter(Boolean).join(between);
+
 function* walk(nodes: readonly SpanNode[], depth = 0): Generator<[SpanNode, number]> {
   for (const node of nodes) {
     yield [node, depth];
@@ -25,7 +28,7 @@ export function renderTraceText(found: RequestTraces): string {
     .map((tree) => {
       const lines = [...walk(tree.roots)].map(
         ([span, depth]) =>
-          `${'  '.repeat(depth)}${span.name}  [${span.host} ${span.process}]  ${ms(span.duration_ms)}${queued(span)}  ${outcome(span)}`,
+          `${'  '.repeat(depth)}${span.name}  [${where(span, ' ')}]  ${ms(span.duration_ms)}${queued(span)}  ${outcome(span)}`,
       );
       return [
         `trace ${tree.trace_id} (${found.request_id}) at ${tree.started_at}, ${ms(tree.duration_ms)}`,
@@ -38,10 +41,11 @@ export function renderTraceText(found: RequestTraces): string {
 /** `basalt trace --slowest`: the longest traces, longest first. */
 export function renderSlowest(summaries: readonly TraceSummary[]): string {
   return renderTable(
-    ['Request ID', 'Operation', 'Started At', 'Duration', 'Spans', 'Errors'],
+    ['Request ID', 'Operation', 'Requests', 'Started At', 'Duration', 'Spans', 'Errors'],
     summaries.map((s) => [
       s.request_id ?? '-',
       s.name,
+      String(Math.max(s.requests, 1)),
       s.started_at,
       ms(s.duration_ms),
       String(s.spans),
@@ -80,7 +84,7 @@ function traceSection(found: RequestTraces, tree: TraceTree): string {
     const why = span.status === 'error' ? `<span class="why">${html(span.error ?? 'failed')}</span>` : '';
     return `<tr class="${span.status}" data-span-id="${span.span_id}">
   <td class="op" style="padding-left:${6 + depth * 16}px" title="${html(span.name)}">${html(span.name)}${why}</td>
-  <td class="where">${html(span.host)} · ${html(span.process)}</td>
+  <td class="where">${html(where(span, ' · '))}</td>
   <td class="dur">${html(ms(span.duration_ms))}</td>
   <td class="bar">${waitBar}<div class="span" style="left:${pct(span.offset_ms)};width:${pct(span.duration_ms)}" title="${html(`${span.name}: ${ms(span.duration_ms)} from +${ms(span.offset_ms)}`)}"></div></td>
 </tr>`;

@@ -3,10 +3,12 @@ import {
   contextFromWire,
   contextToWire,
   formatTraceparent,
+  gatewayTraceparent,
   isRequestId,
   newRequestId,
   newTraceparent,
   parseTraceparent,
+  requestRootSpanId,
 } from './index';
 
 test('request ids are req-<uuid>', () => {
@@ -54,4 +56,16 @@ test('trace and span ids stay valid and distinct across many pool refills', () =
 test('the time a message was sent comes back from the wire as sentAt; anything but a number is ignored', () => {
   expect(contextFromWire({ request_id: newRequestId(), sent_at: 1764000000123 }).sentAt).toBe(1764000000123);
   expect(contextFromWire({ request_id: newRequestId(), sent_at: '1764000000123' }).sentAt).toBeUndefined();
+});
+
+test("a gateway's request id always names the same trace and root, another id another one", () => {
+  const id = newRequestId();
+  const ids = parseTraceparent(gatewayTraceparent(id))!;
+  expect(gatewayTraceparent(id)).toBe(gatewayTraceparent(id));
+  expect(ids).toEqual({
+    traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
+    spanId: requestRootSpanId(ids.traceId),
+    sampled: true,
+  });
+  expect(parseTraceparent(gatewayTraceparent(newRequestId()))?.traceId).not.toBe(ids.traceId);
 });

@@ -1,4 +1,4 @@
-import { randomFillSync, randomUUID } from 'node:crypto';
+import { createHash, randomFillSync, randomUUID } from 'node:crypto';
 
 /**
  * Who asked for an operation and how to find it again: travels in every RPC message (as oslo's
@@ -50,11 +50,27 @@ export interface TraceIds {
   readonly sampled: boolean;
 }
 
+/** The last header parsed: a message's is read where it arrives, where its span starts and where it is sent on. */
+let lastHeader: string | undefined;
+let lastIds: TraceIds | undefined;
+
 export function parseTraceparent(header: string | undefined): TraceIds | undefined {
-  const match = header === undefined ? null : TRACEPARENT.exec(header.trim().toLowerCase());
+  if (header === lastHeader) return lastIds;
+  lastIds = parseHeader(header);
+  lastHeader = header;
+  return lastIds;
+}
+
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
+
+function parseHeader(header: string | undefined): TraceIds | undefined {
+  if (header === undefined) return undefined;
+  // as senders write it, else as a lenient reader takes it
+  const match = TRACEPARENT.exec(header) ?? TRACEPARENT.exec(header.trim().toLowerCase());
   if (!match) return undefined;
   const [, traceId, spanId, flags] = match as unknown as [string, string, string, string];
-  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
+  if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return undefined;
   return { traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1 };
 }
 
@@ -85,6 +101,22 @@ export function newTraceparent(parent?: string): string {
     spanId: randomIdHex(8),
     sampled: parsed?.sampled ?? true,
   });
+}
+
+/**
+ * The trace every HTTP request carrying the gateway's request id `requestId` (and no
+ * `traceparent`) joins: its trace id a hash of the id, its parent the request's root — a span no
+ * process records, whose id `requestRootSpanId` gives — so that the requests of one user action
+ * are one tree, found without asking anyone.
+ */
+export function gatewayTraceparent(requestId: string): string {
+  const traceId = createHash('sha256').update(`basalt request ${requestId}`).digest('hex').slice(0, 32);
+  return formatTraceparent({ traceId, spanId: requestRootSpanId(traceId), sampled: true });
+}
+
+/** The span id of the root a gateway's request id stands for in the trace `traceId` (see `gatewayTraceparent`). */
+export function requestRootSpanId(traceId: string): string {
+  return traceId.slice(0, 16);
 }
 
 /** The same request continued in a new span: what a handler passes on to the messages it sends. */

@@ -66,9 +66,9 @@ export function serverTracing(topic: string, log: Logger): Middleware {
         'messaging.destination.name': topic,
         'messaging.operation.type': 'process',
         'rpc.method': invocation.method,
-        ...(wait === undefined ? {} : { 'messaging.basalt.queue_wait_ms': wait }),
       },
     });
+    if (wait !== undefined) span.setAttribute('messaging.basalt.queue_wait_ms', wait);
     const continued = new ContinuedInvocation(
       invocation,
       { ...invocation.context, traceparent: traceparentOf(span) ?? invocation.context.traceparent },
@@ -118,10 +118,9 @@ const destination = (target: Target) =>
  */
 export function clientTracing(): ClientMiddleware {
   return (next) => async (message) => {
-    const sender = parseTraceparent(message.context.traceparent);
     const caller = activeSpan();
     const parent =
-      caller && caller.spanContext().traceId === sender?.traceId
+      caller && caller.spanContext().traceId === parseTraceparent(message.context.traceparent)?.traceId
         ? context.active()
         : contextOfRequest(message.context, context.active());
     const span = startSpan(`${message.kind} ${destination(message.target)}.${message.method}`, {

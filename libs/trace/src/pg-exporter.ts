@@ -1,6 +1,6 @@
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
+import type { BufferConfig, ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { metrics, outcomeOf } from './metrics';
 import { ATTR } from './spans';
 
 /** What the exporter and the store need of a database: a DataSource or a pg client will do. */
@@ -30,43 +30,96 @@ const INSERT = `
 
 const micros = ([seconds, nanos]: readonly [number, number]) => seconds * 1e6 + Math.floor(nanos / 1e3);
 
-/**
- * Writes finished spans into `trace_spans`, a batch per statement. A batch exported twice (after
- * a timeout) is harmless: the reader keeps one row per span.
- */
-export class PostgresSpanExporter implements SpanExporter {
-  constructor(private readonly db: SqlClient) {}
+/** A finished span as its row of `trace_spans`, in the JSON the statement unpacks. */
+function rowOf(span: ReadableSpan): string {
+  const sc = span.spanContext();
+  const resource = span.resource.attributes;
+  const { [ATTR.requestId]: requestId, ...attributes } = span.attributes;
+  return JSON.stringify({
+    t: sc.traceId,
+    s: sc.spanId,
+    p: span.parentSpanContext?.spanId,
+    r: typeof requestId === 'string' ? requestId : undefined,
+    n: span.name,
+    k: SPAN_KINDS[span.kind],
+    h: resource['host.name'],
+    pr: resource['service.name'],
+    st: micros(span.startTime),
+    d: micros(span.duration),
+    ok: span.status.code === SpanStatusCode.ERROR ? 'error' : 'ok',
+    m: span.status.message,
+    a: attributes,
+  });
+}
 
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    this.write(spans).then(
-      () => done({ code: ExportResultCode.SUCCESS }),
-      (error: Error) => done({ code: ExportResultCode.FAILED, error }),
-    );
+/**
+ * Writes finished spans into `trace_spans`, a batch per statement, off the hot path. Each span
+ * becomes its row as it ends and the SDK's span object is let go: held until its batch is written,
+ * every span would outlive the young generation, and the collector's copying of them costs the
+ * process more than the span itself. The buffer holds at most `maxQueueSize` rows, waiting or
+ * being written; what does not fit is dropped and counted (`basalt_trace_spans_dropped_total`).
+ */
+export class PostgresSpanProcessor implements SpanProcessor {
+  private rows: string[] = [];
+  /** Rows of the statements not answered yet: they count against the buffer until then. */
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly writing = new Set<Promise<void>>();
+
+  constructor(
+    private readonly db: SqlClient,
+    private readonly buffer: Required<
+      Pick<BufferConfig, 'maxQueueSize' | 'maxExportBatchSize' | 'scheduledDelayMillis'>
+    >,
+    private readonly onError: (what: string, error: unknown) => void,
+  ) {}
+
+  onStart(): void {}
+
+  onEnd(span: ReadableSpan): void {
+    if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
+    if (this.rows.length + this.inFlight >= this.buffer.maxQueueSize) {
+      metrics.spansDropped.inc({ exporter: 'postgresql' });
+      return;
+    }
+    this.rows.push(rowOf(span));
+    if (this.rows.length >= this.buffer.maxExportBatchSize) this.writeAll();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.writeAll(), this.buffer.scheduledDelayMillis);
+      this.timer.unref();
+    }
   }
 
-  async shutdown(): Promise<void> {}
+  async forceFlush(): Promise<void> {
+    this.writeAll();
+    await Promise.all(this.writing);
+  }
 
-  private async write(spans: readonly ReadableSpan[]): Promise<void> {
-    const rows = spans.map((span) => {
-      const sc = span.spanContext();
-      const resource = span.resource.attributes;
-      const { [ATTR.requestId]: requestId, ...attributes } = span.attributes;
-      return {
-        t: sc.traceId,
-        s: sc.spanId,
-        p: span.parentSpanContext?.spanId,
-        r: typeof requestId === 'string' ? requestId : undefined,
-        n: span.name,
-        k: SPAN_KINDS[span.kind],
-        h: resource['host.name'],
-        pr: resource['service.name'],
-        st: micros(span.startTime),
-        d: micros(span.duration),
-        ok: span.status.code === SpanStatusCode.ERROR ? 'error' : 'ok',
-        m: span.status.message,
-        a: attributes,
-      };
+  shutdown(): Promise<void> {
+    return this.forceFlush();
+  }
+
+  private writeAll(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.rows.length > 0) this.write(this.rows.splice(0, this.buffer.maxExportBatchSize));
+  }
+
+  private write(batch: readonly string[]): void {
+    this.inFlight += batch.length;
+    const written: Promise<void> = this.db.query(INSERT, [`[${batch.join(',')}]`]).then(
+      () => {
+        metrics.spansExported.inc({ exporter: 'postgresql', outcome: 'ok' }, batch.length);
+      },
+      (error: unknown) => {
+        metrics.spansExported.inc({ exporter: 'postgresql', outcome: outcomeOf(error) }, batch.length);
+        this.onError(`exporting ${batch.length} spans to postgresql`, error);
+      },
+    );
+    this.writing.add(written);
+    void written.finally(() => {
+      this.inFlight -= batch.length;
+      this.writing.delete(written);
     });
-    await this.db.query(INSERT, [JSON.stringify(rows)]);
   }
 }

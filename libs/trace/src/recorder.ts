@@ -7,6 +7,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { RequestIdSpanProcessor } from './setup';
+import { installTracer } from './spans';
 
 export interface SpanRecorder {
   /** The spans ended so far, in the order they ended. */
@@ -22,10 +23,12 @@ export function recordSpans(): SpanRecorder {
   });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   trace.setGlobalTracerProvider(provider);
+  installTracer(provider.getTracer('basalt'));
   return {
     spans: () => exporter.getFinishedSpans(),
     async stop() {
       await provider.shutdown();
+      installTracer(undefined);
       trace.disable();
       context.disable();
     },

@@ -20,8 +20,8 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { metrics, outcomeOf } from './metrics';
-import { PostgresSpanExporter, type SqlClient } from './pg-exporter';
-import { requestAttributes, requestOf } from './spans';
+import { PostgresSpanProcessor, type SqlClient } from './pg-exporter';
+import { ATTR, installTracer, requestOf } from './spans';
 import { TraceStore } from './store';
 
 export interface TracingOptions {
@@ -102,7 +102,10 @@ class CountingExporter implements SpanExporter {
 export class RequestIdSpanProcessor implements SpanProcessor {
   onStart(span: Span, parent: Context): void {
     const request = requestOf(parent);
-    if (request) span.setAttributes(requestAttributes(request));
+    if (!request) return;
+    span.setAttribute(ATTR.requestId, request.requestId);
+    if (request.globalRequestId && request.globalRequestId !== request.requestId)
+      span.setAttribute(ATTR.globalRequestId, request.globalRequestId);
   }
   onEnd(): void {}
   forceFlush(): Promise<void> {
@@ -113,7 +116,7 @@ export class RequestIdSpanProcessor implements SpanProcessor {
   }
 }
 
-const DEFAULT_BUFFER: BufferConfig = {
+const DEFAULT_BUFFER: Required<BufferConfig> = {
   maxQueueSize: 8192,
   maxExportBatchSize: 2048,
   scheduledDelayMillis: 1000,
@@ -127,21 +130,26 @@ const DEFAULT_BUFFER: BufferConfig = {
 export function startTracing(options: TracingOptions): Tracing {
   const onError = options.onError ?? (() => undefined);
   const buffer = { ...DEFAULT_BUFFER, ...options.buffer };
-  const exporters: Array<[string, SpanExporter]> = [];
-  if (options.db) exporters.push(['postgresql', new PostgresSpanExporter(options.db)]);
-  if (options.otlpEndpoint) exporters.push(['otlp', new OTLPTraceExporter({ url: options.otlpEndpoint })]);
   // each exporter's series exist from the start, at zero: "nothing dropped" is a reading too
-  for (const [name] of exporters) metrics.spansDropped.inc({ exporter: name }, 0);
-  const processors: SpanProcessor[] = [
-    new RequestIdSpanProcessor(),
-    ...exporters.map(
-      ([name, exporter]) =>
-        new BatchSpanProcessor(new CountingExporter(name, exporter, onError), {
-          ...buffer,
-          selfObsMeterProvider: droppedSpansMeter(name),
-        } as BufferConfig),
-    ),
-  ];
+  const processors: SpanProcessor[] = [new RequestIdSpanProcessor()];
+  if (options.db) {
+    metrics.spansDropped.inc({ exporter: 'postgresql' }, 0);
+    processors.push(new PostgresSpanProcessor(options.db, buffer, onError));
+  }
+  if (options.otlpEndpoint) {
+    metrics.spansDropped.inc({ exporter: 'otlp' }, 0);
+    const exporter = new CountingExporter(
+      'otlp',
+      new OTLPTraceExporter({ url: options.otlpEndpoint }),
+      onError,
+    );
+    processors.push(
+      new BatchSpanProcessor(exporter, {
+        ...buffer,
+        selfObsMeterProvider: droppedSpansMeter('otlp'),
+      } as BufferConfig),
+    );
+  }
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({
       'service.name': options.serviceName,
@@ -153,6 +161,7 @@ export function startTracing(options: TracingOptions): Tracing {
   const contextManager = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contextManager);
   trace.setGlobalTracerProvider(provider);
+  installTracer(provider.getTracer('basalt'));
 
   let purge: NodeJS.Timeout | undefined;
   if (options.db && options.retentionSec) {
@@ -171,6 +180,7 @@ export function startTracing(options: TracingOptions): Tracing {
     async shutdown() {
       if (purge) clearInterval(purge);
       await provider.shutdown();
+      installTracer(undefined);
       trace.disable();
       context.disable();
     },

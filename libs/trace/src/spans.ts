@@ -9,6 +9,7 @@ import {
   SpanKind,
   SpanStatusCode,
   TraceFlags,
+  type Tracer,
   trace,
 } from '@opentelemetry/api';
 
@@ -33,25 +34,61 @@ export const ATTR = {
   exitCode: 'process.exit.code',
 } as const;
 
-const tracerOf = () => trace.getTracer('basalt');
+let installed: Tracer | undefined;
+
+/** The tracer of the provider `startTracing` installed, asked of the API only when none is. */
+const tracerOf = () => installed ?? trace.getTracer('basalt');
+
+/** Spares every span the API's tracer lookup; undefined when the provider goes. */
+export function installTracer(tracer: Tracer | undefined): void {
+  installed = tracer;
+}
 
 const REQUEST_KEY = createContextKey('basalt.request');
+
+/**
+ * A context that adds one value to its parent: made in O(1), where the API's own copies the whole
+ * map on every value set — two or three times per message, the bulk of a span's garbage.
+ */
+class LinkedContext implements Context {
+  constructor(
+    private readonly parent: Context | undefined,
+    private readonly key: symbol,
+    private readonly value: unknown,
+  ) {}
+
+  getValue(key: symbol): unknown {
+    return key === this.key ? this.value : this.parent?.getValue(key);
+  }
+
+  setValue(key: symbol, value: unknown): Context {
+    return new LinkedContext(this, key, value);
+  }
+
+  deleteValue(key: symbol): Context {
+    return new LinkedContext(this, key, undefined);
+  }
+}
+
+/** The empty context the contexts of requests and messages grow from. */
+const ROOT: Context = new LinkedContext(undefined, Symbol('basalt.root'), undefined);
 
 /**
  * `parent` continued from a request context: its `traceparent` as the remote parent span, its
  * request ids remembered so that every span started under it names the request (see
  * `RequestIdSpanProcessor`), whatever code starts the span.
  */
-export function contextOfRequest(ctx: RequestContext, parent: Context = ROOT_CONTEXT): Context {
+export function contextOfRequest(ctx: RequestContext, parent: Context = ROOT): Context {
   const ids = parseTraceparent(ctx.traceparent);
+  const base = parent === ROOT_CONTEXT ? ROOT : parent;
   const withParent = ids
-    ? trace.setSpanContext(parent, {
+    ? trace.setSpanContext(base, {
         traceId: ids.traceId,
         spanId: ids.spanId,
         traceFlags: ids.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
         isRemote: true,
       })
-    : parent;
+    : base;
   return withRequest(withParent, ctx);
 }
 
@@ -65,17 +102,11 @@ export function requestOf(ctx: Context): RequestContext | undefined {
   return ctx.getValue(REQUEST_KEY) as RequestContext | undefined;
 }
 
-/** The request's ids as span attributes. */
-export function requestAttributes(ctx: RequestContext): Attributes {
-  return ctx.globalRequestId && ctx.globalRequestId !== ctx.requestId
-    ? { [ATTR.requestId]: ctx.requestId, [ATTR.globalRequestId]: ctx.globalRequestId }
-    : { [ATTR.requestId]: ctx.requestId };
-}
-
 /** The W3C `traceparent` naming `span` as the parent, for a message or a response to carry. */
 export function traceparentOf(span: Span): string | undefined {
   const sc = span.spanContext();
-  if (!trace.isSpanContextValid(sc)) return undefined;
+  // a recording span's ids are the SDK's own, valid by construction
+  if (!span.isRecording() && !trace.isSpanContextValid(sc)) return undefined;
   return formatTraceparent({
     traceId: sc.traceId,
     spanId: sc.spanId,
@@ -92,14 +123,14 @@ export interface SpanOptions {
 
 /** Starts a span that the caller ends (see `endSpan`). */
 export function startSpan(name: string, options: SpanOptions = {}): Span {
-  return tracerOf().startSpan(
+  const span = tracerOf().startSpan(
     name,
-    {
-      kind: options.kind ?? SpanKind.INTERNAL,
-      ...(options.attributes ? { attributes: options.attributes } : {}),
-    },
+    { kind: options.kind ?? SpanKind.INTERNAL },
     options.parent ?? context.active(),
   );
+  // set once on the span: given at the start the SDK copies them twice for the sampler, which reads none
+  if (options.attributes) span.setAttributes(options.attributes);
+  return span;
 }
 
 /** Ends `span`, as failed with the error's message when there is one. */

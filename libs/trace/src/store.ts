@@ -1,3 +1,4 @@
+import { requestRootSpanId } from '@basalt/context';
 import type { SqlClient } from './pg-exporter';
 
 /** One stored span, as the reading side shows it. */
@@ -25,7 +26,11 @@ export interface TraceTree {
   readonly trace_id: string;
   readonly started_at: string;
   readonly duration_ms: number;
-  /** Spans whose parent is not stored (the first of the trace, or one sent from outside). */
+  /**
+   * Spans whose parent is not stored (the first of the trace, or one sent from outside); the
+   * HTTP requests that joined a gateway request id's trace under one root standing for that id
+   * (`kind` `request`, not a recorded span).
+   */
   readonly roots: SpanNode[];
 }
 
@@ -46,6 +51,8 @@ export interface TraceSummary {
   readonly duration_ms: number;
   readonly spans: number;
   readonly errors: number;
+  /** The HTTP requests a gateway's request id joined in this trace (0: the trace is one request's own). */
+  readonly requests: number;
 }
 
 interface SpanRow {
@@ -88,7 +95,8 @@ export class TraceStore {
       `SELECT trace_id, (array_agg(request_id ORDER BY started_at) FILTER (WHERE request_id IS NOT NULL))[1] AS request_id,
               (array_agg(name ORDER BY started_at))[1] AS name, min(started_at) AS started_at,
               extract(epoch FROM max(started_at + make_interval(secs => duration_us / 1000000.0)) - min(started_at)) * 1000 AS duration_ms,
-              count(*)::int AS spans, count(*) FILTER (WHERE status = 'error')::int AS errors
+              count(*)::int AS spans, count(*) FILTER (WHERE status = 'error')::int AS errors,
+              count(*) FILTER (WHERE parent_span_id = left(trace_id, 16))::int AS requests
          FROM trace_spans WHERE started_at >= now() - make_interval(secs => $2)
         GROUP BY trace_id ORDER BY duration_ms DESC LIMIT $1`,
       [limit, sinceSec],
@@ -108,6 +116,31 @@ export class TraceStore {
     )) as [unknown, number] | { rowCount?: number };
     return Array.isArray(result) ? Number(result[1] ?? 0) : Number(result.rowCount ?? 0);
   }
+}
+
+/**
+ * The root a gateway's request id stands for, over the HTTP requests that carried it: from the
+ * first one's start to the trace's end, failed when one of them failed.
+ */
+function requestRoot(spanId: string, requests: SpanNode[], durationMs: number): SpanNode {
+  const first = requests.reduce((a, b) => (b.offset_ms < a.offset_ms ? b : a));
+  const failed = requests.find((r) => r.status === 'error');
+  return {
+    span_id: spanId,
+    parent_span_id: null,
+    request_id: first.request_id,
+    name: first.request_id ?? spanId,
+    kind: 'request',
+    host: '',
+    process: 'gateway',
+    started_at: first.started_at,
+    offset_ms: first.offset_ms,
+    duration_ms: durationMs - first.offset_ms,
+    status: failed ? 'error' : 'ok',
+    error: failed ? `${failed.name}: ${failed.error}` : null,
+    attributes: {},
+    children: requests,
+  };
 }
 
 /** Rows of one or more traces as trees: children under their parents, in the order they began. */
@@ -143,10 +176,13 @@ export function buildTrees(rows: readonly SpanRow[]): TraceTree[] {
       });
     }
     const roots: SpanNode[] = [];
+    const requests: SpanNode[] = [];
+    const rootId = requestRootSpanId(traceId);
     for (const node of nodes.values()) {
       const parent = node.parent_span_id ? nodes.get(node.parent_span_id) : undefined;
-      (parent ? parent.children : roots).push(node);
+      (parent ? parent.children : node.parent_span_id === rootId ? requests : roots).push(node);
     }
+    if (requests.length > 0) roots.push(requestRoot(rootId, requests, (end - origin) / 1000));
     const byStart = (a: SpanNode, b: SpanNode) => a.offset_ms - b.offset_ms;
     for (const node of nodes.values()) node.children.sort(byStart);
     roots.sort(byStart);

@@ -1,4 +1,11 @@
-import { isRequestId, newRequestId, newTraceparent, type RequestContext } from '@basalt/context';
+import {
+  gatewayTraceparent,
+  isRequestId,
+  newRequestId,
+  newTraceparent,
+  parseTraceparent,
+  type RequestContext,
+} from '@basalt/context';
 import { errorMessage, InvalidInputError, NotFoundError } from '@basalt/errors';
 import { type Logger, requestLogger } from '@basalt/log';
 import {
@@ -75,7 +82,9 @@ export function createHttpApp(log: Logger, bodyLimit: number, limiter?: RateLimi
   app.addHook('onRequest', async (req, reply) => {
     const given = req.headers['x-openstack-request-id'];
     const gateway = typeof given === 'string' && isRequestId(given) ? given : undefined;
-    const traceparent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+    const header = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+    // the caller's trace wins; else every request with the gateway's id joins that id's trace
+    const traceparent = parseTraceparent(header) ? header : gateway ? gatewayTraceparent(gateway) : undefined;
     const requestId = gateway ?? newRequestId();
     const incoming = { requestId, roles: [], isAdmin: false, traceparent };
     const parent = contextOfRequest(incoming);

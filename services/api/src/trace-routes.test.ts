@@ -1,3 +1,4 @@
+import { gatewayTraceparent, newRequestId, parseTraceparent, requestRootSpanId } from '@basalt/context';
 import { createLogger } from '@basalt/log';
 import {
   type RequestTraces,
@@ -86,5 +87,25 @@ describe('GET /v3/{project_id}/traces/{request_id}', () => {
       code: SpanStatusCode.ERROR,
       message: 'HTTP 403: Policy does not allow this action to be performed.',
     });
+  });
+
+  test("requests with one gateway id and no traceparent are one trace under that id's root; Basalt's own ids start their own", async () => {
+    const gateway = newRequestId();
+    for (const headers of [
+      { 'x-openstack-request-id': gateway },
+      { 'x-openstack-request-id': gateway },
+      {},
+      {},
+    ])
+      await api.get(`/v3/p/traces/${REQUEST_ID}`, headers);
+    for (let i = 0; i < 100 && recorder.spans().length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    const ids = recorder.spans().map((s) => [s.attributes['basalt.request_id'], s.spanContext().traceId]);
+    const derived = parseTraceparent(gatewayTraceparent(gateway))?.traceId;
+    expect(ids.filter(([id]) => id === gateway).map(([, trace]) => trace)).toEqual([derived, derived]);
+    const own = ids.filter(([id]) => id !== gateway);
+    expect(own).toHaveLength(2);
+    expect(new Set([derived, ...own.map(([, trace]) => trace)]).size).toBe(3);
+    for (const span of recorder.spans().filter((s) => s.attributes['basalt.request_id'] === gateway))
+      expect(span.parentSpanContext?.spanId).toBe(requestRootSpanId(derived as string));
   });
 });
