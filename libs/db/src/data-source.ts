@@ -24,6 +24,7 @@ import { ServiceUuid1764000000071 } from './migrations/0071-service-uuid';
 import { BackfillVolumePool1764000000072 } from './migrations/0072-backfill-volume-pool';
 import { Snapshots1764000000073 } from './migrations/0073-snapshots';
 import { RecordedAttachments1764000000080 } from './migrations/0080-recorded-attachments';
+import { PerTypeQuotas1764000000081 } from './migrations/0081-per-type-quotas';
 import type { SecretBox } from './secret-box';
 
 export const entities: Array<new () => object> = [];
@@ -50,6 +51,7 @@ export const migrations = [
   BackfillVolumePool1764000000072,
   Snapshots1764000000073,
   RecordedAttachments1764000000080,
+  PerTypeQuotas1764000000081,
 ];
 
 export interface DatabaseOptions {

@@ -115,10 +115,12 @@ export class VolumeRepository {
     if (!Number.isSafeInteger(volume.size)) throw new InvalidStateError(`volume ${volume.id} has no size`);
     await this.ds.transaction(async (tx) => {
       try {
-        await tx.query('SELECT check_volume_quota($1, 0, $2, $3, $4, $5, $6)', [
+        await tx.query('SELECT check_volume_quota($1, $2, 0, 0, $3, $4, $5, $6, $7, $8)', [
           volume.projectId,
+          volume.volumeType,
           growth,
           defaults.volumes,
+          defaults.snapshots,
           defaults.gigabytes,
           newSize,
           defaults.per_volume_gigabytes,
