@@ -25,6 +25,7 @@ import { BackfillVolumePool1764000000072 } from './migrations/0072-backfill-volu
 import { Snapshots1764000000073 } from './migrations/0073-snapshots';
 import { RecordedAttachments1764000000080 } from './migrations/0080-recorded-attachments';
 import { PerTypeQuotas1764000000081 } from './migrations/0081-per-type-quotas';
+import { InstanceActions1764000000082 } from './migrations/0082-instance-actions';
 import type { SecretBox } from './secret-box';
 
 export const entities: Array<new () => object> = [];
@@ -52,6 +53,7 @@ export const migrations = [
   Snapshots1764000000073,
   RecordedAttachments1764000000080,
   PerTypeQuotas1764000000081,
+  InstanceActions1764000000082,
 ];
 
 export interface DatabaseOptions {

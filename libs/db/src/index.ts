@@ -6,6 +6,7 @@ export * from './block-device-mappings';
 export * from './data-source';
 export * from './functions';
 export * from './images';
+export * from './instance-actions';
 export * from './instances';
 export * from './messages';
 export * from './pagination';

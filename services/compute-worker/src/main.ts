@@ -1,11 +1,16 @@
 import { schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
-import { BlockDeviceMappingRepository, InstanceRepository, VolumeRepository } from '@basalt/db';
+import {
+  BlockDeviceMappingRepository,
+  InstanceActionRepository,
+  InstanceRepository,
+  VolumeRepository,
+} from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
-import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
+import { type PeriodicTask, runService, serviceToken, startPeriodic } from '@basalt/service';
 import { createComputeDrivers } from './compute-drivers';
 import { hypervisorCapacity } from './hypervisor-capacity';
-import { ImageApi, serviceToken } from './image-api';
+import { ImageApi } from './image-api';
 import { ComputeManager } from './manager';
 import { ComputeReconciler } from './reconciler';
 
@@ -16,7 +21,6 @@ void runService({
     const c = config.compute;
     const drivers = createComputeDrivers(config, new ExecaRunner(log));
     await drivers.hypervisor.checkForSetup();
-    const user = config.service_user;
     const instances = new InstanceRepository(db);
     const mappings = new BlockDeviceMappingRepository(db);
     const volumes = new VolumeRepository(db);
@@ -25,14 +29,10 @@ void runService({
         instances,
         mappings,
         volumes,
+        actions: new InstanceActionRepository(db),
         images: new ImageApi({
           url: config.glance.api_servers,
-          token: serviceToken({
-            authUrl: user.auth_url,
-            username: user.username,
-            password: user.password,
-            projectName: user.project_name,
-          }),
+          token: serviceToken(config.service_user),
         }),
         hypervisor: drivers.hypervisor,
         connector: drivers.connector,
