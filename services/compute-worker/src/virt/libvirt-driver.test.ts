@@ -248,7 +248,9 @@ describe('LibvirtDriver', () => {
     const runner = new RecordingRunner()
       .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
       // the guest honours only the third request
-      .on(['virsh', '-c', URI, 'domblklist'], () => ({ stdout: HEADER + ROOT + (unplugs >= 3 ? '' : VOLUME) }))
+      .on(['virsh', '-c', URI, 'domblklist'], () => ({
+        stdout: HEADER + ROOT + (unplugs >= 3 ? '' : VOLUME),
+      }))
       .on(['virsh', '-c', URI, 'detach-device'], () => {
         unplugs++;
         return {};
