@@ -10,17 +10,9 @@ import {
   VolumeRepository,
 } from '@basalt/db';
 import { QuotaExceededError } from '@basalt/errors';
-import { createTestDatabase } from '../support/db';
+import { createTestDatabase, UNLIMITED_QUOTAS } from '../support/db';
 
-const unlimited = {
-  volumes: -1,
-  snapshots: -1,
-  gigabytes: -1,
-  backups: -1,
-  backup_gigabytes: -1,
-  per_volume_gigabytes: -1,
-  groups: -1,
-};
+const unlimited = UNLIMITED_QUOTAS;
 
 /** Cinder's per-volume-type quotas, decided in PostgreSQL by check_volume_quota. */
 describe('per-type quotas in PostgreSQL', () => {
