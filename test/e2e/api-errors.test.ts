@@ -254,7 +254,7 @@ describe('the volume API refuses bad input cleanly', () => {
       token: admin,
       body: { quota_set: { volumes: 1, gigabytes: 3 } },
     });
-    // every key of Cinder's quota set, and no id in an update's answer
+    // every key of Cinder's quota set (the default type's own, unlimited), and no id in an update's answer
     expect(set.body.quota_set).toEqual({
       volumes: 1,
       gigabytes: 3,
@@ -263,6 +263,9 @@ describe('the volume API refuses bad input cleanly', () => {
       backup_gigabytes: 1000,
       per_volume_gigabytes: -1,
       groups: 10,
+      volumes___DEFAULT__: -1,
+      gigabytes___DEFAULT__: -1,
+      snapshots___DEFAULT__: -1,
     });
     const big = await request(`${quotaApi}/volumes`, {
       method: 'POST',

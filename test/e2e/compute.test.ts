@@ -96,9 +96,9 @@ describe('instances and their volumes', () => {
   }
 
   /** The guest's name of the disk whose serial is (the start of) the volume id, seen since the console's mark. */
-  async function guestDisk(guest: Guest, volumeId: string): Promise<string> {
+  async function guestDisk(guest: Guest, volumeId: string, bytes = GiB): Promise<string> {
     const match = await guest.console.waitFor(
-      new RegExp(`BLOCKDEV (vd[a-z]+) size=${GiB} serial=${volumeId.slice(0, 20)}`),
+      new RegExp(`BLOCKDEV (vd[a-z]+) size=${bytes} serial=${volumeId.slice(0, 20)}`),
       `volume ${volumeId} in the guest`,
     );
     return match[1] as string;
@@ -275,6 +275,81 @@ describe('instances and their volumes', () => {
     expect((await waitForServer('alice', vm2, ['ACTIVE'])).status).toBe('ACTIVE');
   }, 180_000);
 
+  test('volume1 extended while attached to vm2 (volume 3.42): the guest sees the new size, the instance action its event', async () => {
+    const vm2 = servers.vm2?.id as string;
+    const guest = servers.vm2?.guest as Guest;
+    const extend = (version: string) =>
+      request(`${volumes('alice')}/volumes/${volume1}/action`, {
+        token: tokens.alice as string,
+        method: 'POST',
+        body: { 'os-extend': { new_size: 2 } },
+        headers: { 'OpenStack-API-Version': `volume ${version}` },
+      });
+    // before 3.42 an attached volume does not grow
+    expect((await extend('3.41')).status).toBe(400);
+    const extended = await extend('3.42');
+    expect(extended.status).toBe(202);
+    const requestId = extended.headers.get('x-openstack-request-id') as string;
+    const grown = await waitFor(async () => {
+      const v = await waitForVolume(volumes('alice'), tokens.alice as string, volume1, ['in-use']);
+      return v.size === 2 ? v : undefined;
+    }, 'volume1 to be 2 GB and in-use');
+    expect(grown.attachments).toHaveLength(1);
+    // the guest's own view of the disk: its size in 512-byte sectors, from the kernel
+    const serial = volume1.slice(0, 20);
+    const disk = (
+      await sh(
+        guest,
+        `for d in /sys/block/vd*; do [ "$(cat $d/serial)" = ${serial} ] && echo \${d##*/}; done`,
+      )
+    ).trim();
+    expect(disk).toMatch(/^vd[a-z]$/);
+    const sectors = await waitFor(
+      async () => {
+        const n = Number((await sh(guest, `cat /sys/block/${disk}/size`)).trim());
+        return n * 512 === 2 * GiB ? n : undefined;
+      },
+      "the guest's disk to grow",
+      60_000,
+    );
+    expect(sectors * 512).toBe(2 * GiB);
+    expect(await marker(guest, disk)).toBe('BASALT-MARKER-42');
+    // nova's record of it: the action under the extend's request, its event finished for admins
+    const listed = await compute('alice', `/servers/${vm2}/os-instance-actions`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.instanceActions).toContainEqual({
+      action: 'extend_volume',
+      instance_uuid: vm2,
+      request_id: requestId,
+      user_id: expect.any(String),
+      project_id: expect.any(String),
+      message: null,
+      start_time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/),
+    });
+    const shown = await waitFor(async () => {
+      const res = await compute('admin', `/servers/${vm2}/os-instance-actions/${requestId}`);
+      return res.body.instanceAction?.events?.[0]?.finish_time ? res : undefined;
+    }, 'the compute_extend_volume event to finish');
+    expect(shown.body.instanceAction.events).toEqual([
+      {
+        event: 'compute_extend_volume',
+        start_time: expect.any(String),
+        finish_time: expect.any(String),
+        result: 'Success',
+        traceback: null,
+      },
+    ]);
+    // the events are an admin's to see
+    const asOwner = await compute('alice', `/servers/${vm2}/os-instance-actions/${requestId}`);
+    expect(asOwner.status).toBe(200);
+    expect(asOwner.body.instanceAction.events).toBeUndefined();
+    // only admins (and services) send external events
+    const event = { events: [{ name: 'volume-extended', server_uuid: vm2, tag: volume1 }] };
+    expect(
+      (await compute('alice', '/os-server-external-events', { method: 'POST', body: event })).status,
+    ).toBe(403);
+  }, 180_000);
+
   test('5. detach, then delete vm2: volume1 is available, nothing of vm2 is left', async () => {
     const vm2 = servers.vm2?.id as string;
     const name = await domain(vm2);
@@ -349,7 +424,7 @@ describe('instances and their volumes', () => {
     // attaching an in-use volume is refused too
     expect((await attach('alice', vm1, volume1)).status).toBe(400);
     // a guest asked to let go of a disk it is still bringing up ignores the request: let it settle
-    await guestDisk(guest, volume1);
+    await guestDisk(guest, volume1, 2 * GiB);
     expect(
       (await compute('alice', `/servers/${vm1}/os-volume_attachments/${volume1}`, { method: 'DELETE' }))
         .status,
@@ -440,9 +515,9 @@ describe('instances and their volumes', () => {
       await waitForAttachment(volume1);
       // the table names the server, as the seed's `nova volume-list` did
       expect(await openstack('volume', 'list')).toMatch(
-        /volume1\s+\|\s+in-use\s+\|\s+1\s+\|\s+Attached to vm3 on \/dev\/vdb\s/,
+        /volume1\s+\|\s+in-use\s+\|\s+2\s+\|\s+Attached to vm3 on \/dev\/vdb\s/,
       );
-      const disk = await guestDisk(guest, volume1);
+      const disk = await guestDisk(guest, volume1, 2 * GiB);
       expect(await marker(guest, disk)).toBe('BASALT-MARKER-42');
       await openstack('server', 'remove', 'volume', 'vm3', 'volume1');
       await waitForVolume(volumes('alice'), tokens.alice as string, volume1, ['available']);

@@ -11,17 +11,9 @@ import {
   VolumeRepository,
 } from '@basalt/db';
 import { InvalidStateError, QuotaExceededError } from '@basalt/errors';
-import { createTestDatabase } from '../support/db';
+import { createTestDatabase, UNLIMITED_QUOTAS } from '../support/db';
 
-const unlimited = {
-  volumes: -1,
-  snapshots: -1,
-  gigabytes: -1,
-  backups: -1,
-  backup_gigabytes: -1,
-  per_volume_gigabytes: -1,
-  groups: -1,
-};
+const unlimited = UNLIMITED_QUOTAS;
 
 /** Snapshots and their volumes in real PostgreSQL: the quota check, the locks and the cascade. */
 describe('snapshots in PostgreSQL', () => {

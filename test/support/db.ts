@@ -1,4 +1,4 @@
-import { createDataSource, ensureDatabase } from '@basalt/db';
+import { createDataSource, ensureDatabase, type QuotaLimits } from '@basalt/db';
 import { uniqueName } from './rpc';
 
 export const POSTGRES_URL = process.env.BASALT_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432';
@@ -42,3 +42,14 @@ export const PLAIN_VOLUME = {
   volumeType: null,
 } as const;
 export const NO_QUOTA = { volumes: -1, gigabytes: -1 } as const;
+
+/** Quota defaults under which nothing is refused (-1 for every resource). */
+export const UNLIMITED_QUOTAS: QuotaLimits = {
+  volumes: -1,
+  snapshots: -1,
+  gigabytes: -1,
+  backups: -1,
+  backup_gigabytes: -1,
+  per_volume_gigabytes: -1,
+  groups: -1,
+};

@@ -97,6 +97,7 @@ export class VolumeStack {
       BASALT__API__IMAGE_LISTEN_PORT: String(this.imagePort),
       BASALT__GLANCE_STORE__FILESYSTEM_STORE_DATADIR: this.imagesPath,
       BASALT__GLANCE__API_SERVERS: `http://127.0.0.1:${this.imagePort}`,
+      BASALT__NOVA__COMPUTE_URL: this.computeUrl ? `${this.computeUrl}/v2.1` : '',
       BASALT__SERVICE_USER__USERNAME: 'admin',
       BASALT__SERVICE_USER__PASSWORD: 'adminpass',
       BASALT__SERVICE_USER__PROJECT_NAME: 'admin',
@@ -128,11 +129,12 @@ export class VolumeStack {
     this.database = await createTestDatabase(this.options.postgresUrl);
     this.tgtd = await TgtdFixture.start();
     if (this.options.compute) this.libvirt = await LibvirtFixture.start();
-    await Promise.all(
-      (['volume-worker', 'scheduler', 'api'] as const).map((name) => this.startService(name)),
-    );
-    // ready for requests once the scheduler has heard from the volume host
-    await this.service('scheduler').waitForLog(/"method":"update_service_capabilities".*"rpc handled"/);
+    // a compute stack's volume worker tells the compute API of volumes that grew under servers:
+    // it starts once the api says where it listens
+    const first: ServiceName[] = this.options.compute
+      ? ['scheduler', 'api']
+      : ['volume-worker', 'scheduler', 'api'];
+    await Promise.all(first.map((name) => this.startService(name)));
     const listening =
       /"volume_api":"([^"]+)","identity_api":"([^"]+)","compute_api":"([^"]+)","image_api":"([^"]+)"/.exec(
         this.service('api').log,
@@ -142,6 +144,9 @@ export class VolumeStack {
     this.identityUrl = listening[2] as string;
     this.computeUrl = listening[3] as string;
     this.imageUrl = listening[4] as string;
+    if (this.options.compute) await this.startService('volume-worker');
+    // ready for requests once the scheduler has heard from the volume host
+    await this.service('scheduler').waitForLog(/"method":"update_service_capabilities".*"rpc handled"/);
     if (this.options.compute) await this.startCompute();
   }
 

@@ -316,12 +316,21 @@ export const schema = {
       'URL of the image API (Glance v2) the api, the volume workers and the compute workers use; a real Glance will do.',
     ),
   },
+  nova: {
+    compute_url: opt.string(
+      '',
+      "URL of the compute API (Nova v2.1, e.g. http://127.0.0.1:8774/v2.1) the volume worker tells, as the service user, when it has extended an attached volume (os-server-external-events volume-extended); empty: no one is told and the guest's disk keeps its size.",
+    ),
+  },
   service_user: {
     auth_url: opt.string(
       '',
-      'Keystone v3 URL the compute and volume workers take their token for the image API from (empty: the noauth token username:project_name).',
+      "Keystone v3 URL the workers take their token for the other services' APIs from (the compute and volume workers' for the image API, the volume worker's for the compute API; empty: the noauth token username:project_name).",
     ),
-    username: opt.string('nova', 'User the compute and volume workers authenticate to the image API as.'),
+    username: opt.string(
+      'nova',
+      'User the workers authenticate as (an admin: the compute API takes external events from admins only).',
+    ),
     password: opt.string('', "That user's password.", { secret: true }),
     project_name: opt.string('service', "That user's project."),
   },
@@ -360,6 +369,11 @@ export const schema = {
       20,
       'Seconds a volume detach waits for the guest to release the disk (virsh domblklist no longer listing it).',
       { min: 0.1 },
+    ),
+    device_detach_attempts: opt.int(
+      8,
+      'Unplug requests a volume detach sends within device_detach_timeout, evenly spaced, while the guest still holds the disk: a guest still booting ignores the first (nova retries likewise).',
+      { min: 1 },
     ),
     wait_soft_reboot_seconds: opt.number(
       120,

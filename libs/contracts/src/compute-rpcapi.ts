@@ -33,6 +33,7 @@ export const COMPUTE_CONTRACT = defineContract({
     '1.0 - Initial version: run, terminate and reboot instances, attach and detach volumes, ' +
       'publish_service_capabilities.',
     '1.1 - reconcile: domains, secrets and instance folders compared with the database, its own orphans removed.',
+    "1.2 - extend_volume: an attached volume grew; the guest's disk is resized to its new size.",
   ],
   methods: {
     run_instance: cast({ since: '1.0', to: 'server', args: instance }),
@@ -51,6 +52,12 @@ export const COMPUTE_CONTRACT = defineContract({
       args: s.object({ instance_uuid: s.string(), volume_id: s.string(), mountpoint: s.string() }),
     }),
     detach_volume: cast({ since: '1.0', to: 'server', args: volume }),
+    /**
+     * The volume host grew an attached volume (nova's external event volume-extended): the guest's
+     * disk takes the volume's new size, recorded as the event compute_extend_volume of the
+     * request's instance action.
+     */
+    extend_volume: cast({ since: '1.2', to: 'server', args: volume }),
     /** Asks every compute host to report its resources now (a scheduler that just started knows none). */
     publish_service_capabilities: cast({ since: '1.0', to: 'fanout', args: s.object({}) }),
     /** The host's domains, secrets and instance folders compared with the database; with dry_run nothing is changed. */

@@ -1,17 +1,19 @@
--- Refuses, with SQLSTATE BQ001 and the resource in the detail, growth the project's quota does not take.
--- Gigabytes count the live volumes' sizes and the live snapshots' (Cinder's default).
+-- Refuses, with SQLSTATE BQ001 and the resource in the detail, growth the project's quota does not take:
+-- the volumes, snapshots and gigabytes it adds, counted overall and under the volume type `p_type`
+-- (its `<resource>_<type name>` limits, unlimited unless set), as quota_usage counts them.
 -- The function as the database has it now: a change is a new migration carrying this text.
 CREATE OR REPLACE FUNCTION check_volume_quota(
-  p_project varchar, p_more_volumes integer, p_more_gigabytes integer,
-  p_default_volumes integer, p_default_gigabytes integer, p_size integer, p_default_per_volume integer
+  p_project varchar, p_type varchar, p_more_volumes integer, p_more_snapshots integer, p_more_gigabytes integer,
+  p_default_volumes integer, p_default_snapshots integer, p_default_gigabytes integer,
+  p_size integer, p_default_per_volume integer
 ) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-  max_volumes integer;
-  max_gigabytes integer;
+  type_name varchar;
   max_per_volume integer;
-  used_volumes integer;
-  used_gigabytes integer;
+  used jsonb;
+  in_use integer;
+  c record;
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('quota:' || p_project));
   max_per_volume := quota_limit(p_project, 'per_volume_gigabytes', p_default_per_volume);
@@ -19,22 +21,28 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
       DETAIL = json_build_object('resource', 'per_volume_gigabytes', 'limit', max_per_volume, 'in_use', 0)::text;
   END IF;
-  max_volumes := quota_limit(p_project, 'volumes', p_default_volumes);
-  max_gigabytes := quota_limit(p_project, 'gigabytes', p_default_gigabytes);
-  IF max_volumes < 0 AND max_gigabytes < 0 THEN
-    RETURN;
-  END IF;
-  SELECT count(*), coalesce(sum(size), 0) INTO used_volumes, used_gigabytes
-    FROM volumes WHERE project_id = p_project AND NOT deleted;
-  used_gigabytes := used_gigabytes + (SELECT coalesce(sum(volume_size), 0)
-    FROM snapshots WHERE project_id = p_project AND NOT deleted);
-  IF max_volumes >= 0 AND used_volumes + p_more_volumes > max_volumes THEN
-    RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
-      DETAIL = json_build_object('resource', 'volumes', 'limit', max_volumes, 'in_use', used_volumes)::text;
-  END IF;
-  IF max_gigabytes >= 0 AND used_gigabytes + p_more_gigabytes > max_gigabytes THEN
-    RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
-      DETAIL = json_build_object('resource', 'gigabytes', 'limit', max_gigabytes, 'in_use', used_gigabytes)::text;
-  END IF;
+  SELECT name INTO type_name FROM volume_types WHERE id::text = p_type AND NOT deleted;
+  FOR c IN
+    SELECT r.resource, r.more, quota_limit(p_project, r.resource, r.fallback) AS hard_limit
+      FROM (VALUES (1, 'volumes', p_more_volumes, p_default_volumes),
+                   (2, 'gigabytes', p_more_gigabytes, p_default_gigabytes),
+                   (3, 'snapshots', p_more_snapshots, p_default_snapshots),
+                   (4, 'volumes_' || type_name, p_more_volumes, -1),
+                   (5, 'gigabytes_' || type_name, p_more_gigabytes, -1),
+                   (6, 'snapshots_' || type_name, p_more_snapshots, -1)) AS r(n, resource, more, fallback)
+     WHERE r.more > 0 AND r.resource IS NOT NULL
+     ORDER BY r.n
+  LOOP
+    CONTINUE WHEN c.hard_limit < 0;
+    -- counted once, and only when some limit applies
+    IF used IS NULL THEN
+      SELECT jsonb_object_agg(u.resource, u.in_use) INTO used FROM quota_usage(p_project) u;
+    END IF;
+    in_use := coalesce((used ->> c.resource)::integer, 0);
+    IF in_use + c.more > c.hard_limit THEN
+      RAISE EXCEPTION USING ERRCODE = 'BQ001', MESSAGE = 'quota exceeded',
+        DETAIL = json_build_object('resource', c.resource, 'limit', c.hard_limit, 'in_use', in_use)::text;
+    END IF;
+  END LOOP;
 END
 $$;

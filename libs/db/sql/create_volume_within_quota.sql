@@ -1,6 +1,6 @@
--- A `creating` volume row, named from the template, inserted only if the quota takes it; a
--- volume made from a snapshot, another volume or an image names its source, and carries its
--- volume_image_metadata and bootable flag.
+-- A `creating` volume row, named from the template, inserted only if the quota takes it (overall and
+-- for its type); a volume made from a snapshot, another volume or an image names its source, and
+-- carries its volume_image_metadata and bootable flag.
 -- The function as the database has it now: a change is a new migration carrying this text.
 CREATE OR REPLACE FUNCTION create_volume_within_quota(
   p_id uuid, p_size integer, p_zone varchar, p_project varchar, p_user varchar,
@@ -13,8 +13,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
   new_seq bigint;
 BEGIN
-  PERFORM check_volume_quota(p_project, 1, p_size, p_default_volumes, p_default_gigabytes, p_size,
-                             p_default_per_volume);
+  PERFORM check_volume_quota(p_project, p_type, 1, 0, p_size, p_default_volumes, -1, p_default_gigabytes,
+                             p_size, p_default_per_volume);
   new_seq := nextval(pg_get_serial_sequence('volumes', 'seq'));
   RETURN QUERY
     INSERT INTO volumes (id, seq, backend_name, size, status, availability_zone, project_id, user_id,

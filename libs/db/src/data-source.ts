@@ -26,6 +26,8 @@ import { Snapshots1764000000073 } from './migrations/0073-snapshots';
 import { RecordedAttachments1764000000080 } from './migrations/0080-recorded-attachments';
 import { ServiceCapabilities1764000000081 } from './migrations/0081-service-capabilities';
 import { ImageService1764000000082 } from './migrations/0082-image-service';
+import { PerTypeQuotas1764000000083 } from './migrations/0083-per-type-quotas';
+import { InstanceActions1764000000084 } from './migrations/0084-instance-actions';
 import type { SecretBox } from './secret-box';
 
 export const entities: Array<new () => object> = [];
@@ -54,6 +56,8 @@ export const migrations = [
   RecordedAttachments1764000000080,
   ServiceCapabilities1764000000081,
   ImageService1764000000082,
+  PerTypeQuotas1764000000083,
+  InstanceActions1764000000084,
 ];
 
 export interface DatabaseOptions {

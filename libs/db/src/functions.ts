@@ -10,6 +10,7 @@ export const SQL_FUNCTIONS = [
   'volume_error_message',
   'quota_limit',
   'create_snapshot_within_quota',
+  'quota_usage',
 ] as const;
 export type SqlFunction = (typeof SQL_FUNCTIONS)[number];
 

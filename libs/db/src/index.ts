@@ -7,6 +7,7 @@ export * from './data-source';
 export * from './functions';
 export * from './image-states';
 export * from './images';
+export * from './instance-actions';
 export * from './instances';
 export * from './messages';
 export * from './pagination';

@@ -15,8 +15,14 @@ export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
 /** Hard limits by resource, as Cinder's quota sets name them (-1: unlimited). */
 export type QuotaLimits = Readonly<Record<QuotaResource, number>>;
 
-/** What a project uses of each resource. */
-export type QuotaUsage = Readonly<Record<QuotaResource, number>>;
+/** The resources counted per volume type, as `<resource>_<type name>` (Cinder's VolumeTypeResource). */
+export const PER_TYPE_RESOURCES = ['volumes', 'gigabytes', 'snapshots'] as const;
+
+/** A whole quota set: the resources above and, for every volume type, its per-type ones. */
+export type QuotaSet = Readonly<Record<string, number>>;
+
+/** What a project uses of each resource of its quota set. */
+export type QuotaUsage = QuotaSet;
 
 /** The SQLSTATE check_volume_quota (and create_snapshot_within_quota) raises when the quota refuses. */
 const QUOTA_REFUSED = 'BQ001';
@@ -29,40 +35,43 @@ export function quotaRefusal(error: unknown, requestedGigabytes: number, volumeS
     resource,
     limit,
     in_use: inUse,
-  } = JSON.parse(refused.detail ?? '{}') as { resource: QuotaResource; limit: number; in_use: number };
+  } = JSON.parse(refused.detail ?? '{}') as { resource: string; limit: number; in_use: number };
   const data = { resource, limit, in_use: inUse };
+  // a per-type resource is refused in the words of its kind, naming itself
+  const kind = resource.split('_')[0];
   if (resource === 'per_volume_gigabytes') {
     return new QuotaExceededError(
       `VolumeSizeExceedsLimit: Requested volume size ${volumeSize}G is larger than maximum allowed limit ${limit}G.`,
       { data },
     );
   }
-  if (resource === 'snapshots') {
+  if (kind === 'snapshots') {
     return new QuotaExceededError(
       `SnapshotLimitExceeded: Maximum number of snapshots allowed (${limit}) exceeded.`,
       { data },
     );
   }
-  return resource === 'volumes'
+  return kind === 'volumes'
     ? new QuotaExceededError(
-        `VolumeLimitExceeded: Maximum number of volumes allowed (${limit}) exceeded for quota 'volumes'.`,
+        `VolumeLimitExceeded: Maximum number of volumes allowed (${limit}) exceeded for quota '${resource}'.`,
         { data },
       )
     : new QuotaExceededError(
-        `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${requestedGigabytes}G, quota is ${limit}G and ${inUse}G has been consumed.`,
+        `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed ${resource} quota. Requested ${requestedGigabytes}G, quota is ${limit}G and ${inUse}G has been consumed.`,
         { data },
       );
 }
 
 /**
  * Per-project hard limits. A project without its own limit for a resource gets the `default` quota
- * class's, and without that the configured default (Cinder's order).
+ * class's, and without that the configured default (Cinder's order); a per-type resource's
+ * configured default is -1.
  */
 export class QuotaRepository {
   constructor(private readonly ds: DataSource) {}
 
-  async limits(projectId: string, defaults: QuotaLimits): Promise<QuotaLimits> {
-    const rows: Array<{ resource: QuotaResource; hard_limit: number }> = await this.ds.query(
+  async limits(projectId: string, defaults: QuotaLimits): Promise<QuotaSet> {
+    const rows: LimitRow[] = await this.ds.query(
       'SELECT resource, hard_limit FROM quotas WHERE project_id = $1',
       [projectId],
     );
@@ -70,19 +79,24 @@ export class QuotaRepository {
   }
 
   /** A quota class's limits over `defaults`; the `default` class is what projects fall back to. */
-  async classLimits(className: string, defaults: QuotaLimits): Promise<QuotaLimits> {
-    const rows: Array<{ resource: QuotaResource; hard_limit: number }> = await this.ds.query(
+  async classLimits(className: string, defaults: QuotaLimits): Promise<QuotaSet> {
+    const rows: LimitRow[] = await this.ds.query(
       'SELECT resource, hard_limit FROM quota_classes WHERE class_name = $1',
       [className],
     );
-    return overlay(defaults, rows);
+    return overlay(await this.withTypes(defaults), rows);
   }
 
-  async set(projectId: string, values: Partial<QuotaLimits>): Promise<void> {
+  /** Every resource a quota set holds now: the fixed ones and those of each live volume type. */
+  async resources(): Promise<string[]> {
+    return Object.keys(await this.withTypes(undefined));
+  }
+
+  async set(projectId: string, values: QuotaSet): Promise<void> {
     await this.upsert('quotas', 'project_id', projectId, values);
   }
 
-  async setClass(className: string, values: Partial<QuotaLimits>): Promise<void> {
+  async setClass(className: string, values: QuotaSet): Promise<void> {
     await this.upsert('quota_classes', 'class_name', className, values);
   }
 
@@ -91,33 +105,39 @@ export class QuotaRepository {
     await this.ds.query('DELETE FROM quotas WHERE project_id = $1', [projectId]);
   }
 
-  /** What the project uses now, as os-quota-sets shows it (the check itself is check_volume_quota). */
+  /** What the project uses now, counted as check_volume_quota counts it (quota_usage). */
   async usage(projectId: string): Promise<QuotaUsage> {
-    // gigabytes as check_volume_quota counts them: the volumes' and the snapshots'
-    const [row] = await this.ds.query(
-      `SELECT v.volumes, s.snapshots, v.gigabytes + s.gigabytes AS gigabytes
-         FROM (SELECT count(*)::int AS volumes, coalesce(sum(size), 0)::int AS gigabytes
-                 FROM volumes WHERE project_id = $1 AND NOT deleted) v,
-              (SELECT count(*)::int AS snapshots, coalesce(sum(volume_size), 0)::int AS gigabytes
-                 FROM snapshots WHERE project_id = $1 AND NOT deleted) s`,
+    const rows: Array<{ resource: string; in_use: number }> = await this.ds.query(
+      'SELECT resource, in_use FROM quota_usage($1)',
       [projectId],
     );
-    return {
-      volumes: Number(row.volumes),
-      snapshots: Number(row.snapshots),
-      gigabytes: Number(row.gigabytes),
+    const used: Record<string, number> = {
       backups: 0,
       backup_gigabytes: 0,
       per_volume_gigabytes: 0,
       groups: 0,
     };
+    for (const row of rows) used[row.resource] = Number(row.in_use);
+    return used;
+  }
+
+  /** `defaults` (0 for each, without) and -1 for every per-type resource of the live volume types. */
+  private async withTypes(defaults: QuotaLimits | undefined): Promise<Record<string, number>> {
+    const types: Array<{ name: string }> = await this.ds.query(
+      'SELECT name FROM volume_types WHERE NOT deleted ORDER BY name',
+    );
+    const set: Record<string, number> = Object.fromEntries(
+      QUOTA_RESOURCES.map((r) => [r, defaults?.[r] ?? 0]),
+    );
+    for (const { name } of types) for (const r of PER_TYPE_RESOURCES) set[`${r}_${name}`] = -1;
+    return set;
   }
 
   private async upsert(
     table: 'quotas' | 'quota_classes',
     keyColumn: 'project_id' | 'class_name',
     key: string,
-    values: Partial<QuotaLimits>,
+    values: QuotaSet,
   ): Promise<void> {
     const entries = Object.entries(values);
     if (entries.length === 0) return;
@@ -130,10 +150,10 @@ export class QuotaRepository {
   }
 }
 
-function overlay(
-  base: QuotaLimits,
-  rows: ReadonlyArray<{ resource: QuotaResource; hard_limit: number }>,
-): QuotaLimits {
+type LimitRow = { resource: string; hard_limit: number };
+
+/** `base` with the rows' limits over it; rows of resources the set does not hold (a deleted type's) are left out. */
+function overlay(base: Record<string, number>, rows: readonly LimitRow[]): QuotaSet {
   const limits = { ...base };
   for (const row of rows) if (row.resource in limits) limits[row.resource] = Number(row.hard_limit);
   return limits;

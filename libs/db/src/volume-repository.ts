@@ -52,7 +52,7 @@ const LISTING: Listing<SortKey> = {
 
 export type VolumePage = Page<SortKey>;
 
-const { beginExtend } = VOLUME_STATES.moves;
+const { beginExtend, beginExtendAttached } = VOLUME_STATES.moves;
 
 /**
  * The volumes table. Every status change is a compare-and-swap along a move of VOLUME_STATES:
@@ -113,19 +113,28 @@ export class VolumeRepository {
   }
 
   /**
-   * Starts an extend (available → extending) if the project's gigabytes quota takes the growth.
-   * The swap also requires the size the growth was counted from: of two extends racing from one
-   * size, the second finds the volume grown and is refused rather than shrinking it.
+   * Starts an extend (available → extending; with `attached`, in-use → extending) if the
+   * project's gigabytes quota takes the growth. The swap also requires the size the growth was
+   * counted from: of two extends racing from one size, the second finds the volume grown and is
+   * refused rather than shrinking it.
    */
-  async beginExtendWithinQuota(volume: VolumeRecord, newSize: number, defaults: QuotaLimits): Promise<void> {
+  async beginExtendWithinQuota(
+    volume: VolumeRecord,
+    newSize: number,
+    defaults: QuotaLimits,
+    attached = false,
+  ): Promise<void> {
+    const move = attached ? beginExtendAttached : beginExtend;
     const growth = newSize - volume.size;
     if (!Number.isSafeInteger(volume.size)) throw new InvalidStateError(`volume ${volume.id} has no size`);
     await this.ds.transaction(async (tx) => {
       try {
-        await tx.query('SELECT check_volume_quota($1, 0, $2, $3, $4, $5, $6)', [
+        await tx.query('SELECT check_volume_quota($1, $2, 0, 0, $3, $4, $5, $6, $7, $8)', [
           volume.projectId,
+          volume.volumeType,
           growth,
           defaults.volumes,
+          defaults.snapshots,
           defaults.gigabytes,
           newSize,
           defaults.per_volume_gigabytes,
@@ -134,15 +143,15 @@ export class VolumeRepository {
         throw quotaRefusal(error, growth, newSize);
       }
       const guard = [`size = ${volume.size}`];
-      if (await compareAndSwap(tx, VOLUMES, volume.id, beginExtend, { extendTo: newSize }, guard)) return;
+      if (await compareAndSwap(tx, VOLUMES, volume.id, move, { extendTo: newSize }, guard)) return;
       const [now] = await tx.query('SELECT status, size FROM volumes WHERE id = $1', [volume.id]);
-      if (now && beginExtend.from.includes(now.status) && now.size !== volume.size) {
+      if (now && move.from.includes(now.status) && now.size !== volume.size) {
         throw new InvalidStateError(
           `Invalid volume: Volume ${volume.id} was extended to ${now.size} GB meanwhile; ask for more than that.`,
         );
       }
       throw new InvalidStateError(
-        `Invalid volume: Volume ${volume.id} status must be available to extend, but current status is: ${now?.status ?? volume.status}.`,
+        `Invalid volume: Volume ${volume.id} status must be ${move.from.join(' or ')} to extend, but current status is: ${now?.status ?? volume.status}.`,
       );
     });
   }

@@ -63,6 +63,10 @@ export const VOLUME_STATES = stateTable('volume', VOLUME_STATUSES, {
   cancelExtend: { from: ['extending'], to: 'available', by: ['api'] },
   finishExtend: { from: ['extending'], to: 'available', by: ['volume-worker'] },
   failExtend: { from: ['extending'], to: 'error_extending', by: ['volume-worker'] },
+  /** An attached volume grows while it stays attached (Cinder 3.42): it goes back to in-use. */
+  beginExtendAttached: { from: ['in-use'], to: 'extending', by: ['api'] },
+  cancelExtendAttached: { from: ['extending'], to: 'in-use', by: ['api'] },
+  finishExtendAttached: { from: ['extending'], to: 'in-use', by: ['volume-worker'] },
   /** A detach asked for by the API, or the compute host letting go of a deleted instance's volumes. */
   beginDetach: { from: ['in-use'], to: 'detaching', by: ['api', 'compute-worker'] },
   /** A detach that could not be sent, or the guest would not release the disk: still attached. */

@@ -133,13 +133,17 @@ export class TransferRepository {
       if (cryptHash(String(row.salt), authKey) !== String(row.crypt_hash)) {
         throw new InvalidInputError(`Invalid auth key: Attempt to transfer ${id} with invalid auth key.`);
       }
-      const [volumeRow] = await tx.query('SELECT size FROM volumes WHERE id = $1', [row.volume_id]);
+      const [volumeRow] = await tx.query('SELECT size, volume_type FROM volumes WHERE id = $1', [
+        row.volume_id,
+      ]);
       const size = Number(volumeRow?.size ?? 0);
       try {
-        await tx.query('SELECT check_volume_quota($1, 1, $2, $3, $4, $2, $5)', [
+        await tx.query('SELECT check_volume_quota($1, $2, 1, 0, $3, $4, $5, $6, $3, $7)', [
           acceptor.projectId,
+          volumeRow?.volume_type ?? null,
           size,
           defaults.volumes,
+          defaults.snapshots,
           defaults.gigabytes,
           defaults.per_volume_gigabytes,
         ]);

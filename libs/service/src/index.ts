@@ -2,3 +2,4 @@ export * from './periodic';
 export * from './reconcile-findings';
 export * from './rpc-options';
 export * from './run-service';
+export * from './service-token';

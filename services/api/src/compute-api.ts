@@ -4,7 +4,9 @@ import {
   type BlockDeviceMapping,
   type BlockDeviceMappingRepository,
   type ImageRepository,
+  INSTANCE_ACTIONS,
   INSTANCE_STATES,
+  type InstanceActionRepository,
   type InstanceMove,
   type InstanceRecord,
   type InstanceRepository,
@@ -21,6 +23,20 @@ import {
 } from '@basalt/errors';
 import { findFlavor } from './flavors';
 import { requireProject } from './volume-api';
+
+/** One event of os-server-external-events, as given. */
+export interface ServerEvent {
+  readonly name: string;
+  readonly server_uuid: string;
+  readonly tag?: string;
+  readonly status?: string;
+}
+
+/** The event as Nova answers it: with its own outcome. */
+export interface ServerEventResult extends ServerEvent {
+  readonly status: string;
+  readonly code: 200 | 404 | 422;
+}
 
 export interface CreateServerRequest {
   readonly name: string;
@@ -49,6 +65,7 @@ export class ComputeApi {
       readonly images: ImageRepository;
       readonly volumes: VolumeRepository;
       readonly mappings: BlockDeviceMappingRepository;
+      readonly actions: InstanceActionRepository;
       readonly scheduler: SchedulerRpcApi;
       readonly compute: ComputeRpcApi;
     },
@@ -192,6 +209,43 @@ export class ComputeApi {
       await this.deps.volumes.transition(volumeId, volumeMoves.rollDetaching, { attachStatus: 'attached' });
       throw error;
     }
+  }
+
+  /**
+   * Events other services send about servers (nova's external_instance_event). `volume-extended`
+   * starts the instance action `extend_volume` under this request and has the server's host
+   * resize the disk of the volume the tag names; other events concern networks, which Basalt's
+   * servers have none of, so nothing is done for them. A server that does not exist is a 404 of
+   * its own, one on no host a 422.
+   */
+  async externalEvents(ctx: RequestContext, events: readonly ServerEvent[]): Promise<ServerEventResult[]> {
+    const results: ServerEventResult[] = [];
+    for (const event of events) {
+      const instance = await this.deps.instances.find(event.server_uuid);
+      if (!instance) {
+        results.push({ ...event, status: 'failed', code: 404 });
+        continue;
+      }
+      if (!instance.host) {
+        results.push({ ...event, status: 'failed', code: 422 });
+        continue;
+      }
+      if (event.name === 'volume-extended' && event.tag !== undefined) {
+        await this.deps.actions.start({
+          instanceUuid: instance.id,
+          action: INSTANCE_ACTIONS.extendVolume,
+          requestId: ctx.requestId,
+          userId: ctx.userId ?? requireProject(ctx),
+          projectId: requireProject(ctx),
+        });
+        await this.deps.compute.extend_volume(ctx, instance.host, {
+          instance_uuid: instance.id,
+          volume_id: event.tag,
+        });
+      }
+      results.push({ ...event, status: event.status ?? 'completed', code: 200 });
+    }
+    return results;
   }
 
   async mappings(ctx: RequestContext, serverId: string): Promise<BlockDeviceMapping[]> {

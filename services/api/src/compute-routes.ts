@@ -1,5 +1,5 @@
 import type { RequestContext } from '@basalt/context';
-import type { InstanceRepository } from '@basalt/db';
+import type { InstanceActionRepository, InstanceRepository } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ComputeApi } from './compute-api';
@@ -12,12 +12,14 @@ import {
   volumeAttachment,
 } from './compute-views';
 import { FLAVORS, findFlavor } from './flavors';
+import { registerInstanceActionRoutes } from './instance-action-routes';
 import { isUuid, objectBody, optionalText } from './validate';
 import { requireProject } from './volume-api';
 
 export interface ComputeRouteDeps {
   readonly api: ComputeApi;
   readonly instances: InstanceRepository;
+  readonly actions: InstanceActionRepository;
   readonly maxLimit: number;
   readonly nameTemplate: string;
   readonly baseUrl: () => string;
@@ -38,11 +40,15 @@ const CREATE_KEYS = new Set([
 ]);
 
 /**
- * Nova v2.1's flavors, servers, server actions and volume attachments, under `/v2.1/{project_id}`
+ * Nova v2.1's flavors, servers, server actions, volume attachments, external events and instance
+ * actions, under `/v2.1/{project_id}`
  * and (as nova 2.18 allows) under `/v2.1` with the project taken from the token.
  */
 export function registerComputeRoutes(app: FastifyInstance, deps: ComputeRouteDeps): void {
-  for (const prefix of ['/v2.1/:project_id', '/v2.1']) registerUnder(app, deps, prefix);
+  for (const prefix of ['/v2.1/:project_id', '/v2.1']) {
+    registerUnder(app, deps, prefix);
+    registerInstanceActionRoutes(app, deps, prefix);
+  }
 }
 
 function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: string): void {

@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { BlockDeviceMapping, ImageRecord, InstanceRecord } from '@basalt/db';
+import type {
+  BlockDeviceMapping,
+  ImageRecord,
+  InstanceAction,
+  InstanceActionEvent,
+  InstanceRecord,
+} from '@basalt/db';
 import { instanceName, serverStatus } from '@basalt/db';
 import type { Flavor } from './flavors';
 import { atLeast as versionAtLeast } from './versions';
@@ -179,5 +185,32 @@ export function imageView(i: ImageRecord) {
     self: `/v2/images/${i.id}`,
     file: `/v2/images/${i.id}/file`,
     schema: '/v2/schemas/image',
+  };
+}
+
+/** Nova's instance-action times: microseconds, no zone. */
+const actionTime = (d: Date) => `${d.toISOString().slice(0, 23)}000`;
+
+/** An instance action as os-instance-actions lists and shows it (2.1–2.57). */
+export function instanceAction(a: InstanceAction) {
+  return {
+    action: a.action,
+    instance_uuid: a.instanceUuid,
+    message: a.message,
+    project_id: a.projectId,
+    request_id: a.requestId,
+    start_time: actionTime(a.startTime),
+    user_id: a.userId,
+  };
+}
+
+/** One of an action's events, as an admin sees it. */
+export function instanceActionEvent(e: InstanceActionEvent) {
+  return {
+    event: e.event,
+    start_time: actionTime(e.startTime),
+    finish_time: e.finishTime ? actionTime(e.finishTime) : null,
+    result: e.result,
+    traceback: e.traceback,
   };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { InvalidInputError, UnauthorizedError } from '@basalt/errors';
-import type { FastifyInstance } from 'fastify';
+import { ForbiddenError, InvalidInputError, UnauthorizedError } from '@basalt/errors';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type IdentityStore, identityId } from './identity-store';
 import type { TokenClaims, TokenSigner } from './tokens';
 
@@ -29,7 +29,8 @@ const V3 = (base: string) => ({
 
 /**
  * A Keystone v3 subset, enough for python-openstackclient and keystoneauth: version discovery and
- * password authentication scoped to a project, answered with a signed token and a catalog.
+ * password authentication scoped to a project, answered with a signed token and a catalog; for
+ * admins, the one domain and projects made and removed by name (the tests' own projects).
  */
 export function registerIdentityRoutes(
   app: FastifyInstance,
@@ -65,6 +66,51 @@ export function registerIdentityRoutes(
     return { token: tokenBody(claims, options) };
   });
 
+  /** An admin's token, else 401 or 403 as Keystone answers. */
+  const requireAdmin = (req: FastifyRequest) => {
+    const claims = deps.signer.verify(String(req.headers['x-auth-token'] ?? ''));
+    if (!claims) throw new UnauthorizedError('The request you have made requires authentication.');
+    if (!claims.roles.includes('admin')) {
+      throw new ForbiddenError('You are not authorized to perform the requested action.');
+    }
+  };
+  app.get('/v3/domains', async (req) => {
+    requireAdmin(req);
+    const name = (req.query as { name?: string }).name;
+    return { domains: name === undefined || name === DOMAIN.name ? [domainBody(options)] : [] };
+  });
+  // a project is a scope and nothing more: one made here is the project its name names on every
+  // api process (its id derived from the name, as a configured user's), and holds no user
+  app.post('/v3/projects', async (req, reply) => {
+    requireAdmin(req);
+    const body = (req.body as { project?: { name?: unknown; description?: unknown } } | null)?.project;
+    if (typeof body?.name !== 'string' || body.name.length === 0 || body.name.length > 64) {
+      throw new InvalidInputError('project.name must be a string of 1 to 64 characters.');
+    }
+    const description = typeof body.description === 'string' ? body.description : '';
+    const id = identityId('project', body.name);
+    reply.code(201);
+    return {
+      project: {
+        id,
+        name: body.name,
+        description,
+        domain_id: DOMAIN.id,
+        enabled: true,
+        is_domain: false,
+        parent_id: DOMAIN.id,
+        tags: [],
+        options: {},
+        links: { self: `${options.identityUrl()}/v3/projects/${id}` },
+      },
+    };
+  });
+  app.delete('/v3/projects/:project_id', async (req, reply) => {
+    requireAdmin(req);
+    reply.code(204);
+    return '';
+  });
+
   app.get('/v3/auth/tokens', async (req) => {
     const subject = req.headers['x-subject-token'];
     const claims = typeof subject === 'string' ? deps.signer.verify(subject) : undefined;
@@ -73,6 +119,17 @@ export function registerIdentityRoutes(
     }
     return { token: tokenBody(claims, options) };
   });
+}
+
+function domainBody(options: IdentityOptions) {
+  return {
+    ...DOMAIN,
+    description: 'The default domain',
+    enabled: true,
+    tags: [],
+    options: {},
+    links: { self: `${options.identityUrl()}/v3/domains/${DOMAIN.id}` },
+  };
 }
 
 function tokenBody(claims: TokenClaims, options: IdentityOptions) {

@@ -4,6 +4,7 @@ import {
   AttachmentRepository,
   BlockDeviceMappingRepository,
   ImageRepository,
+  InstanceActionRepository,
   InstanceRepository,
   MessageRepository,
   QuotaRepository,
@@ -127,6 +128,7 @@ void runService({
 
     const images = new ImageRepository(db);
     const instances = new InstanceRepository(db);
+    const actions = new InstanceActionRepository(db);
     let computeUrl = () => a.compute_public_endpoint;
     const listener = { log, bodyLimit: a.max_request_body_size, authenticator, policy, rateLimiter };
     const computeApp = buildComputeApp(listener, {
@@ -135,9 +137,11 @@ void runService({
         images,
         volumes,
         mappings: new BlockDeviceMappingRepository(db),
+        actions,
         scheduler,
         compute: computeRpcApi(rpc.client),
       }),
+      actions,
       instances,
       maxLimit: a.osapi_max_limit,
       nameTemplate: config.compute.instance_name_template,

@@ -230,6 +230,10 @@ export const POLICY_DEFAULTS: Readonly<Record<string, string>> = {
   'os_compute_api:os-volumes-attachments:update': 'rule:project_member_or_admin',
   'os_compute_api:os-volumes-attachments:swap': 'rule:service_or_admin',
   'os_compute_api:os-volumes-attachments:delete': 'rule:project_member_or_admin',
+  'os_compute_api:os-server-external-events:create': 'rule:service_or_admin',
+  'os_compute_api:os-instance-actions:list': 'rule:project_reader_or_admin',
+  'os_compute_api:os-instance-actions:show': 'rule:project_reader_or_admin',
+  'os_compute_api:os-instance-actions:events': 'rule:context_is_admin',
   // Basalt's own: a request's spans name hosts and timings, for operators
   'basalt:traces:get': 'rule:admin_api',
   // Glance (glance/policies/image.py), images only; which images a project sees is the handler's filter

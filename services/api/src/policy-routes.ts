@@ -168,6 +168,9 @@ export const COMPUTE_ROUTE_POLICIES: ApiRoutePolicies = {
       'os_compute_api:os-volumes-attachments:update',
     'DELETE /servers/:server_id/os-volume_attachments/:volume_id':
       'os_compute_api:os-volumes-attachments:delete',
+    'POST /os-server-external-events': 'os_compute_api:os-server-external-events:create',
+    'GET /servers/:server_id/os-instance-actions': 'os_compute_api:os-instance-actions:list',
+    'GET /servers/:server_id/os-instance-actions/:request_id': 'os_compute_api:os-instance-actions:show',
     'GET /os-availability-zone': 'os_compute_api:os-availability-zone:list',
     'GET /os-availability-zone/detail': 'os_compute_api:os-availability-zone:detail',
     'GET /limits': 'os_compute_api:limits',

@@ -1,4 +1,4 @@
-import { QUOTA_RESOURCES, type QuotaLimits, type QuotaResource } from '@basalt/db';
+import type { QuotaSet } from '@basalt/db';
 import { InvalidInputError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { objectBody, quotaLimit } from './validate';
@@ -16,7 +16,10 @@ export function registerQuotaRoutes(app: FastifyInstance, deps: VolumeRouteDeps,
       deps.quotas.limits(project, deps.quotaDefaults),
       deps.quotas.usage(project),
     ]);
-    const entries = QUOTA_RESOURCES.map((r) => [r, { limit: limits[r], in_use: used[r], reserved: 0 }]);
+    const entries = Object.entries(limits).map(([r, limit]) => [
+      r,
+      { limit, in_use: used[r] ?? 0, reserved: 0 },
+    ]);
     return Object.fromEntries(entries);
   };
 
@@ -32,12 +35,13 @@ export function registerQuotaRoutes(app: FastifyInstance, deps: VolumeRouteDeps,
   });
   app.put(`${prefix}/os-quota-sets/:target_project_id`, tags, async (req) => {
     const project = (req.params as Params).target_project_id;
-    const values = quotaValues(objectBody(req.body, 'quota_set'));
+    const values = quotaValues(objectBody(req.body, 'quota_set'), await deps.quotas.resources());
     const used = await deps.quotas.usage(project);
-    for (const [resource, limit] of Object.entries(values) as Array<[QuotaResource, number]>) {
-      if (limit >= 0 && resource !== 'per_volume_gigabytes' && limit < used[resource]) {
+    for (const [resource, limit] of Object.entries(values)) {
+      const inUse = used[resource] ?? 0;
+      if (limit >= 0 && resource !== 'per_volume_gigabytes' && limit < inUse) {
         throw new InvalidInputError(
-          `Quota limit ${limit} for ${resource} must be equal or greater than existing resources. Current usage is ${used[resource]}.`,
+          `Quota limit ${limit} for ${resource} must be equal or greater than existing resources. Current usage is ${inUse}.`,
         );
       }
     }
@@ -57,18 +61,22 @@ export function registerQuotaRoutes(app: FastifyInstance, deps: VolumeRouteDeps,
   app.put(`${prefix}/os-quota-class-sets/:class_name`, tags, async (req) => {
     const name = (req.params as Params).class_name;
     if (name.length === 0 || name.length > 255) throw new InvalidInputError('Invalid quota class name.');
-    await deps.quotas.setClass(name, quotaValues(objectBody(req.body, 'quota_class_set')));
+    const values = quotaValues(objectBody(req.body, 'quota_class_set'), await deps.quotas.resources());
+    await deps.quotas.setClass(name, values);
     return { quota_class_set: await deps.quotas.classLimits(name, deps.quotaDefaults) };
   });
 }
 
-/** The limits a quota-set body gives; an unknown key is refused, as Cinder does. */
-function quotaValues(body: Record<string, unknown>): Partial<QuotaLimits> {
-  const values: Partial<Record<QuotaResource, number>> = {};
+/**
+ * The limits a quota-set body gives; a key that is none of `resources` (the fixed ones and every
+ * volume type's) is refused, as Cinder does.
+ */
+function quotaValues(body: Record<string, unknown>, resources: readonly string[]): QuotaSet {
+  const values: Record<string, number> = {};
   const bad: string[] = [];
   for (const [key, value] of Object.entries(body)) {
-    if ((QUOTA_RESOURCES as readonly string[]).includes(key)) {
-      values[key as QuotaResource] = quotaLimit(key, value);
+    if (resources.includes(key)) {
+      values[key] = quotaLimit(key, value);
     } else if (key !== 'tenant_id' && key !== 'id') bad.push(key);
   }
   if (bad.length > 0) throw new InvalidInputError(`Bad key(s) in quota set: ${bad.join(', ')}`);

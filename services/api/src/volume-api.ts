@@ -90,6 +90,7 @@ const {
   beginForceDelete,
   failDelete,
   cancelExtend,
+  cancelExtendAttached,
   reset,
   reserve,
   unreserve,
@@ -465,14 +466,19 @@ export class VolumeApi {
     );
   }
 
-  async extend(ctx: RequestContext, id: string, newSize: number): Promise<void> {
+  /**
+   * `attachedToo`: the request's microversion (3.42) lets an in-use volume grow too, which its
+   * volume host finishes by telling the compute API, whose host resizes the guest's disk.
+   */
+  async extend(ctx: RequestContext, id: string, newSize: number, attachedToo = false): Promise<void> {
     const volume = await this.get(ctx, id);
+    const attached = attachedToo && volume.status === 'in-use';
     if (newSize <= volume.size) {
       throw new InvalidInputError(
         `New size for extend must be greater than current size. (current: ${volume.size}, extended: ${newSize}).`,
       );
     }
-    await this.deps.volumes.beginExtendWithinQuota(volume, newSize, this.options.quotaDefaults);
+    await this.deps.volumes.beginExtendWithinQuota(volume, newSize, this.options.quotaDefaults, attached);
     try {
       await this.deps.volumeRpc.extend_volume(ctx, volume.host as string, {
         volume_id: id,
@@ -481,7 +487,9 @@ export class VolumeApi {
     } catch (error) {
       if (this.leftToSweep(id, 'extend', error)) return;
       // nothing was changed on the host: the volume is as it was
-      await this.deps.volumes.transition(id, cancelExtend, { extendTo: null });
+      await this.deps.volumes.transition(id, attached ? cancelExtendAttached : cancelExtend, {
+        extendTo: null,
+      });
       throw error;
     }
   }

@@ -298,7 +298,7 @@ function registerUnder(
     const action = actionName(body);
     if (action === 'os-extend') {
       const args = objectBody(body, 'os-extend');
-      await deps.api.extend(ctx, id, positiveInt('new_size', args.new_size));
+      await deps.api.extend(ctx, id, positiveInt('new_size', args.new_size), atLeast(req.apiVersion, '3.42'));
     } else if (action === 'os-reset_status') {
       const args = objectBody(body, 'os-reset_status');
       if (typeof args.status !== 'string') throw new InvalidInputError('os-reset_status needs a status.');

@@ -26,7 +26,9 @@ export function createComputeDrivers(config: BasaltConfig, runner: CommandRunner
   const compute = config.compute;
   const virsh = new Virsh(runner, compute.libvirt_uri);
   // tracing wraps the drivers here, as middleware, so that the drivers stay free of it
-  const hypervisor = new TracedHypervisor(new LibvirtDriver(virsh));
+  const hypervisor = new TracedHypervisor(
+    new LibvirtDriver(virsh, { detachAttempts: compute.device_detach_attempts }),
+  );
   const secrets = new TracedSecretStore(new LibvirtSecrets(virsh));
   const properties = {
     ip: compute.my_ip,

@@ -1,5 +1,10 @@
 import { schedulerRpcApi, volumeRpcApi } from '@basalt/contracts';
-import { BlockDeviceMappingRepository, InstanceRepository, VolumeRepository } from '@basalt/db';
+import {
+  BlockDeviceMappingRepository,
+  InstanceActionRepository,
+  InstanceRepository,
+  VolumeRepository,
+} from '@basalt/db';
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
 import { serviceImageApi } from '@basalt/images';
@@ -26,6 +31,7 @@ void runService({
         instances,
         mappings,
         volumes,
+        actions: new InstanceActionRepository(db),
         images: { source: (imageId) => imageSourceOf(imageApi, imageId) },
         hypervisor: drivers.hypervisor,
         connector: drivers.connector,

@@ -13,6 +13,7 @@ import {
   type BlockDeviceMapping,
   type BlockDeviceMappingRepository,
   INSTANCE_STATES,
+  type InstanceActionRepository,
   type InstanceRecord,
   type InstanceRepository,
   instanceName,
@@ -21,7 +22,7 @@ import {
   VOLUME_STATES,
   type VolumeRepository,
 } from '@basalt/db';
-import { errorMessage } from '@basalt/errors';
+import { errorMessage, InvalidInputError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { contractEndpoint, isBrokerOutage, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeConnector } from './connectors/volume-connector';
@@ -35,6 +36,7 @@ import { DomainNotFoundError } from './virt/errors';
 import type { Hypervisor } from './virt/hypervisor';
 
 const moves = INSTANCE_STATES.movesOf('compute-worker');
+const GiB = 2 ** 30;
 const volumeMoves = VOLUME_STATES.movesOf('compute-worker');
 
 export interface ComputeManagerOptions {
@@ -57,6 +59,8 @@ export interface ComputeManagerDeps {
   readonly volumes: VolumeRepository;
   /** The image API's view of an image to boot from. */
   readonly images: { source(imageId: string): Promise<ImageSource> };
+  /** Where the events of what this host does for an instance action are recorded. */
+  readonly actions: InstanceActionRepository;
   readonly hypervisor: Hypervisor;
   readonly connector: VolumeConnector;
   readonly storage: InstanceStorage;
@@ -93,6 +97,8 @@ export class ComputeManager {
         this.attachVolume(inv.context, args.instance_uuid, args.volume_id, inv.log),
       detach_volume: (args, inv) =>
         this.detachVolume(inv.context, args.instance_uuid, args.volume_id, inv.log),
+      extend_volume: (args, inv) =>
+        this.extendVolume(inv.context, args.instance_uuid, args.volume_id, inv.log),
       publish_service_capabilities: async (_args, inv) => {
         await this.reportCapabilities(inv.context);
       },
@@ -267,6 +273,46 @@ export class ComputeManager {
       await this.release(ctx, mapping);
       timer.lap('target');
       log.info({ instance_uuid: instanceId, volume_id: volumeId, ...timer.fields() }, 'volume detached');
+    });
+  }
+
+  /**
+   * The volume grew on its host: this host sees the new size (the connector) and the running
+   * guest's disk takes it (blockresize). Recorded as the event `compute_extend_volume` of the
+   * request's instance action, `Success` or `Error` with what went wrong (nova's
+   * wrap_instance_event); run twice, it resizes to the same size again.
+   */
+  extendVolume(ctx: RequestContext, instanceId: string, volumeId: string, log: Logger): Promise<void> {
+    const event = 'compute_extend_volume';
+    return this.lock.run(instanceId, async () => {
+      const recorded = await this.deps.actions.startEvent(instanceId, ctx.requestId, event);
+      let failure: string | undefined;
+      try {
+        const mapping = await this.deps.mappings.forVolume(instanceId, volumeId);
+        const instance = await this.deps.instances.find(instanceId);
+        const info = mapping && storedConnection(mapping);
+        if (mapping?.status !== 'attached' || !info || instance?.host !== this.options.host) {
+          throw new InvalidInputError(
+            `volume ${volumeId} is not attached to instance ${instanceId} on this host`,
+          );
+        }
+        const volume = await this.deps.volumes.get(volumeId);
+        await this.deps.connector.extend(info);
+        const target = diskTarget(mapping.deviceName);
+        const resized = await this.deps.hypervisor.resizeDisk(this.name(instance), target, volume.size * GiB);
+        log.info(
+          { instance_uuid: instanceId, volume_id: volumeId, size: volume.size, live: resized },
+          resized ? "guest's disk resized" : 'guest not running: its disk takes the new size when it starts',
+        );
+      } catch (error) {
+        if (isTransientDatabaseError(error)) throw error;
+        failure = errorMessage(error);
+        log.error(
+          { instance_uuid: instanceId, volume_id: volumeId, err: failure },
+          'extend of an attached volume failed',
+        );
+      }
+      if (recorded) await this.deps.actions.finishEvent(instanceId, ctx.requestId, event, failure);
     });
   }
 

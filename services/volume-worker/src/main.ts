@@ -10,12 +10,13 @@ import {
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
 import { serviceImageApi } from '@basalt/images';
-import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
+import { type PeriodicTask, runService, serviceToken, startPeriodic } from '@basalt/service';
 import { FileDriver } from './drivers/file-driver';
 import { LvmDriver } from './drivers/lvm-driver';
 import type { VolumeDriver } from './drivers/volume-driver';
 import { ImageTransfer } from './image-transfer';
 import { VolumeManager } from './manager';
+import { NovaNotifier } from './nova-notifier';
 import { VolumeReconciler } from './reconciler';
 import { TgtTarget } from './targets/tgt-target';
 import { TgtdControl } from './targets/tgtd-control';
@@ -71,6 +72,14 @@ void runService({
         ),
         scheduler: schedulerRpcApi(rpc.client),
         secrets,
+        ...(config.nova.compute_url
+          ? {
+              nova: new NovaNotifier({
+                url: config.nova.compute_url,
+                token: serviceToken(config.service_user),
+              }),
+            }
+          : {}),
         log,
       },
       {

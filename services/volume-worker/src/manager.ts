@@ -37,6 +37,7 @@ import { assertAddress, assertInitiator, assertMountpoint, assertUuid } from '@b
 import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeDriver, VolumeSource } from './drivers/volume-driver';
 import type { ImageTransfer } from './image-transfer';
+import type { NovaNotifier } from './nova-notifier';
 import type { ExportSpec, IscsiTarget } from './targets/iscsi-target';
 import { TgtdUnavailableError } from './targets/tgtd-control';
 
@@ -68,6 +69,8 @@ export interface VolumeManagerDeps {
   readonly scheduler: SchedulerRpcApi;
   /** Seals the CHAP secrets this worker stores and opens them when it exports. */
   readonly secrets: SecretBox;
+  /** Who is told that an attached volume grew (the compute API); none, no one is. */
+  readonly nova?: Pick<NovaNotifier, 'volumeExtended'>;
   readonly log: Logger;
 }
 
@@ -77,6 +80,7 @@ const {
   failDelete,
   finishDelete,
   finishExtend,
+  finishExtendAttached,
   failExtend,
   finishUpload,
   failUpload,
@@ -485,12 +489,15 @@ export class VolumeManager {
         await target.extendExport(
           this.exportSpec(volume, await this.targetNumber(volume), await this.connected(volumeId)),
         );
-        await volumes.transition(volumeId, finishExtend, {
+        // an attached volume stays attached through its extend (attach_status says so)
+        const attached = volume.attachStatus === 'attached';
+        await volumes.transition(volumeId, attached ? finishExtendAttached : finishExtend, {
           size: newSize,
           extendTo: null,
           statusReason: null,
         });
         log.info({ volume_id: volumeId, size: newSize }, 'volume extended');
+        if (attached) await this.tellServers(ctx, volumeId, log);
       },
     );
   }
@@ -536,6 +543,37 @@ export class VolumeManager {
         statusReason: 'copy volume to image failed: the upload was interrupted',
       });
     });
+  }
+
+  /**
+   * The servers the volume is attached to are told it grew, so their hosts resize the guests'
+   * disks (Cinder's volume-extended event). The volume's extend is done whatever the answer: a
+   * compute API that does not take it is logged, as Cinder does.
+   */
+  private async tellServers(ctx: RequestContext, volumeId: string, log: Logger): Promise<void> {
+    const servers = [
+      ...new Set(
+        (await this.deps.attachments.live(volumeId))
+          .map((a) => a.instanceUuid)
+          .filter((id): id is string => id !== null),
+      ),
+    ];
+    if (!this.deps.nova) {
+      log.warn(
+        { volume_id: volumeId, servers },
+        'no [nova] compute_url: the servers are not told the volume grew',
+      );
+      return;
+    }
+    try {
+      await this.deps.nova.volumeExtended(ctx, volumeId, servers);
+      log.info({ volume_id: volumeId, servers }, 'servers told the volume grew');
+    } catch (error) {
+      log.warn(
+        { volume_id: volumeId, servers, err: errorMessage(error) },
+        'the compute API was not told the volume grew',
+      );
+    }
   }
 
   /**

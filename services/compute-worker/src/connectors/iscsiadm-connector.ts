@@ -93,6 +93,11 @@ export class IscsiadmConnector implements VolumeConnector {
     return connection;
   }
 
+  /** A rescan of the session: the kernel reads the LUN's capacity again and the block device grows. */
+  async extend(info: ConnectionInfo): Promise<void> {
+    await this.node(iscsiTarget(info), ['--rescan']);
+  }
+
   async disconnect(info: ConnectionInfo): Promise<void> {
     const target = iscsiTarget(info);
     if (await this.options.deviceInUse(byPath(target))) return;

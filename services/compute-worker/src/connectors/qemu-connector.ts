@@ -45,6 +45,9 @@ export class QemuConnector implements VolumeConnector {
     return connection;
   }
 
+  /** Nothing is connected on the host: QEMU's initiator reads the LUN's new capacity when the disk is resized. */
+  async extend(): Promise<void> {}
+
   async disconnect(info: ConnectionInfo): Promise<void> {
     for (const resource of this.describe(info).resources) {
       if (resource.kind === 'libvirt-secret') await this.secrets.remove(resource.usage);

@@ -34,6 +34,11 @@ export interface VolumeConnector {
   describe(info: ConnectionInfo): VolumeConnection;
   /** Makes the volume reachable (defines the CHAP secret / logs in and waits for the device). */
   connect(info: ConnectionInfo): Promise<VolumeConnection>;
+  /**
+   * Has this host see the volume's new size after it grew (os-brick's extend_volume), before the
+   * guest's disk is resized to it.
+   */
+  extend(info: ConnectionInfo): Promise<void>;
   /** Undoes `connect`; a volume already disconnected is fine. */
   disconnect(info: ConnectionInfo): Promise<void>;
 }

@@ -18,10 +18,11 @@ export class DeviceDetachTimeoutError extends BasaltError {
     super(message, { retryable: true, ...options });
   }
 
-  static of(domain: string, target: string, seconds: number): DeviceDetachTimeoutError {
-    return new DeviceDetachTimeoutError(`Disk ${target} of ${domain} was still attached after ${seconds} s`, {
-      data: { domain, target },
-    });
+  static of(domain: string, target: string, seconds: number, requests = 1): DeviceDetachTimeoutError {
+    return new DeviceDetachTimeoutError(
+      `Disk ${target} of ${domain} was still attached after ${seconds} s and ${requests} unplug request${requests === 1 ? '' : 's'}`,
+      { data: { domain, target, requests } },
+    );
   }
 }
 

@@ -53,6 +53,12 @@ export interface Hypervisor {
    * `DomainNotFoundError` when no such domain is defined.
    */
   detachDisk(name: string, target: string, diskXml: string, timeoutMs: number): Promise<void>;
+  /**
+   * Tells the running guest its disk `target` is now `bytes` long (`virsh blockresize`), which
+   * the guest sees as a capacity change; false when the domain is not running (it reads the size
+   * when it starts).
+   */
+  resizeDisk(name: string, target: string, bytes: number): Promise<boolean>;
   /** Names of every domain defined on this host, running or not. */
   listDomains(): Promise<readonly string[]>;
   /** The domain's persistent XML, `undefined` when no domain of that name is defined. */

@@ -39,7 +39,7 @@ function domainIn(initial: string, command: string, to: string, delayMs?: number
 }
 
 function driver(runner: ScriptedRunner): LibvirtDriver {
-  return new LibvirtDriver(new Virsh(runner, URI), 5);
+  return new LibvirtDriver(new Virsh(runner, URI), { pollMs: 5 });
 }
 
 /** The virsh words after `virsh -c <uri>` of every command run. */
@@ -241,6 +241,39 @@ describe('LibvirtDriver', () => {
       .catch(() => undefined);
     const detaches = runner.argvs.filter((a) => a[3] === 'detach-device').map((a) => a.slice(6));
     expect(detaches).toEqual([['--live', '--config'], ['--live', '--config'], ['--live']]);
+  });
+
+  test('a guest that ignored the unplug (still booting) is asked again, evenly over the timeout, until it lets go', async () => {
+    let unplugs = 0;
+    const runner = new RecordingRunner()
+      .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
+      // the guest honours only the third request
+      .on(['virsh', '-c', URI, 'domblklist'], () => ({
+        stdout: HEADER + ROOT + (unplugs >= 3 ? '' : VOLUME),
+      }))
+      .on(['virsh', '-c', URI, 'detach-device'], () => {
+        unplugs++;
+        return {};
+      });
+    const retrying = new LibvirtDriver(new Virsh(runner, URI), { pollMs: 5, detachAttempts: 4 });
+    await retrying.detachDisk('instance-00000001', 'vdc', diskXml, 400);
+    expect(virshCalls(runner).filter((c) => c.startsWith('detach-device'))).toEqual([
+      'detach-device instance-00000001 FILE --live --config',
+      'detach-device instance-00000001 FILE --live',
+      'detach-device instance-00000001 FILE --live',
+    ]);
+  });
+
+  test('the retries are bounded: past the last request and the timeout, a fault naming how many were sent', async () => {
+    const runner = new RecordingRunner()
+      .on(['virsh', '-c', URI, 'domstate'], { stdout: 'running\n' })
+      .on(['virsh', '-c', URI, 'domblklist'], { stdout: HEADER + ROOT + VOLUME })
+      .on(['virsh', '-c', URI, 'detach-device'], {});
+    const retrying = new LibvirtDriver(new Virsh(runner, URI), { pollMs: 5, detachAttempts: 3 });
+    await expect(retrying.detachDisk('instance-00000001', 'vdc', diskXml, 90)).rejects.toThrow(
+      'Disk vdc of instance-00000001 was still attached after 0.09 s and 3 unplug requests',
+    );
+    expect(virshCalls(runner).filter((c) => c.startsWith('detach-device'))).toHaveLength(3);
   });
 
   test('detach of a disk that is gone already looks, then unplugs nothing more', async () => {

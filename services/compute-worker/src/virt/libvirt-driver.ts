@@ -25,11 +25,18 @@ const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching
 
 /** Nova's libvirt driver over `virsh -c <uri>`: every domain operation the compute manager needs. */
 export class LibvirtDriver implements Hypervisor {
-  /** `pollMs`: how often state is polled while waiting for a shutdown; a detach looks at least as often. */
+  /**
+   * `pollMs`: how often state is polled while waiting for a shutdown; a detach looks at least as
+   * often. `detachAttempts`: how many unplug requests a detach sends within its timeout.
+   */
   constructor(
     private readonly virsh: Virsh,
-    private readonly pollMs = 200,
+    private readonly options: { readonly pollMs?: number; readonly detachAttempts?: number } = {},
   ) {}
+
+  private get pollMs(): number {
+    return this.options.pollMs ?? 200;
+  }
 
   async checkForSetup(): Promise<void> {
     await this.virsh.run(['version']).catch((error: unknown) => {
@@ -114,28 +121,48 @@ export class LibvirtDriver implements Hypervisor {
   async detachDisk(name: string, target: string, diskXml: string, timeoutMs: number): Promise<void> {
     if (!TARGET.test(target)) throw new InvalidInputError(`Bad disk target ${target}`);
     checkName(name);
-    const live = await this.virsh.withFile(diskXml, async (path) => {
+    const attempts = this.options.detachAttempts ?? 1;
+    await this.virsh.withFile(diskXml, async (path) => {
       // the usual case, the disk in the running guest and its definition, in one run; else look
       // and unplug only what is there
       const unplugged = await this.virsh.run(['detach-device', name, path, '--live', '--config'], {
         benign: /./,
       });
-      if (unplugged !== undefined) return true;
-      const [, inGuest, persistent] = await this.presence(name, target);
-      const flags = [...(inGuest ? ['--live'] : []), ...(persistent ? ['--config'] : [])];
-      if (flags.length > 0) await this.virsh.run(['detach-device', name, path, ...flags]);
-      return inGuest;
+      if (unplugged === undefined) {
+        const [, inGuest, persistent] = await this.presence(name, target);
+        const flags = [...(inGuest ? ['--live'] : []), ...(persistent ? ['--config'] : [])];
+        if (flags.length > 0) await this.virsh.run(['detach-device', name, path, ...flags]);
+        if (!inGuest) return;
+      }
+      // virsh returns before the guest has released the disk: it is gone when domblklist says so,
+      // often at once, so the first looks come quickly; a guest that ignored the request (its
+      // kernel not up yet) is asked again, evenly over the timeout
+      const spacing = timeoutMs / attempts;
+      let asked = 1;
+      const started = performance.now();
+      const gone = await pollFor(
+        async () => {
+          if (!(await this.has(name, target, false))) return true;
+          if (asked < attempts && performance.now() - started >= asked * spacing) {
+            asked++;
+            await this.virsh.run(['detach-device', name, path, '--live'], { benign: /./ });
+          }
+          return undefined;
+        },
+        timeoutMs,
+        Math.min(this.pollMs, DETACH_POLL_MS.last),
+        DETACH_POLL_MS.first,
+      );
+      if (gone === undefined) throw DeviceDetachTimeoutError.of(name, target, timeoutMs / 1000, asked);
     });
-    if (!live) return;
-    // virsh returns before the guest has released the disk: it is gone when domblklist says so,
-    // often at once, so the first looks come quickly
-    const gone = await pollFor(
-      async () => ((await this.has(name, target, false)) ? undefined : true),
-      timeoutMs,
-      Math.min(this.pollMs, DETACH_POLL_MS.last),
-      DETACH_POLL_MS.first,
-    );
-    if (gone === undefined) throw DeviceDetachTimeoutError.of(name, target, timeoutMs / 1000);
+  }
+
+  async resizeDisk(name: string, target: string, bytes: number): Promise<boolean> {
+    if (!TARGET.test(target)) throw new InvalidInputError(`Bad disk target ${target}`);
+    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new InvalidInputError(`Bad disk size ${bytes}`);
+    if (!(await this.isRunning(name))) return false;
+    await this.virsh.run(['blockresize', name, target, '--size', `${bytes}B`]);
+    return true;
   }
 
   async listDomains(): Promise<readonly string[]> {

@@ -48,6 +48,12 @@ export class TracedHypervisor implements Hypervisor {
     );
   }
 
+  resizeDisk(name: string, target: string, bytes: number): Promise<boolean> {
+    return withLibvirtSpan('blockresize', { ...domain(name), 'libvirt.disk.target': target }, () =>
+      this.inner.resizeDisk(name, target, bytes),
+    );
+  }
+
   listDomains(): Promise<readonly string[]> {
     return withLibvirtSpan('list', {}, () => this.inner.listDomains());
   }
