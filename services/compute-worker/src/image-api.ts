@@ -5,8 +5,8 @@ import type { ImageSource } from './imagecache/image-source';
 export interface ImageApiOptions {
   /** `[glance] api_servers`: the image API's base URL. */
   readonly url: string;
-  /** A token for it (the service user's), asked for again when it is refused. */
-  readonly token: (renew: boolean) => Promise<string>;
+  /** A token for it (the service user's); `refused` is one it answered 401 to. */
+  readonly token: (refused?: string) => Promise<string>;
 }
 
 /** The image API failed in a way a retry may mend (down, 5xx). */
@@ -44,8 +44,9 @@ export class ImageApi {
   }
 
   private async get(path: string): Promise<Response> {
-    let response = await this.fetch(path, false);
-    if (response.status === 401) response = await this.fetch(path, true);
+    const token = await this.options.token();
+    let response = await this.fetch(path, token);
+    if (response.status === 401) response = await this.fetch(path, await this.options.token(token));
     if (response.status === 404) throw new NotFoundError(`The image API has no ${path}`);
     if (!response.ok) {
       throw new ImageApiError(`The image API answered ${response.status} to GET ${path}`, {
@@ -55,8 +56,7 @@ export class ImageApi {
     return response;
   }
 
-  private async fetch(path: string, renew: boolean): Promise<Response> {
-    const token = await this.options.token(renew);
+  private fetch(path: string, token: string): Promise<Response> {
     return fetch(`${this.options.url.replace(/\/+$/, '')}${path}`, {
       headers: { 'X-Auth-Token': token, Accept: 'application/json' },
     }).catch((error: unknown) => {
@@ -66,52 +66,4 @@ export class ImageApi {
       });
     });
   }
-}
-
-/**
- * The service user's token: with `auth_url` a Keystone v3 password authentication (ours or a real
- * Keystone), kept until renewed; without, the noauth token `user:project`.
- */
-export function serviceToken(user: {
-  authUrl: string;
-  username: string;
-  password: string;
-  projectName: string;
-}): (renew: boolean) => Promise<string> {
-  if (!user.authUrl) return async () => `${user.username}:${user.projectName}`;
-  let token: Promise<string> | undefined;
-  return (renew) => {
-    if (!token || renew) {
-      const pending = (async () => {
-        const response = await fetch(`${user.authUrl.replace(/\/+$/, '')}/auth/tokens`, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({
-            auth: {
-              identity: {
-                methods: ['password'],
-                password: {
-                  user: { name: user.username, password: user.password, domain: { id: 'default' } },
-                },
-              },
-              scope: { project: { name: user.projectName, domain: { id: 'default' } } },
-            },
-          }),
-        });
-        const subject = response.headers.get('x-subject-token');
-        if (response.status !== 201 || !subject) {
-          throw new ImageApiError(
-            `The identity API refused the service user ${user.username} (${response.status})`,
-          );
-        }
-        return subject;
-      })();
-      // a refused or failed authentication is asked again next time
-      pending.catch(() => {
-        if (token === pending) token = undefined;
-      });
-      token = pending;
-    }
-    return token;
-  };
 }

@@ -5,9 +5,10 @@ import { ExecaRunner } from '@basalt/exec';
 import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
 import { createComputeDrivers } from './compute-drivers';
 import { hypervisorCapacity } from './hypervisor-capacity';
-import { ImageApi, serviceToken } from './image-api';
+import { ImageApi } from './image-api';
 import { ComputeManager } from './manager';
 import { ComputeReconciler } from './reconciler';
+import { serviceTokens } from './service-tokens';
 
 void runService({
   binary: 'basalt-compute',
@@ -16,7 +17,6 @@ void runService({
     const c = config.compute;
     const drivers = createComputeDrivers(config, new ExecaRunner(log));
     await drivers.hypervisor.checkForSetup();
-    const user = config.service_user;
     const instances = new InstanceRepository(db);
     const mappings = new BlockDeviceMappingRepository(db);
     const volumes = new VolumeRepository(db);
@@ -27,12 +27,7 @@ void runService({
         volumes,
         images: new ImageApi({
           url: config.glance.api_servers,
-          token: serviceToken({
-            authUrl: user.auth_url,
-            username: user.username,
-            password: user.password,
-            projectName: user.project_name,
-          }),
+          token: serviceTokens(config.service_user),
         }),
         hypervisor: drivers.hypervisor,
         connector: drivers.connector,

@@ -1,0 +1,1 @@
+export { KeystoneTokenClient, KeystoneTokenError, type PasswordAuth } from './token-client';
