@@ -1,5 +1,5 @@
 import type { RequestContext } from '@basalt/context';
-import type { InstanceRepository } from '@basalt/db';
+import type { InstanceRecord, InstanceRepository } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ComputeApi } from './compute-api';
@@ -12,6 +12,8 @@ import {
   volumeAttachment,
 } from './compute-views';
 import { FLAVORS, findFlavor } from './flavors';
+import { nextQuery } from './list-query';
+import { parseServerList } from './server-list-query';
 import { isUuid, objectBody, optionalText } from './validate';
 import { requireProject } from './volume-api';
 
@@ -22,6 +24,8 @@ export interface ComputeRouteDeps {
   readonly nameTemplate: string;
   readonly baseUrl: () => string;
   readonly context: (req: FastifyRequest) => RequestContext;
+  /** Checks a policy rule beyond the route's own (nova's get_all_tenants), or throws its 403. */
+  readonly authorize: (req: FastifyRequest, rule: string) => void;
 }
 
 type Params = { server_id: string; flavor_id: string; volume_id: string };
@@ -72,15 +76,10 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
     if (!found) throw new NotFoundError(`Flavor ${id} could not be found.`);
     return found;
   };
-  const detail = async (req: FastifyRequest, id: string) => {
-    const instance = await deps.api.get(deps.context(req), id);
-    return serverDetail(
-      view(req),
-      instance,
-      findFlavor(instance.flavorId),
-      await deps.api.mappings(deps.context(req), id),
-    );
-  };
+  const render = async (req: FastifyRequest, instance: InstanceRecord) =>
+    serverDetail(view(req), instance, findFlavor(instance.flavorId), await deps.api.mappingsOf(instance.id));
+  const detail = async (req: FastifyRequest, id: string) =>
+    render(req, await deps.api.get(deps.context(req), id));
 
   app.get(`${prefix}/flavors`, async (req) => ({ flavors: FLAVORS.map((f) => flavorSummary(view(req), f)) }));
   app.get(`${prefix}/flavors/detail`, async (req) => ({
@@ -136,17 +135,29 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
   });
 
   const list = (detailed: boolean) => async (req: FastifyRequest) => {
+    const ctx = deps.context(req);
     const query = req.query as Record<string, unknown>;
-    const name = typeof query.name === 'string' ? query.name : undefined;
-    const instances = await deps.instances.list(
-      { projectId: requireProject(deps.context(req)), ...(name ? { name } : {}) },
-      deps.maxLimit,
-    );
-    return {
-      servers: detailed
-        ? await Promise.all(instances.map((i) => detail(req, i.id)))
-        : instances.map((i) => serverSummary(view(req), i)),
-    };
+    const q = parseServerList(query, deps.maxLimit, { isAdmin: ctx.isAdmin, version: req.computeVersion });
+    if (q.allTenants) {
+      deps.authorize(req, `os_compute_api:servers:${detailed ? 'detail' : 'index'}:get_all_tenants`);
+    }
+    // across projects an admin may name one; without all_tenants nova ignores tenant_id
+    const projectId = q.allTenants ? q.projectId : requireProject(ctx);
+    const instances = q.empty
+      ? []
+      : await deps.instances.list({ ...q.filter, ...(projectId !== undefined ? { projectId } : {}) }, q.page);
+    const servers = detailed
+      ? await Promise.all(instances.map((i) => render(req, i)))
+      : instances.map((i) => serverSummary(view(req), i));
+    const last = instances.at(-1);
+    if (!last || instances.length < q.page.limit) return { servers };
+    // nova's next link: its own URL (with the project only when the request named it), the
+    // query's parameters in name order, the marker replaced
+    const path = req.url.split('?')[0] ?? '';
+    const project = ctx.projectId && path.includes(ctx.projectId) ? `/${ctx.projectId}` : '';
+    const collection = detailed ? 'servers/detail' : 'servers';
+    const href = `${deps.baseUrl()}/v2.1${project}/${collection}?${nextQuery(query, last.id, true)}`;
+    return { servers, servers_links: [{ rel: 'next', href }] };
   };
   app.get(`${prefix}/servers`, list(false));
   app.get(`${prefix}/servers/detail`, list(true));
