@@ -6,6 +6,7 @@ import type { ComputeApi } from './compute-api';
 import {
   flavorDetail,
   flavorSummary,
+  serverCreated,
   serverDetail,
   serverSummary,
   type ViewContext,
@@ -125,13 +126,7 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
     }
     const instance = await deps.api.create(deps.context(req), { name, flavorRef, imageRef });
     reply.code(202);
-    return {
-      server: {
-        id: instance.id,
-        links: serverSummary(view(req), instance).links,
-        'OS-DCF:diskConfig': 'MANUAL',
-      },
-    };
+    return { server: serverCreated(view(req), instance) };
   });
 
   const list = (detailed: boolean) => async (req: FastifyRequest) => {
