@@ -15,7 +15,8 @@ const GiB = 2 ** 30;
 /**
  * The compute half end to end: api, scheduler, volume-worker and compute-worker as processes, a
  * real tgtd, libvirtd and QEMU (TCG), the test image booted from disk. Guests are few and reused:
- * vm1 (m1.tiny) and vm2 (m1.small) over HTTP, vm3 through python-openstackclient.
+ * vm1 (m1.tiny) and vm2 (m1.small) over HTTP, vm3 through python-openstackclient. vm2 carries the
+ * volume through a hard reboot, a soft one and a restart of its compute worker.
  */
 describe('instances and their volumes', () => {
   const stack = new VolumeStack({ authStrategy: 'builtin', compute: true });
@@ -257,6 +258,32 @@ describe('instances and their volumes', () => {
     expect((await waitForVolume(volumes('alice'), tokens.alice as string, volume1, ['in-use'])).status).toBe(
       'in-use',
     );
+  }, 180_000);
+
+  test('4b. a soft reboot: the guest powers itself off on ACPI and boots again, the volume kept', async () => {
+    const vm2 = servers.vm2?.id as string;
+    const guest = servers.vm2?.guest as Guest;
+    const before = await guest.console.text();
+    const res = await compute('alice', `/servers/${vm2}/action`, {
+      method: 'POST',
+      body: { reboot: { type: 'SOFT' } },
+    });
+    expect(res.status).toBe(202);
+    await waitForServer('alice', vm2, ['ACTIVE']);
+    // the guest shut itself down (no fallback to a hard reboot), then booted a second time
+    const worker = stack.service('compute-worker');
+    await worker.waitForLog(
+      new RegExp(`"instance_uuid":"${vm2}","type":"SOFT"[^\n]*"msg":"instance rebooted"`),
+    );
+    const disk = await diskAfterBoot(guest, before, volume1);
+    const now = await guest.console.text();
+    const fresh = now.startsWith(before) ? now.slice(before.length) : now;
+    expect(fresh.indexOf('POWER BUTTON: powering off')).toBeGreaterThanOrEqual(0);
+    expect(fresh.indexOf('BOOTED')).toBeGreaterThan(fresh.indexOf('POWER BUTTON'));
+    expect(await domblklist(vm2)).toEqual(['vda', 'vdb', 'vdc']);
+    expect(await marker(guest, disk)).toBe('BASALT-MARKER-42');
+    const volume = await waitForVolume(volumes('alice'), tokens.alice as string, volume1, ['in-use']);
+    expect(volume.attachments).toEqual([expect.objectContaining({ server_id: vm2, device: '/dev/vdc' })]);
   }, 180_000);
 
   test('a restarted compute worker rebuilds a powered-off guest from the database, volume and all', async () => {
