@@ -2,6 +2,7 @@ import type { RequestContext } from '@basalt/context';
 import type { InstanceRecord, InstanceRepository } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { registerActionRoute } from './action-routes';
 import type { ComputeApi } from './compute-api';
 import {
   flavorDetail,
@@ -164,23 +165,17 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
     return '';
   });
 
-  app.post(`${prefix}/servers/:server_id/action`, async (req, reply) => {
-    const id = serverId(req);
-    const body = req.body;
-    if (typeof body !== 'object' || body === null || Object.keys(body).length !== 1) {
-      throw new InvalidInputError('An action body names exactly one action.');
-    }
-    const [action] = Object.keys(body);
-    if (action !== 'reboot') throw new InvalidInputError(`There is no such action: ${action}`);
-    const type = objectBody(body, 'reboot').type;
-    if (type !== 'SOFT' && type !== 'HARD' && type !== 'soft' && type !== 'hard') {
-      throw new InvalidInputError(
-        `Invalid input for field/attribute type. Value: ${JSON.stringify(type ?? null)}. It must be SOFT or HARD.`,
-      );
-    }
-    await deps.api.reboot(deps.context(req), id, type.toUpperCase() as 'SOFT' | 'HARD');
-    reply.code(202);
-    return '';
+  registerActionRoute(app, `${prefix}/servers/:server_id/action`, {}, serverId, {
+    reboot: async ({ target: id, req, args }) => {
+      const { type } = args();
+      if (type !== 'SOFT' && type !== 'HARD' && type !== 'soft' && type !== 'hard') {
+        throw new InvalidInputError(
+          `Invalid input for field/attribute type. Value: ${JSON.stringify(type ?? null)}. It must be SOFT or HARD.`,
+        );
+      }
+      await deps.api.reboot(deps.context(req), id, type.toUpperCase() as 'SOFT' | 'HARD');
+      return undefined;
+    },
   });
 
   const attachments = `${prefix}/servers/:server_id/os-volume_attachments`;

@@ -16,6 +16,7 @@ import type {
 import { SORT_COLUMNS, type SortKey } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { registerActionRoute } from './action-routes';
 import { dictFilter, type ListSpec, nextLinks, parseList } from './list-query';
 import { registerMessageRoutes } from './message-routes';
 import { registerMetadataRoutes } from './metadata-routes';
@@ -26,15 +27,7 @@ import type { SnapshotApi } from './snapshot-api';
 import { registerSnapshotRoutes } from './snapshot-routes';
 import { registerTransferRoutes } from './transfer-routes';
 import { registerTypeRoutes } from './type-routes';
-import {
-  actionName,
-  booleanParam,
-  isUuid,
-  metadataBody,
-  objectBody,
-  optionalText,
-  positiveInt,
-} from './validate';
+import { booleanParam, isUuid, metadataBody, objectBody, optionalText, positiveInt } from './validate';
 import { type ViewContext, volumeDetail, volumeSummary } from './views';
 import { requireProject, type VolumeApi } from './volume-api';
 
@@ -279,62 +272,71 @@ function registerUnder(
     return '';
   });
 
-  app.post(`${prefix}/volumes/:volume_id/action`, { schema: { tags: ['volumes'] } }, async (req, reply) => {
-    const ctx = deps.context(req);
-    const id = volumeId(req);
-    const body = req.body;
-    const action = actionName(body);
-    if (action === 'os-extend') {
-      const args = objectBody(body, 'os-extend');
-      await deps.api.extend(ctx, id, positiveInt('new_size', args.new_size));
-    } else if (action === 'os-reset_status') {
-      const args = objectBody(body, 'os-reset_status');
-      if (typeof args.status !== 'string') throw new InvalidInputError('os-reset_status needs a status.');
-      await deps.api.resetStatus(
-        ctx,
-        id,
-        args.status,
-        typeof args.attach_status === 'string' ? args.attach_status : undefined,
-      );
-    } else if (action === 'os-set_bootable') {
-      const args = objectBody(body, 'os-set_bootable');
+  const target = (req: FastifyRequest) => ({ ctx: deps.context(req), id: volumeId(req) });
+  type Target = ReturnType<typeof target>;
+  const detach = async ({ ctx, id }: Target, args: Record<string, unknown>, force: boolean) => {
+    const attachmentId = args.attachment_id ?? undefined;
+    if (attachmentId !== undefined && (typeof attachmentId !== 'string' || !isUuid(attachmentId))) {
+      throw new InvalidInputError(`Invalid attachment_id ${JSON.stringify(attachmentId)}: not a UUID.`);
+    }
+    await deps.api.detach(ctx, id, attachmentId, force);
+    return undefined;
+  };
+  registerActionRoute(app, `${prefix}/volumes/:volume_id/action`, { schema: { tags: ['volumes'] } }, target, {
+    'os-extend': async ({ target: { ctx, id }, args }) => {
+      await deps.api.extend(ctx, id, positiveInt('new_size', args().new_size));
+      return undefined;
+    },
+    'os-reset_status': async ({ target: { ctx, id }, args }) => {
+      const given = args();
+      if (typeof given.status !== 'string') throw new InvalidInputError('os-reset_status needs a status.');
+      const attachStatus = typeof given.attach_status === 'string' ? given.attach_status : undefined;
+      await deps.api.resetStatus(ctx, id, given.status, attachStatus);
+      return undefined;
+    },
+    'os-set_bootable': async ({ target: { ctx, id }, args }) => {
+      const given = args();
       await deps.api.get(ctx, id);
-      await deps.volumes.setFlags(id, { bootable: booleanParam('bootable', args.bootable) });
+      await deps.volumes.setFlags(id, { bootable: booleanParam('bootable', given.bootable) });
       // Cinder answers this one action with 200
-      reply.code(200);
-      return '';
-    } else if (action === 'os-update_readonly_flag') {
-      const args = objectBody(body, 'os-update_readonly_flag');
+      return 200;
+    },
+    'os-update_readonly_flag': async ({ target: { ctx, id }, args }) => {
+      const given = args();
       await deps.api.get(ctx, id);
-      await deps.volumes.setFlags(id, { readOnly: booleanParam('readonly', args.readonly) });
-    } else if (action === 'os-retype') {
-      const args = objectBody(body, 'os-retype');
-      if (typeof args.new_type !== 'string') throw new InvalidInputError('os-retype needs new_type.');
-      const policy = args.migration_policy ?? 'never';
+      await deps.volumes.setFlags(id, { readOnly: booleanParam('readonly', given.readonly) });
+      return undefined;
+    },
+    'os-retype': async ({ target: { ctx, id }, args }) => {
+      const given = args();
+      if (typeof given.new_type !== 'string') throw new InvalidInputError('os-retype needs new_type.');
+      const policy = given.migration_policy ?? 'never';
       if (policy !== 'never' && policy !== 'on-demand') {
         throw new InvalidInputError(
           `Invalid migration_policy '${String(policy)}'; must be never or on-demand.`,
         );
       }
-      await deps.api.retype(ctx, id, args.new_type, policy);
-    } else if (action === 'os-force_delete') {
+      await deps.api.retype(ctx, id, given.new_type, policy);
+      return undefined;
+    },
+    'os-force_delete': async ({ target: { ctx, id } }) => {
       await deps.api.forceDelete(ctx, id);
-    } else if (action === 'os-attach') {
-      await deps.api.attach(ctx, id, attachBody(objectBody(body, 'os-attach')));
-    } else if (action === 'os-detach' || action === 'os-force_detach') {
-      const args = objectBody(body, action);
-      const attachmentId = args.attachment_id ?? undefined;
-      if (attachmentId !== undefined && (typeof attachmentId !== 'string' || !isUuid(attachmentId))) {
-        throw new InvalidInputError(`Invalid attachment_id ${JSON.stringify(attachmentId)}: not a UUID.`);
-      }
-      await deps.api.detach(ctx, id, attachmentId, action === 'os-force_detach');
-    } else if (action === 'os-reserve' || action === 'os-unreserve') {
-      await deps.api.reserve(ctx, id, action === 'os-reserve');
-    } else {
-      throw new InvalidInputError(`There is no such action: ${action}`);
-    }
-    reply.code(202);
-    return '';
+      return undefined;
+    },
+    'os-attach': async ({ target: { ctx, id }, args }) => {
+      await deps.api.attach(ctx, id, attachBody(args()));
+      return undefined;
+    },
+    'os-detach': ({ target, args }) => detach(target, args(), false),
+    'os-force_detach': ({ target, args }) => detach(target, args(), true),
+    'os-reserve': async ({ target: { ctx, id } }) => {
+      await deps.api.reserve(ctx, id, true);
+      return undefined;
+    },
+    'os-unreserve': async ({ target: { ctx, id } }) => {
+      await deps.api.reserve(ctx, id, false);
+      return undefined;
+    },
   });
 
   registerMetadataRoutes(
