@@ -84,11 +84,11 @@ describe() {
 }
 # ACPI's power button (virsh shutdown --mode acpi, a soft reboot) powers the guest off: with the
 # button driver loaded the kernel counts the presses, and there is no acpid to do more
-presses() { awk '{print \$1}' /sys/firmware/acpi/interrupts/ff_pwr_btn 2>/dev/null; }
-pressed=\$(presses)
+read -r pressed _ </sys/firmware/acpi/interrupts/ff_pwr_btn 2>/dev/null || pressed=
 prev=""
 while :; do
-  if [ "\$(presses)" != "\$pressed" ]; then
+  read -r now _ </sys/firmware/acpi/interrupts/ff_pwr_btn 2>/dev/null || now=
+  if [ "\$now" != "\$pressed" ]; then
     echo "POWER BUTTON: powering off"
     sync
     poweroff -f
