@@ -6,7 +6,8 @@
 #     BLOCKDEV vdb size=1073741824 serial=<first 20 chars of the volume id> label=-
 #     BLOCKDEVS t=<uptime> vda vdb
 # and runs a root shell on the second serial port (ttyS1), which tests reach through the unix
-# socket libvirt binds it to.
+# socket libvirt binds it to. A press of ACPI's power button powers it off, after printing
+#     POWER BUTTON: powering off
 #
 # The image is cached: $BASALT_TEST_IMAGE_DIR/basalt-test-<hash of this script>.raw is built once
 # and kept until this script changes. The last line of stdout is its path.
@@ -55,8 +56,8 @@ DRIVERS=$WORK/kroot/lib/modules/$KVER/kernel/drivers
 R=$WORK/initrd
 mkdir -p "$R"/{bin,dev,proc,sys,mods}
 cp /bin/busybox "$R/bin/"
-MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk"
-for m in virtio/virtio_ring virtio/virtio virtio/virtio_pci_legacy_dev virtio/virtio_pci_modern_dev virtio/virtio_pci block/virtio_blk; do
+MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk button"
+for m in virtio/virtio_ring virtio/virtio virtio/virtio_pci_legacy_dev virtio/virtio_pci_modern_dev virtio/virtio_pci block/virtio_blk acpi/button; do
   cp "$DRIVERS/$m.ko" "$R/mods/"
 done
 cat >"$R/init" <<INIT
@@ -81,8 +82,17 @@ describe() {
   fi
   echo "BLOCKDEV \$1 size=\$((\$(cat /sys/block/\$1/size) * 512)) serial=\${serial:--} label=\${label:--}"
 }
+# ACPI's power button (virsh shutdown --mode acpi, a soft reboot) powers the guest off: with the
+# button driver loaded the kernel counts the presses, and there is no acpid to do more
+read -r pressed _ </sys/firmware/acpi/interrupts/ff_pwr_btn 2>/dev/null || pressed=
 prev=""
 while :; do
+  read -r now _ </sys/firmware/acpi/interrupts/ff_pwr_btn 2>/dev/null || now=
+  if [ "\$now" != "\$pressed" ]; then
+    echo "POWER BUTTON: powering off"
+    sync
+    poweroff -f
+  fi
   cur=""
   for d in /sys/block/vd*; do [ -e "\$d" ] && cur="\$cur \${d##*/}"; done
   if [ "\$cur" != "\$prev" ]; then

@@ -46,7 +46,7 @@ export function waitForVolume(
 export async function waitForResource(
   url: string,
   token: string,
-  kind: 'volume' | 'snapshot',
+  kind: 'volume' | 'snapshot' | 'server',
   id: string,
   statuses: readonly string[],
   timeoutMs = 20_000,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
+import { keysetPage, type Listing, type Page } from './pagination';
 import { compareAndSwap, type StatefulTable } from './sql';
 import { type Move, stateTable } from './states';
 
@@ -153,6 +154,69 @@ export function instanceName(template: string, seq: number): string {
   );
 }
 
+/**
+ * What a server list sorts by (nova's VALID_SORT_KEYS), as SQL with no NULLs. Keys for what
+ * Basalt's servers never have (addresses, key pairs, kernels) are one constant for every row, so
+ * the order falls to the created_at and id tie-breakers, as it does in nova where all are NULL.
+ */
+const SORT_COLUMNS = {
+  access_ip_v4: "''",
+  access_ip_v6: "''",
+  auto_disk_config: "''",
+  availability_zone: "''",
+  config_drive: "''",
+  created_at: 'created_at',
+  display_description: "''",
+  display_name: 'display_name',
+  host: "coalesce(host, '')",
+  hostname: 'display_name',
+  image_ref: 'image_id::text',
+  instance_type_id: 'flavor_id',
+  kernel_id: "''",
+  key_name: "''",
+  launch_index: '0',
+  launched_at: "coalesce(launched_at, 'epoch'::timestamptz)",
+  locked_by: "''",
+  node: "coalesce(host, '')",
+  power_state: "(CASE vm_state WHEN 'active' THEN 1 ELSE 0 END)",
+  progress: '0',
+  project_id: 'project_id',
+  ramdisk_id: "''",
+  root_device_name: "''",
+  task_state: "coalesce(task_state, '')",
+  terminated_at: "''",
+  updated_at: 'updated_at',
+  user_id: 'user_id',
+  uuid: 'id',
+  vm_state: 'vm_state',
+  id: 'id',
+} as const;
+export type InstanceSortKey = Exclude<keyof typeof SORT_COLUMNS, 'id'>;
+export const INSTANCE_SORT_KEYS = Object.keys(SORT_COLUMNS).filter((k) => k !== 'id') as InstanceSortKey[];
+export type InstancePage = Page<InstanceSortKey>;
+
+const LISTING: Listing<InstanceSortKey> = {
+  table: 'instances',
+  sortColumns: SORT_COLUMNS,
+  badMarker: (id) => new InvalidInputError(`marker [${id}] not found`),
+};
+/** PostgreSQL's invalid_regular_expression. */
+const INVALID_REGEX = '2201B';
+
+/** A server list's filters (nova's search_opts once the API has read them). */
+export interface InstanceFilter {
+  readonly projectId?: string;
+  readonly deleted?: boolean;
+  /** A POSIX regular expression the name must match somewhere. */
+  readonly name?: string;
+  readonly host?: string;
+  /** Nova's names: states Basalt's instances never take match nothing. */
+  readonly vmStates?: readonly string[];
+  /** null: no task. */
+  readonly taskStates?: readonly (string | null)[];
+  readonly changesSince?: Date;
+}
+
 /** The instances table; every state change through `transition`. */
 export class InstanceRepository {
   constructor(private readonly ds: DataSource) {}
@@ -206,14 +270,29 @@ export class InstanceRepository {
     return row ? toInstance(row) : undefined;
   }
 
-  async list(filter: { projectId?: string; name?: string }, limit: number): Promise<InstanceRecord[]> {
-    const rows = await this.ds.query(
-      `SELECT * FROM instances WHERE NOT deleted AND ($1::varchar IS NULL OR project_id = $1)
-          AND ($2::varchar IS NULL OR strpos(display_name, $2) > 0)
-        ORDER BY created_at DESC, id DESC LIMIT $3`,
-      [filter.projectId ?? null, filter.name ?? null, limit],
-    );
-    return rows.map(toInstance);
+  /** One page of instances, as nova's `instance_get_all_by_filters_sort` finds them. */
+  async list(filter: InstanceFilter, page: InstancePage): Promise<InstanceRecord[]> {
+    const scope: Array<readonly [string, unknown?]> = [];
+    if (filter.projectId !== undefined) scope.push(['project_id = ?', filter.projectId]);
+    const filters: Array<readonly [string, unknown?]> = [];
+    // deleted rows only where asked for: by a deleted filter, or by changes-since
+    if (filter.deleted !== undefined) filters.push(['deleted = ?', filter.deleted]);
+    if (filter.name !== undefined) filters.push(['display_name ~ ?', filter.name]);
+    if (filter.host !== undefined) filters.push(['host = ?', filter.host]);
+    if (filter.vmStates !== undefined) filters.push(['vm_state = ANY(?)', filter.vmStates]);
+    if (filter.taskStates !== undefined) {
+      filters.push(["coalesce(task_state, '') = ANY(?)", filter.taskStates.map((t) => t ?? '')]);
+    }
+    if (filter.changesSince !== undefined) filters.push(['updated_at >= ?', filter.changesSince]);
+    try {
+      return (await keysetPage(this.ds, LISTING, { scope, filters }, page)).map(toInstance);
+    } catch (error) {
+      // the name filter is a regular expression, and PostgreSQL's word on it is final
+      if ((error as { driverError?: { code?: string } }).driverError?.code === INVALID_REGEX) {
+        throw new InvalidInputError(`Invalid regular expression in the name filter: ${filter.name}`);
+      }
+      throw error;
+    }
   }
 
   /** The live instances placed on `host` (what a compute worker owns). */

@@ -13,12 +13,14 @@ export interface Page<K extends string> {
  * A listed table: its sort keys as SQL expressions (no NULLs in them, so keyset comparisons never
  * meet one; `id` among them, the tie-breaker every order ends with). `notFound` words a marker
  * that names no row, as the resource's own not-found fault (Cinder answers "Volume X could not be
- * found.", "Message X …").
+ * found.", "Message X …"); `badMarker`, when the API calls it something else.
  */
 export interface Listing<K extends string> {
   readonly table: string;
   readonly sortColumns: Readonly<Record<K | 'id', string>>;
   readonly notFound?: (id: string) => string;
+  /** A marker that names no row, as an API answers it other than not-found (Nova's 400). */
+  readonly badMarker?: (id: string) => Error;
 }
 
 /** WHERE conditions with `?` for each value, in order; a condition may hold one value. */
@@ -66,10 +68,10 @@ export async function keysetPage<K extends string>(
   const column = (key: K | 'id') => listing.sortColumns[key];
   const scope = where.scope.map(bind);
   if (page.marker !== undefined) {
+    const marker = page.marker;
     const missing = () =>
-      new NotFoundError(
-        listing.notFound?.(page.marker as string) ?? `Marker ${page.marker} could not be found.`,
-      );
+      listing.badMarker?.(marker) ??
+      new NotFoundError(listing.notFound?.(marker) ?? `Marker ${marker} could not be found.`);
     if (!UUID.test(page.marker)) throw missing();
     params.push(page.marker);
     const [found] = await db.query(

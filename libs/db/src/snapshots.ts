@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { InvalidStateError, NotFoundError } from '@basalt/errors';
+import { InvalidStateError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
 import { keysetPage, type Listing, type Page } from './pagination';
 import { type QuotaLimits, quotaRefusal } from './quotas';
 import type { SnapshotStatus } from './snapshot-states';
-import { compareAndSwap, date, liveRows, type Row, type StatefulTable, updateReturning } from './sql';
-import type { Move } from './states';
+import { date, liveRows, type Row, type StatefulTable, updateReturning } from './sql';
+import { StatefulRepository } from './stateful-repository';
 
 export interface SnapshotRecord {
   readonly id: string;
@@ -90,8 +90,10 @@ const LISTING: Listing<SnapshotSortKey> = {
 const NOT_SNAPSHOTTABLE = 'BQ002';
 
 /** The snapshots table: every status change a compare-and-swap along a move of SNAPSHOT_STATES. */
-export class SnapshotRepository {
-  constructor(private readonly ds: DataSource) {}
+export class SnapshotRepository extends StatefulRepository<SnapshotRecord, SnapshotStatus, SnapshotChanges> {
+  constructor(ds: DataSource) {
+    super(ds, { table: SNAPSHOTS, noun: 'Snapshot', toRecord: toSnapshot });
+  }
 
   /**
    * Inserts a `creating` snapshot of the volume on its host, if the volume is in one of the
@@ -128,42 +130,6 @@ export class SnapshotRepository {
     }
   }
 
-  async find(id: string): Promise<SnapshotRecord | undefined> {
-    const rows = await this.ds.query('SELECT * FROM snapshots WHERE id = $1 AND NOT deleted', [id]);
-    return rows[0] ? toSnapshot(rows[0]) : undefined;
-  }
-
-  async get(id: string): Promise<SnapshotRecord> {
-    const snapshot = await this.find(id);
-    if (!snapshot)
-      throw new NotFoundError(`Snapshot ${id} could not be found.`, { data: { snapshot_id: id } });
-    return snapshot;
-  }
-
-  async transition(
-    id: string,
-    move: Move<SnapshotStatus>,
-    changes: SnapshotChanges = {},
-  ): Promise<SnapshotRecord | undefined> {
-    const row = await compareAndSwap(this.ds, SNAPSHOTS, id, move, changes);
-    return row ? toSnapshot(row) : undefined;
-  }
-
-  /** Like `transition`, but a lost race is an error naming the state the snapshot is really in. */
-  async transitionOrThrow(
-    id: string,
-    move: Move<SnapshotStatus>,
-    changes: SnapshotChanges = {},
-  ): Promise<SnapshotRecord> {
-    const updated = await this.transition(id, move, changes);
-    if (updated) return updated;
-    const current = await this.get(id);
-    throw new InvalidStateError(
-      `Invalid snapshot: Snapshot ${id} status must be ${move.from.join(' or ')}, but current status is: ${current.status}.`,
-      { data: { snapshot_id: id, status: current.status } },
-    );
-  }
-
   /** Name, description and metadata (all of it with `replace`; `remove` drops a key): not state. */
   async update(
     id: string,
@@ -193,7 +159,7 @@ export class SnapshotRepository {
         changes.remove ?? '',
       ],
     );
-    if (!row) throw new NotFoundError(`Snapshot ${id} could not be found.`, { data: { snapshot_id: id } });
+    if (!row) throw this.notFound(id);
     return toSnapshot(row);
   }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { InvalidStateError, NotFoundError } from '@basalt/errors';
+import { InvalidStateError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
 import { keysetPage, type Listing, type Page } from './pagination';
 import { resealProviderAuth } from './provider-auth';
@@ -8,6 +8,7 @@ import type { SecretBox, SecretBoxError } from './secret-box';
 import { type SnapshotStatus } from './snapshot-states';
 import { SNAPSHOTS } from './snapshots';
 import { compareAndSwap, liveRows, type Row, updateReturning } from './sql';
+import { StatefulRepository } from './stateful-repository';
 import type { Move } from './states';
 import * as batches from './volume-batches';
 import {
@@ -59,8 +60,10 @@ const { beginExtend, beginExtendAttached } = VOLUME_STATES.moves;
  * `UPDATE … WHERE status = ANY(from)` and the row count says whether this caller won; nothing
  * reads a status and then writes it.
  */
-export class VolumeRepository {
-  constructor(private readonly ds: DataSource) {}
+export class VolumeRepository extends StatefulRepository<VolumeRecord, VolumeStatus, VolumeChanges> {
+  constructor(ds: DataSource) {
+    super(ds, { table: VOLUMES, noun: 'Volume', toRecord: toVolume });
+  }
 
   /** Seals the host's stored CHAP secrets that are in clear or under a retired key; how many were. */
   resealSecrets(
@@ -164,30 +167,6 @@ export class VolumeRepository {
     return rows[0] && { deleted: rows[0].deleted };
   }
 
-  async find(id: string): Promise<VolumeRecord | undefined> {
-    const rows = await this.ds.query('SELECT * FROM volumes WHERE id = $1 AND NOT deleted', [id]);
-    return rows[0] ? toVolume(rows[0]) : undefined;
-  }
-
-  async get(id: string): Promise<VolumeRecord> {
-    const volume = await this.find(id);
-    if (!volume) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
-    return volume;
-  }
-
-  /**
-   * Moves a live volume along `move`, setting `changes` in the same statement. Returns the
-   * updated row, or undefined when the volume was not in any of `move.from`.
-   */
-  async transition(
-    id: string,
-    move: Move<VolumeStatus>,
-    changes: VolumeChanges = {},
-  ): Promise<VolumeRecord | undefined> {
-    const row = await compareAndSwap(this.ds, VOLUMES, id, move, changes);
-    return row ? toVolume(row) : undefined;
-  }
-
   /**
    * Deletes a volume no scheduler placed, at once (`deleteUnplaced`, `forceDeleteUnplaced`): the
    * swap holds only while the row has no host, so a volume placed since the caller read it (its
@@ -198,18 +177,7 @@ export class VolumeRepository {
     if (await compareAndSwap(this.ds, VOLUMES, id, move, {}, ['host IS NULL'])) return true;
     const current = await this.get(id);
     if (current.host !== null) return false;
-    throw invalidState(id, move, current.status);
-  }
-
-  /** Like `transition`, but a lost race is an error naming the state the volume is really in. */
-  async transitionOrThrow(
-    id: string,
-    move: Move<VolumeStatus>,
-    changes: VolumeChanges = {},
-  ): Promise<VolumeRecord> {
-    const updated = await this.transition(id, move, changes);
-    if (updated) return updated;
-    throw invalidState(id, move, (await this.get(id)).status);
+    throw this.invalidState(id, move, current.status);
   }
 
   /**
@@ -250,7 +218,7 @@ export class VolumeRepository {
       return toVolume(row);
     });
     if (moved) return moved;
-    throw invalidState(id, move, (await this.get(id)).status);
+    throw this.invalidState(id, move, (await this.get(id)).status);
   }
 
   /** Name and description: no status change, any state. */
@@ -273,7 +241,7 @@ export class VolumeRepository {
         changes.displayDescription ?? null,
       ],
     );
-    if (!row) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
+    if (!row) throw this.notFound(id);
     return toVolume(row);
   }
 
@@ -296,7 +264,7 @@ export class VolumeRepository {
         WHERE id = $1 AND NOT deleted RETURNING *`,
       [id, JSON.stringify(changes.set ?? {}), changes.replace === true, changes.remove ?? ''],
     );
-    if (!row) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
+    if (!row) throw this.notFound(id);
     return toVolume(row);
   }
 
@@ -312,7 +280,7 @@ export class VolumeRepository {
         WHERE id = $1 AND NOT deleted RETURNING *`,
       [id, JSON.stringify(changes.set ?? {}), changes.remove ?? ''],
     );
-    if (!row) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
+    if (!row) throw this.notFound(id);
     return toVolume(row);
   }
 
@@ -327,7 +295,7 @@ export class VolumeRepository {
         WHERE id = $1 AND NOT deleted RETURNING id`,
       [id, flags.bootable ?? null, flags.readOnly ?? null],
     );
-    if (!row) throw new NotFoundError(`Volume ${id} could not be found.`, { data: { volume_id: id } });
+    if (!row) throw this.notFound(id);
   }
 
   /** How many live volumes of how many gigabytes each project has on `host`. */
@@ -426,11 +394,4 @@ export class VolumeRepository {
   markDeleted(ids: readonly string[]): Promise<boolean[]> {
     return batches.markDeleted(this.ds, ids);
   }
-}
-
-function invalidState(id: string, move: Move<VolumeStatus>, status: VolumeStatus): InvalidStateError {
-  return new InvalidStateError(
-    `Invalid volume: Volume ${id} status must be ${move.from.join(' or ')}, but current status is: ${status}.`,
-    { data: { volume_id: id, status } },
-  );
 }

@@ -1,3 +1,3 @@
 export * from './image-api';
 export * from './image-store';
-export * from './service-token';
+export * from './service-image-api';

@@ -2,4 +2,3 @@ export * from './periodic';
 export * from './reconcile-findings';
 export * from './rpc-options';
 export * from './run-service';
-export * from './service-token';

@@ -33,6 +33,23 @@ export class ReconcileFindings {
     }
   }
 
+  /**
+   * Something on the host that no live row needs: removed (for `reason`) when Basalt's name and
+   * marker say Basalt made it, else only reported, as not Basalt's to touch.
+   */
+  orphan(
+    kind: string,
+    name: string,
+    mine: boolean,
+    reason: string,
+    removal: () => Promise<void>,
+  ): Promise<void> {
+    return this.act(
+      { kind, name, action: mine ? 'remove' : 'report', reason: mine ? reason : 'not made by Basalt' },
+      removal,
+    );
+  }
+
   /** A finding only told, never acted on. */
   tell(finding: Omit<Finding, 'action'>): void {
     this.findings.push({ ...finding, action: 'report' });

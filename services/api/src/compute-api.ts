@@ -250,6 +250,11 @@ export class ComputeApi {
 
   async mappings(ctx: RequestContext, serverId: string): Promise<BlockDeviceMapping[]> {
     await this.get(ctx, serverId);
+    return this.mappingsOf(serverId);
+  }
+
+  /** The volumes of a server the caller was already let see. */
+  mappingsOf(serverId: string): Promise<BlockDeviceMapping[]> {
     return this.deps.mappings.forInstance(serverId);
   }
 

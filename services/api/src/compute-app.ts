@@ -19,7 +19,7 @@ declare module 'fastify' {
 /** The compute API (Nova v2.1 subset): version discovery, flavors, servers and their volumes. */
 export function buildComputeApp(
   options: ListenerOptions,
-  routes: Omit<ComputeRouteDeps, 'context'>,
+  routes: Omit<ComputeRouteDeps, 'context' | 'authorize'>,
 ): FastifyInstance {
   const app = createHttpApp(options.log, options.bodyLimit, options.rateLimiter);
   // everything under /v2.1/ but the version document itself needs a caller
@@ -63,7 +63,18 @@ export function buildComputeApp(
   app.get('/v2.1', document);
   app.get('/v2.1/', document);
 
-  registerComputeRoutes(app, { ...routes, context: (req) => req.basalt });
+  const policy = options.policy;
+  registerComputeRoutes(app, {
+    ...routes,
+    context: (req) => req.basalt,
+    authorize: (req, rule) => {
+      const { userId = '', projectId = '', roles } = req.basalt;
+      policy.authorize(rule, policy.credentials({ userId, projectId, roles }), {
+        project_id: projectId,
+        user_id: userId,
+      });
+    },
+  });
   return app;
 }
 

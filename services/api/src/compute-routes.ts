@@ -1,11 +1,13 @@
 import type { RequestContext } from '@basalt/context';
-import type { InstanceActionRepository, InstanceRepository } from '@basalt/db';
+import type { InstanceActionRepository, InstanceRecord, InstanceRepository } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { registerActionRoute } from './action-routes';
 import type { ComputeApi } from './compute-api';
 import {
   flavorDetail,
   flavorSummary,
+  serverCreated,
   serverDetail,
   serverSummary,
   type ViewContext,
@@ -13,6 +15,8 @@ import {
 } from './compute-views';
 import { FLAVORS, findFlavor } from './flavors';
 import { registerInstanceActionRoutes } from './instance-action-routes';
+import { nextQuery } from './list-query';
+import { parseServerList } from './server-list-query';
 import { isUuid, objectBody, optionalText } from './validate';
 import { requireProject } from './volume-api';
 
@@ -24,6 +28,8 @@ export interface ComputeRouteDeps {
   readonly nameTemplate: string;
   readonly baseUrl: () => string;
   readonly context: (req: FastifyRequest) => RequestContext;
+  /** Checks a policy rule beyond the route's own (nova's get_all_tenants), or throws its 403. */
+  readonly authorize: (req: FastifyRequest, rule: string) => void;
 }
 
 type Params = { server_id: string; flavor_id: string; volume_id: string };
@@ -78,15 +84,10 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
     if (!found) throw new NotFoundError(`Flavor ${id} could not be found.`);
     return found;
   };
-  const detail = async (req: FastifyRequest, id: string) => {
-    const instance = await deps.api.get(deps.context(req), id);
-    return serverDetail(
-      view(req),
-      instance,
-      findFlavor(instance.flavorId),
-      await deps.api.mappings(deps.context(req), id),
-    );
-  };
+  const render = async (req: FastifyRequest, instance: InstanceRecord) =>
+    serverDetail(view(req), instance, findFlavor(instance.flavorId), await deps.api.mappingsOf(instance.id));
+  const detail = async (req: FastifyRequest, id: string) =>
+    render(req, await deps.api.get(deps.context(req), id));
 
   app.get(`${prefix}/flavors`, async (req) => ({ flavors: FLAVORS.map((f) => flavorSummary(view(req), f)) }));
   app.get(`${prefix}/flavors/detail`, async (req) => ({
@@ -132,27 +133,33 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
     }
     const instance = await deps.api.create(deps.context(req), { name, flavorRef, imageRef });
     reply.code(202);
-    return {
-      server: {
-        id: instance.id,
-        links: serverSummary(view(req), instance).links,
-        'OS-DCF:diskConfig': 'MANUAL',
-      },
-    };
+    return { server: serverCreated(view(req), instance) };
   });
 
   const list = (detailed: boolean) => async (req: FastifyRequest) => {
+    const ctx = deps.context(req);
     const query = req.query as Record<string, unknown>;
-    const name = typeof query.name === 'string' ? query.name : undefined;
-    const instances = await deps.instances.list(
-      { projectId: requireProject(deps.context(req)), ...(name ? { name } : {}) },
-      deps.maxLimit,
-    );
-    return {
-      servers: detailed
-        ? await Promise.all(instances.map((i) => detail(req, i.id)))
-        : instances.map((i) => serverSummary(view(req), i)),
-    };
+    const q = parseServerList(query, deps.maxLimit, { isAdmin: ctx.isAdmin, version: req.computeVersion });
+    if (q.allTenants) {
+      deps.authorize(req, `os_compute_api:servers:${detailed ? 'detail' : 'index'}:get_all_tenants`);
+    }
+    // across projects an admin may name one; without all_tenants nova ignores tenant_id
+    const projectId = q.allTenants ? q.projectId : requireProject(ctx);
+    const instances = q.empty
+      ? []
+      : await deps.instances.list({ ...q.filter, ...(projectId !== undefined ? { projectId } : {}) }, q.page);
+    const servers = detailed
+      ? await Promise.all(instances.map((i) => render(req, i)))
+      : instances.map((i) => serverSummary(view(req), i));
+    const last = instances.at(-1);
+    if (!last || instances.length < q.page.limit) return { servers };
+    // nova's next link: its own URL (with the project only when the request named it), the
+    // query's parameters in name order, the marker replaced
+    const path = req.url.split('?')[0] ?? '';
+    const project = ctx.projectId && path.includes(ctx.projectId) ? `/${ctx.projectId}` : '';
+    const collection = detailed ? 'servers/detail' : 'servers';
+    const href = `${deps.baseUrl()}/v2.1${project}/${collection}?${nextQuery(query, last.id, true)}`;
+    return { servers, servers_links: [{ rel: 'next', href }] };
   };
   app.get(`${prefix}/servers`, list(false));
   app.get(`${prefix}/servers/detail`, list(true));
@@ -164,23 +171,17 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
     return '';
   });
 
-  app.post(`${prefix}/servers/:server_id/action`, async (req, reply) => {
-    const id = serverId(req);
-    const body = req.body;
-    if (typeof body !== 'object' || body === null || Object.keys(body).length !== 1) {
-      throw new InvalidInputError('An action body names exactly one action.');
-    }
-    const [action] = Object.keys(body);
-    if (action !== 'reboot') throw new InvalidInputError(`There is no such action: ${action}`);
-    const type = objectBody(body, 'reboot').type;
-    if (type !== 'SOFT' && type !== 'HARD' && type !== 'soft' && type !== 'hard') {
-      throw new InvalidInputError(
-        `Invalid input for field/attribute type. Value: ${JSON.stringify(type ?? null)}. It must be SOFT or HARD.`,
-      );
-    }
-    await deps.api.reboot(deps.context(req), id, type.toUpperCase() as 'SOFT' | 'HARD');
-    reply.code(202);
-    return '';
+  registerActionRoute(app, `${prefix}/servers/:server_id/action`, {}, serverId, {
+    reboot: async ({ target: id, req, args }) => {
+      const { type } = args();
+      if (type !== 'SOFT' && type !== 'HARD' && type !== 'soft' && type !== 'hard') {
+        throw new InvalidInputError(
+          `Invalid input for field/attribute type. Value: ${JSON.stringify(type ?? null)}. It must be SOFT or HARD.`,
+        );
+      }
+      await deps.api.reboot(deps.context(req), id, type.toUpperCase() as 'SOFT' | 'HARD');
+      return undefined;
+    },
   });
 
   const attachments = `${prefix}/servers/:server_id/os-volume_attachments`;

@@ -23,6 +23,8 @@ export interface ViewContext {
 const atLeast = (v: ViewContext, min: string) => versionAtLeast(v.version, min);
 /** Nova's timestamps: seconds, `Z`. */
 const stamp = (d: Date) => `${d.toISOString().slice(0, 19)}Z`;
+/** A naive datetime as oslo's to_primitive writes it (`%Y-%m-%dT%H:%M:%S.%f`, no zone). */
+const naiveStamp = (d: Date) => `${d.toISOString().slice(0, 23)}000`;
 
 export function links(v: ViewContext, collection: string, id: string) {
   return [
@@ -53,6 +55,11 @@ export function flavorDetail(v: ViewContext, f: Flavor) {
 
 export function serverSummary(v: ViewContext, i: InstanceRecord) {
   return { id: i.id, name: i.displayName, links: links(v, 'servers', i.id) };
+}
+
+/** nova's answer to a server create (no adminPass: Basalt's guests have no password to set). */
+export function serverCreated(v: ViewContext, i: InstanceRecord) {
+  return { id: i.id, links: links(v, 'servers', i.id), 'OS-DCF:diskConfig': 'MANUAL' };
 }
 
 /** A server as nova's `servers/{id}` shows it at the request's microversion (2.1 … 2.47). */
@@ -102,7 +109,7 @@ export function serverDetail(
     'OS-EXT-STS:vm_state': i.vmState,
     'OS-EXT-STS:task_state': i.taskState,
     'OS-EXT-STS:power_state': i.vmState === 'active' ? 1 : 0,
-    'OS-SRV-USG:launched_at': i.launchedAt ? i.launchedAt.toISOString().replace('Z', '') : null,
+    'OS-SRV-USG:launched_at': i.launchedAt ? naiveStamp(i.launchedAt) : null,
     'OS-SRV-USG:terminated_at': null,
     'os-extended-volumes:volumes_attached': mappings.map((m) => ({
       id: m.volumeId,
@@ -129,7 +136,8 @@ export function serverDetail(
     }
   }
   if (atLeast(v, '2.9')) server.locked = false;
-  if (atLeast(v, '2.16') && v.isAdmin && i.host) server.host_status = 'UP';
+  // nova's HostStatus: NONE, the empty string, for a server on no host
+  if (atLeast(v, '2.16') && v.isAdmin) server.host_status = i.host ? 'UP' : '';
   if (atLeast(v, '2.19')) server.description = null;
   if (atLeast(v, '2.26')) server.tags = [];
   return server;

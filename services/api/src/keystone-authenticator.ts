@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type BasaltConfig, ConfigError } from '@basalt/config';
 import { errorMessage, ForbiddenError, ServiceUnavailableError, UnauthorizedError } from '@basalt/errors';
+import { KeystoneTokenClient, KeystoneTokenError } from '@basalt/keystone';
 import type { Logger } from '@basalt/log';
 import { type Authenticator, type Caller, keystoneChallenge } from './auth';
 import { ExpiringLru } from './expiring-lru';
@@ -44,8 +45,6 @@ export function keystoneAuthOptions(section: BasaltConfig['keystone_authtoken'])
   };
 }
 
-/** A service token is renewed this long before it expires, so a validation never carries a dying one. */
-const SERVICE_TOKEN_MARGIN_MS = 120_000;
 const REFUSED = 'The request you have made requires authentication.';
 const UNAVAILABLE = 'The identity service is temporarily unavailable; retry the request.';
 
@@ -67,14 +66,14 @@ interface KeystoneToken {
 export class KeystoneAuthenticator implements Authenticator {
   private readonly cache: ExpiringLru<Caller>;
   private readonly inFlight = new Map<string, Promise<Caller>>();
-  private service?: { readonly id: string; readonly expiresAt: number };
-  private issuing?: Promise<string>;
+  private readonly tokens: KeystoneTokenClient;
 
   constructor(
     private readonly options: KeystoneAuthOptions,
     private readonly log: Logger,
   ) {
     this.cache = new ExpiringLru(options.cacheSize);
+    this.tokens = new KeystoneTokenClient(options);
   }
 
   challenge(): string {
@@ -99,8 +98,7 @@ export class KeystoneAuthenticator implements Authenticator {
     let response = await this.check(serviceToken, token);
     if (response.status === 401) {
       // our own token was refused (revoked, keys rotated): get a new one, once
-      if (this.service?.id === serviceToken) this.service = undefined;
-      serviceToken = await this.serviceToken();
+      serviceToken = await this.serviceToken(serviceToken);
       response = await this.check(serviceToken, token);
     }
     if (response.status === 404) throw new UnauthorizedError(REFUSED);
@@ -134,45 +132,22 @@ export class KeystoneAuthenticator implements Authenticator {
     });
   }
 
-  private serviceToken(): Promise<string> {
-    if (this.service && this.service.expiresAt - SERVICE_TOKEN_MARGIN_MS > Date.now()) {
-      return Promise.resolve(this.service.id);
+  private async serviceToken(refused?: string): Promise<string> {
+    try {
+      return await this.tokens.token(refused);
+    } catch (error) {
+      if (!(error instanceof KeystoneTokenError)) throw error;
+      const o = this.options;
+      if (error.status === undefined) {
+        this.log.warn({ url: o.authUrl, err: errorMessage(error.cause) }, 'Keystone is unreachable');
+      } else {
+        this.log.error(
+          { status: error.status, username: o.username, project: o.projectName },
+          'Keystone refused the service user a token: check [keystone_authtoken]',
+        );
+      }
+      throw new ServiceUnavailableError(UNAVAILABLE, { cause: error });
     }
-    this.issuing ??= this.issueServiceToken().finally(() => {
-      this.issuing = undefined;
-    });
-    return this.issuing;
-  }
-
-  private async issueServiceToken(): Promise<string> {
-    const o = this.options;
-    const response = await this.call(`${o.authUrl}/auth/tokens?nocatalog`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: {
-              user: { name: o.username, domain: { name: o.userDomainName }, password: o.password },
-            },
-          },
-          scope: { project: { name: o.projectName, domain: { name: o.projectDomainName } } },
-        },
-      }),
-    });
-    const id = response.headers.get('x-subject-token');
-    const body = (await response.json().catch(() => undefined)) as { token?: KeystoneToken } | undefined;
-    const expiresAt = Date.parse(body?.token?.expires_at ?? '');
-    if (response.status !== 201 || !id || !Number.isFinite(expiresAt)) {
-      this.log.error(
-        { status: response.status, username: o.username, project: o.projectName },
-        'Keystone refused the service user a token: check [keystone_authtoken]',
-      );
-      throw new ServiceUnavailableError(UNAVAILABLE);
-    }
-    this.service = { id, expiresAt };
-    return id;
   }
 
   private async call(url: string, init: RequestInit): Promise<Response> {

@@ -41,7 +41,7 @@ export interface ListRequest<K extends string> {
 
 const PAGING = new Set(['limit', 'marker', 'offset', 'sort', 'sort_key', 'sort_dir', 'all_tenants']);
 
-const text = (query: Record<string, unknown>, key: string): string | undefined => {
+export const text = (query: Record<string, unknown>, key: string): string | undefined => {
   const value = query[key];
   // a repeated parameter: Cinder's webob keeps the last
   return Array.isArray(value) ? (value.at(-1) as string | undefined) : (value as string | undefined);
@@ -164,15 +164,32 @@ export function nextLinks(
 ): Array<{ rel: 'next'; href: string }> {
   const last = ids.at(-1);
   if (last === undefined || ids.length < limit) return [];
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(req.query as Record<string, unknown>)) {
-    if (key === 'marker') continue;
-    for (const item of Array.isArray(value) ? value : [value]) params.append(key, String(item));
-  }
-  params.append('marker', last);
   const path = req.url.split('?')[0] ?? '';
   const project = projectId !== undefined && path.startsWith(`/v3/${projectId}/`) ? `/${projectId}` : '';
-  return [{ rel: 'next', href: `${baseUrl}/v3${project}/${collection}?${params.toString()}` }];
+  const query = nextQuery(req.query as Record<string, unknown>, last, false);
+  return [{ rel: 'next', href: `${baseUrl}/v3${project}/${collection}?${query}` }];
+}
+
+/**
+ * A next link's query: every parameter given, with `marker` as the marker. Cinder's puts it
+ * last; Nova's (`sorted`) has the parameters in the order of their names and the marker where
+ * the request had one, else last.
+ */
+export function nextQuery(query: Record<string, unknown>, marker: string, sorted: boolean): string {
+  const params = new URLSearchParams();
+  const entries = Object.entries(query);
+  if (sorted) entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  let placed = false;
+  for (const [key, value] of entries) {
+    if (key === 'marker') {
+      if (sorted) params.append('marker', marker);
+      placed = sorted;
+      continue;
+    }
+    for (const item of Array.isArray(value) ? value : [value]) params.append(key, String(item));
+  }
+  if (!placed) params.append('marker', marker);
+  return params.toString();
 }
 
 /** A dict-valued filter (`metadata`, `extra_specs`): JSON, or a dict's repr as the clients send it. */

@@ -1,10 +1,11 @@
 import { SNAPSHOT_SORT_COLUMNS, type SnapshotRepository, type SnapshotSortKey } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { registerActionRoute } from './action-routes';
 import { dictFilter, type ListSpec, parseList } from './list-query';
 import { registerMetadataRoutes } from './metadata-routes';
 import type { SnapshotApi } from './snapshot-api';
-import { actionName, booleanParam, isUuid, metadataBody, objectBody, optionalText } from './validate';
+import { booleanParam, isUuid, metadataBody, objectBody, optionalText } from './validate';
 import { snapshotView } from './views';
 import type { RouteContext } from './volume-routes';
 
@@ -97,28 +98,25 @@ export function registerSnapshotRoutes(
     return '';
   });
 
-  app.post(`${prefix}/snapshots/:snapshot_id/action`, tags, async (req, reply) => {
-    const ctx = deps.context(req);
-    const id = snapshotId(req);
-    const body = req.body;
-    const action = actionName(body);
-    if (action === 'os-reset_status') {
-      const args = objectBody(body, 'os-reset_status');
-      if (typeof args.status !== 'string') throw new InvalidInputError('os-reset_status needs a status.');
-      await deps.api.resetStatus(ctx, id, args.status);
-    } else if (action === 'os-update_snapshot_status') {
-      const args = objectBody(body, 'os-update_snapshot_status');
-      if (typeof args.status !== 'string')
+  registerActionRoute(app, `${prefix}/snapshots/:snapshot_id/action`, tags, snapshotId, {
+    'os-reset_status': async ({ target: id, req, args }) => {
+      const { status } = args();
+      if (typeof status !== 'string') throw new InvalidInputError('os-reset_status needs a status.');
+      await deps.api.resetStatus(deps.context(req), id, status);
+      return undefined;
+    },
+    'os-update_snapshot_status': async ({ target: id, req, args }) => {
+      const { status, progress } = args();
+      if (typeof status !== 'string')
         throw new InvalidInputError('os-update_snapshot_status needs a status.');
-      const progress = optionalText('progress', args.progress);
-      await deps.api.updateStatus(ctx, id, args.status, progress ?? undefined);
-    } else if (action === 'os-force_delete') {
-      await deps.api.delete(ctx, id, true);
-    } else {
-      throw new InvalidInputError(`There is no such action: ${action}`);
-    }
-    reply.code(202);
-    return '';
+      const given = optionalText('progress', progress);
+      await deps.api.updateStatus(deps.context(req), id, status, given ?? undefined);
+      return undefined;
+    },
+    'os-force_delete': async ({ target: id, req }) => {
+      await deps.api.delete(deps.context(req), id, true);
+      return undefined;
+    },
   });
 
   registerMetadataRoutes(

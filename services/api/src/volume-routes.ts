@@ -17,6 +17,7 @@ import { SORT_COLUMNS, type SortKey } from '@basalt/db';
 import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { ImageApi } from '@basalt/images';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { registerActionRoute } from './action-routes';
 import { dictFilter, type ListSpec, nextLinks, parseList } from './list-query';
 import { registerMessageRoutes } from './message-routes';
 import { registerMetadataRoutes } from './metadata-routes';
@@ -27,15 +28,7 @@ import type { SnapshotApi } from './snapshot-api';
 import { registerSnapshotRoutes } from './snapshot-routes';
 import { registerTransferRoutes } from './transfer-routes';
 import { registerTypeRoutes } from './type-routes';
-import {
-  actionName,
-  booleanParam,
-  isUuid,
-  metadataBody,
-  objectBody,
-  optionalText,
-  positiveInt,
-} from './validate';
+import { booleanParam, isUuid, metadataBody, objectBody, optionalText, positiveInt } from './validate';
 import { atLeast } from './versions';
 import { uploadView, type ViewContext, volumeDetail, volumeSummary } from './views';
 import { requireProject, type UploadImageRequest, type VolumeApi } from './volume-api';
@@ -291,96 +284,108 @@ function registerUnder(
     return '';
   });
 
-  app.post(`${prefix}/volumes/:volume_id/action`, { schema: { tags: ['volumes'] } }, async (req, reply) => {
-    const ctx = deps.context(req);
-    const id = volumeId(req);
-    const body = req.body;
-    const action = actionName(body);
-    if (action === 'os-extend') {
-      const args = objectBody(body, 'os-extend');
-      await deps.api.extend(ctx, id, positiveInt('new_size', args.new_size), atLeast(req.apiVersion, '3.42'));
-    } else if (action === 'os-reset_status') {
-      const args = objectBody(body, 'os-reset_status');
-      if (typeof args.status !== 'string') throw new InvalidInputError('os-reset_status needs a status.');
-      await deps.api.resetStatus(
+  const target = (req: FastifyRequest) => ({ ctx: deps.context(req), id: volumeId(req) });
+  type Target = ReturnType<typeof target>;
+  const detach = async ({ ctx, id }: Target, args: Record<string, unknown>, force: boolean) => {
+    const attachmentId = args.attachment_id ?? undefined;
+    if (attachmentId !== undefined && (typeof attachmentId !== 'string' || !isUuid(attachmentId))) {
+      throw new InvalidInputError(`Invalid attachment_id ${JSON.stringify(attachmentId)}: not a UUID.`);
+    }
+    await deps.api.detach(ctx, id, attachmentId, force);
+    return undefined;
+  };
+  registerActionRoute(app, `${prefix}/volumes/:volume_id/action`, { schema: { tags: ['volumes'] } }, target, {
+    'os-extend': async ({ target: { ctx, id }, args, req }) => {
+      await deps.api.extend(
         ctx,
         id,
-        args.status,
-        typeof args.attach_status === 'string' ? args.attach_status : undefined,
+        positiveInt('new_size', args().new_size),
+        atLeast(req.apiVersion, '3.42'),
       );
-    } else if (action === 'os-set_bootable') {
-      const args = objectBody(body, 'os-set_bootable');
+      return undefined;
+    },
+    'os-reset_status': async ({ target: { ctx, id }, args }) => {
+      const given = args();
+      if (typeof given.status !== 'string') throw new InvalidInputError('os-reset_status needs a status.');
+      const attachStatus = typeof given.attach_status === 'string' ? given.attach_status : undefined;
+      await deps.api.resetStatus(ctx, id, given.status, attachStatus);
+      return undefined;
+    },
+    'os-set_bootable': async ({ target: { ctx, id }, args }) => {
+      const given = args();
       await deps.api.get(ctx, id);
-      await deps.volumes.setFlags(id, { bootable: booleanParam('bootable', args.bootable) });
+      await deps.volumes.setFlags(id, { bootable: booleanParam('bootable', given.bootable) });
       // Cinder answers this one action with 200
-      reply.code(200);
-      return '';
-    } else if (action === 'os-update_readonly_flag') {
-      const args = objectBody(body, 'os-update_readonly_flag');
+      return 200;
+    },
+    'os-update_readonly_flag': async ({ target: { ctx, id }, args }) => {
+      const given = args();
       await deps.api.get(ctx, id);
-      await deps.volumes.setFlags(id, { readOnly: booleanParam('readonly', args.readonly) });
-    } else if (action === 'os-retype') {
-      const args = objectBody(body, 'os-retype');
-      if (typeof args.new_type !== 'string') throw new InvalidInputError('os-retype needs new_type.');
-      const policy = args.migration_policy ?? 'never';
+      await deps.volumes.setFlags(id, { readOnly: booleanParam('readonly', given.readonly) });
+      return undefined;
+    },
+    'os-retype': async ({ target: { ctx, id }, args }) => {
+      const given = args();
+      if (typeof given.new_type !== 'string') throw new InvalidInputError('os-retype needs new_type.');
+      const policy = given.migration_policy ?? 'never';
       if (policy !== 'never' && policy !== 'on-demand') {
         throw new InvalidInputError(
           `Invalid migration_policy '${String(policy)}'; must be never or on-demand.`,
         );
       }
-      await deps.api.retype(ctx, id, args.new_type, policy);
-    } else if (action === 'os-force_delete') {
+      await deps.api.retype(ctx, id, given.new_type, policy);
+      return undefined;
+    },
+    'os-force_delete': async ({ target: { ctx, id } }) => {
       await deps.api.forceDelete(ctx, id);
-    } else if (action === 'os-attach') {
-      await deps.api.attach(ctx, id, attachBody(objectBody(body, 'os-attach')));
-    } else if (action === 'os-detach' || action === 'os-force_detach') {
-      const args = objectBody(body, action);
-      const attachmentId = args.attachment_id ?? undefined;
-      if (attachmentId !== undefined && (typeof attachmentId !== 'string' || !isUuid(attachmentId))) {
-        throw new InvalidInputError(`Invalid attachment_id ${JSON.stringify(attachmentId)}: not a UUID.`);
-      }
-      await deps.api.detach(ctx, id, attachmentId, action === 'os-force_detach');
-    } else if (action === 'os-reserve' || action === 'os-unreserve') {
-      await deps.api.reserve(ctx, id, action === 'os-reserve');
-    } else if (action === 'os-volume_upload_image') {
-      const upload = await deps.api.uploadToImage(
-        ctx,
-        id,
-        uploadBody(objectBody(body, action), req.apiVersion),
-        images(req),
-      );
+      return undefined;
+    },
+    'os-attach': async ({ target: { ctx, id }, args }) => {
+      await deps.api.attach(ctx, id, attachBody(args()));
+      return undefined;
+    },
+    'os-detach': ({ target, args }) => detach(target, args(), false),
+    'os-force_detach': ({ target, args }) => detach(target, args(), true),
+    'os-reserve': async ({ target: { ctx, id } }) => {
+      await deps.api.reserve(ctx, id, true);
+      return undefined;
+    },
+    'os-unreserve': async ({ target: { ctx, id } }) => {
+      await deps.api.reserve(ctx, id, false);
+      return undefined;
+    },
+    'os-volume_upload_image': async ({ target: { ctx, id }, args, req }) => {
+      const upload = await deps.api.uploadToImage(ctx, id, uploadBody(args(), req.apiVersion), images(req));
       const type = upload.volume.volumeType
         ? await deps.types.find(upload.volume.volumeType, undefined)
         : undefined;
-      reply.code(202);
-      return { [action]: uploadView(upload, type ?? null, req.apiVersion) };
-    } else if (action === 'os-set_image_metadata') {
-      const args = objectBody(body, action);
+      return {
+        status: 202,
+        body: { 'os-volume_upload_image': uploadView(upload, type ?? null, req.apiVersion) },
+      };
+    },
+    'os-set_image_metadata': async ({ target: { ctx, id }, args }) => {
+      const given = args();
       await deps.api.get(ctx, id);
       const volume = await deps.volumes.updateImageMetadata(id, {
-        set: metadataBody('metadata', args.metadata),
+        set: metadataBody('metadata', given.metadata),
       });
-      reply.code(200);
-      return { metadata: volume.imageMetadata ?? {} };
-    } else if (action === 'os-unset_image_metadata') {
-      const args = objectBody(body, action);
-      if (typeof args.key !== 'string') throw new InvalidInputError('os-unset_image_metadata needs a key.');
+      return { status: 200, body: { metadata: volume.imageMetadata ?? {} } };
+    },
+    'os-unset_image_metadata': async ({ target: { ctx, id }, args }) => {
+      const given = args();
+      if (typeof given.key !== 'string') throw new InvalidInputError('os-unset_image_metadata needs a key.');
       const volume = await deps.api.get(ctx, id);
-      if (!(args.key in (volume.imageMetadata ?? {}))) {
-        throw new NotFoundError(`Glance metadata for volume ${id} with key ${args.key} could not be found.`);
+      if (!(given.key in (volume.imageMetadata ?? {}))) {
+        throw new NotFoundError(`Glance metadata for volume ${id} with key ${given.key} could not be found.`);
       }
-      await deps.volumes.updateImageMetadata(id, { remove: args.key });
-      reply.code(200);
-      return '';
-    } else if (action === 'os-show_image_metadata') {
+      await deps.volumes.updateImageMetadata(id, { remove: given.key });
+      return 200;
+    },
+    'os-show_image_metadata': async ({ target: { ctx, id } }) => {
       const volume = await deps.api.get(ctx, id);
-      reply.code(200);
-      return { metadata: volume.imageMetadata ?? {} };
-    } else {
-      throw new InvalidInputError(`There is no such action: ${action}`);
-    }
-    reply.code(202);
-    return '';
+      return { status: 200, body: { metadata: volume.imageMetadata ?? {} } };
+    },
   });
 
   registerMetadataRoutes(

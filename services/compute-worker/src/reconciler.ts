@@ -30,6 +30,7 @@ export interface ComputeReconcilerDeps {
   readonly log: Logger;
 }
 
+const NO_INSTANCE = 'no live instance of this host has this name';
 const VOLUME_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -59,18 +60,6 @@ export class ComputeReconciler {
     const live = await instances.onHost(this.options.host);
     const byName = new Map(live.map((i) => [this.name(i), i]));
     const found = new ReconcileFindings(dryRun, this.deps.log);
-    // a domain or folder of no live instance: removed when Basalt's marker says it made it
-    const orphan = (kind: string, name: string, mine: boolean, removal: () => Promise<void>) =>
-      found.act(
-        {
-          kind,
-          name,
-          action: mine ? 'remove' : 'report',
-          reason: mine ? 'no live instance of this host has this name' : 'not made by Basalt',
-        },
-        removal,
-      );
-
     for (const name of domains) {
       if (byName.has(name) || !this.ours.test(name)) {
         // another template's domains are other services' (or other hosts'): none of this host's business
@@ -81,7 +70,9 @@ export class ComputeReconciler {
       }
       const xml = await hypervisor.definition(name);
       if (xml === undefined) continue;
-      await orphan('domain', name, xml.includes(DOMAIN_MARKER_NS), () => hypervisor.destroy(name));
+      await found.orphan('domain', name, xml.includes(DOMAIN_MARKER_NS), NO_INSTANCE, () =>
+        hypervisor.destroy(name),
+      );
     }
     const domainNames = new Set(domains);
     for (const [name, instance] of byName) {
@@ -136,7 +127,9 @@ export class ComputeReconciler {
 
     for (const { name, marked } of folders) {
       if (byName.has(name)) continue;
-      await orphan('folder', name, marked && this.ours.test(name), () => storage.removeInstance(name));
+      await found.orphan('folder', name, marked && this.ours.test(name), NO_INSTANCE, () =>
+        storage.removeInstance(name),
+      );
     }
     return found.report(this.options.host);
   }

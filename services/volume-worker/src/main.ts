@@ -10,7 +10,8 @@ import {
 import { errorMessage } from '@basalt/errors';
 import { ExecaRunner } from '@basalt/exec';
 import { serviceImageApi } from '@basalt/images';
-import { type PeriodicTask, runService, serviceToken, startPeriodic } from '@basalt/service';
+import { serviceTokens } from '@basalt/keystone';
+import { type PeriodicTask, runService, startPeriodic } from '@basalt/service';
 import { FileDriver } from './drivers/file-driver';
 import { LvmDriver } from './drivers/lvm-driver';
 import type { VolumeDriver } from './drivers/volume-driver';
@@ -76,7 +77,7 @@ void runService({
           ? {
               nova: new NovaNotifier({
                 url: config.nova.compute_url,
-                token: serviceToken(config.service_user),
+                token: serviceTokens(config.service_user),
               }),
             }
           : {}),

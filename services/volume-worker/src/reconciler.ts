@@ -43,6 +43,7 @@ const LIVE_SNAPSHOTS = SNAPSHOT_STATUSES.filter((s) => s !== 'deleted');
 /** A snapshot's name on the backend (Cinder's snapshot_name_template) and a clone's temporary one. */
 const SNAPSHOT_NAME =
   /^(snapshot-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|clone-snap-[A-Za-z0-9_.+-]+)$/;
+const NO_VOLUME = 'no live volume has this name';
 /** The throw-away account tgtd's probe makes at start; a crash mid-probe leaves it. */
 const PROBE_ACCOUNT = /^basaltprobe[0-9a-f]{12}$/;
 
@@ -87,24 +88,16 @@ export class VolumeReconciler {
         );
         continue;
       }
-      const mine = v.marked && this.ours.test(v.name);
-      await act(
-        {
-          kind: 'volume',
-          name: v.name,
-          action: mine ? 'remove' : 'report',
-          reason: mine ? 'no live volume has this name' : 'not made by Basalt',
-        },
-        () => driver.deleteVolume(v.name),
+      await found.orphan('volume', v.name, v.marked && this.ours.test(v.name), NO_VOLUME, () =>
+        driver.deleteVolume(v.name),
       );
     }
     const storedNames = new Set(stored.map((v) => v.name));
     for (const v of live) {
       if (EXPORTED_STATUSES.includes(v.status) && !storedNames.has(v.backendName)) {
-        found.findings.push({
+        found.tell({
           kind: 'volume',
           name: v.backendName,
-          action: 'report',
           reason: `volume ${v.id} is ${v.status} but its storage is missing`,
         });
       }
@@ -120,22 +113,11 @@ export class VolumeReconciler {
         continue;
       }
       const mine = name !== '' && (configUsers.has(name) || this.ours.test(name));
-      await act(
-        {
-          kind: 'target',
-          name: `${t.tid} ${t.iqn}`,
-          action: mine ? 'remove' : 'report',
-          reason: !mine
-            ? 'not made by Basalt'
-            : volume
-              ? `volume ${volume.id} is exported under another target number`
-              : 'no live volume has this name',
-        },
-        // unless the number went to a new volume since the listing (a delete and a create meanwhile)
-        async () => {
-          if ((await target.liveExports()).get(t.iqn) === t.tid) await target.removeTarget(t.tid);
-        },
-      );
+      const reason = volume ? `volume ${volume.id} is exported under another target number` : NO_VOLUME;
+      // unless the number went to a new volume since the listing (a delete and a create meanwhile)
+      await found.orphan('target', `${t.tid} ${t.iqn}`, mine, reason, async () => {
+        if ((await target.liveExports()).get(t.iqn) === t.tid) await target.removeTarget(t.tid);
+      });
     }
     for (const v of live) {
       try {
@@ -159,14 +141,8 @@ export class VolumeReconciler {
     for (const account of tgt.accounts) {
       if (keptUsers.has(account)) continue;
       const mine = orphanConfigUsers.has(account) || PROBE_ACCOUNT.test(account);
-      await act(
-        {
-          kind: 'account',
-          name: account,
-          action: mine ? 'remove' : 'report',
-          reason: mine ? 'no live volume uses this CHAP account' : 'not made by Basalt',
-        },
-        () => target.removeAccount(account),
+      await found.orphan('account', account, mine, 'no live volume uses this CHAP account', () =>
+        target.removeAccount(account),
       );
     }
     for (const { file } of tgt.configs) {
@@ -177,7 +153,7 @@ export class VolumeReconciler {
           kind: 'config',
           name: file,
           action: 'remove',
-          reason: temporary ? 'a config write that never finished' : 'no live volume has this name',
+          reason: temporary ? 'a config write that never finished' : NO_VOLUME,
         },
         () => target.removeConfig(file),
       );

@@ -1,0 +1,2 @@
+export { type ServiceUser, serviceTokens } from './service-tokens';
+export { KeystoneTokenClient, KeystoneTokenError, type PasswordAuth } from './token-client';

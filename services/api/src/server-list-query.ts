@@ -1,0 +1,208 @@
+import { INSTANCE_SORT_KEYS, type InstanceFilter, type InstancePage, type InstanceSortKey } from '@basalt/db';
+import { ForbiddenError, InvalidInputError } from '@basalt/errors';
+import { text } from './list-query';
+import { atLeast } from './versions';
+
+/** Sort keys nova accepted before its query schema and now drops without a word (SERVER_LIST_IGNORE_SORT_KEY). */
+const IGNORED_SORT_KEYS = [
+  'architecture',
+  'cell_name',
+  'cleaned',
+  'default_ephemeral_device',
+  'default_swap_device',
+  'deleted',
+  'deleted_at',
+  'disable_terminate',
+  'ephemeral_gb',
+  'ephemeral_key_uuid',
+  'id',
+  'key_data',
+  'launched_on',
+  'locked',
+  'memory_mb',
+  'os_type',
+  'reservation_id',
+  'root_gb',
+  'shutdown_terminate',
+  'user_data',
+  'vcpus',
+  'vm_mode',
+];
+/** The enum of nova's VALID_SORT_KEYS, in its order, as its schema error lists it. */
+const SCHEMA_SORT_KEYS = [...INSTANCE_SORT_KEYS, ...IGNORED_SORT_KEYS];
+const ADMIN_SORT_KEYS = ['host', 'node'];
+
+/**
+ * nova's _STATE_MAP read backwards: a status names VM states and the tasks under way, `default`
+ * being "whatever task" (so ACTIVE also matches a rebooting server, as in nova).
+ */
+const STATUSES: Record<string, { vm: string[]; task: string[] }> = {
+  ACTIVE: { vm: ['active'], task: ['default'] },
+  REBOOT: { vm: ['active'], task: ['reboot_pending', 'reboot_started', 'rebooting'] },
+  HARD_REBOOT: { vm: ['active'], task: ['reboot_pending_hard', 'reboot_started_hard', 'rebooting_hard'] },
+  PASSWORD: { vm: ['active'], task: ['updating_password'] },
+  REBUILD: {
+    vm: ['active', 'error', 'stopped'],
+    task: ['rebuild_block_device_mapping', 'rebuild_spawning', 'rebuilding'],
+  },
+  MIGRATING: { vm: ['active', 'paused'], task: ['migrating'] },
+  RESIZE: {
+    vm: ['active', 'stopped'],
+    task: ['resize_finish', 'resize_migrated', 'resize_migrating', 'resize_prep'],
+  },
+  BUILD: { vm: ['building'], task: ['default'] },
+  SHUTOFF: { vm: ['stopped'], task: ['default'] },
+  VERIFY_RESIZE: { vm: ['resized'], task: ['default'] },
+  REVERT_RESIZE: { vm: ['resized'], task: ['resize_reverting'] },
+  PAUSED: { vm: ['paused'], task: ['default'] },
+  SUSPENDED: { vm: ['suspended'], task: ['default'] },
+  RESCUE: { vm: ['rescued'], task: ['default'] },
+  ERROR: { vm: ['error'], task: ['default'] },
+  DELETED: { vm: ['deleted'], task: ['default'] },
+  SOFT_DELETED: { vm: ['soft-delete'], task: ['default'] },
+  SHELVED: { vm: ['shelved'], task: ['default'] },
+  SHELVED_OFFLOADED: { vm: ['shelved_offloaded'], task: ['default'] },
+};
+
+const TRUE = ['1', 't', 'true', 'on', 'y', 'yes'];
+const FALSE = ['0', 'f', 'false', 'off', 'n', 'no'];
+/** ISO 8601 as nova's date-time format check takes it (iso8601.parse_date). */
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/i;
+
+export interface ServerListRequest {
+  readonly page: InstancePage;
+  readonly filter: Omit<InstanceFilter, 'projectId'>;
+  /** An admin's view across projects, narrowed to one by `project_id` or `tenant_id` when given. */
+  readonly allTenants: boolean;
+  readonly projectId?: string;
+  /** Before 2.38 a status nova does not know lists nothing. */
+  readonly empty: boolean;
+}
+
+const values = (query: Record<string, unknown>, key: string): string[] => {
+  const value = query[key];
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).map(String);
+};
+
+/** nova's query schema error for one parameter. */
+const schemaError = (key: string, value: string, message: string) =>
+  new InvalidInputError(`Invalid input for query parameters ${key}. Value: ${value}. ${message}`);
+const repr = (items: readonly string[]) => `[${items.map((i) => `'${i}'`).join(', ')}]`;
+
+/**
+ * A server list request read as nova's servers controller reads it (2.1 to 2.47): the query
+ * schema first (limit, sort_key, changes-since), then status, all_tenants, the admin-only filters
+ * and sort keys. Filters nova offers only to admins (`host`, `deleted`, `project_id`) are dropped
+ * for everyone else, as nova's remove_invalid_options does; so are names it does not know.
+ */
+export function parseServerList(
+  query: Record<string, unknown>,
+  maxLimit: number,
+  caller: { readonly isAdmin: boolean; readonly version: string },
+): ServerListRequest {
+  for (const limit of values(query, 'limit')) {
+    if (!/^[0-9]+$/.test(limit)) throw schemaError('limit', limit, `'${limit}' does not match '^[0-9]*$'`);
+  }
+  const sortKeys = values(query, 'sort_key').map((k) => k.trim());
+  for (const key of sortKeys) {
+    if (!SCHEMA_SORT_KEYS.includes(key)) {
+      throw schemaError('sort_key', key, `'${key}' is not one of ${repr(SCHEMA_SORT_KEYS)}`);
+    }
+  }
+  const changesSince = values(query, 'changes-since');
+  for (const since of changesSince) {
+    if (!DATE_TIME.test(since) || Number.isNaN(Date.parse(since))) {
+      throw schemaError('changes-since', since, `'${since}' is not a 'date-time'`);
+    }
+  }
+
+  const filter: { -readonly [K in keyof ServerListRequest['filter']]: ServerListRequest['filter'][K] } = {};
+  const statuses = values(query, 'status').map((s) => s.toUpperCase());
+  if (statuses.length > 0) {
+    const known = statuses.flatMap((s) => STATUSES[s] ?? []);
+    if (known.length === 0) {
+      if (atLeast(caller.version, '2.38')) throw new InvalidInputError('Invalid status value');
+      return { page: { limit: 0, sort: [] }, filter, allTenants: false, empty: true };
+    }
+    const vm = [...new Set(known.flatMap((k) => k.vm))];
+    const task = new Set(known.flatMap((k) => k.task));
+    filter.vmStates = vm;
+    if (!task.has('default')) filter.taskStates = [...task];
+    if (vm.length === 1 && vm[0] === 'deleted') {
+      if (!caller.isAdmin) throw new ForbiddenError('Only administrators may list deleted instances');
+      filter.deleted = true;
+    }
+  }
+  const since = text(query, 'changes-since');
+  if (since !== undefined)
+    filter.changesSince = new Date(/(Z|[+-]\d{2}(:?\d{2})?)$/i.test(since) ? since : `${since}Z`);
+  const name = text(query, 'name') ?? text(query, 'display_name');
+  if (name !== undefined) filter.name = name;
+  if (caller.isAdmin) {
+    const host = text(query, 'host');
+    if (host !== undefined) filter.host = host;
+    const deleted = text(query, 'deleted');
+    if (deleted !== undefined) filter.deleted = TRUE.includes(deleted.trim().toLowerCase());
+  }
+  // the live servers, unless a deleted filter or changes-since asks for the deleted too
+  if (filter.deleted === undefined && since === undefined) filter.deleted = false;
+
+  const allTenants = allTenantsParam(query);
+  const projectId = allTenants ? (text(query, 'project_id') ?? text(query, 'tenant_id')) : undefined;
+
+  const limit = Math.min(Number(text(query, 'limit') ?? maxLimit), maxLimit);
+  const marker = text(query, 'marker');
+  return {
+    page: {
+      limit,
+      sort: sortOrder(sortKeys, values(query, 'sort_dir'), caller.isAdmin),
+      ...(marker ? { marker } : {}),
+    },
+    filter,
+    allTenants,
+    ...(projectId !== undefined ? { projectId } : {}),
+    empty: false,
+  };
+}
+
+/** nova's get_sort_params, remove_invalid_sort_keys and process_sort_params, in that order. */
+function sortOrder(givenKeys: string[], givenDirs: string[], isAdmin: boolean): InstancePage['sort'] {
+  const keys = givenKeys.length > 0 ? [...givenKeys] : ['created_at'];
+  const dirs = givenDirs.length > 0 ? givenDirs.map((d) => d.trim()) : ['desc'];
+  for (const key of [...keys]) {
+    const at = keys.indexOf(key);
+    if (IGNORED_SORT_KEYS.includes(key)) {
+      if (dirs.length > at) dirs.splice(at, 1);
+      keys.splice(at, 1);
+    } else if (ADMIN_SORT_KEYS.includes(key) && !isAdmin) {
+      throw new ForbiddenError(`Only administrators can sort servers by ${key}`);
+    }
+  }
+  for (const dir of dirs) {
+    if (dir !== 'asc' && dir !== 'desc') {
+      throw new InvalidInputError("Invalid input received: Unknown sort direction, must be 'desc' or 'asc'");
+    }
+  }
+  if (dirs.length > keys.length) {
+    throw new InvalidInputError('Invalid input received: Sort direction size exceeds sort key size');
+  }
+  const first = (dirs[0] ?? 'desc') as 'asc' | 'desc';
+  return keys.map((key, i) => ({ key: key as InstanceSortKey, dir: (dirs[i] ?? first) as 'asc' | 'desc' }));
+}
+
+/** nova's is_all_tenants: present and empty is yes; anything else must be one of oslo's booleans. */
+function allTenantsParam(query: Record<string, unknown>): boolean {
+  const given = text(query, 'all_tenants');
+  if (given === undefined) return false;
+  const value = given.trim().toLowerCase();
+  if (value === '' || TRUE.includes(value)) return true;
+  if (FALSE.includes(value)) return false;
+  const acceptable = [...TRUE, ...FALSE]
+    .sort()
+    .map((s) => `'${s}'`)
+    .join(', ');
+  throw new InvalidInputError(
+    `Invalid input received: Unrecognized value '${given}', acceptable values are: ${acceptable}`,
+  );
+}
