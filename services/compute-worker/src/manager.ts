@@ -394,11 +394,16 @@ export class ComputeManager {
   private async release(ctx: RequestContext, mapping: BlockDeviceMapping): Promise<void> {
     const { connector, volumeRpc, volumes, mappings } = this.deps;
     const info = storedConnection(mapping);
-    if (info) await connector.disconnect(info);
-    await volumeRpc.terminate_connection(ctx, mapping.volumeHost, {
-      volume_id: mapping.volumeId,
-      connector: this.deps.connector.properties(),
-    });
+    // this host's side and the target's side of the connection, undone side by side; both are
+    // over before anything goes on, and a failure of either is thrown once both are
+    const undone = await Promise.allSettled([
+      info ? connector.disconnect(info) : undefined,
+      volumeRpc.terminate_connection(ctx, mapping.volumeHost, {
+        volume_id: mapping.volumeId,
+        connector: this.deps.connector.properties(),
+      }),
+    ]);
+    for (const result of undone) if (result.status === 'rejected') throw result.reason;
     // in-use goes through detaching; the volume host's detach_volume takes detaching (and an
     // attaching whose attach failed) to available
     await volumes.transition(mapping.volumeId, volumeMoves.beginDetach, { attachStatus: 'detaching' });
