@@ -189,8 +189,10 @@ export class ComputeManager {
    */
   attachVolume(ctx: RequestContext, instanceId: string, volumeId: string, log: Logger): Promise<void> {
     return this.lock.run(instanceId, async () => {
-      const mapping = await this.deps.mappings.forVolume(instanceId, volumeId);
-      const instance = await this.deps.instances.find(instanceId);
+      const [mapping, instance] = await Promise.all([
+        this.deps.mappings.forVolume(instanceId, volumeId),
+        this.deps.instances.find(instanceId),
+      ]);
       if (mapping?.status !== 'attaching' || !this.owns(instance, ['active/'], log, 'attach')) {
         log.info({ instance_uuid: instanceId, volume_id: volumeId }, 'nothing to attach');
         return;
@@ -231,8 +233,10 @@ export class ComputeManager {
    */
   detachVolume(ctx: RequestContext, instanceId: string, volumeId: string, log: Logger): Promise<void> {
     return this.lock.run(instanceId, async () => {
-      const mapping = await this.deps.mappings.forVolume(instanceId, volumeId);
-      const instance = await this.deps.instances.find(instanceId);
+      const [mapping, instance] = await Promise.all([
+        this.deps.mappings.forVolume(instanceId, volumeId),
+        this.deps.instances.find(instanceId),
+      ]);
       if (mapping?.status !== 'detaching' || !instance || instance.host !== this.options.host) {
         log.info({ instance_uuid: instanceId, volume_id: volumeId }, 'nothing to detach');
         return;
