@@ -17,6 +17,7 @@ import { buildDomainSpec, type VolumeMapping } from '../../services/compute-work
 import { diskXml, domainXml } from '../../services/compute-worker/src/virt/domain-xml';
 import { ImageCacheError } from '../../services/compute-worker/src/virt/errors';
 import { secretUuid } from '../../services/compute-worker/src/virt/libvirt-secrets';
+import { VirshSessions } from '../../services/compute-worker/src/virt/virsh-session';
 import { TgtTarget } from '../../services/volume-worker/src/targets/tgt-target';
 import { TgtdControl } from '../../services/volume-worker/src/targets/tgtd-control';
 import { GuestConsole, GuestShell, testImage } from '../support/guest';
@@ -47,6 +48,7 @@ describe('compute data path: image cache, libvirt guest, iSCSI volume', () => {
   let image: ImageSource;
   let downloads = 0;
   let drivers: ReturnType<typeof createComputeDrivers>;
+  let sessions: VirshSessions;
   let name: string;
   let paths: InstancePaths;
   let guestConsole: GuestConsole;
@@ -112,7 +114,9 @@ describe('compute data path: image cache, libvirt guest, iSCSI volume', () => {
         BASALT__COMPUTE__INITIATOR_IQN: `iqn.2010-10.org.basalt:${libvirt.prefix}`,
       },
     });
-    drivers = createComputeDrivers(config, runner);
+    // libvirt through long-lived virsh sessions, as the worker runs it
+    sessions = new VirshSessions(quietLogger(), LIBVIRT_URI);
+    drivers = createComputeDrivers(config, runner, sessions);
     name = `${libvirt.prefix}-0000002a`;
     paths = drivers.storage.paths(name);
     guestConsole = new GuestConsole(paths.consoleLog);
@@ -140,6 +144,7 @@ describe('compute data path: image cache, libvirt guest, iSCSI volume', () => {
 
   afterAll(async () => {
     shell?.close();
+    sessions?.close();
     await libvirt?.cleanUp();
     await tgtd?.stop();
     await rm(root, { recursive: true, force: true });

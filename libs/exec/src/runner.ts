@@ -73,11 +73,12 @@ export const succeeded = (command: Command, exitCode: number) =>
 export const DEFAULT_TIMEOUT_MS = 120_000;
 const RETRY_DELAY_MS = 200;
 
-/** Runs commands with execa: no shell, a timeout, bounded retries, secrets redacted in every log line. */
-export class ExecaRunner implements CommandRunner {
-  private execa?: typeof import('execa', { with: { 'resolution-mode': 'import' }}).execa;
-
-  constructor(private readonly log: Logger) {}
+/**
+ * What every runner does around one attempt at a command: bounded retries, a span per attempt,
+ * the duration metric, secrets redacted in every log line and error. `once` is how a command runs.
+ */
+export abstract class TracedRunner implements CommandRunner {
+  constructor(protected readonly log: Logger) {}
 
   async run(command: Command, log: Logger = this.log): Promise<CommandResult> {
     const attempts = 1 + (command.retries ?? 0);
@@ -140,7 +141,15 @@ export class ExecaRunner implements CommandRunner {
     }
   }
 
-  private async once(command: Command, log: Logger): Promise<CommandResult> {
+  /** One attempt: its result whatever its exit code; a `CommandError` when it could not run or timed out. */
+  protected abstract once(command: Command, log: Logger): Promise<CommandResult>;
+}
+
+/** Runs commands with execa: no shell, a timeout, bounded retries, secrets redacted in every log line. */
+export class ExecaRunner extends TracedRunner {
+  private execa?: typeof import('execa', { with: { 'resolution-mode': 'import' }}).execa;
+
+  protected async once(command: Command, log: Logger): Promise<CommandResult> {
     this.execa ??= (await import('execa')).execa;
     const [file, ...args] = command.argv;
     const shown = redact(command.argv.join(' '), command.secrets);

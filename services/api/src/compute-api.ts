@@ -157,9 +157,13 @@ export class ComputeApi {
     volumeId: string,
     device: string | undefined,
   ): Promise<BlockDeviceMapping> {
-    const instance = await this.get(ctx, serverId);
+    // independent reads, side by side: nothing is shown of the volume unless the instance is the caller's
+    const [instance, volume, mappings] = await Promise.all([
+      this.get(ctx, serverId),
+      this.deps.volumes.find(volumeId),
+      this.deps.mappings.forInstance(serverId),
+    ]);
     this.requireIdle(instance, 'attach_volume');
-    const volume = await this.deps.volumes.find(volumeId);
     if (!volume || volume.projectId !== instance.projectId) {
       throw new NotFoundError(`Volume ${volumeId} could not be found.`);
     }
@@ -168,7 +172,6 @@ export class ComputeApi {
         `Invalid volume: volume ${volumeId} status must be 'available', but it is '${volume.status}'.`,
       );
     }
-    const mappings = await this.deps.mappings.forInstance(serverId);
     if (
       device !== undefined &&
       (!DEVICE.test(device) || (device === '/dev/vdb' && instance.ephemeralGb > 0))

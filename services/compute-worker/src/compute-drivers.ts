@@ -13,6 +13,7 @@ import { LibvirtDriver } from './virt/libvirt-driver';
 import { LibvirtSecrets } from './virt/libvirt-secrets';
 import { TracedHypervisor, TracedSecretStore } from './virt/traced';
 import { Virsh } from './virt/virsh';
+import type { VirshSessions } from './virt/virsh-session';
 
 /** The compute host's drivers, as `[compute]` chooses them: what the compute manager is given. */
 export interface ComputeDrivers {
@@ -22,9 +23,14 @@ export interface ComputeDrivers {
   readonly storage: InstanceStorage;
 }
 
-export function createComputeDrivers(config: BasaltConfig, runner: CommandRunner): ComputeDrivers {
+/** `virshVia`: what runs virsh, the runner (a process per command) unless given sessions. */
+export function createComputeDrivers(
+  config: BasaltConfig,
+  runner: CommandRunner,
+  virshVia: CommandRunner | VirshSessions = runner,
+): ComputeDrivers {
   const compute = config.compute;
-  const virsh = new Virsh(runner, compute.libvirt_uri);
+  const virsh = new Virsh(virshVia, compute.libvirt_uri);
   // tracing wraps the drivers here, as middleware, so that the drivers stay free of it
   const hypervisor = new TracedHypervisor(
     new LibvirtDriver(virsh, { detachAttempts: compute.device_detach_attempts }),

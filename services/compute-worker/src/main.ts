@@ -14,13 +14,16 @@ import { hypervisorCapacity } from './hypervisor-capacity';
 import { imageSourceOf } from './image-source-of';
 import { ComputeManager } from './manager';
 import { ComputeReconciler } from './reconciler';
+import { VirshSessions } from './virt/virsh-session';
 
 void runService({
   binary: 'basalt-compute',
   topic: 'compute',
   async build({ config, log, db, rpc }) {
     const c = config.compute;
-    const drivers = createComputeDrivers(config, new ExecaRunner(log));
+    // libvirt operations on a guest's hot path: no virsh process nor libvirtd handshake per command
+    const sessions = new VirshSessions(log, c.libvirt_uri);
+    const drivers = createComputeDrivers(config, new ExecaRunner(log), sessions);
     await drivers.hypervisor.checkForSetup();
     const imageApi = serviceImageApi(config.glance.api_servers, config.service_user);
     const instances = new InstanceRepository(db);
@@ -83,6 +86,7 @@ void runService({
       },
       async stop() {
         await Promise.all(tasks.map((task) => task.stop()));
+        sessions.close();
       },
     };
   },

@@ -194,8 +194,10 @@ export class ComputeManager {
    */
   attachVolume(ctx: RequestContext, instanceId: string, volumeId: string, log: Logger): Promise<void> {
     return this.lock.run(instanceId, async () => {
-      const mapping = await this.deps.mappings.forVolume(instanceId, volumeId);
-      const instance = await this.deps.instances.find(instanceId);
+      const [mapping, instance] = await Promise.all([
+        this.deps.mappings.forVolume(instanceId, volumeId),
+        this.deps.instances.find(instanceId),
+      ]);
       if (mapping?.status !== 'attaching' || !this.owns(instance, ['active/'], log, 'attach')) {
         log.info({ instance_uuid: instanceId, volume_id: volumeId }, 'nothing to attach');
         return;
@@ -250,8 +252,10 @@ export class ComputeManager {
    */
   detachVolume(ctx: RequestContext, instanceId: string, volumeId: string, log: Logger): Promise<void> {
     return this.lock.run(instanceId, async () => {
-      const mapping = await this.deps.mappings.forVolume(instanceId, volumeId);
-      const instance = await this.deps.instances.find(instanceId);
+      const [mapping, instance] = await Promise.all([
+        this.deps.mappings.forVolume(instanceId, volumeId),
+        this.deps.instances.find(instanceId),
+      ]);
       if (mapping?.status !== 'detaching' || !instance || instance.host !== this.options.host) {
         log.info({ instance_uuid: instanceId, volume_id: volumeId }, 'nothing to detach');
         return;
@@ -467,11 +471,16 @@ export class ComputeManager {
   private async release(ctx: RequestContext, mapping: BlockDeviceMapping): Promise<void> {
     const { connector, volumeRpc, volumes, mappings } = this.deps;
     const info = storedConnection(mapping);
-    if (info) await connector.disconnect(info);
-    await volumeRpc.terminate_connection(ctx, mapping.volumeHost, {
-      volume_id: mapping.volumeId,
-      connector: this.deps.connector.properties(),
-    });
+    // this host's side and the target's side of the connection, undone side by side; both are
+    // over before anything goes on, and a failure of either is thrown once both are
+    const undone = await Promise.allSettled([
+      info ? connector.disconnect(info) : undefined,
+      volumeRpc.terminate_connection(ctx, mapping.volumeHost, {
+        volume_id: mapping.volumeId,
+        connector: this.deps.connector.properties(),
+      }),
+    ]);
+    for (const result of undone) if (result.status === 'rejected') throw result.reason;
     // in-use goes through detaching; the volume host's detach_volume takes detaching (and an
     // attaching whose attach failed) to available
     await volumes.transition(mapping.volumeId, volumeMoves.beginDetach, { attachStatus: 'detaching' });

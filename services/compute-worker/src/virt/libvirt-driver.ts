@@ -16,10 +16,10 @@ const STATES: readonly DomainState[] = [
   'pmsuspended',
 ];
 /**
- * Pauses between looks for a detached disk: from the first, doubling up to the last (each look
- * is a virsh run, itself longer than these).
+ * Pauses between looks for a detached disk: from the first, doubling up to the last (a look is a
+ * line to a virsh session, a few milliseconds, so they stay short).
  */
-const DETACH_POLL_MS = { first: 10, last: 80 } as const;
+const DETACH_POLL_MS = { first: 10, last: 20 } as const;
 /** virsh's words for a domain that does not exist. */
 const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching name/i;
 
