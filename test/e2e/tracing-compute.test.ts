@@ -161,9 +161,10 @@ describe('a create-and-attach followed through every process', () => {
     const plugging = named(inHandler, 'libvirt attach-device');
     expect(plugging).toMatchObject({ process: 'basalt-compute', kind: 'client', status: 'ok' });
     expect(plugging.attributes['libvirt.domain']).toEqual(expect.any(String));
+    // a virsh session's command is the one line virsh parses (`virsh -c <uri> <line>`)
     const virsh = plugging.children.filter((s) => s.name === 'exec virsh');
     expect(
-      virsh.map((s) => (s.attributes['process.command_args'] as string[]).includes('attach-device')),
+      virsh.map((s) => /^attach-device /.test((s.attributes['process.command_args'] as string[])[3] ?? '')),
     ).toContain(true);
     expect(named(inHandler, 'volume.attach_volume').process).toBe('basalt-volume');
     // the create's tree holds the export, request by request on tgtd's socket, inside the volume worker's handler

@@ -117,6 +117,7 @@ describe('domain XML from the database', () => {
     expect(serials).toHaveLength(1);
     expect(serials[0]?.getAttribute('type')).toBe('file');
     expect(one(serials[0] as Element, 'source').getAttribute('path')).toBe(paths.consoleLog);
+    expect(one(serials[0] as Element, 'source').getAttribute('append')).toBe('on');
   });
 
   test('m1.tiny has no disk.local; the shell serial port only when asked for; kvm in production', () => {

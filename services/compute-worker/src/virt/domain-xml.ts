@@ -6,8 +6,10 @@ export const DOMAIN_MARKER_NS = 'https://basalt.invalid/xmlns/instance/1.0';
 
 /** libvirt's domain XML for a spec: a pure function, so one spec always gives one guest. */
 export function domainXml(spec: DomainSpec): string {
+  // appended to, not truncated, when QEMU starts again: a guest's console history outlives its
+  // power-offs (a soft reboot is one)
   const serials = [
-    `    <serial type='file'>\n      <source path='${attr(spec.consoleLog)}'/>\n      <target port='0'/>\n    </serial>`,
+    `    <serial type='file'>\n      <source path='${attr(spec.consoleLog)}' append='on'/>\n      <target port='0'/>\n    </serial>`,
   ];
   if (spec.shellSocket !== undefined) {
     serials.push(
