@@ -8,6 +8,7 @@
 # and runs a root shell on the second serial port (ttyS1), which tests reach through the unix
 # socket libvirt binds it to. A press of ACPI's power button powers it off, after printing
 #     POWER BUTTON: powering off
+# unless /ignore-power-button exists (a guest that ignores ACPI; it prints "POWER BUTTON: ignored")
 #
 # The image is cached: $BASALT_TEST_IMAGE_DIR/basalt-test-<hash of this script>.raw is built once
 # and kept until this script changes. The last line of stdout is its path.
@@ -89,9 +90,14 @@ prev=""
 while :; do
   read -r now _ </sys/firmware/acpi/interrupts/ff_pwr_btn 2>/dev/null || now=
   if [ "\$now" != "\$pressed" ]; then
-    echo "POWER BUTTON: powering off"
-    sync
-    poweroff -f
+    if [ -e /ignore-power-button ]; then
+      echo "POWER BUTTON: ignored"
+      pressed=\$now
+    else
+      echo "POWER BUTTON: powering off"
+      sync
+      poweroff -f
+    fi
   fi
   cur=""
   for d in /sys/block/vd*; do [ -e "\$d" ] && cur="\$cur \${d##*/}"; done

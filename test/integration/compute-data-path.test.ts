@@ -334,7 +334,14 @@ describe('compute data path: image cache, libvirt guest, iSCSI volume', () => {
   }, 60_000);
 
   test('a guest that ignores ACPI fails the soft reboot; the hard reboot rebuilds it from the rows and keeps the volume', async () => {
+    await shell?.run('touch /ignore-power-button');
+    await guestConsole.mark();
     await expect(drivers.hypervisor.softReboot(name, 1500)).resolves.toBe(false);
+    await guestConsole.waitFor(
+      /POWER BUTTON: ignored/,
+      'the guest to see the power button and ignore it',
+      30_000,
+    );
     shell?.close();
     await guestConsole.mark();
     const started = performance.now();
