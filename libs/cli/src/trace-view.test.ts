@@ -73,15 +73,16 @@ test("the HTTP requests of a gateway's request id hang under one root for that i
   const root = 'a'.repeat(16);
   const joined = {
     request_id: 'req-1',
+    // rows come from the store in no particular order
     traces: buildTrees([
-      row('1', root, 'POST /v3/:project_id/volumes', T0, 8_000, { kind: 'server', process: 'basalt-api' }),
-      row('2', '1', 'volume.create_volume', T0 + 4_000, 20_000),
       row('3', root, 'POST /v2.1/servers/:server_id/os-volume_attachments', T0 + 40_000, 10_000, {
         kind: 'server',
         process: 'basalt-api',
         status: 'error',
         status_message: 'HTTP 409',
       }),
+      row('1', root, 'POST /v3/:project_id/volumes', T0, 8_000, { kind: 'server', process: 'basalt-api' }),
+      row('2', '1', 'volume.create_volume', T0 + 4_000, 20_000),
     ]),
   };
   expect(joined.traces).toHaveLength(1);

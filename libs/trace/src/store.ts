@@ -182,8 +182,9 @@ export function buildTrees(rows: readonly SpanRow[]): TraceTree[] {
       const parent = node.parent_span_id ? nodes.get(node.parent_span_id) : undefined;
       (parent ? parent.children : node.parent_span_id === rootId ? requests : roots).push(node);
     }
-    if (requests.length > 0) roots.push(requestRoot(rootId, requests, (end - origin) / 1000));
     const byStart = (a: SpanNode, b: SpanNode) => a.offset_ms - b.offset_ms;
+    // the request root is made here, not stored: its children are put in order with it
+    if (requests.length > 0) roots.push(requestRoot(rootId, requests.sort(byStart), (end - origin) / 1000));
     for (const node of nodes.values()) node.children.sort(byStart);
     roots.sort(byStart);
     trees.push({
