@@ -48,6 +48,26 @@ describe('attachments in PostgreSQL', () => {
       host: 'compute-1',
     });
 
+  test("connect returns the ACL's addresses before and after, one row per initiator", async () => {
+    const id = await volumeIn('attaching');
+    expect(await attachments.connect(id, hostA)).toEqual({ previous: [], current: ['10.0.0.1'] });
+    expect(await attachments.connect(id, hostB)).toEqual({
+      previous: ['10.0.0.1'],
+      current: ['10.0.0.1', '10.0.0.2'],
+    });
+    // the same initiator again, from a new address: its row moves, the old address leaves
+    expect(await attachments.connect(id, { ...hostA, ip: '10.0.0.9' })).toEqual({
+      previous: ['10.0.0.1', '10.0.0.2'],
+      current: ['10.0.0.2', '10.0.0.9'],
+    });
+    expect(await attachments.connect(id, hostB)).toEqual({
+      previous: ['10.0.0.2', '10.0.0.9'],
+      current: ['10.0.0.2', '10.0.0.9'],
+    });
+    expect((await attachments.live(id)).map((a) => a.ip)).toEqual(['10.0.0.9', '10.0.0.2']);
+    expect(await attachments.liveAddresses(id)).toEqual(['10.0.0.2', '10.0.0.9']);
+  });
+
   test('attach marks the connection of the initiator that connected, not every live one', async () => {
     const id = await volumeIn('attaching');
     await attachments.connect(id, hostA);

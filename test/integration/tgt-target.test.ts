@@ -105,6 +105,32 @@ describe('the tgt target against a real tgtd (its management socket)', () => {
     ).toBe(TgtErrno.invalidRequest);
   });
 
+  test('a connection to a live export sends tgtd only what the target lacks', async () => {
+    const control = new TgtdControl(tgtd.controlPort);
+    const sent: string[] = [];
+    const name = (names: Record<string, number>, value: number) =>
+      Object.keys(names).find((k) => names[k] === value);
+    const counting = {
+      request: (request: Parameters<TgtdControl['request']>[0]) => {
+        sent.push(`${name(TgtOp, request.op)} ${name(TgtMode, request.mode)}`);
+        return control.request(request);
+      },
+    } as unknown as TgtdControl;
+    const watched = new TgtTarget(
+      counting,
+      { volumesDir, portal: { ip: '127.0.0.1', port: tgtd.port } },
+      quietLogger(),
+    );
+    const two = { ...spec, initiators: ['127.0.0.1', '127.0.0.2'] };
+    await watched.initializeConnection(two, ['127.0.0.1']);
+    // the account is bound and 127.0.0.1 let in already (the export above)
+    expect(sent).toEqual(['show target', 'bind target']);
+    expect(await tgtd.targets()).toMatch(/ACL information:\s+127\.0\.0\.1\s+127\.0\.0\.2/);
+    await watched.terminateConnection(spec, two.initiators);
+    expect(await tgtd.targets()).not.toContain('127.0.0.2');
+    expect((await run('iscsi-inq', [url()])).stdout).toContain('DIRECT_ACCESS');
+  });
+
   test('extend: the LUN is re-read at the new size', async () => {
     await run('truncate', ['-s', '128M', spec.backingPath]);
     await target.extendExport(spec);

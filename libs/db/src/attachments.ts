@@ -41,23 +41,33 @@ export function closeAttachments(condition: string, p: Params): string {
 export class AttachmentRepository {
   constructor(private readonly ds: DataSource) {}
 
-  /** Records a connection; connecting the same initiator again returns the same row. */
+  /**
+   * Records a connection (connecting the same initiator again keeps its row) and returns the
+   * addresses with a live connection to the volume before and after, in one statement: the
+   * target's ACL goes from the one to the other.
+   */
   async connect(
     volumeId: string,
     connector: { ip: string; initiator: string; host?: string },
-  ): Promise<AttachmentRecord> {
-    await this.ds.query(
-      `INSERT INTO volume_attachments (id, volume_id, initiator, ip, connector_host, attach_status)
-       VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (volume_id, initiator) WHERE NOT deleted
-       DO UPDATE SET ip = EXCLUDED.ip, connector_host = EXCLUDED.connector_host, updated_at = now()`,
+  ): Promise<{ previous: string[]; current: string[] }> {
+    // every part of the statement sees the rows as they were before the upsert
+    const [row] = await this.ds.query(
+      `WITH before AS (
+         SELECT initiator, ip FROM volume_attachments WHERE volume_id = $2 AND NOT deleted AND ip IS NOT NULL
+       ), upsert AS (
+         INSERT INTO volume_attachments (id, volume_id, initiator, ip, connector_host, attach_status)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (volume_id, initiator) WHERE NOT deleted
+         DO UPDATE SET ip = EXCLUDED.ip, connector_host = EXCLUDED.connector_host, updated_at = now()
+         RETURNING ip
+       )
+       SELECT
+         (SELECT coalesce(array_agg(DISTINCT ip ORDER BY ip), '{}') FROM before) AS previous,
+         (SELECT coalesce(array_agg(DISTINCT ip ORDER BY ip), '{}')
+            FROM (SELECT ip FROM before WHERE initiator IS DISTINCT FROM $3 UNION ALL SELECT ip FROM upsert) a) AS current`,
       [randomUUID(), volumeId, connector.initiator, connector.ip, connector.host ?? null, CONNECTED],
     );
-    const rows = await this.ds.query(
-      'SELECT * FROM volume_attachments WHERE volume_id = $1 AND initiator = $2 AND NOT deleted',
-      [volumeId, connector.initiator],
-    );
-    return toAttachment(rows[0]);
+    return { previous: row.previous as string[], current: row.current as string[] };
   }
 
   /** Ends a connection; returns the addresses that still have a live connection to the volume. */

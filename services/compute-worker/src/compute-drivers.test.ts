@@ -53,13 +53,16 @@ describe('the libvirt drivers as built', () => {
       'instance-00000001',
       "<disk type='network' device='disk'><target dev='vdc' bus='virtio'/></disk>",
     );
+    await drivers.secrets.define('volume-00000001');
     await drivers.secrets.ensure('volume-00000001', 's3cr3t-value');
     await expect(drivers.secrets.remove('volume-00000001')).rejects.toThrow('no permission');
     const [attach, ...rest] = recorder.spans();
-    const ensure = rest.find((s) => s.name === 'libvirt secret-define-and-set');
+    const define = rest.find((s) => s.name === 'libvirt secret-define');
+    const ensure = rest.find((s) => s.name === 'libvirt secret-set-value');
     const remove = rest.find((s) => s.name === 'libvirt secret-undefine');
     expect(attach).toMatchObject({ name: 'libvirt attach-device', kind: SpanKind.CLIENT });
     expect(attach?.attributes).toEqual({ 'libvirt.domain': 'instance-00000001' });
+    expect(define?.attributes).toEqual({ 'libvirt.secret.usage': 'volume-00000001' });
     expect(ensure?.attributes).toEqual({ 'libvirt.secret.usage': 'volume-00000001' });
     expect(ensure?.status.code).not.toBe(SpanStatusCode.ERROR);
     expect(remove?.status.code).toBe(SpanStatusCode.ERROR);
@@ -70,9 +73,10 @@ describe('the libvirt drivers as built', () => {
     const attaching = runner.ranUnder.filter((r) => r.argv.includes('attach-device'));
     expect(attaching).toHaveLength(1);
     expect(attaching[0]?.span).toBe(attach?.spanContext().spanId);
-    // the define and the value go to virsh as one sequence
-    const defining = runner.ranUnder.find((r) => r.argv.some((word) => word.startsWith('secret-define ')));
-    expect(defining?.span).toBe(ensure?.spanContext().spanId);
+    const defining = runner.ranUnder.find((r) => r.argv.includes('secret-define'));
+    expect(defining?.span).toBe(define?.spanContext().spanId);
+    const setting = runner.ranUnder.find((r) => r.argv.includes('secret-set-value'));
+    expect(setting?.span).toBe(ensure?.spanContext().spanId);
     const undefining = runner.ranUnder.find((r) => r.argv.includes('secret-undefine'));
     expect(undefining?.span).toBe(remove?.spanContext().spanId);
     await recorder.stop();

@@ -115,6 +115,7 @@ function stalledAttach(initialize: () => Promise<unknown>) {
     hypervisor: { attachDisk: async () => steps.push('hot-plug') },
     connector: {
       properties: () => ({ ip: '127.0.0.1', initiator: 'iqn.x:h1', host: 'h1' }),
+      prepare: async () => steps.push('prepare'),
       connect: async () => steps.push('connect'),
       describe: () => ({ source: { type: 'block', path: '/dev/disk/by-path/v1' } }),
     },
@@ -131,6 +132,7 @@ describe('ComputeManager.resumeStalled and an attach whose message was lost', ()
     await manager.resumeStalled(log);
     expect(steps).toEqual([
       'initialize_connection',
+      'prepare',
       'record',
       'connect',
       'hot-plug',
@@ -144,6 +146,6 @@ describe('ComputeManager.resumeStalled and an attach whose message was lost', ()
       throw new RpcTimeoutError('no reply in 60000 ms');
     });
     await manager.resumeStalled(log);
-    expect(steps).toEqual(['initialize_connection']);
+    expect(steps).toEqual(['initialize_connection', 'prepare']);
   });
 });

@@ -474,7 +474,7 @@ export class ComputeManager {
     // this host's side and the target's side of the connection, undone side by side; both are
     // over before anything goes on, and a failure of either is thrown once both are
     const undone = await Promise.allSettled([
-      info ? connector.disconnect(info) : undefined,
+      info ? connector.disconnect(info) : connector.forget(mapping.volumeId),
       volumeRpc.terminate_connection(ctx, mapping.volumeHost, {
         volume_id: mapping.volumeId,
         connector: this.deps.connector.properties(),
@@ -490,10 +490,18 @@ export class ComputeManager {
 
   /** Asks the volume host for the volume's connection (its ACL now names this host) and makes it here. */
   private async connect(ctx: RequestContext, mapping: BlockDeviceMapping): Promise<ConnectionInfo> {
-    const info = await this.deps.volumeRpc.initialize_connection(ctx, mapping.volumeHost, {
-      volume_id: mapping.volumeId,
-      connector: this.deps.connector.properties(),
-    });
+    // this host's part that needs no answer is made while the volume host answers; both are over
+    // before anything goes on, so a roll-back finds everything either did
+    const [asked, prepared] = await Promise.allSettled([
+      this.deps.volumeRpc.initialize_connection(ctx, mapping.volumeHost, {
+        volume_id: mapping.volumeId,
+        connector: this.deps.connector.properties(),
+      }),
+      this.deps.connector.prepare(mapping.volumeId),
+    ]);
+    if (asked.status === 'rejected') throw asked.reason;
+    if (prepared.status === 'rejected') throw prepared.reason;
+    const info = asked.value;
     // recorded before it is used, so whatever follows can be undone from the row
     await this.deps.mappings.recordConnection(mapping.id, {
       ...info,

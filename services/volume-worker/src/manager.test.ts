@@ -168,7 +168,9 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
   const attachments = {
     liveAddresses: async () => [...new Set(live.values())].sort(),
     connect: async (_id: string, c: { ip: string; initiator: string }) => {
+      const previous = [...new Set(live.values())].sort();
       live.set(c.initiator, c.ip);
+      return { previous, current: [...new Set(live.values())].sort() };
     },
     disconnect: async (_id: string, initiator: string) => {
       live.delete(initiator);

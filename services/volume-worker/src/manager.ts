@@ -633,10 +633,11 @@ export class VolumeManager {
     // a secret that does not open refuses the connection before anything changes, so the
     // caller's rollback has nothing to undo here
     this.requireChap(volume);
-    const previous = await this.connected(volumeId);
-    await attachments.connect(volumeId, connector);
-    const spec = this.exportSpec(volume, await this.targetNumber(volume), await this.connected(volumeId));
-    return target.initializeConnection(spec, previous);
+    const [{ previous, current }, tid] = await Promise.all([
+      attachments.connect(volumeId, connector),
+      this.targetNumber(volume),
+    ]);
+    return target.initializeConnection(this.exportSpec(volume, tid, current), previous);
   }
 
   terminateConnection(volumeId: string, connector: Connector): Promise<void> {

@@ -30,8 +30,13 @@ const info: ConnectionInfo = {
   },
 };
 
+/** Secrets by usage; a defined one without a value yet holds `undefined`. */
 class MemorySecrets implements SecretStore {
-  readonly values = new Map<string, string>();
+  readonly values = new Map<string, string | undefined>();
+  async define(usage: string) {
+    if (!this.values.has(usage)) this.values.set(usage, undefined);
+    return '00000000-0000-0000-0000-000000000001';
+  }
   async ensure(usage: string, value: string) {
     this.values.set(usage, value);
     return '00000000-0000-0000-0000-000000000001';
@@ -65,6 +70,19 @@ describe('qemu connector', () => {
     expect(connector.properties()).toEqual(host);
     await connector.disconnect(info);
     await connector.disconnect(info);
+    expect(secrets.values.size).toBe(0);
+  });
+
+  test("prepare defines the volume's secret before its connection is known; connect gives it the value; forget removes it", async () => {
+    const secrets = new MemorySecrets();
+    const connector = new QemuConnector(secrets, host);
+    const usage = `basalt-volume-${info.data.volume_id}`;
+    await connector.prepare(info.data.volume_id);
+    expect([...secrets.values]).toEqual([[usage, undefined]]);
+    await connector.connect(info);
+    expect(secrets.values.get(usage)).toBe(PASSWORD);
+    await connector.forget(info.data.volume_id);
+    await connector.forget(info.data.volume_id);
     expect(secrets.values.size).toBe(0);
   });
 

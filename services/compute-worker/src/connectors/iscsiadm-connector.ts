@@ -56,6 +56,9 @@ export class IscsiadmConnector implements VolumeConnector {
     };
   }
 
+  /** Nothing: the node record needs the target the volume host names. */
+  async prepare(): Promise<void> {}
+
   async connect(info: ConnectionInfo): Promise<VolumeConnection> {
     const target = iscsiTarget(info);
     const connection = this.describe(info);
@@ -104,6 +107,9 @@ export class IscsiadmConnector implements VolumeConnector {
     await this.node(target, ['--logout'], [NO_OBJECTS]);
     await this.node(target, ['--op', 'delete'], [NO_OBJECTS]);
   }
+
+  /** Nothing was made before the login. */
+  async forget(): Promise<void> {}
 
   private update(target: IscsiTarget, name: string, value: string) {
     return this.node(target, ['--op', 'update', '-n', name, '-v', value]);

@@ -38,6 +38,10 @@ export class QemuConnector implements VolumeConnector {
     };
   }
 
+  async prepare(volumeId: string): Promise<void> {
+    await this.secrets.define(secretUsage(volumeId));
+  }
+
   async connect(info: ConnectionInfo): Promise<VolumeConnection> {
     const connection = this.describe(info);
     const password = iscsiTarget(info).auth?.password;
@@ -52,6 +56,10 @@ export class QemuConnector implements VolumeConnector {
     for (const resource of this.describe(info).resources) {
       if (resource.kind === 'libvirt-secret') await this.secrets.remove(resource.usage);
     }
+  }
+
+  forget(volumeId: string): Promise<void> {
+    return this.secrets.remove(secretUsage(volumeId));
   }
 }
 

@@ -32,7 +32,12 @@ export interface VolumeConnector {
   properties(): Connector;
   /** Pure: the disk source and resources `connect` makes, without making them (XML rebuilds). */
   describe(info: ConnectionInfo): VolumeConnection;
-  /** Makes the volume reachable (defines the CHAP secret / logs in and waits for the device). */
+  /**
+   * What can be made ready for the volume before its connection is known, while the volume host
+   * is asked for it (the CHAP secret, without its value); `forget` undoes it.
+   */
+  prepare(volumeId: string): Promise<void>;
+  /** Makes the volume reachable (the CHAP secret's value / logs in and waits for the device). */
   connect(info: ConnectionInfo): Promise<VolumeConnection>;
   /**
    * Has this host see the volume's new size after it grew (os-brick's extend_volume), before the
@@ -41,4 +46,6 @@ export interface VolumeConnector {
   extend(info: ConnectionInfo): Promise<void>;
   /** Undoes `connect`; a volume already disconnected is fine. */
   disconnect(info: ConnectionInfo): Promise<void>;
+  /** Undoes `prepare` of a volume that was never connected (no connection recorded). */
+  forget(volumeId: string): Promise<void>;
 }

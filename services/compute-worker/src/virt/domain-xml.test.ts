@@ -16,6 +16,7 @@ const paths: InstancePaths = {
   shellSocket: '/var/lib/basalt/instances/instance-0000002a/shell.sock',
 };
 const unusedSecrets: SecretStore = {
+  define: () => Promise.reject(new Error('not in a pure function')),
   ensure: () => Promise.reject(new Error('not in a pure function')),
   remove: () => Promise.reject(new Error('not in a pure function')),
   lookup: () => Promise.reject(new Error('not in a pure function')),

@@ -67,7 +67,9 @@ export interface Hypervisor {
 
 /** libvirt secrets keyed by usage name: where a CHAP password lives so it is never on a command line. */
 export interface SecretStore {
-  /** Defines (or redefines the value of) the `iscsi` secret `usage`; returns its UUID. */
+  /** Defines the `iscsi` secret `usage` without a value (again, it changes nothing); returns its UUID. */
+  define(usage: string): Promise<string>;
+  /** Sets the value of the `iscsi` secret `usage`, defining it first if it is not; returns its UUID. */
   ensure(usage: string, value: string): Promise<string>;
   /** Undefines it; a secret already gone is fine. */
   remove(usage: string): Promise<void>;

@@ -88,18 +88,29 @@ describe('LibvirtSecrets', () => {
     );
   });
 
-  test('define and set-value in one run; the value goes through a private file that is gone afterwards, never through argv', async () => {
+  test('define makes the secret without a value; ensure then sets it in one run, through a private file that is gone afterwards, never through argv', async () => {
     const runner = new SecretsVirsh();
     const secrets = new LibvirtSecrets(new Virsh(runner, URI));
     const uuid = secretUuid('basalt-volume-v1');
-    await expect(secrets.ensure('basalt-volume-v1', 'Secret-1234')).resolves.toBe(uuid);
+    await expect(secrets.define('basalt-volume-v1')).resolves.toBe(uuid);
     // and again, as a redelivered attach would
+    await expect(secrets.define('basalt-volume-v1')).resolves.toBe(uuid);
+    expect(runner.secrets).toEqual(new Map([[uuid, { usage: 'basalt-volume-v1' }]]));
+    runner.calls.length = 0;
+    await expect(secrets.ensure('basalt-volume-v1', 'Secret-1234')).resolves.toBe(uuid);
     await expect(secrets.ensure('basalt-volume-v1', 'Secret-1234')).resolves.toBe(uuid);
 
     expect(runner.calls).toHaveLength(2);
-    expect(runner.argvs[0]?.[3]).toMatch(
-      new RegExp(`^secret-define \\S+/document ; secret-set-value ${uuid} --file \\S+/document --plain$`),
-    );
+    expect(runner.argvs[0]).toEqual([
+      'virsh',
+      '-c',
+      URI,
+      'secret-set-value',
+      uuid,
+      '--file',
+      expect.stringMatching(/\/document-[0-9a-f]{16}$/),
+      '--plain',
+    ]);
     expect(runner.secrets).toEqual(new Map([[uuid, { usage: 'basalt-volume-v1', value: 'Secret-1234' }]]));
     expect(runner.seen[0]).toEqual({
       file: expect.any(String),
@@ -107,7 +118,7 @@ describe('LibvirtSecrets', () => {
       fileMode: 0o600,
       dirMode: 0o700,
     });
-    for (const seen of runner.seen) expect(existsSync(dirname(seen.file))).toBe(false);
+    for (const seen of runner.seen) expect(existsSync(seen.file)).toBe(false);
     for (const call of runner.calls) expect(call.argv.join(' ')).not.toContain('Secret-1234');
     const [definition] = runner.definitions;
     expect(definition).toContain(`<uuid>${uuid}</uuid>`);
@@ -115,6 +126,19 @@ describe('LibvirtSecrets', () => {
     expect(definition).toContain('<target>basalt-volume-v1</target>');
     expect(definition).toContain("private='yes'");
     expect(definition).not.toContain('Secret-1234');
+  });
+
+  test('ensure of a secret not defined yet defines it, then sets the value', async () => {
+    const runner = new SecretsVirsh();
+    const secrets = new LibvirtSecrets(new Virsh(runner, URI));
+    const uuid = secretUuid('basalt-volume-v2');
+    await expect(secrets.ensure('basalt-volume-v2', 'Secret-5678')).resolves.toBe(uuid);
+    expect(runner.argvs.map((argv) => argv[3])).toEqual([
+      'secret-set-value',
+      'secret-define',
+      'secret-set-value',
+    ]);
+    expect(runner.secrets).toEqual(new Map([[uuid, { usage: 'basalt-volume-v2', value: 'Secret-5678' }]]));
   });
 
   test('a secret of the usage under another UUID is reused; the file is removed even when libvirt refuses the value', async () => {

@@ -7,6 +7,9 @@ import type { Virsh } from './virsh';
 const USAGE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,200}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** A failure no command may pass off as benign. */
+const NEVER = /(?!)/;
+
 /** virsh's words for a secret that is not there. */
 const NO_SECRET = /Secret not found|failed to get secret/i;
 
@@ -23,24 +26,11 @@ export class LibvirtSecrets implements SecretStore, SecretInventory {
     checkUsage(usage);
     if (value.length === 0) throw new InvalidInputError(`Empty secret value for ${usage}`);
     const uuid = secretUuid(usage);
-    // the usual case in one run: define it (again) under the usage's UUID and set the value, which
-    // only succeeds if that secret is there; anything else is sorted out step by step
-    const set = await this.virsh.withFile(definition(usage, uuid), (xml) =>
-      this.virsh.withFile(value, (file) =>
-        this.virsh.sequence(
-          [
-            ['secret-define', xml],
-            ['secret-set-value', uuid, '--file', file, '--plain'],
-          ],
-          { secrets: [value], benign: /./ },
-        ),
-      ),
-    );
-    if (set !== undefined) return uuid;
+    // the usual case in one run: the secret defined already (`define`, while the volume host was
+    // asked for the connection) takes its value; anything else is sorted out step by step
+    if (await this.setValue(uuid, value, /./)) return uuid;
     const defined = await this.define(usage);
-    await this.virsh.withFile(value, (file) =>
-      this.virsh.run(['secret-set-value', defined, '--file', file, '--plain'], { secrets: [value] }),
-    );
+    await this.setValue(defined, value);
     return defined;
   }
 
@@ -75,7 +65,8 @@ export class LibvirtSecrets implements SecretStore, SecretInventory {
     });
   }
 
-  private async define(usage: string): Promise<string> {
+  async define(usage: string): Promise<string> {
+    checkUsage(usage);
     const uuid = secretUuid(usage);
     // defining it again changes nothing; one of this usage under another UUID is used as it is
     const result = await this.virsh.withFile(definition(usage, uuid), (path) =>
@@ -86,6 +77,17 @@ export class LibvirtSecrets implements SecretStore, SecretInventory {
     if (existing === undefined)
       throw new HypervisorError(`virsh secret-define found ${usage} taken, then gone`);
     return existing;
+  }
+
+  /**
+   * Sets the value through a private file, removed once virsh has read it; false when the failure
+   * matched `benign` (else it is thrown).
+   */
+  private async setValue(uuid: string, value: string, benign = NEVER): Promise<boolean> {
+    const result = await this.virsh.withFile(value, (file) =>
+      this.virsh.run(['secret-set-value', uuid, '--file', file, '--plain'], { secrets: [value], benign }),
+    );
+    return result !== undefined;
   }
 }
 

@@ -67,8 +67,12 @@ export class TracedHypervisor implements Hypervisor {
 export class TracedSecretStore implements SecretStore, SecretInventory {
   constructor(private readonly inner: SecretStore & SecretInventory) {}
 
+  define(usage: string): Promise<string> {
+    return withLibvirtSpan('secret-define', secret(usage), () => this.inner.define(usage));
+  }
+
   ensure(usage: string, value: string): Promise<string> {
-    return withLibvirtSpan('secret-define-and-set', secret(usage), () => this.inner.ensure(usage, value));
+    return withLibvirtSpan('secret-set-value', secret(usage), () => this.inner.ensure(usage, value));
   }
 
   remove(usage: string): Promise<void> {

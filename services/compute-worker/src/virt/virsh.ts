@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +8,7 @@ import { CommandError, type CommandResult, type CommandRunner } from '@basalt/ex
 import { HypervisorError } from './errors';
 import { TRANSIENT, VirshSessions } from './virsh-session';
 
-/** What a word of a command in a `sequence` may be. */
+/** What a word of a command sent to a session may be. */
 const WORD = /^[A-Za-z0-9_./:-]+$/;
 
 export interface VirshOptions {
@@ -33,40 +35,13 @@ export class Virsh {
   ): Promise<CommandResult | undefined>;
   run(args: readonly string[], options?: VirshOptions): Promise<CommandResult>;
   async run(args: readonly string[], options: VirshOptions = {}): Promise<CommandResult | undefined> {
-    return this.exec([args], options, this.runner instanceof VirshSessions);
-  }
-
-  /**
-   * Several commands in one virsh process and one libvirtd connection (virsh's own `;`
-   * separator, no shell). virsh runs them all; a process exits with the status of the last alone,
-   * a session fails the line if any of them failed: for sequences whose last command can only
-   * succeed if those before it did, where both read the same. Every word must be a
-   * plain token (names, UUIDs, paths of `withFile`), so none can reach virsh's parser as syntax.
-   */
-  sequence(
-    commands: readonly (readonly string[])[],
-    options: VirshOptions & { benign: RegExp },
-  ): Promise<CommandResult | undefined>;
-  sequence(commands: readonly (readonly string[])[], options?: VirshOptions): Promise<CommandResult>;
-  async sequence(
-    commands: readonly (readonly string[])[],
-    options: VirshOptions = {},
-  ): Promise<CommandResult | undefined> {
-    return this.exec(commands, options, true);
-  }
-
-  /** The commands as one virsh line of plain words (`asLine`), else the one command's own argv words. */
-  private async exec(
-    commands: readonly (readonly string[])[],
-    options: VirshOptions,
-    asLine: boolean,
-  ): Promise<CommandResult | undefined> {
-    const [first = []] = commands;
-    if (!asLine) return this.attempt(first, first, options);
-    for (const word of commands.flat()) {
+    if (!(this.runner instanceof VirshSessions)) return this.attempt(args, args, options);
+    // a session's command is a line virsh parses: plain tokens only (names, UUIDs, paths of
+    // `withFile`), so none can reach virsh's parser as syntax
+    for (const word of args) {
       if (!WORD.test(word)) throw new InvalidInputError(`Not a plain virsh word: ${word}`);
     }
-    return this.attempt([commands.map((command) => command.join(' ')).join(' ; ')], first, options);
+    return this.attempt([args.join(' ')], args, options);
   }
 
   /** `words` after `virsh -c <uri>`; `first` is the command that names a failure. */
@@ -93,18 +68,37 @@ export class Virsh {
   }
 
   /**
-   * Runs `use` with `content` in a file of a private directory (0700, removed afterwards): how
-   * XML documents and secret values reach virsh, which reads them from a path (its stdin is a
-   * socket under Node, which /dev/stdin cannot open).
+   * Runs `use` with `content` in a file (0600) of this process's private directory (0700), the
+   * file removed afterwards: how XML documents and secret values reach virsh, which reads them
+   * from a path (its stdin is a socket under Node, which /dev/stdin cannot open).
    */
   async withFile<T>(content: string, use: (path: string) => Promise<T>): Promise<T> {
-    const dir = await mkdtemp(join(tmpdir(), 'basalt-virsh-'));
+    const name = `document-${randomBytes(8).toString('hex')}`;
+    let path = join(await documentsDir(), name);
     try {
-      const path = join(dir, 'document');
-      await writeFile(path, content, { mode: 0o600 });
+      await writeFile(path, content, { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      // the directory was taken away under the running process (a tmp cleaner): a new one
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      documents = undefined;
+      path = join(await documentsDir(), name);
+      await writeFile(path, content, { mode: 0o600, flag: 'wx' });
+    }
+    try {
       return await use(path);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await rm(path, { force: true });
     }
   }
+}
+
+let documents: Promise<string> | undefined;
+
+/** The private directory virsh's documents go through, made once per process and removed at its exit. */
+function documentsDir(): Promise<string> {
+  documents ??= mkdtemp(join(tmpdir(), 'basalt-virsh-')).then((dir) => {
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  });
+  return documents;
 }

@@ -191,7 +191,10 @@ describe('TgtTarget', () => {
 
   test('initializeConnection changes the ACL of a live export and answers os-brick connection properties', async () => {
     const { tgtd, target } = setup();
-    const listing = { code: 0, text: 'Target 7: iqn.2010-10.org.openstack:volume-0000000a\n' };
+    const listing = {
+      code: 0,
+      text: 'Target 7: iqn.2010-10.org.openstack:volume-0000000a\n    ACL information:\n        10.0.0.1\n',
+    };
     tgtd.answer = (r) => (r.op === TgtOp.show ? listing : { code: 0, text: '' });
     const info = await target.initializeConnection(spec({ initiators: ['10.0.0.1', '10.0.0.2'] }), [
       '10.0.0.1',
@@ -211,6 +214,47 @@ describe('TgtTarget', () => {
         auth_password: 'Secret1234567890',
       },
     });
+  });
+
+  test('initializeConnection adds only what the live target lacks', async () => {
+    const { tgtd, target } = setup();
+    const listing = {
+      code: 0,
+      text: [
+        'Target 7: iqn.2010-10.org.openstack:volume-0000000a',
+        '    System information:',
+        '        Driver: iscsi',
+        '    Account information:',
+        '        UserName1234',
+        '        OutUser12345 (outgoing)',
+        '    ACL information:',
+        '        10.0.0.1',
+        'Target 8: iqn.2010-10.org.openstack:volume-0000000b',
+        '    Account information:',
+        '        OtherUser123',
+        '    ACL information:',
+        '        10.0.0.3',
+        '',
+      ].join('\n'),
+    };
+    tgtd.answer = (r) => (r.op === TgtOp.show ? listing : { code: 0, text: '' });
+    // the account is bound and 10.0.0.1 in the ACL already: only 10.0.0.2 goes in
+    await target.initializeConnection(spec({ initiators: ['10.0.0.1', '10.0.0.2'] }), ['10.0.0.1']);
+    expect(tgtd.ops).toEqual(['show target', 'bind target']);
+    expect(tgtd.requests[1]?.params?.['initiator-address']).toBe('10.0.0.2');
+    // an entry the records hold but tgtd lost is added again
+    tgtd.requests.length = 0;
+    await target.initializeConnection(spec({ initiators: ['10.0.0.1', '10.0.0.3'] }), [
+      '10.0.0.1',
+      '10.0.0.3',
+    ]);
+    expect(tgtd.ops).toEqual(['show target', 'bind target']);
+    expect(tgtd.requests[1]?.params?.['initiator-address']).toBe('10.0.0.3');
+    // an account bound only as outgoing lets nobody in: the incoming one is made and bound
+    tgtd.requests.length = 0;
+    listing.text = listing.text.replace('        UserName1234\n', '');
+    await target.initializeConnection(spec({ initiators: ['10.0.0.1', '10.0.0.2'] }), ['10.0.0.1']);
+    expect(tgtd.ops).toEqual(['show target', 'new account', 'bind account', 'bind target']);
   });
 
   test('initializeConnection makes the export again when tgtd lost it', async () => {

@@ -22,6 +22,15 @@ export interface TgtInventory {
   readonly configs: { readonly file: string; readonly user?: string }[];
 }
 
+/** A target as tgtd shows it. */
+export interface LiveTarget {
+  readonly tid: number;
+  readonly iqn: string;
+  readonly acl: string[];
+  /** The incoming CHAP accounts bound to it. */
+  readonly accounts: string[];
+}
+
 export interface TgtOptions {
   /** One tgt-admin config file per target lives here, so `tgt-admin -e` can restore every export. */
   readonly volumesDir: string;
@@ -84,13 +93,29 @@ export class TgtTarget implements IscsiTarget {
   }
 
   async liveExports(): Promise<Map<string, number>> {
-    const text = await this.send('list targets', { mode: TgtMode.target, op: TgtOp.show });
-    const live = new Map<string, number>();
-    for (const line of text.split('\n')) {
-      const target = /^Target (\d+): (\S+)$/.exec(line.trim());
-      if (target) live.set(target[2] as string, Number(target[1]));
+    return new Map((await this.liveTargets()).map((t) => [t.iqn, t.tid]));
+  }
+
+  /** Every target tgtd serves, with its ACL and the CHAP accounts bound to it (tgtadm's `show`). */
+  private async liveTargets(): Promise<LiveTarget[]> {
+    const targets: LiveTarget[] = [];
+    let section: 'acl' | 'accounts' | undefined;
+    for (const line of (await this.send('list targets', { mode: TgtMode.target, op: TgtOp.show })).split(
+      '\n',
+    )) {
+      const target = /^Target (\d+): (\S+)$/.exec(line);
+      if (target) {
+        targets.push({ tid: Number(target[1]), iqn: target[2] as string, acl: [], accounts: [] });
+        section = undefined;
+      } else if (/^ {4}ACL information:/.test(line)) section = 'acl';
+      else if (/^ {4}Account information:/.test(line)) section = 'accounts';
+      else if (section && /^ {8}\S/.test(line)) {
+        const value = line.trim();
+        // an outgoing account authenticates the target to initiators: not one that lets them in
+        if (!(section === 'accounts' && value.endsWith(' (outgoing)'))) targets.at(-1)?.[section].push(value);
+      } else if (/^ {4}\S/.test(line)) section = undefined;
     }
-    return live;
+    return targets;
   }
 
   /**
@@ -98,19 +123,7 @@ export class TgtTarget implements IscsiTarget {
    * ACL, each CHAP account, and each config file with the account it names.
    */
   async inventory(): Promise<TgtInventory> {
-    const targets: TgtInventory['targets'] = [];
-    let inAcl = false;
-    for (const line of (await this.send('list targets', { mode: TgtMode.target, op: TgtOp.show })).split(
-      '\n',
-    )) {
-      const target = /^Target (\d+): (\S+)$/.exec(line);
-      if (target) {
-        targets.push({ tid: Number(target[1]), iqn: target[2] as string, acl: [] });
-        inAcl = false;
-      } else if (/^ {4}ACL information:/.test(line)) inAcl = true;
-      else if (inAcl && /^ {8}\S/.test(line)) targets.at(-1)?.acl.push(line.trim());
-      else if (/^ {4}\S/.test(line)) inAcl = false;
-    }
+    const targets = (await this.liveTargets()).map(({ tid, iqn, acl }) => ({ tid, iqn, acl }));
     const accounts = (await this.send('list accounts', { mode: TgtMode.account, op: TgtOp.show }))
       .split('\n')
       .map((l) => l.trim())
@@ -167,7 +180,8 @@ export class TgtTarget implements IscsiTarget {
   }
 
   async initializeConnection(spec: ExportSpec, previous: readonly string[]): Promise<ConnectionInfo> {
-    if (await this.exportExists(spec)) await this.setInitiators(spec, previous);
+    const live = (await this.liveTargets()).find((t) => t.iqn === spec.iqn && t.tid === spec.tid);
+    if (live) await this.setInitiators(spec, previous, live);
     else await this.createExport(spec);
     return {
       driver_volume_type: 'iscsi',
@@ -192,38 +206,51 @@ export class TgtTarget implements IscsiTarget {
     return `${this.options.portal.ip}:${this.options.portal.port}`;
   }
 
-  /** Makes the ACL exactly `initiators`. */
-  async setInitiators(spec: ExportSpec, previous: readonly string[]): Promise<void> {
+  /**
+   * Makes the ACL exactly `initiators`, from `previous`; with the target as tgtd showed it, only
+   * what it lacks is added (an entry it lost comes back, an account bound already is left alone).
+   */
+  async setInitiators(spec: ExportSpec, previous: readonly string[], live?: LiveTarget): Promise<void> {
     this.check(spec);
-    await this.writeConfig(spec);
-    const added = spec.initiators.filter((a) => !previous.includes(a));
-    if (added.length > 0) await this.admit(spec, added);
-    for (const address of previous.filter((a) => !spec.initiators.includes(a))) {
-      await this.send(
-        `remove ${address} from the ACL of target ${spec.tid}`,
-        {
-          mode: TgtMode.target,
-          op: TgtOp.unbind,
-          tid: spec.tid,
-          params: { 'initiator-address': assertAddress(address) },
-        },
-        [TgtErrno.aclNotFound],
-      );
-    }
+    const change = async () => {
+      const added = spec.initiators.filter((a) => !(live?.acl ?? previous).includes(a));
+      if (added.length > 0) await this.admit(spec, added, live?.accounts.includes(spec.chapUser) ?? false);
+      for (const address of previous.filter((a) => !spec.initiators.includes(a))) {
+        await this.send(
+          `remove ${address} from the ACL of target ${spec.tid}`,
+          {
+            mode: TgtMode.target,
+            op: TgtOp.unbind,
+            tid: spec.tid,
+            params: { 'initiator-address': assertAddress(address) },
+          },
+          [TgtErrno.aclNotFound],
+        );
+      }
+    };
+    // the file and the live target are independent: both are done (or failed) before this returns
+    const results = await Promise.allSettled([this.writeConfig(spec), change()]);
+    for (const result of results) if (result.status === 'rejected') throw result.reason;
   }
 
-  /** CHAP account (created and bound, if not yet) and ACL entries for `addresses`. */
-  private async admit(spec: ExportSpec, addresses: readonly string[]): Promise<void> {
-    await this.send(
-      `create account ${spec.chapUser}`,
-      { mode: TgtMode.account, op: TgtOp.new, params: { user: spec.chapUser, password: spec.chapPassword } },
-      [TgtErrno.accountExists],
-    );
-    await this.send(
-      `bind account ${spec.chapUser} to target ${spec.tid}`,
-      { mode: TgtMode.account, op: TgtOp.bind, tid: spec.tid, params: { user: spec.chapUser } },
-      [TgtErrno.accountExists],
-    );
+  /** CHAP account (created and bound, unless `bound` says it is) and ACL entries for `addresses`. */
+  private async admit(spec: ExportSpec, addresses: readonly string[], bound = false): Promise<void> {
+    if (!bound) {
+      await this.send(
+        `create account ${spec.chapUser}`,
+        {
+          mode: TgtMode.account,
+          op: TgtOp.new,
+          params: { user: spec.chapUser, password: spec.chapPassword },
+        },
+        [TgtErrno.accountExists],
+      );
+      await this.send(
+        `bind account ${spec.chapUser} to target ${spec.tid}`,
+        { mode: TgtMode.account, op: TgtOp.bind, tid: spec.tid, params: { user: spec.chapUser } },
+        [TgtErrno.accountExists],
+      );
+    }
     for (const address of addresses) {
       await this.send(
         `add ${address} to the ACL of target ${spec.tid}`,
