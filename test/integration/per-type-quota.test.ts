@@ -113,7 +113,7 @@ describe('per-type quotas in PostgreSQL', () => {
       const volume = await placed(await create('p-snaps', gold));
       await snapshotOf(volume);
       await expect(snapshotOf(volume)).rejects.toMatchObject({
-        message: 'SnapshotLimitExceeded: Maximum number of snapshots allowed (1) exceeded.',
+        message: 'SnapshotLimitExceeded: Maximum number of snapshots allowed (1) exceeded',
         data: { resource: 'snapshots_gold-snaps', limit: 1, in_use: 1 },
       });
       expect(await quotas.limits('p-snaps', unlimited)).toMatchObject({

@@ -47,7 +47,7 @@ export function quotaRefusal(error: unknown, requestedGigabytes: number, volumeS
   }
   if (kind === 'snapshots') {
     return new QuotaExceededError(
-      `SnapshotLimitExceeded: Maximum number of snapshots allowed (${limit}) exceeded.`,
+      `SnapshotLimitExceeded: Maximum number of snapshots allowed (${limit}) exceeded`,
       { data },
     );
   }
