@@ -126,7 +126,7 @@ export class SnapshotRepository extends StatefulRepository<SnapshotRecord, Snaps
           { data: { volume_id: input.volumeId, status: refused.detail } },
         );
       }
-      throw quotaRefusal(error, 0, 0);
+      throw quotaRefusal(error, 'snapshots', 0, 0);
     }
   }
 

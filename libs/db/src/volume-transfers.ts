@@ -148,7 +148,7 @@ export class TransferRepository {
           defaults.per_volume_gigabytes,
         ]);
       } catch (error) {
-        throw quotaRefusal(error, size, size);
+        throw quotaRefusal(error, 'volumes', size, size);
       }
       const moved = await compareAndSwap(tx, VOLUMES, String(row.volume_id), endTransfer, {
         projectId: acceptor.projectId,
