@@ -94,8 +94,10 @@ describe('retype within the new type’s quota, in PostgreSQL', () => {
           code: 413,
           message:
             "VolumeLimitExceeded: Maximum number of volumes allowed (1) exceeded for quota 'volumes_gold-vols'.",
+          retryAfter: '0',
         },
       },
+      retryAfter: '0',
     });
     expect(await state(volume)).toEqual(before);
     expect(before.type).toBe(bronze);
@@ -129,8 +131,10 @@ describe('retype within the new type’s quota, in PostgreSQL', () => {
         overLimit: {
           code: 413,
           message: 'UnexpectedOverQuota: Unexpected over quota on snapshots_gold-snaps2.',
+          retryAfter: '0',
         },
       },
+      retryAfter: '0',
     });
     expect(await state(volume)).toEqual(before);
     // without snapshots the same limit is no obstacle

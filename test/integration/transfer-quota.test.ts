@@ -117,7 +117,11 @@ describe('transfer accept within the acceptor’s quota, in PostgreSQL', () => {
       const before = await state(offer.volume, offer.transfer.id, acceptor);
       const refusal = await accept(offer, acceptor).catch((e: unknown) => e);
       expect(refusal).toBeInstanceOf(QuotaExceededError);
-      expect(faultFor(refusal)).toEqual({ status: 413, body: { overLimit: { code: 413, message } } });
+      expect(faultFor(refusal)).toEqual({
+        status: 413,
+        body: { overLimit: { code: 413, message, retryAfter: '0' } },
+        retryAfter: '0',
+      });
       expect(await state(offer.volume, offer.transfer.id, acceptor)).toEqual(before);
       expect(before.volume).toEqual([
         { project_id: `p-donor-${resource}`, user_id: 'u', status: 'awaiting-transfer' },
