@@ -174,20 +174,22 @@ export class VolumeRepository extends StatefulRepository<VolumeRecord, VolumeSta
   ): Promise<VolumeRecord> {
     return this.ds.transaction(async (tx) => {
       const [locked] = await tx.query(
-        'SELECT size, status FROM volumes WHERE id = $1 AND NOT deleted FOR UPDATE',
+        'SELECT size, status, project_id FROM volumes WHERE id = $1 AND NOT deleted FOR UPDATE',
         [volume.id],
       );
       if (!locked) throw this.notFound(volume.id);
+      // as the row is now: a transfer may have moved it since `volume` was read
       const size = Number(locked.size);
+      const projectId = String(locked.project_id);
       // the snapshots the project's usage counts under the volume's type (quota_usage)
       const [snapshots] = await tx.query(
         `SELECT count(*)::int AS n, coalesce(sum(volume_size), 0)::int AS gigabytes
            FROM snapshots WHERE volume_id = $1 AND project_id = $2 AND NOT deleted`,
-        [volume.id, volume.projectId],
+        [volume.id, projectId],
       );
       try {
         await tx.query('SELECT check_volume_quota($1, $2, 1, $3, $4, $5, $6, $7, 0, -1, true)', [
-          volume.projectId,
+          projectId,
           typeId,
           snapshots.n,
           size + snapshots.gigabytes,
