@@ -1,16 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import {
   createDataSource,
   type DataSource,
   QuotaRepository,
-  SNAPSHOTTABLE_STATUSES,
-  SnapshotRepository,
   VOLUME_STATES,
-  type VolumeRecord,
-  VolumeRepository,
+  type VolumeRepository,
 } from '@basalt/db';
 import { QuotaExceededError } from '@basalt/errors';
 import { createTestDatabase, UNLIMITED_QUOTAS } from '../support/db';
+import { quotaRig } from '../support/quota-rig';
 
 const unlimited = UNLIMITED_QUOTAS;
 
@@ -18,53 +15,16 @@ const unlimited = UNLIMITED_QUOTAS;
 describe('per-type quotas in PostgreSQL', () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
   let ds: DataSource;
+  let rig: ReturnType<typeof quotaRig>;
   let volumes: VolumeRepository;
-  let snapshots: SnapshotRepository;
   let quotas: QuotaRepository;
-
-  const newType = async (name: string): Promise<string> => {
-    const id = randomUUID();
-    await ds.query('INSERT INTO volume_types (id, name, is_public) VALUES ($1, $2, true)', [id, name]);
-    return id;
-  };
-  const create = (project: string, type: string | null, size = 1) =>
-    volumes.createWithinQuota(
-      {
-        size,
-        projectId: project,
-        userId: 'u',
-        availabilityZone: 'nova',
-        displayName: null,
-        displayDescription: null,
-        volumeType: type,
-      },
-      'volume-%08x',
-      unlimited,
-    );
-  const placed = async (volume: VolumeRecord): Promise<VolumeRecord> => {
-    await ds.query("UPDATE volumes SET host = 'host-a', status = 'available' WHERE id = $1", [volume.id]);
-    return volumes.get(volume.id);
-  };
-  const snapshotOf = (volume: VolumeRecord) =>
-    snapshots.createWithinQuota(
-      {
-        volumeId: volume.id,
-        projectId: volume.projectId,
-        userId: 'u',
-        displayName: 'snap',
-        displayDescription: null,
-        metadata: {},
-        volumeStatuses: SNAPSHOTTABLE_STATUSES,
-      },
-      unlimited,
-    );
 
   beforeAll(async () => {
     database = await createTestDatabase();
     ds = createDataSource({ url: database.url, poolSize: 12 });
     await ds.initialize();
-    volumes = new VolumeRepository(ds);
-    snapshots = new SnapshotRepository(ds);
+    rig = quotaRig(ds);
+    volumes = rig.volumes;
     quotas = new QuotaRepository(ds);
   }, 30_000);
   afterAll(async () => {
@@ -73,33 +33,33 @@ describe('per-type quotas in PostgreSQL', () => {
   });
 
   test("a type's volumes limit refuses its volumes in Cinder's words, and no other type's", async () => {
-    const gold = await newType('gold-volumes');
-    const silver = await newType('silver-volumes');
+    const gold = await rig.newType('gold-volumes');
+    const silver = await rig.newType('silver-volumes');
     await quotas.set('p-volumes', { 'volumes_gold-volumes': 1 });
-    await create('p-volumes', gold);
-    await expect(create('p-volumes', gold)).rejects.toMatchObject({
+    await rig.create('p-volumes', gold);
+    await expect(rig.create('p-volumes', gold)).rejects.toMatchObject({
       message:
         "VolumeLimitExceeded: Maximum number of volumes allowed (1) exceeded for quota 'volumes_gold-volumes'.",
       data: { resource: 'volumes_gold-volumes', limit: 1, in_use: 1 },
     });
-    await create('p-volumes', silver);
-    await create('p-volumes', null);
+    await rig.create('p-volumes', silver);
+    await rig.create('p-volumes', null);
   });
 
   test("a type's gigabytes count its volumes and their snapshots; extends and snapshots are checked", async () => {
-    const gold = await newType('gold-gb');
+    const gold = await rig.newType('gold-gb');
     await quotas.set('p-gb', { 'gigabytes_gold-gb': 5 });
-    const volume = await placed(await create('p-gb', gold, 2));
-    await snapshotOf(volume);
+    const volume = await rig.placed(await rig.create('p-gb', gold, 2));
+    await rig.snapshotOf(volume);
     // 2G volume + 2G snapshot: 2G more does not fit in 5G, whether as a volume, an extend or a snapshot
-    await expect(create('p-gb', gold, 2)).rejects.toMatchObject({
+    await expect(rig.create('p-gb', gold, 2)).rejects.toMatchObject({
       message:
         'VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes_gold-gb quota. Requested 2G, quota is 5G and 4G has been consumed.',
     });
     await expect(volumes.beginExtendWithinQuota(volume, 4, unlimited)).rejects.toMatchObject({
       data: { resource: 'gigabytes_gold-gb', limit: 5, in_use: 4 },
     });
-    await expect(snapshotOf(volume)).rejects.toMatchObject({
+    await expect(rig.snapshotOf(volume)).rejects.toMatchObject({
       data: { resource: 'gigabytes_gold-gb', limit: 5, in_use: 4 },
     });
     await volumes.beginExtendWithinQuota(volume, 3, unlimited);
@@ -107,13 +67,13 @@ describe('per-type quotas in PostgreSQL', () => {
   });
 
   test("a type's snapshots limit; the default quota class sets a type's limits for every project", async () => {
-    const gold = await newType('gold-snaps');
+    const gold = await rig.newType('gold-snaps');
     await quotas.setClass('default', { 'snapshots_gold-snaps': 1 });
     try {
-      const volume = await placed(await create('p-snaps', gold));
-      await snapshotOf(volume);
-      await expect(snapshotOf(volume)).rejects.toMatchObject({
-        message: 'SnapshotLimitExceeded: Maximum number of snapshots allowed (1) exceeded.',
+      const volume = await rig.placed(await rig.create('p-snaps', gold));
+      await rig.snapshotOf(volume);
+      await expect(rig.snapshotOf(volume)).rejects.toMatchObject({
+        message: 'SnapshotLimitExceeded: Maximum number of snapshots allowed (1) exceeded',
         data: { resource: 'snapshots_gold-snaps', limit: 1, in_use: 1 },
       });
       expect(await quotas.limits('p-snaps', unlimited)).toMatchObject({
@@ -135,9 +95,9 @@ describe('per-type quotas in PostgreSQL', () => {
   });
 
   test("concurrent creates of one type never exceed the type's limit", async () => {
-    const gold = await newType('gold-race');
+    const gold = await rig.newType('gold-race');
     await quotas.set('p-race', { 'volumes_gold-race': 3, 'gigabytes_gold-race': 100 });
-    const results = await Promise.allSettled(Array.from({ length: 12 }, () => create('p-race', gold)));
+    const results = await Promise.allSettled(Array.from({ length: 12 }, () => rig.create('p-race', gold)));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
     expect(
       results

@@ -99,7 +99,7 @@ describe('snapshots in PostgreSQL', () => {
     const volume = await volumeOn('quota', 2);
     await snapshotOf(volume, { ...unlimited, snapshots: 1 });
     await expect(snapshotOf(volume, { ...unlimited, snapshots: 1 })).rejects.toThrow(
-      'SnapshotLimitExceeded: Maximum number of snapshots allowed (1) exceeded.',
+      'SnapshotLimitExceeded: Maximum number of snapshots allowed (1) exceeded',
     );
     // 2G volume + 2G snapshot in use: another 2G snapshot does not fit in 5G, nor does a 2G volume
     await expect(snapshotOf(volume, { ...unlimited, gigabytes: 5 })).rejects.toMatchObject({

@@ -1,11 +1,13 @@
 -- Refuses, with SQLSTATE BQ001 and the resource in the detail, growth the project's quota does not take:
 -- the volumes, snapshots and gigabytes it adds, counted overall and under the volume type `p_type`
--- (its `<resource>_<type name>` limits, unlimited unless set), as quota_usage counts them.
+-- (its `<resource>_<type name>` limits, unlimited unless set), as quota_usage counts them. With
+-- `p_type_only` only the type's limits are checked (Cinder's reserve_vol_type_only): a retype moves
+-- usage between types, the project's overall usage stays.
 -- The function as the database has it now: a change is a new migration carrying this text.
 CREATE OR REPLACE FUNCTION check_volume_quota(
   p_project varchar, p_type varchar, p_more_volumes integer, p_more_snapshots integer, p_more_gigabytes integer,
   p_default_volumes integer, p_default_snapshots integer, p_default_gigabytes integer,
-  p_size integer, p_default_per_volume integer
+  p_size integer, p_default_per_volume integer, p_type_only boolean DEFAULT false
 ) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -30,7 +32,7 @@ BEGIN
                    (4, 'volumes_' || type_name, p_more_volumes, -1),
                    (5, 'gigabytes_' || type_name, p_more_gigabytes, -1),
                    (6, 'snapshots_' || type_name, p_more_snapshots, -1)) AS r(n, resource, more, fallback)
-     WHERE r.more > 0 AND r.resource IS NOT NULL
+     WHERE r.more > 0 AND r.resource IS NOT NULL AND (r.n > 3 OR NOT p_type_only)
      ORDER BY r.n
   LOOP
     CONTINUE WHEN c.hard_limit < 0;

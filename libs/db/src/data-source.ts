@@ -28,6 +28,7 @@ import { ServiceCapabilities1764000000081 } from './migrations/0081-service-capa
 import { ImageService1764000000082 } from './migrations/0082-image-service';
 import { PerTypeQuotas1764000000083 } from './migrations/0083-per-type-quotas';
 import { InstanceActions1764000000084 } from './migrations/0084-instance-actions';
+import { TypeOnlyQuotaCheck1764000000085 } from './migrations/0085-type-only-quota-check';
 import type { SecretBox } from './secret-box';
 
 export const entities: Array<new () => object> = [];
@@ -58,6 +59,7 @@ export const migrations = [
   ImageService1764000000082,
   PerTypeQuotas1764000000083,
   InstanceActions1764000000084,
+  TypeOnlyQuotaCheck1764000000085,
 ];
 
 export interface DatabaseOptions {

@@ -27,8 +27,18 @@ export type QuotaUsage = QuotaSet;
 /** The SQLSTATE check_volume_quota (and create_snapshot_within_quota) raises when the quota refuses. */
 const QUOTA_REFUSED = 'BQ001';
 
-/** A refusal by check_volume_quota in Cinder's words; any other error as it was. */
-export function quotaRefusal(error: unknown, requestedGigabytes: number, volumeSize: number): unknown {
+/**
+ * A refusal by check_volume_quota in Cinder's words (quota_utils.process_reserve_over_quota); any
+ * other error as it was. `counted` is what the request counts as Cinder names it: a count limit
+ * of the other kind refused (a retype's `snapshots_<type>`, counted as `volumes`) is Cinder's
+ * UnexpectedOverQuota.
+ */
+export function quotaRefusal(
+  error: unknown,
+  counted: 'volumes' | 'snapshots',
+  requestedGigabytes: number,
+  volumeSize: number,
+): unknown {
   const refused = error as { code?: string; detail?: string };
   if (refused.code !== QUOTA_REFUSED) return error;
   const {
@@ -45,19 +55,24 @@ export function quotaRefusal(error: unknown, requestedGigabytes: number, volumeS
       { data },
     );
   }
-  if (kind === 'snapshots') {
+  if (kind === 'gigabytes') {
     return new QuotaExceededError(
-      `SnapshotLimitExceeded: Maximum number of snapshots allowed (${limit}) exceeded.`,
+      `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed ${resource} quota. Requested ${requestedGigabytes}G, quota is ${limit}G and ${inUse}G has been consumed.`,
       { data },
     );
   }
-  return kind === 'volumes'
+  if (kind !== counted) {
+    return new QuotaExceededError(`UnexpectedOverQuota: Unexpected over quota on ${resource}.`, { data });
+  }
+  return kind === 'snapshots'
     ? new QuotaExceededError(
-        `VolumeLimitExceeded: Maximum number of volumes allowed (${limit}) exceeded for quota '${resource}'.`,
-        { data },
+        `SnapshotLimitExceeded: Maximum number of snapshots allowed (${limit}) exceeded`,
+        {
+          data,
+        },
       )
     : new QuotaExceededError(
-        `VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed ${resource} quota. Requested ${requestedGigabytes}G, quota is ${limit}G and ${inUse}G has been consumed.`,
+        `VolumeLimitExceeded: Maximum number of volumes allowed (${limit}) exceeded for quota '${resource}'.`,
         { data },
       );
 }

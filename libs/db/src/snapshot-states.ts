@@ -34,6 +34,8 @@ export const SNAPSHOT_STATES = stateTable('snapshot', SNAPSHOT_STATUSES, {
     to: ['creating', 'available', 'error', 'deleting', 'error_deleting'],
     by: ['api'],
   },
+  /** An accepted transfer of its volume moves an available snapshot to the acceptor's project. */
+  transfer: { from: ['available'], to: 'available', by: ['api'] },
   /** An admin's os-reset_status: any live status to any live status. */
   reset: { from: LIVE, to: LIVE, by: ['api'] },
 });

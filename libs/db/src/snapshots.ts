@@ -32,13 +32,21 @@ export interface SnapshotRecord {
 export interface SnapshotChanges {
   readonly statusReason?: string | null;
   readonly progress?: string;
+  /** A transfer of its volume hands the snapshot to the acceptor. */
+  readonly projectId?: string;
+  readonly userId?: string;
 }
 
 export const SNAPSHOTS: StatefulTable<SnapshotChanges> = {
   table: 'snapshots',
   stateColumn: 'status',
   deletedState: 'deleted',
-  columns: { statusReason: 'status_reason', progress: 'progress' },
+  columns: {
+    statusReason: 'status_reason',
+    progress: 'progress',
+    projectId: 'project_id',
+    userId: 'user_id',
+  },
 };
 
 export interface NewSnapshot {
@@ -126,7 +134,7 @@ export class SnapshotRepository extends StatefulRepository<SnapshotRecord, Snaps
           { data: { volume_id: input.volumeId, status: refused.detail } },
         );
       }
-      throw quotaRefusal(error, 0, 0);
+      throw quotaRefusal(error, 'snapshots', 0, 0);
     }
   }
 

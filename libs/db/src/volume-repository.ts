@@ -111,7 +111,7 @@ export class VolumeRepository extends StatefulRepository<VolumeRecord, VolumeSta
       );
       return toVolume(row);
     } catch (error) {
-      throw quotaRefusal(error, input.size, input.size);
+      throw quotaRefusal(error, 'volumes', input.size, input.size);
     }
   }
 
@@ -143,7 +143,7 @@ export class VolumeRepository extends StatefulRepository<VolumeRecord, VolumeSta
           defaults.per_volume_gigabytes,
         ]);
       } catch (error) {
-        throw quotaRefusal(error, growth, newSize);
+        throw quotaRefusal(error, 'volumes', growth, newSize);
       }
       const guard = [`size = ${volume.size}`];
       if (await compareAndSwap(tx, VOLUMES, volume.id, move, { extendTo: newSize }, guard)) return;
@@ -156,6 +156,53 @@ export class VolumeRepository extends StatefulRepository<VolumeRecord, VolumeSta
       throw new InvalidStateError(
         `Invalid volume: Volume ${volume.id} status must be ${move.from.join(' or ')} to extend, but current status is: ${now?.status ?? volume.status}.`,
       );
+    });
+  }
+
+  /**
+   * Gives the volume type `typeId` along `move` (a retype without migration) if the type's own
+   * quota takes the volume and its snapshots: Cinder's retype reserves only `volumes_<type>`,
+   * `gigabytes_<type>` (the volume's size and its snapshots') and `snapshots_<type>`, since the
+   * project's overall usage stays. The volume's row is locked before the quota lock, as
+   * create_snapshot_within_quota takes them, so no snapshot slips in uncounted.
+   */
+  async retypeWithinQuota(
+    volume: VolumeRecord,
+    typeId: string,
+    move: Move<VolumeStatus>,
+    defaults: QuotaLimits,
+  ): Promise<VolumeRecord> {
+    return this.ds.transaction(async (tx) => {
+      const [locked] = await tx.query(
+        'SELECT size, status, project_id FROM volumes WHERE id = $1 AND NOT deleted FOR UPDATE',
+        [volume.id],
+      );
+      if (!locked) throw this.notFound(volume.id);
+      // as the row is now: a transfer may have moved it since `volume` was read
+      const size = Number(locked.size);
+      const projectId = String(locked.project_id);
+      // the snapshots the project's usage counts under the volume's type (quota_usage)
+      const [snapshots] = await tx.query(
+        `SELECT count(*)::int AS n, coalesce(sum(volume_size), 0)::int AS gigabytes
+           FROM snapshots WHERE volume_id = $1 AND project_id = $2 AND NOT deleted`,
+        [volume.id, projectId],
+      );
+      try {
+        await tx.query('SELECT check_volume_quota($1, $2, 1, $3, $4, $5, $6, $7, 0, -1, true)', [
+          projectId,
+          typeId,
+          snapshots.n,
+          size + snapshots.gigabytes,
+          defaults.volumes,
+          defaults.snapshots,
+          defaults.gigabytes,
+        ]);
+      } catch (error) {
+        throw quotaRefusal(error, 'volumes', size, size);
+      }
+      const row = await compareAndSwap(tx, VOLUMES, volume.id, move, { volumeType: typeId });
+      if (!row) throw this.invalidState(volume.id, move, locked.status);
+      return toVolume(row);
     });
   }
 

@@ -1,8 +1,10 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { InvalidInputError, InvalidStateError, NotFoundError } from '@basalt/errors';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { keysetPage, type Listing, type Page } from './pagination';
 import { type QuotaLimits, quotaRefusal } from './quotas';
+import { SNAPSHOT_STATES } from './snapshot-states';
+import { SNAPSHOTS } from './snapshots';
 import { compareAndSwap, type Row, updateReturning } from './sql';
 import { toVolume, VOLUMES, type VolumeRecord } from './volume-records';
 import { VOLUME_STATES } from './volume-states';
@@ -19,6 +21,7 @@ export interface TransferRecord {
 }
 
 const { offerTransfer, endTransfer } = VOLUME_STATES.moves;
+const { transfer: transferSnapshot } = SNAPSHOT_STATES.moves;
 
 export type TransferSortKey = 'created_at' | 'updated_at' | 'id' | 'volume_id' | 'display_name';
 
@@ -70,6 +73,15 @@ export class TransferRepository {
           `Invalid volume: Volume ${volume.id} status must be available to transfer.`,
         );
       }
+      // Cinder's: its snapshots go with it, and only available ones can (the accept moves them)
+      const [unready] = noSnapshots
+        ? []
+        : await tx.query(
+            "SELECT id FROM snapshots WHERE volume_id = $1 AND NOT deleted AND status <> 'available' ORDER BY id LIMIT 1",
+            [volume.id],
+          );
+      if (unready)
+        throw new InvalidStateError(`Invalid snapshot: snapshot: ${unready.id} status must be available`);
       const [row] = await tx.query(
         `INSERT INTO transfers (id, volume_id, display_name, salt, crypt_hash, source_project_id, no_snapshots)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
@@ -119,7 +131,8 @@ export class TransferRepository {
 
   /**
    * Hands the volume to the acceptor's project if the key matches and the acceptor's quota takes
-   * it (checked under the project's quota lock, in the same transaction).
+   * it, and unless the transfer is `no_snapshots` its snapshots too (checked under the project's
+   * quota lock, in the same transaction: refused, nothing moves).
    */
   async accept(
     id: string,
@@ -133,29 +146,38 @@ export class TransferRepository {
       if (cryptHash(String(row.salt), authKey) !== String(row.crypt_hash)) {
         throw new InvalidInputError(`Invalid auth key: Attempt to transfer ${id} with invalid auth key.`);
       }
-      const [volumeRow] = await tx.query('SELECT size, volume_type FROM volumes WHERE id = $1', [
-        row.volume_id,
+      const volumeId = String(row.volume_id);
+      // the volume's row before the quota lock, as create_snapshot_within_quota takes them
+      const [volumeRow] = await tx.query('SELECT size, volume_type FROM volumes WHERE id = $1 FOR UPDATE', [
+        volumeId,
       ]);
       const size = Number(volumeRow?.size ?? 0);
-      try {
-        await tx.query('SELECT check_volume_quota($1, $2, 1, 0, $3, $4, $5, $6, $3, $7)', [
+      const type = (volumeRow?.volume_type as string | null | undefined) ?? null;
+      const check = (more: { volumes: number; snapshots: number; gigabytes: number }, checkedSize: number) =>
+        tx.query('SELECT check_volume_quota($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', [
           acceptor.projectId,
-          volumeRow?.volume_type ?? null,
-          size,
+          type,
+          more.volumes,
+          more.snapshots,
+          more.gigabytes,
           defaults.volumes,
           defaults.snapshots,
           defaults.gigabytes,
+          checkedSize,
           defaults.per_volume_gigabytes,
         ]);
+      try {
+        await check({ volumes: 1, snapshots: 0, gigabytes: size }, size);
       } catch (error) {
-        throw quotaRefusal(error, size, size);
+        throw quotaRefusal(error, 'volumes', size, size);
       }
-      const moved = await compareAndSwap(tx, VOLUMES, String(row.volume_id), endTransfer, {
+      const moved = await compareAndSwap(tx, VOLUMES, volumeId, endTransfer, {
         projectId: acceptor.projectId,
         userId: acceptor.userId,
       });
-      if (!moved)
-        throw new InvalidStateError(`Invalid volume: volume ${row.volume_id} is not awaiting transfer.`);
+      if (!moved) throw new InvalidStateError(`Invalid volume: volume ${volumeId} is not awaiting transfer.`);
+      if (row.no_snapshots !== true)
+        await moveSnapshots(tx, id, volumeId, acceptor, (more) => check(more, 0));
       const [done] = await updateReturning(
         tx,
         `UPDATE transfers SET accepted = true, destination_project_id = $2, deleted = true, deleted_at = now(),
@@ -165,6 +187,40 @@ export class TransferRepository {
       );
       return { transfer: toTransfer(done as Row), volume: toVolume(moved) };
     });
+  }
+}
+
+/**
+ * Cinder's transfer of a volume's snapshots: the acceptor's quota must take them (`snapshots`,
+ * and their sizes in `gigabytes`, overall and of the volume's type), counted after the volume,
+ * which has moved already, as Cinder reserves them after it; then each one, still `available`,
+ * moves to the acceptor.
+ */
+async function moveSnapshots(
+  tx: EntityManager,
+  transferId: string,
+  volumeId: string,
+  acceptor: { readonly projectId: string; readonly userId: string },
+  check: (more: { volumes: number; snapshots: number; gigabytes: number }) => Promise<unknown>,
+): Promise<void> {
+  const snapshots: Row[] = await tx.query(
+    'SELECT id, volume_size FROM snapshots WHERE volume_id = $1 AND NOT deleted ORDER BY id FOR UPDATE',
+    [volumeId],
+  );
+  if (snapshots.length === 0) return;
+  const gigabytes = snapshots.reduce((sum, s) => sum + Number(s.volume_size), 0);
+  try {
+    await check({ volumes: 0, snapshots: snapshots.length, gigabytes });
+  } catch (error) {
+    throw quotaRefusal(error, 'snapshots', gigabytes, 0);
+  }
+  for (const snapshot of snapshots) {
+    const changes = { projectId: acceptor.projectId, userId: acceptor.userId };
+    if (!(await compareAndSwap(tx, SNAPSHOTS, String(snapshot.id), transferSnapshot, changes))) {
+      throw new InvalidStateError(
+        `Invalid snapshot: Transfer ${transferId}: Snapshot ${String(snapshot.id)} is not in the expected available state.`,
+      );
+    }
   }
 }
 

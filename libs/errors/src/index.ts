@@ -7,6 +7,8 @@ export interface FaultKind {
   readonly name: string;
   /** Said instead of the error's own message, which may name hosts, queues or statements. */
   readonly publicMessage?: string;
+  /** Seconds to wait before asking again, sent as `Retry-After` and as the body's `retryAfter`. */
+  readonly retryAfter?: string;
 }
 
 export const FAULTS = {
@@ -17,6 +19,8 @@ export const FAULTS = {
   notAcceptable: { status: 406, name: 'notAcceptable' },
   conflictingRequest: { status: 409, name: 'conflictingRequest' },
   overLimit: { status: 413, name: 'overLimit' },
+  // Cinder's QuotaError carries `Retry-After: 0`, which its fault repeats in the body
+  quotaExceeded: { status: 413, name: 'overLimit', retryAfter: '0' },
   badMediaType: { status: 415, name: 'badMediaType' },
   // Cinder's and Nova's name for a 429 too
   tooManyRequests: { status: 429, name: 'overLimit' },
@@ -93,7 +97,9 @@ export class TooManyRequestsError extends BasaltError {
 }
 
 /** The project's quota does not allow the request (Cinder's `QuotaError`). */
-export class QuotaExceededError extends OverLimitError {}
+export class QuotaExceededError extends OverLimitError {
+  static override readonly fault: FaultKind = FAULTS.quotaExceeded;
+}
 
 /** Something the operation needs is away for now; the same request may succeed later. */
 export class ServiceUnavailableError extends BasaltError {

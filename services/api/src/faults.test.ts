@@ -62,10 +62,20 @@ describe('faultFor', () => {
     [new ForbiddenError('not yours'), 403, 'forbidden'],
     [new VersionNotAcceptableError('volume 3.99'), 406, 'notAcceptable'],
     [new ConflictError('volume v is attaching'), 409, 'conflictingRequest'],
-    [new QuotaExceededError('VolumeLimitExceeded'), 413, 'overLimit'],
     [new ServiceUnavailableError('the backend is being upgraded'), 503, 'serviceUnavailable'],
   ])('%s is a %i %s carrying its own message', (error, status, name) => {
     expect(faultFor(error)).toEqual({ status, body: { [name]: { code: status, message: error.message } } });
+  });
+
+  test("over quota is Cinder's QuotaError: a 413 that says to retry after 0 seconds", () => {
+    const error = new QuotaExceededError(
+      'VolumeLimitExceeded: Maximum number of volumes allowed (1) exceeded',
+    );
+    expect(faultFor(error)).toEqual({
+      status: 413,
+      body: { overLimit: { code: 413, message: error.message, retryAfter: '0' } },
+      retryAfter: '0',
+    });
   });
 
   test('an error without a kind of its own, or a remote one nobody knows, is a 500 that tells nothing', () => {

@@ -2,11 +2,20 @@ import { FAULTS, type FaultKind, faultKindOf } from '@basalt/errors';
 
 export interface Fault {
   readonly status: number;
-  readonly body: Record<string, { code: number; message: string }>;
+  readonly body: Record<string, { code: number; message: string; retryAfter?: string }>;
+  /** The `Retry-After` header the fault is sent with, as its body says it. */
+  readonly retryAfter?: string;
 }
 
 function faultBody(kind: FaultKind, message: string): Fault {
-  return { status: kind.status, body: { [kind.name]: { code: kind.status, message } } };
+  const { retryAfter } = kind;
+  if (retryAfter === undefined)
+    return { status: kind.status, body: { [kind.name]: { code: kind.status, message } } };
+  return {
+    status: kind.status,
+    body: { [kind.name]: { code: kind.status, message, retryAfter } },
+    retryAfter,
+  };
 }
 
 /** Cinder's fault names by HTTP status (cinder/api/openstack/wsgi.py), for Fastify's own errors. */

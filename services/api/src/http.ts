@@ -131,6 +131,7 @@ export function createHttpApp(log: Logger, bodyLimit: number, limiter?: RateLimi
       reply.header('retry-after', String(RETRY_AFTER_SEC));
     } else if (fault.status >= 500)
       req.basaltLog.error({ err: errorMessage(error), stack: (error as Error).stack }, 'request failed');
+    if (fault.retryAfter !== undefined) reply.header('Retry-After', fault.retryAfter);
     reply.code(fault.status).send(fault.body);
   });
   app.setNotFoundHandler(async (_req, reply) => {

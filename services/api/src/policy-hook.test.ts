@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { QuotaExceededError } from '@basalt/errors';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import type { Authenticator } from './auth';
@@ -240,5 +241,19 @@ describe('request rate and body size', () => {
     const res = await (await serve(app))('POST', '/echo', { body: { big: 'x'.repeat(2000) } });
     expect(res.status).toBe(413);
     expect(res.body).toEqual({ overLimit: { code: 413, message: 'Request is too large.' } });
+    expect(res.headers.get('retry-after')).toBeNull();
+  });
+
+  test("over quota is Cinder's QuotaError: 413 overLimit with Retry-After 0, as a header and in the body", async () => {
+    const app = createHttpApp(log, 1024);
+    const message =
+      "VolumeLimitExceeded: Maximum number of volumes allowed (1) exceeded for quota 'volumes'.";
+    app.post('/volumes', async () => {
+      throw new QuotaExceededError(message);
+    });
+    const res = await (await serve(app))('POST', '/volumes', { body: {} });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('retry-after')).toBe('0');
+    expect(res.body).toEqual({ overLimit: { code: 413, message, retryAfter: '0' } });
   });
 });

@@ -428,7 +428,8 @@ export class VolumeApi {
 
   /**
    * os-retype without migration: the new type is taken when the volume's host satisfies it, as
-   * the scheduler judges; a volume that would have to move is refused (no migration yet).
+   * the scheduler judges, and the type's own quota takes the volume; a volume that would have to
+   * move is refused (no migration yet).
    */
   async retype(ctx: RequestContext, id: string, newType: string, migrationPolicy: string): Promise<void> {
     const volume = await this.get(ctx, id);
@@ -457,12 +458,11 @@ export class VolumeApi {
           : `No valid host was found for volume ${id} of type ${type.name} without migration.`,
       );
     }
-    await this.deps.volumes.transitionOrThrow(
-      id,
+    await this.deps.volumes.retypeWithinQuota(
+      volume,
+      type.id,
       volume.status === 'available' ? retypeAvailable : retypeInUse,
-      {
-        volumeType: type.id,
-      },
+      this.options.quotaDefaults,
     );
   }
 
