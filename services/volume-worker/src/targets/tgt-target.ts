@@ -308,9 +308,9 @@ export class TgtTarget implements IscsiTarget {
   }
 
   /**
-   * The CHAP account of an export whose caller cannot name it: the one tgtd binds to the target
-   * (this number serving this IQN), else the one its config file names; only a name Basalt could
-   * have made.
+   * The CHAP account of an export whose caller cannot name it: the only one tgtd binds to the
+   * target (this number serving this IQN), else the one its config file names; only a name Basalt
+   * could have made.
    */
   private async accountOf(spec: Pick<ExportSpec, 'name' | 'iqn' | 'tid'>): Promise<string | undefined> {
     const bound = (await this.liveTargets()).find((t) => t.tid === spec.tid && t.iqn === spec.iqn)?.accounts;
