@@ -228,6 +228,61 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
     expect(stack.service('volume-worker').log.slice(logFrom)).not.toMatch(/"level":50/);
   }, 60_000);
 
+  test('a volume whose stored CHAP secret no longer opens still extends and deletes, leaving nothing in tgtd', async () => {
+    const volume = await create(1, 'sealed-away');
+    const info = await volumeRpc.initialize_connection(testContext(), stack.host, {
+      volume_id: volume.id,
+      connector,
+    });
+    await volumeRpc.terminate_connection(testContext(), stack.host, { volume_id: volume.id, connector });
+    const user = info.data.auth_username;
+    const password = info.data.auth_password;
+    // the account stays bound to the target once the initiator is out of the ACL
+    expect(await stack.tgtd.targets()).toMatch(new RegExp(`Account information:\\s+${user}`));
+    const [row] = await stack.query<{ backend_name: string }>(
+      'SELECT backend_name FROM volumes WHERE id = $1',
+      [volume.id],
+    );
+    const name = row?.backend_name as string;
+    // sealed under a key that is gone
+    await stack.query(
+      "UPDATE volumes SET provider_auth = regexp_replace(provider_auth, '^enc:v1:[^:]+:', 'enc:v1:gone:') WHERE id = $1",
+      [volume.id],
+    );
+    await expect(
+      volumeRpc.initialize_connection(testContext(), stack.host, { volume_id: volume.id, connector }),
+    ).rejects.toThrow('stored CHAP secret cannot be opened');
+
+    const extended = await request(`${api}/volumes/${volume.id}/action`, {
+      method: 'POST',
+      token,
+      body: { 'os-extend': { new_size: 2 } },
+    });
+    expect(extended.status).toBe(202);
+    expect(await waitForVolume(api, token, volume.id, ['available', 'error_extending'])).toMatchObject({
+      status: 'available',
+      size: 2,
+    });
+
+    expect((await request(`${api}/volumes/${volume.id}`, { method: 'DELETE', token })).status).toBe(202);
+    await waitForVolume(api, token, volume.id, ['deleted', 'error_deleting']);
+    const [after] = await stack.query<{ status: string }>('SELECT status FROM volumes WHERE id = $1', [
+      volume.id,
+    ]);
+    expect(after?.status).toBe('deleted');
+    expect(await stack.tgtd.targets()).not.toContain(name);
+    expect(await stack.tgtd.accounts()).not.toContain(user);
+    expect(existsSync(join(stack.volumesDir, name))).toBe(false);
+    expect(existsSync(join(stack.volumesPath, name))).toBe(false);
+    const log = stack.service('volume-worker').log;
+    expect(log).toMatch(
+      new RegExp(
+        `"volume_id":"${volume.id}".*"msg":"CHAP secret cannot be opened: the export is removed without it"`,
+      ),
+    );
+    expect(log).not.toContain(password);
+  }, 60_000);
+
   test('force deletes racing their creates leave every volume deleted and no storage or export behind', async () => {
     const files = async () => (await run('ls', [stack.volumesPath])).stdout.trim();
     const [filesBefore, targetsBefore] = [await files(), await stack.tgtd.targets()];

@@ -149,9 +149,51 @@ describe('the tgt target against a real tgtd (its management socket)', () => {
 
   test('removeExport leaves no target, account or file behind', async () => {
     const tid = Number(/^Target (\d+): /m.exec(await tgtd.targets())?.[1]);
-    await target.removeExport({ name: spec.name, tid, chapUser: spec.chapUser });
+    await target.removeExport({ ...spec, tid });
     expect(await tgtd.targets()).toBe('');
     expect(await tgtd.accounts()).not.toContain(spec.chapUser);
     await expect(run('ls', [target.configFile(spec.name)])).rejects.toBeDefined();
+  });
+
+  test('removeExport without the CHAP user finds the account tgtd binds, else the one the config names', async () => {
+    const control = new TgtdControl(tgtd.controlPort);
+    const other = (n: number): ExportSpec => ({
+      ...spec,
+      name: `volume-t000000${n}`,
+      iqn: `iqn.2010-10.org.openstack:volume-t000000${n}`,
+      tid: n,
+      chapUser: `TestUser000${n}`,
+    });
+    const refOf = ({
+      chapUser: _user,
+      chapPassword: _password,
+      initiators: _initiators,
+      ...ref
+    }: ExportSpec) => ref;
+    const ref = refOf(other(2));
+    // bound in tgtd, named nowhere else: the config has lost its incominguser line
+    await target.createExport(other(2));
+    writeFileSync(target.configFile(ref.name), `<target ${ref.iqn}>\n</target>\n`);
+    expect(await tgtd.accounts()).toContain('TestUser0002');
+    await target.removeExport(ref);
+    expect(await tgtd.targets()).not.toContain(ref.iqn);
+    expect(await tgtd.accounts()).not.toContain('TestUser0002');
+    await expect(run('ls', [target.configFile(ref.name)])).rejects.toBeDefined();
+
+    // an account made but not bound (a crash between the two): the config names it
+    const unbound = refOf(other(3));
+    await target.createExport(other(3));
+    const answer = await control.request({
+      mode: TgtMode.account,
+      op: TgtOp.unbind,
+      tid: 3,
+      params: { user: 'TestUser0003' },
+    });
+    expect(answer.code).toBe(TgtErrno.success);
+    expect(await tgtd.targets()).not.toContain('TestUser0003');
+    await target.removeExport(unbound);
+    expect(await tgtd.targets()).not.toContain(unbound.iqn);
+    expect(await tgtd.accounts()).not.toContain('TestUser0003');
+    await expect(run('ls', [target.configFile(unbound.name)])).rejects.toBeDefined();
   });
 });

@@ -6,6 +6,7 @@ import {
   SecretBox,
   type SnapshotRecord,
   type SnapshotStatus,
+  sealProviderAuth,
   type VolumeChanges,
   type VolumeRecord,
   type VolumeStatus,
@@ -13,7 +14,7 @@ import {
 import { BasaltError, NotFoundError } from '@basalt/errors';
 import pino from 'pino';
 import { VolumeManager, type VolumeManagerDeps } from './manager';
-import type { ExportSpec } from './targets/iscsi-target';
+import type { ExportRef, ExportSpec } from './targets/iscsi-target';
 import { TgtdUnavailableError } from './targets/tgtd-control';
 
 const log = pino({ level: 'silent' });
@@ -200,11 +201,11 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
       served.set(spec.iqn, spec.tid);
       done.push(`export ${spec.tid} for [${spec.initiators.join(' ')}]`);
     },
-    removeExport: async (spec: { tid: number; chapUser: string }) => {
-      done.push(`unexport ${spec.tid} ${spec.chapUser}`);
+    removeExport: async (spec: ExportRef & { chapUser?: string }) => {
+      done.push(`unexport ${spec.tid} ${spec.iqn} ${spec.chapUser ?? '(account found by the target)'}`);
     },
-    extendExport: async (spec: ExportSpec) => {
-      done.push(`lun refreshed on ${spec.tid}`);
+    extendExport: async (spec: ExportRef) => {
+      done.push(`lun refreshed on ${spec.tid} from ${spec.backingPath}`);
     },
     providerLocation: (spec: ExportSpec) => `portal,${spec.tid} ${spec.iqn} 1`,
     initializeConnection: async (spec: ExportSpec, previous: readonly string[]) => {
@@ -369,7 +370,38 @@ describe('VolumeManager.deleteVolume', () => {
   test('removes the export with its target number and CHAP user, then the storage, then the row', async () => {
     const f = fixture([volumeRow({ status: 'deleting' })]);
     await f.manager.deleteVolume(adminContext(), 'v1', log);
-    expect(f.done).toEqual(['unexport 7 UserName1234', 'storage volume-00000001 removed', 'deleted']);
+    expect(f.done).toEqual([`unexport 7 ${IQN} UserName1234`, 'storage volume-00000001 removed', 'deleted']);
+  });
+
+  test('a volume whose secret no key opens is deleted all the same: the target finds the account, the reason is logged without the secret', async () => {
+    const lines: string[] = [];
+    const capture = pino({ level: 'info' }, { write: (l: string) => lines.push(l) });
+    const elsewhere = new SecretBox([`k9:${randomBytes(32).toString('base64')}`]);
+    const f = fixture([
+      volumeRow({ status: 'deleting', providerAuth: sealProviderAuth(elsewhere, 'v1', AUTH) }),
+    ]);
+    await f.manager.deleteVolume(adminContext(), 'v1', capture);
+    expect(f.done).toEqual([
+      `unexport 7 ${IQN} (account found by the target)`,
+      'storage volume-00000001 removed',
+      'deleted',
+    ]);
+    const warned = lines.map((l) => JSON.parse(l)).find((l) => l.level === 40);
+    expect(warned).toMatchObject({
+      volume_id: 'v1',
+      msg: 'CHAP secret cannot be opened: the export is removed without it',
+    });
+    expect(lines.join('')).not.toMatch(/UserName1234|Secret1234567890/);
+  });
+
+  test('a volume with no CHAP credentials stored still has its export removed', async () => {
+    const f = fixture([volumeRow({ status: 'deleting', providerAuth: null })]);
+    await f.manager.deleteVolume(adminContext(), 'v1', log);
+    expect(f.done).toEqual([
+      `unexport 7 ${IQN} (account found by the target)`,
+      'storage volume-00000001 removed',
+      'deleted',
+    ]);
   });
 
   test('a volume that never got a target number has no export to remove', async () => {
@@ -389,7 +421,10 @@ describe('VolumeManager.deleteVolume', () => {
     const f = fixture([volumeRow({ status: 'deleting' })]);
     f.fail.storage = new BasaltError('lvremove failed');
     await f.manager.deleteVolume(adminContext(), 'v1', log);
-    expect(f.done).toEqual(['unexport 7 UserName1234', 'error_deleting: delete failed: lvremove failed']);
+    expect(f.done).toEqual([
+      `unexport 7 ${IQN} UserName1234`,
+      'error_deleting: delete failed: lvremove failed',
+    ]);
   });
 });
 
@@ -397,7 +432,24 @@ describe('VolumeManager.extendVolume', () => {
   test('grows the storage, re-reads the LUN and records the size', async () => {
     const f = fixture([volumeRow({ status: 'extending', extendTo: 3 })]);
     await f.manager.extendVolume(adminContext(), 'v1', 3, log);
-    expect(f.done).toEqual(['storage volume-00000001 3G', 'lun refreshed on 7', 'available size 3']);
+    expect(f.done).toEqual([
+      'storage volume-00000001 3G',
+      'lun refreshed on 7 from /v/volume-00000001',
+      'available size 3',
+    ]);
+  });
+
+  test('a volume whose secret no key opens is extended all the same: growing the LUN needs no credentials', async () => {
+    const elsewhere = new SecretBox([`k9:${randomBytes(32).toString('base64')}`]);
+    const f = fixture([
+      volumeRow({ status: 'extending', extendTo: 3, providerAuth: sealProviderAuth(elsewhere, 'v1', AUTH) }),
+    ]);
+    await f.manager.extendVolume(adminContext(), 'v1', 3, log);
+    expect(f.done).toEqual([
+      'storage volume-00000001 3G',
+      'lun refreshed on 7 from /v/volume-00000001',
+      'available size 3',
+    ]);
   });
 
   test('a size that does not grow the volume is its failure, before any storage is touched', async () => {
@@ -664,7 +716,7 @@ describe('VolumeManager snapshots', () => {
     expect(f.done).toEqual([
       'storage snapshot-s1 removed',
       'snapshot deleted',
-      'unexport 7 UserName1234',
+      `unexport 7 ${IQN} UserName1234`,
       'storage volume-00000001 removed',
       'deleted',
     ]);

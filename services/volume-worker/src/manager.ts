@@ -38,7 +38,7 @@ import { contractEndpoint, type RpcEndpoint } from '@basalt/rpc';
 import type { VolumeDriver, VolumeSource } from './drivers/volume-driver';
 import type { ImageTransfer } from './image-transfer';
 import type { NovaNotifier } from './nova-notifier';
-import type { ExportSpec, IscsiTarget } from './targets/iscsi-target';
+import type { ExportRef, ExportSpec, IscsiTarget } from './targets/iscsi-target';
 import { TgtdUnavailableError } from './targets/tgtd-control';
 
 export interface VolumeManagerOptions {
@@ -400,9 +400,13 @@ export class VolumeManager {
               );
             await this.removeSnapshot(snapshot, log);
           }
-          const chap = this.chapOf(volume);
-          if (targetNum !== null && chap)
-            await target.removeExport({ name: volume.backendName, tid: targetNum, chapUser: chap.user });
+          if (targetNum !== null) {
+            const chapUser = this.chapUserToRemove(volume, log);
+            await target.removeExport({
+              ...this.exportRef(volume, targetNum),
+              ...(chapUser ? { chapUser } : {}),
+            });
+          }
           await driver.deleteVolume(volume.backendName);
           await this.deleted.submit(volumeId);
           log.info({ volume_id: volumeId }, 'volume deleted');
@@ -486,9 +490,8 @@ export class VolumeManager {
         if (newSize <= volume.size)
           throw new InvalidInputError(`new size ${newSize} must exceed ${volume.size}`);
         await driver.extendVolume(volume.backendName, newSize);
-        await target.extendExport(
-          this.exportSpec(volume, await this.targetNumber(volume), await this.connected(volumeId)),
-        );
+        // growing the LUN needs no credentials: a secret that does not open does not stop it
+        await target.extendExport(this.exportRef(volume, await this.targetNumber(volume)));
         // an attached volume stays attached through its extend (attach_status says so)
         const attached = volume.attachStatus === 'attached';
         await volumes.transition(volumeId, attached ? finishExtendAttached : finishExtend, {
@@ -742,6 +745,23 @@ export class VolumeManager {
     }
   }
 
+  /**
+   * The CHAP user whose account goes with the volume's export; none when its secret does not
+   * open, and the target helper finds the account itself.
+   */
+  private chapUserToRemove(volume: VolumeRecord, log: Logger): string | undefined {
+    try {
+      return chapCredentials(this.deps.secrets, volume)?.user;
+    } catch (error) {
+      if (!(error instanceof SecretBoxError)) throw error;
+      log.warn(
+        { volume_id: volume.id, err: error.message },
+        'CHAP secret cannot be opened: the export is removed without it',
+      );
+      return undefined;
+    }
+  }
+
   private requireChap(volume: VolumeRecord): { user: string; password: string } {
     const chap = this.chapOf(volume);
     if (!chap) throw new ConflictError(`volume ${volume.id} has no CHAP credentials`);
@@ -762,14 +782,20 @@ export class VolumeManager {
     return this.deps.attachments.liveAddresses(volumeId);
   }
 
-  private exportSpec(volume: VolumeRecord, tid: number, initiators: readonly string[]): ExportSpec {
-    const chap = this.requireChap(volume);
+  private exportRef(volume: VolumeRecord, tid: number): ExportRef {
     return {
       volumeId: volume.id,
       name: volume.backendName,
       iqn: this.iqn(volume),
       tid,
       backingPath: this.deps.driver.backingPath(volume.backendName),
+    };
+  }
+
+  private exportSpec(volume: VolumeRecord, tid: number, initiators: readonly string[]): ExportSpec {
+    const chap = this.requireChap(volume);
+    return {
+      ...this.exportRef(volume, tid),
       chapUser: chap.user,
       chapPassword: chap.password,
       initiators,

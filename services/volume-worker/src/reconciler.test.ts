@@ -27,8 +27,8 @@ describe('templatePattern', () => {
   });
 });
 
-/** A host holding a live volume (v1, target 1) and the leftovers a crash can leave. */
-function fixture(openWith?: SecretBox) {
+/** A host holding a live volume (v1, target 1) and the leftovers a crash can leave, and `moreAccounts`. */
+function fixture(openWith?: SecretBox, moreAccounts: string[] = []) {
   const secrets = new SecretBox([`k1:${randomBytes(32).toString('base64')}`]);
   const calls: string[] = [];
   const removed: string[] = [];
@@ -63,7 +63,7 @@ function fixture(openWith?: SecretBox) {
             { tid: 1, iqn: 'iqn.2010-10.org.openstack:volume-00000001', acl: ['10.0.0.2', '10.0.0.9'] },
             { tid: 2, iqn: 'iqn.2010-10.org.openstack:volume-000000ff', acl: [] },
           ],
-          accounts: ['UserOfV1xxxxxxxxxxxx', 'UserOfFFxxxxxxxxxxxx'],
+          accounts: ['UserOfV1xxxxxxxxxxxx', 'UserOfFFxxxxxxxxxxxx', ...moreAccounts],
           configs: [
             { file: 'volume-00000001', user: 'UserOfV1xxxxxxxxxxxx' },
             { file: 'volume-000000ff', user: 'UserOfFFxxxxxxxxxxxx' },
@@ -158,6 +158,18 @@ describe('VolumeReconciler', () => {
     });
     expect(f.removed).not.toContain('account UserOfV1xxxxxxxxxxxx');
     expect(f.removed).toContain('account UserOfFFxxxxxxxxxxxx');
+  });
+
+  test('an account no live volume, target or config names (one a delete could not find) is reported, not removed', async () => {
+    const f = fixture(undefined, ['LeftOverxxxxxxxxxxxx']);
+    const report = await f.reconciler.reconcile(false);
+    expect(report.findings).toContainEqual({
+      kind: 'account',
+      name: 'LeftOverxxxxxxxxxxxx',
+      action: 'report',
+      reason: 'not made by Basalt',
+    });
+    expect(f.removed).not.toContain('account LeftOverxxxxxxxxxxxx');
   });
 
   test('a target number that went to another volume since the listing is left alone', async () => {

@@ -14,6 +14,9 @@ export interface ExportSpec {
   readonly initiators: readonly string[];
 }
 
+/** What names an export and its storage, without its credentials: enough to grow or remove it. */
+export type ExportRef = Pick<ExportSpec, 'volumeId' | 'name' | 'iqn' | 'tid' | 'backingPath'>;
+
 /**
  * An iSCSI target helper (Cinder's volume/targets/driver.py `Target`): it exports volumes and
  * says how to reach them. The manager decides what to export and with which target number; the
@@ -27,8 +30,12 @@ export interface IscsiTarget {
   /** What the daemon serves now: the target number of each IQN. */
   liveExports(): Promise<Map<string, number>>;
   /** Makes the daemon see the volume's new size. */
-  extendExport(spec: ExportSpec): Promise<void>;
-  removeExport(spec: Pick<ExportSpec, 'name' | 'tid' | 'chapUser'>): Promise<void>;
+  extendExport(spec: ExportRef): Promise<void>;
+  /**
+   * Removes the export with its CHAP account and whatever it keeps for it; again changes nothing.
+   * Without `chapUser` (a stored secret that no longer opens) the helper finds the account itself.
+   */
+  removeExport(spec: ExportRef & { readonly chapUser?: string }): Promise<void>;
   /** Where the volume is exported, as its `provider_location` records it. */
   providerLocation(spec: Pick<ExportSpec, 'tid' | 'iqn'>): string;
   /**

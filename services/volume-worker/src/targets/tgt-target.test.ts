@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@basalt/log';
@@ -133,12 +133,90 @@ describe('TgtTarget', () => {
       code: r.mode === TgtMode.target ? TgtErrno.noTarget : TgtErrno.noAccount,
       text: '',
     });
-    await target.removeExport({ name: 'volume-0000000a', tid: 7, chapUser: 'UserName1234' });
+    await target.removeExport({ ...spec(), chapUser: 'UserName1234' });
     expect(tgtd.requests).toEqual([
       { mode: TgtMode.target, op: TgtOp.delete, tid: 7, force: true },
       { mode: TgtMode.account, op: TgtOp.delete, params: { user: 'UserName1234' } },
     ]);
     expect(() => statSync(target.configFile('volume-0000000a'))).toThrow();
+  });
+
+  describe('removeExport without the CHAP user (a stored secret that no longer opens)', () => {
+    const { chapUser: _user, chapPassword: _password, initiators: _initiators, ...ref } = spec();
+    const listing = (text: string) => (r: TgtdRequest) =>
+      r.op === TgtOp.show ? { code: 0, text } : { code: 0, text: '' };
+    /** The config of volume-0000000a as written for `user`, and tgtd's answers reset. */
+    const withConfig = async (user: string) => {
+      const f = setup();
+      await f.target.createExport(spec({ chapUser: user, initiators: ['10.0.0.5'] }));
+      f.tgtd.requests.length = 0;
+      return f;
+    };
+    const deleted = (tgtd: ScriptedTgtd) =>
+      tgtd.requests.filter((r) => r.op === TgtOp.delete).map((r) => r.params?.user ?? `target ${r.tid}`);
+
+    test('the account tgtd binds to this target number with this IQN is removed, not an outgoing one', async () => {
+      const { tgtd, target } = await withConfig('ConfigUser01');
+      tgtd.answer = listing(
+        [
+          'Target 6: iqn.2010-10.org.openstack:volume-00000009',
+          '    Account information:',
+          '        OtherUser123',
+          'Target 7: iqn.2010-10.org.openstack:volume-0000000a',
+          '    Account information:',
+          '        BoundUser123',
+          '        OutUser12345 (outgoing)',
+          '',
+        ].join('\n'),
+      );
+      await target.removeExport(ref);
+      expect(tgtd.ops).toEqual(['show target', 'delete target', 'delete account']);
+      expect(deleted(tgtd)).toEqual(['target 7', 'BoundUser123']);
+      expect(() => statSync(target.configFile('volume-0000000a'))).toThrow();
+    });
+
+    test("else the account the target's config names (tgtd lost the target, or serves another IQN there)", async () => {
+      const { tgtd, target } = await withConfig('ConfigUser01');
+      tgtd.answer = listing(
+        'Target 7: iqn.2010-10.org.openstack:volume-0000000b\n    Account information:\n        OtherUser123\n',
+      );
+      await target.removeExport(ref);
+      expect(deleted(tgtd)).toEqual(['target 7', 'ConfigUser01']);
+      expect(() => statSync(target.configFile('volume-0000000a'))).toThrow();
+    });
+
+    test('when neither names one, target and file go and the account is left with a warning, no secret', async () => {
+      const lines: string[] = [];
+      const tgtd = new ScriptedTgtd();
+      const dir = mkdtempSync(join(tmpdir(), 'basalt-tgt-'));
+      dirs.push(dir);
+      const target = new TgtTarget(
+        tgtd,
+        { volumesDir: dir, portal },
+        createLogger({ name: 'test', level: 'warn', destination: { write: (l: string) => lines.push(l) } }),
+      );
+      // a config naming a user Basalt never makes is no evidence
+      await target.createExport(spec());
+      writeFileSync(
+        target.configFile('volume-0000000a'),
+        readFileSync(target.configFile('volume-0000000a'), 'utf8').replace(
+          'incominguser UserName1234',
+          'incominguser bad,user=x',
+        ),
+      );
+      tgtd.requests.length = 0;
+      await target.removeExport(ref);
+      expect(deleted(tgtd)).toEqual(['target 7']);
+      expect(() => statSync(target.configFile('volume-0000000a'))).toThrow();
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0] as string)).toMatchObject({
+        level: 40,
+        volume_id: ref.volumeId,
+        tid: 7,
+        msg: 'no CHAP account found for the export: any left is for the reconciler',
+      });
+      expect(lines[0]).not.toContain('Secret1234567890');
+    });
   });
 
   test.each([

@@ -5,7 +5,7 @@ import type { ConnectionInfo } from '@basalt/contracts';
 import { BasaltError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { assertAddress, assertIqn, assertSafeName } from '@basalt/naming';
-import type { ExportSpec, IscsiTarget } from './iscsi-target';
+import type { ExportRef, ExportSpec, IscsiTarget } from './iscsi-target';
 import {
   type TgtdControl,
   type TgtdRequest,
@@ -14,6 +14,9 @@ import {
   TgtOp,
   tgtdErrorMessage,
 } from './tgtd-control';
+
+/** The CHAP user names Basalt makes (and the only ones it removes on a config's or tgtd's word). */
+const CHAP_USER = /^[A-Za-z0-9]{8,64}$/;
 
 export interface TgtInventory {
   readonly targets: { readonly tid: number; readonly iqn: string; readonly acl: string[] }[];
@@ -130,11 +133,16 @@ export class TgtTarget implements IscsiTarget {
       .filter((l) => l !== '' && l !== 'Account list:');
     const configs: TgtInventory['configs'] = [];
     for (const file of await readdir(this.options.volumesDir)) {
-      const text = await readFile(join(this.options.volumesDir, file), 'utf8').catch(() => '');
-      const user = /^\s*incominguser (\S+) /m.exec(text)?.[1];
+      const user = await this.configUser(file);
       configs.push({ file, ...(user ? { user } : {}) });
     }
     return { targets, accounts, configs };
+  }
+
+  /** The CHAP account a file of the config directory names, if it names one (a missing file names none). */
+  private async configUser(file: string): Promise<string | undefined> {
+    const text = await readFile(join(this.options.volumesDir, file), 'utf8').catch(() => '');
+    return /^\s*incominguser (\S+) /m.exec(text)?.[1];
   }
 
   /** Removes a target by number, whatever it serves (the reconciler's orphans). */
@@ -261,8 +269,8 @@ export class TgtTarget implements IscsiTarget {
   }
 
   /** tgt reads a backing store's size when the LUN is added: re-add LUN 1 after the volume grew. */
-  async extendExport(spec: ExportSpec): Promise<void> {
-    this.check(spec);
+  async extendExport(spec: ExportRef): Promise<void> {
+    this.checkRef(spec);
     await this.send(
       `remove LUN 1 of target ${spec.tid}`,
       { mode: TgtMode.logicalunit, op: TgtOp.delete, tid: spec.tid, lun: 1 },
@@ -275,19 +283,39 @@ export class TgtTarget implements IscsiTarget {
     );
   }
 
-  async removeExport(spec: Pick<ExportSpec, 'name' | 'tid' | 'chapUser'>): Promise<void> {
-    assertSafeName(spec.name);
+  /** Target, CHAP account, config file; without `chapUser`, the account is looked up first (`accountOf`). */
+  async removeExport(spec: ExportRef & { readonly chapUser?: string }): Promise<void> {
+    this.checkRef(spec);
+    const user = spec.chapUser ?? (await this.accountOf(spec));
     await this.send(
       `delete target ${spec.tid}`,
       { mode: TgtMode.target, op: TgtOp.delete, tid: spec.tid, force: true },
       [TgtErrno.noTarget],
     );
-    await this.send(
-      `delete account ${spec.chapUser}`,
-      { mode: TgtMode.account, op: TgtOp.delete, params: { user: spec.chapUser } },
-      [TgtErrno.noAccount],
-    );
+    if (user) {
+      await this.send(
+        `delete account ${user}`,
+        { mode: TgtMode.account, op: TgtOp.delete, params: { user } },
+        [TgtErrno.noAccount],
+      );
+    } else {
+      this.log.warn(
+        { volume_id: spec.volumeId, tid: spec.tid },
+        'no CHAP account found for the export: any left is for the reconciler',
+      );
+    }
     await rm(this.configFile(spec.name), { force: true });
+  }
+
+  /**
+   * The CHAP account of an export whose caller cannot name it: the only one tgtd binds to the
+   * target (this number serving this IQN), else the one its config file names; only a name Basalt
+   * could have made.
+   */
+  private async accountOf(spec: Pick<ExportSpec, 'name' | 'iqn' | 'tid'>): Promise<string | undefined> {
+    const bound = (await this.liveTargets()).find((t) => t.tid === spec.tid && t.iqn === spec.iqn)?.accounts;
+    const user = bound?.length === 1 ? bound[0] : await this.configUser(spec.name);
+    return user && CHAP_USER.test(user) ? user : undefined;
   }
 
   configFile(name: string): string {
@@ -295,14 +323,18 @@ export class TgtTarget implements IscsiTarget {
   }
 
   private check(spec: ExportSpec): void {
-    assertSafeName(spec.name);
-    assertIqn(spec.iqn);
-    if (!/^[A-Za-z0-9]{8,64}$/.test(spec.chapUser) || !/^[A-Za-z0-9]{12,64}$/.test(spec.chapPassword)) {
+    this.checkRef(spec);
+    if (!CHAP_USER.test(spec.chapUser) || !/^[A-Za-z0-9]{12,64}$/.test(spec.chapPassword)) {
       throw new BasaltError('CHAP credentials must be 8-64 (user) and 12-64 (password) letters and digits');
     }
+    spec.initiators.forEach(assertAddress);
+  }
+
+  private checkRef(spec: Pick<ExportSpec, 'name' | 'iqn' | 'tid'>): void {
+    assertSafeName(spec.name);
+    assertIqn(spec.iqn);
     if (!Number.isSafeInteger(spec.tid) || spec.tid <= 0)
       throw new BasaltError(`invalid target number ${spec.tid}`);
-    spec.initiators.forEach(assertAddress);
   }
 
   /** The target in tgt-admin's format, written atomically and readable only by root (it holds the CHAP secret). */
