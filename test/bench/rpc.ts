@@ -32,7 +32,9 @@ import {
   serverMetrics,
   serverTracing,
 } from '@basalt/rpc';
-import { startTracing, type Tracing } from '@basalt/trace';
+import { PostgresSpanProcessor, RequestIdSpanProcessor, startTracing, type Tracing } from '@basalt/trace';
+import { context, SpanKind } from '@opentelemetry/api';
+import { BasicTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import * as amqp from 'amqplib';
 import { createTestDatabase } from '../support/db';
 import { cpuMsOf, printTable, printTracingTable, type Row, timeConcurrent, timeSequential } from './stats';
@@ -419,6 +421,7 @@ async function main() {
     last.push(await bench.basalt());
   }
   await bench.close();
+  const spans = await spanCost(database.url);
   server.kill('SIGTERM');
   await new Promise((resolve) => server.on('exit', resolve));
   await cleanup(names);
@@ -478,6 +481,64 @@ async function main() {
     '\nControl: tracing off against itself, the same runs on either side of the traced one (how far a ratio moves with no change at all):',
   );
   printTracingTable(rows(a), 'ratio = the later runs relative to the earlier ones; 1 is no change.');
+  // a traced message is two spans, its send and its handling: what they cost bounds the ratio
+  const budget = o.castCpuUs * (1 / 0.95 - 1);
+  console.log(
+    `\nTracing's floor, in this run: one span made as the middlewares make it costs ${spans.bareUs.toFixed(1)} µs of CPU with the SDK alone, ${spans.exportedUs.toFixed(1)} µs with Basalt's processors (request id, row, batch written to PostgreSQL). A traced message makes two (send, handling): against an untraced cast's ${o.castCpuUs.toFixed(0)} µs (both ends), no traced cast can do better than ${(o.castCpuUs / (o.castCpuUs + 2 * spans.exportedUs)).toFixed(2)} of it (${(o.castCpuUs / (o.castCpuUs + 2 * spans.bareUs)).toFixed(2)} with spans made and never exported); 0.95 would leave ${budget.toFixed(1)} µs for both spans.`,
+  );
+}
+
+const SPANS = Number(process.env.BENCH_SPANS ?? 20_000);
+
+/**
+ * The floor under any traced message: CPU µs of this process per span made as the RPC
+ * middlewares make one (started, four attributes, ended), by the SDK with no processor and with
+ * Basalt's processors (the request id, and the row written to PostgreSQL in batches, flush included).
+ */
+async function spanCost(url: string): Promise<{ bareUs: number; exportedUs: number }> {
+  const db = createDataSource({ url, poolSize: 2 });
+  await db.initialize();
+  const perSpan = async (processors: SpanProcessor[]) => {
+    const provider = new BasicTracerProvider({ spanProcessors: processors });
+    const tracer = provider.getTracer('bench');
+    const make = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const span = tracer.startSpan('cast bench.note', { kind: SpanKind.PRODUCER }, context.active());
+        span.setAttributes({
+          'messaging.system': 'rabbitmq',
+          'messaging.destination.name': 'bench',
+          'messaging.operation.type': 'send',
+          'rpc.method': 'note',
+        });
+        span.end();
+      }
+    };
+    make(WARMUP * 10);
+    await provider.forceFlush();
+    const before = process.cpuUsage();
+    make(SPANS);
+    await provider.forceFlush();
+    const used = process.cpuUsage(before);
+    await provider.shutdown();
+    return (used.user + used.system) / SPANS;
+  };
+  const exported = () => [
+    new RequestIdSpanProcessor(),
+    new PostgresSpanProcessor(
+      db,
+      { maxQueueSize: SPANS * 2, maxExportBatchSize: 2048, scheduledDelayMillis: 1000 },
+      (what, error) => console.error(what, error),
+    ),
+  ];
+  // alternated over rounds, medians: the JIT and a noisy neighbour favour neither
+  const bare: number[] = [];
+  const withExport: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    bare.push(await perSpan([]));
+    withExport.push(await perSpan(exported()));
+  }
+  await db.destroy();
+  return { bareUs: median(bare), exportedUs: median(withExport) };
 }
 
 async function cleanup(names: Names): Promise<void> {
