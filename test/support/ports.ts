@@ -1,14 +1,26 @@
 import { connect, createServer } from 'node:net';
 
-/** A TCP port on 127.0.0.1 nothing listens on now (the kernel's pick). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Ports the kernel never hands out as the local end of a connection (below its ephemeral range). */
+const FIRST = 20_000;
+const LAST = 32_000;
+
+/**
+ * A TCP port on 127.0.0.1 nothing listens on now, for a service started later. Taken below the
+ * kernel's ephemeral range: there, any process's outgoing connection (to PostgreSQL, RabbitMQ)
+ * could take the port as its own end before the service binds it.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = FIRST + Math.floor(Math.random() * (LAST - FIRST));
+    if (await bindable(port)) return port;
+  }
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
