@@ -432,10 +432,17 @@ describe('the compute worker under faults', () => {
 
   test('tgtd restarts during detaches: the exports of the detaching volumes come back and the detaches finish', async () => {
     const second = await createVolume('second-through-restart');
+    const console = guestConsole();
+    await console.mark();
     expect((await attach(second)).status).toBe(200);
     await waitFor(
       async () => (await liveMappings(second))[0]?.status === 'attached' || undefined,
       'attached',
+    );
+    // the guest has taken the disk in (one still probing it ignores an unplug: another test's matter)
+    await console.waitFor(
+      new RegExp(`BLOCKDEV vd[a-z]+ size=\\d+ serial=${second.slice(0, 20)}`),
+      'the disk',
     );
     for (const id of [throughRestart, second]) {
       const res = await compute(`/servers/${server}/os-volume_attachments/${id}`, { method: 'DELETE' });
