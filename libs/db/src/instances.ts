@@ -128,6 +128,8 @@ export interface InstanceRecord extends InstanceState {
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly deleted: boolean;
+  /** The server's tags (nova's instance tags), each once, in the order first given. */
+  readonly tags: readonly string[];
 }
 
 export type NewInstance = Pick<
@@ -141,7 +143,7 @@ export type NewInstance = Pick<
   | 'rootGb'
   | 'ephemeralGb'
   | 'imageId'
->;
+> & { readonly tags?: readonly string[] };
 
 /**
  * An instance's hypervisor and folder name from its sequence number and `[compute]
@@ -215,6 +217,11 @@ export interface InstanceFilter {
   /** null: no task. */
   readonly taskStates?: readonly (string | null)[];
   readonly changesSince?: Date;
+  /** Nova's tag filters: every one of `tags`, any of `tagsAny`, not all of `notTags`, none of `notTagsAny`. */
+  readonly tags?: readonly string[];
+  readonly tagsAny?: readonly string[];
+  readonly notTags?: readonly string[];
+  readonly notTagsAny?: readonly string[];
 }
 
 /** The instances table; every state change through `transition`. */
@@ -224,8 +231,8 @@ export class InstanceRepository {
   async create(input: NewInstance): Promise<InstanceRecord> {
     const [row] = await this.ds.query(
       `INSERT INTO instances (id, project_id, user_id, display_name, flavor_id, memory_mb, vcpus, root_gb,
-                              ephemeral_gb, image_id, vm_state, task_state)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'building', 'scheduling') RETURNING *`,
+                              ephemeral_gb, image_id, tags, vm_state, task_state)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'building', 'scheduling') RETURNING *`,
       [
         randomUUID(),
         input.projectId,
@@ -237,6 +244,7 @@ export class InstanceRepository {
         input.rootGb,
         input.ephemeralGb,
         input.imageId,
+        [...new Set(input.tags ?? [])],
       ],
     );
     return toInstance(row);
@@ -284,6 +292,10 @@ export class InstanceRepository {
       filters.push(["coalesce(task_state, '') = ANY(?)", filter.taskStates.map((t) => t ?? '')]);
     }
     if (filter.changesSince !== undefined) filters.push(['updated_at >= ?', filter.changesSince]);
+    if (filter.tags !== undefined) filters.push(['tags @> ?::text[]', filter.tags]);
+    if (filter.tagsAny !== undefined) filters.push(['tags && ?::text[]', filter.tagsAny]);
+    if (filter.notTags !== undefined) filters.push(['NOT (tags @> ?::text[])', filter.notTags]);
+    if (filter.notTagsAny !== undefined) filters.push(['NOT (tags && ?::text[])', filter.notTagsAny]);
     try {
       return (await keysetPage(this.ds, LISTING, { scope, filters }, page)).map(toInstance);
     } catch (error) {
@@ -336,5 +348,6 @@ function toInstance(r: Record<string, unknown>): InstanceRecord {
     createdAt: date(r.created_at) as Date,
     updatedAt: date(r.updated_at) as Date,
     deleted: r.deleted === true,
+    tags: (r.tags as string[] | null) ?? [],
   };
 }

@@ -1,0 +1,107 @@
+import {
+  createDataSource,
+  ImageRepository,
+  INSTANCE_ACTIONS,
+  InstanceActionRepository,
+  type InstanceRecord,
+  InstanceRepository,
+} from '@basalt/db';
+import { InvalidInputError } from '@basalt/errors';
+import type { DataSource } from 'typeorm';
+import { createTestDatabase } from '../support/db';
+
+const IMAGE = '11111111-2222-4333-8444-555555555555';
+
+/** What nova's 2.49–2.58 keep in the database: server tags, their filters, and action paging. */
+describe('server tags and instance action paging in PostgreSQL', () => {
+  let db: { url: string; drop: () => Promise<void> };
+  let ds: DataSource;
+  let instances: InstanceRepository;
+  let actions: InstanceActionRepository;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    ds = createDataSource({ url: db.url, poolSize: 2 });
+    await ds.initialize();
+    instances = new InstanceRepository(ds);
+    actions = new InstanceActionRepository(ds);
+    // an instance names its image
+    await new ImageRepository(ds).create({ id: IMAGE, owner: 'p1' });
+  });
+  afterAll(async () => {
+    await ds.destroy();
+    await db.drop();
+  });
+
+  const server = (name: string, tags?: string[]) =>
+    instances.create({
+      projectId: 'p1',
+      userId: 'u1',
+      displayName: name,
+      flavorId: '1',
+      memoryMb: 512,
+      vcpus: 1,
+      rootGb: 0,
+      ephemeralGb: 0,
+      imageId: IMAGE,
+      ...(tags ? { tags } : {}),
+    });
+
+  test('a server keeps its tags once each; the four tag filters select as nova’s do', async () => {
+    const web = await server('web', ['web', 'blue', 'web']);
+    const db1 = await server('db', ['db', 'blue']);
+    const bare = await server('bare');
+    expect(web.tags).toEqual(['web', 'blue']);
+    expect((await instances.find(bare.id))?.tags).toEqual([]);
+    const names = async (filter: Parameters<InstanceRepository['list']>[0]) =>
+      (
+        await instances.list(
+          { projectId: 'p1', ...filter },
+          { limit: 10, sort: [{ key: 'display_name', dir: 'asc' }] },
+        )
+      ).map((i: InstanceRecord) => i.displayName);
+    expect(await names({ tags: ['blue'] })).toEqual(['db', 'web']);
+    expect(await names({ tags: ['blue', 'web'] })).toEqual(['web']);
+    expect(await names({ tagsAny: ['web', 'db'] })).toEqual(['db', 'web']);
+    expect(await names({ notTags: ['blue', 'web'] })).toEqual(['bare', 'db']);
+    expect(await names({ notTagsAny: ['web', 'db'] })).toEqual(['bare']);
+    expect(db1.tags).toEqual(['db', 'blue']);
+  });
+
+  test('an action’s updated_at follows its events; lists page by request id and changes-since', async () => {
+    const vm = await server('actions');
+    const start = (requestId: string) =>
+      actions.start({
+        instanceUuid: vm.id,
+        action: INSTANCE_ACTIONS.extendVolume,
+        requestId,
+        userId: 'u1',
+        projectId: 'p1',
+      });
+    for (const id of ['req-a', 'req-b', 'req-c']) await start(id);
+    const [first] = await actions.list(vm.id, { marker: 'req-b' });
+    expect(first?.requestId).toBe('req-a');
+    const before = first?.updatedAt as Date;
+    expect(await actions.startEvent(vm.id, 'req-a', 'compute_extend_volume')).toBe(true);
+    const started = (await actions.find(vm.id, 'req-a'))?.action.updatedAt as Date;
+    expect(started.getTime()).toBeGreaterThanOrEqual(before.getTime());
+    await actions.finishEvent(vm.id, 'req-a', 'compute_extend_volume', 'resize failed');
+    const finished = await actions.find(vm.id, 'req-a');
+    expect(finished?.action.updatedAt.getTime()).toBeGreaterThanOrEqual(started.getTime());
+    expect(finished?.action.message).toBe('Error');
+    // no such action: no event and nothing updated
+    expect(await actions.startEvent(vm.id, 'req-none', 'compute_extend_volume')).toBe(false);
+
+    const ids = (list: { requestId: string }[]) => list.map((a) => a.requestId);
+    expect(ids(await actions.list(vm.id))).toEqual(['req-c', 'req-b', 'req-a']);
+    expect(ids(await actions.list(vm.id, { limit: 2 }))).toEqual(['req-c', 'req-b']);
+    expect(ids(await actions.list(vm.id, { limit: 2, marker: 'req-b' }))).toEqual(['req-a']);
+    expect(await actions.list(vm.id, { limit: 0 })).toEqual([]);
+    await expect(actions.list(vm.id, { marker: 'req-x' })).rejects.toThrow(
+      new InvalidInputError('Marker req-x could not be found.'),
+    );
+    const since = finished?.action.updatedAt as Date;
+    expect(ids(await actions.list(vm.id, { changesSince: since }))).toEqual(['req-a']);
+    expect(ids(await actions.list(vm.id, { changesSince: new Date(since.getTime() + 60_000) }))).toEqual([]);
+  });
+});
