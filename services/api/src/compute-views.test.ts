@@ -1,11 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BlockDeviceMapping, InstanceRecord } from '@basalt/db';
+import type { BlockDeviceMapping, InstanceAction, InstanceActionEvent, InstanceRecord } from '@basalt/db';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
+import { COMPUTE_MAX_VERSION } from './compute-app';
 import {
   flavorDetail,
   flavorSummary,
+  instanceAction,
+  instanceActionEvent,
+  nextLink,
   serverCreated,
   serverDetail,
   serverSummary,
@@ -34,18 +38,46 @@ const instance: InstanceRecord = {
   createdAt: new Date('2026-12-01T09:59:00.456Z'),
   updatedAt: new Date('2026-12-01T10:00:01.789Z'),
   deleted: false,
+  tags: [],
 };
 const mapping: BlockDeviceMapping = {
   id: 'm1',
   instanceUuid: instance.id,
   volumeId: '99999999-8888-4777-8666-555555555555',
   deviceName: '/dev/vdc',
+  tag: 'data',
   volumeHost: 'storage1',
   status: 'attached',
   connectionInfo: null,
   createdAt: new Date(),
   updatedAt: new Date(),
 };
+const action: InstanceAction = {
+  action: 'extend_volume',
+  instanceUuid: instance.id,
+  requestId: 'req-0b7e6c1e-2a3f-4b5c-9d8e-7f6a5b4c3d2e',
+  userId: 'u1',
+  projectId: 'p1',
+  message: null,
+  startTime: new Date('2026-12-01T10:05:00.250Z'),
+  updatedAt: new Date('2026-12-01T10:05:02.500Z'),
+};
+const events: InstanceActionEvent[] = [
+  {
+    event: 'compute_extend_volume',
+    startTime: new Date('2026-12-01T10:05:00.300Z'),
+    finishTime: new Date('2026-12-01T10:05:02.500Z'),
+    result: 'Error',
+    traceback: 'qemu-img: could not resize',
+  },
+  {
+    event: 'compute_extend_volume',
+    startTime: action.startTime,
+    finishTime: null,
+    result: null,
+    traceback: null,
+  },
+];
 const view = (version: string, isAdmin: boolean): ViewContext => ({
   baseUrl: 'http://127.0.0.1:8774',
   projectId: 'p1',
@@ -120,7 +152,13 @@ describe('server views', () => {
     expect(rebooting.status).toBe('HARD_REBOOT');
   });
 
-  test("a volume attachment is nova 2.1's four fields", () => {
+  test('from 2.26 a server shows its own tags', () => {
+    const tagged = { ...instance, tags: ['web', 'blue'] };
+    expect(serverDetail(view('2.52', false), tagged, findFlavor('2'), []).tags).toEqual(['web', 'blue']);
+    expect(serverDetail(view('2.25', false), tagged, findFlavor('2'), []).tags).toBeUndefined();
+  });
+
+  test("a volume attachment is nova 2.1's four fields (its tag is not shown before 2.70)", () => {
     expect(volumeAttachment(mapping)).toEqual({
       id: mapping.volumeId,
       device: '/dev/vdc',
@@ -141,6 +179,7 @@ const FIXTURE = JSON.parse(
     min: string;
     max: string;
     module: string;
+    flavors_module: string;
     servers: Record<string, { response_body: object }>;
     flavors: Record<string, { response_body: object }>;
   }>;
@@ -162,6 +201,7 @@ const INSTANCES: InstanceRecord[] = [
   { ...instance, vmState: 'error', faultMessage: 'No valid host was found.', host: null, launchedAt: null },
   { ...instance, vmState: 'deleted', deleted: true },
   { ...instance, flavorId: '1', ephemeralGb: 0 },
+  { ...instance, tags: ['web', 'blue'] },
 ];
 function expectValid(schema: { response_body: object }, body: unknown, what: string): void {
   const validate = ajv.compile(schema.response_body);
@@ -169,11 +209,69 @@ function expectValid(schema: { response_body: object }, body: unknown, what: str
   if (!ok) throw new Error(`${what}: ${ajv.errorsText(validate.errors, { separator: '\n' })}`);
 }
 
+describe('flavor and instance action views', () => {
+  test('2.55 adds the flavor description: null, as for the default flavors nova has', () => {
+    const flavor = FLAVORS[0] as (typeof FLAVORS)[number];
+    for (const shown of [
+      flavorSummary(view('2.55', false), flavor),
+      flavorDetail(view('2.60', false), flavor),
+    ]) {
+      expect(shown).toHaveProperty('description', null);
+    }
+    expect(flavorSummary(view('2.54', false), flavor)).not.toHaveProperty('description');
+    expect(flavorDetail(view('2.54', false), flavor)).not.toHaveProperty('description');
+  });
+
+  test('2.58 adds when an action last changed; a traceback only for those let see it', () => {
+    expect(instanceAction('2.57', action)).not.toHaveProperty('updated_at');
+    expect(instanceAction('2.58', action)).toEqual({
+      action: 'extend_volume',
+      instance_uuid: instance.id,
+      message: null,
+      project_id: 'p1',
+      request_id: action.requestId,
+      start_time: '2026-12-01T10:05:00.250000',
+      updated_at: '2026-12-01T10:05:02.500000',
+      user_id: 'u1',
+    });
+    expect(instanceActionEvent(events[0] as InstanceActionEvent, true)).toHaveProperty(
+      'traceback',
+      'qemu-img: could not resize',
+    );
+    expect(instanceActionEvent(events[0] as InstanceActionEvent, false)).toEqual({
+      event: 'compute_extend_volume',
+      start_time: '2026-12-01T10:05:00.300000',
+      finish_time: '2026-12-01T10:05:02.500000',
+      result: 'Error',
+    });
+  });
+
+  test("a next link names the project only when the request's URL does", () => {
+    const v = view('2.58', false);
+    const query = { limit: '1', marker: 'old' };
+    expect(
+      nextLink(
+        v,
+        '/v2.1/p1/servers/s/os-instance-actions?limit=1',
+        'servers/s/os-instance-actions',
+        query,
+        'r',
+      ),
+    ).toEqual({
+      rel: 'next',
+      href: 'http://127.0.0.1:8774/v2.1/p1/servers/s/os-instance-actions?limit=1&marker=r',
+    });
+    expect(nextLink(v, '/v2.1/servers/detail', 'servers/detail', {}, 'm').href).toBe(
+      'http://127.0.0.1:8774/v2.1/servers/detail?marker=m',
+    );
+  });
+});
+
 describe("the compute views against tempest's response schemas", () => {
   test('the fixture covers every microversion served, band after band', () => {
     const bands = FIXTURE.bands;
     expect(bands[0]?.min).toBe('2.1');
-    expect(bands.at(-1)?.max).toBe('2.47');
+    expect(bands.at(-1)?.max).toBe(COMPUTE_MAX_VERSION);
     bands.slice(1).forEach((band, i) => {
       const [major, minor] = (bands[i]?.max ?? '').split('.').map(Number);
       expect(band.min).toBe(`${major}.${Number(minor) + 1}`);
@@ -183,10 +281,41 @@ describe("the compute views against tempest's response schemas", () => {
   for (const band of FIXTURE.bands) {
     for (const version of new Set([band.min, band.max])) {
       for (const isAdmin of [false, true]) {
-        test(`${version} (tempest ${band.module}), ${isAdmin ? 'admin' : 'member'}`, () => {
+        test(`${version} (tempest ${band.module}, ${band.flavors_module}), ${isAdmin ? 'admin' : 'member'}`, () => {
           const v = view(version, isAdmin);
           const s = band.servers;
           const details = INSTANCES.map((i) => serverDetail(v, i, findFlavor(i.flavorId), [mapping]));
+          // as the routes pick: events for admins, and from 2.51 for everyone without tracebacks
+          const shown = {
+            ...instanceAction(version, action),
+            ...(isAdmin || Number(version.split('.')[1]) >= 51
+              ? { events: events.map((e) => instanceActionEvent(e, isAdmin)) }
+              : {}),
+          };
+          expectValid(s.show_instance_action as never, { instanceAction: shown }, 'show action');
+          const actions = [
+            instanceAction(version, action),
+            instanceAction(version, { ...action, message: 'Error' }),
+          ];
+          const actionLinks =
+            Number(version.split('.')[1]) >= 58
+              ? {
+                  links: [
+                    nextLink(
+                      v,
+                      '/v2.1/p1/servers',
+                      `servers/${instance.id}/os-instance-actions`,
+                      { limit: '2' },
+                      'r',
+                    ),
+                  ],
+                }
+              : {};
+          expectValid(
+            s.list_instance_actions as never,
+            { instanceActions: actions, ...actionLinks },
+            'actions',
+          );
           for (const [n, server] of details.entries()) {
             expectValid(s.get_server as { response_body: object }, { server }, `get_server #${n}`);
           }

@@ -8,6 +8,7 @@ import type {
 } from '@basalt/db';
 import { instanceName, serverStatus } from '@basalt/db';
 import type { Flavor } from './flavors';
+import { nextQuery } from './list-query';
 import { atLeast as versionAtLeast } from './versions';
 
 /** What a view needs of the request: where links point, the microversion, who asks. */
@@ -33,8 +34,26 @@ export function links(v: ViewContext, collection: string, id: string) {
   ];
 }
 
+/** Basalt's flavors are nova's defaults, which have no description (2.55 shows it: null). */
+const flavorDescription = (v: ViewContext) => (atLeast(v, '2.55') ? { description: null } : {});
+
+/**
+ * nova's next link of a full page: the request's own collection (with the project only when the
+ * request's URL names it), the query's parameters in name order, the marker replaced.
+ */
+export function nextLink(
+  v: Pick<ViewContext, 'baseUrl' | 'projectId'>,
+  requestUrl: string,
+  collection: string,
+  query: Record<string, unknown>,
+  marker: string,
+) {
+  const project = v.projectId && requestUrl.includes(v.projectId) ? `/${v.projectId}` : '';
+  return { rel: 'next', href: `${v.baseUrl}/v2.1${project}/${collection}?${nextQuery(query, marker, true)}` };
+}
+
 export function flavorSummary(v: ViewContext, f: Flavor) {
-  return { id: f.id, name: f.name, links: links(v, 'flavors', f.id) };
+  return { id: f.id, name: f.name, links: links(v, 'flavors', f.id), ...flavorDescription(v) };
 }
 
 export function flavorDetail(v: ViewContext, f: Flavor) {
@@ -50,6 +69,7 @@ export function flavorDetail(v: ViewContext, f: Flavor) {
     'os-flavor-access:is_public': true,
     swap: '',
     rxtx_factor: 1.0,
+    ...flavorDescription(v),
   };
 }
 
@@ -62,7 +82,10 @@ export function serverCreated(v: ViewContext, i: InstanceRecord) {
   return { id: i.id, links: links(v, 'servers', i.id), 'OS-DCF:diskConfig': 'MANUAL' };
 }
 
-/** A server as nova's `servers/{id}` shows it at the request's microversion (2.1 … 2.47). */
+/**
+ * A server as nova's `servers/{id}` shows it at the request's microversion (2.1 … 2.60; nothing
+ * of a server's own view changes after 2.47 until 2.63).
+ */
 export function serverDetail(
   v: ViewContext,
   i: InstanceRecord,
@@ -139,10 +162,11 @@ export function serverDetail(
   // nova's HostStatus: NONE, the empty string, for a server on no host
   if (atLeast(v, '2.16') && v.isAdmin) server.host_status = i.host ? 'UP' : '';
   if (atLeast(v, '2.19')) server.description = null;
-  if (atLeast(v, '2.26')) server.tags = [];
+  if (atLeast(v, '2.26')) server.tags = [...i.tags];
   return server;
 }
 
+/** A volume attachment (its tag, kept since 2.49, is shown only from 2.70). */
 export function volumeAttachment(m: BlockDeviceMapping) {
   return {
     id: m.volumeId,
@@ -199,8 +223,8 @@ export function imageView(i: ImageRecord) {
 /** Nova's instance-action times: microseconds, no zone. */
 const actionTime = (d: Date) => `${d.toISOString().slice(0, 23)}000`;
 
-/** An instance action as os-instance-actions lists and shows it (2.1–2.57). */
-export function instanceAction(a: InstanceAction) {
+/** An instance action as os-instance-actions lists and shows it; 2.58 adds when it last changed. */
+export function instanceAction(version: string, a: InstanceAction) {
   return {
     action: a.action,
     instance_uuid: a.instanceUuid,
@@ -209,16 +233,17 @@ export function instanceAction(a: InstanceAction) {
     request_id: a.requestId,
     start_time: actionTime(a.startTime),
     user_id: a.userId,
+    ...(versionAtLeast(version, '2.58') ? { updated_at: actionTime(a.updatedAt) } : {}),
   };
 }
 
-/** One of an action's events, as an admin sees it. */
-export function instanceActionEvent(e: InstanceActionEvent) {
+/** One of an action's events; its traceback only for those the events policy lets see it. */
+export function instanceActionEvent(e: InstanceActionEvent, showTraceback: boolean) {
   return {
     event: e.event,
     start_time: actionTime(e.startTime),
     finish_time: e.finishTime ? actionTime(e.finishTime) : null,
     result: e.result,
-    traceback: e.traceback,
+    ...(showTraceback ? { traceback: e.traceback } : {}),
   };
 }

@@ -1,5 +1,13 @@
 import { INSTANCE_SORT_KEYS, type InstanceFilter, type InstancePage, type InstanceSortKey } from '@basalt/db';
 import { ForbiddenError, InvalidInputError } from '@basalt/errors';
+import {
+  checkDateTime,
+  checkNonNegativeInteger,
+  isoTime,
+  pyRepr,
+  schemaError,
+  queryValues as values,
+} from './compute-query';
 import { text } from './list-query';
 import { atLeast } from './versions';
 
@@ -66,8 +74,13 @@ const STATUSES: Record<string, { vm: string[]; task: string[] }> = {
 
 const TRUE = ['1', 't', 'true', 'on', 'y', 'yes'];
 const FALSE = ['0', 'f', 'false', 'off', 'n', 'no'];
-/** ISO 8601 as nova's date-time format check takes it (iso8601.parse_date). */
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/i;
+/** nova's TAG_SEARCH_FILTERS (from 2.26, for everyone): comma-separated tags each. */
+const TAG_FILTERS = [
+  ['tags', 'tags'],
+  ['tags-any', 'tagsAny'],
+  ['not-tags', 'notTags'],
+  ['not-tags-any', 'notTagsAny'],
+] as const;
 
 export interface ServerListRequest {
   readonly page: InstancePage;
@@ -79,19 +92,10 @@ export interface ServerListRequest {
   readonly empty: boolean;
 }
 
-const values = (query: Record<string, unknown>, key: string): string[] => {
-  const value = query[key];
-  if (value === undefined) return [];
-  return (Array.isArray(value) ? value : [value]).map(String);
-};
-
-/** nova's query schema error for one parameter. */
-const schemaError = (key: string, value: string, message: string) =>
-  new InvalidInputError(`Invalid input for query parameters ${key}. Value: ${value}. ${message}`);
-const repr = (items: readonly string[]) => `[${items.map((i) => `'${i}'`).join(', ')}]`;
+const repr = (items: readonly string[]) => `[${items.map(pyRepr).join(', ')}]`;
 
 /**
- * A server list request read as nova's servers controller reads it (2.1 to 2.47): the query
+ * A server list request read as nova's servers controller reads it (2.1 to 2.60): the query
  * schema first (limit, sort_key, changes-since), then status, all_tenants, the admin-only filters
  * and sort keys. Filters nova offers only to admins (`host`, `deleted`, `project_id`) are dropped
  * for everyone else, as nova's remove_invalid_options does; so are names it does not know.
@@ -102,20 +106,16 @@ export function parseServerList(
   caller: { readonly isAdmin: boolean; readonly version: string },
 ): ServerListRequest {
   for (const limit of values(query, 'limit')) {
-    if (!/^[0-9]+$/.test(limit)) throw schemaError('limit', limit, `'${limit}' does not match '^[0-9]*$'`);
+    checkNonNegativeInteger('limit', limit);
   }
   const sortKeys = values(query, 'sort_key').map((k) => k.trim());
   for (const key of sortKeys) {
     if (!SCHEMA_SORT_KEYS.includes(key)) {
-      throw schemaError('sort_key', key, `'${key}' is not one of ${repr(SCHEMA_SORT_KEYS)}`);
+      throw schemaError('sort_key', key, `${pyRepr(key)} is not one of ${repr(SCHEMA_SORT_KEYS)}`);
     }
   }
   const changesSince = values(query, 'changes-since');
-  for (const since of changesSince) {
-    if (!DATE_TIME.test(since) || Number.isNaN(Date.parse(since))) {
-      throw schemaError('changes-since', since, `'${since}' is not a 'date-time'`);
-    }
-  }
+  for (const since of changesSince) checkDateTime('changes-since', since);
 
   const filter: { -readonly [K in keyof ServerListRequest['filter']]: ServerListRequest['filter'][K] } = {};
   const statuses = values(query, 'status').map((s) => s.toUpperCase());
@@ -135,10 +135,15 @@ export function parseServerList(
     }
   }
   const since = text(query, 'changes-since');
-  if (since !== undefined)
-    filter.changesSince = new Date(/(Z|[+-]\d{2}(:?\d{2})?)$/i.test(since) ? since : `${since}Z`);
+  if (since !== undefined) filter.changesSince = isoTime(since);
   const name = text(query, 'name') ?? text(query, 'display_name');
   if (name !== undefined) filter.name = name;
+  if (atLeast(caller.version, '2.26')) {
+    for (const [param, key] of TAG_FILTERS) {
+      const tags = text(query, param);
+      if (tags !== undefined) filter[key] = tags.split(',');
+    }
+  }
   if (caller.isAdmin) {
     const host = text(query, 'host');
     if (host !== undefined) filter.host = host;
