@@ -82,15 +82,16 @@ describe('server tags and instance action paging in PostgreSQL', () => {
     const [first] = await actions.list(vm.id, { marker: 'req-b' });
     expect(first?.requestId).toBe('req-a');
     const before = first?.updatedAt as Date;
-    expect(await actions.startEvent(vm.id, 'req-a', 'compute_extend_volume')).toBe(true);
+    expect(await actions.startEvent(vm.id, 'req-a', 'compute_extend_volume', 'compute1')).toBe(true);
     const started = (await actions.find(vm.id, 'req-a'))?.action.updatedAt as Date;
     expect(started.getTime()).toBeGreaterThanOrEqual(before.getTime());
     await actions.finishEvent(vm.id, 'req-a', 'compute_extend_volume', 'resize failed');
     const finished = await actions.find(vm.id, 'req-a');
     expect(finished?.action.updatedAt.getTime()).toBeGreaterThanOrEqual(started.getTime());
     expect(finished?.action.message).toBe('Error');
+    expect(finished?.events).toEqual([expect.objectContaining({ result: 'Error', host: 'compute1' })]);
     // no such action: no event and nothing updated
-    expect(await actions.startEvent(vm.id, 'req-none', 'compute_extend_volume')).toBe(false);
+    expect(await actions.startEvent(vm.id, 'req-none', 'compute_extend_volume', 'compute1')).toBe(false);
 
     const ids = (list: { requestId: string }[]) => list.map((a) => a.requestId);
     expect(ids(await actions.list(vm.id))).toEqual(['req-c', 'req-b', 'req-a']);
@@ -104,4 +105,45 @@ describe('server tags and instance action paging in PostgreSQL', () => {
     expect(ids(await actions.list(vm.id, { changesSince: since }))).toEqual(['req-a']);
     expect(ids(await actions.list(vm.id, { changesSince: new Date(since.getTime() + 60_000) }))).toEqual([]);
   });
+});
+
+describe('migration 0086 on the rows recorded before it', () => {
+  test("actions get the time they last changed, events the instance's host", async () => {
+    const database = await createTestDatabase();
+    const ds = createDataSource({ url: database.url, poolSize: 1 });
+    await ds.initialize();
+    try {
+      const applied = async () =>
+        ((await ds.query('SELECT name FROM schema_migrations')) as { name: string }[]).map((r) => r.name);
+      while ((await applied()).includes('ComputeTagsAndActionUpdates1764000000086')) {
+        await ds.undoLastMigration({ transaction: 'each' });
+      }
+      await new ImageRepository(ds).create({ id: IMAGE, owner: 'p1' });
+      const [vm] = await ds.query(
+        `INSERT INTO instances (id, project_id, user_id, display_name, flavor_id, memory_mb, vcpus, root_gb,
+                                ephemeral_gb, image_id, vm_state, task_state, host)
+         VALUES (gen_random_uuid(), 'p1', 'u1', 'old', '1', 512, 1, 0, 0, $1, 'active', NULL, 'compute7')
+         RETURNING id`,
+        [IMAGE],
+      );
+      const [act] = await ds.query(
+        `INSERT INTO instance_actions (instance_uuid, action, request_id, user_id, project_id, start_time)
+         VALUES ($1, 'extend_volume', 'req-old', 'u1', 'p1', '2026-01-01T00:00:00Z') RETURNING id`,
+        [vm.id],
+      );
+      await ds.query(
+        `INSERT INTO instance_actions_events (action_id, event, start_time, finish_time, result)
+         VALUES ($1, 'compute_extend_volume', '2026-01-01T00:00:01Z', '2026-01-01T00:00:05Z', 'Success')`,
+        [act.id],
+      );
+      await ds.runMigrations({ transaction: 'each' });
+      const found = await new InstanceActionRepository(ds).find(vm.id, 'req-old');
+      expect(found?.action.updatedAt.toISOString()).toBe('2026-01-01T00:00:05.000Z');
+      expect(found?.events.map((e) => e.host)).toEqual(['compute7']);
+      expect((await new InstanceRepository(ds).find(vm.id))?.tags).toEqual([]);
+    } finally {
+      await ds.destroy();
+      await database.drop();
+    }
+  }, 60_000);
 });

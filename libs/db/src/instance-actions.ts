@@ -12,6 +12,8 @@ export interface InstanceActionEvent {
   /** `Success` or `Error` once finished (Nova's words). */
   readonly result: string | null;
   readonly traceback: string | null;
+  /** The compute host that recorded it (nova's nullable host). */
+  readonly host: string | null;
 }
 
 export interface InstanceAction {
@@ -59,20 +61,23 @@ export class InstanceActionRepository {
     );
   }
 
-  /** The event begins under the request's action (none recorded: nothing to record it under). */
-  async startEvent(instanceUuid: string, requestId: string, event: string): Promise<boolean> {
+  /**
+   * The event begins on `host` under the request's action (none recorded: nothing to record it
+   * under).
+   */
+  async startEvent(instanceUuid: string, requestId: string, event: string, host: string): Promise<boolean> {
     // nova's action_event_start moves the action's updated_at to the event's start
     const rows = await updateReturning(
       this.ds,
       `WITH e AS (
-         INSERT INTO instance_actions_events (action_id, event)
-         SELECT id, $3 FROM instance_actions WHERE instance_uuid = $1 AND request_id = $2
+         INSERT INTO instance_actions_events (action_id, event, host)
+         SELECT id, $3, $4 FROM instance_actions WHERE instance_uuid = $1 AND request_id = $2
          ON CONFLICT (action_id, event) DO UPDATE SET start_time = now(), finish_time = NULL, result = NULL,
-                                                      traceback = NULL
+                                                      traceback = NULL, host = EXCLUDED.host
          RETURNING action_id
        )
        UPDATE instance_actions a SET updated_at = now() FROM e WHERE a.id = e.action_id RETURNING a.id`,
-      [instanceUuid, requestId, event],
+      [instanceUuid, requestId, event, host],
     );
     return rows.length > 0;
   }
@@ -146,6 +151,7 @@ export class InstanceActionRepository {
         finishTime: date(e.finish_time),
         result: (e.result as string | null) ?? null,
         traceback: (e.traceback as string | null) ?? null,
+        host: (e.host as string | null) ?? null,
       })),
     };
   }

@@ -289,7 +289,12 @@ export class ComputeManager {
   extendVolume(ctx: RequestContext, instanceId: string, volumeId: string, log: Logger): Promise<void> {
     const event = 'compute_extend_volume';
     return this.lock.run(instanceId, async () => {
-      const recorded = await this.deps.actions.startEvent(instanceId, ctx.requestId, event);
+      const recorded = await this.deps.actions.startEvent(
+        instanceId,
+        ctx.requestId,
+        event,
+        this.options.host,
+      );
       let failure: string | undefined;
       try {
         const mapping = await this.deps.mappings.forVolume(instanceId, volumeId);
