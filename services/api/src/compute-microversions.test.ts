@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { InstanceAction, InstanceActionPage, InstanceFilter, InstanceRecord } from '@basalt/db';
 import { InvalidInputError } from '@basalt/errors';
@@ -114,6 +115,7 @@ async function computeApp(actionCount = 1) {
               finishTime: new Date('2026-12-01T10:06:00Z'),
               result: 'Error',
               traceback: 'Traceback: resize failed',
+              host: 'compute1',
             },
           ],
         }),
@@ -148,15 +150,15 @@ async function computeApp(actionCount = 1) {
 
 const badRequest = (message: string) => ({ badRequest: { code: 400, message } });
 
-describe('the microversions up to 2.60', () => {
-  test('the version document reports 2.60; 2.61 is not served', async () => {
+describe('the microversions up to 2.62', () => {
+  test('the version document reports 2.62; 2.63 is not served', async () => {
     const { request } = await computeApp();
     expect((await request('GET', '/')).body.versions[0]).toMatchObject({
-      version: '2.60',
+      version: '2.62',
       min_version: '2.1',
     });
-    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.60' })).status).toBe(200);
-    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.61' })).status).toBe(406);
+    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.62' })).status).toBe(200);
+    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.63' })).status).toBe(406);
     expect((await request('GET', '/v2.1/p1/flavors', { version: 'latest' })).body.flavors[0]).toHaveProperty(
       'description',
       null,
@@ -278,6 +280,34 @@ describe('the microversions up to 2.60', () => {
     expect((await show('2.51', 'admin')).events[0]).toHaveProperty('traceback', 'Traceback: resize failed');
     expect(await show('2.57', 'member')).not.toHaveProperty('updated_at');
     expect(await show('2.58', 'member')).toHaveProperty('updated_at', '2026-12-01T10:06:00.000000');
+    // 2.62: the host for admins, its hash with the project for everyone
+    const hostId = createHash('sha224').update('p1compute1').digest('hex');
+    expect((await show('2.61', 'admin')).events[0]).not.toHaveProperty('hostId');
+    expect((await show('2.62', 'member')).events[0]).toEqual(
+      expect.not.objectContaining({ host: expect.anything() }),
+    );
+    expect((await show('2.62', 'member')).events[0]).toHaveProperty('hostId', hostId);
+    expect((await show('2.62', 'admin')).events[0]).toMatchObject({ host: 'compute1', hostId });
+  });
+
+  test('2.61: flavor detail and show give extra specs (none) to readers, never the list', async () => {
+    const { request } = await computeApp();
+    const detail = await request('GET', '/v2.1/p1/flavors/detail', { version: '2.61', role: 'reader' });
+    expect(detail.body.flavors[0]).toHaveProperty('extra_specs', {});
+    // a caller the extra specs policy does not let see them (no reader role) sees none
+    const guest = await request('GET', '/v2.1/p1/flavors/detail', { version: '2.61', role: 'guest' });
+    expect(guest.status).toBe(200);
+    expect(guest.body.flavors[0]).not.toHaveProperty('extra_specs');
+    expect((await request('GET', '/v2.1/p1/flavors/1', { version: '2.61' })).body.flavor).toHaveProperty(
+      'extra_specs',
+      {},
+    );
+    expect((await request('GET', '/v2.1/p1/flavors/1', { version: '2.60' })).body.flavor).not.toHaveProperty(
+      'extra_specs',
+    );
+    expect(
+      (await request('GET', '/v2.1/p1/flavors', { version: '2.61' })).body.flavors[0],
+    ).not.toHaveProperty('extra_specs');
   });
 
   test('2.58: actions are paged by limit and marker and filtered by changes-since', async () => {

@@ -77,6 +77,7 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
       version: req.computeVersion,
       isAdmin: ctx.isAdmin,
       nameTemplate: deps.nameTemplate,
+      flavorExtraSpecs: deps.can(req, 'os_compute_api:os-flavor-extra-specs:index', requireProject(ctx)),
     };
   };
   const serverId = (req: FastifyRequest) => {

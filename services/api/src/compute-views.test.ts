@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlockDeviceMapping, InstanceAction, InstanceActionEvent, InstanceRecord } from '@basalt/db';
@@ -69,6 +70,7 @@ const events: InstanceActionEvent[] = [
     finishTime: new Date('2026-12-01T10:05:02.500Z'),
     result: 'Error',
     traceback: 'qemu-img: could not resize',
+    host: 'compute1',
   },
   {
     event: 'compute_extend_volume',
@@ -76,6 +78,7 @@ const events: InstanceActionEvent[] = [
     finishTime: null,
     result: null,
     traceback: null,
+    host: 'compute1',
   },
 ];
 const view = (version: string, isAdmin: boolean): ViewContext => ({
@@ -84,6 +87,7 @@ const view = (version: string, isAdmin: boolean): ViewContext => ({
   version,
   isAdmin,
   nameTemplate: 'instance-%08x',
+  flavorExtraSpecs: true,
 });
 
 describe('server views', () => {
@@ -234,16 +238,44 @@ describe('flavor and instance action views', () => {
       updated_at: '2026-12-01T10:05:02.500000',
       user_id: 'u1',
     });
-    expect(instanceActionEvent(events[0] as InstanceActionEvent, true)).toHaveProperty(
+    const [failed] = events as [InstanceActionEvent];
+    expect(instanceActionEvent('2.58', failed, 'p1', true)).toHaveProperty(
       'traceback',
       'qemu-img: could not resize',
     );
-    expect(instanceActionEvent(events[0] as InstanceActionEvent, false)).toEqual({
+    expect(instanceActionEvent('2.61', failed, 'p1', false)).toEqual({
       event: 'compute_extend_volume',
       start_time: '2026-12-01T10:05:00.300000',
       finish_time: '2026-12-01T10:05:02.500000',
       result: 'Error',
     });
+  });
+
+  test("2.62 adds the event's hostId for everyone, its host for those let see it", () => {
+    const [failed] = events as [InstanceActionEvent];
+    const unknown = { ...failed, host: null };
+    // nova's generate_hostid: sha224 of project id and host
+    const id = createHash('sha224').update('p1compute1').digest('hex');
+    expect(instanceActionEvent('2.62', failed, 'p1', false)).toEqual({
+      event: 'compute_extend_volume',
+      start_time: '2026-12-01T10:05:00.300000',
+      finish_time: '2026-12-01T10:05:02.500000',
+      result: 'Error',
+      hostId: id,
+    });
+    expect(instanceActionEvent('2.62', failed, 'p1', true)).toMatchObject({ host: 'compute1', hostId: id });
+    expect(instanceActionEvent('2.62', unknown, 'p1', true)).toMatchObject({ host: null, hostId: '' });
+  });
+
+  test("2.61 shows a flavor's extra specs (none) to those the extra specs policy lets see them", () => {
+    const flavor = FLAVORS[1] as (typeof FLAVORS)[number];
+    expect(flavorDetail(view('2.61', false), flavor)).toHaveProperty('extra_specs', {});
+    expect(flavorDetail({ ...view('2.61', false), flavorExtraSpecs: false }, flavor)).not.toHaveProperty(
+      'extra_specs',
+    );
+    expect(flavorDetail(view('2.60', false), flavor)).not.toHaveProperty('extra_specs');
+    // the list's summaries never have them
+    expect(flavorSummary(view('2.62', false), flavor)).not.toHaveProperty('extra_specs');
   });
 
   test("a next link names the project only when the request's URL does", () => {
@@ -289,7 +321,7 @@ describe("the compute views against tempest's response schemas", () => {
           const shown = {
             ...instanceAction(version, action),
             ...(isAdmin || Number(version.split('.')[1]) >= 51
-              ? { events: events.map((e) => instanceActionEvent(e, isAdmin)) }
+              ? { events: events.map((e) => instanceActionEvent(version, e, 'p1', isAdmin)) }
               : {}),
           };
           expectValid(s.show_instance_action as never, { instanceAction: shown }, 'show action');

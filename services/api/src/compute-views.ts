@@ -19,6 +19,8 @@ export interface ViewContext {
   readonly isAdmin: boolean;
   /** `[compute] instance_name_template`. */
   readonly nameTemplate: string;
+  /** Whether the flavor extra specs policy lets the caller see them (2.61's flavor views). */
+  readonly flavorExtraSpecs: boolean;
 }
 
 const atLeast = (v: ViewContext, min: string) => versionAtLeast(v.version, min);
@@ -70,6 +72,8 @@ export function flavorDetail(v: ViewContext, f: Flavor) {
     swap: '',
     rxtx_factor: 1.0,
     ...flavorDescription(v),
+    // nova's default flavors have no extra specs
+    ...(atLeast(v, '2.61') && v.flavorExtraSpecs ? { extra_specs: {} } : {}),
   };
 }
 
@@ -83,7 +87,7 @@ export function serverCreated(v: ViewContext, i: InstanceRecord) {
 }
 
 /**
- * A server as nova's `servers/{id}` shows it at the request's microversion (2.1 … 2.60; nothing
+ * A server as nova's `servers/{id}` shows it at the request's microversion (2.1 … 2.62; nothing
  * of a server's own view changes after 2.47 until 2.63).
  */
 export function serverDetail(
@@ -176,7 +180,7 @@ export function volumeAttachment(m: BlockDeviceMapping) {
   };
 }
 
-/** nova's hostId: a hash of project and host, so users can tell co-located servers apart without learning host names. */
+/** nova's generate_hostid: a hash of project and host, so users can tell co-located servers apart without learning host names. */
 function hostId(projectId: string, host: string): string {
   return createHash('sha224').update(`${projectId}${host}`).digest('hex');
 }
@@ -237,13 +241,25 @@ export function instanceAction(version: string, a: InstanceAction) {
   };
 }
 
-/** One of an action's events; its traceback only for those the events policy lets see it. */
-export function instanceActionEvent(e: InstanceActionEvent, showTraceback: boolean) {
+/**
+ * One of an action's events: its traceback (and from 2.62 its host) only for those the events
+ * policy lets see them; from 2.62 everyone sees the hostId, the host hashed with the action's
+ * project (empty when the host is not known).
+ */
+export function instanceActionEvent(
+  version: string,
+  e: InstanceActionEvent,
+  projectId: string,
+  full: boolean,
+) {
+  const v262 = versionAtLeast(version, '2.62');
   return {
     event: e.event,
     start_time: actionTime(e.startTime),
     finish_time: e.finishTime ? actionTime(e.finishTime) : null,
     result: e.result,
-    ...(showTraceback ? { traceback: e.traceback } : {}),
+    ...(full ? { traceback: e.traceback } : {}),
+    ...(v262 && full ? { host: e.host } : {}),
+    ...(v262 ? { hostId: e.host ? hostId(projectId, e.host) : '' } : {}),
   };
 }

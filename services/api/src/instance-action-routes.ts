@@ -92,14 +92,20 @@ export function registerInstanceActionRoutes(
     const requestId = (req.params as Params).request_id;
     const found = await deps.actions.find(instance.id, requestId);
     if (!found) throw new NotFoundError(`Action ${requestId} not found`);
-    // those the events policy lets see them (admins) see events and their tracebacks; from 2.51
-    // everyone sees the events, without the traceback
+    // those the events policy lets see them (admins) see events with their tracebacks (and from
+    // 2.62 hosts); from 2.51 everyone sees the events, without those
     const full = deps.can(req, EVENTS_POLICY, instance.projectId);
     const events = full || atLeast(req.computeVersion, '2.51');
     return {
       instanceAction: {
         ...instanceAction(req.computeVersion, found.action),
-        ...(events ? { events: found.events.map((e) => instanceActionEvent(e, full)) } : {}),
+        ...(events
+          ? {
+              events: found.events.map((e) =>
+                instanceActionEvent(req.computeVersion, e, found.action.projectId, full),
+              ),
+            }
+          : {}),
       },
     };
   });
