@@ -68,6 +68,23 @@ describe('server tags and instance action paging in PostgreSQL', () => {
     expect(db1.tags).toEqual(['db', 'blue']);
   });
 
+  test('a server keeps the trusted image certificates given at create (2.63), null when none', async () => {
+    const trusting = await instances.create({
+      projectId: 'p1',
+      userId: 'u1',
+      displayName: 'trusting',
+      flavorId: '1',
+      memoryMb: 512,
+      vcpus: 1,
+      rootGb: 0,
+      ephemeralGb: 0,
+      imageId: IMAGE,
+      trustedCerts: ['cert-b', 'cert-a'],
+    });
+    expect((await instances.find(trusting.id))?.trustedCerts).toEqual(['cert-b', 'cert-a']);
+    expect((await server('plain')).trustedCerts).toBeNull();
+  });
+
   test('an action’s updated_at follows its events; lists page by request id and changes-since', async () => {
     const vm = await server('actions');
     const start = (requestId: string) =>

@@ -130,6 +130,8 @@ export interface InstanceRecord extends InstanceState {
   readonly deleted: boolean;
   /** The server's tags (nova's instance tags), each once, in the order first given. */
   readonly tags: readonly string[];
+  /** The trusted image certificate ids given at create (nova 2.63), null when none were. */
+  readonly trustedCerts: readonly string[] | null;
 }
 
 export type NewInstance = Pick<
@@ -143,7 +145,7 @@ export type NewInstance = Pick<
   | 'rootGb'
   | 'ephemeralGb'
   | 'imageId'
-> & { readonly tags?: readonly string[] };
+> & { readonly tags?: readonly string[]; readonly trustedCerts?: readonly string[] };
 
 /**
  * An instance's hypervisor and folder name from its sequence number and `[compute]
@@ -231,8 +233,8 @@ export class InstanceRepository {
   async create(input: NewInstance): Promise<InstanceRecord> {
     const [row] = await this.ds.query(
       `INSERT INTO instances (id, project_id, user_id, display_name, flavor_id, memory_mb, vcpus, root_gb,
-                              ephemeral_gb, image_id, tags, vm_state, task_state)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'building', 'scheduling') RETURNING *`,
+                              ephemeral_gb, image_id, tags, trusted_certs, vm_state, task_state)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'building', 'scheduling') RETURNING *`,
       [
         randomUUID(),
         input.projectId,
@@ -245,6 +247,7 @@ export class InstanceRepository {
         input.ephemeralGb,
         input.imageId,
         [...new Set(input.tags ?? [])],
+        input.trustedCerts ?? null,
       ],
     );
     return toInstance(row);
@@ -349,5 +352,6 @@ function toInstance(r: Record<string, unknown>): InstanceRecord {
     updatedAt: date(r.updated_at) as Date,
     deleted: r.deleted === true,
     tags: (r.tags as string[] | null) ?? [],
+    trustedCerts: (r.trusted_certs as string[] | null) ?? null,
   };
 }

@@ -43,6 +43,7 @@ export interface CreateServerRequest {
   readonly flavorRef: string;
   readonly imageRef: string;
   readonly tags?: readonly string[];
+  readonly trustedCerts?: readonly string[];
 }
 
 const DEVICE = /^\/dev\/vd[b-z]$/;
@@ -92,6 +93,7 @@ export class ComputeApi {
       ephemeralGb: flavor.ephemeral,
       imageId: image.id,
       ...(request.tags ? { tags: request.tags } : {}),
+      ...(request.trustedCerts ? { trustedCerts: request.trustedCerts } : {}),
     });
     try {
       await this.deps.scheduler.run_instance(ctx, {

@@ -31,6 +31,7 @@ const instance = {
   updatedAt: new Date('2026-12-01T10:00:00Z'),
   deleted: false,
   tags: [],
+  trustedCerts: null,
 } as unknown as InstanceRecord;
 const action = (requestId: string): InstanceAction => ({
   action: 'extend_volume',
@@ -150,15 +151,15 @@ async function computeApp(actionCount = 1) {
 
 const badRequest = (message: string) => ({ badRequest: { code: 400, message } });
 
-describe('the microversions up to 2.62', () => {
-  test('the version document reports 2.62; 2.63 is not served', async () => {
+describe('the microversions up to 2.63', () => {
+  test('the version document reports 2.63; 2.64 is not served', async () => {
     const { request } = await computeApp();
     expect((await request('GET', '/')).body.versions[0]).toMatchObject({
-      version: '2.62',
+      version: '2.63',
       min_version: '2.1',
     });
-    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.62' })).status).toBe(200);
-    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.63' })).status).toBe(406);
+    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.63' })).status).toBe(200);
+    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.64' })).status).toBe(406);
     expect((await request('GET', '/v2.1/p1/flavors', { version: 'latest' })).body.flavors[0]).toHaveProperty(
       'description',
       null,
@@ -207,6 +208,46 @@ describe('the microversions up to 2.62', () => {
         .join(', ')}] is too long`,
     );
     expect(await refused(many.slice(0, 50))).toBeUndefined();
+    expect(seen.creates).toHaveLength(2);
+  });
+
+  test('2.63: a create may give trusted image certificates, checked as nova checks them', async () => {
+    const { request, seen } = await computeApp();
+    const server = { name: 'vm', imageRef: IMAGE, flavorRef: '1' };
+    const create = (certs: unknown, version = '2.63', role = 'member') =>
+      request('POST', '/v2.1/p1/servers', {
+        version,
+        role,
+        body: { server: { ...server, trusted_image_certificates: certs } },
+      });
+    const early = await create(['c1'], '2.62');
+    expect(early.body.badRequest.message).toMatch(
+      /Additional properties are not allowed \('trusted_image_certificates' was unexpected\)$/,
+    );
+    expect((await create(['c1', 'c2'])).status).toBe(202);
+    // null is no certificates
+    expect((await create(null)).status).toBe(202);
+    expect(seen.creates.map((c) => c.trustedCerts)).toEqual([['c1', 'c2'], undefined]);
+    const refused = async (certs: unknown) => (await create(certs)).body.badRequest?.message;
+    expect(await refused('c1')).toBe(
+      "Invalid input for field/attribute trusted_image_certificates. Value: c1. 'c1' is not of type 'array', 'null'",
+    );
+    expect(await refused([])).toBe(
+      'Invalid input for field/attribute trusted_image_certificates. Value: []. [] should be non-empty',
+    );
+    expect(await refused(['a', 'a'])).toBe(
+      "Invalid input for field/attribute trusted_image_certificates. Value: ['a', 'a']. ['a', 'a'] has non-unique elements",
+    );
+    expect(await refused(['a', ''])).toBe(
+      "Invalid input for field/attribute 1. Value: . '' should be non-empty",
+    );
+    expect(await refused([3])).toBe(
+      "Invalid input for field/attribute 0. Value: 3. 3 is not of type 'string'",
+    );
+    const many = Array.from({ length: 51 }, (_, i) => `c${i}`);
+    expect(await refused(many)).toMatch(
+      /^Invalid input for field\/attribute trusted_image_certificates\. .* is too long$/,
+    );
     expect(seen.creates).toHaveLength(2);
   });
 

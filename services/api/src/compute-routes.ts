@@ -4,7 +4,7 @@ import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { registerActionRoute } from './action-routes';
 import type { ComputeApi } from './compute-api';
-import { bodyError, checkKeys, checkTag, pyValue } from './compute-query';
+import { bodyError, checkKeys, checkTag, pyRepr, pyValue } from './compute-query';
 import {
   flavorDetail,
   flavorSummary,
@@ -48,8 +48,11 @@ const CREATE_KEYS = new Set([
   'max_count',
   'metadata',
 ]);
-/** 2.52 lets a create give the server's tags. */
+/** 2.52 lets a create give the server's tags, 2.63 its trusted image certificates. */
 const CREATE_KEYS_V252 = new Set([...CREATE_KEYS, 'tags']);
+const CREATE_KEYS_V263 = new Set([...CREATE_KEYS_V252, 'trusted_image_certificates']);
+/** nova's parameter_types.trusted_certs: at most 50 ids. */
+const MAX_TRUSTED_CERTS = 50;
 /** nova's instance.MAX_TAG_COUNT. */
 const MAX_TAGS = 50;
 const ATTACH_KEYS = new Set(['volumeId', 'device']);
@@ -109,8 +112,13 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
 
   app.post(`${prefix}/servers`, async (req, reply) => {
     const body = objectBody(req.body, 'server');
-    const v252 = atLeast(req.computeVersion, '2.52');
-    checkKeys('server', body, v252 ? CREATE_KEYS_V252 : CREATE_KEYS);
+    const version = req.computeVersion;
+    const keys = atLeast(version, '2.63')
+      ? CREATE_KEYS_V263
+      : atLeast(version, '2.52')
+        ? CREATE_KEYS_V252
+        : CREATE_KEYS;
+    checkKeys('server', body, keys);
     const name = optionalText('name', body.name);
     if (!name || name.trim().length === 0)
       throw new InvalidInputError('Invalid input for field/attribute name: a name is required.');
@@ -139,11 +147,15 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
       );
     }
     const tags = body.tags === undefined ? undefined : serverTags(body.tags);
+    const trustedCerts = trustedCertificates(body.trusted_image_certificates);
+    // nova's extra rule for those who give certificates
+    if (trustedCerts) deps.authorize(req, 'os_compute_api:servers:create:trusted_certs');
     const instance = await deps.api.create(deps.context(req), {
       name,
       flavorRef,
       imageRef,
       ...(tags ? { tags } : {}),
+      ...(trustedCerts ? { trustedCerts } : {}),
     });
     reply.code(202);
     return { server: serverCreated(view(req), instance) };
@@ -232,6 +244,24 @@ function serverTags(tags: unknown): string[] {
   const checked = tags.map((tag: unknown, i) => checkTag(i, tag));
   if (tags.length > MAX_TAGS) throw bodyError('tags', tags, `${pyValue(tags)} is too long`);
   return checked;
+}
+
+/** A create's trusted image certificate ids (nova's parameter_types.trusted_certs); null is none. */
+function trustedCertificates(certs: unknown): string[] | undefined {
+  if (certs === undefined || certs === null) return undefined;
+  const field = 'trusted_image_certificates';
+  if (!Array.isArray(certs))
+    throw bodyError(field, certs, `${pyValue(certs)} is not of type 'array', 'null'`);
+  if (certs.length === 0) throw bodyError(field, certs, `${pyValue(certs)} should be non-empty`);
+  if (certs.length > MAX_TRUSTED_CERTS) throw bodyError(field, certs, `${pyValue(certs)} is too long`);
+  if (new Set(certs.map((c) => JSON.stringify(c))).size !== certs.length) {
+    throw bodyError(field, certs, `${pyValue(certs)} has non-unique elements`);
+  }
+  return certs.map((cert: unknown, i) => {
+    if (typeof cert !== 'string') throw bodyError(i, cert, `${pyValue(cert)} is not of type 'string'`);
+    if (cert.length === 0) throw bodyError(i, cert, `${pyRepr(cert)} should be non-empty`);
+    return cert;
+  });
 }
 
 /** Servers get no network here: `auto`, `none` or no list at all are all the same, none. */

@@ -40,6 +40,7 @@ const instance: InstanceRecord = {
   updatedAt: new Date('2026-12-01T10:00:01.789Z'),
   deleted: false,
   tags: [],
+  trustedCerts: null,
 };
 const mapping: BlockDeviceMapping = {
   id: 'm1',
@@ -162,6 +163,20 @@ describe('server views', () => {
     expect(serverDetail(view('2.25', false), tagged, findFlavor('2'), []).tags).toBeUndefined();
   });
 
+  test('2.63 shows the trusted image certificates given at create, null when none were', () => {
+    const trusting = { ...instance, trustedCerts: ['cert-1'] };
+    expect(
+      serverDetail(view('2.63', false), trusting, findFlavor('2'), []).trusted_image_certificates,
+    ).toEqual(['cert-1']);
+    expect(serverDetail(view('2.63', false), instance, findFlavor('2'), [])).toHaveProperty(
+      'trusted_image_certificates',
+      null,
+    );
+    expect(serverDetail(view('2.62', false), trusting, findFlavor('2'), [])).not.toHaveProperty(
+      'trusted_image_certificates',
+    );
+  });
+
   test("a volume attachment is nova 2.1's four fields (its tag is not shown before 2.70)", () => {
     expect(volumeAttachment(mapping)).toEqual({
       id: mapping.volumeId,
@@ -206,6 +221,7 @@ const INSTANCES: InstanceRecord[] = [
   { ...instance, vmState: 'deleted', deleted: true },
   { ...instance, flavorId: '1', ephemeralGb: 0 },
   { ...instance, tags: ['web', 'blue'] },
+  { ...instance, trustedCerts: ['cert-1', 'cert-2'] },
 ];
 function expectValid(schema: { response_body: object }, body: unknown, what: string): void {
   const validate = ajv.compile(schema.response_body);

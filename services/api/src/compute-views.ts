@@ -86,10 +86,7 @@ export function serverCreated(v: ViewContext, i: InstanceRecord) {
   return { id: i.id, links: links(v, 'servers', i.id), 'OS-DCF:diskConfig': 'MANUAL' };
 }
 
-/**
- * A server as nova's `servers/{id}` shows it at the request's microversion (2.1 … 2.62; nothing
- * of a server's own view changes after 2.47 until 2.63).
- */
+/** A server as nova's `servers/{id}` shows it at the request's microversion (2.1 … 2.63). */
 export function serverDetail(
   v: ViewContext,
   i: InstanceRecord,
@@ -167,6 +164,7 @@ export function serverDetail(
   if (atLeast(v, '2.16') && v.isAdmin) server.host_status = i.host ? 'UP' : '';
   if (atLeast(v, '2.19')) server.description = null;
   if (atLeast(v, '2.26')) server.tags = [...i.tags];
+  if (atLeast(v, '2.63')) server.trusted_image_certificates = i.trustedCerts ? [...i.trustedCerts] : null;
   return server;
 }
 
