@@ -2,6 +2,7 @@ import {
   createDataSource,
   ImageRepository,
   INSTANCE_ACTIONS,
+  type InstanceAction,
   InstanceActionRepository,
   type InstanceRecord,
   InstanceRepository,
@@ -65,6 +66,8 @@ describe('server tags and instance action paging in PostgreSQL', () => {
     expect(await names({ tagsAny: ['web', 'db'] })).toEqual(['db', 'web']);
     expect(await names({ notTags: ['blue', 'web'] })).toEqual(['bare', 'db']);
     expect(await names({ notTagsAny: ['web', 'db'] })).toEqual(['bare']);
+    expect(await names({ changesBefore: new Date(0) })).toEqual([]);
+    expect(await names({ tags: ['web'], changesBefore: new Date(Date.now() + 60_000) })).toEqual(['web']);
     expect(db1.tags).toEqual(['db', 'blue']);
   });
 
@@ -121,6 +124,15 @@ describe('server tags and instance action paging in PostgreSQL', () => {
     const since = finished?.action.updatedAt as Date;
     expect(ids(await actions.list(vm.id, { changesSince: since }))).toEqual(['req-a']);
     expect(ids(await actions.list(vm.id, { changesSince: new Date(since.getTime() + 60_000) }))).toEqual([]);
+    // 2.66's changes-before: those updated at or before it
+    // (a Date has milliseconds, the column microseconds)
+    const after = new Date(since.getTime() + 1);
+    expect(ids(await actions.list(vm.id, { changesBefore: after }))).toEqual(['req-c', 'req-b', 'req-a']);
+    // req-a changed last (its event); req-b and req-c when they started
+    const [newest] = (await actions.list(vm.id, { limit: 1 })) as [InstanceAction];
+    const untouched = new Date(newest.updatedAt.getTime() + 1);
+    expect(ids(await actions.list(vm.id, { changesBefore: untouched }))).toEqual(['req-c', 'req-b']);
+    expect(await actions.list(vm.id, { changesBefore: new Date(0) })).toEqual([]);
   });
 });
 

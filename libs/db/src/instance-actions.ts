@@ -35,6 +35,8 @@ export interface InstanceActionPage {
   readonly marker?: string;
   /** Only actions updated at or after this. */
   readonly changesSince?: Date;
+  /** Only actions updated at or before this (2.66). */
+  readonly changesBefore?: Date;
 }
 
 export interface NewInstanceAction {
@@ -108,6 +110,10 @@ export class InstanceActionRepository {
     if (page.changesSince !== undefined) {
       params.push(page.changesSince);
       where.push(`updated_at >= $${params.length}`);
+    }
+    if (page.changesBefore !== undefined) {
+      params.push(page.changesBefore);
+      where.push(`updated_at <= $${params.length}`);
     }
     if (page.marker !== undefined) {
       const [marker]: Row[] = await this.ds.query(

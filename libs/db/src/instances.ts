@@ -219,6 +219,7 @@ export interface InstanceFilter {
   /** null: no task. */
   readonly taskStates?: readonly (string | null)[];
   readonly changesSince?: Date;
+  readonly changesBefore?: Date;
   /** Nova's tag filters: every one of `tags`, any of `tagsAny`, not all of `notTags`, none of `notTagsAny`. */
   readonly tags?: readonly string[];
   readonly tagsAny?: readonly string[];
@@ -295,6 +296,7 @@ export class InstanceRepository {
       filters.push(["coalesce(task_state, '') = ANY(?)", filter.taskStates.map((t) => t ?? '')]);
     }
     if (filter.changesSince !== undefined) filters.push(['updated_at >= ?', filter.changesSince]);
+    if (filter.changesBefore !== undefined) filters.push(['updated_at <= ?', filter.changesBefore]);
     if (filter.tags !== undefined) filters.push(['tags @> ?::text[]', filter.tags]);
     if (filter.tagsAny !== undefined) filters.push(['tags && ?::text[]', filter.tagsAny]);
     if (filter.notTags !== undefined) filters.push(['NOT (tags @> ?::text[])', filter.notTags]);

@@ -151,15 +151,15 @@ async function computeApp(actionCount = 1) {
 
 const badRequest = (message: string) => ({ badRequest: { code: 400, message } });
 
-describe('the microversions up to 2.63', () => {
-  test('the version document reports 2.63; 2.64 is not served', async () => {
+describe('the microversions up to 2.72', () => {
+  test('the version document reports 2.72; 2.73 is not served', async () => {
     const { request } = await computeApp();
     expect((await request('GET', '/')).body.versions[0]).toMatchObject({
-      version: '2.63',
+      version: '2.72',
       min_version: '2.1',
     });
-    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.63' })).status).toBe(200);
-    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.64' })).status).toBe(406);
+    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.72' })).status).toBe(200);
+    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.73' })).status).toBe(406);
     expect((await request('GET', '/v2.1/p1/flavors', { version: 'latest' })).body.flavors[0]).toHaveProperty(
       'description',
       null,
@@ -277,7 +277,21 @@ describe('the microversions up to 2.63', () => {
     expect(bad.body).toEqual(
       badRequest("Invalid input for field/attribute tag. Value: a/b. 'a/b' does not match '^[^,/]*$'"),
     );
-    expect(seen.attaches).toEqual(['data', undefined]);
+    // 2.70 shows the tag, null when none was given
+    const tagged = await request('POST', path, { version: '2.70', body });
+    expect(tagged.body.volumeAttachment).toEqual({
+      id: VOLUME,
+      device: '/dev/vdb',
+      serverId: SERVER,
+      volumeId: VOLUME,
+      tag: 'data',
+    });
+    const plain = await request('POST', path, {
+      version: '2.72',
+      body: { volumeAttachment: { volumeId: VOLUME } },
+    });
+    expect(plain.body.volumeAttachment.tag).toBeNull();
+    expect(seen.attaches).toEqual(['data', undefined, 'data', undefined]);
   });
 
   test('2.51: volume-extended is an event name from 2.51 on', async () => {
@@ -409,6 +423,47 @@ describe('the microversions up to 2.63', () => {
     const one = await request('GET', `${path}?limit=2`, { version: '2.58' });
     expect(one.body.instanceActions).toHaveLength(1);
     expect(one.body).not.toHaveProperty('links');
+  });
+
+  test('2.66: changes-before bounds server and action lists; it may not come before changes-since', async () => {
+    const { request, seen } = await computeApp();
+    await request('GET', '/v2.1/p1/servers?changes-before=2026-12-02T00:00:00Z', { version: '2.66' });
+    await request('GET', '/v2.1/p1/servers?changes-before=2026-12-02T00:00:00Z', { version: '2.65' });
+    // the deleted are listed too, as with changes-since; before 2.66 the name is not a filter
+    expect(seen.filters[0]).toEqual({ projectId: 'p1', changesBefore: new Date('2026-12-02T00:00:00Z') });
+    expect(seen.filters[1]).toEqual({ projectId: 'p1', deleted: false });
+    const window = 'changes-since=2026-12-02T00:00:00Z&changes-before=2026-12-01T00:00:00Z';
+    const inverted = await request('GET', `/v2.1/p1/servers?${window}`, { version: '2.66' });
+    expect(inverted.body).toEqual(
+      badRequest('The value of changes-since must be less than or equal to changes-before.'),
+    );
+    const bad = await request('GET', '/v2.1/p1/servers?changes-before=soon', { version: '2.66' });
+    expect(bad.body).toEqual(
+      badRequest(
+        "Invalid input for query parameters changes-before. Value: soon. 'soon' is not a 'date-time'",
+      ),
+    );
+
+    const actions = `/v2.1/p1/servers/${SERVER}/os-instance-actions`;
+    expect(
+      (await request('GET', `${actions}?changes-before=2026-12-02T00:00:00Z`, { version: '2.65' })).body,
+    ).toEqual(badRequest("Additional properties are not allowed ('changes-before' was unexpected)"));
+    const listed = await request('GET', `${actions}?changes-before=2026-12-02T00:00:00Z`, {
+      version: '2.66',
+    });
+    expect(listed.status).toBe(200);
+    expect(seen.pages).toEqual([{ limit: 2, changesBefore: new Date('2026-12-02T00:00:00Z') }]);
+    expect((await request('GET', `${actions}?${window}`, { version: '2.66' })).body).toEqual(
+      badRequest('The value of changes-since must be less than or equal to changes-before.'),
+    );
+  });
+
+  test('2.71: a server shown alone names its server groups (none); the detail list does not', async () => {
+    const { request } = await computeApp();
+    const shown = await request('GET', `/v2.1/p1/servers/${SERVER}`, { version: '2.71' });
+    expect(shown.body.server.server_groups).toEqual([]);
+    const before = await request('GET', `/v2.1/p1/servers/${SERVER}`, { version: '2.70' });
+    expect(before.body.server).not.toHaveProperty('server_groups');
   });
 
   test('2.26 on: the tag filters of a server list are comma-separated tags', async () => {

@@ -84,6 +84,13 @@ export function checkSingle(key: string, values: readonly string[]): void {
   }
 }
 
+/** nova's check of a changes-since / changes-before window (2.66). */
+export function checkChangesWindow(since: Date | undefined, before: Date): void {
+  if (since !== undefined && before < since) {
+    throw new InvalidInputError('The value of changes-since must be less than or equal to changes-before.');
+  }
+}
+
 /** A date-time as nova's timeutils.parse_isotime reads it: no zone is UTC. */
 export function isoTime(value: string): Date {
   return new Date(/(Z|[+-]\d{2}(:?\d{2})?)$/i.test(value) ? value : `${value}Z`);

@@ -99,10 +99,16 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
     if (!found) throw new NotFoundError(`Flavor ${id} could not be found.`);
     return found;
   };
-  const render = async (req: FastifyRequest, instance: InstanceRecord) =>
-    serverDetail(view(req), instance, findFlavor(instance.flavorId), await deps.api.mappingsOf(instance.id));
+  const render = async (req: FastifyRequest, instance: InstanceRecord, alone = false) =>
+    serverDetail(
+      view(req),
+      instance,
+      findFlavor(instance.flavorId),
+      await deps.api.mappingsOf(instance.id),
+      alone,
+    );
   const detail = async (req: FastifyRequest, id: string) =>
-    render(req, await deps.api.get(deps.context(req), id));
+    render(req, await deps.api.get(deps.context(req), id), true);
 
   app.get(`${prefix}/flavors`, async (req) => ({ flavors: FLAVORS.map((f) => flavorSummary(view(req), f)) }));
   app.get(`${prefix}/flavors/detail`, async (req) => ({
@@ -206,12 +212,16 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
 
   const attachments = `${prefix}/servers/:server_id/os-volume_attachments`;
   app.get(attachments, async (req) => ({
-    volumeAttachments: (await deps.api.mappings(deps.context(req), serverId(req))).map(volumeAttachment),
+    volumeAttachments: (await deps.api.mappings(deps.context(req), serverId(req))).map((m) =>
+      volumeAttachment(req.computeVersion, m),
+    ),
   }));
   app.get(`${attachments}/:volume_id`, async (req) => {
     const id = serverId(req);
     await deps.api.get(deps.context(req), id);
-    return { volumeAttachment: volumeAttachment(await deps.api.mapping(id, volumeId(req))) };
+    return {
+      volumeAttachment: volumeAttachment(req.computeVersion, await deps.api.mapping(id, volumeId(req))),
+    };
   });
   app.post(attachments, async (req) => {
     const body = objectBody(req.body, 'volumeAttachment');
@@ -228,7 +238,7 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
     }
     const tag = body.tag === undefined ? undefined : checkTag('tag', body.tag);
     const mapping = await deps.api.attachVolume(deps.context(req), serverId(req), volume, device, tag);
-    return { volumeAttachment: volumeAttachment(mapping) };
+    return { volumeAttachment: volumeAttachment(req.computeVersion, mapping) };
   });
   app.delete(`${attachments}/:volume_id`, async (req, reply) => {
     await deps.api.detachVolume(deps.context(req), serverId(req), volumeId(req));

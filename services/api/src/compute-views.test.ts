@@ -177,13 +177,26 @@ describe('server views', () => {
     );
   });
 
-  test("a volume attachment is nova 2.1's four fields (its tag is not shown before 2.70)", () => {
-    expect(volumeAttachment(mapping)).toEqual({
+  test("a volume attachment is nova 2.1's four fields; 2.70 adds its tag", () => {
+    const four = {
       id: mapping.volumeId,
       device: '/dev/vdc',
       serverId: instance.id,
       volumeId: mapping.volumeId,
-    });
+    };
+    expect(volumeAttachment('2.69', mapping)).toEqual(four);
+    expect(volumeAttachment('2.70', mapping)).toEqual({ ...four, tag: 'data' });
+    expect(volumeAttachment('2.72', { ...mapping, tag: null })).toEqual({ ...four, tag: null });
+  });
+
+  test('2.71 shows the server groups of a server shown alone (none here), not in lists', () => {
+    expect(serverDetail(view('2.71', false), instance, findFlavor('2'), [], true).server_groups).toEqual([]);
+    expect(serverDetail(view('2.71', false), instance, findFlavor('2'), [])).not.toHaveProperty(
+      'server_groups',
+    );
+    expect(serverDetail(view('2.70', false), instance, findFlavor('2'), [], true)).not.toHaveProperty(
+      'server_groups',
+    );
   });
 });
 
@@ -206,7 +219,7 @@ const FIXTURE = JSON.parse(
 
 // tempest validates with jsonschema's FormatChecker and its own iso8601-date-time check
 const ajv = new Ajv({ strict: false, allErrors: true });
-addFormats(ajv, ['ipv4', 'ipv6', 'uri']);
+addFormats(ajv, ['ipv4', 'ipv6', 'uri', 'uuid']);
 ajv.addFormat(
   'iso8601-date-time',
   /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/,
@@ -364,7 +377,8 @@ describe("the compute views against tempest's response schemas", () => {
             { instanceActions: actions, ...actionLinks },
             'actions',
           );
-          for (const [n, server] of details.entries()) {
+          const alone = INSTANCES.map((i) => serverDetail(v, i, findFlavor(i.flavorId), [mapping], true));
+          for (const [n, server] of alone.entries()) {
             expectValid(s.get_server as { response_body: object }, { server }, `get_server #${n}`);
           }
           const link = [
@@ -377,15 +391,19 @@ describe("the compute views against tempest's response schemas", () => {
             'list',
           );
           expectValid(s.create_server as never, { server: serverCreated(v, instance) }, 'create_server');
-          expectValid(s.attach_volume as never, { volumeAttachment: volumeAttachment(mapping) }, 'attach');
+          expectValid(
+            s.attach_volume as never,
+            { volumeAttachment: volumeAttachment(version, mapping) },
+            'attach',
+          );
           expectValid(
             s.show_volume_attachment as never,
-            { volumeAttachment: volumeAttachment(mapping) },
+            { volumeAttachment: volumeAttachment(version, mapping) },
             'show',
           );
           expectValid(
             s.list_volume_attachments as never,
-            { volumeAttachments: [volumeAttachment(mapping)] },
+            { volumeAttachments: [volumeAttachment(version, mapping)] },
             'list',
           );
           const f = band.flavors;

@@ -86,12 +86,16 @@ export function serverCreated(v: ViewContext, i: InstanceRecord) {
   return { id: i.id, links: links(v, 'servers', i.id), 'OS-DCF:diskConfig': 'MANUAL' };
 }
 
-/** A server as nova's `servers/{id}` shows it at the request's microversion (2.1 … 2.63). */
+/**
+ * A server as nova's `servers/{id}` (`alone`) and `servers/detail` show it at the request's
+ * microversion (2.1 … 2.72).
+ */
 export function serverDetail(
   v: ViewContext,
   i: InstanceRecord,
   flavor: Flavor | undefined,
   mappings: readonly BlockDeviceMapping[],
+  alone = false,
 ) {
   const status = serverStatus(i, i.deleted);
   const bookmark = (collection: string, id: string) => [
@@ -165,16 +169,19 @@ export function serverDetail(
   if (atLeast(v, '2.19')) server.description = null;
   if (atLeast(v, '2.26')) server.tags = [...i.tags];
   if (atLeast(v, '2.63')) server.trusted_image_certificates = i.trustedCerts ? [...i.trustedCerts] : null;
+  // 2.71: the groups of a server shown alone; Basalt has no server groups, so it is in none
+  if (atLeast(v, '2.71') && alone) server.server_groups = [];
   return server;
 }
 
-/** A volume attachment (its tag, kept since 2.49, is shown only from 2.70). */
-export function volumeAttachment(m: BlockDeviceMapping) {
+/** A volume attachment; its tag (given since 2.49) is shown from 2.70. */
+export function volumeAttachment(version: string, m: BlockDeviceMapping) {
   return {
     id: m.volumeId,
     device: m.deviceName,
     serverId: m.instanceUuid,
     volumeId: m.volumeId,
+    ...(versionAtLeast(version, '2.70') ? { tag: m.tag } : {}),
   };
 }
 

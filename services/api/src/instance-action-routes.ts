@@ -6,6 +6,7 @@ import type { ComputeApi, ServerEvent } from './compute-api';
 import {
   additionalProperties,
   bodyError,
+  checkChangesWindow,
   checkDateTime,
   checkNonNegativeInteger,
   checkSingle,
@@ -40,8 +41,9 @@ const EVENT_NAMES = [
   'network-vif-deleted',
 ];
 const EVENT_NAMES_V251 = [...EVENT_NAMES, 'volume-extended'];
-/** The query of an action list from 2.58 (nova's index_query_v258; it allows nothing else). */
+/** The query of an action list from 2.58 (nova's index_query_v258; it allows nothing else); 2.66 adds changes-before. */
 const ACTION_LIST_QUERY = ['limit', 'marker', 'changes-since'];
+const ACTION_LIST_QUERY_V266 = [...ACTION_LIST_QUERY, 'changes-before'];
 const EVENTS_POLICY = 'os_compute_api:os-instance-actions:events';
 const EVENT_STATUSES = ['failed', 'completed', 'in-progress'];
 
@@ -77,7 +79,11 @@ export function registerInstanceActionRoutes(
       return { instanceActions: (await deps.actions.list(id)).map((a) => instanceAction(version, a)) };
     }
     const query = req.query as Record<string, unknown>;
-    const page = actionPage(query, deps.maxLimit);
+    const page = actionPage(
+      query,
+      deps.maxLimit,
+      atLeast(version, '2.66') ? ACTION_LIST_QUERY_V266 : ACTION_LIST_QUERY,
+    );
     const found = await deps.actions.list(id, page);
     const instanceActions = found.map((a) => instanceAction(version, a));
     const last = found.at(-1);
@@ -111,27 +117,37 @@ export function registerInstanceActionRoutes(
   });
 }
 
-/** A 2.58 action list's query, checked as nova's index_query_v258 checks it. */
-function actionPage(query: Record<string, unknown>, maxLimit: number): InstanceActionPage {
+/** A 2.58 action list's query, checked as nova's index_query_v258 (v266) checks it. */
+function actionPage(
+  query: Record<string, unknown>,
+  maxLimit: number,
+  allowed: readonly string[],
+): InstanceActionPage {
   // in the schema's order: each value of a parameter, then that it is one
   const checks: Record<string, (key: string, value: string) => void> = {
     limit: checkNonNegativeInteger,
     'changes-since': checkDateTime,
+    'changes-before': checkDateTime,
   };
-  for (const key of ACTION_LIST_QUERY) {
+  for (const key of allowed) {
     const values = queryValues(query, key);
     for (const value of values) checks[key]?.(key, value);
     checkSingle(key, values);
   }
-  const [limit] = queryValues(query, 'limit');
-  const [since] = queryValues(query, 'changes-since');
-  const unexpected = Object.keys(query).filter((k) => !ACTION_LIST_QUERY.includes(k));
+  const unexpected = Object.keys(query).filter((k) => !allowed.includes(k));
   if (unexpected.length > 0) throw new InvalidInputError(additionalProperties(unexpected));
+  const [limit] = queryValues(query, 'limit');
   const [marker] = queryValues(query, 'marker');
+  const [since] = queryValues(query, 'changes-since');
+  const [before] = queryValues(query, 'changes-before');
+  const changesSince = since === undefined ? undefined : isoTime(since);
+  const changesBefore = before === undefined ? undefined : isoTime(before);
+  if (changesBefore) checkChangesWindow(changesSince, changesBefore);
   return {
     limit: Math.min(limit === undefined ? maxLimit : Number(limit), maxLimit),
     ...(marker !== undefined ? { marker } : {}),
-    ...(since !== undefined ? { changesSince: isoTime(since) } : {}),
+    ...(changesSince ? { changesSince } : {}),
+    ...(changesBefore ? { changesBefore } : {}),
   };
 }
 

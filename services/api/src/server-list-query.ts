@@ -1,6 +1,7 @@
 import { INSTANCE_SORT_KEYS, type InstanceFilter, type InstancePage, type InstanceSortKey } from '@basalt/db';
 import { ForbiddenError, InvalidInputError } from '@basalt/errors';
 import {
+  checkChangesWindow,
   checkDateTime,
   checkNonNegativeInteger,
   isoTime,
@@ -95,7 +96,7 @@ export interface ServerListRequest {
 const repr = (items: readonly string[]) => `[${items.map(pyRepr).join(', ')}]`;
 
 /**
- * A server list request read as nova's servers controller reads it (2.1 to 2.60): the query
+ * A server list request read as nova's servers controller reads it (2.1 to 2.72): the query
  * schema first (limit, sort_key, changes-since), then status, all_tenants, the admin-only filters
  * and sort keys. Filters nova offers only to admins (`host`, `deleted`, `project_id`) are dropped
  * for everyone else, as nova's remove_invalid_options does; so are names it does not know.
@@ -116,6 +117,9 @@ export function parseServerList(
   }
   const changesSince = values(query, 'changes-since');
   for (const since of changesSince) checkDateTime('changes-since', since);
+  // 2.66's changes-before (before it, a name nova does not know)
+  const v266 = atLeast(caller.version, '2.66');
+  if (v266) for (const before of values(query, 'changes-before')) checkDateTime('changes-before', before);
 
   const filter: { -readonly [K in keyof ServerListRequest['filter']]: ServerListRequest['filter'][K] } = {};
   const statuses = values(query, 'status').map((s) => s.toUpperCase());
@@ -136,6 +140,11 @@ export function parseServerList(
   }
   const since = text(query, 'changes-since');
   if (since !== undefined) filter.changesSince = isoTime(since);
+  const before = v266 ? text(query, 'changes-before') : undefined;
+  if (before !== undefined) {
+    filter.changesBefore = isoTime(before);
+    checkChangesWindow(filter.changesSince, filter.changesBefore);
+  }
   const name = text(query, 'name') ?? text(query, 'display_name');
   if (name !== undefined) filter.name = name;
   if (atLeast(caller.version, '2.26')) {
@@ -150,8 +159,8 @@ export function parseServerList(
     const deleted = text(query, 'deleted');
     if (deleted !== undefined) filter.deleted = TRUE.includes(deleted.trim().toLowerCase());
   }
-  // the live servers, unless a deleted filter or changes-since asks for the deleted too
-  if (filter.deleted === undefined && since === undefined) filter.deleted = false;
+  // the live servers, unless a deleted filter, changes-since or changes-before asks for the deleted too
+  if (filter.deleted === undefined && since === undefined && before === undefined) filter.deleted = false;
 
   const allTenants = allTenantsParam(query);
   const projectId = allTenants ? (text(query, 'project_id') ?? text(query, 'tenant_id')) : undefined;
