@@ -163,36 +163,40 @@ export function instanceName(template: string, seq: number): string {
  * Basalt's servers never have (addresses, key pairs, kernels) are one constant for every row, so
  * the order falls to the created_at and id tie-breakers, as it does in nova where all are NULL.
  */
+// constants are cast: PostgreSQL refuses a bare constant (or takes an integer as a column
+// position) in ORDER BY
 const SORT_COLUMNS = {
-  access_ip_v4: "''",
-  access_ip_v6: "''",
-  auto_disk_config: "''",
-  availability_zone: "''",
-  config_drive: "''",
+  access_ip_v4: "''::text",
+  access_ip_v6: "''::text",
+  auto_disk_config: "''::text",
+  availability_zone: "''::text",
+  config_drive: "''::text",
   created_at: 'created_at',
-  display_description: "''",
+  display_description: "''::text",
   display_name: 'display_name',
   host: "coalesce(host, '')",
   hostname: 'display_name',
   image_ref: 'image_id::text',
   instance_type_id: 'flavor_id',
-  kernel_id: "''",
-  key_name: "''",
-  launch_index: '0',
+  kernel_id: "''::text",
+  key_name: "''::text",
+  launch_index: '0::int',
   launched_at: "coalesce(launched_at, 'epoch'::timestamptz)",
-  locked_by: "''",
+  locked_by: "''::text",
   node: "coalesce(host, '')",
   power_state: "(CASE vm_state WHEN 'active' THEN 1 ELSE 0 END)",
-  progress: '0',
+  progress: '0::int',
   project_id: 'project_id',
-  ramdisk_id: "''",
-  root_device_name: "''",
+  ramdisk_id: "''::text",
+  root_device_name: "''::text",
   task_state: "coalesce(task_state, '')",
-  terminated_at: "''",
+  terminated_at: "''::text",
   updated_at: 'updated_at',
   user_id: 'user_id',
   uuid: 'id',
   vm_state: 'vm_state',
+  // nova 2.73's sort key; no instance is ever locked here
+  locked: 'false::boolean',
   id: 'id',
 } as const;
 export type InstanceSortKey = Exclude<keyof typeof SORT_COLUMNS, 'id'>;
@@ -225,6 +229,8 @@ export interface InstanceFilter {
   readonly tagsAny?: readonly string[];
   readonly notTags?: readonly string[];
   readonly notTagsAny?: readonly string[];
+  /** Nova 2.73's locked filter: no instance is ever locked here, so `true` matches none. */
+  readonly locked?: boolean;
 }
 
 /** The instances table; every state change through `transition`. */
@@ -301,6 +307,7 @@ export class InstanceRepository {
     if (filter.tagsAny !== undefined) filters.push(['tags && ?::text[]', filter.tagsAny]);
     if (filter.notTags !== undefined) filters.push(['NOT (tags @> ?::text[])', filter.notTags]);
     if (filter.notTagsAny !== undefined) filters.push(['NOT (tags && ?::text[])', filter.notTagsAny]);
+    if (filter.locked !== undefined) filters.push(['NOT ?::boolean', filter.locked]);
     try {
       return (await keysetPage(this.ds, LISTING, { scope, filters }, page)).map(toInstance);
     } catch (error) {
