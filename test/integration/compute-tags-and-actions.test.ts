@@ -67,6 +67,22 @@ describe('server tags and instance action paging in PostgreSQL', () => {
     expect(await names({ notTags: ['blue', 'web'] })).toEqual(['bare', 'db']);
     expect(await names({ notTagsAny: ['web', 'db'] })).toEqual(['bare']);
     expect(await names({ changesBefore: new Date(0) })).toEqual([]);
+    // 2.73: no server is locked here
+    expect(await names({ locked: true })).toEqual([]);
+    expect(await names({ locked: false })).toEqual(['bare', 'db', 'web']);
+    const byLocked = { limit: 2, sort: [{ key: 'locked' as const, dir: 'asc' as const }] };
+    const first = await instances.list({ projectId: 'p1' }, byLocked);
+    const rest = await instances.list(
+      { projectId: 'p1' },
+      { ...byLocked, marker: first.at(-1)?.id as string },
+    );
+    expect(new Set([...first, ...rest].map((i) => i.displayName))).toEqual(new Set(['bare', 'db', 'web']));
+    // nova's sort keys Basalt has no column for sort by a constant
+    for (const key of ['access_ip_v4', 'progress', 'launch_index'] as const) {
+      expect(
+        await instances.list({ projectId: 'p1', tags: ['blue'] }, { limit: 5, sort: [{ key, dir: 'asc' }] }),
+      ).toHaveLength(2);
+    }
     expect(await names({ tags: ['web'], changesBefore: new Date(Date.now() + 60_000) })).toEqual(['web']);
     expect(db1.tags).toEqual(['db', 'blue']);
   });

@@ -7,7 +7,7 @@ import { COMPUTE_ROUTE_POLICIES } from './policy-routes';
 import { negotiateMicroversion } from './versions';
 
 export const COMPUTE_MIN_VERSION = '2.1';
-export const COMPUTE_MAX_VERSION = '2.72';
+export const COMPUTE_MAX_VERSION = '2.73';
 
 declare module 'fastify' {
   interface FastifyRequest {

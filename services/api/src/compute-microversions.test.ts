@@ -151,15 +151,15 @@ async function computeApp(actionCount = 1) {
 
 const badRequest = (message: string) => ({ badRequest: { code: 400, message } });
 
-describe('the microversions up to 2.72', () => {
-  test('the version document reports 2.72; 2.73 is not served', async () => {
+describe('the microversions up to 2.73', () => {
+  test('the version document reports 2.73; 2.74 is not served', async () => {
     const { request } = await computeApp();
     expect((await request('GET', '/')).body.versions[0]).toMatchObject({
-      version: '2.72',
+      version: '2.73',
       min_version: '2.1',
     });
-    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.72' })).status).toBe(200);
-    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.73' })).status).toBe(406);
+    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.73' })).status).toBe(200);
+    expect((await request('GET', '/v2.1/p1/flavors', { version: '2.74' })).status).toBe(406);
     expect((await request('GET', '/v2.1/p1/flavors', { version: 'latest' })).body.flavors[0]).toHaveProperty(
       'description',
       null,

@@ -189,6 +189,16 @@ describe('server views', () => {
     expect(volumeAttachment('2.72', { ...mapping, tag: null })).toEqual({ ...four, tag: null });
   });
 
+  test('2.73 shows why a server is locked: null, as none is', () => {
+    expect(serverDetail(view('2.73', false), instance, findFlavor('2'), [])).toMatchObject({
+      locked: false,
+      locked_reason: null,
+    });
+    expect(serverDetail(view('2.72', false), instance, findFlavor('2'), [])).not.toHaveProperty(
+      'locked_reason',
+    );
+  });
+
   test('2.71 shows the server groups of a server shown alone (none here), not in lists', () => {
     expect(serverDetail(view('2.71', false), instance, findFlavor('2'), [], true).server_groups).toEqual([]);
     expect(serverDetail(view('2.71', false), instance, findFlavor('2'), [])).not.toHaveProperty(

@@ -88,7 +88,7 @@ export function serverCreated(v: ViewContext, i: InstanceRecord) {
 
 /**
  * A server as nova's `servers/{id}` (`alone`) and `servers/detail` show it at the request's
- * microversion (2.1 … 2.72).
+ * microversion (2.1 … 2.73).
  */
 export function serverDetail(
   v: ViewContext,
@@ -169,6 +169,8 @@ export function serverDetail(
   if (atLeast(v, '2.19')) server.description = null;
   if (atLeast(v, '2.26')) server.tags = [...i.tags];
   if (atLeast(v, '2.63')) server.trusted_image_certificates = i.trustedCerts ? [...i.trustedCerts] : null;
+  // 2.73: why the server is locked; no server is locked here
+  if (atLeast(v, '2.73')) server.locked_reason = null;
   // 2.71: the groups of a server shown alone; Basalt has no server groups, so it is in none
   if (atLeast(v, '2.71') && alone) server.server_groups = [];
   return server;

@@ -37,8 +37,12 @@ const IGNORED_SORT_KEYS = [
   'vcpus',
   'vm_mode',
 ];
+const SORTED_KEYS = INSTANCE_SORT_KEYS.filter((k) => k !== 'locked');
 /** The enum of nova's VALID_SORT_KEYS, in its order, as its schema error lists it. */
-const SCHEMA_SORT_KEYS = [...INSTANCE_SORT_KEYS, ...IGNORED_SORT_KEYS];
+const SCHEMA_SORT_KEYS = [...SORTED_KEYS, ...IGNORED_SORT_KEYS];
+/** From 2.73 `locked` is a sort key, no longer dropped (nova lists this enum in a set's order). */
+const IGNORED_SORT_KEYS_V273 = IGNORED_SORT_KEYS.filter((k) => k !== 'locked');
+const SCHEMA_SORT_KEYS_V273 = ['locked', ...SORTED_KEYS, ...IGNORED_SORT_KEYS_V273];
 const ADMIN_SORT_KEYS = ['host', 'node'];
 
 /**
@@ -109,10 +113,12 @@ export function parseServerList(
   for (const limit of values(query, 'limit')) {
     checkNonNegativeInteger('limit', limit);
   }
+  const v273 = atLeast(caller.version, '2.73');
+  const schemaKeys = v273 ? SCHEMA_SORT_KEYS_V273 : SCHEMA_SORT_KEYS;
   const sortKeys = values(query, 'sort_key').map((k) => k.trim());
   for (const key of sortKeys) {
-    if (!SCHEMA_SORT_KEYS.includes(key)) {
-      throw schemaError('sort_key', key, `${pyRepr(key)} is not one of ${repr(SCHEMA_SORT_KEYS)}`);
+    if (!schemaKeys.includes(key)) {
+      throw schemaError('sort_key', key, `${pyRepr(key)} is not one of ${repr(schemaKeys)}`);
     }
   }
   const changesSince = values(query, 'changes-since');
@@ -147,6 +153,8 @@ export function parseServerList(
   }
   const name = text(query, 'name') ?? text(query, 'display_name');
   if (name !== undefined) filter.name = name;
+  const locked = v273 ? text(query, 'locked') : undefined;
+  if (locked !== undefined) filter.locked = strictBool(locked);
   if (atLeast(caller.version, '2.26')) {
     for (const [param, key] of TAG_FILTERS) {
       const tags = text(query, param);
@@ -170,7 +178,12 @@ export function parseServerList(
   return {
     page: {
       limit,
-      sort: sortOrder(sortKeys, values(query, 'sort_dir'), caller.isAdmin),
+      sort: sortOrder(
+        sortKeys,
+        values(query, 'sort_dir'),
+        caller.isAdmin,
+        v273 ? IGNORED_SORT_KEYS_V273 : IGNORED_SORT_KEYS,
+      ),
       ...(marker ? { marker } : {}),
     },
     filter,
@@ -181,12 +194,17 @@ export function parseServerList(
 }
 
 /** nova's get_sort_params, remove_invalid_sort_keys and process_sort_params, in that order. */
-function sortOrder(givenKeys: string[], givenDirs: string[], isAdmin: boolean): InstancePage['sort'] {
+function sortOrder(
+  givenKeys: string[],
+  givenDirs: string[],
+  isAdmin: boolean,
+  ignored: readonly string[],
+): InstancePage['sort'] {
   const keys = givenKeys.length > 0 ? [...givenKeys] : ['created_at'];
   const dirs = givenDirs.length > 0 ? givenDirs.map((d) => d.trim()) : ['desc'];
   for (const key of [...keys]) {
     const at = keys.indexOf(key);
-    if (IGNORED_SORT_KEYS.includes(key)) {
+    if (ignored.includes(key)) {
       if (dirs.length > at) dirs.splice(at, 1);
       keys.splice(at, 1);
     } else if (ADMIN_SORT_KEYS.includes(key) && !isAdmin) {
@@ -209,8 +227,13 @@ function sortOrder(givenKeys: string[], givenDirs: string[], isAdmin: boolean): 
 function allTenantsParam(query: Record<string, unknown>): boolean {
   const given = text(query, 'all_tenants');
   if (given === undefined) return false;
+  return given.trim() === '' || strictBool(given);
+}
+
+/** oslo's bool_from_string(strict=True), its refusal as nova's InvalidInput. */
+function strictBool(given: string): boolean {
   const value = given.trim().toLowerCase();
-  if (value === '' || TRUE.includes(value)) return true;
+  if (TRUE.includes(value)) return true;
   if (FALSE.includes(value)) return false;
   const acceptable = [...TRUE, ...FALSE]
     .sort()
