@@ -34,7 +34,7 @@ describe('server tags and instance action paging in PostgreSQL', () => {
     await db.drop();
   });
 
-  const server = (name: string, tags?: string[]) =>
+  const server = (name: string, tags?: string[], trustedCerts?: string[]) =>
     instances.create({
       projectId: 'p1',
       userId: 'u1',
@@ -46,6 +46,7 @@ describe('server tags and instance action paging in PostgreSQL', () => {
       ephemeralGb: 0,
       imageId: IMAGE,
       ...(tags ? { tags } : {}),
+      ...(trustedCerts ? { trustedCerts } : {}),
     });
 
   test('a server keeps its tags once each; the four tag filters select as nova’s do', async () => {
@@ -88,18 +89,7 @@ describe('server tags and instance action paging in PostgreSQL', () => {
   });
 
   test('a server keeps the trusted image certificates given at create (2.63), null when none', async () => {
-    const trusting = await instances.create({
-      projectId: 'p1',
-      userId: 'u1',
-      displayName: 'trusting',
-      flavorId: '1',
-      memoryMb: 512,
-      vcpus: 1,
-      rootGb: 0,
-      ephemeralGb: 0,
-      imageId: IMAGE,
-      trustedCerts: ['cert-b', 'cert-a'],
-    });
+    const trusting = await server('trusting', undefined, ['cert-b', 'cert-a']);
     expect((await instances.find(trusting.id))?.trustedCerts).toEqual(['cert-b', 'cert-a']);
     expect((await server('plain')).trustedCerts).toBeNull();
   });
