@@ -26,6 +26,7 @@ describe('server lists as Nova gives them', () => {
   /** alice's servers, oldest first. */
   const servers: string[] = [];
   let bobServer = '';
+  let image = '';
 
   const create = async (base: string, token: string, name: string, image: string) => {
     const created = await request(`${base}/servers`, {
@@ -42,7 +43,7 @@ describe('server lists as Nova gives them', () => {
     const file = join(stack.dir, 'tiny.raw');
     writeFileSync(file, Buffer.alloc(1024 * 1024));
     const created = await stack.basalt('image', 'create', '--file', file, '--name', 'tiny');
-    const image = /\| id +\| (\S+) +\|/.exec(created)?.[1] as string;
+    image = /\| id +\| (\S+) +\|/.exec(created)?.[1] as string;
     const asAdmin = await passwordToken(stack.identityUrl, 'admin', 'adminpass', 'admin');
     const asAlice = await passwordToken(stack.identityUrl, 'alice', 'alicepass', 'demo');
     const asBob = await passwordToken(stack.identityUrl, 'bob', 'bobpass', 'other');
@@ -223,5 +224,37 @@ describe('server lists as Nova gives them', () => {
       (await request(`${adminApi}/servers?all_tenants=1&host=h1`, { token: admin })).body.servers,
     ).toEqual([]);
     expect((await request(`${api}/servers?host=h1`, { token: alice })).body.servers).toHaveLength(MAX_LIMIT);
+  });
+
+  test('2.52 creates with tags, shown from 2.26 and matched by the tag filters', async () => {
+    const bobApi = `${stack.computeUrl}/v2.1/${other}`;
+    const tagged = (name: string, tags: string[], version: string) =>
+      request(`${bobApi}/servers`, {
+        method: 'POST',
+        token: bob,
+        headers: at(version),
+        body: { server: { name, flavorRef: '1', imageRef: image, networks: 'none', tags } },
+      });
+    const early = await tagged('srv-web', ['web'], '2.51');
+    expect(early.status).toBe(400);
+    expect(early.body.badRequest.message).toMatch(
+      /Additional properties are not allowed \('tags' was unexpected\)$/,
+    );
+    const web = await tagged('srv-web', ['web', 'blue', 'web'], '2.52');
+    expect(web.status).toBe(202);
+    const db = await tagged('srv-db', ['db', 'blue'], '2.60');
+    expect(db.status).toBe(202);
+    const [webId, dbId] = [web.body.server.id as string, db.body.server.id as string];
+    const shown = await request(`${bobApi}/servers/${webId}`, { token: bob, headers: at('2.26') });
+    expect(shown.body.server.tags).toEqual(['web', 'blue']);
+    const list = async (query: string, version = '2.26') =>
+      ids(await request(`${bobApi}/servers?${query}`, { token: bob, headers: at(version) })).sort();
+    expect(await list('tags=blue')).toEqual([webId, dbId].sort());
+    expect(await list('tags=blue,web')).toEqual([webId]);
+    expect(await list('tags-any=web,db')).toEqual([webId, dbId].sort());
+    expect(await list('not-tags=blue,web')).toEqual([dbId, bobServer].sort());
+    expect(await list('not-tags-any=blue')).toEqual([bobServer]);
+    // before 2.26 the tag filters are not filters
+    expect(await list('tags=web', '2.25')).toEqual([webId, dbId, bobServer].sort());
   });
 });

@@ -29,6 +29,8 @@ export interface BlockDeviceMapping {
   readonly volumeId: string;
   /** `/dev/vdX`: the device name asked for (the guest may name it otherwise). */
   readonly deviceName: string;
+  /** The device's tag given at attach (nova 2.49); the guest finds it in its device metadata. */
+  readonly tag: string | null;
   /** The volume host whose `initialize_connection` gives the connection (and its secret). */
   readonly volumeHost: string;
   readonly status: MappingStatus;
@@ -57,6 +59,7 @@ export class BlockDeviceMappingRepository {
     instanceUuid: string;
     volumeId: string;
     deviceName: string;
+    tag?: string;
   }): Promise<BlockDeviceMapping> {
     return this.ds.transaction(async (tx) => {
       const volume = await compareAndSwap(
@@ -72,9 +75,16 @@ export class BlockDeviceMappingRepository {
       }
       try {
         const [row] = await tx.query(
-          `INSERT INTO block_device_mappings (id, instance_uuid, volume_id, device_name, volume_host, status)
-           VALUES ($1, $2, $3, $4, $5, 'attaching') RETURNING *`,
-          [randomUUID(), input.instanceUuid, input.volumeId, input.deviceName, String(volume.host)],
+          `INSERT INTO block_device_mappings (id, instance_uuid, volume_id, device_name, tag, volume_host, status)
+           VALUES ($1, $2, $3, $4, $5, $6, 'attaching') RETURNING *`,
+          [
+            randomUUID(),
+            input.instanceUuid,
+            input.volumeId,
+            input.deviceName,
+            input.tag ?? null,
+            String(volume.host),
+          ],
         );
         return toMapping(row);
       } catch (error) {
@@ -170,6 +180,7 @@ function toMapping(r: Record<string, unknown>): BlockDeviceMapping {
     instanceUuid: String(r.instance_uuid),
     volumeId: String(r.volume_id),
     deviceName: String(r.device_name),
+    tag: (r.tag as string | null) ?? null,
     volumeHost: String(r.volume_host),
     status: r.status as MappingStatus,
     connectionInfo: (r.connection_info as Record<string, unknown> | null) ?? null,

@@ -29,6 +29,7 @@ import { ImageService1764000000082 } from './migrations/0082-image-service';
 import { PerTypeQuotas1764000000083 } from './migrations/0083-per-type-quotas';
 import { InstanceActions1764000000084 } from './migrations/0084-instance-actions';
 import { TypeOnlyQuotaCheck1764000000085 } from './migrations/0085-type-only-quota-check';
+import { ComputeTagsAndActionUpdates1764000000086 } from './migrations/0086-compute-tags-and-action-updates';
 import type { SecretBox } from './secret-box';
 
 export const entities: Array<new () => object> = [];
@@ -60,6 +61,7 @@ export const migrations = [
   PerTypeQuotas1764000000083,
   InstanceActions1764000000084,
   TypeOnlyQuotaCheck1764000000085,
+  ComputeTagsAndActionUpdates1764000000086,
 ];
 
 export interface DatabaseOptions {

@@ -128,6 +128,10 @@ export interface InstanceRecord extends InstanceState {
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly deleted: boolean;
+  /** The server's tags (nova's instance tags), each once, in the order first given. */
+  readonly tags: readonly string[];
+  /** The trusted image certificate ids given at create (nova 2.63), null when none were. */
+  readonly trustedCerts: readonly string[] | null;
 }
 
 export type NewInstance = Pick<
@@ -141,7 +145,7 @@ export type NewInstance = Pick<
   | 'rootGb'
   | 'ephemeralGb'
   | 'imageId'
->;
+> & { readonly tags?: readonly string[]; readonly trustedCerts?: readonly string[] };
 
 /**
  * An instance's hypervisor and folder name from its sequence number and `[compute]
@@ -159,36 +163,40 @@ export function instanceName(template: string, seq: number): string {
  * Basalt's servers never have (addresses, key pairs, kernels) are one constant for every row, so
  * the order falls to the created_at and id tie-breakers, as it does in nova where all are NULL.
  */
+// constants are cast: PostgreSQL refuses a bare constant (or takes an integer as a column
+// position) in ORDER BY
 const SORT_COLUMNS = {
-  access_ip_v4: "''",
-  access_ip_v6: "''",
-  auto_disk_config: "''",
-  availability_zone: "''",
-  config_drive: "''",
+  access_ip_v4: "''::text",
+  access_ip_v6: "''::text",
+  auto_disk_config: "''::text",
+  availability_zone: "''::text",
+  config_drive: "''::text",
   created_at: 'created_at',
-  display_description: "''",
+  display_description: "''::text",
   display_name: 'display_name',
   host: "coalesce(host, '')",
   hostname: 'display_name',
   image_ref: 'image_id::text',
   instance_type_id: 'flavor_id',
-  kernel_id: "''",
-  key_name: "''",
-  launch_index: '0',
+  kernel_id: "''::text",
+  key_name: "''::text",
+  launch_index: '0::int',
   launched_at: "coalesce(launched_at, 'epoch'::timestamptz)",
-  locked_by: "''",
+  locked_by: "''::text",
   node: "coalesce(host, '')",
   power_state: "(CASE vm_state WHEN 'active' THEN 1 ELSE 0 END)",
-  progress: '0',
+  progress: '0::int',
   project_id: 'project_id',
-  ramdisk_id: "''",
-  root_device_name: "''",
+  ramdisk_id: "''::text",
+  root_device_name: "''::text",
   task_state: "coalesce(task_state, '')",
-  terminated_at: "''",
+  terminated_at: "''::text",
   updated_at: 'updated_at',
   user_id: 'user_id',
   uuid: 'id',
   vm_state: 'vm_state',
+  // nova 2.73's sort key; no instance is ever locked here
+  locked: 'false::boolean',
   id: 'id',
 } as const;
 export type InstanceSortKey = Exclude<keyof typeof SORT_COLUMNS, 'id'>;
@@ -215,6 +223,14 @@ export interface InstanceFilter {
   /** null: no task. */
   readonly taskStates?: readonly (string | null)[];
   readonly changesSince?: Date;
+  readonly changesBefore?: Date;
+  /** Nova's tag filters: every one of `tags`, any of `tagsAny`, not all of `notTags`, none of `notTagsAny`. */
+  readonly tags?: readonly string[];
+  readonly tagsAny?: readonly string[];
+  readonly notTags?: readonly string[];
+  readonly notTagsAny?: readonly string[];
+  /** Nova 2.73's locked filter: no instance is ever locked here, so `true` matches none. */
+  readonly locked?: boolean;
 }
 
 /** The instances table; every state change through `transition`. */
@@ -224,8 +240,8 @@ export class InstanceRepository {
   async create(input: NewInstance): Promise<InstanceRecord> {
     const [row] = await this.ds.query(
       `INSERT INTO instances (id, project_id, user_id, display_name, flavor_id, memory_mb, vcpus, root_gb,
-                              ephemeral_gb, image_id, vm_state, task_state)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'building', 'scheduling') RETURNING *`,
+                              ephemeral_gb, image_id, tags, trusted_certs, vm_state, task_state)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'building', 'scheduling') RETURNING *`,
       [
         randomUUID(),
         input.projectId,
@@ -237,6 +253,8 @@ export class InstanceRepository {
         input.rootGb,
         input.ephemeralGb,
         input.imageId,
+        [...new Set(input.tags ?? [])],
+        input.trustedCerts ?? null,
       ],
     );
     return toInstance(row);
@@ -284,6 +302,12 @@ export class InstanceRepository {
       filters.push(["coalesce(task_state, '') = ANY(?)", filter.taskStates.map((t) => t ?? '')]);
     }
     if (filter.changesSince !== undefined) filters.push(['updated_at >= ?', filter.changesSince]);
+    if (filter.changesBefore !== undefined) filters.push(['updated_at <= ?', filter.changesBefore]);
+    if (filter.tags !== undefined) filters.push(['tags @> ?::text[]', filter.tags]);
+    if (filter.tagsAny !== undefined) filters.push(['tags && ?::text[]', filter.tagsAny]);
+    if (filter.notTags !== undefined) filters.push(['NOT (tags @> ?::text[])', filter.notTags]);
+    if (filter.notTagsAny !== undefined) filters.push(['NOT (tags && ?::text[])', filter.notTagsAny]);
+    if (filter.locked !== undefined) filters.push(['NOT ?::boolean', filter.locked]);
     try {
       return (await keysetPage(this.ds, LISTING, { scope, filters }, page)).map(toInstance);
     } catch (error) {
@@ -336,5 +360,7 @@ function toInstance(r: Record<string, unknown>): InstanceRecord {
     createdAt: date(r.created_at) as Date,
     updatedAt: date(r.updated_at) as Date,
     deleted: r.deleted === true,
+    tags: (r.tags as string[] | null) ?? [],
+    trustedCerts: (r.trusted_certs as string[] | null) ?? null,
   };
 }

@@ -42,6 +42,8 @@ export interface CreateServerRequest {
   readonly name: string;
   readonly flavorRef: string;
   readonly imageRef: string;
+  readonly tags?: readonly string[];
+  readonly trustedCerts?: readonly string[];
 }
 
 const DEVICE = /^\/dev\/vd[b-z]$/;
@@ -90,6 +92,8 @@ export class ComputeApi {
       rootGb: flavor.disk,
       ephemeralGb: flavor.ephemeral,
       imageId: image.id,
+      ...(request.tags ? { tags: request.tags } : {}),
+      ...(request.trustedCerts ? { trustedCerts: request.trustedCerts } : {}),
     });
     try {
       await this.deps.scheduler.run_instance(ctx, {
@@ -156,6 +160,7 @@ export class ComputeApi {
     serverId: string,
     volumeId: string,
     device: string | undefined,
+    tag?: string,
   ): Promise<BlockDeviceMapping> {
     // independent reads, side by side: nothing is shown of the volume unless the instance is the caller's
     const [instance, volume, mappings] = await Promise.all([
@@ -182,6 +187,7 @@ export class ComputeApi {
       instanceUuid: serverId,
       volumeId,
       deviceName: device ?? nextDevice(instance, mappings),
+      ...(tag !== undefined ? { tag } : {}),
     });
     try {
       await this.deps.compute.attach_volume(ctx, instance.host as string, {

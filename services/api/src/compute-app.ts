@@ -7,7 +7,7 @@ import { COMPUTE_ROUTE_POLICIES } from './policy-routes';
 import { negotiateMicroversion } from './versions';
 
 export const COMPUTE_MIN_VERSION = '2.1';
-export const COMPUTE_MAX_VERSION = '2.47';
+export const COMPUTE_MAX_VERSION = '2.73';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,7 +19,7 @@ declare module 'fastify' {
 /** The compute API (Nova v2.1 subset): version discovery, flavors, servers and their volumes. */
 export function buildComputeApp(
   options: ListenerOptions,
-  routes: Omit<ComputeRouteDeps, 'context' | 'authorize'>,
+  routes: Omit<ComputeRouteDeps, 'context' | 'authorize' | 'can'>,
 ): FastifyInstance {
   const app = createHttpApp(options.log, options.bodyLimit, options.rateLimiter);
   // everything under /v2.1/ but the version document itself needs a caller
@@ -70,6 +70,13 @@ export function buildComputeApp(
     authorize: (req, rule) => {
       const { userId = '', projectId = '', roles } = req.basalt;
       policy.authorize(rule, policy.credentials({ userId, projectId, roles }), {
+        project_id: projectId,
+        user_id: userId,
+      });
+    },
+    can: (req, rule, projectId) => {
+      const { userId = '', projectId: own = '', roles } = req.basalt;
+      return policy.enforce(rule, policy.credentials({ userId, projectId: own, roles }), {
         project_id: projectId,
         user_id: userId,
       });

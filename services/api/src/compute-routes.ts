@@ -4,9 +4,11 @@ import { InvalidInputError, NotFoundError } from '@basalt/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { registerActionRoute } from './action-routes';
 import type { ComputeApi } from './compute-api';
+import { bodyError, checkKeys, checkTag, pyRepr, pyValue } from './compute-query';
 import {
   flavorDetail,
   flavorSummary,
+  nextLink,
   serverCreated,
   serverDetail,
   serverSummary,
@@ -15,9 +17,9 @@ import {
 } from './compute-views';
 import { FLAVORS, findFlavor } from './flavors';
 import { registerInstanceActionRoutes } from './instance-action-routes';
-import { nextQuery } from './list-query';
 import { parseServerList } from './server-list-query';
 import { isUuid, objectBody, optionalText } from './validate';
+import { atLeast } from './versions';
 import { requireProject } from './volume-api';
 
 export interface ComputeRouteDeps {
@@ -30,6 +32,8 @@ export interface ComputeRouteDeps {
   readonly context: (req: FastifyRequest) => RequestContext;
   /** Checks a policy rule beyond the route's own (nova's get_all_tenants), or throws its 403. */
   readonly authorize: (req: FastifyRequest, rule: string) => void;
+  /** Whether a policy rule lets the caller act on a project's resource (nova's context.can, fatal=False). */
+  readonly can: (req: FastifyRequest, rule: string, projectId: string) => boolean;
 }
 
 type Params = { server_id: string; flavor_id: string; volume_id: string };
@@ -44,6 +48,16 @@ const CREATE_KEYS = new Set([
   'max_count',
   'metadata',
 ]);
+/** 2.52 lets a create give the server's tags, 2.63 its trusted image certificates. */
+const CREATE_KEYS_V252 = new Set([...CREATE_KEYS, 'tags']);
+const CREATE_KEYS_V263 = new Set([...CREATE_KEYS_V252, 'trusted_image_certificates']);
+/** nova's parameter_types.trusted_certs: at most 50 ids. */
+const MAX_TRUSTED_CERTS = 50;
+/** nova's instance.MAX_TAG_COUNT. */
+const MAX_TAGS = 50;
+const ATTACH_KEYS = new Set(['volumeId', 'device']);
+/** 2.49 lets an attach tag the device. */
+const ATTACH_KEYS_V249 = new Set([...ATTACH_KEYS, 'tag']);
 
 /**
  * Nova v2.1's flavors, servers, server actions, volume attachments, external events and instance
@@ -66,6 +80,7 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
       version: req.computeVersion,
       isAdmin: ctx.isAdmin,
       nameTemplate: deps.nameTemplate,
+      flavorExtraSpecs: deps.can(req, 'os_compute_api:os-flavor-extra-specs:index', requireProject(ctx)),
     };
   };
   const serverId = (req: FastifyRequest) => {
@@ -84,10 +99,16 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
     if (!found) throw new NotFoundError(`Flavor ${id} could not be found.`);
     return found;
   };
-  const render = async (req: FastifyRequest, instance: InstanceRecord) =>
-    serverDetail(view(req), instance, findFlavor(instance.flavorId), await deps.api.mappingsOf(instance.id));
+  const render = async (req: FastifyRequest, instance: InstanceRecord, alone = false) =>
+    serverDetail(
+      view(req),
+      instance,
+      findFlavor(instance.flavorId),
+      await deps.api.mappingsOf(instance.id),
+      alone,
+    );
   const detail = async (req: FastifyRequest, id: string) =>
-    render(req, await deps.api.get(deps.context(req), id));
+    render(req, await deps.api.get(deps.context(req), id), true);
 
   app.get(`${prefix}/flavors`, async (req) => ({ flavors: FLAVORS.map((f) => flavorSummary(view(req), f)) }));
   app.get(`${prefix}/flavors/detail`, async (req) => ({
@@ -97,13 +118,13 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
 
   app.post(`${prefix}/servers`, async (req, reply) => {
     const body = objectBody(req.body, 'server');
-    for (const key of Object.keys(body)) {
-      if (!CREATE_KEYS.has(key)) {
-        throw new InvalidInputError(
-          `Invalid input for field/attribute server. Additional properties are not allowed ('${key}' was unexpected)`,
-        );
-      }
-    }
+    const version = req.computeVersion;
+    const keys = atLeast(version, '2.63')
+      ? CREATE_KEYS_V263
+      : atLeast(version, '2.52')
+        ? CREATE_KEYS_V252
+        : CREATE_KEYS;
+    checkKeys('server', body, keys);
     const name = optionalText('name', body.name);
     if (!name || name.trim().length === 0)
       throw new InvalidInputError('Invalid input for field/attribute name: a name is required.');
@@ -131,7 +152,17 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
         'Invalid input for field/attribute metadata: server metadata is not supported.',
       );
     }
-    const instance = await deps.api.create(deps.context(req), { name, flavorRef, imageRef });
+    const tags = body.tags === undefined ? undefined : serverTags(body.tags);
+    const trustedCerts = trustedCertificates(body.trusted_image_certificates);
+    // nova's extra rule for those who give certificates
+    if (trustedCerts) deps.authorize(req, 'os_compute_api:servers:create:trusted_certs');
+    const instance = await deps.api.create(deps.context(req), {
+      name,
+      flavorRef,
+      imageRef,
+      ...(tags ? { tags } : {}),
+      ...(trustedCerts ? { trustedCerts } : {}),
+    });
     reply.code(202);
     return { server: serverCreated(view(req), instance) };
   });
@@ -153,13 +184,8 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
       : instances.map((i) => serverSummary(view(req), i));
     const last = instances.at(-1);
     if (!last || instances.length < q.page.limit) return { servers };
-    // nova's next link: its own URL (with the project only when the request named it), the
-    // query's parameters in name order, the marker replaced
-    const path = req.url.split('?')[0] ?? '';
-    const project = ctx.projectId && path.includes(ctx.projectId) ? `/${ctx.projectId}` : '';
     const collection = detailed ? 'servers/detail' : 'servers';
-    const href = `${deps.baseUrl()}/v2.1${project}/${collection}?${nextQuery(query, last.id, true)}`;
-    return { servers, servers_links: [{ rel: 'next', href }] };
+    return { servers, servers_links: [nextLink(view(req), req.url, collection, query, last.id)] };
   };
   app.get(`${prefix}/servers`, list(false));
   app.get(`${prefix}/servers/detail`, list(true));
@@ -186,15 +212,20 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
 
   const attachments = `${prefix}/servers/:server_id/os-volume_attachments`;
   app.get(attachments, async (req) => ({
-    volumeAttachments: (await deps.api.mappings(deps.context(req), serverId(req))).map(volumeAttachment),
+    volumeAttachments: (await deps.api.mappings(deps.context(req), serverId(req))).map((m) =>
+      volumeAttachment(req.computeVersion, m),
+    ),
   }));
   app.get(`${attachments}/:volume_id`, async (req) => {
     const id = serverId(req);
     await deps.api.get(deps.context(req), id);
-    return { volumeAttachment: volumeAttachment(await deps.api.mapping(id, volumeId(req))) };
+    return {
+      volumeAttachment: volumeAttachment(req.computeVersion, await deps.api.mapping(id, volumeId(req))),
+    };
   });
   app.post(attachments, async (req) => {
     const body = objectBody(req.body, 'volumeAttachment');
+    checkKeys('volumeAttachment', body, atLeast(req.computeVersion, '2.49') ? ATTACH_KEYS_V249 : ATTACH_KEYS);
     const volume = body.volumeId;
     if (typeof volume !== 'string' || !isUuid(volume)) {
       throw new InvalidInputError(
@@ -205,13 +236,41 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
     if (device !== undefined && typeof device !== 'string') {
       throw new InvalidInputError('Invalid input for field/attribute device: must be a string.');
     }
-    const mapping = await deps.api.attachVolume(deps.context(req), serverId(req), volume, device);
-    return { volumeAttachment: volumeAttachment(mapping) };
+    const tag = body.tag === undefined ? undefined : checkTag('tag', body.tag);
+    const mapping = await deps.api.attachVolume(deps.context(req), serverId(req), volume, device, tag);
+    return { volumeAttachment: volumeAttachment(req.computeVersion, mapping) };
   });
   app.delete(`${attachments}/:volume_id`, async (req, reply) => {
     await deps.api.detachVolume(deps.context(req), serverId(req), volumeId(req));
     reply.code(202);
     return '';
+  });
+}
+
+/** A create's tags (nova's create_v252 schema: an array of tags, at most 50). */
+function serverTags(tags: unknown): string[] {
+  if (!Array.isArray(tags)) throw bodyError('tags', tags, `${pyValue(tags)} is not of type 'array'`);
+  // jsonschema names an item by its index
+  const checked = tags.map((tag: unknown, i) => checkTag(i, tag));
+  if (tags.length > MAX_TAGS) throw bodyError('tags', tags, `${pyValue(tags)} is too long`);
+  return checked;
+}
+
+/** A create's trusted image certificate ids (nova's parameter_types.trusted_certs); null is none. */
+function trustedCertificates(certs: unknown): string[] | undefined {
+  if (certs === undefined || certs === null) return undefined;
+  const field = 'trusted_image_certificates';
+  if (!Array.isArray(certs))
+    throw bodyError(field, certs, `${pyValue(certs)} is not of type 'array', 'null'`);
+  if (certs.length === 0) throw bodyError(field, certs, `${pyValue(certs)} should be non-empty`);
+  if (certs.length > MAX_TRUSTED_CERTS) throw bodyError(field, certs, `${pyValue(certs)} is too long`);
+  if (new Set(certs.map((c) => JSON.stringify(c))).size !== certs.length) {
+    throw bodyError(field, certs, `${pyValue(certs)} has non-unique elements`);
+  }
+  return certs.map((cert: unknown, i) => {
+    if (typeof cert !== 'string') throw bodyError(i, cert, `${pyValue(cert)} is not of type 'string'`);
+    if (cert.length === 0) throw bodyError(i, cert, `${pyRepr(cert)} should be non-empty`);
+    return cert;
   });
 }
 

@@ -8,6 +8,7 @@ import type {
 } from '@basalt/db';
 import { instanceName, serverStatus } from '@basalt/db';
 import type { Flavor } from './flavors';
+import { nextQuery } from './list-query';
 import { atLeast as versionAtLeast } from './versions';
 
 /** What a view needs of the request: where links point, the microversion, who asks. */
@@ -18,6 +19,8 @@ export interface ViewContext {
   readonly isAdmin: boolean;
   /** `[compute] instance_name_template`. */
   readonly nameTemplate: string;
+  /** Whether the flavor extra specs policy lets the caller see them (2.61's flavor views). */
+  readonly flavorExtraSpecs: boolean;
 }
 
 const atLeast = (v: ViewContext, min: string) => versionAtLeast(v.version, min);
@@ -33,8 +36,26 @@ export function links(v: ViewContext, collection: string, id: string) {
   ];
 }
 
+/** Basalt's flavors are nova's defaults, which have no description (2.55 shows it: null). */
+const flavorDescription = (v: ViewContext) => (atLeast(v, '2.55') ? { description: null } : {});
+
+/**
+ * nova's next link of a full page: the request's own collection (with the project only when the
+ * request's URL names it), the query's parameters in name order, the marker replaced.
+ */
+export function nextLink(
+  v: Pick<ViewContext, 'baseUrl' | 'projectId'>,
+  requestUrl: string,
+  collection: string,
+  query: Record<string, unknown>,
+  marker: string,
+) {
+  const project = v.projectId && requestUrl.includes(v.projectId) ? `/${v.projectId}` : '';
+  return { rel: 'next', href: `${v.baseUrl}/v2.1${project}/${collection}?${nextQuery(query, marker, true)}` };
+}
+
 export function flavorSummary(v: ViewContext, f: Flavor) {
-  return { id: f.id, name: f.name, links: links(v, 'flavors', f.id) };
+  return { id: f.id, name: f.name, links: links(v, 'flavors', f.id), ...flavorDescription(v) };
 }
 
 export function flavorDetail(v: ViewContext, f: Flavor) {
@@ -50,6 +71,9 @@ export function flavorDetail(v: ViewContext, f: Flavor) {
     'os-flavor-access:is_public': true,
     swap: '',
     rxtx_factor: 1.0,
+    ...flavorDescription(v),
+    // nova's default flavors have no extra specs
+    ...(atLeast(v, '2.61') && v.flavorExtraSpecs ? { extra_specs: {} } : {}),
   };
 }
 
@@ -62,12 +86,16 @@ export function serverCreated(v: ViewContext, i: InstanceRecord) {
   return { id: i.id, links: links(v, 'servers', i.id), 'OS-DCF:diskConfig': 'MANUAL' };
 }
 
-/** A server as nova's `servers/{id}` shows it at the request's microversion (2.1 … 2.47). */
+/**
+ * A server as nova's `servers/{id}` (`alone`) and `servers/detail` show it at the request's
+ * microversion (2.1 … 2.73).
+ */
 export function serverDetail(
   v: ViewContext,
   i: InstanceRecord,
   flavor: Flavor | undefined,
   mappings: readonly BlockDeviceMapping[],
+  alone = false,
 ) {
   const status = serverStatus(i, i.deleted);
   const bookmark = (collection: string, id: string) => [
@@ -139,20 +167,27 @@ export function serverDetail(
   // nova's HostStatus: NONE, the empty string, for a server on no host
   if (atLeast(v, '2.16') && v.isAdmin) server.host_status = i.host ? 'UP' : '';
   if (atLeast(v, '2.19')) server.description = null;
-  if (atLeast(v, '2.26')) server.tags = [];
+  if (atLeast(v, '2.26')) server.tags = [...i.tags];
+  if (atLeast(v, '2.63')) server.trusted_image_certificates = i.trustedCerts ? [...i.trustedCerts] : null;
+  // 2.73: why the server is locked; no server is locked here
+  if (atLeast(v, '2.73')) server.locked_reason = null;
+  // 2.71: the groups of a server shown alone; Basalt has no server groups, so it is in none
+  if (atLeast(v, '2.71') && alone) server.server_groups = [];
   return server;
 }
 
-export function volumeAttachment(m: BlockDeviceMapping) {
+/** A volume attachment; its tag (given since 2.49) is shown from 2.70. */
+export function volumeAttachment(version: string, m: BlockDeviceMapping) {
   return {
     id: m.volumeId,
     device: m.deviceName,
     serverId: m.instanceUuid,
     volumeId: m.volumeId,
+    ...(versionAtLeast(version, '2.70') ? { tag: m.tag } : {}),
   };
 }
 
-/** nova's hostId: a hash of project and host, so users can tell co-located servers apart without learning host names. */
+/** nova's generate_hostid: a hash of project and host, so users can tell co-located servers apart without learning host names. */
 function hostId(projectId: string, host: string): string {
   return createHash('sha224').update(`${projectId}${host}`).digest('hex');
 }
@@ -199,8 +234,8 @@ export function imageView(i: ImageRecord) {
 /** Nova's instance-action times: microseconds, no zone. */
 const actionTime = (d: Date) => `${d.toISOString().slice(0, 23)}000`;
 
-/** An instance action as os-instance-actions lists and shows it (2.1–2.57). */
-export function instanceAction(a: InstanceAction) {
+/** An instance action as os-instance-actions lists and shows it; 2.58 adds when it last changed. */
+export function instanceAction(version: string, a: InstanceAction) {
   return {
     action: a.action,
     instance_uuid: a.instanceUuid,
@@ -209,16 +244,29 @@ export function instanceAction(a: InstanceAction) {
     request_id: a.requestId,
     start_time: actionTime(a.startTime),
     user_id: a.userId,
+    ...(versionAtLeast(version, '2.58') ? { updated_at: actionTime(a.updatedAt) } : {}),
   };
 }
 
-/** One of an action's events, as an admin sees it. */
-export function instanceActionEvent(e: InstanceActionEvent) {
+/**
+ * One of an action's events: its traceback (and from 2.62 its host) only for those the events
+ * policy lets see them; from 2.62 everyone sees the hostId, the host hashed with the action's
+ * project (empty when the host is not known).
+ */
+export function instanceActionEvent(
+  version: string,
+  e: InstanceActionEvent,
+  projectId: string,
+  full: boolean,
+) {
+  const v262 = versionAtLeast(version, '2.62');
   return {
     event: e.event,
     start_time: actionTime(e.startTime),
     finish_time: e.finishTime ? actionTime(e.finishTime) : null,
     result: e.result,
-    traceback: e.traceback,
+    ...(full ? { traceback: e.traceback } : {}),
+    ...(v262 && full ? { host: e.host } : {}),
+    ...(v262 ? { hostId: e.host ? hostId(projectId, e.host) : '' } : {}),
   };
 }

@@ -78,4 +78,37 @@ describe("parseServerList reads a server list's query as nova's controller does"
     expect(parseServerList({ all_tenants: '0', tenant_id: 'p2' }, 10, admin).allTenants).toBe(false);
     expect(parseServerList({ all_tenants: '0', tenant_id: 'p2' }, 10, admin).projectId).toBeUndefined();
   });
+
+  test('2.73: locked is a filter (a strict boolean) and a sort key; before, a dropped sort key', () => {
+    const v273 = { isAdmin: false, version: '2.73' };
+    expect(parseServerList({ locked: 'true' }, 10, v273).filter).toMatchObject({ locked: true });
+    expect(parseServerList({ locked: 'off' }, 10, v273).filter).toMatchObject({ locked: false });
+    expect(parseServerList({ locked: 'true' }, 10, { ...v273, version: '2.72' }).filter).not.toHaveProperty(
+      'locked',
+    );
+    expect(() => parseServerList({ locked: 'maybe' }, 10, v273)).toThrow(
+      "Invalid input received: Unrecognized value 'maybe', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'",
+    );
+    // unlike all_tenants, an empty value is no boolean
+    expect(() => parseServerList({ locked: '' }, 10, v273)).toThrow(InvalidInputError);
+    expect(parseServerList({ sort_key: 'locked' }, 10, v273).page.sort).toEqual([
+      { key: 'locked', dir: 'desc' },
+    ]);
+    // dropped before 2.73: the default order remains
+    expect(parseServerList({ sort_key: 'locked' }, 10, member).page.sort).toEqual([]);
+    expect(() => parseServerList({ sort_key: 'nope' }, 10, v273)).toThrow(
+      /^Invalid input for query parameters sort_key\. Value: nope\. 'nope' is not one of \['locked', 'access_ip_v4', .*'vm_state', 'architecture', .*'launched_on', 'memory_mb', .*'vm_mode'\]$/,
+    );
+  });
+
+  test('2.66: changes-before keeps the deleted and may not precede changes-since', () => {
+    const v266 = { isAdmin: false, version: '2.66' };
+    expect(parseServerList({ 'changes-before': '2026-12-01T00:00:00' }, 10, v266).filter).toEqual({
+      changesBefore: new Date('2026-12-01T00:00:00Z'),
+    });
+    expect(() =>
+      parseServerList({ 'changes-since': '2026-12-02', 'changes-before': '2026-12-01' }, 10, v266),
+    ).toThrow('The value of changes-since must be less than or equal to changes-before.');
+    expect(parseServerList({ 'changes-before': 'x' }, 10, member).filter).toEqual({ deleted: false });
+  });
 });

@@ -1,5 +1,14 @@
 import { INSTANCE_SORT_KEYS, type InstanceFilter, type InstancePage, type InstanceSortKey } from '@basalt/db';
 import { ForbiddenError, InvalidInputError } from '@basalt/errors';
+import {
+  checkChangesWindow,
+  checkDateTime,
+  checkNonNegativeInteger,
+  isoTime,
+  pyRepr,
+  schemaError,
+  queryValues as values,
+} from './compute-query';
 import { text } from './list-query';
 import { atLeast } from './versions';
 
@@ -28,8 +37,12 @@ const IGNORED_SORT_KEYS = [
   'vcpus',
   'vm_mode',
 ];
+const SORTED_KEYS = INSTANCE_SORT_KEYS.filter((k) => k !== 'locked');
 /** The enum of nova's VALID_SORT_KEYS, in its order, as its schema error lists it. */
-const SCHEMA_SORT_KEYS = [...INSTANCE_SORT_KEYS, ...IGNORED_SORT_KEYS];
+const SCHEMA_SORT_KEYS = [...SORTED_KEYS, ...IGNORED_SORT_KEYS];
+/** From 2.73 `locked` is a sort key, no longer dropped (nova lists this enum in a set's order). */
+const IGNORED_SORT_KEYS_V273 = IGNORED_SORT_KEYS.filter((k) => k !== 'locked');
+const SCHEMA_SORT_KEYS_V273 = ['locked', ...SORTED_KEYS, ...IGNORED_SORT_KEYS_V273];
 const ADMIN_SORT_KEYS = ['host', 'node'];
 
 /**
@@ -66,8 +79,13 @@ const STATUSES: Record<string, { vm: string[]; task: string[] }> = {
 
 const TRUE = ['1', 't', 'true', 'on', 'y', 'yes'];
 const FALSE = ['0', 'f', 'false', 'off', 'n', 'no'];
-/** ISO 8601 as nova's date-time format check takes it (iso8601.parse_date). */
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/i;
+/** nova's TAG_SEARCH_FILTERS (from 2.26, for everyone): comma-separated tags each. */
+const TAG_FILTERS = [
+  ['tags', 'tags'],
+  ['tags-any', 'tagsAny'],
+  ['not-tags', 'notTags'],
+  ['not-tags-any', 'notTagsAny'],
+] as const;
 
 export interface ServerListRequest {
   readonly page: InstancePage;
@@ -79,19 +97,10 @@ export interface ServerListRequest {
   readonly empty: boolean;
 }
 
-const values = (query: Record<string, unknown>, key: string): string[] => {
-  const value = query[key];
-  if (value === undefined) return [];
-  return (Array.isArray(value) ? value : [value]).map(String);
-};
-
-/** nova's query schema error for one parameter. */
-const schemaError = (key: string, value: string, message: string) =>
-  new InvalidInputError(`Invalid input for query parameters ${key}. Value: ${value}. ${message}`);
-const repr = (items: readonly string[]) => `[${items.map((i) => `'${i}'`).join(', ')}]`;
+const repr = (items: readonly string[]) => `[${items.map(pyRepr).join(', ')}]`;
 
 /**
- * A server list request read as nova's servers controller reads it (2.1 to 2.47): the query
+ * A server list request read as nova's servers controller reads it (2.1 to 2.72): the query
  * schema first (limit, sort_key, changes-since), then status, all_tenants, the admin-only filters
  * and sort keys. Filters nova offers only to admins (`host`, `deleted`, `project_id`) are dropped
  * for everyone else, as nova's remove_invalid_options does; so are names it does not know.
@@ -102,20 +111,21 @@ export function parseServerList(
   caller: { readonly isAdmin: boolean; readonly version: string },
 ): ServerListRequest {
   for (const limit of values(query, 'limit')) {
-    if (!/^[0-9]+$/.test(limit)) throw schemaError('limit', limit, `'${limit}' does not match '^[0-9]*$'`);
+    checkNonNegativeInteger('limit', limit);
   }
+  const v273 = atLeast(caller.version, '2.73');
+  const schemaKeys = v273 ? SCHEMA_SORT_KEYS_V273 : SCHEMA_SORT_KEYS;
   const sortKeys = values(query, 'sort_key').map((k) => k.trim());
   for (const key of sortKeys) {
-    if (!SCHEMA_SORT_KEYS.includes(key)) {
-      throw schemaError('sort_key', key, `'${key}' is not one of ${repr(SCHEMA_SORT_KEYS)}`);
+    if (!schemaKeys.includes(key)) {
+      throw schemaError('sort_key', key, `${pyRepr(key)} is not one of ${repr(schemaKeys)}`);
     }
   }
   const changesSince = values(query, 'changes-since');
-  for (const since of changesSince) {
-    if (!DATE_TIME.test(since) || Number.isNaN(Date.parse(since))) {
-      throw schemaError('changes-since', since, `'${since}' is not a 'date-time'`);
-    }
-  }
+  for (const since of changesSince) checkDateTime('changes-since', since);
+  // 2.66's changes-before (before it, a name nova does not know)
+  const v266 = atLeast(caller.version, '2.66');
+  if (v266) for (const before of values(query, 'changes-before')) checkDateTime('changes-before', before);
 
   const filter: { -readonly [K in keyof ServerListRequest['filter']]: ServerListRequest['filter'][K] } = {};
   const statuses = values(query, 'status').map((s) => s.toUpperCase());
@@ -135,18 +145,30 @@ export function parseServerList(
     }
   }
   const since = text(query, 'changes-since');
-  if (since !== undefined)
-    filter.changesSince = new Date(/(Z|[+-]\d{2}(:?\d{2})?)$/i.test(since) ? since : `${since}Z`);
+  if (since !== undefined) filter.changesSince = isoTime(since);
+  const before = v266 ? text(query, 'changes-before') : undefined;
+  if (before !== undefined) {
+    filter.changesBefore = isoTime(before);
+    checkChangesWindow(filter.changesSince, filter.changesBefore);
+  }
   const name = text(query, 'name') ?? text(query, 'display_name');
   if (name !== undefined) filter.name = name;
+  const locked = v273 ? text(query, 'locked') : undefined;
+  if (locked !== undefined) filter.locked = strictBool(locked);
+  if (atLeast(caller.version, '2.26')) {
+    for (const [param, key] of TAG_FILTERS) {
+      const tags = text(query, param);
+      if (tags !== undefined) filter[key] = tags.split(',');
+    }
+  }
   if (caller.isAdmin) {
     const host = text(query, 'host');
     if (host !== undefined) filter.host = host;
     const deleted = text(query, 'deleted');
     if (deleted !== undefined) filter.deleted = TRUE.includes(deleted.trim().toLowerCase());
   }
-  // the live servers, unless a deleted filter or changes-since asks for the deleted too
-  if (filter.deleted === undefined && since === undefined) filter.deleted = false;
+  // the live servers, unless a deleted filter, changes-since or changes-before asks for the deleted too
+  if (filter.deleted === undefined && since === undefined && before === undefined) filter.deleted = false;
 
   const allTenants = allTenantsParam(query);
   const projectId = allTenants ? (text(query, 'project_id') ?? text(query, 'tenant_id')) : undefined;
@@ -156,7 +178,12 @@ export function parseServerList(
   return {
     page: {
       limit,
-      sort: sortOrder(sortKeys, values(query, 'sort_dir'), caller.isAdmin),
+      sort: sortOrder(
+        sortKeys,
+        values(query, 'sort_dir'),
+        caller.isAdmin,
+        v273 ? IGNORED_SORT_KEYS_V273 : IGNORED_SORT_KEYS,
+      ),
       ...(marker ? { marker } : {}),
     },
     filter,
@@ -167,12 +194,17 @@ export function parseServerList(
 }
 
 /** nova's get_sort_params, remove_invalid_sort_keys and process_sort_params, in that order. */
-function sortOrder(givenKeys: string[], givenDirs: string[], isAdmin: boolean): InstancePage['sort'] {
+function sortOrder(
+  givenKeys: string[],
+  givenDirs: string[],
+  isAdmin: boolean,
+  ignored: readonly string[],
+): InstancePage['sort'] {
   const keys = givenKeys.length > 0 ? [...givenKeys] : ['created_at'];
   const dirs = givenDirs.length > 0 ? givenDirs.map((d) => d.trim()) : ['desc'];
   for (const key of [...keys]) {
     const at = keys.indexOf(key);
-    if (IGNORED_SORT_KEYS.includes(key)) {
+    if (ignored.includes(key)) {
       if (dirs.length > at) dirs.splice(at, 1);
       keys.splice(at, 1);
     } else if (ADMIN_SORT_KEYS.includes(key) && !isAdmin) {
@@ -195,8 +227,13 @@ function sortOrder(givenKeys: string[], givenDirs: string[], isAdmin: boolean): 
 function allTenantsParam(query: Record<string, unknown>): boolean {
   const given = text(query, 'all_tenants');
   if (given === undefined) return false;
+  return given.trim() === '' || strictBool(given);
+}
+
+/** oslo's bool_from_string(strict=True), its refusal as nova's InvalidInput. */
+function strictBool(given: string): boolean {
   const value = given.trim().toLowerCase();
-  if (value === '' || TRUE.includes(value)) return true;
+  if (TRUE.includes(value)) return true;
   if (FALSE.includes(value)) return false;
   const acceptable = [...TRUE, ...FALSE]
     .sort()

@@ -33,8 +33,8 @@ function fixture(options: { attached?: boolean; resizeFails?: boolean } = {}) {
     mappings: { forVolume: async () => mapping },
     volumes: { get: async () => ({ id: 'v1', size: 3 }) },
     actions: {
-      startEvent: async (_i: string, _r: string, event: string) => {
-        events.push({ what: `start ${event}` });
+      startEvent: async (_i: string, _r: string, event: string, host: string) => {
+        events.push({ what: `start ${event} on ${host}` });
         return true;
       },
       finishEvent: async (_i: string, _r: string, event: string, failure?: string) => {
@@ -66,7 +66,7 @@ describe('ComputeManager.extendVolume', () => {
     await manager.extendVolume(adminContext(), 'i1', 'v1', log);
     expect(resized).toEqual([['inst-00000001', 'vdc', 3 * 2 ** 30]]);
     expect(events).toEqual([
-      { what: 'start compute_extend_volume' },
+      { what: 'start compute_extend_volume on h1' },
       { what: 'finish compute_extend_volume' },
     ]);
   });

@@ -128,6 +128,16 @@ export class ComputeManager {
     return this.lock.run(id, async () => {
       const instance = await this.deps.instances.find(id);
       if (!this.owns(instance, ['building/spawning'], log, 'spawn')) return;
+      // this host verifies no image signatures: nova's _check_trusted_certs for such a driver
+      if (instance.trustedCerts && instance.trustedCerts.length > 0) {
+        const reason =
+          'Trusted image certificates provided on host that does not support certificate validation.';
+        log.error({ instance_uuid: id }, reason);
+        await this.deps.instances.transition(id, moves.fail, {
+          faultMessage: `Build of instance ${id} aborted: ${reason}`,
+        });
+        return;
+      }
       await this.failing(instance, 'spawn', log, async () => {
         const name = this.name(instance);
         const image = await this.deps.images.source(instance.imageId);
@@ -289,7 +299,12 @@ export class ComputeManager {
   extendVolume(ctx: RequestContext, instanceId: string, volumeId: string, log: Logger): Promise<void> {
     const event = 'compute_extend_volume';
     return this.lock.run(instanceId, async () => {
-      const recorded = await this.deps.actions.startEvent(instanceId, ctx.requestId, event);
+      const recorded = await this.deps.actions.startEvent(
+        instanceId,
+        ctx.requestId,
+        event,
+        this.options.host,
+      );
       let failure: string | undefined;
       try {
         const mapping = await this.deps.mappings.forVolume(instanceId, volumeId);

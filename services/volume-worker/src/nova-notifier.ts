@@ -9,13 +9,17 @@ export interface NovaNotifierOptions {
   readonly token: (renew: boolean) => Promise<string>;
 }
 
+/** The compute microversion that knows `volume-extended` (Cinder's nova.py asks for it too). */
+const VOLUME_EXTENDED_VERSION = '2.51';
+
 /** The compute API did not take the events (down, refused, or no such server). */
 export class NovaNotifyError extends BasaltError {}
 
 /**
  * Cinder's nova client, in small: tells the compute API that volumes changed under servers
  * (os-server-external-events), so their hosts act on it: `volume-extended` has the guest's disk
- * resized. The request carries the request id of the extend, which the instance action keeps.
+ * resized. The request carries the request id of the extend, which the instance action keeps,
+ * and asks for 2.51, the microversion that has the event (as Cinder's nova client does).
  */
 export class NovaNotifier {
   constructor(private readonly options: NovaNotifierOptions) {}
@@ -54,6 +58,8 @@ export class NovaNotifier {
         'X-Auth-Token': token,
         'Content-Type': 'application/json',
         Accept: 'application/json',
+        'OpenStack-API-Version': `compute ${VOLUME_EXTENDED_VERSION}`,
+        'X-OpenStack-Nova-API-Version': VOLUME_EXTENDED_VERSION,
         'X-OpenStack-Request-ID': ctx.requestId,
         ...(traceparent === undefined ? {} : { traceparent }),
       },
