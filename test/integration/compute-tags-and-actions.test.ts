@@ -150,10 +150,11 @@ describe('migration 0086 on the rows recorded before it', () => {
     try {
       const applied = async () =>
         ((await ds.query('SELECT name FROM schema_migrations')) as { name: string }[]).map((r) => r.name);
+      // written with today's columns, before the later migrations are undone
+      await new ImageRepository(ds).create({ id: IMAGE, owner: 'p1' });
       while ((await applied()).includes('ComputeTagsAndActionUpdates1764000000086')) {
         await ds.undoLastMigration({ transaction: 'each' });
       }
-      await new ImageRepository(ds).create({ id: IMAGE, owner: 'p1' });
       const [vm] = await ds.query(
         `INSERT INTO instances (id, project_id, user_id, display_name, flavor_id, memory_mb, vcpus, root_gb,
                                 ephemeral_gb, image_id, vm_state, task_state, host)

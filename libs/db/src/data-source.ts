@@ -30,6 +30,7 @@ import { PerTypeQuotas1764000000083 } from './migrations/0083-per-type-quotas';
 import { InstanceActions1764000000084 } from './migrations/0084-instance-actions';
 import { TypeOnlyQuotaCheck1764000000085 } from './migrations/0085-type-only-quota-check';
 import { ComputeTagsAndActionUpdates1764000000086 } from './migrations/0086-compute-tags-and-action-updates';
+import { ImageTags1764000000087 } from './migrations/0087-image-tags';
 import type { SecretBox } from './secret-box';
 
 export const entities: Array<new () => object> = [];
@@ -62,6 +63,7 @@ export const migrations = [
   InstanceActions1764000000084,
   TypeOnlyQuotaCheck1764000000085,
   ComputeTagsAndActionUpdates1764000000086,
+  ImageTags1764000000087,
 ];
 
 export interface DatabaseOptions {

@@ -25,6 +25,8 @@ export interface ImageRecord {
   readonly minRam: number;
   /** Glance's additional properties: any other string-valued key the owner sets. */
   readonly properties: Readonly<Record<string, string>>;
+  /** Glance's tags: a set, in the order first given. */
+  readonly tags: readonly string[];
   /** The file's name under the image store's directory. */
   readonly fileName: string | null;
   readonly createdAt: Date;
@@ -41,6 +43,7 @@ export interface ImageFields {
   readonly minDisk?: number;
   readonly minRam?: number;
   readonly properties?: Readonly<Record<string, string>>;
+  readonly tags?: readonly string[];
 }
 
 export interface NewImage extends ImageFields {
@@ -87,6 +90,7 @@ const FIELD_COLUMNS: { readonly [K in keyof ImageFields]-?: string } = {
   minDisk: 'min_disk',
   minRam: 'min_ram',
   properties: 'properties',
+  tags: 'tags',
 };
 
 /** Who looks at images: a project sees public and community images and its own; an admin all. */
@@ -102,8 +106,8 @@ export class ImageRepository {
   async create(image: NewImage): Promise<ImageRecord> {
     const [row] = await this.ds.query(
       `INSERT INTO images (id, name, status, disk_format, container_format, owner, visibility, protected,
-                           min_disk, min_ram, properties)
-       VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
+                           min_disk, min_ram, properties, tags)
+       VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
       [
         image.id,
         image.name ?? null,
@@ -115,6 +119,7 @@ export class ImageRepository {
         image.minDisk ?? 0,
         image.minRam ?? 0,
         JSON.stringify(image.properties ?? {}),
+        image.tags ?? [],
       ],
     );
     return toImage(row);
@@ -147,6 +152,38 @@ export class ImageRepository {
     return row ? toImage(row) : undefined;
   }
 
+  /**
+   * Adds a tag unless the image has it; a tag that would make more than `quota` is not added
+   * (`quotaReached`). Undefined for an image deleted meanwhile.
+   */
+  async addTag(
+    id: string,
+    tag: string,
+    quota: number,
+  ): Promise<{ image: ImageRecord; quotaReached: false } | { quotaReached: true } | undefined> {
+    const [row] = await updateReturning(
+      this.ds,
+      `UPDATE images SET tags = CASE WHEN $2 = ANY(tags) THEN tags ELSE array_append(tags, $2) END,
+              updated_at = now()
+        WHERE id = $1 AND NOT deleted AND ($2 = ANY(tags) OR cardinality(tags) < $3) RETURNING *`,
+      [id, tag, quota],
+    );
+    if (row) return { image: toImage(row), quotaReached: false };
+    const [still] = await this.ds.query('SELECT 1 FROM images WHERE id = $1 AND NOT deleted', [id]);
+    return still ? { quotaReached: true } : undefined;
+  }
+
+  /** Removes a tag: undefined when the image (no longer) has it. */
+  async removeTag(id: string, tag: string): Promise<ImageRecord | undefined> {
+    const [row] = await updateReturning(
+      this.ds,
+      `UPDATE images SET tags = array_remove(tags, $2), updated_at = now()
+        WHERE id = $1 AND NOT deleted AND $2 = ANY(tags) RETURNING *`,
+      [id, tag],
+    );
+    return row ? toImage(row) : undefined;
+  }
+
   /** Deletes an image the way `basalt image create` undoes one it could not store. */
   async remove(id: string): Promise<ImageRecord | undefined> {
     return this.transition(id, IMAGE_STATES.moves.remove);
@@ -164,16 +201,17 @@ export class ImageRepository {
 
   /**
    * Visible images, newest first, as Glance lists them: public ones and the project's own
-   * (community images only by id); `name`, `status` and `visibility` filter exactly.
+   * (community images only by id); `name`, `status` and `visibility` filter exactly, and an
+   * image has all of `tags`.
    */
   async listVisible(
     viewer: ImageViewer,
-    filter: { name?: string; status?: string; visibility?: string } = {},
+    filter: { name?: string; status?: string; visibility?: string; tags?: readonly string[] } = {},
   ): Promise<ImageRecord[]> {
     const rows = await this.ds.query(
       `SELECT * FROM images WHERE NOT deleted AND ($2 OR visibility = 'public' OR owner = $1)
           AND ($3::varchar IS NULL OR name = $3) AND ($4::varchar IS NULL OR status = $4)
-          AND ($5::varchar IS NULL OR visibility = $5)
+          AND ($5::varchar IS NULL OR visibility = $5) AND tags @> $6::text[]
         ORDER BY created_at DESC, id DESC`,
       [
         viewer.projectId,
@@ -181,6 +219,7 @@ export class ImageRepository {
         filter.name ?? null,
         filter.status ?? null,
         filter.visibility ?? null,
+        filter.tags ?? [],
       ],
     );
     return rows.map(toImage);
@@ -205,6 +244,7 @@ function toImage(r: Record<string, unknown>): ImageRecord {
     minDisk: Number(r.min_disk),
     minRam: Number(r.min_ram),
     properties: (r.properties as Record<string, string> | undefined) ?? {},
+    tags: (r.tags as string[] | undefined) ?? [],
     fileName: (r.file_name as string | null) ?? null,
     createdAt: new Date(String(r.created_at)),
     updatedAt: new Date(String(r.updated_at)),
