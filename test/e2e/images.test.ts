@@ -198,6 +198,73 @@ describe('images: the image API, volumes from images and volumes into images', (
     expect((await images('alice', `/${image.id}`)).body).toMatchObject({ status: 'active', size: 5 });
   }, 120_000);
 
+  test('tags are kept from create, set by patch, added and removed one by one, and filter the list', async () => {
+    const image = await createImage('alice', { name: 'tagged', tags: ['x86', 'base', 'x86'] });
+    expect(image.tags).toEqual(['x86', 'base']);
+    const other = await createImage('alice', { name: 'other', tags: ['x86'] });
+    const tag = (user: string, id: string, value: string, method: 'PUT' | 'DELETE') =>
+      images(user, `/${id}/tags/${encodeURIComponent(value)}`, { method });
+    const listed = async (query: string) =>
+      (await images('alice', query)).body.images.map((i: { id: string }) => i.id);
+
+    expect((await tag('alice', image.id, 'new tag', 'PUT')).status).toBe(204);
+    // again is no change
+    expect((await tag('alice', image.id, 'new tag', 'PUT')).status).toBe(204);
+    expect((await images('alice', `/${image.id}`)).body.tags).toEqual(['x86', 'base', 'new tag']);
+    expect(await listed('?tag=x86')).toEqual(expect.arrayContaining([image.id, other.id]));
+    const both = await listed('?tag=x86&tag=new%20tag');
+    expect(both).toContain(image.id);
+    expect(both).not.toContain(other.id);
+    expect(await listed('?tag=absent')).toEqual([]);
+
+    expect((await tag('alice', image.id, 'base', 'DELETE')).status).toBe(204);
+    const missing = await tag('alice', image.id, 'base', 'DELETE');
+    expect(missing.status).toBe(404);
+    expect((await images('alice', `/${image.id}`)).body.tags).toEqual(['x86', 'new tag']);
+    const long = await tag('alice', image.id, 'x'.repeat(256), 'PUT');
+    expect(long.status).toBe(400);
+    expect(JSON.stringify(long.body)).toContain("Provided object does not match schema 'image'");
+
+    const patch = (ops: unknown) =>
+      images('alice', `/${image.id}`, {
+        method: 'PATCH',
+        rawBody: JSON.stringify(ops),
+        headers: { 'Content-Type': 'application/openstack-images-v2.1-json-patch' },
+      });
+    const replaced = await patch([{ op: 'replace', path: '/tags', value: ['only'] }]);
+    expect(replaced.status).toBe(200);
+    expect(replaced.body.tags).toEqual(['only']);
+    expect((await patch([{ op: 'remove', path: '/tags' }])).status).toBe(403);
+    // up to Glance's default image_tag_quota, not one more
+    const full = Array.from({ length: 128 }, (_, n) => `t${n}`);
+    expect((await patch([{ op: 'add', path: '/tags', value: full }])).body.tags).toHaveLength(128);
+    const over = await tag('alice', image.id, 'one-more', 'PUT');
+    expect(over.status).toBe(413);
+    expect(JSON.stringify(over.body)).toContain('Attempted: 129, Maximum: 128');
+    expect((await patch([{ op: 'add', path: '/tags', value: [...full, 'one-more'] }])).status).toBe(413);
+    expect((await images('alice', `/${image.id}`)).body.tags).toHaveLength(128);
+
+    // the project's reader may not tag, another project does not see the image
+    expect((await tag('carol', image.id, 'r', 'PUT')).status).toBe(403);
+    expect((await tag('carol', image.id, 't0', 'DELETE')).status).toBe(403);
+    expect((await tag('bob', image.id, 'b', 'PUT')).status).toBe(404);
+    expect((await tag('bob', image.id, 't0', 'DELETE')).status).toBe(404);
+    expect((await images('bob', '?tag=t0')).body.images).toEqual([]);
+  });
+
+  test("Glance's image and images schemas are served", async () => {
+    const schema = (name: string) =>
+      request(`${stack.imageUrl}/v2/schemas/${name}`, { token: tokens.carol as string });
+    const image = await schema('image');
+    expect(image.status).toBe(200);
+    expect(image.body).toMatchObject({ name: 'image', additionalProperties: { type: 'string' } });
+    expect(image.body.properties.tags.items).toEqual({ type: 'string', maxLength: 255 });
+    const list = await schema('images');
+    expect(list.status).toBe(200);
+    expect(list.body.properties.images.items).toEqual(image.body);
+    expect((await request(`${stack.imageUrl}/v2/schemas/image`)).status).toBe(401);
+  });
+
   test('a volume made from the guest image holds its bytes, and copied into an image gives them back', async () => {
     const image = await createImage('alice', {
       name: 'basalt-guest',

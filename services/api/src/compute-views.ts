@@ -224,7 +224,7 @@ export function imageView(i: ImageRecord) {
     disk_format: i.diskFormat,
     created_at: stamp(i.createdAt),
     updated_at: stamp(i.updatedAt),
-    tags: [],
+    tags: [...i.tags],
     self: `/v2/images/${i.id}`,
     file: `/v2/images/${i.id}/file`,
     schema: '/v2/schemas/image',

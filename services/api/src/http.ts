@@ -44,11 +44,18 @@ declare module 'fastify' {
  * (else a new `req-<uuid>`) and echoed, the client's request rate limited, a span per request continuing the caller's W3C trace
  * context (or beginning one), the parent of what its handler does and sends, one log line per
  * response, and every error turned into Cinder's fault body — a 5xx only for a real server fault.
+ * A path parameter longer than `maxParamLength` is a 404.
  */
-export function createHttpApp(log: Logger, bodyLimit: number, limiter?: RateLimiter): FastifyInstance {
+export function createHttpApp(
+  log: Logger,
+  bodyLimit: number,
+  limiter?: RateLimiter,
+  maxParamLength = 100,
+): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit,
+    maxParamLength,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     // the router's own refusals (a malformed URL, an over-long path parameter) as Cinder's faults too
     frameworkErrors: (error, _req, reply) => {

@@ -17,7 +17,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { registerAuthHook } from './auth-hook';
 import { imageView } from './compute-views';
 import { createHttpApp } from './http';
-import { imageFields, imagePatch } from './image-body';
+import { checkTag, IMAGE_TAG_QUOTA, imageFields, imagePatch, tagLimitExceeded } from './image-body';
+import { imageSchema, imagesSchema } from './image-schemas';
 import { type ListenerOptions, registerPolicy } from './policy-hook';
 import { IMAGE_ROUTE_POLICIES } from './policy-routes';
 import { isUuid } from './validate';
@@ -46,7 +47,9 @@ const { beginUpload, finishUpload, failUpload, deactivate, reactivate, remove } 
  * and its own; only the owner (or an admin) changes an image.
  */
 export function buildImageApp(options: ListenerOptions, deps: ImageAppDeps): FastifyInstance {
-  const app = createHttpApp(options.log, options.bodyLimit, options.rateLimiter);
+  // a tag in the path is up to 255 characters, each up to 12 once percent-encoded: the schema
+  // check, not the router, answers for a longer one
+  const app = createHttpApp(options.log, options.bodyLimit, options.rateLimiter, 255 * 12 + 1);
   // the data is streamed to the store, which has its own cap: the body limit is for JSON
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
   const json = app.getDefaultJsonParser('error', 'error');
@@ -80,10 +83,10 @@ export function buildImageApp(options: ListenerOptions, deps: ImageAppDeps): Fas
     return image;
   };
   /** An image the caller may change: its own, or any for an admin (another's is a 403, as Glance). */
-  const owned = async (req: FastifyRequest) => {
+  const owned = async (req: FastifyRequest, refusal = 'You are not permitted to modify image') => {
     const image = await visible(req);
     if (!req.basalt.isAdmin && image.owner !== req.basalt.projectId) {
-      throw new ForbiddenError(`You are not permitted to modify image ${image.id}.`);
+      throw new ForbiddenError(`${refusal} ${image.id}.`);
     }
     return image;
   };
@@ -92,7 +95,9 @@ export function buildImageApp(options: ListenerOptions, deps: ImageAppDeps): Fas
   app.get('/v2/images', async (req) => {
     const query = req.query as Record<string, unknown>;
     const text = (key: string) => (typeof query[key] === 'string' ? (query[key] as string) : undefined);
-    const filter = { name: text('name'), status: text('status'), visibility: text('visibility') };
+    // repeated for several, as Glance takes them: an image has them all
+    const tags = [query.tag ?? []].flat().map((tag) => String(tag).trim());
+    const filter = { name: text('name'), status: text('status'), visibility: text('visibility'), tags };
     const images = await deps.images.listVisible(
       viewer(req),
       Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined)),
@@ -156,6 +161,32 @@ export function buildImageApp(options: ListenerOptions, deps: ImageAppDeps): Fas
       return '';
     });
   }
+
+  app.put('/v2/images/:image_id/tags/:tag_value', async (req, reply) => {
+    const tag = checkTag((req.params as { tag_value: string }).tag_value);
+    const image = await owned(req, 'Not allowed to update tags for image');
+    const added = await deps.images.addTag(image.id, tag, IMAGE_TAG_QUOTA);
+    if (!added) throw gone(image);
+    if (added.quotaReached) {
+      throw new OverLimitError(
+        `Image tag limit exceeded for image ${image.id}: ${tagLimitExceeded(IMAGE_TAG_QUOTA + 1)}:`,
+      );
+    }
+    reply.code(204);
+    return '';
+  });
+
+  app.delete('/v2/images/:image_id/tags/:tag_value', async (req, reply) => {
+    const image = await owned(req, 'Not allowed to delete tags for image');
+    const tag = (req.params as { tag_value: string }).tag_value;
+    if (!(await deps.images.removeTag(image.id, tag)))
+      throw new NotFoundError('The resource could not be found.');
+    reply.code(204);
+    return '';
+  });
+
+  app.get('/v2/schemas/image', async () => imageSchema());
+  app.get('/v2/schemas/images', async () => imagesSchema());
 
   const octetStream = async (req: FastifyRequest) => {
     if (String(req.headers['content-type']).split(';')[0]?.trim() !== 'application/octet-stream') {

@@ -1,6 +1,6 @@
 import type { ImageRecord } from '@basalt/db';
-import { ForbiddenError, InvalidInputError } from '@basalt/errors';
-import { imageFields, imagePatch } from './image-body';
+import { ForbiddenError, InvalidInputError, OverLimitError } from '@basalt/errors';
+import { checkTag, IMAGE_TAG_QUOTA, imageFields, imagePatch } from './image-body';
 
 const member = { isAdmin: false };
 const image = { properties: { purpose: 'test', kept: 'yes' } } as unknown as ImageRecord;
@@ -35,7 +35,8 @@ describe("Glance's image create body", () => {
     [{ min_ram: -1 }, InvalidInputError],
     [{ protected: 'yes' }, InvalidInputError],
     [{ custom: 5 }, InvalidInputError],
-    [{ tags: ['a'] }, InvalidInputError],
+    [{ tags: 'a' }, InvalidInputError],
+    [{ tags: [5] }, InvalidInputError],
     [{ status: 'active' }, ForbiddenError],
     [{ size: 1 }, ForbiddenError],
     [{ owner: 'p' }, ForbiddenError],
@@ -43,6 +44,29 @@ describe("Glance's image create body", () => {
     [{ visibility: 'public' }, ForbiddenError],
   ])('%j is refused', (body, error) => {
     expect(() => imageFields(body, member)).toThrow(error);
+  });
+  test('tags are a set of strings of at most 255 characters', () => {
+    expect(imageFields({ tags: ['b', 'a', 'b', 'x'.repeat(255)] }, member)).toEqual({
+      tags: ['b', 'a', 'x'.repeat(255)],
+      properties: {},
+    });
+  });
+  test("a tag that is too long gets Glance's schema error", () => {
+    expect(() => imageFields({ tags: ['x'.repeat(256)] }, member)).toThrow(
+      `Provided object does not match schema 'image': '${'x'.repeat(256)}' is too long`,
+    );
+    expect(() => checkTag(7)).toThrow(
+      "Provided object does not match schema 'image': 7 is not of type 'string'",
+    );
+    expect(checkTag('x'.repeat(255))).toBe('x'.repeat(255));
+  });
+  test('more tags than the quota are a 413 with what was attempted', () => {
+    const tags = Array.from({ length: IMAGE_TAG_QUOTA + 1 }, (_, n) => `t${n}`);
+    expect(() => imageFields({ tags }, member)).toThrow(OverLimitError);
+    expect(() => imageFields({ tags }, member)).toThrow(
+      'The limit has been exceeded on the number of allowed image tags. Attempted: 129, Maximum: 128',
+    );
+    expect(imageFields({ tags: tags.slice(1) }, member).tags).toHaveLength(IMAGE_TAG_QUOTA);
   });
   test('an admin may make an image public', () => {
     expect(imageFields({ visibility: 'public' }, { isAdmin: true })).toMatchObject({ visibility: 'public' });
@@ -64,7 +88,21 @@ describe("Glance's JSON patch", () => {
       ),
     ).toEqual({ name: 'new', properties: { kept: 'changed', extra: 'e' } });
   });
+  test('tags are set whole by add or replace on /tags', () => {
+    expect(imagePatch(image, [{ op: 'add', path: '/tags', value: ['a', 'a', 'b'] }], member)).toEqual({
+      tags: ['a', 'b'],
+      properties: image.properties,
+    });
+    expect(imagePatch(image, [{ replace: '/tags', value: [] }], member)).toMatchObject({ tags: [] });
+  });
+  test('a patched tag is checked as a created one', () => {
+    const add = (value: unknown) => () => imagePatch(image, [{ op: 'add', path: '/tags', value }], member);
+    expect(add(['x'.repeat(256)])).toThrow(InvalidInputError);
+    expect(add(Array.from({ length: IMAGE_TAG_QUOTA + 1 }, (_, n) => `${n}`))).toThrow(OverLimitError);
+  });
   test.each([
+    [{ op: 'remove', path: '/tags' }, ForbiddenError],
+    [{ op: 'replace', path: '/tags', value: 'a' }, InvalidInputError],
     [{ op: 'remove', path: '/name' }, ForbiddenError],
     [{ op: 'replace', path: '/checksum', value: 'x' }, ForbiddenError],
     [{ op: 'remove', path: '/missing' }, InvalidInputError],

@@ -1,5 +1,5 @@
 import type { DiskFormat, ImageFields, ImageRecord, ImageVisibility } from '@basalt/db';
-import { ForbiddenError, InvalidInputError } from '@basalt/errors';
+import { ForbiddenError, InvalidInputError, OverLimitError } from '@basalt/errors';
 
 /** What Glance shows but nobody sets. */
 const READ_ONLY = new Set([
@@ -19,8 +19,10 @@ const READ_ONLY = new Set([
   'owner',
   'os_hidden',
 ]);
-const DISK_FORMATS: readonly DiskFormat[] = ['raw', 'qcow2'];
-const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
+export const DISK_FORMATS: readonly DiskFormat[] = ['raw', 'qcow2'];
+export const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
+/** Glance's `image_tag_quota` default: the most tags an image has. */
+export const IMAGE_TAG_QUOTA = 128;
 const VISIBILITIES: readonly ImageVisibility[] = ['public', 'private', 'shared', 'community'];
 
 interface Caller {
@@ -67,8 +69,8 @@ export function imagePatch(image: ImageRecord, body: unknown, caller: Caller): I
     }
     const key = path.slice(1).replace(/~1/g, '/').replace(/~0/g, '~');
     if (op === 'remove') {
-      if (key in CORE || READ_ONLY.has(key))
-        throw new ForbiddenError(`Attribute '${key}' is required or read-only.`);
+      if (READ_ONLY.has(key)) throw new ForbiddenError(`Attribute '${key}' is read-only.`);
+      if (key in CORE) throw new ForbiddenError(`Property ${key} may not be removed.`);
       if (!(key in properties)) throw new InvalidInputError(`Property ${key} does not exist.`);
       delete properties[key];
       continue;
@@ -146,8 +148,42 @@ const CORE: Readonly<Record<string, (value: unknown, caller: Caller) => ImageFie
   min_disk: (value) => ({ minDisk: count('min_disk', value) }),
   min_ram: (value) => ({ minRam: count('min_ram', value) }),
   tags: (value) => {
-    if (!Array.isArray(value) || value.length > 0)
-      throw new InvalidInputError('Image tags are not supported.');
-    return {};
+    if (!Array.isArray(value)) throw notImageSchema(`${pyRepr(value)} is not of type 'array'`);
+    for (const tag of value) checkTag(tag);
+    enforceTagQuota(value.length);
+    // a set, as Glance keeps them
+    return { tags: [...new Set(value as string[])] };
   },
 };
+
+/** A tag as Glance's image schema has one: a string of at most 255 characters. */
+export function checkTag(tag: unknown): string {
+  if (typeof tag !== 'string') throw notImageSchema(`${pyRepr(tag)} is not of type 'string'`);
+  if (tag.length > 255) throw notImageSchema(`${pyRepr(tag)} is too long`);
+  return tag;
+}
+
+/** Glance's ImageTagLimitExceeded. */
+export const tagLimitExceeded = (attempted: number) =>
+  `The limit has been exceeded on the number of allowed image tags. Attempted: ${attempted}, Maximum: ${IMAGE_TAG_QUOTA}`;
+
+/** Glance's `_enforce_image_tag_quota`: more tags than the quota is a 413. */
+function enforceTagQuota(attempted: number): void {
+  if (attempted > IMAGE_TAG_QUOTA) throw new OverLimitError(tagLimitExceeded(attempted));
+}
+
+/** Glance's InvalidObject, with the first line of jsonschema's reason. */
+const notImageSchema = (reason: string) =>
+  new InvalidInputError(`Provided object does not match schema 'image': ${reason}`);
+
+/** A value as jsonschema's messages (Python's repr) show it. */
+const pyRepr = (value: unknown): string =>
+  typeof value === 'string'
+    ? `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+    : value === null
+      ? 'None'
+      : typeof value === 'boolean'
+        ? value
+          ? 'True'
+          : 'False'
+        : JSON.stringify(value);

@@ -191,5 +191,9 @@ export const IMAGE_ROUTE_POLICIES: ApiRoutePolicies = {
     'PUT /images/:image_id/file': 'upload_image',
     'POST /images/:image_id/actions/deactivate': 'deactivate',
     'POST /images/:image_id/actions/reactivate': 'reactivate',
+    'PUT /images/:image_id/tags/:tag_value': 'modify_image',
+    'DELETE /images/:image_id/tags/:tag_value': 'modify_image',
+    'GET /schemas/image': { none: 'Glance serves its schemas to any caller it authenticated' },
+    'GET /schemas/images': { none: 'Glance serves its schemas to any caller it authenticated' },
   },
 };
