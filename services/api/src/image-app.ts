@@ -41,8 +41,8 @@ const PATCH_TYPES = [
 const { beginUpload, finishUpload, failUpload, deactivate, reactivate, remove } = IMAGE_STATES.movesOf('api');
 
 /**
- * The image API (Glance v2 subset): version discovery; images created, listed, shown, changed
- * (JSON patch), deactivated and reactivated, deleted; their data uploaded (streamed into the image
+ * The image API (Glance v2 subset): version discovery and the image schemas; images created,
+ * listed, shown, changed (JSON patch), tagged, deactivated and reactivated, deleted; their data uploaded (streamed into the image
  * store, with its size and checksums) and downloaded. A project sees public and community images
  * and its own; only the owner (or an admin) changes an image.
  */
