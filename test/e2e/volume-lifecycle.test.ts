@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type ConnectionInfo, type VolumeRpcApi, volumeRpcApi } from '@basalt/contracts';
@@ -228,7 +228,7 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
     expect(stack.service('volume-worker').log.slice(logFrom)).not.toMatch(/"level":50/);
   }, 60_000);
 
-  test('a volume whose stored CHAP secret no longer opens still extends and deletes, leaving nothing in tgtd', async () => {
+  test('a volume whose stored CHAP secret no longer opens, with no target config to recover it from, is refused connections but still extends and deletes, leaving nothing in tgtd', async () => {
     const volume = await create(1, 'sealed-away');
     const info = await volumeRpc.initialize_connection(testContext(), stack.host, {
       volume_id: volume.id,
@@ -244,11 +244,12 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
       [volume.id],
     );
     const name = row?.backend_name as string;
-    // sealed under a key that is gone
+    // sealed under a key that is gone, and the second source, its target's config, lost too
     await stack.query(
       "UPDATE volumes SET provider_auth = regexp_replace(provider_auth, '^enc:v1:[^:]+:', 'enc:v1:gone:') WHERE id = $1",
       [volume.id],
     );
+    rmSync(join(stack.volumesDir, name));
     await expect(
       volumeRpc.initialize_connection(testContext(), stack.host, { volume_id: volume.id, connector }),
     ).rejects.toThrow('stored CHAP secret cannot be opened');
@@ -281,6 +282,51 @@ describe('a volume through its whole life, over real tgt and libiscsi', () => {
       ),
     );
     expect(log).not.toContain(password);
+  }, 60_000);
+
+  test("a volume whose stored CHAP secret no longer opens is served with its target config's credentials and resealed at the next start", async () => {
+    const volume = await create(1, 'recovered');
+    const info = await volumeRpc.initialize_connection(testContext(), stack.host, {
+      volume_id: volume.id,
+      connector,
+    });
+    const password = info.data.auth_password;
+    // sealed under a key that is gone
+    await stack.query(
+      "UPDATE volumes SET provider_auth = regexp_replace(provider_auth, '^enc:v1:[^:]+:', 'enc:v1:gone:') WHERE id = $1",
+      [volume.id],
+    );
+    // tgtd forgets every export: the periodic check restores this one from the config's account
+    await stack.tgtd.crashAndRestart();
+    await workerSaid(volume.id, 'export restored');
+    expect((await run('iscsi-inq', [iscsiUrl(info)])).stdout).toContain('DIRECT_ACCESS');
+    await volumeRpc.terminate_connection(testContext(), stack.host, { volume_id: volume.id, connector });
+    const served = (await stack.tgtd.targets()).split(/^(?=Target \d+: )/m);
+    const acl = served.find((t) => t.includes(`${info.data.target_iqn}\n`))?.split('ACL information:')[1];
+    expect(acl).toBeDefined();
+    expect(acl).not.toContain('127.0.0.1');
+
+    // the restarted worker seals the credentials again under its key: the row opens afterwards
+    expect(await stack.service('volume-worker').stop()).toBe(0);
+    await stack.startService('volume-worker');
+    await workerSaid(volume.id, 'CHAP secret recovered from its target config');
+    const [row] = await stack.query<{ provider_auth: string }>(
+      'SELECT provider_auth FROM volumes WHERE id = $1',
+      [volume.id],
+    );
+    expect(row?.provider_auth).toMatch(/^enc:v1:test:/);
+    const again = await volumeRpc.initialize_connection(testContext(), stack.host, {
+      volume_id: volume.id,
+      connector,
+    });
+    expect(again.data).toMatchObject({ auth_username: info.data.auth_username, auth_password: password });
+    await volumeRpc.terminate_connection(testContext(), stack.host, { volume_id: volume.id, connector });
+    const log = stack.service('volume-worker').log;
+    expect(log).not.toContain('CHAP secret does not open');
+    expect(log).not.toContain(password);
+
+    await request(`${api}/volumes/${volume.id}`, { method: 'DELETE', token });
+    await waitForVolume(api, token, volume.id, ['deleted']);
   }, 60_000);
 
   test('force deletes racing their creates leave every volume deleted and no storage or export behind', async () => {

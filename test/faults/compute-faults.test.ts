@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { GuestConsole, GuestShell } from '../support/guest';
@@ -330,17 +330,35 @@ describe('the compute worker under faults', () => {
     await expectAttached(volumeId);
   }, 60_000);
 
-  test('an attach of a volume whose stored CHAP secret no longer opens is rolled back, with the reason logged', async () => {
+  test('an attach of a volume whose stored CHAP secret no longer opens, with no target config to recover it from, is rolled back, with the reason logged', async () => {
     const volumeId = await createVolume('sealed-away');
-    // sealed under a key that is gone
+    // sealed under a key that is gone, and the second source, its target's config, lost too
+    await stack.query(
+      "UPDATE volumes SET provider_auth = regexp_replace(provider_auth, '^enc:v1:[^:]+:', 'enc:v1:gone:') WHERE id = $1",
+      [volumeId],
+    );
+    const [row] = await stack.query<{ backend_name: string }>(
+      'SELECT backend_name FROM volumes WHERE id = $1',
+      [volumeId],
+    );
+    rmSync(join(stack.volumesDir, row?.backend_name as string));
+    expect((await attach(volumeId)).status).toBe(200);
+    await expectNothingLeft(volumeId);
+    expect(stack.service('compute-worker').log).toMatch(
+      new RegExp(`"volume_id":"${volumeId}".*stored CHAP secret cannot be opened.*"attach failed"`),
+    );
+  }, 60_000);
+
+  test("an attach of a volume whose stored CHAP secret no longer opens takes the credentials its target's config keeps", async () => {
+    const volumeId = await createVolume('recovered');
     await stack.query(
       "UPDATE volumes SET provider_auth = regexp_replace(provider_auth, '^enc:v1:[^:]+:', 'enc:v1:gone:') WHERE id = $1",
       [volumeId],
     );
     expect((await attach(volumeId)).status).toBe(200);
-    await expectNothingLeft(volumeId);
-    expect(stack.service('compute-worker').log).toMatch(
-      new RegExp(`"volume_id":"${volumeId}".*stored CHAP secret cannot be opened.*"attach failed"`),
+    await expectAttached(volumeId);
+    expect(stack.service('volume-worker').log).toMatch(
+      new RegExp(`"volume_id":"${volumeId}".*"msg":"CHAP secret does not open: its target config has it"`),
     );
   }, 60_000);
 

@@ -85,7 +85,10 @@ describe('provider_auth sealing', () => {
       const rotated = new SecretBox([key('k2'), k1Key]);
       const repo = new VolumeRepository(ds);
       const unopenable: string[] = [];
-      const skip = (id: string) => unopenable.push(id);
+      const skip = async (id: string) => {
+        unopenable.push(id);
+        return undefined;
+      };
       expect(await repo.resealSecrets('h1', rotated, skip)).toBe(1);
       expect(await repo.resealSecrets('h1', rotated, skip)).toBe(0);
       expect(unopenable).toEqual([]);
@@ -97,6 +100,18 @@ describe('provider_auth sealing', () => {
       expect(rotated.open(after[0]!.provider_auth, `volumes.provider_auth:${after[0]!.id}`)).toBe(
         'CHAP user1name pass1word0123456789',
       );
+
+      // credentials recovered elsewhere for a row that does not open are sealed in its place
+      const current = new SecretBox([key('k4')]);
+      const recovered = { user: 'Kept0user', password: 'Kept0password1234' };
+      expect(await repo.resealSecrets('h2', current, async () => recovered)).toBe(1);
+      const h2 = (await stored(ds))[1]!;
+      expect(h2.provider_auth).toMatch(/^enc:v1:k4:/);
+      expect(h2.provider_auth).not.toContain('Kept0password1234');
+      expect(current.open(h2.provider_auth, `volumes.provider_auth:${h2.id}`)).toBe(
+        'CHAP Kept0user Kept0password1234',
+      );
+      expect(await repo.resealSecrets('h2', current, async () => recovered)).toBe(0);
     } finally {
       await ds.destroy();
     }

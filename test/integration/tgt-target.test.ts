@@ -147,6 +147,18 @@ describe('the tgt target against a real tgtd (its management socket)', () => {
     expect((await run('iscsi-inq', [url()])).stdout).toContain('DIRECT_ACCESS');
   });
 
+  test('the credentials read back from the config file re-create a lost export that serves with CHAP', async () => {
+    await tgtd.crashAndRestart();
+    expect(await target.exportExists(spec)).toBe(false);
+    const kept = await target.storedCredentials(spec);
+    expect(kept).toEqual({ user: spec.chapUser, password: spec.chapPassword });
+    await target.createExport({ ...spec, chapUser: kept!.user, chapPassword: kept!.password });
+    expect(await tgtd.accounts()).toContain(spec.chapUser);
+    expect((await run('iscsi-inq', [url()])).stdout).toContain('DIRECT_ACCESS');
+    // another IQN's file is no source
+    expect(await target.storedCredentials({ ...spec, iqn: `${spec.iqn}x` })).toBeUndefined();
+  });
+
   test('removeExport leaves no target, account or file behind', async () => {
     const tid = Number(/^Target (\d+): /m.exec(await tgtd.targets())?.[1]);
     await target.removeExport({ ...spec, tid });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { InvalidStateError } from '@basalt/errors';
 import type { DataSource } from 'typeorm';
 import { keysetPage, type Listing, type Page } from './pagination';
-import { resealProviderAuth } from './provider-auth';
+import { type ChapCredentials, resealProviderAuth } from './provider-auth';
 import { type QuotaLimits, quotaRefusal } from './quotas';
 import type { SecretBox, SecretBoxError } from './secret-box';
 import { type SnapshotStatus } from './snapshot-states';
@@ -65,11 +65,14 @@ export class VolumeRepository extends StatefulRepository<VolumeRecord, VolumeSta
     super(ds, { table: VOLUMES, noun: 'Volume', toRecord: toVolume });
   }
 
-  /** Seals the host's stored CHAP secrets that are in clear or under a retired key; how many were. */
+  /**
+   * Seals the host's stored CHAP secrets that are in clear or under a retired key, and those
+   * `unopenable` recovers for a secret that does not open; how many were.
+   */
   resealSecrets(
     host: string,
     box: SecretBox,
-    unopenable: (volumeId: string, error: SecretBoxError) => void,
+    unopenable: (volumeId: string, error: SecretBoxError) => Promise<ChapCredentials | undefined>,
   ): Promise<number> {
     return resealProviderAuth(this.ds, box, host, unopenable);
   }

@@ -2,8 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { adminContext } from '@basalt/context';
 import type { ConnectionInfo } from '@basalt/contracts';
 import {
+  type ChapCredentials,
+  chapCredentials,
+  chapProviderAuth,
   type Move,
   SecretBox,
+  SecretBoxError,
   type SnapshotRecord,
   type SnapshotStatus,
   sealProviderAuth,
@@ -89,7 +93,26 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
       if (!v) throw new NotFoundError(`Volume ${id} could not be found.`);
       return v;
     },
-    resealSecrets: async () => 0,
+    // the reseal's recovery of rows that do not open (the SQL and the other rows: its own test)
+    resealSecrets: async (
+      _host: string,
+      box: SecretBox,
+      unopenable: (id: string, error: SecretBoxError) => Promise<ChapCredentials | undefined>,
+    ) => {
+      let resealed = 0;
+      for (const v of rows.values()) {
+        try {
+          chapCredentials(box, v);
+        } catch (error) {
+          if (!(error instanceof SecretBoxError)) throw error;
+          const recovered = await unopenable(v.id, error);
+          if (!recovered) continue;
+          rows.set(v.id, { ...v, providerAuth: sealProviderAuth(box, v.id, chapProviderAuth(recovered)) });
+          resealed++;
+        }
+      }
+      return resealed;
+    },
     onHost: async (_host: string, statuses: readonly string[], idleForSec = 0) => {
       const error = fail.onHost?.shift();
       if (error) throw error;
@@ -193,7 +216,10 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
       return detachResult;
     },
   };
+  const kept = new Map<string, ChapCredentials>(); // config name → the CHAP account it names
   const target = {
+    storedCredentials: async (spec: { name: string; iqn: string }) =>
+      spec.iqn === `iqn.2010-10.org.openstack:${spec.name}` ? kept.get(spec.name) : undefined,
     liveExports: async () => served,
     createExport: async (spec: ExportSpec) => {
       if (fail.export) throw fail.export;
@@ -248,6 +274,8 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
     capacity: async () => ({ totalGb: 100, freeGb: 60, provisionedGb: 70 }),
   };
   const reports: unknown[] = [];
+  const logged: string[] = [];
+  const secrets = new SecretBox([`k1:${randomBytes(32).toString('base64')}`]);
   const deps = {
     volumes,
     snapshots,
@@ -259,8 +287,8 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
       update_service_capabilities: async (_ctx: unknown, report: { host: string; capabilities: object }) =>
         reports.push({ host: report.host, ...report.capabilities }),
     },
-    secrets: new SecretBox([`k1:${randomBytes(32).toString('base64')}`]),
-    log,
+    secrets,
+    log: pino({ level: 'info' }, { write: (l: string) => logged.push(l) }),
   } as unknown as VolumeManagerDeps;
   const manager = new VolumeManager(deps, {
     host: 'host-a',
@@ -284,6 +312,11 @@ function fixture(initial: VolumeRecord[] = [volumeRow()], initialSnapshots: Snap
     fail,
     reports,
     reads,
+    kept,
+    secrets,
+    /** The manager's own log lines, parsed. */
+    logs: () => logged.map((l) => JSON.parse(l) as Record<string, unknown>),
+    logText: () => logged.join(''),
     status: (id = 'v1') => rows.get(id)?.status,
     snapshotStatus: (id = 's1') => snapshotRows.get(id)?.status,
     holdStorage(until: Promise<void>) {
@@ -363,6 +396,92 @@ describe('VolumeManager CHAP secrets', () => {
     expect(f.exported.map((e) => `${e.chapUser} ${e.chapPassword}`)).toEqual([
       'UserName1234 Secret1234567890',
     ]);
+  });
+});
+
+describe('VolumeManager CHAP secret that does not open', () => {
+  const elsewhere = new SecretBox([`k9:${randomBytes(32).toString('base64')}`]);
+  const KEPT = { user: 'KeptUser1234', password: 'KeptSecret1234567890' };
+  const unopenable = (over: Partial<VolumeRecord>) =>
+    volumeRow({ ...over, providerAuth: sealProviderAuth(elsewhere, over.id ?? 'v1', AUTH) });
+
+  test('the connections take the credentials its target config holds: the ACL changes both ways', async () => {
+    const f = fixture([unopenable({ status: 'in-use' })]);
+    f.kept.set('volume-00000001', KEPT);
+    f.live.set('iqn.2026-11.test:other', '10.0.0.1');
+    const info = await f.manager.initializeConnection('v1', connector);
+    expect(info.data.target_iqn).toBe(IQN);
+    await f.manager.terminateConnection('v1', connector);
+    expect(f.done).toEqual([
+      'acl [10.0.0.1] → [10.0.0.1 10.0.0.2] on 7',
+      'acl [10.0.0.1 10.0.0.2] → [10.0.0.1] on 7',
+    ]);
+    expect(f.logs().filter((l) => l.level === 40)).toEqual([
+      expect.objectContaining({
+        volume_id: 'v1',
+        msg: 'CHAP secret does not open: its target config has it',
+      }),
+      expect.objectContaining({
+        volume_id: 'v1',
+        msg: 'CHAP secret does not open: its target config has it',
+      }),
+    ]);
+    expect(f.logText()).not.toMatch(/KeptUser1234|KeptSecret1234567890|UserName1234|Secret1234567890/);
+  });
+
+  test('with no config naming an account, the connections are refused before anything changes', async () => {
+    const f = fixture([unopenable({ status: 'in-use' })]);
+    // a config of another target is no source
+    f.kept.set('volume-00000002', KEPT);
+    f.live.set('iqn.2026-11.test:other', '10.0.0.1');
+    await expect(f.manager.initializeConnection('v1', connector)).rejects.toThrow(
+      "volume v1's stored CHAP secret cannot be opened",
+    );
+    expect([...f.live.keys()]).toEqual(['iqn.2026-11.test:other']);
+    await expect(
+      f.manager.terminateConnection('v1', { ...connector, initiator: 'iqn.2026-11.test:other' }),
+    ).rejects.toThrow("volume v1's stored CHAP secret cannot be opened");
+    expect(f.done).toEqual([]);
+  });
+
+  test('ensureExports restores its lost export with them; without them it logs and tries again next pass', async () => {
+    const f = fixture([unopenable({ status: 'available' })]);
+    expect(await f.manager.ensureExports()).toBe(0);
+    expect(f.logs().find((l) => l.level === 50)).toMatchObject({
+      volume_id: 'v1',
+      msg: 'could not restore export',
+    });
+    f.kept.set('volume-00000001', KEPT);
+    expect(await f.manager.ensureExports()).toBe(1);
+    expect(f.exported.map((e) => `${e.tid} ${e.chapUser} ${e.chapPassword}`)).toEqual([
+      '7 KeptUser1234 KeptSecret1234567890',
+    ]);
+  });
+
+  test('the reseal at start seals the recovered credentials under the current key, saying so by id only', async () => {
+    const f = fixture([
+      unopenable({ status: 'available' }),
+      unopenable({ id: 'v2', status: 'available', backendName: 'volume-00000002' }),
+    ]);
+    f.targetNums.set('v2', 8);
+    f.kept.set('volume-00000001', KEPT);
+    await f.manager.recover();
+    const row = f.rows.get('v1') as VolumeRecord;
+    expect(row.providerAuth).toMatch(/^enc:v1:k1:/);
+    expect(chapCredentials(f.secrets, row)).toEqual(KEPT);
+    // the export came back with them; v2, with nothing to recover from, stays as it is
+    expect(f.exported.map((e) => `${e.tid} ${e.chapUser}`)).toEqual(['7 KeptUser1234']);
+    expect(() => chapCredentials(f.secrets, f.rows.get('v2') as VolumeRecord)).toThrow(SecretBoxError);
+    const logs = f.logs();
+    expect(logs.find((l) => l.msg === 'CHAP secret recovered from its target config')).toEqual(
+      expect.objectContaining({ level: 40, volume_id: 'v1' }),
+    );
+    expect(logs.find((l) => l.msg === 'CHAP secret cannot be opened')).toEqual(
+      expect.objectContaining({ level: 50, volume_id: 'v2' }),
+    );
+    // the row opens now: nothing more is taken from the config
+    expect(logs.filter((l) => l.msg === 'CHAP secret does not open: its target config has it')).toEqual([]);
+    expect(f.logText()).not.toMatch(/KeptUser1234|KeptSecret1234567890|UserName1234|Secret1234567890/);
   });
 });
 

@@ -12,8 +12,10 @@ import {
 import {
   type AttachmentRepository,
   Batcher,
+  type ChapCredentials,
   CONNECTABLE_STATUSES,
   chapCredentials,
+  chapProviderAuth,
   EXPORTED_STATUSES,
   type IscsiTargetRepository,
   isTransientDatabaseError,
@@ -198,13 +200,20 @@ export class VolumeManager {
 
   /** After a restart of this worker: finish what was in flight, re-apply every export. */
   async recover(): Promise<void> {
-    // secrets in clear (stored before sealing) or under a retired key are sealed with the current one
+    // secrets in clear (stored before sealing) or under a retired key are sealed with the current
+    // one, and so are those that do not open but the volume's target still keeps
     const resealed = await this.deps.volumes.resealSecrets(
       this.options.host,
       this.deps.secrets,
-      (id, error) =>
+      async (id, error) => {
+        const volume = await this.deps.volumes.find(id);
+        // a config that cannot be read is no source: the volume stays as it is, the start goes on
+        const kept = volume && (await this.keptChap(volume).catch(() => undefined));
+        if (kept) this.deps.log.warn({ volume_id: id }, 'CHAP secret recovered from its target config');
         // its attaches are refused and rolled back; the worker serves every other volume
-        this.deps.log.error({ volume_id: id, err: error.message }, 'CHAP secret cannot be opened'),
+        else this.deps.log.error({ volume_id: id, err: error.message }, 'CHAP secret cannot be opened');
+        return kept;
+      },
     );
     if (resealed > 0) this.deps.log.info({ volumes: resealed }, 'CHAP secrets resealed with the current key');
     // a message of these may come back from the broker too: the lock and the state checks make
@@ -296,7 +305,12 @@ export class VolumeManager {
         try {
           const v = await volumes.find(candidate.id);
           if (!v || !EXPORTED_STATUSES.includes(v.status) || v.host !== this.options.host) return;
-          const spec = this.exportSpec(v, await this.targetNumber(v), await this.connected(v.id));
+          const [tid, initiators, chap] = await Promise.all([
+            this.targetNumber(v),
+            this.connected(v.id),
+            this.requireChap(v),
+          ]);
+          const spec = this.exportSpec(v, tid, initiators, chap);
           if (live.get(spec.iqn) === spec.tid) return;
           await target.createExport(spec);
           restored++;
@@ -344,7 +358,7 @@ export class VolumeManager {
         providerAuth: sealProviderAuth(
           this.deps.secrets,
           volumeId,
-          `CHAP ${chapSecret(20)} ${chapSecret(20)}`,
+          chapProviderAuth({ user: chapSecret(20), password: chapSecret(20) }),
         ),
       });
       if (!claim) {
@@ -368,7 +382,7 @@ export class VolumeManager {
             );
           }
           // a volume being created has no connections yet
-          const spec = this.exportSpec(volume, targetNum, []);
+          const spec = this.exportSpec(volume, targetNum, [], await this.requireChap(volume));
           await target.createExport(spec);
           const done = await this.created.submit({
             id: volumeId,
@@ -633,14 +647,14 @@ export class VolumeManager {
     if (!CONNECTABLE_STATUSES.includes(volume.status)) {
       throw new ConflictError(`volume ${volumeId} is ${volume.status}; it cannot be connected`);
     }
-    // a secret that does not open refuses the connection before anything changes, so the
-    // caller's rollback has nothing to undo here
-    this.requireChap(volume);
+    // a secret that does not open (and that the target does not keep) refuses the connection
+    // before anything changes, so the caller's rollback has nothing to undo here
+    const chap = await this.requireChap(volume);
     const [{ previous, current }, tid] = await Promise.all([
       attachments.connect(volumeId, connector),
       this.targetNumber(volume),
     ]);
-    return target.initializeConnection(this.exportSpec(volume, tid, current), previous);
+    return target.initializeConnection(this.exportSpec(volume, tid, current, chap), previous);
   }
 
   terminateConnection(volumeId: string, connector: Connector): Promise<void> {
@@ -654,10 +668,8 @@ export class VolumeManager {
     const remaining = await attachments.disconnect(volumeId, connector.initiator);
     // the ACL stays as it is: nothing to do at the target (whose config needs the secret)
     if (sameAddresses(previous, remaining)) return;
-    await target.terminateConnection(
-      this.exportSpec(volume, await this.targetNumber(volume), remaining),
-      previous,
-    );
+    const [tid, chap] = await Promise.all([this.targetNumber(volume), this.requireChap(volume)]);
+    await target.terminateConnection(this.exportSpec(volume, tid, remaining, chap), previous);
   }
 
   /**
@@ -734,15 +746,29 @@ export class VolumeManager {
     return false;
   }
 
-  private chapOf(volume: VolumeRecord): { user: string; password: string } | undefined {
+  /**
+   * The volume's CHAP credentials: its stored secret, else (it does not open) those its target
+   * keeps for its export, until the reseal at the next start stores them again.
+   */
+  private async chapOf(volume: VolumeRecord): Promise<ChapCredentials | undefined> {
     try {
       return chapCredentials(this.deps.secrets, volume);
     } catch (error) {
       if (!(error instanceof SecretBoxError)) throw error;
+      const kept = await this.keptChap(volume);
+      if (kept) {
+        this.deps.log.warn({ volume_id: volume.id }, 'CHAP secret does not open: its target config has it');
+        return kept;
+      }
       throw new ConflictError(`volume ${volume.id}'s stored CHAP secret cannot be opened: ${error.message}`, {
         data: { volume_id: volume.id },
       });
     }
+  }
+
+  /** The second source of a volume's CHAP credentials, on its volume host: what its target keeps. */
+  private keptChap(volume: VolumeRecord): Promise<ChapCredentials | undefined> {
+    return this.deps.target.storedCredentials({ name: volume.backendName, iqn: this.iqn(volume) });
   }
 
   /**
@@ -762,8 +788,8 @@ export class VolumeManager {
     }
   }
 
-  private requireChap(volume: VolumeRecord): { user: string; password: string } {
-    const chap = this.chapOf(volume);
+  private async requireChap(volume: VolumeRecord): Promise<ChapCredentials> {
+    const chap = await this.chapOf(volume);
     if (!chap) throw new ConflictError(`volume ${volume.id} has no CHAP credentials`);
     return chap;
   }
@@ -792,8 +818,12 @@ export class VolumeManager {
     };
   }
 
-  private exportSpec(volume: VolumeRecord, tid: number, initiators: readonly string[]): ExportSpec {
-    const chap = this.requireChap(volume);
+  private exportSpec(
+    volume: VolumeRecord,
+    tid: number,
+    initiators: readonly string[],
+    chap: ChapCredentials,
+  ): ExportSpec {
     return {
       ...this.exportRef(volume, tid),
       chapUser: chap.user,

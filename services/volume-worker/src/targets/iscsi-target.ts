@@ -1,4 +1,5 @@
 import type { ConnectionInfo } from '@basalt/contracts';
+import type { ChapCredentials } from '@basalt/db';
 
 /** Everything a target needs to serve one volume. */
 export interface ExportSpec {
@@ -36,6 +37,11 @@ export interface IscsiTarget {
    * Without `chapUser` (a stored secret that no longer opens) the helper finds the account itself.
    */
   removeExport(spec: ExportRef & { readonly chapUser?: string }): Promise<void>;
+  /**
+   * The CHAP credentials the helper keeps for the export itself (tgt: its target's config file),
+   * if it keeps any: the second source of a volume's credentials when its stored secret does not open.
+   */
+  storedCredentials(spec: Pick<ExportSpec, 'name' | 'iqn'>): Promise<ChapCredentials | undefined>;
   /** Where the volume is exported, as its `provider_location` records it. */
   providerLocation(spec: Pick<ExportSpec, 'tid' | 'iqn'>): string;
   /**

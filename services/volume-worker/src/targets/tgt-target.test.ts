@@ -219,6 +219,44 @@ describe('TgtTarget', () => {
     });
   });
 
+  describe('storedCredentials: the CHAP account of the export as its config file keeps it', () => {
+    const ref = { name: 'volume-0000000a', iqn: 'iqn.2010-10.org.openstack:volume-0000000a' };
+    const rewrite = (target: TgtTarget, from: string, to: string) => {
+      const file = target.configFile(ref.name);
+      writeFileSync(file, readFileSync(file, 'utf8').replace(from, to));
+    };
+
+    test('what the last write of the config said, from the file alone', async () => {
+      const { tgtd, target } = setup();
+      await target.createExport(spec({ initiators: ['10.0.0.5'] }));
+      await target.setInitiators(spec({ chapUser: 'OtherUser123', chapPassword: 'OtherSecret12345' }), []);
+      tgtd.requests.length = 0;
+      expect(await target.storedCredentials(ref)).toEqual({
+        user: 'OtherUser123',
+        password: 'OtherSecret12345',
+      });
+      expect(tgtd.requests).toEqual([]);
+    });
+
+    test('none without a config, from the config of another IQN, or from an account Basalt never makes', async () => {
+      const { target } = setup();
+      expect(await target.storedCredentials(ref)).toBeUndefined();
+      await target.createExport(spec());
+      expect(
+        await target.storedCredentials({ ...ref, iqn: 'iqn.2010-10.org.openstack:volume-0000000b' }),
+      ).toBeUndefined();
+      rewrite(target, 'Secret1234567890', 'short');
+      expect(await target.storedCredentials(ref)).toBeUndefined();
+      rewrite(target, 'incominguser UserName1234 short', 'incominguser bad,user=x Secret1234567890');
+      expect(await target.storedCredentials(ref)).toBeUndefined();
+    });
+
+    test('a name that is not one of the directory is refused before any file is read', async () => {
+      const { target } = setup();
+      await expect(target.storedCredentials({ ...ref, name: '../etc/passwd' })).rejects.toThrow();
+    });
+  });
+
   test.each([
     ['a name with a slash', { name: '../etc/passwd' }],
     ['a name starting with a dash', { name: '-rf' }],

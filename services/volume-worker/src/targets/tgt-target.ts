@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConnectionInfo } from '@basalt/contracts';
+import type { ChapCredentials } from '@basalt/db';
 import { BasaltError } from '@basalt/errors';
 import type { Logger } from '@basalt/log';
 import { assertAddress, assertIqn, assertSafeName } from '@basalt/naming';
@@ -17,6 +18,13 @@ import {
 
 /** The CHAP user names Basalt makes (and the only ones it removes on a config's or tgtd's word). */
 const CHAP_USER = /^[A-Za-z0-9]{8,64}$/;
+const CHAP_PASSWORD = /^[A-Za-z0-9]{12,64}$/;
+
+/** The incoming CHAP account a target config in tgt-admin's format names, if it names one. */
+function configAccount(text: string): ChapCredentials | undefined {
+  const found = /^\s*incominguser (\S+) (\S+)\s*$/m.exec(text);
+  return found ? { user: found[1] as string, password: found[2] as string } : undefined;
+}
 
 export interface TgtInventory {
   readonly targets: { readonly tid: number; readonly iqn: string; readonly acl: string[] }[];
@@ -142,7 +150,27 @@ export class TgtTarget implements IscsiTarget {
   /** The CHAP account a file of the config directory names, if it names one (a missing file names none). */
   private async configUser(file: string): Promise<string | undefined> {
     const text = await readFile(join(this.options.volumesDir, file), 'utf8').catch(() => '');
-    return /^\s*incominguser (\S+) /m.exec(text)?.[1];
+    return configAccount(text)?.user;
+  }
+
+  /**
+   * The CHAP account the export's config file names: only from a file for this IQN, and only
+   * credentials Basalt could have made (so what comes back can be exported again).
+   */
+  async storedCredentials(spec: Pick<ExportSpec, 'name' | 'iqn'>): Promise<ChapCredentials | undefined> {
+    assertIqn(spec.iqn);
+    let text: string;
+    try {
+      text = await readFile(this.configFile(spec.name), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    if (!text.startsWith(`<target ${spec.iqn}>\n`)) return undefined;
+    const account = configAccount(text);
+    return account && CHAP_USER.test(account.user) && CHAP_PASSWORD.test(account.password)
+      ? account
+      : undefined;
   }
 
   /** Removes a target by number, whatever it serves (the reconciler's orphans). */
@@ -324,7 +352,7 @@ export class TgtTarget implements IscsiTarget {
 
   private check(spec: ExportSpec): void {
     this.checkRef(spec);
-    if (!CHAP_USER.test(spec.chapUser) || !/^[A-Za-z0-9]{12,64}$/.test(spec.chapPassword)) {
+    if (!CHAP_USER.test(spec.chapUser) || !CHAP_PASSWORD.test(spec.chapPassword)) {
       throw new BasaltError('CHAP credentials must be 8-64 (user) and 12-64 (password) letters and digits');
     }
     spec.initiators.forEach(assertAddress);
