@@ -129,6 +129,11 @@ export class TgtTarget implements IscsiTarget {
     return targets;
   }
 
+  /** The target tgtd serves under this number for this IQN, if it does. */
+  private async liveTarget(spec: Pick<ExportSpec, 'tid' | 'iqn'>): Promise<LiveTarget | undefined> {
+    return (await this.liveTargets()).find((t) => t.tid === spec.tid && t.iqn === spec.iqn);
+  }
+
   /**
    * Everything this tgtd and the config directory hold, for the reconciler: each target with its
    * ACL, each CHAP account, and each config file with the account it names.
@@ -141,16 +146,11 @@ export class TgtTarget implements IscsiTarget {
       .filter((l) => l !== '' && l !== 'Account list:');
     const configs: TgtInventory['configs'] = [];
     for (const file of await readdir(this.options.volumesDir)) {
-      const user = await this.configUser(file);
+      const text = await readFile(join(this.options.volumesDir, file), 'utf8').catch(() => '');
+      const user = configAccount(text)?.user;
       configs.push({ file, ...(user ? { user } : {}) });
     }
     return { targets, accounts, configs };
-  }
-
-  /** The CHAP account a file of the config directory names, if it names one (a missing file names none). */
-  private async configUser(file: string): Promise<string | undefined> {
-    const text = await readFile(join(this.options.volumesDir, file), 'utf8').catch(() => '');
-    return configAccount(text)?.user;
   }
 
   /**
@@ -208,7 +208,7 @@ export class TgtTarget implements IscsiTarget {
 
   /** Whether tgtd currently serves this target number with this IQN. */
   async exportExists(spec: Pick<ExportSpec, 'tid' | 'iqn'>): Promise<boolean> {
-    return (await this.liveExports()).get(spec.iqn) === spec.tid;
+    return (await this.liveTarget(spec)) !== undefined;
   }
 
   providerLocation(spec: Pick<ExportSpec, 'tid' | 'iqn'>): string {
@@ -216,7 +216,7 @@ export class TgtTarget implements IscsiTarget {
   }
 
   async initializeConnection(spec: ExportSpec, previous: readonly string[]): Promise<ConnectionInfo> {
-    const live = (await this.liveTargets()).find((t) => t.iqn === spec.iqn && t.tid === spec.tid);
+    const live = await this.liveTarget(spec);
     if (live) await this.setInitiators(spec, previous, live);
     else await this.createExport(spec);
     return {
@@ -337,12 +337,12 @@ export class TgtTarget implements IscsiTarget {
 
   /**
    * The CHAP account of an export whose caller cannot name it: the only one tgtd binds to the
-   * target (this number serving this IQN), else the one its config file names; only a name Basalt
+   * target (this number serving this IQN), else the one its config file names (`storedCredentials`); only a name Basalt
    * could have made.
    */
   private async accountOf(spec: Pick<ExportSpec, 'name' | 'iqn' | 'tid'>): Promise<string | undefined> {
-    const bound = (await this.liveTargets()).find((t) => t.tid === spec.tid && t.iqn === spec.iqn)?.accounts;
-    const user = bound?.length === 1 ? bound[0] : await this.configUser(spec.name);
+    const bound = (await this.liveTarget(spec))?.accounts;
+    const user = bound?.length === 1 ? bound[0] : (await this.storedCredentials(spec))?.user;
     return user && CHAP_USER.test(user) ? user : undefined;
   }
 
