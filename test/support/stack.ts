@@ -218,7 +218,8 @@ export class VolumeStack {
     const process = new ServiceProcess(
       `api-extra-${this.extraApis.length}`,
       serviceScript('api'),
-      { ...this.env(), ...env },
+      // the identity and image APIs stay with the stack's own api, on their fixed ports
+      { ...this.env(), BASALT__API__IDENTITY_LISTEN_PORT: '0', BASALT__API__IMAGE_LISTEN_PORT: '0', ...env },
       this.dir,
     );
     this.extraApis.push(process);
