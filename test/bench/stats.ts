@@ -86,6 +86,8 @@ export interface TracingRow {
   readonly off: number;
   readonly on: number;
   readonly higherIsBetter: boolean;
+  /** On relative to off when it is not `on / off` of the columns (the median of paired rounds' ratios). */
+  readonly ratio?: number;
 }
 
 /** Each figure with tracing off and on, and on relative to off (> 1 better; the target is >= 0.95). */
@@ -96,7 +98,7 @@ export function printTracingTable(
   const fmt = (v: number) => (Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(2));
   console.log(`${'figure'.padEnd(28)} ${'off'.padStart(10)} ${'on'.padStart(10)} ${'ratio'.padStart(7)}`);
   for (const r of rows) {
-    const ratio = r.higherIsBetter ? r.on / r.off : r.off / r.on;
+    const ratio = r.ratio ?? (r.higherIsBetter ? r.on / r.off : r.off / r.on);
     console.log(
       `${r.figure.padEnd(28)} ${fmt(r.off).padStart(10)} ${fmt(r.on).padStart(10)} ${ratio.toFixed(2).padStart(7)}`,
     );
@@ -149,4 +151,29 @@ export function cpuPer(before: Map<string, number>, after: Map<string, number>, 
     .sort((a, b) => b[1] - a[1])
     .map(([name, ms]) => `${name} ${ms.toFixed(1)}`)
     .join(', ');
+}
+
+/** Busy and total jiffies of the whole machine so far (/proc/stat's first line). */
+function machineJiffies(): { busy: number; total: number } {
+  const [, ...fields] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).trim().split(/\s+/);
+  const values = fields.map(Number);
+  const total = values.reduce((a, b) => a + b, 0);
+  const idle = (values[3] ?? 0) + (values[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/**
+ * Waits until the machine is quiet: under `busyShare` of its CPU used over a 200 ms window, or
+ * `maxMs` passed. What one contender left running (a broker writing out persistent messages, a
+ * collector) then does not land on the next one's figures.
+ */
+export async function settle(busyShare = 0.1, maxMs = 10_000): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  while (performance.now() < deadline) {
+    const before = machineJiffies();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = machineJiffies();
+    if (after.total > before.total && (after.busy - before.busy) / (after.total - before.total) < busyShare)
+      return;
+  }
 }

@@ -29,8 +29,10 @@ const PACED_SHARES = [0.5, 0.8, 1];
 /** Volume shows per round of the identity phase, and rounds per identity mode. */
 const AUTH_REQUESTS = 4000;
 const AUTH_ROUNDS = 3;
+/** Where a volume's spans are made and stored: what its CPU figure adds up. */
+const TRACED_PROCESSES = ['api', 'scheduler', 'volume-worker', 'postgres'];
 /** Runs of the volume phases with tracing off and on each (medians). */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 interface Run {
   readonly createPerSec: number;
@@ -45,6 +47,8 @@ interface Run {
   readonly deletePerSec: number;
   readonly targetsLeft: number;
   readonly createCpu: string;
+  /** CPU ms per created volume of the processes tracing runs in and stores to: api, scheduler, volume-worker, PostgreSQL */
+  readonly tracedCpuMs: number;
   readonly costs?: { tgtAdmin: number; tgtadm: number; socket: number };
 }
 
@@ -127,7 +131,13 @@ async function runOnce(traced: boolean, extras: boolean): Promise<Run> {
     const acceptedSeconds = (performance.now() - started) / 1000;
     await waitUntil((c) => (c.available ?? 0) >= VOLUMES);
     const createSeconds = (performance.now() - started) / 1000;
-    const createCpu = cpuPer(cpuBefore, cpuByProcess(), VOLUMES);
+    const cpuAfter = cpuByProcess();
+    const createCpu = cpuPer(cpuBefore, cpuAfter, VOLUMES);
+    const tracedCpuMs =
+      TRACED_PROCESSES.reduce(
+        (sum, name) => sum + (cpuAfter.get(name) ?? 0) - (cpuBefore.get(name) ?? 0),
+        0,
+      ) / VOLUMES;
     const stages: { total: number; queued: number; worker: number }[] = await db.query(
       `SELECT extract(epoch FROM launched_at - created_at) * 1000 AS total,
               extract(epoch FROM scheduled_at - created_at) * 1000 AS queued,
@@ -196,6 +206,7 @@ async function runOnce(traced: boolean, extras: boolean): Promise<Run> {
       deletePerSec: VOLUMES / deleteSeconds,
       targetsLeft: leftover === '' ? 0 : leftover.split('\n').filter((l) => l.startsWith('Target')).length,
       createCpu,
+      tracedCpuMs,
       ...(costs ? { costs } : {}),
     };
   } finally {
@@ -213,35 +224,44 @@ async function main() {
       runs[traced ? 'on' : 'off'].push(await runOnce(traced, round === 0 && !traced));
     }
   }
-  const median = (side: 'on' | 'off', of: (r: Run) => number) => {
-    const values = runs[side].map(of).sort((a, b) => a - b);
-    return values[Math.floor(values.length / 2)] as number;
-  };
+  const median = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+  // each round's on against its own off: stacks started minutes apart differ more than tracing does
   const figure = (name: string, of: (r: Run) => number, higherIsBetter: boolean) => ({
     figure: name,
-    off: median('off', of),
-    on: median('on', of),
+    off: median(runs.off.map(of)),
+    on: median(runs.on.map(of)),
     higherIsBetter,
+    ratio: median(
+      runs.on.map((on, round) => {
+        const off = of(runs.off[round] as Run);
+        return higherIsBetter ? of(on) / off : off / of(on);
+      }),
+    ),
   });
   const [off] = runs.off as [Run];
   const [on] = runs.on as [Run];
   console.log(
     `bench:volumes — ${VOLUMES} volumes, ${CLIENTS} concurrent clients, file backend, real tgtd; tracing off and on, ${ROUNDS} round(s) each (medians)`,
   );
-  printTracingTable([
-    figure('create volumes/s (burst)', (r) => r.createPerSec, true),
-    figure('API accepted/s (burst)', (r) => r.acceptedPerSec, true),
-    figure('create→available p50 ms', (r) => r.createP50, false),
-    figure('create→available p90 ms', (r) => r.createP90, false),
-    figure('  created→scheduled p50', (r) => r.queuedP50, false),
-    figure('  scheduled→available p50', (r) => r.workerP50, false),
-    figure('one at a time p50 ms', (r) => r.soloP50, false),
-    figure('one at a time p90 ms', (r) => r.soloP90, false),
-    ...PACED_SHARES.map((share, i) =>
-      figure(`paced ${(share * 100).toFixed(0)}% p50 ms`, (r) => r.paced[i]?.p50 ?? Number.NaN, false),
-    ),
-    figure('delete volumes/s (burst)', (r) => r.deletePerSec, true),
-  ]);
+  printTracingTable(
+    [
+      figure('create volumes/s (burst)', (r) => r.createPerSec, true),
+      figure('API accepted/s (burst)', (r) => r.acceptedPerSec, true),
+      figure('create→available p50 ms', (r) => r.createP50, false),
+      figure('create→available p90 ms', (r) => r.createP90, false),
+      figure('  created→scheduled p50', (r) => r.queuedP50, false),
+      figure('  scheduled→available p50', (r) => r.workerP50, false),
+      figure('one at a time p50 ms', (r) => r.soloP50, false),
+      figure('one at a time p90 ms', (r) => r.soloP90, false),
+      ...PACED_SHARES.map((share, i) =>
+        figure(`paced ${(share * 100).toFixed(0)}% p50 ms`, (r) => r.paced[i]?.p50 ?? Number.NaN, false),
+      ),
+      figure('delete volumes/s (burst)', (r) => r.deletePerSec, true),
+      figure('CPU ms per volume (burst)', (r) => r.tracedCpuMs, false),
+    ],
+    'ratio = tracing on relative to off, median of the rounds (>1 better); target >= 0.95 for every figure. CPU: api, scheduler, volume-worker and PostgreSQL.',
+  );
   console.log('targets: create >= 33 volumes/s, create→available p50 <= 50 ms, in either column.');
   console.log(`CPU ms per created volume, tracing off: ${off.createCpu}`);
   console.log(`CPU ms per created volume, tracing on:  ${on.createCpu}`);
