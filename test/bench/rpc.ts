@@ -24,22 +24,18 @@ import { adminContext } from '@basalt/context';
 import { createDataSource } from '@basalt/db';
 import { createLogger } from '@basalt/log';
 import {
-  type ClientMiddleware,
   clientMetrics,
   clientTracing,
   contextFields,
   decodeEnvelope,
   encodeEnvelope,
   MESSAGE_PROPERTIES,
-  type Middleware,
   messageId,
   RpcTransport,
   serverMetrics,
   serverTracing,
 } from '@basalt/rpc';
 import { startTracing, type Tracing } from '@basalt/trace';
-import { context, ROOT_CONTEXT, type Span, SpanKind, trace } from '@opentelemetry/api';
-import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import * as amqp from 'amqplib';
 import { createTestDatabase } from '../support/db';
 import {
@@ -51,6 +47,7 @@ import {
   timeConcurrent,
   timeSequential,
 } from './stats';
+import { bareClientSpans, bareServerSpans } from './tracing-floor';
 
 const URL = process.env.BASALT_BENCH_BROKER ?? 'amqp://guest:guest@127.0.0.1:5672/';
 const CALLS = Number(process.env.BENCH_CALLS ?? 1000);
@@ -114,56 +111,6 @@ function basaltOptions(exchange: string) {
     connectRetries: 1,
     reconnectDelayMaxMs: 1000,
     log: benchLog,
-  };
-}
-
-/** The SDK alone, no processor: its spans are made, ended and forgotten. */
-const bareTracer = () => new BasicTracerProvider().getTracer('bench');
-
-/** One SDK span, as the tracing middlewares make it but with no request ids, none carried in the message, nothing stored. */
-function bareSpan(
-  tracer: ReturnType<typeof bareTracer>,
-  name: string,
-  kind: SpanKind,
-  destination: string,
-  method: string,
-): Span {
-  const span = tracer.startSpan(name, { kind }, ROOT_CONTEXT);
-  span.setAttributes({
-    'messaging.system': 'rabbitmq',
-    'messaging.destination.name': destination,
-    'messaging.operation.type': kind === SpanKind.CLIENT || kind === SpanKind.PRODUCER ? 'send' : 'process',
-    'rpc.method': method,
-  });
-  return span;
-}
-
-/** Tracing's floor on the server: a bare span per message handled, the handler run in its context (what its children need). */
-function bareServerSpans(topic: string): Middleware {
-  const tracer = bareTracer();
-  return (next) => async (invocation) => {
-    const kind = invocation.kind === 'call' ? SpanKind.SERVER : SpanKind.CONSUMER;
-    const span = bareSpan(tracer, `${topic}.${invocation.method}`, kind, topic, invocation.method);
-    try {
-      return await context.with(trace.setSpan(ROOT_CONTEXT, span), next, undefined, invocation);
-    } finally {
-      span.end();
-    }
-  };
-}
-
-/** Tracing's floor on the client: a bare span per message sent. */
-function bareClientSpans(): ClientMiddleware {
-  const tracer = bareTracer();
-  return (next) => async (message) => {
-    const kind = message.kind === 'call' ? SpanKind.CLIENT : SpanKind.PRODUCER;
-    const { topic } = message.target;
-    const span = bareSpan(tracer, `${message.kind} ${topic}.${message.method}`, kind, topic, message.method);
-    try {
-      return await next(message);
-    } finally {
-      span.end();
-    }
   };
 }
 
