@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -20,7 +21,8 @@ const LIBVIRTD_SOCKET = '/var/run/libvirt/libvirt-sock';
 class LibvirtdProxy {
   private readonly open = new Set<Socket>();
   private server: Server | undefined;
-  readonly path = join(tempDir('basalt-vs'), 'libvirt-sock');
+  private readonly dir = tempDir('basalt-vs');
+  readonly path = join(this.dir, 'libvirt-sock');
 
   get uri(): string {
     return `${LIBVIRT_URI}?socket=${this.path}`;
@@ -51,6 +53,12 @@ class LibvirtdProxy {
     this.server = undefined;
     for (const socket of this.open) socket.destroy();
     if (server) await new Promise((resolve) => server.close(resolve));
+  }
+
+  /** Stops and removes the socket's directory: the end of the proxy. */
+  async remove(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** How many connections libvirtd has through the proxy: one per session. */
@@ -143,7 +151,7 @@ describe('VirshSessions when libvirtd restarts', () => {
   });
   afterAll(async () => {
     sessions.close();
-    await proxy.stop();
+    await proxy.remove();
   });
 
   test('connections dropped while idle: the session ends, the next command reconnects', async () => {

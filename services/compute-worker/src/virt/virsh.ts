@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidInputError } from '@basalt/errors';
@@ -94,11 +94,41 @@ export class Virsh {
 
 let documents: Promise<string> | undefined;
 
-/** The private directory virsh's documents go through, made once per process and removed at its exit. */
+/** `basalt-virsh-<pid>-<random>`: whose directory it is, so that a dead process's can be found. */
+const DOCUMENTS_DIR = /^basalt-virsh-(\d+)-/;
+
+/** Whether a process with this pid is alive (signal 0 only asks; EPERM: alive, someone else's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The directories of processes that died without removing theirs (kill -9, a crash, a killed test worker). */
+async function removeOrphans(): Promise<void> {
+  const names = await readdir(tmpdir()).catch(() => [] as string[]);
+  await Promise.all(
+    names.map(async (name) => {
+      const pid = Number(DOCUMENTS_DIR.exec(name)?.[1]);
+      if (!pid || pid === process.pid || alive(pid)) return;
+      await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
+    }),
+  );
+}
+
+/**
+ * The private directory virsh's documents go through, made once per process and removed at its
+ * exit; the ones of processes that could not remove theirs are removed as it is made.
+ */
 function documentsDir(): Promise<string> {
-  documents ??= mkdtemp(join(tmpdir(), 'basalt-virsh-')).then((dir) => {
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    return dir;
-  });
+  documents ??= removeOrphans()
+    .then(() => mkdtemp(join(tmpdir(), `basalt-virsh-${process.pid}-`)))
+    .then((dir) => {
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+      return dir;
+    });
   return documents;
 }
