@@ -75,7 +75,7 @@ interface Names {
   topic: string;
   /** Basalt's server with tracing on: its spans exported, in batches, to PostgreSQL */
   tracedTopic: string;
-  /** Basalt's server with tracing's floor: a bare SDK span per message, nothing else */
+  /** Basalt's server with tracing's floor: a bare SDK span per message, its handler in the span's context */
   bareTopic: string;
   /** Where the traced side's spans go, as in production: a database of the run's own */
   database: string;

@@ -337,8 +337,8 @@ export class TgtTarget implements IscsiTarget {
 
   /**
    * The CHAP account of an export whose caller cannot name it: the only one tgtd binds to the
-   * target (this number serving this IQN), else the one its config file names (`storedCredentials`); only a name Basalt
-   * could have made.
+   * target (this number serving this IQN), else the one its config file names
+   * (`storedCredentials`); only a name Basalt could have made.
    */
   private async accountOf(spec: Pick<ExportSpec, 'name' | 'iqn' | 'tid'>): Promise<string | undefined> {
     const bound = (await this.liveTarget(spec))?.accounts;
