@@ -128,7 +128,14 @@ async function main(): Promise<number> {
         {
           authStrategy: 'builtin',
           compute: true,
-          extraEnv: { BASALT__IDENTITY__USERS: `${users},admin:adminpass:admin:admin` },
+          extraEnv: {
+            BASALT__IDENTITY__USERS: `${users},admin:adminpass:admin:admin`,
+            // Tempest detaches from guests it has just booted, which ignore unplug requests until
+            // their boot is done: as long a window as nova's, requests as often as the tests'
+            // (under [volume] build_timeout, so a detach ends before Tempest stops waiting)
+            BASALT__COMPUTE__DEVICE_DETACH_TIMEOUT: '90',
+            BASALT__COMPUTE__DEVICE_DETACH_ATTEMPTS: '24',
+          },
         },
   );
   const cleanup = async () => {
