@@ -106,10 +106,6 @@ export function printTracingTable(
   console.log(note);
 }
 
-/**
- * CPU time (ms) every process on the machine has used so far, summed by what it is: a Basalt
- * service by its name, anything else by its command (postgres, tgtd, beam.smp, …).
- */
 /** CPU milliseconds (user + system) one process has used so far. */
 export function cpuMsOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -117,6 +113,10 @@ export function cpuMsOf(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ
 }
 
+/**
+ * CPU time (ms) every process on the machine has used so far, summed by what it is: a Basalt
+ * service by its name, anything else by its command (postgres, tgtd, beam.smp, …).
+ */
 export function cpuByProcess(): Map<string, number> {
   const ticksPerMs = 100 / 1000; // USER_HZ
   const totals = new Map<string, number>();
