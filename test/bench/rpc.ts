@@ -9,7 +9,8 @@
  * the times, since a loaded machine stretches wall time far more than CPU. Basalt runs once more
  * with tracing's floor: one bare SDK span per message at each end, the handler run in its span's context
  * (no processor, no ids carried, nothing stored), the least a traced message costs in a real
- * process, so the bound on every ratio.
+ * process, so the bound on every ratio — and again with those spans stored in PostgreSQL as Basalt
+stores its own, the bound for tracing whose spans must be kept.
  *
  * A third contender, "same guarantees", is amqplib hand-written to do exactly what Basalt's wire
  * does and nothing more: oslo's envelope with a context, the topic exchange, a durable queue,
@@ -35,7 +36,7 @@ import {
   serverMetrics,
   serverTracing,
 } from '@basalt/rpc';
-import { startTracing, type Tracing } from '@basalt/trace';
+import { startTracing } from '@basalt/trace';
 import * as amqp from 'amqplib';
 import { createTestDatabase } from '../support/db';
 import {
@@ -47,7 +48,7 @@ import {
   timeConcurrent,
   timeSequential,
 } from './stats';
-import { bareClientSpans, bareServerSpans } from './tracing-floor';
+import { bareClientSpans, bareServerSpans, type FloorTracer, floorTracer } from './tracing-floor';
 
 const URL = process.env.BASALT_BENCH_BROKER ?? 'amqp://guest:guest@127.0.0.1:5672/';
 const CALLS = Number(process.env.BENCH_CALLS ?? 1000);
@@ -77,22 +78,35 @@ interface Names {
   tracedTopic: string;
   /** Basalt's server with tracing's floor: a bare SDK span per message, its handler in the span's context */
   bareTopic: string;
+  /** The same floor with its spans stored in PostgreSQL */
+  storedTopic: string;
   /** Where the traced side's spans go, as in production: a database of the run's own */
   database: string;
 }
 
 const benchLog = createLogger({ name: 'bench', level: 'silent' });
 
+/** A bench process's tracing, and its stored floor, both writing to the bench's database. */
+interface BenchTracing {
+  readonly stored: FloorTracer;
+  /** Writes what both have buffered. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** The tracer provider of a bench process, exporting to the bench's database like a Basalt process. */
-async function tracing(
-  serviceName: string,
-  url: string,
-): Promise<{ tracing: Tracing; close: () => Promise<void> }> {
+async function tracing(serviceName: string, url: string): Promise<BenchTracing> {
   const db = createDataSource({ url, poolSize: 2 });
   await db.initialize();
+  const traced = startTracing({ serviceName, host: 'bench', db });
+  const stored = floorTracer(`${serviceName}-floor`, db);
   return {
-    tracing: startTracing({ serviceName, host: 'bench', db }),
+    stored,
+    flush: async () => {
+      await Promise.all([traced.flush(), stored.flush()]);
+    },
     close: async () => {
+      await traced.shutdown();
       await db.destroy();
     },
   };
@@ -134,17 +148,18 @@ async function serve(names: Names, role: ServerRole): Promise<void> {
   const traced = role === 'traced' ? await tracing('bench-server', names.database) : undefined;
   const server = await RpcTransport.connect(basaltOptions(names.exchange));
   const topics =
-    role === 'untraced'
+    traced === undefined
       ? ([[names.topic, []]] as const)
       : ([
           [names.tracedTopic, [serverTracing(names.tracedTopic, benchLog)]],
-          [names.bareTopic, [bareServerSpans(names.bareTopic)]],
+          [names.bareTopic, [bareServerSpans(names.bareTopic, floorTracer('bench-server-bare'))]],
+          [names.storedTopic, [bareServerSpans(names.storedTopic, traced.stored)]],
         ] as const);
   for (const [topic, spans] of topics) {
     await server.serve({
       topic,
       host: 'h',
-      // what runService puts around every handler, tracing (or its floor) only on those sides
+      // what runService puts around every handler, tracing (or a floor) only on those sides
       middlewares: [...spans, serverMetrics(topic)],
       endpoints: [
         {
@@ -162,8 +177,7 @@ async function serve(names: Names, role: ServerRole): Promise<void> {
   }
   setInterval(() => process.send?.({ rawCasts, basaltCasts, osloCasts }), 5);
   process.on('message', (m) => {
-    if (m === 'flush')
-      void (traced?.tracing.flush() ?? Promise.resolve()).then(() => process.send?.('flushed'));
+    if (m === 'flush') void (traced?.flush() ?? Promise.resolve()).then(() => process.send?.('flushed'));
   });
   process.on('SIGTERM', () => process.exit(0));
   // if the bench itself dies, its server goes with it
@@ -308,10 +322,14 @@ async function clients(names: Names, untraced: ServerProcess, traced: ServerProc
     clientMetrics(),
   ]);
   const bareTransport = await RpcTransport.connect(basaltOptions(names.exchange), [
-    bareClientSpans(),
+    bareClientSpans(floorTracer('bench-client-bare')),
     clientMetrics(),
   ]);
   const clientSpans = await tracing('bench-client', names.database);
+  const storedTransport = await RpcTransport.connect(basaltOptions(names.exchange), [
+    bareClientSpans(clientSpans.stored),
+    clientMetrics(),
+  ]);
   const ctx = adminContext();
   const basalt = (t: RpcTransport, topic: string, server: ServerProcess) =>
     measure(
@@ -393,16 +411,22 @@ async function clients(names: Names, untraced: ServerProcess, traced: ServerProc
     /** The same with tracing on at both ends; its spans are exported before the next contender runs. */
     basaltTraced: async () => {
       const figures = await basalt(tracedTransport, names.tracedTopic, traced);
-      await Promise.all([clientSpans.tracing.flush(), traced.flush()]);
+      await Promise.all([clientSpans.flush(), traced.flush()]);
       return figures;
     },
     /** Tracing's floor: a bare SDK span per message at both ends, nothing else. */
     basaltBare: () => basalt(bareTransport, names.bareTopic, traced),
+    /** The floor with its spans stored, exported before the next contender runs. */
+    basaltStored: async () => {
+      const figures = await basalt(storedTransport, names.storedTopic, traced);
+      await Promise.all([clientSpans.flush(), traced.flush()]);
+      return figures;
+    },
     close: async () => {
       await transport.close();
       await tracedTransport.close();
       await bareTransport.close();
-      await clientSpans.tracing.shutdown();
+      await storedTransport.close();
       await clientSpans.close();
       await conn.close();
     },
@@ -449,6 +473,7 @@ async function main() {
     topic: `bench_${id}`,
     tracedTopic: `bench_traced_${id}`,
     bareTopic: `bench_bare_${id}`,
+    storedTopic: `bench_stored_${id}`,
     database: database.url,
   };
   console.log(
@@ -464,6 +489,7 @@ async function main() {
   const ours: Figures[] = [];
   const oursTraced: Figures[] = [];
   const oursBare: Figures[] = [];
+  const oursStored: Figures[] = [];
   const oursAgain: Figures[] = [];
   // a first round unmeasured: each side's code is compiled and its queues made before any figure counts
   for (const run of [
@@ -472,6 +498,7 @@ async function main() {
     bench.basalt,
     bench.basaltTraced,
     bench.basaltBare,
+    bench.basaltStored,
   ])
     await run();
   for (let round = 0; round < ROUNDS; round++) {
@@ -489,9 +516,10 @@ async function main() {
       [ours, bench.basalt],
       [oursTraced, bench.basaltTraced],
       [oursBare, bench.basaltBare],
+      [oursStored, bench.basaltStored],
       [oursAgain, bench.basalt],
     ] as const;
-    const turned = round % 2 === 0 ? sides : [sides[3], sides[2], sides[1], sides[0]];
+    const turned = round % 2 === 0 ? sides : [...sides].reverse();
     for (const [runs, run] of turned) {
       await settle();
       runs.push(await run());
@@ -582,10 +610,17 @@ async function main() {
     rows(oursBare, offOf),
     'ratio = the floor relative to off: the best any traced figure can reach, since tracing makes at least these spans.',
   );
-  const perSpan = (key: 'callCpuUs' | 'castCpuUs') =>
-    median(oursBare.map((r, round) => (r[key] - offOf(round, key)) / 2)).toFixed(1);
   console.log(
-    `In this run one bare span cost ${perSpan('callCpuUs')} µs of CPU per call and ${perSpan('castCpuUs')} µs per cast (its end's share of the difference), made between the transport's own work.`,
+    '\nThe floor with its spans stored: the same bare spans, written in batches to PostgreSQL by the processor Basalt stores its own with:',
+  );
+  printTracingTable(
+    rows(oursStored, offOf),
+    'ratio = the stored floor relative to off: the best a traced figure can reach when its spans are kept.',
+  );
+  const perSpan = (side: Figures[], key: 'callCpuUs' | 'castCpuUs') =>
+    median(side.map((r, round) => (r[key] - offOf(round, key)) / 2)).toFixed(1);
+  console.log(
+    `In this run one bare span cost ${perSpan(oursBare, 'callCpuUs')} µs of CPU per call and ${perSpan(oursBare, 'castCpuUs')} µs per cast (its end's share of the difference), made between the transport's own work; stored, ${perSpan(oursStored, 'callCpuUs')} and ${perSpan(oursStored, 'castCpuUs')} µs.`,
   );
 }
 
@@ -599,6 +634,8 @@ async function cleanup(names: Names): Promise<void> {
     `${names.tracedTopic}.h`,
     names.bareTopic,
     `${names.bareTopic}.h`,
+    names.storedTopic,
+    `${names.storedTopic}.h`,
     `${names.exchange}_dead_letter`,
     names.osloQueue,
   ])

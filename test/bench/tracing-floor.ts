@@ -1,23 +1,41 @@
 /**
- * Tracing's floor for bench:rpc: the least a traced message costs in a real process. One bare SDK
- * span per message at each end, the handler run in its span's context (what its children need),
- * and nothing else: no processor, no request ids, no ids carried in the message, nothing stored.
+ * Tracing's floors for bench:rpc: the least a traced message costs in a real process. One bare
+ * SDK span per message at each end, the handler run in its span's context (what its children
+ * need), and nothing else: no request ids, no ids carried in the message. The bare floor stores
+ * nothing; the stored floor writes its spans to PostgreSQL as Basalt writes its own, since the
+ * spans must be stored.
  */
 import type { ClientMiddleware, Middleware } from '@basalt/rpc';
-import { context, ROOT_CONTEXT, type Span, SpanKind, trace } from '@opentelemetry/api';
+import { PostgresSpanProcessor, SPAN_BUFFER_DEFAULTS, type SqlClient } from '@basalt/trace';
+import { context, ROOT_CONTEXT, type Span, SpanKind, type Tracer, trace } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 
-/** The SDK alone, no processor: its spans are made, ended and forgotten. */
-const bareTracer = () => new BasicTracerProvider().getTracer('bench');
+/** The SDK and where its spans go: nowhere (no processor), or to `db` through Basalt's PostgreSQL processor. */
+export interface FloorTracer {
+  readonly tracer: Tracer;
+  /** Writes what is buffered (nothing, for the bare floor). */
+  flush(): Promise<void>;
+}
 
-/** One SDK span, as the tracing middlewares make it but with no request ids, none carried in the message, nothing stored. */
-function bareSpan(
-  tracer: ReturnType<typeof bareTracer>,
-  name: string,
-  kind: SpanKind,
-  destination: string,
-  method: string,
-): Span {
+export function floorTracer(serviceName: string, db?: SqlClient): FloorTracer {
+  const provider = new BasicTracerProvider(
+    db
+      ? {
+          resource: resourceFromAttributes({ 'service.name': serviceName, 'host.name': 'bench' }),
+          spanProcessors: [
+            new PostgresSpanProcessor(db, SPAN_BUFFER_DEFAULTS, (what, error) =>
+              console.error(`the stored floor's ${what} failed: ${String(error)}`),
+            ),
+          ],
+        }
+      : {},
+  );
+  return { tracer: provider.getTracer('bench'), flush: () => provider.forceFlush() };
+}
+
+/** One SDK span, as the tracing middlewares make it but with no request ids and none carried in the message. */
+function bareSpan(tracer: Tracer, name: string, kind: SpanKind, destination: string, method: string): Span {
   const span = tracer.startSpan(name, { kind }, ROOT_CONTEXT);
   span.setAttributes({
     'messaging.system': 'rabbitmq',
@@ -29,8 +47,7 @@ function bareSpan(
 }
 
 /** Tracing's floor on the server: a bare span per message handled, the handler run in its context (what its children need). */
-export function bareServerSpans(topic: string): Middleware {
-  const tracer = bareTracer();
+export function bareServerSpans(topic: string, { tracer }: FloorTracer): Middleware {
   return (next) => async (invocation) => {
     const kind = invocation.kind === 'call' ? SpanKind.SERVER : SpanKind.CONSUMER;
     const span = bareSpan(tracer, `${topic}.${invocation.method}`, kind, topic, invocation.method);
@@ -43,8 +60,7 @@ export function bareServerSpans(topic: string): Middleware {
 }
 
 /** Tracing's floor on the client: a bare span per message sent. */
-export function bareClientSpans(): ClientMiddleware {
-  const tracer = bareTracer();
+export function bareClientSpans({ tracer }: FloorTracer): ClientMiddleware {
   return (next) => async (message) => {
     const kind = message.kind === 'call' ? SpanKind.CLIENT : SpanKind.PRODUCER;
     const { topic } = message.target;

@@ -116,7 +116,8 @@ export class RequestIdSpanProcessor implements SpanProcessor {
   }
 }
 
-const DEFAULT_BUFFER: Required<BufferConfig> = {
+/** The buffer between finished spans and each exporter when `[trace]` says nothing of it. */
+export const SPAN_BUFFER_DEFAULTS: Readonly<Required<BufferConfig>> = {
   maxQueueSize: 8192,
   maxExportBatchSize: 2048,
   scheduledDelayMillis: 1000,
@@ -129,7 +130,7 @@ const DEFAULT_BUFFER: Required<BufferConfig> = {
  */
 export function startTracing(options: TracingOptions): Tracing {
   const onError = options.onError ?? (() => undefined);
-  const buffer = { ...DEFAULT_BUFFER, ...options.buffer };
+  const buffer = { ...SPAN_BUFFER_DEFAULTS, ...options.buffer };
   // each exporter's series exist from the start, at zero: "nothing dropped" is a reading too
   const processors: SpanProcessor[] = [new RequestIdSpanProcessor()];
   if (options.db) {
