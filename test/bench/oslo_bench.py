@@ -7,12 +7,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from oslo_config import cfg
+import kombu
 import oslo_messaging as om
 
 url, calls = sys.argv[1], int(sys.argv[2])
 conf = cfg.CONF
 conf([], project='basalt-bench')
-om.set_transport_defaults(control_exchange='bench_oslo_' + uuid.uuid4().hex[:8])
+exchange = 'bench_oslo_' + uuid.uuid4().hex[:8]
+om.set_transport_defaults(control_exchange=exchange)
 transport = om.get_rpc_transport(conf, url='rabbit://' + url.split('://', 1)[1])
 topic = 'bench_oslo_' + uuid.uuid4().hex[:8]
 handled = [0]
@@ -57,5 +59,11 @@ casts_per_sec = casts / (time.perf_counter() - start)
 server.stop()
 server.wait()
 transport.cleanup()
+# oslo leaves its durable topic queues and its exchange to the next server; the bench has none
+with kombu.Connection(url) as conn:
+    channel = conn.default_channel
+    for queue in (topic, topic + '.h'):
+        channel.queue_delete(queue=queue)
+    channel.exchange_delete(exchange=exchange)
 print(json.dumps({'p50': pct(50), 'p99': pct(99), 'callsPerSec': calls / elapsed, 'calls8PerSec': calls8,
                   'castsPerSec': casts_per_sec}))
