@@ -5,8 +5,10 @@
  * of the pipeline itself when nothing queues behind an API that accepts faster than storage works. Also what each way
  * of changing a live tgt target costs, measured in the same run. Last, the API's throughput with
  * every token validated by a real Keystone (its answers cached) against the same API in noauth mode.
- * The volume phases run twice, with tracing off and on in every process (`[trace] enabled`), and
- * the table gives each figure's ratio.
+ * The volume phases run with tracing off and on in every process (`[trace] enabled`), and the
+ * table gives each figure's ratio; and a third time with tracing off but the async context that
+ * tracing's parent links need turned on (`async-context-floor.js`), the part of tracing's cost
+ * that is no span at all.
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -52,8 +54,11 @@ interface Run {
   readonly costs?: { tgtAdmin: number; tgtadm: number; socket: number };
 }
 
-/** One full run on a stack of its own, with tracing on or off in every process. */
-async function runOnce(traced: boolean, extras: boolean): Promise<Run> {
+/** How a stack traces: not at all, only the async context tracing runs in, or fully. */
+type Tracing = 'off' | 'context' | 'on';
+
+/** One full run on a stack of its own, traced as `tracing` says in every process. */
+async function runOnce(tracing: Tracing, extras: boolean): Promise<Run> {
   // sparse files: promise up to 20x the disk, so 200 volumes fit on a small test disk
   const stack = new VolumeStack({
     extraEnv: {
@@ -64,7 +69,10 @@ async function runOnce(traced: boolean, extras: boolean): Promise<Run> {
       // production intervals, not the tests' fast ones
       BASALT__DEFAULT__REPORT_INTERVAL: '10',
       BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '10',
-      BASALT__TRACE__ENABLED: String(traced),
+      BASALT__TRACE__ENABLED: String(tracing === 'on'),
+      ...(tracing === 'context'
+        ? { NODE_OPTIONS: `--require ${join(__dirname, 'async-context-floor.js')}` }
+        : {}),
     },
   });
   // stop the stack whatever happens, so no process, tgtd or database outlives the run
@@ -217,23 +225,24 @@ async function runOnce(traced: boolean, extras: boolean): Promise<Run> {
 }
 
 async function main() {
-  const runs: Record<'on' | 'off', Run[]> = { on: [], off: [] };
+  const runs: Record<Tracing, Run[]> = { off: [], context: [], on: [] };
   for (let round = 0; round < ROUNDS; round++) {
-    // alternate which goes first, so a warmer machine favours neither
-    for (const traced of round % 2 === 0 ? [false, true] : [true, false]) {
-      runs[traced ? 'on' : 'off'].push(await runOnce(traced, round === 0 && !traced));
+    // turn the order every round, so a warmer machine favours no side
+    const order: Tracing[] = round % 2 === 0 ? ['off', 'context', 'on'] : ['on', 'context', 'off'];
+    for (const tracing of order) {
+      runs[tracing].push(await runOnce(tracing, round === 0 && tracing === 'off'));
     }
   }
   const median = (values: number[]) =>
     [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
   // each round's on against its own off: stacks started minutes apart differ more than tracing does
-  const figure = (name: string, of: (r: Run) => number, higherIsBetter: boolean) => ({
+  const figure = (name: string, of: (r: Run) => number, higherIsBetter: boolean, side: Tracing = 'on') => ({
     figure: name,
     off: median(runs.off.map(of)),
-    on: median(runs.on.map(of)),
+    on: median(runs[side].map(of)),
     higherIsBetter,
     ratio: median(
-      runs.on.map((on, round) => {
+      runs[side].map((on, round) => {
         const off = of(runs.off[round] as Run);
         return higherIsBetter ? of(on) / off : off / of(on);
       }),
@@ -263,6 +272,19 @@ async function main() {
     'ratio = tracing on relative to off, median of the rounds (>1 better); target >= 0.95 for every figure. CPU: api, scheduler, volume-worker and PostgreSQL.',
   );
   console.log('targets: create >= 33 volumes/s, create→available p50 <= 50 ms, in either column.');
+  console.log(
+    "\nThe async context alone (tracing off, OpenTelemetry's AsyncLocalStorage context manager on): what tracing costs before it makes a span",
+  );
+  printTracingTable(
+    [
+      figure('create volumes/s (burst)', (r) => r.createPerSec, true, 'context'),
+      figure('create→available p50 ms', (r) => r.createP50, false, 'context'),
+      figure('one at a time p50 ms', (r) => r.soloP50, false, 'context'),
+      figure('delete volumes/s (burst)', (r) => r.deletePerSec, true, 'context'),
+      figure('CPU ms per volume (burst)', (r) => r.tracedCpuMs, false, 'context'),
+    ],
+    "ratio = with the async context relative to off, median of the rounds: the best any traced figure can reach, since tracing's parent links need it.",
+  );
   console.log(`CPU ms per created volume, tracing off: ${off.createCpu}`);
   console.log(`CPU ms per created volume, tracing on:  ${on.createCpu}`);
   console.log(
