@@ -71,7 +71,7 @@ async function runOnce(tracing: Tracing, extras: boolean): Promise<Run> {
       BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '10',
       BASALT__TRACE__ENABLED: String(tracing === 'on'),
       ...(tracing === 'context'
-        ? { NODE_OPTIONS: `--require ${join(__dirname, 'async-context-floor.js')}` }
+        ? { NODE_OPTIONS: `--require "${join(__dirname, 'async-context-floor.js')}"` }
         : {}),
     },
   });
