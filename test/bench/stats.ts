@@ -106,11 +106,19 @@ export function printTracingTable(
   console.log(note);
 }
 
-/** CPU milliseconds (user + system) one process has used so far. */
-export function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** CPU milliseconds (user + system) one process, or one of its threads, has used so far. */
+export function cpuMsOf(pid: number | string, thread?: number | string): number {
+  const stat = readFileSync(
+    thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,
+    'utf8',
+  );
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ
+}
+
+/** The Basalt service a process runs, by its command line, if it runs one. */
+export function serviceOf(pid: number | string): string | undefined {
+  return /services\/([a-z-]+)\/dist\/main\.js/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))?.[1];
 }
 
 /**
@@ -126,8 +134,7 @@ export function cpuByProcess(): Map<string, number> {
       const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const ms = (Number(fields[11]) + Number(fields[12])) / ticksPerMs;
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      const service = /services\/([a-z-]+)\/dist\/main\.js/.exec(cmdline)?.[1];
+      const service = serviceOf(pid);
       const name =
         service ??
         (pid === String(process.pid)

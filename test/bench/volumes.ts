@@ -19,6 +19,7 @@ import { TgtdControl, TgtMode, TgtOp } from '../../services/volume-worker/src/ta
 import { KeystoneFixture } from '../support/keystone';
 import { LoadClient } from '../support/load';
 import { VolumeStack } from '../support/stack';
+import { benchStackEnv } from './bench-stack';
 import { cpuByProcess, cpuMsOf, cpuPer, percentile, printTracingTable } from './stats';
 
 const run = promisify(execFile);
@@ -59,17 +60,9 @@ type Tracing = 'off' | 'context' | 'on';
 
 /** One full run on a stack of its own, traced as `tracing` says in every process. */
 async function runOnce(tracing: Tracing, extras: boolean): Promise<Run> {
-  // sparse files: promise up to 20x the disk, so 200 volumes fit on a small test disk
   const stack = new VolumeStack({
     extraEnv: {
-      BASALT__QUOTA__VOLUMES: '-1',
-      // 16 clients polling under one token: the benchmark measures the services, not the limiter
-      BASALT__API__RATE_LIMIT: '0',
-      BASALT__VOLUME__MAX_OVER_SUBSCRIPTION_RATIO: '20',
-      // production intervals, not the tests' fast ones
-      BASALT__DEFAULT__REPORT_INTERVAL: '10',
-      BASALT__VOLUME__REPORT_CAPABILITIES_INTERVAL: '10',
-      BASALT__TRACE__ENABLED: String(tracing === 'on'),
+      ...benchStackEnv(tracing === 'on'),
       ...(tracing === 'context'
         ? { NODE_OPTIONS: `--require "${join(__dirname, 'async-context-floor.js')}"` }
         : {}),
