@@ -106,14 +106,19 @@ export function printTracingTable(
   console.log(note);
 }
 
+/** A /proc stat file's command and the CPU milliseconds (user + system) it counts so far. */
+function procStat(path: string): { command: string; cpuMs: number } {
+  const stat = readFileSync(path, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return {
+    command: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / 100, // USER_HZ
+  };
+}
+
 /** CPU milliseconds (user + system) one process, or one of its threads, has used so far. */
 export function cpuMsOf(pid: number | string, thread?: number | string): number {
-  const stat = readFileSync(
-    thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,
-    'utf8',
-  );
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ
+  return procStat(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`).cpuMs;
 }
 
 /** The Basalt service a process runs, by its command line, if it runs one. */
@@ -126,14 +131,10 @@ export function serviceOf(pid: number | string): string | undefined {
  * service by its name, anything else by its command (postgres, tgtd, beam.smp, …).
  */
 export function cpuByProcess(): Map<string, number> {
-  const ticksPerMs = 100 / 1000; // USER_HZ
   const totals = new Map<string, number>();
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ms = (Number(fields[11]) + Number(fields[12])) / ticksPerMs;
+      const { command, cpuMs: ms } = procStat(`/proc/${pid}/stat`);
       const service = serviceOf(pid);
       const name =
         service ??

@@ -1,7 +1,7 @@
 /**
  * npm run bench:trace-profile — where tracing's CPU goes in a volume's life. Two stacks like
  * bench:volumes' (file backend, real tgtd), tracing off and on, each of their processes sampled by
- * V8's profiler (`cpu-profile.js`) through warm-up and measured bursts of creates and deletes.
+ * V8's profiler (`cpu-profile.js`) from its start through bursts of creates and deletes.
  * For each process it prints the CPU per volume (one create and one delete) that its samples give
  * each part of the code, untraced and traced, and what tracing added: OpenTelemetry's SDK, Node's
  * async hooks (the `AsyncLocalStorage` that carries the active span), Basalt's own tracing code,
@@ -22,7 +22,7 @@ import { cpuMsOf, serviceOf } from './stats';
 
 const VOLUMES = Number(process.env.BENCH_VOLUMES ?? 200);
 const CLIENTS = 16;
-/** Bursts per stack, the first of which warms the processes up. */
+/** Bursts per stack: the whole life of each process is profiled, so bursts dilute its start-up. */
 const BURSTS = 3;
 const PROCESSES = ['api', 'scheduler', 'volume-worker'] as const;
 
