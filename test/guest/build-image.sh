@@ -75,13 +75,17 @@ if [ -e /dev/ttyS1 ]; then
   setsid sh -c 'while :; do PS1= sh </dev/ttyS1 >/dev/ttyS1 2>&1; done' &
 fi
 describe() {
+  # a disk unplugged since the listing has no size to read: skip it (an empty size in the
+  # arithmetic below would end this shell, PID 1, and panic the kernel)
+  size=\$(cat /sys/block/\$1/size 2>/dev/null)
+  [ -n "\$size" ] || return 0
   serial=\$(cat /sys/block/\$1/serial 2>/dev/null)
   # an ext2/3/4 superblock (magic 0xEF53 at byte 1080) holds its label at byte 1144
   label=
   if [ "\$(dd if=/dev/\$1 bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1 | tr -d ' ')" = 53ef ]; then
     label=\$(dd if=/dev/\$1 bs=1 skip=1144 count=16 2>/dev/null | tr -cd 'A-Za-z0-9_.-')
   fi
-  echo "BLOCKDEV \$1 size=\$((\$(cat /sys/block/\$1/size) * 512)) serial=\${serial:--} label=\${label:--}"
+  echo "BLOCKDEV \$1 size=\$((size * 512)) serial=\${serial:--} label=\${label:--}"
 }
 # ACPI's power button (virsh shutdown --mode acpi, a soft reboot) powers the guest off: with the
 # button driver loaded the kernel counts the presses, and there is no acpid to do more
