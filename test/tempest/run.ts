@@ -1,5 +1,6 @@
 /**
- * Runs OpenStack Tempest's volume API tests (tempest.api.volume and cinder_tempest_plugin's) against
+ * Runs OpenStack Tempest's volume API tests (tempest.api.volume and cinder_tempest_plugin's) and its
+ * compute flavor tests (tempest.api.compute.flavors) against
  * a Basalt stack started here as separate processes, with the built-in identity and pre-provisioned
  * accounts, or (`--identity keystone`) with a real Keystone, where Tempest makes its own projects
  * and users (dynamic credentials; template test/tempest/tempest-keystone.conf).
@@ -29,7 +30,8 @@ import { KeystoneFixture } from '../support/keystone';
 import { ROOT } from '../support/processes';
 import { VolumeStack } from '../support/stack';
 
-const DEFAULT_REGEX = '^(tempest\\.api\\.volume|cinder_tempest_plugin\\.api\\.volume)\\.';
+const DEFAULT_REGEX =
+  '^(tempest\\.api\\.volume|cinder_tempest_plugin\\.api\\.volume|tempest\\.api\\.compute\\.flavors)\\.';
 /** Accounts Tempest locks per test class: enough admins and members for two workers at once. */
 const ADMINS = 3;
 const MEMBERS = 6;

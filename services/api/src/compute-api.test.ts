@@ -3,6 +3,7 @@ import type { ComputeRpcApi, SchedulerRpcApi } from '@basalt/contracts';
 import type {
   BlockDeviceMapping,
   BlockDeviceMappingRepository,
+  ImageRecord,
   ImageRepository,
   InstanceRecord,
   InstanceRepository,
@@ -111,5 +112,63 @@ describe('ComputeApi.attachVolume', () => {
     const { api, moves } = fixture(server(), {}, true);
     await expect(api.attachVolume(ctx, server().id, VOLUME, undefined)).rejects.toThrow('broker away');
     expect(moves).toEqual(['mapping removed', 'unreserve']);
+  });
+});
+
+describe('ComputeApi.create', () => {
+  /** An api whose image repository holds one image; records whether an instance was made. */
+  function creating(image: Partial<ImageRecord>) {
+    const made: string[] = [];
+    const api = new ComputeApi({
+      instances: {
+        create: async () => {
+          made.push('instance');
+          return server();
+        },
+      } as unknown as InstanceRepository,
+      images: {
+        findVisible: async () => ({
+          id: 'img',
+          status: 'active',
+          size: 1024,
+          minRam: 0,
+          minDisk: 0,
+          ...image,
+        }),
+      } as unknown as ImageRepository,
+      volumes: {} as VolumeRepository,
+      mappings: {} as BlockDeviceMappingRepository,
+      scheduler: { run_instance: async () => undefined } as unknown as SchedulerRpcApi,
+      compute: {} as ComputeRpcApi,
+    });
+    const create = (flavorRef: string) => api.create(ctx, { name: 's', flavorRef, imageRef: 'img' });
+    return { create, made };
+  }
+
+  test("an image's min_ram above the flavor's memory is nova's 400, and no server is made", async () => {
+    const { create, made } = creating({ minRam: 513 });
+    await expect(create('1')).rejects.toThrow(
+      new InvalidInputError("Flavor's memory is too small for requested image."),
+    );
+    expect(made).toEqual([]);
+    await expect(creating({ minRam: 512 }).create('1')).resolves.toBeDefined();
+  });
+
+  test("a root of N GB must hold the image and its min_disk; a 0 GB root takes the image's size", async () => {
+    const GiB = 2 ** 30;
+    await expect(creating({ size: 10 * GiB + 1 }).create('2')).rejects.toThrow(
+      new InvalidInputError(
+        `Flavor's disk is too small for requested image. Flavor disk is ${10 * GiB} bytes, image is ${10 * GiB + 1} bytes.`,
+      ),
+    );
+    await expect(creating({ minDisk: 11 }).create('2')).rejects.toThrow(
+      new InvalidInputError(
+        "Flavor's disk is smaller than the minimum size specified in image metadata. " +
+          `Flavor disk is ${10 * GiB} bytes, minimum size is ${11 * GiB} bytes.`,
+      ),
+    );
+    const { create, made } = creating({ size: 20 * GiB, minDisk: 30 });
+    await expect(create('1')).resolves.toBeDefined();
+    expect(made).toEqual(['instance']);
   });
 });

@@ -3,6 +3,7 @@ import type { ComputeRpcApi, RebootType, SchedulerRpcApi } from '@basalt/contrac
 import {
   type BlockDeviceMapping,
   type BlockDeviceMappingRepository,
+  type ImageRecord,
   type ImageRepository,
   INSTANCE_ACTIONS,
   INSTANCE_STATES,
@@ -21,7 +22,7 @@ import {
   InvalidStateError,
   NotFoundError,
 } from '@basalt/errors';
-import { findFlavor } from './flavors';
+import { type Flavor, findFlavor } from './flavors';
 import { requireProject } from './volume-api';
 
 /** One event of os-server-external-events, as given. */
@@ -82,6 +83,7 @@ export class ComputeApi {
     if (image.status !== 'active') {
       throw new InvalidInputError(`Image ${image.id} is not active.`);
     }
+    checkImageFits(flavor, image);
     const instance = await this.deps.instances.create({
       projectId,
       userId: ctx.userId ?? projectId,
@@ -312,4 +314,27 @@ function nextDevice(instance: InstanceRecord, mappings: readonly BlockDeviceMapp
     if (!taken.has(name)) return name;
   }
   throw new InvalidInputError(`Server ${instance.id} has no free device name left.`);
+}
+
+/**
+ * nova's _validate_flavor_image_nostatus for a root disk on the host: the flavor's memory meets
+ * the image's `min_ram`; a root of N GB (0 takes the image's size) holds the image and its `min_disk`.
+ */
+function checkImageFits(flavor: Flavor, image: ImageRecord): void {
+  if (flavor.ram < image.minRam)
+    throw new InvalidInputError("Flavor's memory is too small for requested image.");
+  const root = flavor.disk * 2 ** 30;
+  if (root === 0) return;
+  if ((image.size ?? 0) > root) {
+    throw new InvalidInputError(
+      `Flavor's disk is too small for requested image. Flavor disk is ${root} bytes, image is ${image.size} bytes.`,
+    );
+  }
+  const minDisk = image.minDisk * 2 ** 30;
+  if (minDisk > root) {
+    throw new InvalidInputError(
+      "Flavor's disk is smaller than the minimum size specified in image metadata. " +
+        `Flavor disk is ${root} bytes, minimum size is ${minDisk} bytes.`,
+    );
+  }
 }

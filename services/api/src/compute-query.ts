@@ -10,6 +10,13 @@ export function pyRepr(value: string): string {
   return `${quote}${quote === "'" ? body.replace(/'/g, "\\'") : body}${quote}`;
 }
 
+/** Python's repr of a list of strings, as jsonschema's enum messages print one. */
+export const pyList = (items: readonly string[]): string => `[${items.map(pyRepr).join(', ')}]`;
+
+/** oslo's bool_from_string: what it takes for true and for false (lower-cased, trimmed). */
+export const OSLO_TRUE: readonly string[] = ['1', 't', 'true', 'on', 'y', 'yes'];
+export const OSLO_FALSE: readonly string[] = ['0', 'f', 'false', 'off', 'n', 'no'];
+
 /** Python's repr of a JSON value (a dict keeps the order it came in). */
 export function pyValue(value: unknown): string {
   if (typeof value === 'string') return pyRepr(value);

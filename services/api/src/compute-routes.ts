@@ -15,7 +15,8 @@ import {
   type ViewContext,
   volumeAttachment,
 } from './compute-views';
-import { FLAVORS, findFlavor } from './flavors';
+import { listFlavors } from './flavor-list-query';
+import { findFlavor } from './flavors';
 import { registerInstanceActionRoutes } from './instance-action-routes';
 import { parseServerList } from './server-list-query';
 import { isUuid, objectBody, optionalText } from './validate';
@@ -110,10 +111,18 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
   const detail = async (req: FastifyRequest, id: string) =>
     render(req, await deps.api.get(deps.context(req), id), true);
 
-  app.get(`${prefix}/flavors`, async (req) => ({ flavors: FLAVORS.map((f) => flavorSummary(view(req), f)) }));
-  app.get(`${prefix}/flavors/detail`, async (req) => ({
-    flavors: FLAVORS.map((f) => flavorDetail(view(req), f)),
-  }));
+  const flavorList = (detailed: boolean) => async (req: FastifyRequest) => {
+    const query = req.query as Record<string, unknown>;
+    const { flavors, limit } = listFlavors(query, deps.maxLimit, deps.context(req).isAdmin);
+    const v = view(req);
+    const body = { flavors: flavors.map((f) => (detailed ? flavorDetail(v, f) : flavorSummary(v, f))) };
+    const last = flavors.at(-1);
+    if (!last || flavors.length < limit) return body;
+    const collection = detailed ? 'flavors/detail' : 'flavors';
+    return { ...body, flavors_links: [nextLink(v, req.url, collection, query, last.id)] };
+  };
+  app.get(`${prefix}/flavors`, flavorList(false));
+  app.get(`${prefix}/flavors/detail`, flavorList(true));
   app.get(`${prefix}/flavors/:flavor_id`, async (req) => ({ flavor: flavorDetail(view(req), flavor(req)) }));
 
   app.post(`${prefix}/servers`, async (req, reply) => {

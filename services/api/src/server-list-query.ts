@@ -5,6 +5,9 @@ import {
   checkDateTime,
   checkNonNegativeInteger,
   isoTime,
+  OSLO_FALSE,
+  OSLO_TRUE,
+  pyList,
   pyRepr,
   schemaError,
   queryValues as values,
@@ -77,8 +80,6 @@ const STATUSES: Record<string, { vm: string[]; task: string[] }> = {
   SHELVED_OFFLOADED: { vm: ['shelved_offloaded'], task: ['default'] },
 };
 
-const TRUE = ['1', 't', 'true', 'on', 'y', 'yes'];
-const FALSE = ['0', 'f', 'false', 'off', 'n', 'no'];
 /** nova's TAG_SEARCH_FILTERS (from 2.26, for everyone): comma-separated tags each. */
 const TAG_FILTERS = [
   ['tags', 'tags'],
@@ -96,8 +97,6 @@ export interface ServerListRequest {
   /** Before 2.38 a status nova does not know lists nothing. */
   readonly empty: boolean;
 }
-
-const repr = (items: readonly string[]) => `[${items.map(pyRepr).join(', ')}]`;
 
 /**
  * A server list request read as nova's servers controller reads it (2.1 to 2.72): the query
@@ -118,7 +117,7 @@ export function parseServerList(
   const sortKeys = values(query, 'sort_key').map((k) => k.trim());
   for (const key of sortKeys) {
     if (!schemaKeys.includes(key)) {
-      throw schemaError('sort_key', key, `${pyRepr(key)} is not one of ${repr(schemaKeys)}`);
+      throw schemaError('sort_key', key, `${pyRepr(key)} is not one of ${pyList(schemaKeys)}`);
     }
   }
   const changesSince = values(query, 'changes-since');
@@ -165,7 +164,7 @@ export function parseServerList(
     const host = text(query, 'host');
     if (host !== undefined) filter.host = host;
     const deleted = text(query, 'deleted');
-    if (deleted !== undefined) filter.deleted = TRUE.includes(deleted.trim().toLowerCase());
+    if (deleted !== undefined) filter.deleted = OSLO_TRUE.includes(deleted.trim().toLowerCase());
   }
   // the live servers, unless a deleted filter, changes-since or changes-before asks for the deleted too
   if (filter.deleted === undefined && since === undefined && before === undefined) filter.deleted = false;
@@ -233,9 +232,9 @@ function allTenantsParam(query: Record<string, unknown>): boolean {
 /** oslo's bool_from_string(strict=True), its refusal as nova's InvalidInput. */
 function strictBool(given: string): boolean {
   const value = given.trim().toLowerCase();
-  if (TRUE.includes(value)) return true;
-  if (FALSE.includes(value)) return false;
-  const acceptable = [...TRUE, ...FALSE]
+  if (OSLO_TRUE.includes(value)) return true;
+  if (OSLO_FALSE.includes(value)) return false;
+  const acceptable = [...OSLO_TRUE, ...OSLO_FALSE]
     .sort()
     .map((s) => `'${s}'`)
     .join(', ');
