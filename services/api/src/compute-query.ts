@@ -70,6 +70,13 @@ export const queryValues = (query: Record<string, unknown>, key: string): string
 export const schemaError = (key: string, value: string, message: string) =>
   new InvalidInputError(`Invalid input for query parameters ${key}. Value: ${value}. ${message}`);
 
+/** A query parameter's value that must be one of an enum. */
+export function checkQueryEnum(key: string, value: string, allowed: readonly string[]): void {
+  if (!allowed.includes(value)) {
+    throw schemaError(key, value, `${pyRepr(value)} is not one of ${pyList(allowed)}`);
+  }
+}
+
 /** nova's parameter_types.non_negative_integer, one value of a query parameter. */
 export function checkNonNegativeInteger(key: string, value: string): void {
   if (!/^[0-9]*$/.test(value)) throw schemaError(key, value, `${pyRepr(value)} does not match '^[0-9]*$'`);

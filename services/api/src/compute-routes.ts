@@ -6,9 +6,9 @@ import { registerActionRoute } from './action-routes';
 import type { ComputeApi } from './compute-api';
 import { bodyError, checkKeys, checkTag, pyRepr, pyValue } from './compute-query';
 import {
+  collectionLinks,
   flavorDetail,
   flavorSummary,
-  nextLink,
   serverCreated,
   serverDetail,
   serverSummary,
@@ -116,10 +116,10 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
     const { flavors, limit } = listFlavors(query, deps.maxLimit, deps.context(req).isAdmin);
     const v = view(req);
     const body = { flavors: flavors.map((f) => (detailed ? flavorDetail(v, f) : flavorSummary(v, f))) };
-    const last = flavors.at(-1);
-    if (!last || flavors.length < limit) return body;
     const collection = detailed ? 'flavors/detail' : 'flavors';
-    return { ...body, flavors_links: [nextLink(v, req.url, collection, query, last.id)] };
+    const ids = flavors.map((f) => f.id);
+    const links = collectionLinks(v, req.url, collection, query, ids, limit);
+    return links ? { ...body, flavors_links: links } : body;
   };
   app.get(`${prefix}/flavors`, flavorList(false));
   app.get(`${prefix}/flavors/detail`, flavorList(true));
@@ -191,10 +191,10 @@ function registerUnder(app: FastifyInstance, deps: ComputeRouteDeps, prefix: str
     const servers = detailed
       ? await Promise.all(instances.map((i) => render(req, i)))
       : instances.map((i) => serverSummary(view(req), i));
-    const last = instances.at(-1);
-    if (!last || instances.length < q.page.limit) return { servers };
     const collection = detailed ? 'servers/detail' : 'servers';
-    return { servers, servers_links: [nextLink(view(req), req.url, collection, query, last.id)] };
+    const ids = instances.map((i) => i.id);
+    const links = collectionLinks(view(req), req.url, collection, query, ids, q.page.limit);
+    return links ? { servers, servers_links: links } : { servers };
   };
   app.get(`${prefix}/servers`, list(false));
   app.get(`${prefix}/servers/detail`, list(true));

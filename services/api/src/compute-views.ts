@@ -54,6 +54,23 @@ export function nextLink(
   return { rel: 'next', href: `${v.baseUrl}/v2.1${project}/${collection}?${nextQuery(query, marker, true)}` };
 }
 
+/**
+ * nova's _get_collection_links: a next link, marked with the page's last item, when the page is
+ * as full as it may be (`limit` items, none for a limit of 0); otherwise, or with no limit, none.
+ */
+export function collectionLinks(
+  v: Pick<ViewContext, 'baseUrl' | 'projectId'>,
+  requestUrl: string,
+  collection: string,
+  query: Record<string, unknown>,
+  markers: readonly string[],
+  limit: number | undefined,
+) {
+  const last = markers.at(-1);
+  if (last === undefined || markers.length !== limit) return undefined;
+  return [nextLink(v, requestUrl, collection, query, last)];
+}
+
 export function flavorSummary(v: ViewContext, f: Flavor) {
   return { id: f.id, name: f.name, links: links(v, 'flavors', f.id), ...flavorDescription(v) };
 }

@@ -1,13 +1,5 @@
 import { InvalidInputError } from '@basalt/errors';
-import {
-  checkNonNegativeInteger,
-  OSLO_FALSE,
-  OSLO_TRUE,
-  pyList,
-  pyRepr,
-  queryValues,
-  schemaError,
-} from './compute-query';
+import { checkNonNegativeInteger, checkQueryEnum, OSLO_FALSE, OSLO_TRUE, queryValues } from './compute-query';
 import { FLAVORS, type Flavor } from './flavors';
 import { text } from './list-query';
 
@@ -75,15 +67,16 @@ export function listFlavors(
   isAdmin: boolean,
 ): FlavorListRequest {
   for (const limit of queryValues(query, 'limit')) checkNonNegativeInteger('limit', limit);
-  for (const key of queryValues(query, 'sort_key')) checkEnum('sort_key', key, SORT_KEYS);
-  for (const dir of queryValues(query, 'sort_dir')) checkEnum('sort_dir', dir, SORT_DIRS);
+  for (const key of queryValues(query, 'sort_key')) checkQueryEnum('sort_key', key, SORT_KEYS);
+  for (const dir of queryValues(query, 'sort_dir')) checkQueryEnum('sort_dir', dir, SORT_DIRS);
   const sortKey = (text(query, 'sort_key') || 'flavorid') as SortKey;
   const descending = (text(query, 'sort_dir') || 'asc') === 'desc';
   const given = text(query, 'limit');
   const limit = Math.min(maxLimit, given === undefined ? maxLimit : Number(given));
   const marker = text(query, 'marker');
 
-  const publicOnly = isAdmin ? isPublicParam(text(query, 'is_public')) : true;
+  // true: the public flavors, false: the private ones, undefined: all
+  const isPublic = isAdmin ? isPublicParam(text(query, 'is_public')) : true;
   const minRam = minimum(query, 'minRam');
   const minDisk = minimum(query, 'minDisk');
 
@@ -94,8 +87,8 @@ export function listFlavors(
     return sign * (x < y ? -1 : x > y ? 1 : rowId(a) - rowId(b));
   };
   let flavors = FLAVORS.filter(
-    // every flavor is public: a list of the others is empty
-    (f) => publicOnly !== false && f.ram >= (minRam ?? 0) && f.disk >= (minDisk ?? 0),
+    // every flavor is public: a list of the private ones is empty
+    (f) => isPublic !== false && f.ram >= (minRam ?? 0) && f.disk >= (minDisk ?? 0),
   ).sort(order);
   if (marker !== undefined) {
     const after = FLAVORS.find((f) => f.id === marker);
@@ -103,12 +96,6 @@ export function listFlavors(
     flavors = flavors.filter((f) => order(f, after) > 0);
   }
   return { flavors: flavors.slice(0, limit), limit };
-}
-
-function checkEnum(key: string, value: string, allowed: readonly string[]): void {
-  if (!allowed.includes(value)) {
-    throw schemaError(key, value, `${pyRepr(value)} is not one of ${pyList(allowed)}`);
-  }
 }
 
 /** nova's _parse_is_public: absent is public only, `none` is every flavor, else a strict boolean. */

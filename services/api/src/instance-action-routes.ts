@@ -11,11 +11,12 @@ import {
   checkNonNegativeInteger,
   checkSingle,
   isoTime,
+  pyList,
   pyRepr,
   pyValue,
   queryValues,
 } from './compute-query';
-import { instanceAction, instanceActionEvent, nextLink } from './compute-views';
+import { collectionLinks, instanceAction, instanceActionEvent } from './compute-views';
 import { isUuid } from './validate';
 import { atLeast } from './versions';
 import { requireProject } from './volume-api';
@@ -86,12 +87,11 @@ export function registerInstanceActionRoutes(
     );
     const found = await deps.actions.list(id, page);
     const instanceActions = found.map((a) => instanceAction(version, a));
-    const last = found.at(-1);
-    // nova's collection links: a next link when the page is as full as it may be
-    if (!last || page.limit === 0 || found.length !== page.limit) return { instanceActions };
     const v = { baseUrl: deps.baseUrl(), projectId: requireProject(deps.context(req)) };
     const collection = `servers/${id}/os-instance-actions`;
-    return { instanceActions, links: [nextLink(v, req.url, collection, query, last.requestId)] };
+    const markers = found.map((a) => a.requestId);
+    const links = collectionLinks(v, req.url, collection, query, markers, page.limit);
+    return links ? { instanceActions, links } : { instanceActions };
   });
   app.get(`${actions}/:request_id`, async (req) => {
     const instance = await server(req);
@@ -175,11 +175,7 @@ function serverEvents(body: unknown, names: readonly string[]): ServerEvent[] {
       throw bodyError('name', event.name, `${pyValue(event.name)} is not of type 'string'`);
     }
     if (!names.includes(event.name)) {
-      throw bodyError(
-        'name',
-        event.name,
-        `${pyRepr(event.name)} is not one of [${names.map(pyRepr).join(', ')}]`,
-      );
+      throw bodyError('name', event.name, `${pyRepr(event.name)} is not one of ${pyList(names)}`);
     }
     if (typeof event.server_uuid !== 'string' || !isUuid(event.server_uuid)) {
       throw new InvalidInputError(

@@ -4,12 +4,10 @@ import {
   checkChangesWindow,
   checkDateTime,
   checkNonNegativeInteger,
+  checkQueryEnum,
   isoTime,
   OSLO_FALSE,
   OSLO_TRUE,
-  pyList,
-  pyRepr,
-  schemaError,
   queryValues as values,
 } from './compute-query';
 import { text } from './list-query';
@@ -115,11 +113,7 @@ export function parseServerList(
   const v273 = atLeast(caller.version, '2.73');
   const schemaKeys = v273 ? SCHEMA_SORT_KEYS_V273 : SCHEMA_SORT_KEYS;
   const sortKeys = values(query, 'sort_key').map((k) => k.trim());
-  for (const key of sortKeys) {
-    if (!schemaKeys.includes(key)) {
-      throw schemaError('sort_key', key, `${pyRepr(key)} is not one of ${pyList(schemaKeys)}`);
-    }
-  }
+  for (const key of sortKeys) checkQueryEnum('sort_key', key, schemaKeys);
   const changesSince = values(query, 'changes-since');
   for (const since of changesSince) checkDateTime('changes-since', since);
   // 2.66's changes-before (before it, a name nova does not know)
